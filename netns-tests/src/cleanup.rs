@@ -6,7 +6,8 @@
 //! a test binary that was killed (SIGKILL, Ctrl-C, abort) before its `Drop`
 //! ran, and remove them.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Once;
 
 use nix::sys::signal::{kill, Signal};
@@ -91,6 +92,35 @@ pub(crate) fn kill_netns_pids(name: &str) -> usize {
     pids.len()
 }
 
+/// Creates namespace `name` with `run` (`ip netns add`), serialising the
+/// first creation in this process with other processes.
+///
+/// The first `ip netns add` on a machine turns /run/netns into a shared bind
+/// mount; two processes doing that at once (nextest starts one process per
+/// test) can stack two mounts and hide each other's namespaces. A file lock
+/// around creation until it has worked once in this process avoids that.
+pub(crate) fn add_netns<T>(run: impl FnOnce() -> T) -> T {
+    static READY: AtomicBool = AtomicBool::new(false);
+    if READY.load(Ordering::Acquire) {
+        return run();
+    }
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open("/run/netns-tests.lock");
+    if let Ok(f) = &lock {
+        // SAFETY: flock(2) on a file descriptor we own for the duration of the
+        // call; it has no memory-safety preconditions. The lock is released
+        // when `f` is closed at the end of this function.
+        unsafe {
+            libc::flock(f.as_raw_fd(), libc::LOCK_EX);
+        }
+    }
+    let out = run();
+    READY.store(true, Ordering::Release);
+    out
+}
+
 /// `ip netns del NAME`; returns the error text on failure. Never panics
 /// (called from `Drop`).
 pub(crate) fn delete_netns(name: &str) -> Result<(), String> {
@@ -101,8 +131,19 @@ pub(crate) fn delete_netns(name: &str) -> Result<(), String> {
     }
 }
 
+/// True if `pid` is a live (non-zombie) process. A killed test binary stays a
+/// zombie until its parent or init reaps it, which can take a while; its
+/// namespaces are already orphaned then.
 fn pid_alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // "pid (comm) S ...": comm may contain spaces and ')', so take the
+        // state after the last ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
 }
 
 /// Removes harness namespaces whose owning test process is gone, killing any
@@ -156,5 +197,21 @@ mod tests {
         assert_eq!(owner_pid("nt-123-x"), None);
         assert_eq!(owner_pid("other-1-2-x"), None);
         assert_ne!(unique_netns_name("a"), unique_netns_name("a"));
+    }
+
+    #[test]
+    fn liveness() {
+        assert!(pid_alive(std::process::id()));
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        // Wait (without reaping) until it is a zombie: that counts as dead.
+        let zombie = crate::wait::wait_until(
+            "child to become a zombie",
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_millis(5),
+            || !pid_alive(pid),
+        );
+        c.wait().unwrap();
+        zombie.unwrap();
     }
 }

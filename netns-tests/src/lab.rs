@@ -203,7 +203,7 @@ impl Lab {
         let name = cleanup::unique_netns_name(short);
         // Registered first: if creation fails half-way, Drop still tries.
         self.inner.register_netns(&name);
-        self.inner.run_ok(&["ip", "netns", "add", &name]);
+        cleanup::add_netns(|| self.inner.run_ok(&["ip", "netns", "add", &name]));
         let ns = Netns::new(&name, short, self.inner.clone());
         ns.ip_ok(&["link", "set", "lo", "up"]);
         ns.sysctl("net.ipv6.conf.all.accept_dad", "0");

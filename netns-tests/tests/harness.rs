@@ -16,6 +16,16 @@ fn assert_gone(names: &[String]) {
 }
 
 #[test]
+fn handles_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Lab>();
+    check::<Netns>();
+    check::<Proc>();
+    check::<Link>();
+    check::<Lan>();
+}
+
+#[test]
 fn veth_pair_pings_over_ipv4_and_ipv6() {
     let lab = Lab::new("veth_pair_pings_over_ipv4_and_ipv6");
     let a = lab.netns("a");
