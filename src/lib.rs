@@ -1,1 +1,13 @@
+//! The appliance shell: every piece of IO (config files, sockets, netlink, signals, metrics)
+//! lives in this crate; the protocol logic lives in the sans-IO `vrrp`, `bgp` and `health` crates.
 
+pub mod cli;
+pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod events;
+pub mod interfaces;
+pub mod kernel;
+pub mod logging;
+pub mod metrics;
+pub mod status;

@@ -1,1 +1,89 @@
-fn main() {}
+//! applianced: the appliance daemon.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use appliance::config::DEFAULT_CONFIG_PATH;
+use appliance::logging::{self, LogFormat};
+
+#[derive(Parser)]
+#[command(name = "applianced", version, about = "VRRP, BGP, health checks and an AF_XDP fast path in one daemon")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the daemon in the foreground.
+    Run {
+        #[arg(short = 'c', long = "config", default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value = "human")]
+        log_format: LogFormat,
+        /// Log level (error, warn, info, debug, trace); RUST_LOG overrides it.
+        #[arg(long, default_value = "info")]
+        log_level: String,
+    },
+    /// Validate a configuration file and print a summary; exit 0 when valid, 1 when not.
+    Check {
+        #[arg(short = 'c', long = "config", default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Check { config } => match appliance::daemon::load(&config) {
+            Ok(cfg) => {
+                println!("{}: valid", config.display());
+                print!("{}", appliance::config::summary::summary(&cfg));
+                ExitCode::SUCCESS
+            }
+            Err(errs) => {
+                eprintln!("{errs}");
+                eprintln!("{}: {} error(s)", config.display(), errs.0.len());
+                ExitCode::FAILURE
+            }
+        },
+        Cmd::Run {
+            config,
+            log_format,
+            log_level,
+        } => {
+            logging::init(log_format, &log_level);
+            let cfg = match appliance::daemon::load(&config) {
+                Ok(c) => c,
+                Err(errs) => {
+                    for e in &errs.0 {
+                        tracing::error!("{e}");
+                    }
+                    eprintln!("{errs}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("applianced: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(appliance::daemon::run(config, cfg)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("applianced: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

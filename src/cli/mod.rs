@@ -1,0 +1,3 @@
+//! What `appctl` prints.
+
+pub mod render;

@@ -1,0 +1,84 @@
+//! The control protocol between `appctl` and `applianced`: one JSON object per line over a Unix
+//! stream socket. Every request and response carries the protocol version so an old `appctl`
+//! against a new daemon fails with a clear message instead of a parse error.
+
+use serde::{Deserialize, Serialize};
+
+pub const PROTOCOL_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub version: u32,
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    Ping,
+    Status,
+    Reload,
+    /// Events with sequence number above `since`; with `follow`, keep streaming new ones.
+    Events {
+        #[serde(default)]
+        since: u64,
+        #[serde(default)]
+        follow: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub version: u32,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub data: serde_json::Value,
+}
+
+impl Response {
+    pub fn ok(data: serde_json::Value) -> Self {
+        Response {
+            version: PROTOCOL_VERSION,
+            ok: true,
+            error: None,
+            data,
+        }
+    }
+
+    pub fn err(msg: impl Into<String>) -> Self {
+        Response {
+            version: PROTOCOL_VERSION,
+            ok: false,
+            error: Some(msg.into()),
+            data: serde_json::Value::Null,
+        }
+    }
+}
+
+/// Longest request line accepted; requests are tiny, this bounds a misbehaving client.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_form_is_stable() {
+        let r = Request {
+            version: 1,
+            command: Command::Events {
+                since: 3,
+                follow: true,
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"version":1,"command":"events","since":3,"follow":true}"#
+        );
+        let r: Request = serde_json::from_str(r#"{"version":1,"command":"status"}"#).unwrap();
+        assert_eq!(r.command, Command::Status);
+    }
+}

@@ -1,0 +1,173 @@
+//! Serves the control socket. The socket is created mode 0600 inside a directory the daemon
+//! creates mode 0700 when absent: only root talks to the daemon.
+
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::protocol::{Command, Request, Response, MAX_REQUEST_BYTES, PROTOCOL_VERSION};
+use crate::events::EventLog;
+use crate::status::Status;
+
+/// A reload request: the reply says the new generation or why the file was rejected.
+pub type ReloadRequest = oneshot::Sender<Result<u64, String>>;
+
+/// What the socket needs from the rest of the daemon.
+pub struct ControlContext {
+    pub events: EventLog,
+    pub status: Box<dyn Fn() -> Status + Send + Sync>,
+    pub reload: mpsc::Sender<ReloadRequest>,
+}
+
+pub struct ControlServer {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl ControlServer {
+    /// Binds the socket. A stale socket file from a crashed run is replaced; a live one (another
+    /// daemon answering) is an error, so two daemons never share one socket.
+    pub async fn bind(path: &Path) -> io::Result<Self> {
+        if let Some(dir) = path.parent() {
+            if !dir.exists() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)?;
+            }
+        }
+        if path.exists() {
+            if UnixStream::connect(path).await.is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("another daemon is answering on {}", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        let listener = UnixListener::bind(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        Ok(ControlServer {
+            listener,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub async fn serve(self, ctx: Arc<ControlContext>, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        let ctx = ctx.clone();
+                        let shutdown = shutdown.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = handle(stream, ctx, shutdown).await {
+                                tracing::debug!("control client: {e}");
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!("control socket accept failed: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+async fn write_line(w: &mut (impl AsyncWriteExt + Unpin), resp: &Response) -> io::Result<()> {
+    let mut line = serde_json::to_vec(resp).map_err(io::Error::other)?;
+    line.push(b'\n');
+    w.write_all(&line).await
+}
+
+async fn handle(
+    stream: UnixStream,
+    ctx: Arc<ControlContext>,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let (r, mut w) = stream.into_split();
+    let mut reader = BufReader::new(r).take(MAX_REQUEST_BYTES as u64);
+    let mut line = String::new();
+    while {
+        line.clear();
+        reader.read_line(&mut line).await? > 0
+    } {
+        let req: Request = match serde_json::from_str(line.trim()) {
+            Ok(r) => r,
+            Err(e) => {
+                write_line(&mut w, &Response::err(format!("bad request: {e}"))).await?;
+                continue;
+            }
+        };
+        if req.version != PROTOCOL_VERSION {
+            let msg = format!(
+                "unsupported protocol version {}; this daemon speaks version {PROTOCOL_VERSION}",
+                req.version
+            );
+            write_line(&mut w, &Response::err(msg)).await?;
+            continue;
+        }
+        match req.command {
+            Command::Ping => write_line(&mut w, &Response::ok(serde_json::json!("pong"))).await?,
+            Command::Status => {
+                let status = (ctx.status)();
+                let data = serde_json::to_value(status).map_err(io::Error::other)?;
+                write_line(&mut w, &Response::ok(data)).await?;
+            }
+            Command::Reload => {
+                let (tx, rx) = oneshot::channel();
+                let resp = if ctx.reload.send(tx).await.is_err() {
+                    Response::err("daemon is shutting down")
+                } else {
+                    match rx.await {
+                        Ok(Ok(generation)) => {
+                            Response::ok(serde_json::json!({ "generation": generation }))
+                        }
+                        Ok(Err(e)) => Response::err(e),
+                        Err(_) => Response::err("daemon is shutting down"),
+                    }
+                };
+                write_line(&mut w, &resp).await?;
+            }
+            Command::Events { since, follow } => {
+                let (backlog, mut rx) = ctx.events.since(since);
+                let mut last = since;
+                for ev in backlog {
+                    last = ev.seq;
+                    write_line(&mut w, &Response::ok(serde_json::to_value(ev)?)).await?;
+                }
+                if !follow {
+                    return Ok(());
+                }
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(()),
+                        ev = rx.recv() => match ev {
+                            Ok(ev) if ev.seq > last => {
+                                last = ev.seq;
+                                write_line(&mut w, &Response::ok(serde_json::to_value(ev)?)).await?;
+                            }
+                            Ok(_) => {}
+                            Err(broadcast::error::RecvError::Lagged(n)) => {
+                                let msg = format!("follower fell behind: {n} events skipped");
+                                write_line(&mut w, &Response::err(msg)).await?;
+                            }
+                            Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,229 @@
+//! A thin rtnetlink wrapper for the few operations the daemon needs, with errors that say what
+//! was attempted. One request connection for the whole daemon; monitors use their own.
+
+use std::net::IpAddr;
+
+use futures::TryStreamExt;
+use ipnetwork::IpNetwork;
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetlinkError {
+    #[error("interface {0} does not exist")]
+    NoSuchLink(String),
+    #[error("{what}: {source}")]
+    Request {
+        what: String,
+        #[source]
+        source: rtnetlink::Error,
+    },
+    #[error("netlink socket: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+const EEXIST: i32 = -libc::EEXIST;
+const ENODEV: i32 = -libc::ENODEV;
+const EADDRNOTAVAIL: i32 = -libc::EADDRNOTAVAIL;
+const ENOENT: i32 = -libc::ENOENT;
+
+fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => Some(m.raw_code()),
+        _ => None,
+    }
+}
+
+/// Outcome of an add: the daemon owns only what it created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    Created,
+    AlreadyPresent,
+}
+
+#[derive(Clone)]
+pub struct Netlink {
+    handle: rtnetlink::Handle,
+}
+
+impl Netlink {
+    /// Opens the request connection and spawns its driver on the current runtime.
+    pub fn connect() -> Result<Self, NetlinkError> {
+        let (conn, handle, _) = rtnetlink::new_connection()?;
+        tokio::spawn(conn);
+        Ok(Netlink { handle })
+    }
+
+    pub fn handle(&self) -> &rtnetlink::Handle {
+        &self.handle
+    }
+
+    pub async fn link_by_name(&self, name: &str) -> Result<Option<LinkMessage>, NetlinkError> {
+        let mut links = self.handle.link().get().match_name(name).execute();
+        match links.try_next().await {
+            Ok(link) => Ok(link),
+            Err(e) if matches!(errno(&e), Some(ENODEV)) => Ok(None),
+            Err(source) => Err(NetlinkError::Request {
+                what: format!("looking up interface {name}"),
+                source,
+            }),
+        }
+    }
+
+    pub async fn link_index(&self, name: &str) -> Result<u32, NetlinkError> {
+        self.link_by_name(name)
+            .await?
+            .map(|l| l.header.index)
+            .ok_or_else(|| NetlinkError::NoSuchLink(name.to_string()))
+    }
+
+    pub async fn add_address(&self, ifname: &str, net: IpNetwork) -> Result<Added, NetlinkError> {
+        let index = self.link_index(ifname).await?;
+        match self
+            .handle
+            .address()
+            .add(index, net.ip(), net.prefix())
+            .execute()
+            .await
+        {
+            Ok(()) => Ok(Added::Created),
+            Err(e) if errno(&e) == Some(EEXIST) => Ok(Added::AlreadyPresent),
+            Err(source) => Err(NetlinkError::Request {
+                what: format!("adding {net} to {ifname}"),
+                source,
+            }),
+        }
+    }
+
+    /// Removes an address; absence (of the address or the interface) is not an error, because
+    /// the goal, "not there", holds.
+    pub async fn del_address(&self, ifname: &str, net: IpNetwork) -> Result<bool, NetlinkError> {
+        let Some(link) = self.link_by_name(ifname).await? else {
+            return Ok(false);
+        };
+        let Some(msg) = self.find_address(link.header.index, net.ip()).await? else {
+            return Ok(false);
+        };
+        match self.handle.address().del(msg).execute().await {
+            Ok(()) => Ok(true),
+            Err(e) if matches!(errno(&e), Some(EADDRNOTAVAIL | ENODEV | ENOENT)) => Ok(false),
+            Err(source) => Err(NetlinkError::Request {
+                what: format!("removing {net} from {ifname}"),
+                source,
+            }),
+        }
+    }
+
+    async fn find_address(
+        &self,
+        index: u32,
+        ip: IpAddr,
+    ) -> Result<Option<AddressMessage>, NetlinkError> {
+        let mut addrs = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        loop {
+            match addrs.try_next().await {
+                Ok(Some(msg)) => {
+                    let matches = msg.attributes.iter().any(|a| match a {
+                        AddressAttribute::Address(a) | AddressAttribute::Local(a) => *a == ip,
+                        _ => false,
+                    });
+                    if matches {
+                        return Ok(Some(msg));
+                    }
+                }
+                Ok(None) => return Ok(None),
+                Err(source) => {
+                    return Err(NetlinkError::Request {
+                        what: format!("listing addresses of interface {index}"),
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Every address on an interface, for status.
+    pub async fn addresses(&self, index: u32) -> Result<Vec<IpAddr>, NetlinkError> {
+        let msgs: Vec<AddressMessage> = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|source| NetlinkError::Request {
+                what: format!("listing addresses of interface {index}"),
+                source,
+            })?;
+        Ok(msgs
+            .iter()
+            .filter_map(|m| {
+                m.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Local(a) => Some(*a),
+                    _ => None,
+                })
+                .or_else(|| {
+                    m.attributes.iter().find_map(|a| match a {
+                        AddressAttribute::Address(a) => Some(*a),
+                        _ => None,
+                    })
+                })
+            })
+            .collect())
+    }
+
+    pub async fn del_link(&self, name: &str) -> Result<bool, NetlinkError> {
+        let Some(link) = self.link_by_name(name).await? else {
+            return Ok(false);
+        };
+        match self.handle.link().del(link.header.index).execute().await {
+            Ok(()) => Ok(true),
+            Err(e) if matches!(errno(&e), Some(ENODEV)) => Ok(false),
+            Err(source) => Err(NetlinkError::Request {
+                what: format!("deleting link {name}"),
+                source,
+            }),
+        }
+    }
+}
+
+/// Name of a link message, if present.
+pub fn link_name(msg: &LinkMessage) -> Option<&str> {
+    msg.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(n) => Some(n.as_str()),
+        _ => None,
+    })
+}
+
+/// Detaches whatever XDP program is on `ifname` (fd -1 clears every attach mode's slot when
+/// sent without mode flags only for the mode in use, so both modes are cleared explicitly).
+pub async fn detach_xdp(nl: &Netlink, ifname: &str) -> Result<bool, NetlinkError> {
+    use netlink_packet_route::link::LinkXdp;
+    let Some(link) = nl.link_by_name(ifname).await? else {
+        return Ok(false);
+    };
+    // XDP_FLAGS_SKB_MODE = 2, XDP_FLAGS_DRV_MODE = 4 (linux/if_link.h).
+    for flags in [2u32, 4u32] {
+        let msg = rtnetlink::LinkUnspec::new_with_index(link.header.index)
+            .append_extra_attribute(LinkAttribute::Xdp(vec![
+                LinkXdp::Fd(-1),
+                LinkXdp::Flags(flags),
+            ]))
+            .build();
+        if let Err(source) = nl.handle.link().set(msg).execute().await {
+            if !matches!(errno(&source), Some(ENODEV | ENOENT)) {
+                return Err(NetlinkError::Request {
+                    what: format!("detaching XDP from {ifname}"),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(true)
+}
