@@ -206,8 +206,13 @@ impl Lab {
         cleanup::add_netns(|| self.inner.run_ok(&["ip", "netns", "add", &name]));
         let ns = Netns::new(&name, short, self.inner.clone());
         ns.ip_ok(&["link", "set", "lo", "up"]);
-        ns.sysctl("net.ipv6.conf.all.accept_dad", "0");
-        ns.sysctl("net.ipv6.conf.default.accept_dad", "0");
+        // One process for both writes: namespace creation is on every test's path.
+        ns.run_ok(&[
+            "sh",
+            "-c",
+            "echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad && \
+             echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad",
+        ]);
         ns
     }
 

@@ -37,6 +37,9 @@
 //! // Dropping `lab` stops the daemon and deletes every namespace and link.
 //! ```
 //!
+//! Machine setup: `sh netns-tests/install-deps.sh` (as root) installs the
+//! Debian packages the harness itself uses (iproute2, ethtool, iputils-ping).
+//!
 //! Environment:
 //! * `NETNS_KEEP=1` keeps the artifacts directory of passing tests too
 //!   (failing tests always keep it).
