@@ -18,7 +18,8 @@ use crate::jitter::{spread, SplitMix64};
 use crate::result::ProbeResult;
 
 /// The health of a check as the consumers see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum State {
     /// No verdict yet (only with [`Initial::Unknown`], before the first probe result).
     Unknown,
@@ -42,8 +43,9 @@ impl fmt::Display for State {
     }
 }
 
-/// The state a check starts in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The state a check starts in (config: `initial = "up" | "down" | "unknown"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Initial {
     /// Start up; `fall` failures are needed to go down (HAProxy `init-state fully-up`).
     Up,
@@ -57,7 +59,10 @@ pub enum Initial {
 }
 
 /// Manual administrative override, for maintenance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Override {
     /// Follow the probes.
     #[default]
@@ -156,7 +161,7 @@ pub struct Transition {
 }
 
 /// Per-check counters for metrics. Monotonic for the life of the check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Counters {
     pub probes: u64,
     pub successes: u64,

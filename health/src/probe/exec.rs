@@ -32,7 +32,7 @@ pub async fn check(spec: &ExecCheck, ctx: ProbeContext) -> ProbeResult {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
-        // If the probe future is dropped (shutdown), don't leave the child behind.
+        // Belt and braces with `GroupGuard`: the direct child at least dies on drop.
         .kill_on_drop(true);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
@@ -41,6 +41,8 @@ pub async fn check(spec: &ExecCheck, ctx: ProbeContext) -> ProbeResult {
         }
     };
     let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+    // If this future is dropped mid-run (shutdown, runner backstop), kill the whole group.
+    let mut guard = GroupGuard(pgid);
     let out = Tail::default();
     let err = Tail::default();
     let readers = [
@@ -52,11 +54,9 @@ pub async fn check(spec: &ExecCheck, ctx: ProbeContext) -> ProbeResult {
         Ok(Ok(status)) => status,
         Ok(Err(e)) => return deadline.fail(format!("wait: {e}")),
         Err(mut timeout) => {
-            if let Some(pgid) = pgid {
-                // ESRCH just means everything already exited.
-                let _ = killpg(pgid, Signal::SIGKILL);
-            }
+            guard.kill();
             let _ = child.wait().await; // reap, no zombie
+            guard.0 = None;
             finish(readers).await;
             timeout.detail = join_detail(
                 &format!("{}, process group killed", timeout.detail),
@@ -66,6 +66,8 @@ pub async fn check(spec: &ExecCheck, ctx: ProbeContext) -> ProbeResult {
             return timeout;
         }
     };
+    // Reaped: the pid may be reused from now on, so never signal its group again.
+    guard.0 = None;
     finish(readers).await;
 
     let code = status.code();
@@ -82,6 +84,25 @@ pub async fn check(spec: &ExecCheck, ctx: ProbeContext) -> ProbeResult {
         }
     };
     result
+}
+
+/// Kills the command's process group when dropped, unless disarmed (`.0 = None`) after the
+/// leader was reaped.
+struct GroupGuard(Option<Pid>);
+
+impl GroupGuard {
+    fn kill(&mut self) {
+        if let Some(pgid) = self.0 {
+            // ESRCH just means everything already exited.
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 async fn finish(readers: [JoinHandle<()>; 2]) {

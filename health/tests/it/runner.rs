@@ -259,3 +259,52 @@ async fn tcp_backend_going_away() {
     shutdown.cancel();
     h.join().await;
 }
+
+/// Shutdown in the middle of an external command kills its whole process group.
+#[tokio::test]
+async fn shutdown_kills_a_running_command_group() {
+    let pidfile = crate::servers::temp_path("shutdown-pid");
+    let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
+    let mut s = CheckSpec::new(
+        "script",
+        CheckKind::Exec(health::ExecCheck {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script],
+            dynamic: false,
+        }),
+    );
+    s.timeout = Duration::from_secs(20);
+    s.interval = Duration::from_secs(30);
+    let shutdown = CancellationToken::new();
+    let h = HealthRunner::new(vec![s]).unwrap().spawn(shutdown.clone());
+    let mut pid = None;
+    for _ in 0..100 {
+        if let Some(p) = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+        {
+            pid = Some(p);
+            break;
+        }
+        tokio::time::sleep(10 * MS).await;
+    }
+    let pid = pid.expect("script started");
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(1), h.join())
+        .await
+        .expect("prompt shutdown");
+    let _ = std::fs::remove_file(&pidfile);
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit(')').next().map(|r| r.trim().starts_with('Z')))
+            .is_some_and(|zombie| !zombie)
+    };
+    for _ in 0..50 {
+        if !alive() {
+            return;
+        }
+        tokio::time::sleep(20 * MS).await;
+    }
+    panic!("grandchild {pid} survived shutdown");
+}
