@@ -50,6 +50,7 @@
 //! but links added that way are only removed along with their namespace.
 
 mod addr;
+mod appliance;
 mod bins;
 mod cleanup;
 mod cmd;
@@ -61,6 +62,7 @@ mod tools;
 mod wait;
 
 pub use addr::{assert_test_addr, is_test_addr};
+pub use appliance::{run_appctl, Appliance};
 pub use bins::{bin_dirs, bin_path, workspace_root};
 pub use cleanup::{list_netns, own_namespaces, owner_pid, remove_stale_namespaces, NETNS_PREFIX};
 pub use lab::{Lab, DEFAULT_STOP_GRACE};

@@ -125,22 +125,31 @@ pub fn span_of(doc: &ImDocument<&str>, path: &KeyPath) -> Option<Range<usize>> {
         let next = match seg {
             Seg::Key(k) => match node.child_key(k) {
                 Some((n, key_span)) => {
-                    if let Some(s) = key_span {
-                        best = Some(s);
+                    // A table is best shown by its name in the header; a value by itself.
+                    let is_table = matches!(
+                        n,
+                        Node::Item(Item::Table(_) | Item::ArrayOfTables(_)) | Node::Table(_)
+                    );
+                    match (is_table, key_span, n.span()) {
+                        (true, Some(k), _) => best = Some(k),
+                        (_, _, Some(v)) => best = Some(v),
+                        (_, Some(k), None) => best = Some(k),
+                        _ => {}
                     }
                     Some(n)
                 }
                 None => None,
             },
-            Seg::Index(i) => node.child_index(*i),
-        };
-        match next {
-            Some(n) => {
-                if let Some(s) = n.span() {
+            Seg::Index(i) => {
+                let n = node.child_index(*i);
+                if let Some(s) = n.as_ref().and_then(|n| n.span()) {
                     best = Some(s);
                 }
-                node = n;
+                n
             }
+        };
+        match next {
+            Some(n) => node = n,
             None => break,
         }
     }

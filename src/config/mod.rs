@@ -97,11 +97,15 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         let path = KeyPath::from_serde(e.path());
         let inner = e.into_inner();
         let (key, message, hint) = explain_serde(&path, inner.message());
-        let offset = inner
-            .span()
-            .map(|s| s.start)
-            .or_else(|| span_of(&doc, &path).map(|s| s.start))
-            .unwrap_or(0);
+        // toml points at the enclosing value (a whole array, say); the located path may be
+        // more precise, so take it when it lies inside toml's span.
+        let located = span_of(&doc, &KeyPath(path_for_span(&path, &key)));
+        let offset = match (inner.span(), located) {
+            (Some(t), Some(l)) if l.start >= t.start && l.end <= t.end => l.start,
+            (Some(t), _) => t.start,
+            (None, Some(l)) => l.start,
+            (None, None) => 0,
+        };
         ConfigErrors::single(at(offset, key, message, hint))
     })?;
 
@@ -119,6 +123,18 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
             })
             .collect(),
     ))
+}
+
+/// The path to locate: for an unknown key, the key itself (serde's path stops at its table).
+fn path_for_span(path: &KeyPath, key: &str) -> Vec<locate::Seg> {
+    let mut p = path.0.clone();
+    if let Some(last) = key.rsplit('.').next() {
+        let last = last.trim_matches('"');
+        if !key.is_empty() && !last.contains('[') && p.last() != Some(&locate::Seg::Key(last.to_string())) && key.ends_with(last) && key.len() > path.to_string().len() {
+            p.push(locate::Seg::Key(last.to_string()));
+        }
+    }
+    p
 }
 
 /// Turns serde's wording into ours: the full key, a plain message and a "did you mean" hint.

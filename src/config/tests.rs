@@ -1,22 +1,244 @@
+//! Table-driven tests: each broken file must be rejected with the right line, column and key.
+
 use std::path::Path;
 
 use super::*;
 
-fn err(text: &str) -> ConfigErrors {
+fn errors(text: &str) -> ConfigErrors {
     parse_str(text, Path::new("t.toml")).expect_err("config should be rejected")
 }
 
+struct Case {
+    name: &'static str,
+    text: &'static str,
+    line: usize,
+    column: usize,
+    key: &'static str,
+    /// A fragment the message or hint must contain.
+    says: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "typo in a daemon key gets a did-you-mean",
+        text: "[daemon]\nstate_dirr = \"/x\"\n",
+        line: 2,
+        column: 1,
+        key: "daemon.state_dirr",
+        says: "did you mean `state_dir`?",
+    },
+    Case {
+        name: "unknown top-level section lists the valid ones",
+        text: "[daemon]\n\n[vrpp]\n",
+        line: 3,
+        column: 2,
+        key: "vrpp",
+        says: "unknown key `vrpp`",
+    },
+    Case {
+        name: "TOML syntax error",
+        text: "[daemon\nnode_name = \"x\"\n",
+        line: 1,
+        column: 8,
+        key: "",
+        says: "TOML syntax error",
+    },
+    Case {
+        name: "duration without unit",
+        text: "[daemon]\nshutdown_grace = 5\n",
+        line: 2,
+        column: 18,
+        key: "daemon.shutdown_grace",
+        says: "\"5s\"",
+    },
+    Case {
+        name: "duration that is not one",
+        text: "[daemon]\nshutdown_grace = \"soon\"\n",
+        line: 2,
+        column: 18,
+        key: "daemon.shutdown_grace",
+        says: "invalid duration",
+    },
+    Case {
+        name: "shutdown grace too long",
+        text: "[daemon]\nshutdown_grace = \"1h\"\n",
+        line: 2,
+        column: 18,
+        key: "daemon.shutdown_grace",
+        says: "too long",
+    },
+    Case {
+        name: "relative state dir",
+        text: "[daemon]\nnode_name = \"a\"\nstate_dir = \"run/x\"\n",
+        line: 3,
+        column: 13,
+        key: "daemon.state_dir",
+        says: "absolute path",
+    },
+    Case {
+        name: "node name with a space",
+        text: "[daemon]\nnode_name = \"lb 1\"\n",
+        line: 2,
+        column: 13,
+        key: "daemon.node_name",
+        says: "whitespace",
+    },
+    Case {
+        name: "wrong type for node name",
+        text: "[daemon]\nnode_name = 7\n",
+        line: 2,
+        column: 13,
+        key: "daemon.node_name",
+        says: "invalid type",
+    },
+    Case {
+        name: "relative control socket",
+        text: "[control]\nsocket = \"appctl.sock\"\n",
+        line: 2,
+        column: 10,
+        key: "control.socket",
+        says: "absolute path",
+    },
+    Case {
+        name: "control socket path too long for sun_path",
+        text: "[control]\nsocket = \"/run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\"\n",
+        line: 2,
+        column: 10,
+        key: "control.socket",
+        says: "at most 107",
+    },
+    Case {
+        name: "metrics listen without port",
+        text: "[metrics]\nlisten = \"127.0.0.1\"\n",
+        line: 2,
+        column: 10,
+        key: "metrics.listen",
+        says: "127.0.0.1:9469",
+    },
+    Case {
+        name: "unknown key in metrics",
+        text: "[metrics]\nlsiten = \"127.0.0.1:9469\"\n",
+        line: 2,
+        column: 1,
+        key: "metrics.lsiten",
+        says: "did you mean `listen`?",
+    },
+    Case {
+        name: "bad static address",
+        text: "[interfaces.eth0]\nstatic_addresses = [\"198.18.0.1/24\", \"198.18.0.300/24\"]\n",
+        line: 2,
+        column: 38,
+        key: "interfaces.eth0.static_addresses[1]",
+        says: "invalid",
+    },
+    Case {
+        name: "prefix length out of range",
+        text: "[interfaces.eth0]\nstatic_addresses = [\"198.18.0.1/33\"]\n",
+        line: 2,
+        column: 21,
+        key: "interfaces.eth0.static_addresses[0]",
+        says: "198.18.0.10/24",
+    },
+    Case {
+        name: "interface name too long",
+        text: "[interfaces.averyveryverylongname0]\n",
+        line: 1,
+        column: 13,
+        key: "interfaces.averyveryverylongname0",
+        says: "not a valid Linux interface name",
+    },
+    Case {
+        name: "same static address on two interfaces",
+        text: "[interfaces.eth0]\nstatic_addresses = [\"198.18.0.1/24\"]\n[interfaces.eth1]\nstatic_addresses = [\"198.18.0.1/24\"]\n",
+        line: 4,
+        column: 21,
+        key: "interfaces.eth1.static_addresses[0]",
+        says: "already listed on interface `eth0`",
+    },
+    Case {
+        name: "multicast static address",
+        text: "[interfaces.eth0]\nstatic_addresses = [\"224.0.0.18/32\"]\n",
+        line: 2,
+        column: 21,
+        key: "interfaces.eth0.static_addresses[0]",
+        says: "cannot be assigned",
+    },
+    Case {
+        name: "typo in interface key",
+        text: "[interfaces.eth0]\nstatic_adresses = []\n",
+        line: 2,
+        column: 1,
+        key: "interfaces.eth0.static_adresses",
+        says: "did you mean `static_addresses`?",
+    },
+    Case {
+        name: "section given a value instead of a table",
+        text: "daemon = 3\n",
+        line: 1,
+        column: 10,
+        key: "daemon",
+        says: "invalid type",
+    },
+];
+
 #[test]
-fn probe() {
-    for t in [
-        "[daemon]\nstate_dirr = \"/x\"\n",
-        "[daemon]\nshutdown_grace = 5\n",
-        "[metrics]\nlisten = \"nope\"\n",
-        "[interfaces.eth0]\nstatic_addresses = [\"198.18.0.1/24\", \"x\"]\n",
-        "[interfaces.eth0]\nstatic_adresses = []\n",
-        "[bogus]\n",
-        "[daemon\n",
-    ] {
-        println!("{}", err(t));
+fn broken_configs_name_line_column_and_key() {
+    let mut failures = Vec::new();
+    for c in CASES {
+        let errs = errors(c.text);
+        let e = &errs.0[0];
+        let shown = e.to_string();
+        let ok = e.line == c.line
+            && e.column == c.column
+            && e.key == c.key
+            && shown.contains(c.says)
+            && shown.starts_with(&format!("t.toml:{}:{}: ", c.line, c.column));
+        if !ok {
+            failures.push(format!(
+                "{}: expected {}:{} `{}` containing {:?}, got: {shown}",
+                c.name, c.line, c.column, c.key, c.says
+            ));
+        }
+        assert!(!shown.contains("Error {"), "{}: Debug dump in {shown}", c.name);
     }
+    assert!(CASES.len() >= 15);
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn validation_reports_every_problem() {
+    let errs = errors("[daemon]\nstate_dir = \"x\"\n[control]\nsocket = \"y\"\n");
+    assert_eq!(errs.0.len(), 2, "{errs}");
+}
+
+#[test]
+fn empty_file_is_all_defaults() {
+    let cfg = parse_str("", Path::new("t.toml")).unwrap();
+    assert_eq!(cfg, Config::default());
+    assert_eq!(cfg.control.socket, Path::new(daemon::DEFAULT_SOCKET));
+}
+
+#[test]
+fn every_example_is_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            if let Err(e) = load_file(&path) {
+                panic!("{e}");
+            }
+            n += 1;
+        }
+    }
+    assert!(n > 0, "no examples found in {}", dir.display());
+}
+
+#[test]
+fn unreadable_file_is_one_line() {
+    let e = load_file(Path::new("/nonexistent/appliance.toml")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "/nonexistent/appliance.toml: cannot read file: No such file or directory (os error 2)"
+    );
 }

@@ -1,0 +1,147 @@
+//! Running `applianced` under test: a per-node state directory short enough for a Unix socket
+//! path, the config written there, `appctl` against its socket, and the JSON status.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use crate::{bin_path, wait_until, Lab, Netns, Proc};
+
+/// Where state directories live: short, because a socket path may hold at most 107 bytes.
+const STATE_ROOT: &str = "/tmp/nt-appliance";
+
+pub struct Appliance {
+    pub ns: Netns,
+    pub name: String,
+    pub state_dir: PathBuf,
+    pub socket: PathBuf,
+    pub config: PathBuf,
+    proc: Option<Proc>,
+    artifacts: PathBuf,
+}
+
+impl Appliance {
+    /// Prepares a node: `config` may say `/run/appliance` for the state directory and socket
+    /// (as the examples do); that prefix is replaced by this node's own directory.
+    pub fn new(lab: &Lab, ns: &Netns, name: &str, config: &str) -> Appliance {
+        let state_dir = Path::new(STATE_ROOT).join(format!("{}-{name}", ns.name()));
+        let _ = std::fs::remove_dir_all(&state_dir);
+        std::fs::create_dir_all(&state_dir).expect("create state dir");
+        let socket = state_dir.join("appctl.sock");
+        let node = Appliance {
+            ns: ns.clone(),
+            name: name.to_string(),
+            config: state_dir.join("appliance.toml"),
+            state_dir,
+            socket,
+            proc: None,
+            artifacts: lab.artifacts().to_path_buf(),
+        };
+        node.write_config(config);
+        node
+    }
+
+    /// The config text as this node sees it (paths rewritten).
+    pub fn render(&self, config: &str) -> String {
+        let dir = self.state_dir.display().to_string();
+        let mut text = config.replace("/run/appliance", &dir);
+        // Configs that do not set the paths still must not use the shared defaults.
+        if !text.contains(&dir) {
+            text = format!(
+                "{}\n",
+                text.replacen(
+                    "[daemon]\n",
+                    &format!("[daemon]\nstate_dir = \"{dir}\"\n"),
+                    1
+                )
+            );
+            if !text.contains("state_dir") {
+                text = format!("[daemon]\nstate_dir = \"{dir}\"\n\n{text}");
+            }
+            if !text.contains("[control]") {
+                text.push_str(&format!("\n[control]\nsocket = \"{dir}/appctl.sock\"\n"));
+            }
+        }
+        text
+    }
+
+    pub fn write_config(&self, config: &str) {
+        let text = self.render(config);
+        std::fs::write(&self.config, &text).expect("write config");
+        // A copy next to the logs, for the failure report.
+        let _ = std::fs::write(self.artifacts.join(format!("{}.toml", self.name)), &text);
+    }
+
+    /// Starts `applianced run` and waits until its control socket answers.
+    pub fn start(&mut self) -> &Proc {
+        let bin = bin_path("applianced");
+        let proc = self
+            .ns
+            .process(
+                &format!("applianced-{}", self.name),
+                &[
+                    bin.to_str().unwrap(),
+                    "run",
+                    "-c",
+                    self.config.to_str().unwrap(),
+                    "--log-level",
+                    "debug",
+                ],
+            )
+            .spawn();
+        let socket = self.socket.clone();
+        let p = proc.clone();
+        wait_until(
+            &format!("applianced {} answering on {}", self.name, socket.display()),
+            Duration::from_secs(15),
+            Duration::from_millis(20),
+            || {
+                assert!(p.is_running(), "applianced exited early:\n{}", p.log());
+                run_appctl(&socket, &["status", "--json"]).status.success()
+            },
+        )
+        .unwrap();
+        self.proc = Some(proc);
+        self.proc.as_ref().unwrap()
+    }
+
+    pub fn proc(&self) -> &Proc {
+        self.proc.as_ref().expect("applianced not started")
+    }
+
+    pub fn appctl(&self, args: &[&str]) -> Output {
+        run_appctl(&self.socket, args)
+    }
+
+    /// `appctl status --json`, parsed; panics with appctl's stderr on failure.
+    pub fn status(&self) -> serde_json::Value {
+        let out = self.appctl(&["status", "--json"]);
+        assert!(
+            out.status.success(),
+            "appctl status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("status is JSON")
+    }
+}
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        // The process itself is the Lab's to stop; the state directory is ours.
+        if let Some(p) = &self.proc {
+            if p.is_running() {
+                let _ = p.stop(Duration::from_secs(5));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
+}
+
+pub fn run_appctl(socket: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(bin_path("appctl"))
+        .arg("-s")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("run appctl")
+}
