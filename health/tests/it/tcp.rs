@@ -94,3 +94,17 @@ async fn source_address_is_used() {
     assert!(r.ok, "{r}");
     assert_eq!(accept.await.unwrap().ip(), src);
 }
+
+#[tokio::test]
+async fn ipv6_loopback() {
+    let Ok(l) = TcpListener::bind("[::1]:0").await else {
+        eprintln!("!!! SKIPPED: ::1 is not configured; IPv6 TCP check untested !!!");
+        return;
+    };
+    let target = l.local_addr().unwrap();
+    tokio::spawn(async move { while l.accept().await.is_ok() {} });
+    let mut c = ctx(1000);
+    c.source = Some("::1".parse().unwrap());
+    let r = tcp::check(&TcpCheck { target }, c).await;
+    assert!(r.ok, "{r}");
+}
