@@ -83,7 +83,8 @@ impl HealthRunner {
     }
 
     /// Start one task per check. Must be called inside a tokio runtime. Tasks end when
-    /// `shutdown` is cancelled.
+    /// `shutdown` is cancelled (not when the handles are dropped: a check with no subscriber
+    /// left still runs until shutdown).
     pub fn spawn(self, shutdown: CancellationToken) -> HealthHandle {
         let seed = self.seed.unwrap_or_else(|| {
             let t = std::time::SystemTime::now()

@@ -9,7 +9,7 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::net::UdpSocket;
@@ -68,6 +68,9 @@ pub async fn check(spec: &IcmpCheck, ctx: ProbeContext) -> ProbeResult {
     }
 }
 
+static DGRAM_DENIED_V4: AtomicBool = AtomicBool::new(false);
+static DGRAM_DENIED_V6: AtomicBool = AtomicBool::new(false);
+
 /// Open, bind and connect the ICMP socket; returns whether it is raw.
 fn open(target: IpAddr, mode: IcmpMode, source: Option<IpAddr>) -> io::Result<(UdpSocket, bool)> {
     let (domain, proto) = match target {
@@ -77,11 +80,27 @@ fn open(target: IpAddr, mode: IcmpMode, source: Option<IpAddr>) -> io::Result<(U
     let (socket, raw) = match mode {
         IcmpMode::Datagram => (Socket::new(domain, Type::DGRAM, Some(proto))?, false),
         IcmpMode::Raw => (Socket::new(domain, Type::RAW, Some(proto))?, true),
-        IcmpMode::Auto => match Socket::new(domain, Type::DGRAM, Some(proto)) {
-            Ok(s) => (s, false),
-            Err(e) if is_permission(&e) => (Socket::new(domain, Type::RAW, Some(proto))?, true),
-            Err(e) => return Err(e),
-        },
+        IcmpMode::Auto => {
+            // Remember a refusal: ping_group_range rarely changes, and trying a socket that
+            // will be refused on every probe of every check is wasted syscalls.
+            let denied = if target.is_ipv6() {
+                &DGRAM_DENIED_V6
+            } else {
+                &DGRAM_DENIED_V4
+            };
+            if denied.load(Ordering::Relaxed) {
+                (Socket::new(domain, Type::RAW, Some(proto))?, true)
+            } else {
+                match Socket::new(domain, Type::DGRAM, Some(proto)) {
+                    Ok(s) => (s, false),
+                    Err(e) if is_permission(&e) => {
+                        denied.store(true, Ordering::Relaxed);
+                        (Socket::new(domain, Type::RAW, Some(proto))?, true)
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
     };
     socket.set_nonblocking(true)?;
     if source.is_some() {

@@ -1,7 +1,7 @@
 //! The async probes: one file per check type, all returning a [`ProbeResult`].
 //!
 //! Every probe enforces its own timeout over all of its phases (connect, TLS, request,
-//! response) through one [`Deadline`], so the error text can say which phase ran out of time.
+//! response) through one `Deadline`, so the error text can say which phase ran out of time.
 //! [`Prober`] prepares a check once (TLS config, parsed options) and runs it repeatedly.
 
 pub mod dns;
