@@ -319,8 +319,10 @@ impl AdjRibOut {
                 }
                 let p = prefixes.pop_front().expect("front exists");
                 // Changed again since grouping: it is in `dirty` or
-                // `withdraw` and will be handled from there.
-                if s.dirty.contains(&p) || s.withdraw.contains(&p) {
+                // `withdraw` and will be handled from there, or it is gone
+                // (never sent, so nothing to withdraw).
+                if s.dirty.contains(&p) || s.withdraw.contains(&p) || !self.desired.contains_key(&p)
+                {
                     continue;
                 }
                 room -= p.wire_len();

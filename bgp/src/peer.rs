@@ -211,8 +211,7 @@ impl Peer {
             return;
         }
         c.reader.push(data);
-        loop {
-            let Some(c) = self.conn_mut(conn) else { break };
+        while let Some(c) = self.conn_mut(conn) {
             let codec = c.codec;
             match c.reader.next_message(codec) {
                 Ok(None) => break,
@@ -611,7 +610,9 @@ impl Peer {
         };
         let loser = match other_state {
             State::Established => id,
-            State::OpenSent | State::OpenConfirm => {
+            // RFC 4271 §6.8: only connections whose OPEN has arrived (the
+            // peer's identifier is known on them) take part.
+            State::OpenConfirm => {
                 let this_outgoing = self.conn(id).is_some_and(|c| c.outgoing);
                 if this_outgoing == other_outgoing {
                     // Two connections from the same side: the peer gave up
@@ -630,8 +631,8 @@ impl Peer {
                     }
                 }
             }
-            // The other connection has not sent an OPEN yet (DelayOpen):
-            // nothing to compare against until it does.
+            // The other connection has not received an OPEN yet: it is
+            // compared when it does.
             _ => return true,
         };
         let kept = if loser == id { other_id } else { id };

@@ -169,11 +169,9 @@ impl Message {
         };
         let len = out.len() - start;
         let r = r.and_then(|()| {
-            if len > MAX_MESSAGE_LEN {
-                Err(EncodeError::MessageTooLong(len))
-            } else {
-                Ok(())
-            }
+            (len <= MAX_MESSAGE_LEN)
+                .then_some(())
+                .ok_or(EncodeError::MessageTooLong(len))
         });
         match r {
             Ok(()) => {
