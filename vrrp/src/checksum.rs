@@ -4,7 +4,7 @@
 //! includes the VRRP message starting with the Version field and ending after
 //! the last IPv4 address (refer to Section 5.2). For the IPv6 address family,
 //! the checksum calculation also includes a prepended "pseudo-header", as
-//! defined in Section 8.1 of [RFC8200]."
+//! defined in Section 8.1 of \[RFC8200\]."
 //!
 //! RFC 5798 (which RFC 9568 obsoletes) pointed at the IPv6 pseudo-header for both
 //! families, and keepalived, FRR, Wireshark and tcpdump read that as "use an IPv4
