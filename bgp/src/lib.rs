@@ -59,6 +59,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub(crate) mod fsm;
+pub mod fuzzing;
 pub mod negotiated;
 pub mod packet;
 pub mod peer;
