@@ -115,12 +115,21 @@ impl EventLog {
     pub fn since(&self, after: u64) -> (Vec<Event>, broadcast::Receiver<Event>) {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let rx = self.tx.subscribe();
-        let backlog = inner.ring.iter().filter(|e| e.seq > after).cloned().collect();
+        let backlog = inner
+            .ring
+            .iter()
+            .filter(|e| e.seq > after)
+            .cloned()
+            .collect();
         (backlog, rx)
     }
 
     pub fn last_seq(&self) -> u64 {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).next_seq - 1
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .next_seq
+            - 1
     }
 }
 
@@ -177,7 +186,10 @@ mod tests {
             log.emit("t", "k", "o", format!("e{i}"), serde_json::Value::Null);
         }
         let (backlog, mut rx) = log.since(2);
-        assert_eq!(backlog.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4, 5]);
+        assert_eq!(
+            backlog.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![3, 4, 5]
+        );
         log.emit("t", "k", "o", "live", serde_json::Value::Null);
         assert_eq!(rx.try_recv().unwrap().seq, 6);
     }

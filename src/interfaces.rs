@@ -85,14 +85,23 @@ impl Interfaces {
         }
     }
 
-    async fn reconcile(&self, cfg: &Config, links: &LinkTable, state: &mut BTreeMap<Key, AddrState>) {
+    async fn reconcile(
+        &self,
+        cfg: &Config,
+        links: &LinkTable,
+        state: &mut BTreeMap<Key, AddrState>,
+    ) {
         let desired: Vec<Key> = cfg
             .interfaces
             .iter()
             .flat_map(|(n, i)| i.static_addresses.iter().map(move |a| (n.clone(), *a)))
             .collect();
         // Drop what the file no longer lists.
-        let stale: Vec<Key> = state.keys().filter(|k| !desired.contains(k)).cloned().collect();
+        let stale: Vec<Key> = state
+            .keys()
+            .filter(|k| !desired.contains(k))
+            .cloned()
+            .collect();
         for key in stale {
             if state.remove(&key) == Some(AddrState::Installed) {
                 self.remove(&key.0, key.1).await;
@@ -214,9 +223,13 @@ pub async fn sweep(netlink: &Netlink, ledger: &Ledger, events: &EventLog, why: &
     let mut n = 0;
     for obj in ledger.objects() {
         let result = match &obj {
-            KernelObject::Address { ifname, address } => netlink.del_address(ifname, *address).await,
+            KernelObject::Address { ifname, address } => {
+                netlink.del_address(ifname, *address).await
+            }
             KernelObject::Link { name } => netlink.del_link(name).await,
-            KernelObject::Xdp { ifname } => crate::kernel::netlink::detach_xdp(netlink, ifname).await,
+            KernelObject::Xdp { ifname } => {
+                crate::kernel::netlink::detach_xdp(netlink, ifname).await
+            }
         };
         match result {
             Ok(_) => {

@@ -37,7 +37,7 @@
 //! // Dropping `lab` stops the daemon and deletes every namespace and link.
 //! ```
 //!
-//! Machine setup: `sh netns-tests/install-deps.sh` (as root) installs the
+//! Machine setup: `netns-tests/test-all` (as root) installs the
 //! Debian packages the harness itself uses (iproute2, ethtool, iputils-ping).
 //!
 //! Environment:

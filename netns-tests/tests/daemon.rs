@@ -37,26 +37,40 @@ fn starts_from_example_and_reports_status() {
     let eth0 = &st["interfaces"][0];
     assert_eq!(eth0["name"], "eth0");
     assert_eq!(eth0["present"], true);
-    wait_until("static addresses installed", Duration::from_secs(5), Duration::from_millis(20), || {
-        let st = node.status();
-        st["interfaces"][0]["static_addresses"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|a| a["state"] == "installed")
-    })
+    wait_until(
+        "static addresses installed",
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || {
+            let st = node.status();
+            st["interfaces"][0]["static_addresses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|a| a["state"] == "installed")
+        },
+    )
     .unwrap();
     let shown = addrs(&node.ns);
-    assert!(shown.contains("198.18.0.10/24") && shown.contains("2001:db8:0:1::10/64"), "{shown}");
+    assert!(
+        shown.contains("198.18.0.10/24") && shown.contains("2001:db8:0:1::10/64"),
+        "{shown}"
+    );
 
     // The human view names the node and the interface.
     let out = node.appctl(&["status"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.contains("node lb1") && text.contains("eth0"), "{text}");
+    assert!(
+        out.status.success() && text.contains("node lb1") && text.contains("eth0"),
+        "{text}"
+    );
 
     // The control socket is private to root.
     let mode = std::fs::metadata(&node.socket).unwrap();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
 
     // Metrics answer inside the namespace.
     let body = node.ns.run_ok(&[
@@ -67,7 +81,10 @@ fn starts_from_example_and_reports_status() {
     assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");
     assert!(body.contains("appliance_config_generation 1"), "{body}");
     assert!(body.contains("process_resident_memory_bytes"), "{body}");
-    assert!(body.contains("appliance_events_total{subsystem=\"interfaces\",kind=\"address_added\"} 2"), "{body}");
+    assert!(
+        body.contains("appliance_events_total{subsystem=\"interfaces\",kind=\"address_added\"} 2"),
+        "{body}"
+    );
 }
 
 #[test]
@@ -77,16 +94,29 @@ fn sighup_with_broken_file_keeps_running_config() {
     let good = std::fs::read_to_string(&node.config).unwrap();
 
     // A typo: the daemon must keep generation 1 and say why, both on SIGHUP and appctl reload.
-    std::fs::write(&node.config, good.replace("static_addresses", "static_adresses")).unwrap();
+    std::fs::write(
+        &node.config,
+        good.replace("static_addresses", "static_adresses"),
+    )
+    .unwrap();
     node.proc().signal(Signal::SIGHUP).unwrap();
-    wait_until("reload failure recorded", Duration::from_secs(5), Duration::from_millis(20), || {
-        node.status()["daemon"]["last_reload"]["ok"] == false
-    })
+    wait_until(
+        "reload failure recorded",
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || node.status()["daemon"]["last_reload"]["ok"] == false,
+    )
     .unwrap();
     let st = node.status();
     assert_eq!(st["daemon"]["config_generation"], 1);
-    let err = st["daemon"]["last_reload"]["error"].as_str().unwrap().to_string();
-    assert!(err.contains(":18:1: `interfaces.eth0.static_adresses`"), "{err}");
+    let err = st["daemon"]["last_reload"]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains(":18:1: `interfaces.eth0.static_adresses`"),
+        "{err}"
+    );
     assert!(err.contains("did you mean `static_addresses`?"), "{err}");
     assert!(node.proc().is_running());
     assert!(addrs(&node.ns).contains("198.18.0.10/24"));
@@ -94,42 +124,84 @@ fn sighup_with_broken_file_keeps_running_config() {
     let out = node.appctl(&["reload"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr.contains("static_adresses") && stderr.contains("unchanged"), "{stderr}");
+    assert!(
+        stderr.contains("static_adresses") && stderr.contains("unchanged"),
+        "{stderr}"
+    );
 
     // A good file with a different address applies, and the old address goes.
-    std::fs::write(&node.config, good.replace("198.18.0.10/24", "198.18.0.11/24")).unwrap();
+    std::fs::write(
+        &node.config,
+        good.replace("198.18.0.10/24", "198.18.0.11/24"),
+    )
+    .unwrap();
     let out = node.appctl(&["reload"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(node.status()["daemon"]["config_generation"], 2);
-    wait_until("address moved", Duration::from_secs(5), Duration::from_millis(20), || {
-        let a = addrs(&node.ns);
-        a.contains("198.18.0.11/24") && !a.contains("198.18.0.10/24")
-    })
+    wait_until(
+        "address moved",
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || {
+            let a = addrs(&node.ns);
+            a.contains("198.18.0.11/24") && !a.contains("198.18.0.10/24")
+        },
+    )
     .unwrap();
 
     // The event log has all of it, in order.
     let out = node.appctl(&["events", "--json"]);
     let kinds: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
-    let pos = |k: &str| kinds.iter().position(|x| x == k).unwrap_or_else(|| panic!("{k} in {kinds:?}"));
-    assert!(pos("started") < pos("reload_failed") && pos("reload_failed") < pos("reloaded"), "{kinds:?}");
+    let pos = |k: &str| {
+        kinds
+            .iter()
+            .position(|x| x == k)
+            .unwrap_or_else(|| panic!("{k} in {kinds:?}"))
+    };
+    assert!(
+        pos("started") < pos("reload_failed") && pos("reload_failed") < pos("reloaded"),
+        "{kinds:?}"
+    );
 }
 
 #[test]
 fn sigterm_exits_cleanly_and_leaves_nothing() {
     let lab = Lab::for_current_test();
     let (_peer, node) = node_with_example(&lab);
-    wait_until("addresses installed", Duration::from_secs(5), Duration::from_millis(20), || {
-        addrs(&node.ns).contains("2001:db8:0:1::10/64")
-    })
+    wait_until(
+        "addresses installed",
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || addrs(&node.ns).contains("2001:db8:0:1::10/64"),
+    )
     .unwrap();
     node.proc().signal(Signal::SIGTERM).unwrap();
-    let status = node.proc().wait_timeout(Duration::from_secs(10)).expect("exits within the grace period");
-    assert!(status.success(), "exit status {status:?}\n{}", node.proc().log());
+    let status = node
+        .proc()
+        .wait_timeout(Duration::from_secs(10))
+        .expect("exits within the grace period");
+    assert!(
+        status.success(),
+        "exit status {status:?}\n{}",
+        node.proc().log()
+    );
     let left = addrs(&node.ns);
-    assert!(!left.contains("198.18.0.10") && !left.contains("2001:db8:0:1::10"), "{left}");
+    assert!(
+        !left.contains("198.18.0.10") && !left.contains("2001:db8:0:1::10"),
+        "{left}"
+    );
     assert!(!node.socket.exists(), "control socket removed");
     let ledger = std::fs::read_to_string(node.state_dir.join("kernel-objects.json")).unwrap();
     let ledger: serde_json::Value = serde_json::from_str(&ledger).unwrap();
@@ -147,12 +219,18 @@ fn sigterm_exits_cleanly_and_leaves_nothing() {
 fn leftovers_of_a_crash_are_removed_at_start() {
     let lab = Lab::for_current_test();
     let (_peer, mut node) = node_with_example(&lab);
-    wait_until("addresses installed", Duration::from_secs(5), Duration::from_millis(20), || {
-        addrs(&node.ns).contains("2001:db8:0:1::10/64")
-    })
+    wait_until(
+        "addresses installed",
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || addrs(&node.ns).contains("2001:db8:0:1::10/64"),
+    )
     .unwrap();
     node.proc().kill();
-    assert!(addrs(&node.ns).contains("198.18.0.10/24"), "a crash leaves the address behind");
+    assert!(
+        addrs(&node.ns).contains("198.18.0.10/24"),
+        "a crash leaves the address behind"
+    );
 
     // The next run no longer manages that address: it must still find and remove it.
     let cfg = std::fs::read_to_string(&node.config).unwrap();
@@ -165,7 +243,10 @@ fn leftovers_of_a_crash_are_removed_at_start() {
     let st = node.status();
     assert_eq!(st["daemon"]["leftovers_removed"], 2, "{st}");
     let left = addrs(&node.ns);
-    assert!(!left.contains("198.18.0.10") && !left.contains("2001:db8:0:1::10"), "{left}");
+    assert!(
+        !left.contains("198.18.0.10") && !left.contains("2001:db8:0:1::10"),
+        "{left}"
+    );
     let out = node.appctl(&["events", "--json"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("leftover_removed"));
 }
@@ -176,7 +257,13 @@ fn events_follow_streams_live_changes() {
     let (_peer, node) = node_with_example(&lab);
     let since = node.status()["daemon"]["last_event_seq"].as_u64().unwrap();
     let mut child = std::process::Command::new(netns_tests::bin_path("appctl"))
-        .args(["-s", node.socket.to_str().unwrap(), "events", "--follow", "--json"])
+        .args([
+            "-s",
+            node.socket.to_str().unwrap(),
+            "events",
+            "--follow",
+            "--json",
+        ])
         .arg("--since")
         .arg(since.to_string())
         .stdout(std::process::Stdio::piped())
@@ -188,13 +275,18 @@ fn events_follow_streams_live_changes() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             if tx.send(line).is_err() {
                 break;
             }
         }
     });
-    let line = rx.recv_timeout(Duration::from_secs(5)).expect("a live event");
+    let line = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a live event");
     let _ = child.kill();
     let _ = child.wait();
     let ev: serde_json::Value = serde_json::from_str(&line).unwrap();
@@ -209,13 +301,28 @@ fn check_accepts_examples_and_rejects_broken_files() {
     for entry in std::fs::read_dir(netns_tests::workspace_root().join("examples")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            let out = std::process::Command::new(&bin).arg("check").arg("-c").arg(&path).output().unwrap();
-            assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+            let out = std::process::Command::new(&bin)
+                .arg("check")
+                .arg("-c")
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
             assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
         }
     }
     let bad = lab.write_artifact("bad.toml", "[metrics]\nlisten = \"127.0.0.1\"\n");
-    let out = std::process::Command::new(&bin).arg("check").arg("-c").arg(&bad).output().unwrap();
+    let out = std::process::Command::new(&bin)
+        .arg("check")
+        .arg("-c")
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:2:10: `metrics.listen`"), "{err}");

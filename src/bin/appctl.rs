@@ -13,7 +13,11 @@ use appliance::events::Event;
 use appliance::status::Status;
 
 #[derive(Parser)]
-#[command(name = "appctl", version, about = "Query and control a running applianced")]
+#[command(
+    name = "appctl",
+    version,
+    about = "Query and control a running applianced"
+)]
 struct Cli {
     /// Control socket of the daemon.
     #[arg(short = 's', long = "socket", default_value = DEFAULT_SOCKET, global = true)]
@@ -63,7 +67,10 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
         Cmd::Status { json } => {
             let data = client.call(Command::Status)?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&data).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&data).unwrap_or_default()
+                );
             } else {
                 let status: Status = serde_json::from_value(data)
                     .map_err(|e| ClientError::Protocol(e.to_string()))?;
@@ -77,12 +84,16 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
                 data.get("generation").and_then(|g| g.as_u64()).unwrap_or(0)
             );
         }
-        Cmd::Events { follow, since, json } => {
+        Cmd::Events {
+            follow,
+            since,
+            json,
+        } => {
             client.send(Command::Events {
                 since: *since,
                 follow: *follow,
             })?;
-            while let Some(data) = client.next()? {
+            while let Some(data) = client.next_response()? {
                 if *json {
                     println!("{data}");
                 } else {

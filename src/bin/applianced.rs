@@ -9,7 +9,11 @@ use appliance::config::DEFAULT_CONFIG_PATH;
 use appliance::logging::{self, LogFormat};
 
 #[derive(Parser)]
-#[command(name = "applianced", version, about = "VRRP, BGP, health checks and an AF_XDP fast path in one daemon")]
+#[command(
+    name = "applianced",
+    version,
+    about = "VRRP, BGP, health checks and an AF_XDP fast path in one daemon"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,

@@ -32,7 +32,12 @@ pub fn status(st: &Status) -> String {
         Some(r) => format!(
             "FAILED at {}: {}",
             rfc3339_ms(r.unix_ms),
-            r.error.as_deref().unwrap_or("").lines().next().unwrap_or("")
+            r.error
+                .as_deref()
+                .unwrap_or("")
+                .lines()
+                .next()
+                .unwrap_or("")
         ),
     };
     let _ = writeln!(
@@ -53,7 +58,10 @@ pub fn status(st: &Status) -> String {
             .map(|l| format!("http://{l}/metrics"))
             .unwrap_or_else(|| "off".into()),
         if d.leftovers_removed > 0 {
-            format!("  removed {} leftover kernel object(s) at start", d.leftovers_removed)
+            format!(
+                "  removed {} leftover kernel object(s) at start",
+                d.leftovers_removed
+            )
         } else {
             String::new()
         }

@@ -99,7 +99,9 @@ pub fn validate(d: &DaemonConfig, c: &ControlConfig, issues: &mut Issues) {
         issues.push(
             root.key("daemon").key("shutdown_grace"),
             format!("shutdown grace of {} is too long", d.shutdown_grace),
-            Some(format!("at most {MAX_GRACE_SECS}s; a few seconds is typical")),
+            Some(format!(
+                "at most {MAX_GRACE_SECS}s; a few seconds is typical"
+            )),
         );
     }
     let sock = c.socket.as_os_str().len();

@@ -52,7 +52,10 @@ pub fn validate(ifaces: &BTreeMap<String, InterfaceConfig>, issues: &mut Issues)
             if let Some(other) = seen.insert(net.ip(), name) {
                 issues.push(
                     path.clone(),
-                    format!("address {} is already listed on interface `{other}`", net.ip()),
+                    format!(
+                        "address {} is already listed on interface `{other}`",
+                        net.ip()
+                    ),
                     Some("an address may be managed on one interface only".into()),
                 );
             }

@@ -174,7 +174,12 @@ mod tests {
     fn finds_nested_values() {
         let text = "[daemon]\nstate_dir = \"/x\"\n\n[[vrrp.instance]]\nname = \"a\"\n[[vrrp.instance]]\nname = \"b\"\nvips = [\"1\", \"2\"]\n";
         let doc = ImDocument::parse(text).unwrap();
-        let p = KeyPath::root().key("vrrp").key("instance").index(1).key("vips").index(1);
+        let p = KeyPath::root()
+            .key("vrrp")
+            .key("instance")
+            .index(1)
+            .key("vips")
+            .index(1);
         let span = span_of(&doc, &p).unwrap();
         assert_eq!(&text[span.clone()], "\"2\"");
         assert_eq!(line_col(text, span.start), (8, 14));
@@ -185,7 +190,11 @@ mod tests {
 
     #[test]
     fn display_quotes_odd_keys() {
-        let p = KeyPath::root().key("interfaces").key("eth0.10").key("x").index(2);
+        let p = KeyPath::root()
+            .key("interfaces")
+            .key("eth0.10")
+            .key("x")
+            .index(2);
         assert_eq!(p.to_string(), "interfaces.\"eth0.10\".x[2]");
     }
 }

@@ -50,7 +50,10 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
     if meta.len() > MAX_FILE_BYTES {
         return Err(ConfigErrors::file_level(
             path,
-            format!("file is {} bytes; a configuration is at most {MAX_FILE_BYTES}", meta.len()),
+            format!(
+                "file is {} bytes; a configuration is at most {MAX_FILE_BYTES}",
+                meta.len()
+            ),
         ));
     }
     let bytes = std::fs::read(path)
@@ -89,7 +92,12 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
     let doc = ImDocument::parse(text).map_err(|e| {
         let offset = e.span().map(|s| s.start).unwrap_or(0);
         let msg = e.message().trim().replace('\n', "; ");
-        ConfigErrors::single(at(offset, String::new(), format!("TOML syntax error: {msg}"), None))
+        ConfigErrors::single(at(
+            offset,
+            String::new(),
+            format!("TOML syntax error: {msg}"),
+            None,
+        ))
     })?;
 
     let de = toml::Deserializer::new(text);
@@ -130,7 +138,12 @@ fn path_for_span(path: &KeyPath, key: &str) -> Vec<locate::Seg> {
     let mut p = path.0.clone();
     if let Some(last) = key.rsplit('.').next() {
         let last = last.trim_matches('"');
-        if !key.is_empty() && !last.contains('[') && p.last() != Some(&locate::Seg::Key(last.to_string())) && key.ends_with(last) && key.len() > path.to_string().len() {
+        if !key.is_empty()
+            && !last.contains('[')
+            && p.last() != Some(&locate::Seg::Key(last.to_string()))
+            && key.ends_with(last)
+            && key.len() > path.to_string().len()
+        {
             p.push(locate::Seg::Key(last.to_string()));
         }
     }

@@ -199,7 +199,11 @@ fn broken_configs_name_line_column_and_key() {
                 c.name, c.line, c.column, c.key, c.says
             ));
         }
-        assert!(!shown.contains("Error {"), "{}: Debug dump in {shown}", c.name);
+        assert!(
+            !shown.contains("Error {"),
+            "{}: Debug dump in {shown}",
+            c.name
+        );
     }
     assert!(CASES.len() >= 15);
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));

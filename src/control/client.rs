@@ -46,7 +46,8 @@ impl Client {
             version: PROTOCOL_VERSION,
             command,
         };
-        let mut line = serde_json::to_vec(&req).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let mut line =
+            serde_json::to_vec(&req).map_err(|e| ClientError::Protocol(e.to_string()))?;
         line.push(b'\n');
         self.writer
             .write_all(&line)
@@ -57,7 +58,7 @@ impl Client {
     }
 
     /// The next response line; `None` when the daemon closed the stream.
-    pub fn next(&mut self) -> Result<Option<serde_json::Value>, ClientError> {
+    pub fn next_response(&mut self) -> Result<Option<serde_json::Value>, ClientError> {
         let mut line = String::new();
         let n = self
             .reader
@@ -83,7 +84,7 @@ impl Client {
     /// One request, one response.
     pub fn call(&mut self, command: Command) -> Result<serde_json::Value, ClientError> {
         self.send(command)?;
-        self.next()?.ok_or_else(|| {
+        self.next_response()?.ok_or_else(|| {
             ClientError::Protocol("daemon closed the connection without replying".into())
         })
     }

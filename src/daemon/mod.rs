@@ -44,14 +44,18 @@ struct Shared {
 }
 
 pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
-    let node = cfg
-        .daemon
-        .node_name
-        .clone()
-        .unwrap_or_else(|| nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "appliance".into()));
+    let node = cfg.daemon.node_name.clone().unwrap_or_else(|| {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "appliance".into())
+    });
 
     std::fs::create_dir_all(&cfg.daemon.state_dir).map_err(|e| {
-        anyhow::anyhow!("cannot create state directory {}: {e}", cfg.daemon.state_dir.display())
+        anyhow::anyhow!(
+            "cannot create state directory {}: {e}",
+            cfg.daemon.state_dir.display()
+        )
     })?;
     let _lock = lock::acquire(&cfg.daemon.state_dir).map_err(anyhow::Error::msg)?;
 
@@ -113,9 +117,9 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
     ));
 
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
-    let control = ControlServer::bind(&cfg.control.socket).await.map_err(|e| {
-        anyhow::anyhow!("control socket {}: {e}", cfg.control.socket.display())
-    })?;
+    let control = ControlServer::bind(&cfg.control.socket)
+        .await
+        .map_err(|e| anyhow::anyhow!("control socket {}: {e}", cfg.control.socket.display()))?;
     let status_fn = {
         let shared = shared.clone();
         let events = events.clone();
@@ -157,7 +161,11 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
         "daemon",
         "started",
         &node,
-        format!("applianced {} started (pid {})", env!("CARGO_PKG_VERSION"), std::process::id()),
+        format!(
+            "applianced {} started (pid {})",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id()
+        ),
         json!({ "config": config_path.display().to_string() }),
     );
 
@@ -187,12 +195,13 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
         json!({ "signal": why }),
     );
     stop.cancel();
-    let drained = tokio::time::timeout(grace, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
+    let drained =
+        tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
-        tracing::warn!("subsystems did not finish within {} ms; aborting them", grace.as_millis());
+        tracing::warn!(
+            "subsystems did not finish within {} ms; aborting them",
+            grace.as_millis()
+        );
         tasks.abort_all();
     }
     // Whatever a subsystem could not remove (or was aborted before removing) goes now.
@@ -234,7 +243,10 @@ async fn metrics_task(
                     Err(e) => tracing::error!("cannot listen for metrics on {addr}: {e}"),
                 }
             }
-            shared.lock().unwrap_or_else(|p| p.into_inner()).metrics_listen = listen;
+            shared
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .metrics_listen = listen;
         }
         tokio::select! {
             _ = stop.cancelled() => return,

@@ -33,15 +33,15 @@ pub fn reload(
     metrics: &Metrics,
     trigger: &str,
 ) -> Result<u64, String> {
-    let result = config::load_file(path).map_err(|e| e.to_string()).and_then(|new| {
-        match restart_only(&config_tx.borrow(), &new) {
+    let result = config::load_file(path)
+        .map_err(|e| e.to_string())
+        .and_then(|new| match restart_only(&config_tx.borrow(), &new) {
             Some(key) => Err(format!(
                 "{}: `{key}` cannot change while running; restart the daemon to apply it",
                 path.display()
             )),
             None => Ok(new),
-        }
-    });
+        });
     let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
     match result {
         Ok(new) => {

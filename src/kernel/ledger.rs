@@ -89,7 +89,10 @@ impl Ledger {
     }
 
     pub fn objects(&self) -> Vec<KernelObject> {
-        self.objects.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.objects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn persist(&self, objects: &[KernelObject]) -> std::io::Result<()> {
@@ -119,7 +122,9 @@ mod tests {
             ifname: "eth0".into(),
             address: "198.18.0.10/24".parse().unwrap(),
         };
-        let l = KernelObject::Link { name: "vrrp4.51".into() };
+        let l = KernelObject::Link {
+            name: "vrrp4.51".into(),
+        };
         {
             let (ledger, left) = Ledger::open(&dir).unwrap();
             assert!(left.is_empty());

@@ -75,11 +75,10 @@ pub fn format_mac(mac: &[u8; 6]) -> String {
 }
 
 /// Starts the monitor; the returned receiver always holds the current table.
-pub async fn watch_links(
-    stop: CancellationToken,
-) -> std::io::Result<watch::Receiver<LinkTable>> {
+pub async fn watch_links(stop: CancellationToken) -> std::io::Result<watch::Receiver<LinkTable>> {
     // Subscribe before dumping so no change between the two is lost.
-    let (conn, handle, mut messages) = rtnetlink::new_multicast_connection(&[MulticastGroup::Link])?;
+    let (conn, handle, mut messages) =
+        rtnetlink::new_multicast_connection(&[MulticastGroup::Link])?;
     tokio::spawn(conn);
     let mut table = LinkTable::new();
     let dump: Vec<LinkMessage> = handle

@@ -164,16 +164,18 @@ impl Netlink {
         Ok(msgs
             .iter()
             .filter_map(|m| {
-                m.attributes.iter().find_map(|a| match a {
-                    AddressAttribute::Local(a) => Some(*a),
-                    _ => None,
-                })
-                .or_else(|| {
-                    m.attributes.iter().find_map(|a| match a {
-                        AddressAttribute::Address(a) => Some(*a),
+                m.attributes
+                    .iter()
+                    .find_map(|a| match a {
+                        AddressAttribute::Local(a) => Some(*a),
                         _ => None,
                     })
-                })
+                    .or_else(|| {
+                        m.attributes.iter().find_map(|a| match a {
+                            AddressAttribute::Address(a) => Some(*a),
+                            _ => None,
+                        })
+                    })
             })
             .collect())
     }

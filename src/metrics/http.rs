@@ -47,7 +47,13 @@ async fn answer(mut stream: TcpStream, metrics: Metrics) -> std::io::Result<()> 
         }
         buf.extend_from_slice(&chunk[..n]);
         if buf.len() > MAX_HEADER {
-            return respond(&mut stream, "431 Request Header Fields Too Large", "text/plain", "").await;
+            return respond(
+                &mut stream,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                "",
+            )
+            .await;
         }
     }
     let head = String::from_utf8_lossy(&buf);
@@ -66,12 +72,19 @@ async fn answer(mut stream: TcpStream, metrics: Metrics) -> std::io::Result<()> 
             )
             .await
         }
-        ("GET", _) | ("HEAD", _) => respond(&mut stream, "404 Not Found", "text/plain", "try /metrics\n").await,
+        ("GET", _) | ("HEAD", _) => {
+            respond(&mut stream, "404 Not Found", "text/plain", "try /metrics\n").await
+        }
         _ => respond(&mut stream, "405 Method Not Allowed", "text/plain", "").await,
     }
 }
 
-async fn respond(stream: &mut TcpStream, status: &str, ctype: &str, body: &str) -> std::io::Result<()> {
+async fn respond(
+    stream: &mut TcpStream,
+    status: &str,
+    ctype: &str,
+    body: &str,
+) -> std::io::Result<()> {
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()

@@ -24,8 +24,16 @@ impl ProcessMetrics {
         };
         let sub = registry.sub_registry_with_prefix("process");
         // prometheus-client appends no suffix to gauges; the conventional name ends in _total.
-        sub.register("cpu_seconds_total", "User and system CPU time spent", m.cpu_seconds.clone());
-        sub.register("resident_memory_bytes", "Resident set size", m.resident_bytes.clone());
+        sub.register(
+            "cpu_seconds_total",
+            "User and system CPU time spent",
+            m.cpu_seconds.clone(),
+        );
+        sub.register(
+            "resident_memory_bytes",
+            "Resident set size",
+            m.resident_bytes.clone(),
+        );
         sub.register("open_fds", "Open file descriptors", m.open_fds.clone());
         sub.register(
             "start_time_seconds",
