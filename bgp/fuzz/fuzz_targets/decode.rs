@@ -1,0 +1,8 @@
+//! Message decoder and stream framer: no panic, lossless re-encode.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    bgp::fuzzing::check_decode(data);
+});
