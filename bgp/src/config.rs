@@ -81,3 +81,75 @@ impl PeerConfig {
         self.local_as == self.remote_as
     }
 }
+
+/// A configuration the core cannot run with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// RFC 4271 §4.2: 0 or at least 3 seconds.
+    #[error("hold time {0} s: must be 0 or at least 3")]
+    HoldTime(u16),
+    /// RFC 6286: the identifier must be non-zero.
+    #[error("router id must not be 0.0.0.0")]
+    RouterId,
+    #[error("no address family configured")]
+    NoFamily,
+    /// Zero would redial in a busy loop.
+    #[error("{0} must be greater than zero")]
+    ZeroDuration(&'static str),
+    #[error("AS number 0 is reserved")]
+    ZeroAs,
+}
+
+impl PeerConfig {
+    /// Checks the values the RFCs constrain; the shell should call this when
+    /// loading configuration (the core itself does not refuse to run).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.hold_time == 1 || self.hold_time == 2 {
+            return Err(ConfigError::HoldTime(self.hold_time));
+        }
+        if self.router_id.is_unspecified() {
+            return Err(ConfigError::RouterId);
+        }
+        if self.families.is_empty() {
+            return Err(ConfigError::NoFamily);
+        }
+        if self.local_as == 0 || self.remote_as == 0 {
+            return Err(ConfigError::ZeroAs);
+        }
+        for (name, d) in [
+            ("connect_retry_time", self.connect_retry_time),
+            ("idle_hold_min", self.idle_hold_min),
+            ("open_hold_time", self.open_hold_time),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError::ZeroDuration(name));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_rejects_rfc_violations() {
+        let ok = PeerConfig::new(65001, 65002, Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(ok.validate(), Ok(()));
+        let mut c = ok.clone();
+        c.hold_time = 2;
+        assert_eq!(c.validate(), Err(ConfigError::HoldTime(2)));
+        c.hold_time = 0;
+        assert_eq!(c.validate(), Ok(()));
+        let mut c = ok.clone();
+        c.router_id = Ipv4Addr::UNSPECIFIED;
+        assert_eq!(c.validate(), Err(ConfigError::RouterId));
+        let mut c = ok.clone();
+        c.families.clear();
+        assert_eq!(c.validate(), Err(ConfigError::NoFamily));
+        let mut c = ok;
+        c.connect_retry_time = Duration::ZERO;
+        assert!(matches!(c.validate(), Err(ConfigError::ZeroDuration(_))));
+    }
+}

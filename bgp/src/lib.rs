@@ -66,7 +66,7 @@ pub mod peer;
 pub mod timers;
 
 pub use adj_rib_out::RouteAttributes;
-pub use config::PeerConfig;
+pub use config::{ConfigError, PeerConfig};
 pub use events::{CloseReason, Command, ConnectionId, Event, State, Transmit};
 pub use negotiated::Negotiated;
 pub use packet::family::Family;

@@ -494,3 +494,32 @@ fn rib_graceful_shutdown_does_not_duplicate_community_and_groups_by_attributes()
     assert_eq!(types, sorted);
     let _ = (flags::OPTIONAL, Rfc7606Action::TreatAsWithdraw);
 }
+
+#[test]
+fn unrecognized_attributes_propagate_per_rfc4271_section_5() {
+    use bgp::packet::attributes::PathAttribute;
+    let transitive = PathAttribute {
+        flags: flags::OPTIONAL_TRANSITIVE,
+        value: AttributeValue::Unknown {
+            type_code: 99,
+            data: vec![1],
+        },
+    };
+    let p = transitive.propagate_unrecognized().unwrap();
+    assert_eq!(p.flags, flags::OPTIONAL_TRANSITIVE | flags::PARTIAL);
+    let non_transitive = PathAttribute {
+        flags: flags::OPTIONAL_NON_TRANSITIVE,
+        value: AttributeValue::Unknown {
+            type_code: 99,
+            data: vec![1],
+        },
+    };
+    assert_eq!(non_transitive.propagate_unrecognized(), None);
+    let med = PathAttribute::new(AttributeValue::MultiExitDisc(1));
+    assert_eq!(med.propagate_unrecognized(), Some(med.clone()));
+    // A received unknown transitive attribute keeps its Partial bit on
+    // re-encoding.
+    let bytes = update_with_attrs(&hex(&format!("{GOOD} e0 63 02 abcd")));
+    let u = decode_update(&bytes, FOUR).unwrap();
+    assert_eq!(u.attributes[3].flags, 0xe0);
+}

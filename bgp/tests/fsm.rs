@@ -806,3 +806,74 @@ fn announcements_pause_while_output_not_drained() {
     h.peer.handle_transmit_drained(now, c);
     assert!(h.peer.poll_transmit(now).is_some());
 }
+
+fn vector(prefix: &str) -> Vec<u8> {
+    let text = include_str!("data/bird-gobgp-frr-exabgp.txt");
+    let line = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("bgp hex: "))
+        .find(|h| h.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no vector {prefix}"));
+    (0..line.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&line[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+const MARKER_HEX: &str = "ffffffffffffffffffffffffffffffff";
+
+/// Our UPDATE for a VIP is byte-identical to BIRD's for the same route, and
+/// the real OPENs of BIRD, gobgpd, FRR and ExaBGP are accepted.
+#[test]
+fn real_peer_opens_are_accepted_and_our_update_matches_bird() {
+    // (OPEN vector, peer AS, route refresh, graceful restart)
+    let opens = [
+        (format!("{MARKER_HEX}00350104fde8"), 65000, true, true), // BIRD router
+        (format!("{MARKER_HEX}003b0104fdea"), 65002, true, false), // gobgpd
+        (format!("{MARKER_HEX}00610104fdeb"), 65003, true, true), // FRR
+        (format!("{MARKER_HEX}00310104fdec"), 65004, false, false), // ExaBGP
+    ];
+    for (prefix, asn, rr, gr) in opens {
+        let mut c = PeerConfig::new(65001, asn, Ipv4Addr::new(198, 18, 1, 2));
+        c.hold_time = 90;
+        let mut h = Harness::new(c);
+        h.peer.set_route(
+            "198.18.255.1/32".parse().unwrap(),
+            RouteAttributes::default(),
+        );
+        let now = h.now;
+        h.peer.start(now);
+        let [Command::Connect(conn)] = h.commands()[..] else {
+            panic!()
+        };
+        h.peer
+            .handle_connected(now, conn, IpAddr::V4(Ipv4Addr::new(198, 18, 1, 2)));
+        h.sent(conn);
+        h.peer.handle_data(now, conn, &vector(&prefix));
+        assert_eq!(h.peer.state(), State::OpenConfirm, "{prefix}");
+        h.sent(conn);
+        h.peer
+            .handle_data(now, conn, &vector(&format!("{MARKER_HEX}001304")));
+        assert_eq!(h.peer.state(), State::Established);
+        let n = h.peer.negotiated().unwrap().clone();
+        assert_eq!(n.hold_time, 3);
+        assert_eq!(n.keepalive, Duration::from_secs(1));
+        assert_eq!(n.route_refresh, rr, "{prefix}");
+        assert_eq!(n.peer_graceful_restart.is_some(), gr, "{prefix}");
+        assert!(n.four_octet_as);
+        assert_eq!(n.families, vec![Family::IPV4_UNICAST]);
+        let mut wire = Vec::new();
+        while let Some(t) = h.peer.poll_transmit(now) {
+            wire.extend(t.data);
+        }
+        if asn == 65000 {
+            // BIRD (AS 65001, 198.18.1.2) announcing 198.18.255.1/32, then
+            // End-of-RIB: the exact octets of the capture.
+            let mut want = vector(&format!(
+                "{MARKER_HEX}003002000000144001010040020602010000fde9"
+            ));
+            want.extend(vector(&format!("{MARKER_HEX}00170200000000")));
+            assert_eq!(wire, want);
+        }
+    }
+}
