@@ -230,6 +230,7 @@ pub async fn sweep(netlink: &Netlink, ledger: &Ledger, events: &EventLog, why: &
             KernelObject::Xdp { ifname } => {
                 crate::kernel::netlink::detach_xdp(netlink, ifname).await
             }
+            KernelObject::Sysctl { path, restore } => crate::kernel::sysctl::restore(path, restore),
         };
         match result {
             Ok(_) => {

@@ -12,3 +12,4 @@ pub mod logging;
 pub mod metrics;
 pub mod status;
 pub mod verdicts;
+pub mod vrrpd;

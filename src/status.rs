@@ -14,6 +14,8 @@ pub struct Status {
     pub interfaces: Vec<InterfaceStatus>,
     #[serde(default)]
     pub metrics: MetricsStatus,
+    #[serde(default)]
+    pub vrrp: Vec<VrrpInstanceStatus>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -72,4 +74,65 @@ pub struct ManagedAddress {
 pub struct MetricsStatus {
     #[serde(default)]
     pub listen: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VrrpInstanceStatus {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    /// `ipv4` or `ipv6`.
+    pub family: String,
+    /// `initialize`, `backup`, `master` or `fault`.
+    pub state: String,
+    pub base_priority: u8,
+    pub effective_priority: u8,
+    /// Sum of the weights of failed trackers now applied.
+    pub priority_adjustment: i32,
+    #[serde(default)]
+    pub master_address: Option<String>,
+    #[serde(default)]
+    pub master_priority: Option<u8>,
+    pub advert_interval_ms: u64,
+    /// Master_Adver_Interval: learned from the master's adverts while backup.
+    pub master_adver_interval_ms: u64,
+    pub skew_time_ms: f64,
+    pub master_down_interval_ms: f64,
+    #[serde(default)]
+    pub last_transition_unix_ms: Option<u64>,
+    #[serde(default)]
+    pub last_transition_reason: Option<String>,
+    /// Why the instance is in Fault (or cannot start), if it is.
+    #[serde(default)]
+    pub fault: Option<String>,
+    /// Another master seen on the wire for this VRID while we are master.
+    #[serde(default)]
+    pub split_brain_peer: Option<String>,
+    pub virtual_addresses: Vec<String>,
+    #[serde(default)]
+    pub virtual_mac: Option<String>,
+    #[serde(default)]
+    pub sync_group: Option<String>,
+    pub counters: VrrpCounters,
+}
+
+/// RFC 6527 statistics of one instance plus a few operator counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VrrpCounters {
+    pub master_transitions: u64,
+    pub new_master_reason: String,
+    pub rcvd_advertisements: u64,
+    pub sent_advertisements: u64,
+    pub adv_interval_errors: u64,
+    pub ip_ttl_errors: u64,
+    pub rcvd_pri_zero_packets: u64,
+    pub sent_pri_zero_packets: u64,
+    pub rcvd_invalid_type_packets: u64,
+    pub address_list_errors: u64,
+    pub packet_length_errors: u64,
+    pub checksum_errors: u64,
+    pub version_errors: u64,
+    pub vrid_errors: u64,
+    pub unknown_source_errors: u64,
+    pub proto_err_reason: String,
 }

@@ -34,6 +34,11 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// VRRP instances with their RFC 6527 counters.
+    Vrrp {
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-read the configuration file; a bad file leaves the running configuration in place.
     Reload,
     /// The ordered event log.
@@ -75,6 +80,16 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
                 let status: Status = serde_json::from_value(data)
                     .map_err(|e| ClientError::Protocol(e.to_string()))?;
                 print!("{}", render::status(&status));
+            }
+        }
+        Cmd::Vrrp { json } => {
+            let data = client.call(Command::Status)?;
+            let status: Status =
+                serde_json::from_value(data).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&status.vrrp).unwrap_or_default());
+            } else {
+                print!("{}", render::vrrp(&status));
             }
         }
         Cmd::Reload => {

@@ -98,6 +98,95 @@ pub fn status(st: &Status) -> String {
             );
         }
     }
+    if !st.vrrp.is_empty() {
+        let _ = writeln!(o, "\nvrrp");
+        for v in &st.vrrp {
+            vrrp_line(&mut o, v);
+        }
+    }
+    o
+}
+
+fn vrrp_line(o: &mut String, v: &crate::status::VrrpInstanceStatus) {
+    let prio = if v.effective_priority == v.base_priority {
+        format!("{}", v.base_priority)
+    } else {
+        format!("{}/{}", v.effective_priority, v.base_priority)
+    };
+    let master = match (&v.state[..], &v.master_address) {
+        ("master", _) => "self".to_string(),
+        (_, Some(m)) => m.clone(),
+        _ => "-".to_string(),
+    };
+    let since = v
+        .last_transition_unix_ms
+        .map(|t| format!("since {} ({})", rfc3339_ms(t), v.last_transition_reason.as_deref().unwrap_or("")))
+        .unwrap_or_default();
+    let _ = writeln!(
+        o,
+        "  {:<10} {:<6} vrid {:<3} {:<10} prio {:<7} every {}ms  master {}  {}",
+        v.name,
+        v.interface,
+        v.vrid,
+        v.state.to_uppercase(),
+        prio,
+        v.advert_interval_ms,
+        master,
+        since
+    );
+    let mut extra = Vec::new();
+    extra.push(format!("vips {}", v.virtual_addresses.join(", ")));
+    if let Some(m) = &v.virtual_mac {
+        extra.push(format!("vmac {m}"));
+    }
+    if let Some(g) = &v.sync_group {
+        extra.push(format!("sync group {g}"));
+    }
+    if let Some(f) = &v.fault {
+        extra.push(format!("FAULT: {f}"));
+    }
+    if let Some(p) = &v.split_brain_peer {
+        extra.push(format!("SPLIT BRAIN with {p}"));
+    }
+    let _ = writeln!(o, "  {:<10} {}", "", extra.join("  "));
+}
+
+/// `appctl vrrp`: the instances with their RFC 6527 counters.
+pub fn vrrp(st: &Status) -> String {
+    let mut o = String::new();
+    if st.vrrp.is_empty() {
+        o.push_str("no VRRP instances configured\n");
+    }
+    for v in &st.vrrp {
+        vrrp_line(&mut o, v);
+        let c = &v.counters;
+        let _ = writeln!(
+            o,
+            "  {:<10} timers: master_adver_interval {}ms skew {:.2}ms master_down {:.2}ms",
+            "", v.master_adver_interval_ms, v.skew_time_ms, v.master_down_interval_ms
+        );
+        let _ = writeln!(
+            o,
+            "  {:<10} adverts sent {} received {}  master transitions {} (last reason: {})",
+            "", c.sent_advertisements, c.rcvd_advertisements, c.master_transitions, c.new_master_reason
+        );
+        let _ = writeln!(
+            o,
+            "  {:<10} priority 0 sent {} received {}  errors: ttl {} interval {} address list {} length {} type {} checksum {} version {} vrid {} unknown source {}",
+            "",
+            c.sent_pri_zero_packets,
+            c.rcvd_pri_zero_packets,
+            c.ip_ttl_errors,
+            c.adv_interval_errors,
+            c.address_list_errors,
+            c.packet_length_errors,
+            c.rcvd_invalid_type_packets,
+            c.checksum_errors,
+            c.version_errors,
+            c.vrid_errors,
+            c.unknown_source_errors
+        );
+    }
     o
 }
 

@@ -13,6 +13,7 @@ pub mod suggest;
 pub mod summary;
 pub mod types;
 pub mod validate;
+pub mod vrrp;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -38,6 +39,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub interfaces: BTreeMap<String, InterfaceConfig>,
+    #[serde(default)]
+    pub vrrp: vrrp::VrrpConfig,
 }
 
 /// Largest file we accept; a config is a few kilobytes, anything huge is a mistake.

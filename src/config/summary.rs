@@ -40,5 +40,25 @@ pub fn summary(cfg: &Config) -> String {
                 .unwrap_or_default()
         );
     }
+    if !cfg.vrrp.instance.is_empty() {
+        let _ = writeln!(s, "vrrp        {} instance(s)", cfg.vrrp.instance.len());
+        for i in &cfg.vrrp.instance {
+            let vips: Vec<String> = i.virtual_addresses.iter().map(|a| a.to_string()).collect();
+            let _ = writeln!(
+                s,
+                "  {:<12} {} vrid {:<3} prio {:<3} every {:<6} {}{}",
+                i.name,
+                i.interface,
+                i.vrid,
+                i.priority,
+                i.advert_interval.to_string(),
+                vips.join(", "),
+                if i.virtual_mac { "  (virtual MAC)" } else { "" }
+            );
+        }
+        for g in &cfg.vrrp.sync_group {
+            let _ = writeln!(s, "  sync group {}: {}", g.name, g.instances.join(", "));
+        }
+    }
     s
 }

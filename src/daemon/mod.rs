@@ -109,6 +109,23 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
         .run(stop.clone()),
     );
 
+    // Filled by the health subsystem; until checks are configured the table stays empty.
+    let (_verdict_tx, verdict_rx) = crate::verdicts::channel();
+    let (vrrp_status_tx, vrrp_status_rx) = watch::channel(Vec::new());
+    tasks.spawn(
+        crate::vrrpd::Vrrp {
+            netlink: netlink.clone(),
+            ledger: ledger.clone(),
+            events: events.clone(),
+            metrics: metrics.clone(),
+            links: link_rx.clone(),
+            verdicts: verdict_rx.clone(),
+            config: config_rx.clone(),
+            status: vrrp_status_tx,
+        }
+        .run(stop.clone()),
+    );
+
     tasks.spawn(metrics_task(
         metrics.clone(),
         config_rx.clone(),
@@ -124,6 +141,7 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
         let shared = shared.clone();
         let events = events.clone();
         let if_status = if_status_rx.clone();
+        let vrrp_status = vrrp_status_rx.clone();
         move || {
             let s = shared.lock().unwrap_or_else(|p| p.into_inner());
             Status {
@@ -145,6 +163,7 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
                 metrics: MetricsStatus {
                     listen: s.metrics_listen.clone(),
                 },
+                vrrp: vrrp_status.borrow().clone(),
             }
         }
     };

@@ -18,6 +18,8 @@ pub enum KernelObject {
     Link { name: String },
     /// An XDP program attached to an interface.
     Xdp { ifname: String },
+    /// A sysctl the daemon changed; `restore` is the value it had before.
+    Sysctl { path: String, restore: String },
 }
 
 impl std::fmt::Display for KernelObject {
@@ -26,6 +28,7 @@ impl std::fmt::Display for KernelObject {
             KernelObject::Address { ifname, address } => write!(f, "address {address} on {ifname}"),
             KernelObject::Link { name } => write!(f, "link {name}"),
             KernelObject::Xdp { ifname } => write!(f, "XDP program on {ifname}"),
+            KernelObject::Sysctl { path, restore } => write!(f, "sysctl {path} (restore {restore})"),
         }
     }
 }

@@ -79,13 +79,28 @@ impl Netlink {
 
     pub async fn add_address(&self, ifname: &str, net: IpNetwork) -> Result<Added, NetlinkError> {
         let index = self.link_index(ifname).await?;
-        match self
-            .handle
-            .address()
-            .add(index, net.ip(), net.prefix())
-            .execute()
-            .await
-        {
+        self.add_address_at(index, ifname, net, false).await
+    }
+
+    /// Adds an address by interface index. `nodad` skips IPv6 duplicate address detection:
+    /// a virtual address moves between routers and must be usable the instant a new master
+    /// takes it, not after a second of "tentative".
+    pub async fn add_address_at(
+        &self,
+        index: u32,
+        ifname: &str,
+        net: IpNetwork,
+        nodad: bool,
+    ) -> Result<Added, NetlinkError> {
+        let mut req = self.handle.address().add(index, net.ip(), net.prefix());
+        if nodad && net.is_ipv6() {
+            use netlink_packet_route::address::{AddressFlags, AddressHeaderFlags};
+            let msg = req.message_mut();
+            msg.header.flags |= AddressHeaderFlags::Nodad;
+            msg.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        match req.execute().await {
             Ok(()) => Ok(Added::Created),
             Err(e) if errno(&e) == Some(EEXIST) => Ok(Added::AlreadyPresent),
             Err(source) => Err(NetlinkError::Request {
@@ -178,6 +193,27 @@ impl Netlink {
                     })
             })
             .collect())
+    }
+
+    /// Creates a private-mode macvlan (the VRRP virtual MAC) on `parent` with IPv6 address
+    /// generation off, so it never sends its own NDP or MLD traffic from the shared MAC.
+    pub async fn add_macvlan(&self, name: &str, parent: u32, mac: [u8; 6]) -> Result<Added, NetlinkError> {
+        use netlink_packet_route::link::{AfSpecInet6, AfSpecUnspec, In6AddrGenMode, MacVlanMode};
+        let msg = rtnetlink::LinkMacVlan::new(name, parent, MacVlanMode::Private)
+            .address(mac.to_vec())
+            .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![
+                AfSpecInet6::AddrGenMode(In6AddrGenMode::None),
+            ])]))
+            .up()
+            .build();
+        match self.handle.link().add(msg).execute().await {
+            Ok(()) => Ok(Added::Created),
+            Err(e) if errno(&e) == Some(EEXIST) => Ok(Added::AlreadyPresent),
+            Err(source) => Err(NetlinkError::Request {
+                what: format!("creating macvlan {name}"),
+                source,
+            }),
+        }
     }
 
     pub async fn del_link(&self, name: &str) -> Result<bool, NetlinkError> {

@@ -1,0 +1,329 @@
+//! The VRRP subsystem: drives every configured virtual router (`::vrrp::Instance`, sans-IO)
+//! with raw-socket adverts, timers, link state and health verdicts, and turns its actions into
+//! netlink changes, adverts and gratuitous announcements.
+
+mod garp;
+mod metrics;
+mod notify;
+mod router;
+mod socket;
+mod status;
+mod tracking;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use ::vrrp::{peek_vrid, RxMeta, SyncCommand, SyncGroup};
+
+use crate::config::Config;
+use crate::events::EventLog;
+use crate::kernel::links::LinkTable;
+use crate::kernel::{Ledger, Netlink};
+use crate::status::VrrpInstanceStatus;
+use crate::verdicts::Verdicts;
+
+pub use router::virtual_mac;
+
+use router::{Router, Shared};
+use socket::{Received, RxSocket};
+
+/// How often an instance that could not start (no interface or address yet) is retried.
+const RETRY: Duration = Duration::from_secs(1);
+
+pub struct Vrrp {
+    pub netlink: Netlink,
+    pub ledger: Ledger,
+    pub events: EventLog,
+    pub metrics: crate::metrics::Metrics,
+    pub links: watch::Receiver<LinkTable>,
+    pub verdicts: watch::Receiver<Verdicts>,
+    pub config: watch::Receiver<Arc<Config>>,
+    pub status: watch::Sender<Vec<VrrpInstanceStatus>>,
+}
+
+/// Receive sockets are per (interface, family) and shared by the instances there.
+type RxKey = (String, bool);
+
+struct RxTask {
+    ifindex: u32,
+    handle: JoinHandle<()>,
+}
+
+impl Vrrp {
+    pub async fn run(mut self, stop: CancellationToken) {
+        let metrics = metrics::VrrpMetrics::register(&self.metrics);
+        let notifier = notify::Notifier::start();
+        let (rx_tx, mut rx_rx) = mpsc::channel::<(RxKey, Received)>(1024);
+        let mut routers: Vec<Router> = Vec::new();
+        let mut groups: BTreeMap<String, SyncGroup<String>> = BTreeMap::new();
+        let mut rx_tasks: BTreeMap<RxKey, RxTask> = BTreeMap::new();
+        let mut retry = tokio::time::interval(RETRY);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut cfg = self.config.borrow_and_update().clone();
+        apply_config(&cfg, &mut routers, &mut groups, Instant::now(), &self.shared(&metrics, &notifier)).await;
+
+        loop {
+            let now = Instant::now();
+            let links = self.links.borrow().clone();
+            let verdicts = self.verdicts.borrow().clone();
+            let sh = self.shared(&metrics, &notifier);
+            for r in &mut routers {
+                let (fault, adj) = tracking::evaluate(&r.cfg, &links, &verdicts);
+                r.set_tracking(now, fault, adj);
+                r.try_start(now, &links, &sh).await;
+            }
+            settle(&mut routers, &mut groups, now, &sh).await;
+            ensure_rx(&routers, &links, &mut rx_tasks, &rx_tx);
+            self.publish(&routers, &metrics);
+
+            let deadline = routers.iter().filter_map(Router::next_timeout).min();
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                Some((key, pkt)) = rx_rx.recv() => {
+                    let now = Instant::now();
+                    let mut batch = vec![(key, pkt)];
+                    // Adverts that arrived together are handled together, then settled once.
+                    while let Ok(more) = rx_rx.try_recv() {
+                        batch.push(more);
+                    }
+                    for (key, pkt) in batch {
+                        dispatch(&mut routers, &key, pkt, now, &metrics);
+                    }
+                }
+                _ = sleep => {
+                    let now = Instant::now();
+                    for r in &mut routers {
+                        if r.next_timeout().is_some_and(|d| d <= now) {
+                            if let Some(i) = &mut r.inst {
+                                i.handle_timeout(now);
+                            }
+                        }
+                    }
+                }
+                _ = retry.tick() => {}
+                r = self.links.changed() => if r.is_err() { break },
+                r = self.verdicts.changed() => if r.is_err() { break },
+                r = self.config.changed() => {
+                    if r.is_err() { break }
+                    let new = self.config.borrow_and_update().clone();
+                    if new.vrrp != cfg.vrrp {
+                        let sh = self.shared(&metrics, &notifier);
+                        apply_config(&new, &mut routers, &mut groups, Instant::now(), &sh).await;
+                    }
+                    cfg = new;
+                }
+            }
+        }
+
+        // Shutdown: every instance resigns (priority 0) and removes what it added.
+        let sh = self.shared(&metrics, &notifier);
+        let now = Instant::now();
+        for r in &mut routers {
+            r.stop(now, &sh).await;
+        }
+        for (_, t) in rx_tasks {
+            t.handle.abort();
+        }
+        self.publish(&routers, &metrics);
+    }
+
+    fn shared<'a>(
+        &'a self,
+        metrics: &'a metrics::VrrpMetrics,
+        notifier: &'a notify::Notifier,
+    ) -> Shared<'a> {
+        Shared {
+            netlink: &self.netlink,
+            ledger: &self.ledger,
+            events: &self.events,
+            metrics,
+            notifier,
+        }
+    }
+
+    fn publish(&self, routers: &[Router], m: &metrics::VrrpMetrics) {
+        for r in routers {
+            m.state
+                .get_or_create(&metrics::instance(r.name()))
+                .set(r.state_gauge());
+        }
+        self.status
+            .send_replace(routers.iter().map(status::of).collect());
+    }
+}
+
+/// Reconciles the routers with the configuration: removed or changed instances stop (resign,
+/// remove their addresses), new or changed ones are created; unchanged ones keep running.
+async fn apply_config(
+    cfg: &Config,
+    routers: &mut Vec<Router>,
+    groups: &mut BTreeMap<String, SyncGroup<String>>,
+    now: Instant,
+    sh: &Shared<'_>,
+) {
+    let group_of = |name: &str| {
+        cfg.vrrp
+            .sync_group
+            .iter()
+            .find(|g| g.instances.iter().any(|i| i == name))
+            .map(|g| g.name.clone())
+    };
+    let mut keep = Vec::new();
+    for mut r in std::mem::take(routers) {
+        let same = cfg
+            .vrrp
+            .instance
+            .iter()
+            .any(|c| *c == r.cfg && group_of(&c.name) == r.sync_group);
+        if same {
+            keep.push(r);
+        } else {
+            r.stop(now, sh).await;
+        }
+    }
+    for c in &cfg.vrrp.instance {
+        if !keep.iter().any(|r| r.cfg == *c) {
+            keep.push(Router::new(c.clone(), group_of(&c.name)));
+        }
+    }
+    *routers = keep;
+    groups.clear();
+    for g in &cfg.vrrp.sync_group {
+        groups.insert(g.name.clone(), SyncGroup::new(g.instances.iter().cloned()));
+    }
+}
+
+/// Performs every router's pending actions and lets sync groups move their members, until
+/// nothing is left to do.
+async fn settle(
+    routers: &mut [Router],
+    groups: &mut BTreeMap<String, SyncGroup<String>>,
+    now: Instant,
+    sh: &Shared<'_>,
+) {
+    // Each group command moves a member towards the group state, so this ends quickly; the
+    // bound only guards against a logic error looping forever.
+    for _ in 0..16 {
+        for r in routers.iter_mut() {
+            r.drain(sh).await;
+        }
+        let mut commands = Vec::new();
+        for r in routers.iter() {
+            if let (Some(g), Some(inst)) = (&r.sync_group, &r.inst) {
+                if let Some(group) = groups.get_mut(g) {
+                    commands.extend(group.update(&r.cfg.name, inst.sync_view()));
+                }
+            }
+        }
+        if commands.is_empty() {
+            return;
+        }
+        for (name, cmd) in commands {
+            if let Some(inst) = routers
+                .iter_mut()
+                .find(|r| r.cfg.name == name)
+                .and_then(|r| r.inst.as_mut())
+            {
+                match cmd {
+                    SyncCommand::ForceMaster => inst.force_master(now),
+                    SyncCommand::ForceBackup => inst.force_backup(now),
+                    SyncCommand::SetGroupFault(f) => inst.set_group_fault(now, f),
+                }
+            }
+        }
+    }
+}
+
+fn dispatch(routers: &mut [Router], key: &RxKey, pkt: Received, now: Instant, m: &metrics::VrrpMetrics) {
+    let Some(vrid) = peek_vrid(&pkt.payload) else {
+        return;
+    };
+    let meta = RxMeta {
+        src: pkt.src,
+        dst: pkt.dst,
+        ttl_or_hop_limit: pkt.ttl,
+    };
+    let mut matched = false;
+    for r in routers.iter_mut() {
+        if r.cfg.interface == key.0 && r.v6() == key.1 && r.cfg.vrid == vrid {
+            if let Some(inst) = &mut r.inst {
+                matched = true;
+                let before = inst.statistics().rcvd_advertisements;
+                inst.handle_advertisement(now, meta.clone(), &pkt.payload);
+                if inst.statistics().rcvd_advertisements > before {
+                    m.adverts_received
+                        .get_or_create(&metrics::instance(&r.cfg.name))
+                        .inc();
+                }
+            }
+        }
+    }
+    if !matched {
+        // RFC 6527 vrrpv3RouterVrIdErrors: a VRID nobody here is configured for.
+        m.rx_errors
+            .get_or_create(&metrics::with("", "reason", "unknown_vrid"))
+            .inc();
+    }
+}
+
+/// Opens the receive socket of every (interface, family) in use, and closes unused ones or
+/// ones whose interface was recreated (new index).
+fn ensure_rx(
+    routers: &[Router],
+    links: &LinkTable,
+    tasks: &mut BTreeMap<RxKey, RxTask>,
+    tx: &mpsc::Sender<(RxKey, Received)>,
+) {
+    let mut wanted: BTreeMap<RxKey, u32> = BTreeMap::new();
+    for r in routers {
+        if let (Some(idx), Some(_)) = (r.ifindex(), &r.inst) {
+            wanted.insert((r.cfg.interface.clone(), r.v6()), idx);
+        }
+    }
+    tasks.retain(|k, t| {
+        let keep = wanted.get(k) == Some(&t.ifindex) && !t.handle.is_finished();
+        if !keep {
+            t.handle.abort();
+        }
+        keep
+    });
+    for (key, ifindex) in wanted {
+        if tasks.contains_key(&key) || !links.contains_key(&key.0) {
+            continue;
+        }
+        match RxSocket::open(&key.0, ifindex, key.1) {
+            Ok(sock) => {
+                let tx = tx.clone();
+                let k = key.clone();
+                let handle = tokio::spawn(async move {
+                    loop {
+                        match sock.recv().await {
+                            Ok(pkt) => {
+                                if tx.send((k.clone(), pkt)).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!("vrrp receive on {}: {e}", k.0);
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                            }
+                        }
+                    }
+                });
+                tasks.insert(key, RxTask { ifindex, handle });
+            }
+            Err(e) => tracing::error!("vrrp: cannot open receive socket on {}: {e}", key.0),
+        }
+    }
+}
