@@ -22,7 +22,7 @@
 //!   SendHoldTimer, and the [`adj_rib_out::AdjRibOut`] that turns the
 //!   desired routes into packed UPDATEs.
 //!
-//! # How the shell drives a [`Peer`](peer::Peer)
+//! # How the shell drives a [`Peer`]
 //!
 //! 1. `Peer::new(config, seed)`, then `set_route(prefix, attrs)` for each
 //!    VIP (any time, before or after the session is up), then
@@ -47,6 +47,28 @@
 //! 4. Orderly shutdown: `set_graceful_shutdown(true)` and wait, then
 //!    `set_routes([])` and drain `poll_transmit` (the withdrawals), then
 //!    `stop(now, Some("..."))` and drain again.
+//!
+//! ```
+//! use std::net::{IpAddr, Ipv4Addr};
+//! use std::time::Instant;
+//! use bgp::{Command, Peer, PeerConfig, Prefix, RouteAttributes};
+//!
+//! let cfg = PeerConfig::new(65001, 65002, Ipv4Addr::new(192, 0, 2, 1));
+//! cfg.validate().expect("valid configuration");
+//! let mut peer = Peer::new(cfg, /* jitter seed */ 0x5eed);
+//! peer.set_route("198.18.255.1/32".parse::<Prefix>().unwrap(), RouteAttributes::default());
+//! let now = Instant::now();
+//! peer.start(now);
+//! // The shell dials and reports the outcome.
+//! let Some(Command::Connect(conn)) = peer.poll_command() else { unreachable!() };
+//! peer.handle_connected(now, conn, IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)));
+//! // Our OPEN is ready to be written.
+//! let tx = peer.poll_transmit(now).unwrap();
+//! assert_eq!(tx.conn, conn);
+//! assert_eq!(tx.data[18], 1); // message type OPEN
+//! // Sleep until `peer.poll_timeout()`, then `peer.handle_timeout(now)`.
+//! assert!(peer.poll_timeout().is_some());
+//! ```
 //!
 //! Withdrawals are generated before announcements and UPDATEs only when
 //! polled, so a withdrawal issued during a bulk announcement overtakes

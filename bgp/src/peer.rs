@@ -16,7 +16,7 @@ use crate::packet::open::OpenMessage;
 use crate::packet::prefix::Prefix;
 use crate::packet::update::UpdateMessage;
 use crate::packet::Message;
-use crate::timers::{Backoff, Jitter, Timer};
+use crate::timers::{Backoff, Jitter, Timer, MAX_TIMER};
 
 /// Announcements are not generated while this many octets handed out have
 /// not been reported written: keeps a slow peer's backlog inside the core,
@@ -52,7 +52,17 @@ pub struct Peer {
 impl Peer {
     /// `seed` feeds the jitter PRNG; pass something random in production and
     /// a constant in tests.
-    pub fn new(cfg: PeerConfig, seed: u64) -> Self {
+    pub fn new(mut cfg: PeerConfig, seed: u64) -> Self {
+        for d in [
+            &mut cfg.open_hold_time,
+            &mut cfg.connect_retry_time,
+            &mut cfg.idle_hold_min,
+            &mut cfg.idle_hold_max,
+        ] {
+            *d = (*d).min(MAX_TIMER);
+        }
+        cfg.delay_open = cfg.delay_open.map(|d| d.min(MAX_TIMER));
+        cfg.send_hold_time = cfg.send_hold_time.map(|d| d.min(MAX_TIMER));
         let backoff = Backoff::new(cfg.idle_hold_min, cfg.idle_hold_max);
         Peer {
             cfg,

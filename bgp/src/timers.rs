@@ -4,6 +4,10 @@
 
 use std::time::{Duration, Instant};
 
+/// Longest timer the core arms: configured durations are clamped to this so
+/// that `now + duration` cannot overflow an `Instant`.
+pub const MAX_TIMER: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// Per-connection timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Timer {
@@ -94,7 +98,8 @@ impl Jitter {
     /// recommends for ConnectRetry, Keepalive and MRAI jitter.
     pub fn apply(&mut self, d: Duration) -> Duration {
         let frac = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        d.mul_f64(0.75 + 0.25 * frac)
+        // try_from: an absurd configured duration must not panic on rounding.
+        Duration::try_from_secs_f64(d.as_secs_f64() * (0.75 + 0.25 * frac)).unwrap_or(d)
     }
 }
 

@@ -877,3 +877,34 @@ fn real_peer_opens_are_accepted_and_our_update_matches_bird() {
         }
     }
 }
+
+#[test]
+fn absurd_durations_do_not_panic() {
+    let mut c = cfg();
+    c.connect_retry_time = Duration::MAX;
+    c.idle_hold_min = Duration::MAX;
+    c.idle_hold_max = Duration::MAX;
+    c.open_hold_time = Duration::MAX;
+    c.send_hold_time = Some(Duration::MAX);
+    c.delay_open = Some(Duration::MAX);
+    let mut h = Harness::new(c);
+    let conn = h.reach_open_sent_delayed();
+    let now = h.now;
+    h.peer.handle_closed(now, conn);
+    h.fire_next();
+    assert_eq!(h.peer.state(), State::Connect);
+}
+
+impl Harness {
+    /// Like `reach_open_sent` but with DelayOpen configured: TCP up, no OPEN.
+    fn reach_open_sent_delayed(&mut self) -> ConnectionId {
+        let now = self.now;
+        self.peer.start(now);
+        let [Command::Connect(c)] = self.commands()[..] else {
+            panic!()
+        };
+        self.peer.handle_connected(now, c, LOCAL);
+        assert!(self.sent(c).is_empty());
+        c
+    }
+}
