@@ -63,15 +63,16 @@ pub fn check_decode(data: &[u8]) {
 }
 
 /// Brings a `Peer` to Established with a scripted neighbour, then feeds it
-/// `data` as received octets (and lets time pass), checking it never panics
-/// and that every NOTIFICATION it sends is followed by a close.
-pub fn check_peer(data: &[u8]) {
+/// `data` as received octets while virtual time passes from `start`,
+/// checking it never panics. (The caller supplies the base instant: the
+/// core never reads a clock.)
+pub fn check_peer(start: Instant, data: &[u8]) {
     let local = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1));
     let mut cfg = PeerConfig::new(65001, 65002, Ipv4Addr::new(192, 0, 2, 1));
     cfg.families = vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST];
     cfg.next_hop_v6 = Some("2001:db8::1".parse().expect("valid"));
     let mut peer = Peer::new(cfg, 7);
-    let mut now = Instant::now();
+    let mut now = start;
     peer.set_route(
         "198.18.255.1/32".parse().expect("valid"),
         Default::default(),

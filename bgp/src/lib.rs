@@ -77,6 +77,7 @@
 #![forbid(unsafe_code)]
 
 pub mod adj_rib_out;
+pub mod collision;
 pub mod config;
 pub mod error;
 pub mod events;

@@ -4,6 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use crate::adj_rib_out::ExportPolicy;
 use crate::config::PeerConfig;
 use crate::error::OpenError;
 use crate::packet::capabilities::Capability;
@@ -131,4 +132,33 @@ pub fn negotiate(
         peer_capabilities: theirs.capabilities().cloned().collect(),
         ebgp,
     })
+}
+
+/// What the Adj-RIB-Out needs to know about an Established session: the
+/// next hops come from configuration or, by default, the local address of
+/// the TCP connection.
+pub fn export_policy(cfg: &PeerConfig, neg: &Negotiated, local: Option<IpAddr>) -> ExportPolicy {
+    let next_hop_v4 = cfg.next_hop_v4.or(match local {
+        Some(IpAddr::V4(a)) => Some(a),
+        _ => None,
+    });
+    let local_v6 = match local {
+        Some(IpAddr::V6(a)) => Some(a),
+        _ => None,
+    };
+    let global = cfg
+        .next_hop_v6
+        .or(local_v6.filter(|a| !a.is_unicast_link_local()));
+    let link_local = cfg
+        .next_hop_v6_link_local
+        .or(local_v6.filter(|a| a.is_unicast_link_local()));
+    ExportPolicy {
+        local_as: cfg.local_as,
+        ebgp: neg.ebgp,
+        four_octet_as: neg.four_octet_as,
+        families: neg.families.clone(),
+        next_hop_v4,
+        next_hop_v6: global.map(|g| (g, link_local)),
+        default_local_pref: cfg.default_local_pref,
+    }
 }

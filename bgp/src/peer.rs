@@ -6,11 +6,12 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use crate::adj_rib_out::{AdjRibOut, ExportPolicy, RouteAttributes};
+use crate::adj_rib_out::{AdjRibOut, RouteAttributes};
+use crate::collision::{self, Loser};
 use crate::config::PeerConfig;
 use crate::events::{CloseReason, Command, ConnectionId, Event, State, Transmit};
 use crate::fsm::Connection;
-use crate::negotiated::{build_open, negotiate, Negotiated};
+use crate::negotiated::{build_open, export_policy, negotiate, Negotiated};
 use crate::packet::notification::{CeaseSubcode, ErrorCode, FsmSubcode, NotificationMessage};
 use crate::packet::open::OpenMessage;
 use crate::packet::prefix::Prefix;
@@ -604,7 +605,7 @@ impl Peer {
 
     /// RFC 4271 §6.8. Returns false if `id` lost and was closed.
     fn resolve_collision(&mut self, now: Instant, id: ConnectionId, neg: &Negotiated) -> bool {
-        let Some(other) = self
+        let Some((other_id, other_state, other_outgoing)) = self
             .conns
             .iter()
             .find(|c| c.id != id && c.tcp_up)
@@ -612,41 +613,23 @@ impl Peer {
         else {
             return true;
         };
-        let (other_id, other_state, other_outgoing) = other;
-        let cease = || {
-            NotificationMessage::new(ErrorCode::Cease(
-                CeaseSubcode::ConnectionCollisionResolution,
-            ))
-        };
-        let loser = match other_state {
-            State::Established => id,
-            // RFC 4271 §6.8: only connections whose OPEN has arrived (the
-            // peer's identifier is known on them) take part.
-            State::OpenConfirm => {
-                let this_outgoing = self.conn(id).is_some_and(|c| c.outgoing);
-                if this_outgoing == other_outgoing {
-                    // Two connections from the same side: the peer gave up
-                    // on the older one.
-                    other_id
-                } else {
-                    // Keep the connection initiated by the speaker with the
-                    // higher BGP Identifier (RFC 6286 §2.3: the higher AS
-                    // breaks a tie).
-                    let local_wins = (u32::from(self.cfg.router_id), self.cfg.local_as)
-                        > (u32::from(neg.peer_id), neg.peer_as);
-                    if this_outgoing == local_wins {
-                        other_id
-                    } else {
-                        id
-                    }
-                }
-            }
-            // The other connection has not received an OPEN yet: it is
-            // compared when it does.
-            _ => return true,
+        let this_outgoing = self.conn(id).is_some_and(|c| c.outgoing);
+        let loser = match collision::resolve(
+            (self.cfg.router_id, self.cfg.local_as),
+            (neg.peer_id, neg.peer_as),
+            this_outgoing,
+            other_outgoing,
+            other_state,
+        ) {
+            Loser::This => id,
+            Loser::Other => other_id,
+            Loser::Undecided => return true,
         };
         let kept = if loser == id { other_id } else { id };
-        self.close_connection(now, loser, Some(cease()), CloseReason::TcpFailed);
+        let cease = NotificationMessage::new(ErrorCode::Cease(
+            CeaseSubcode::ConnectionCollisionResolution,
+        ));
+        self.close_connection(now, loser, Some(cease), CloseReason::TcpFailed);
         self.events.push_back(Event::CollisionResolved {
             kept,
             closed: loser,
@@ -674,35 +657,8 @@ impl Peer {
         for p in pending {
             self.close_connection(now, p, None, CloseReason::Stopped);
         }
-        self.rib.session_up(self.export_policy(&neg, local));
+        self.rib.session_up(export_policy(&self.cfg, &neg, local));
         self.events.push_back(Event::Established(Box::new(neg)));
-    }
-
-    fn export_policy(&self, neg: &Negotiated, local: Option<IpAddr>) -> ExportPolicy {
-        let cfg = &self.cfg;
-        let next_hop_v4 = cfg.next_hop_v4.or(match local {
-            Some(IpAddr::V4(a)) => Some(a),
-            _ => None,
-        });
-        let local_v6 = match local {
-            Some(IpAddr::V6(a)) => Some(a),
-            _ => None,
-        };
-        let global = cfg
-            .next_hop_v6
-            .or(local_v6.filter(|a| !a.is_unicast_link_local()));
-        let link_local = cfg
-            .next_hop_v6_link_local
-            .or(local_v6.filter(|a| a.is_unicast_link_local()));
-        ExportPolicy {
-            local_as: cfg.local_as,
-            ebgp: neg.ebgp,
-            four_octet_as: neg.four_octet_as,
-            families: neg.families.clone(),
-            next_hop_v4,
-            next_hop_v6: global.map(|g| (g, link_local)),
-            default_local_pref: cfg.default_local_pref,
-        }
     }
 
     fn on_update(&mut self, now: Instant, id: ConnectionId, update: UpdateMessage) {

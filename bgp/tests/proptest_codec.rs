@@ -391,11 +391,11 @@ proptest! {
         data.push(t);
         data.extend_from_slice(&body);
         bgp::fuzzing::check_decode(&data);
-        bgp::fuzzing::check_peer(&data[1..]);
+        bgp::fuzzing::check_peer(std::time::Instant::now(), &data[1..]);
     }
 
     #[test]
     fn random_bytes_never_panic_the_peer(data in vec(any::<u8>(), 0..600)) {
-        bgp::fuzzing::check_peer(&data);
+        bgp::fuzzing::check_peer(std::time::Instant::now(), &data);
     }
 }

@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    bgp::fuzzing::check_peer(data);
+    bgp::fuzzing::check_peer(std::time::Instant::now(), data);
 });
