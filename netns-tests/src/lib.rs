@@ -59,6 +59,7 @@ mod link;
 mod netns;
 mod process;
 mod tools;
+pub mod vrrp_lab;
 mod wait;
 
 pub use addr::{assert_test_addr, is_test_addr};

@@ -87,7 +87,10 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
             let status: Status =
                 serde_json::from_value(data).map_err(|e| ClientError::Protocol(e.to_string()))?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&status.vrrp).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&status.vrrp).unwrap_or_default()
+                );
             } else {
                 print!("{}", render::vrrp(&status));
             }

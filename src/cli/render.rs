@@ -120,7 +120,13 @@ fn vrrp_line(o: &mut String, v: &crate::status::VrrpInstanceStatus) {
     };
     let since = v
         .last_transition_unix_ms
-        .map(|t| format!("since {} ({})", rfc3339_ms(t), v.last_transition_reason.as_deref().unwrap_or("")))
+        .map(|t| {
+            format!(
+                "since {} ({})",
+                rfc3339_ms(t),
+                v.last_transition_reason.as_deref().unwrap_or("")
+            )
+        })
         .unwrap_or_default();
     let _ = writeln!(
         o,
@@ -168,7 +174,11 @@ pub fn vrrp(st: &Status) -> String {
         let _ = writeln!(
             o,
             "  {:<10} adverts sent {} received {}  master transitions {} (last reason: {})",
-            "", c.sent_advertisements, c.rcvd_advertisements, c.master_transitions, c.new_master_reason
+            "",
+            c.sent_advertisements,
+            c.rcvd_advertisements,
+            c.master_transitions,
+            c.new_master_reason
         );
         let _ = writeln!(
             o,

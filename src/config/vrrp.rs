@@ -145,9 +145,9 @@ impl VrrpInstanceConfig {
 
     /// The macvlan name: short enough for IFNAMSIZ with any VRID.
     pub fn vmac_ifname(&self) -> String {
-        self.vmac_name.clone().unwrap_or_else(|| {
-            format!("vr{}.{}", if self.is_ipv6() { 6 } else { 4 }, self.vrid)
-        })
+        self.vmac_name
+            .clone()
+            .unwrap_or_else(|| format!("vr{}.{}", if self.is_ipv6() { 6 } else { 4 }, self.vrid))
     }
 }
 
@@ -189,18 +189,36 @@ pub fn validate(
             );
         }
         let cs = inst.advert_interval.get().as_millis();
-        if cs == 0 || cs % 10 != 0 || cs > 40_950 || inst.advert_interval.get().subsec_nanos() % 1_000_000 != 0 {
+        if cs == 0
+            || cs % 10 != 0
+            || cs > 40_950
+            || inst.advert_interval.get().subsec_nanos() % 1_000_000 != 0
+        {
             issues.push(
                 p.key("advert_interval"),
-                format!("advertisement interval {} is not a multiple of 10 ms between 10ms and 40.95s", inst.advert_interval),
-                Some("VRRPv3 carries the interval in centiseconds, e.g. \"1s\", \"100ms\", \"10ms\"".into()),
+                format!(
+                    "advertisement interval {} is not a multiple of 10 ms between 10ms and 40.95s",
+                    inst.advert_interval
+                ),
+                Some(
+                    "VRRPv3 carries the interval in centiseconds, e.g. \"1s\", \"100ms\", \"10ms\""
+                        .into(),
+                ),
             );
         }
         if inst.virtual_addresses.is_empty() {
-            issues.push(p.key("virtual_addresses"), "at least one virtual address is needed", None);
+            issues.push(
+                p.key("virtual_addresses"),
+                "at least one virtual address is needed",
+                None,
+            );
         }
         if inst.virtual_addresses.len() > 255 {
-            issues.push(p.key("virtual_addresses"), "at most 255 virtual addresses fit in an advertisement", None);
+            issues.push(
+                p.key("virtual_addresses"),
+                "at most 255 virtual addresses fit in an advertisement",
+                None,
+            );
         }
         let v6 = inst.is_ipv6();
         for (j, a) in inst.virtual_addresses.iter().enumerate() {
@@ -212,7 +230,11 @@ pub fn validate(
                 );
             }
             if a.ip().is_multicast() || a.ip().is_unspecified() || a.ip().is_loopback() {
-                issues.push(p.key("virtual_addresses").index(j), format!("{a} cannot be a virtual address"), None);
+                issues.push(
+                    p.key("virtual_addresses").index(j),
+                    format!("{a} cannot be a virtual address"),
+                    None,
+                );
             }
         }
         for (j, peer) in inst.unicast_peers.iter().enumerate() {
@@ -232,13 +254,21 @@ pub fn validate(
             );
         }
         if inst.preempt_delay.get().as_secs() > 1000 {
-            issues.push(p.key("preempt_delay"), "preempt delay is at most 1000s", None);
+            issues.push(
+                p.key("preempt_delay"),
+                "preempt delay is at most 1000s",
+                None,
+            );
         }
         if inst.garp_count > 100 {
             issues.push(p.key("garp_count"), "at most 100 gratuitous ARPs/NAs", None);
         }
         if inst.garp_interval.get().as_secs() > 10 {
-            issues.push(p.key("garp_interval"), "gratuitous ARP spacing is at most 10s", None);
+            issues.push(
+                p.key("garp_interval"),
+                "gratuitous ARP spacing is at most 10s",
+                None,
+            );
         }
         if inst.virtual_mac && v6 {
             issues.push(
@@ -267,7 +297,11 @@ pub fn validate(
                 let hint = super::suggest::closest(&t.check, check_names.iter().copied())
                     .map(|c| format!("did you mean `{c}`?"))
                     .unwrap_or_else(|| format!("declare it as [checks.{}]", t.check));
-                issues.push(tp.key("check"), format!("unknown check `{}`", t.check), Some(hint));
+                issues.push(
+                    tp.key("check"),
+                    format!("unknown check `{}`", t.check),
+                    Some(hint),
+                );
             }
             if t.weight.abs() > MAX_WEIGHT {
                 issues.push(tp.key("weight"), "weight must be within -254..254", None);
@@ -300,13 +334,21 @@ pub fn validate(
     for (i, g) in vrrp.sync_group.iter().enumerate() {
         let p = root.key("sync_group").index(i);
         if g.instances.len() < 2 {
-            issues.push(p.key("instances"), "a sync group needs at least two instances", None);
+            issues.push(
+                p.key("instances"),
+                "a sync group needs at least two instances",
+                None,
+            );
         }
         for (j, m) in g.instances.iter().enumerate() {
             if !names.contains(m.as_str()) {
                 let all: Vec<&str> = names.iter().copied().collect();
                 let hint = super::suggest::hint_for(m, &all);
-                issues.push(p.key("instances").index(j), format!("unknown instance `{m}`"), hint);
+                issues.push(
+                    p.key("instances").index(j),
+                    format!("unknown instance `{m}`"),
+                    hint,
+                );
             } else if let Some(other) = grouped.insert(m.clone(), g.name.clone()) {
                 issues.push(
                     p.key("instances").index(j),

@@ -28,7 +28,9 @@ impl std::fmt::Display for KernelObject {
             KernelObject::Address { ifname, address } => write!(f, "address {address} on {ifname}"),
             KernelObject::Link { name } => write!(f, "link {name}"),
             KernelObject::Xdp { ifname } => write!(f, "XDP program on {ifname}"),
-            KernelObject::Sysctl { path, restore } => write!(f, "sysctl {path} (restore {restore})"),
+            KernelObject::Sysctl { path, restore } => {
+                write!(f, "sysctl {path} (restore {restore})")
+            }
         }
     }
 }

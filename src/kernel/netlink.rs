@@ -197,23 +197,48 @@ impl Netlink {
 
     /// Creates a private-mode macvlan (the VRRP virtual MAC) on `parent` with IPv6 address
     /// generation off, so it never sends its own NDP or MLD traffic from the shared MAC.
-    pub async fn add_macvlan(&self, name: &str, parent: u32, mac: [u8; 6]) -> Result<Added, NetlinkError> {
+    pub async fn add_macvlan(
+        &self,
+        name: &str,
+        parent: u32,
+        mac: [u8; 6],
+    ) -> Result<Added, NetlinkError> {
         use netlink_packet_route::link::{AfSpecInet6, AfSpecUnspec, In6AddrGenMode, MacVlanMode};
+        // Created down: the kernel rejects IFLA_AF_SPEC in RTM_NEWLINK, and a link that came
+        // up before addrgenmode is set would already have sent from a link-local address.
         let msg = rtnetlink::LinkMacVlan::new(name, parent, MacVlanMode::Private)
             .address(mac.to_vec())
-            .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![
-                AfSpecInet6::AddrGenMode(In6AddrGenMode::None),
-            ])]))
-            .up()
             .build();
-        match self.handle.link().add(msg).execute().await {
-            Ok(()) => Ok(Added::Created),
-            Err(e) if errno(&e) == Some(EEXIST) => Ok(Added::AlreadyPresent),
-            Err(source) => Err(NetlinkError::Request {
-                what: format!("creating macvlan {name}"),
-                source,
-            }),
-        }
+        let added = match self.handle.link().add(msg).execute().await {
+            Ok(()) => Added::Created,
+            Err(e) if errno(&e) == Some(EEXIST) => Added::AlreadyPresent,
+            Err(source) => {
+                return Err(NetlinkError::Request {
+                    what: format!("creating macvlan {name}"),
+                    source,
+                })
+            }
+        };
+        let index = self.link_index(name).await?;
+        let set = |msg| async {
+            self.handle
+                .link()
+                .set(msg)
+                .execute()
+                .await
+                .map_err(|source| NetlinkError::Request {
+                    what: format!("configuring macvlan {name}"),
+                    source,
+                })
+        };
+        set(rtnetlink::LinkUnspec::new_with_index(index)
+            .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+                vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
+            )]))
+            .build())
+        .await?;
+        set(rtnetlink::LinkUnspec::new_with_index(index).up().build()).await?;
+        Ok(added)
     }
 
     pub async fn del_link(&self, name: &str) -> Result<bool, NetlinkError> {

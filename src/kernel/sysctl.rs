@@ -4,15 +4,15 @@
 use super::netlink::NetlinkError;
 use super::{KernelObject, Ledger};
 
-fn proc_path(key: &str) -> String {
-    format!("/proc/sys/{}", key.replace('.', "/"))
+/// `net.ipv4.conf.<ifname>.<key>` as a path: segments, because interface names may contain
+/// dots (`vr4.51`), which the dotted sysctl form cannot express.
+pub fn ipv4_conf(ifname: &str, key: &str) -> String {
+    format!("/proc/sys/net/ipv4/conf/{ifname}/{key}")
 }
 
-/// Sets `key` (dotted, e.g. `net.ipv4.conf.eth0.arp_ignore`) and records how to undo it.
-/// Interface names containing dots are not supported by the dotted form; callers pass paths
-/// built from names without dots.
-pub fn set(ledger: &Ledger, key: &str, value: &str) -> std::io::Result<()> {
-    let path = proc_path(key);
+/// Sets the sysctl at `path` and records its previous value so it can be restored.
+pub fn set(ledger: &Ledger, path: &str, value: &str) -> std::io::Result<()> {
+    let path = path.to_string();
     let old = std::fs::read_to_string(&path)?.trim().to_string();
     if old == value {
         return Ok(());
@@ -38,4 +38,21 @@ pub fn restore(path: &str, value: &str) -> Result<bool, NetlinkError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(NetlinkError::Io(e)),
     }
+}
+
+/// Restores a sysctl this daemon set (if the ledger has it) and forgets it.
+pub fn restore_recorded(ledger: &Ledger, path: &str) -> std::io::Result<()> {
+    for obj in ledger.objects() {
+        if let KernelObject::Sysctl {
+            path: p,
+            restore: value,
+        } = &obj
+        {
+            if p == path {
+                restore(p, value).map_err(|e| std::io::Error::other(e.to_string()))?;
+                ledger.forget(&obj)?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -65,7 +65,14 @@ impl Vrrp {
         let mut retry = tokio::time::interval(RETRY);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut cfg = self.config.borrow_and_update().clone();
-        apply_config(&cfg, &mut routers, &mut groups, Instant::now(), &self.shared(&metrics, &notifier)).await;
+        apply_config(
+            &cfg,
+            &mut routers,
+            &mut groups,
+            Instant::now(),
+            &self.shared(&metrics, &notifier),
+        )
+        .await;
 
         loop {
             let now = Instant::now();
@@ -245,7 +252,13 @@ async fn settle(
     }
 }
 
-fn dispatch(routers: &mut [Router], key: &RxKey, pkt: Received, now: Instant, m: &metrics::VrrpMetrics) {
+fn dispatch(
+    routers: &mut [Router],
+    key: &RxKey,
+    pkt: Received,
+    now: Instant,
+    m: &metrics::VrrpMetrics,
+) {
     let Some(vrid) = peek_vrid(&pkt.payload) else {
         return;
     };
@@ -260,7 +273,7 @@ fn dispatch(routers: &mut [Router], key: &RxKey, pkt: Received, now: Instant, m:
             if let Some(inst) = &mut r.inst {
                 matched = true;
                 let before = inst.statistics().rcvd_advertisements;
-                inst.handle_advertisement(now, meta.clone(), &pkt.payload);
+                inst.handle_advertisement(now, meta, &pkt.payload);
                 if inst.statistics().rcvd_advertisements > before {
                     m.adverts_received
                         .get_or_create(&metrics::instance(&r.cfg.name))

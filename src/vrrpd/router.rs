@@ -55,6 +55,8 @@ pub struct Router {
     /// The last fault and adjustment given to the instance, to call it only on change.
     fault: Option<FaultReason>,
     adjustment: i32,
+    /// Sysctls set for the virtual MAC, restored when the instance stops.
+    sysctls: Vec<String>,
 }
 
 impl Router {
@@ -69,6 +71,7 @@ impl Router {
             split_brain: None,
             fault: None,
             adjustment: 0,
+            sysctls: Vec::new(),
         }
     }
 
@@ -81,7 +84,10 @@ impl Router {
     }
 
     pub fn state(&self) -> State {
-        self.inst.as_ref().map(|i| i.state()).unwrap_or(State::Initialize)
+        self.inst
+            .as_ref()
+            .map(|i| i.state())
+            .unwrap_or(State::Initialize)
     }
 
     fn prefix_of(&self, ip: IpAddr) -> IpNetwork {
@@ -148,7 +154,11 @@ impl Router {
         }
     }
 
-    async fn attach(&self, links: &LinkTable, sh: &Shared<'_>) -> Result<(Attached, IpAddr), String> {
+    async fn attach(
+        &mut self,
+        links: &LinkTable,
+        sh: &Shared<'_>,
+    ) -> Result<(Attached, IpAddr), String> {
         let link = links
             .get(&self.cfg.interface)
             .ok_or_else(|| format!("interface {} is absent", self.cfg.interface))?;
@@ -188,19 +198,29 @@ impl Router {
                 Err(e) => return Err(e.to_string()),
             }
             // keepalived's settings for a VMAC: only the macvlan answers ARP for the virtual
-            // addresses, with the virtual MAC; the parent does not answer for them.
+            // addresses, with the virtual MAC; the parent does not answer for them. And
+            // arp_announce=2: the parent's own ARP requests (replies to clients leave through
+            // it) must not carry a virtual address with the parent's MAC, or they would
+            // repoint the clients' cache entry for that address away from the virtual MAC.
+            let base = &self.cfg.interface;
             for (k, v) in [
-                (format!("net.ipv4.conf.{}.arp_ignore", self.cfg.interface), "1"),
-                (format!("net.ipv4.conf.{}.arp_filter", self.cfg.interface), "1"),
-                (format!("net.ipv4.conf.{name}.arp_ignore"), "1"),
-                (format!("net.ipv4.conf.{name}.accept_local"), "1"),
-                (format!("net.ipv4.conf.{name}.rp_filter"), "0"),
+                (sysctl::ipv4_conf(base, "arp_ignore"), "1"),
+                (sysctl::ipv4_conf(base, "arp_filter"), "1"),
+                (sysctl::ipv4_conf(base, "arp_announce"), "2"),
+                (sysctl::ipv4_conf(&name, "arp_ignore"), "1"),
+                (sysctl::ipv4_conf(&name, "accept_local"), "1"),
+                (sysctl::ipv4_conf(&name, "rp_filter"), "0"),
             ] {
-                if let Err(e) = sysctl::set(sh.ledger, &k, v) {
-                    tracing::warn!("sysctl {k}={v}: {e}");
+                match sysctl::set(sh.ledger, &k, v) {
+                    Ok(()) => self.sysctls.push(k),
+                    Err(e) => tracing::warn!("sysctl {k}={v}: {e}"),
                 }
             }
-            let idx = sh.netlink.link_index(&name).await.map_err(|e| e.to_string())?;
+            let idx = sh
+                .netlink
+                .link_index(&name)
+                .await
+                .map_err(|e| e.to_string())?;
             (name, idx, mac)
         } else {
             (self.cfg.interface.clone(), link.index, link.mac)
@@ -255,10 +275,16 @@ impl Router {
         match action {
             Action::SendAdvertisement(t) => match att.tx.send(&t.payload, t.dst, att.ifindex) {
                 Ok(_) => {
-                    sh.metrics.adverts_sent.get_or_create(&metrics::instance(&name)).inc();
+                    sh.metrics
+                        .adverts_sent
+                        .get_or_create(&metrics::instance(&name))
+                        .inc();
                 }
                 Err(e) => {
-                    sh.metrics.send_errors.get_or_create(&metrics::instance(&name)).inc();
+                    sh.metrics
+                        .send_errors
+                        .get_or_create(&metrics::instance(&name))
+                        .inc();
                     tracing::warn!("vrrp {name}: advert to {} failed: {e}", t.dst);
                 }
             },
@@ -336,7 +362,11 @@ impl Router {
         let name = self.cfg.name.clone();
         match ev {
             Event::StateChanged { from, to, reason } => {
-                let prio = self.inst.as_ref().map(|i| i.effective_priority()).unwrap_or(0);
+                let prio = self
+                    .inst
+                    .as_ref()
+                    .map(|i| i.effective_priority())
+                    .unwrap_or(0);
                 let reason = describe_reason(&reason);
                 sh.events.emit(
                     "vrrp",
@@ -366,14 +396,22 @@ impl Router {
                     &name,
                     format!(
                         "master is now {}",
-                        current.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into())
+                        current
+                            .map(|c| c.to_string())
+                            .unwrap_or_else(|| "unknown".into())
                     ),
                     json!({ "previous": previous, "current": current }),
                 );
             }
-            Event::SplitBrainDetected { peer, peer_priority } => {
+            Event::SplitBrainDetected {
+                peer,
+                peer_priority,
+            } => {
                 self.split_brain = Some(peer);
-                sh.metrics.split_brain.get_or_create(&metrics::instance(&name)).set(1);
+                sh.metrics
+                    .split_brain
+                    .get_or_create(&metrics::instance(&name))
+                    .set(1);
                 sh.events.emit(
                     "vrrp",
                     "split_brain",
@@ -384,7 +422,10 @@ impl Router {
             }
             Event::SplitBrainCleared { peer } => {
                 self.split_brain = None;
-                sh.metrics.split_brain.get_or_create(&metrics::instance(&name)).set(0);
+                sh.metrics
+                    .split_brain
+                    .get_or_create(&metrics::instance(&name))
+                    .set(0);
                 sh.events.emit(
                     "vrrp",
                     "split_brain_cleared",
@@ -448,6 +489,11 @@ impl Router {
                     let _ = sh.ledger.forget(&KernelObject::Link { name });
                 }
                 Err(e) => tracing::error!("vrrp {}: {e}", self.cfg.name),
+            }
+        }
+        for path in std::mem::take(&mut self.sysctls) {
+            if let Err(e) = sysctl::restore_recorded(sh.ledger, &path) {
+                tracing::error!("vrrp {}: restoring {path}: {e}", self.cfg.name);
             }
         }
         self.inst = None;

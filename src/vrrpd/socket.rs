@@ -150,7 +150,8 @@ impl TxSocket {
                 s.set_ttl(255)?;
                 s.set_multicast_ttl_v4(255)?;
                 s.set_multicast_loop_v4(false)?;
-                s.set_multicast_if_v4(&a)?;
+                // No IP_MULTICAST_IF: the device binding already picks the egress, and the
+                // address may live on the parent of a virtual-MAC device (EINVAL there).
                 s.set_tos(TOS_NETWORK_CONTROL)?;
             }
             IpAddr::V6(a) => {

@@ -8,7 +8,11 @@ use crate::config::vrrp::VrrpInstanceConfig;
 use crate::kernel::links::LinkTable;
 use crate::verdicts::Verdicts;
 
-pub fn evaluate(cfg: &VrrpInstanceConfig, links: &LinkTable, verdicts: &Verdicts) -> (Option<FaultReason>, i32) {
+pub fn evaluate(
+    cfg: &VrrpInstanceConfig,
+    links: &LinkTable,
+    verdicts: &Verdicts,
+) -> (Option<FaultReason>, i32) {
     let mut fault = None;
     let mut adjustment = 0i32;
     if !links.get(&cfg.interface).is_some_and(|l| l.usable) {
