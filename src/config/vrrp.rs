@@ -12,9 +12,13 @@ use super::locate::KeyPath;
 use super::types::ConfigDuration;
 use super::validate::Issues;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VrrpConfig {
+    /// SCHED_FIFO priority of the VRRP thread (1-99), 0 for normal scheduling. A failover is
+    /// a timer that must fire on time even while the rest of the host is busy.
+    #[serde(default = "default_rt_priority")]
+    pub realtime_priority: u8,
     #[serde(default)]
     pub instance: Vec<VrrpInstanceConfig>,
     #[serde(default)]
@@ -119,6 +123,20 @@ pub struct SyncGroupConfig {
     pub instances: Vec<String>,
 }
 
+impl Default for VrrpConfig {
+    fn default() -> Self {
+        VrrpConfig {
+            realtime_priority: default_rt_priority(),
+            instance: Vec::new(),
+            sync_group: Vec::new(),
+        }
+    }
+}
+
+fn default_rt_priority() -> u8 {
+    10
+}
+
 fn default_priority() -> u8 {
     100
 }
@@ -160,6 +178,13 @@ pub fn validate(
     issues: &mut Issues,
 ) {
     let root = KeyPath::root().key("vrrp");
+    if vrrp.realtime_priority > 99 {
+        issues.push(
+            root.key("realtime_priority"),
+            "SCHED_FIFO priorities are 1-99 (0 turns real-time scheduling off)",
+            None,
+        );
+    }
     let mut names = BTreeSet::new();
     let mut routers = BTreeMap::new();
     for (i, inst) in vrrp.instance.iter().enumerate() {

@@ -123,7 +123,7 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
             config: config_rx.clone(),
             status: vrrp_status_tx,
         }
-        .run(stop.clone()),
+        .run_isolated(stop.clone()),
     );
 
     tasks.spawn(metrics_task(

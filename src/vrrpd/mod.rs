@@ -55,6 +55,44 @@ struct RxTask {
 }
 
 impl Vrrp {
+    /// Runs the subsystem on its own OS thread with its own runtime and netlink connection,
+    /// real-time scheduled when configured: nothing else in the daemon (health probes, BGP,
+    /// status requests) can delay an advert or a Master_Down timer.
+    pub async fn run_isolated(self, stop: CancellationToken) {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let rt_prio = self.config.borrow().vrrp.realtime_priority;
+        let spawned = std::thread::Builder::new()
+            .name("vrrp".into())
+            .spawn(move || {
+                if rt_prio > 0 {
+                    set_realtime(rt_prio);
+                }
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!("vrrp: cannot start its runtime: {e}");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let mut me = self;
+                    // Requests on this thread's own connection, served by this runtime.
+                    match Netlink::connect() {
+                        Ok(nl) => me.netlink = nl,
+                        Err(e) => tracing::warn!("vrrp: own netlink connection failed ({e}); sharing the daemon's"),
+                    }
+                    me.run(stop).await
+                });
+                let _ = done_tx.send(());
+            });
+        match spawned {
+            Ok(_) => {
+                let _ = done_rx.await;
+            }
+            Err(e) => tracing::error!("vrrp: cannot start its thread: {e}"),
+        }
+    }
+
     pub async fn run(mut self, stop: CancellationToken) {
         let metrics = metrics::VrrpMetrics::register(&self.metrics);
         let notifier = notify::Notifier::start();
@@ -167,6 +205,21 @@ impl Vrrp {
         }
         self.status
             .send_replace(routers.iter().map(status::of).collect());
+    }
+}
+
+fn set_realtime(priority: u8) {
+    let param = libc::sched_param {
+        sched_priority: i32::from(priority),
+    };
+    // SAFETY: sched_setscheduler with pid 0 changes only the calling thread; `param` is a valid
+    // sched_param for the duration of the call.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    if rc != 0 {
+        tracing::warn!(
+            "vrrp: SCHED_FIFO priority {priority} refused ({}); running with normal scheduling",
+            std::io::Error::last_os_error()
+        );
     }
 }
 
