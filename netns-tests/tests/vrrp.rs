@@ -279,3 +279,47 @@ fn keepalived_interop_virtual_mac() {
     // The ARP sysctls we changed on eth0 are restored.
     assert_eq!(l.a.sysctl_get("net.ipv4.conf.eth0.arp_ignore"), "0");
 }
+
+#[test]
+fn unicast_peers_and_ordered_notify() {
+    let lab = Lab::for_current_test();
+    let l = lan(&lab);
+    let script = lab.write_artifact(
+        "notify.sh",
+        "#!/bin/sh\necho \"$1 $2 $3\" >> \"$(dirname \"$0\")/notify-$NODE.log\"\n",
+    );
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let spec = |prio: u8, peer: &str, node: &str| {
+        let mut s = VrrpSpec::v4(prio, 100);
+        s.extra = format!(
+            "unicast_peers = [\"{peer}\"]\nnotify = [\"/usr/bin/env\", \"NODE={node}\", \"{}\"]\n",
+            script.display()
+        );
+        s
+    };
+    let a = node(&lab, &l.a, "a", &[spec(200, "198.18.0.2", "a")]);
+    let b = node(&lab, &l.b, "b", &[spec(100, "198.18.0.1", "b")]);
+    wait_vrrp_state(&a, "vi", "master", T);
+    wait_vrrp_state(&b, "vi", "backup", T);
+    // Adverts went unicast: b counted them from a and nobody else.
+    wait_until("unicast adverts", T, Duration::from_millis(20), || {
+        counters(&b, "vi")["rcvd_advertisements"].as_u64().unwrap() >= 3
+    })
+    .unwrap();
+    a.proc().kill();
+    wait_vrrp_state(&b, "vi", "master", T);
+    l.client.assert_ping("198.18.0.100");
+    // Notify ran for each transition of b, in order.
+    let log = lab.artifact_path("notify-b.log");
+    wait_until("notify of b", T, Duration::from_millis(20), || {
+        std::fs::read_to_string(&log).is_ok_and(|s| s.lines().count() >= 2)
+    })
+    .unwrap();
+    let lines: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(lines[0], "vi backup 100", "{lines:?}");
+    assert_eq!(lines[1], "vi master 100", "{lines:?}");
+}

@@ -17,7 +17,9 @@ fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let json = args.iter().any(|a| a == "--json");
-    let trials: usize = arg(&args, "--trials").and_then(|v| v.parse().ok()).unwrap_or(20);
+    let trials: usize = arg(&args, "--trials")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
     let intervals: Vec<u64> = arg(&args, "--intervals")
         .unwrap_or("1000,100,10")
         .split(',')
@@ -37,7 +39,9 @@ fn main() {
                         interval,
                         s.name(),
                         n + 1,
-                        t.failover_ms.map(|f| format!("{f:.1}")).unwrap_or_else(|| "n/a".into()),
+                        t.failover_ms
+                            .map(|f| format!("{f:.1}"))
+                            .unwrap_or_else(|| "n/a".into()),
                         t.expected_ms
                     );
                     all.push(t);
@@ -58,7 +62,9 @@ fn main() {
         for s in [Scenario::Crash, Scenario::Graceful] {
             let pick = |imp| {
                 all.iter()
-                    .filter(|t| t.implementation == imp && t.scenario == s && t.interval_ms == interval)
+                    .filter(|t| {
+                        t.implementation == imp && t.scenario == s && t.interval_ms == interval
+                    })
                     .collect::<Vec<_>>()
             };
             let k = pick(Implementation::Keepalived);
@@ -76,7 +82,9 @@ fn main() {
             };
             let rfc = a.first().map(|t| t.expected_ms).unwrap_or(0.0);
             let amax = av.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let loss = |v: &[&Trial]| median(&v.iter().map(|t| t.loss_ms() as f64).collect::<Vec<_>>()).unwrap_or(0.0);
+            let loss = |v: &[&Trial]| {
+                median(&v.iter().map(|t| t.loss_ms() as f64).collect::<Vec<_>>()).unwrap_or(0.0)
+            };
             let ratio = match (median(&kv), median(&av)) {
                 (Some(k), Some(a)) if a > 0.0 => format!("{:.2}", k / a),
                 _ => "n/a".into(),
