@@ -5,6 +5,7 @@
 //! A subsystem adds its section by adding a field to [`Config`], a module here with its structs
 //! and a `validate` function, and a call in `validate::validate`.
 
+pub mod checks;
 pub mod daemon;
 pub mod error;
 pub mod interfaces;
@@ -20,6 +21,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use toml_edit::ImDocument;
 
+pub use checks::{CheckConfig, CheckType};
 pub use daemon::{ControlConfig, DaemonConfig, MetricsConfig, DEFAULT_CONFIG_PATH};
 pub use error::{ConfigError, ConfigErrors};
 pub use interfaces::InterfaceConfig;
@@ -38,6 +40,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub interfaces: BTreeMap<String, InterfaceConfig>,
+    #[serde(default)]
+    pub checks: BTreeMap<String, CheckConfig>,
 }
 
 /// Largest file we accept; a config is a few kilobytes, anything huge is a mistake.

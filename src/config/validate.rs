@@ -29,5 +29,6 @@ pub fn validate(cfg: &Config) -> Issues {
     let mut issues = Issues::default();
     super::daemon::validate(&cfg.daemon, &cfg.control, &mut issues);
     super::interfaces::validate(&cfg.interfaces, &mut issues);
+    super::checks::validate(&cfg.checks, &mut issues);
     issues
 }
