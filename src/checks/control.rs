@@ -131,7 +131,8 @@ impl HealthControl {
         );
     }
 
-    /// Stops one check and waits for its tasks; returns its effective state at that moment.
+    /// Stops one check and waits for its tasks; returns what its probes said at that moment
+    /// (the override is kept apart and re-applied by `start`).
     /// With `forget`, its verdict, metrics and override go too (the check left the file).
     pub async fn stop(&self, name: &str, forget: bool) -> Option<State> {
         let rc = {
@@ -144,7 +145,7 @@ impl HealthControl {
         let state = rc
             .as_ref()
             .and_then(|rc| rc.handle.status(name))
-            .map(|s| s.state);
+            .map(|s| s.health);
         if let Some(rc) = rc {
             rc.stop.cancel();
             let _ = rc.forwarder.await;

@@ -14,6 +14,9 @@ mod forward;
 mod metrics;
 mod view;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
