@@ -64,8 +64,8 @@ fn args() -> Args {
     a
 }
 
-/// CPU seconds of a process: its own (all threads) plus reaped children's.
-fn cpu_seconds(pid: u32, with_children: bool) -> f64 {
+/// CPU seconds (user, system) of a process: its own (all threads), plus reaped children's.
+fn cpu_seconds(pid: u32, with_children: bool) -> (f64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name, which ends at the last ')': state is index 0.
     let f: Vec<u64> = stat
@@ -77,12 +77,16 @@ fn cpu_seconds(pid: u32, with_children: bool) -> f64 {
         })
         .unwrap_or_default();
     if f.len() < 15 {
-        return 0.0;
+        return (0.0, 0.0);
     }
-    let ticks = f[11] + f[12] + if with_children { f[13] + f[14] } else { 0 };
+    let (user, sys) = if with_children {
+        (f[11] + f[13], f[12] + f[14])
+    } else {
+        (f[11], f[12])
+    };
     // SAFETY: sysconf only reads a constant of the running system.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    ticks as f64 / hz
+    (user as f64 / hz, sys as f64 / hz)
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -96,12 +100,18 @@ fn rss_kib(pid: u32) -> u64 {
 
 struct Measured {
     cpu_percent: f64,
+    /// The user-space share of `cpu_percent`; the rest is kernel time (sockets, TCP, fork).
+    user_percent: f64,
     rss_max_mib: f64,
 }
 
 /// Samples `pids()` once a second for `seconds`: CPU over the window, the largest total RSS.
 fn measure(seconds: u64, pids: impl Fn() -> Vec<u32>, with_children: bool) -> Measured {
-    let cpu = |ps: &[u32]| ps.iter().map(|p| cpu_seconds(*p, with_children)).sum::<f64>();
+    let cpu = |ps: &[u32]| {
+        ps.iter()
+            .map(|p| cpu_seconds(*p, with_children))
+            .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
+    };
     let start_pids = pids();
     let c0 = cpu(&start_pids);
     let t0 = Instant::now();
@@ -113,8 +123,10 @@ fn measure(seconds: u64, pids: impl Fn() -> Vec<u32>, with_children: bool) -> Me
     // The same processes as at the start: CPU of a process that appeared mid-window would count
     // from its birth, and one that left would vanish.
     let c1 = cpu(&start_pids);
+    let window = t0.elapsed().as_secs_f64();
     Measured {
-        cpu_percent: (c1 - c0) / t0.elapsed().as_secs_f64() * 100.0,
+        cpu_percent: ((c1.0 + c1.1) - (c0.0 + c0.1)) / window * 100.0,
+        user_percent: (c1.0 - c0.0) / window * 100.0,
         rss_max_mib: rss_max as f64 / 1024.0,
     }
 }
@@ -274,14 +286,14 @@ fn main() {
     );
     let (ours, still_up) = applianced(&lab, &lb, &a);
     println!(
-        "applianced   CPU {:6.2}% of one core   RSS max {:6.1} MiB   ({still_up}/{} checks up at the end)",
-        ours.cpu_percent, ours.rss_max_mib, a.checks
+        "applianced   CPU {:6.2}% of one core (user {:.2}%)   RSS max {:6.1} MiB   ({still_up}/{} checks up at the end)",
+        ours.cpu_percent, ours.user_percent, ours.rss_max_mib, a.checks
     );
     if a.keepalived {
         let ka = keepalived(&lab, &lb, &a);
         println!(
-            "keepalived   CPU {:6.2}% of one core   RSS max {:6.1} MiB   (vrrp_script + bash /dev/tcp, scripts' CPU included)",
-            ka.cpu_percent, ka.rss_max_mib
+            "keepalived   CPU {:6.2}% of one core (user {:.2}%)   RSS max {:6.1} MiB   (vrrp_script + bash /dev/tcp, scripts' CPU included)",
+            ka.cpu_percent, ka.user_percent, ka.rss_max_mib
         );
         println!(
             "ratio        CPU {:.1}x   RSS {:.1}x   (keepalived / applianced)",
