@@ -109,6 +109,21 @@ impl HealthControl {
         };
         let stop = self.stop.child_token();
         let handle = runner.spawn(stop.clone());
+        // Subscribed at once, not when the forwarder first runs, or a check whose first probe
+        // is quick (a file) would make its first transition unseen. What remains is the time
+        // between the spawn above and this line, far shorter than any probe.
+        let transitions = handle.events();
+        // Published here, not only by the forwarder once it runs: the table must list every
+        // check before the consumers that `checks::start` precedes come up.
+        if let Some(st) = handle.status(name) {
+            self.sink.set_verdict(
+                name,
+                Verdict {
+                    up: st.state == State::Up,
+                    weight: st.weight,
+                },
+            );
+        }
         let mut inner = self.lock();
         if let Some(ov) = inner.overrides.get(name) {
             let _ = handle.set_override(name, *ov);
@@ -116,6 +131,7 @@ impl HealthControl {
         let forwarder = tokio::spawn(forward(
             name.to_string(),
             handle.clone(),
+            transitions,
             self.metrics.for_check(name),
             self.sink.clone(),
             stop.clone(),

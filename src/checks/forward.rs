@@ -46,12 +46,13 @@ impl Sink {
 pub async fn forward(
     name: String,
     handle: HealthHandle,
+    mut transitions: broadcast::Receiver<TransitionEvent>,
     mut series: CheckSeries,
     sink: Sink,
     stop: CancellationToken,
 ) {
-    // The runner was built with this one check, so both exist.
-    let (Some(mut status), mut transitions) = (handle.subscribe(&name), handle.events()) else {
+    // The runner was built with this one check, so it exists.
+    let Some(mut status) = handle.subscribe(&name) else {
         return;
     };
     loop {
