@@ -16,6 +16,9 @@ pub struct Status {
     pub metrics: MetricsStatus,
     #[serde(default)]
     pub vrrp: Vec<VrrpInstanceStatus>,
+    /// Health checks, by name.
+    #[serde(default)]
+    pub checks: Vec<CheckView>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -135,4 +138,55 @@ pub struct VrrpCounters {
     pub vrid_errors: u64,
     pub unknown_source_errors: u64,
     pub proto_err_reason: String,
+}
+
+/// One health check as `appctl status` / `appctl health` show it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CheckView {
+    pub name: String,
+    /// `tcp`, `http`, `https`, `udp`, `icmp`, `dns`, `exec` or `file`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The address probed, the command run or the file read.
+    pub target: String,
+    /// Effective state, what VRRP/BGP/pools act on: `up`, `down` or `unknown`.
+    pub state: String,
+    /// The probes' verdict alone, ignoring any override.
+    pub health: String,
+    /// `auto`, `up` or `down` (set with `appctl health set`).
+    #[serde(rename = "override")]
+    pub override_state: String,
+    pub consecutive_ok: u32,
+    pub consecutive_fail: u32,
+    /// `ok`, `fail` or `timeout`; none before the first probe.
+    #[serde(default)]
+    pub last_result: Option<String>,
+    /// The last probe's detail text ("HTTP 200", "connection refused", ...).
+    #[serde(default)]
+    pub last_detail: Option<String>,
+    #[serde(default)]
+    pub latency_ms: Option<f64>,
+    /// The latest failure's detail; kept after recovery, for diagnosis.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// When the effective state last changed; none if it never did.
+    #[serde(default)]
+    pub last_change_unix_ms: Option<u64>,
+    #[serde(default)]
+    pub weight: Option<i32>,
+    pub interval_ms: u64,
+    pub rise: u32,
+    pub fall: u32,
+    /// Since the check started or was last changed by a reload.
+    pub counters: CheckCounters,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckCounters {
+    pub probes: u64,
+    pub successes: u64,
+    /// Every failed probe, timeouts included.
+    pub failures: u64,
+    pub timeouts: u64,
+    pub transitions: u64,
 }

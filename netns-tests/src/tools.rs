@@ -70,6 +70,7 @@ pub fn debian_package(tool: &str) -> Option<&'static str> {
         "exabgp" => "exabgp",
         "vtysh" | "bgpd" | "zebra" => "frr",
         "nft" => "nftables",
+        "openssl" => "openssl",
         "iptables" => "iptables",
         "tcpdump" => "tcpdump",
         "socat" => "socat",

@@ -323,3 +323,68 @@ fn unicast_peers_and_ordered_notify() {
     assert_eq!(lines[0], "vi backup 100", "{lines:?}");
     assert_eq!(lines[1], "vi master 100", "{lines:?}");
 }
+
+#[test]
+fn priority_follows_health_check_verdicts() {
+    let lab = Lab::for_current_test();
+    let l = lan(&lab);
+    // The tracked service runs on the client's host, so a's check can fail without VRRP
+    // traffic changing at all.
+    let start_server = || {
+        l.client.spawn(
+            "web",
+            &[
+                "python3",
+                "-m",
+                "http.server",
+                "8080",
+                "--bind",
+                "198.18.0.3",
+            ],
+        )
+    };
+    let server = start_server();
+    wait_until("web server", T, Duration::from_millis(50), || {
+        l.a.exec(&["bash", "-c", "exec 3<>/dev/tcp/198.18.0.3/8080"])
+            .status
+            .success()
+    })
+    .unwrap();
+    let checks =
+        "[checks.web]\ntype = \"tcp\"\ntarget = \"198.18.0.3:8080\"\ninterval = \"100ms\"\n\
+                  timeout = \"100ms\"\nrise = 2\nfall = 2\ninitial = \"up\"\n";
+    let mut tracked = VrrpSpec::v4(200, 100);
+    tracked.extra = "track_checks = [{ check = \"web\", weight = -150 }]\n".into();
+    let mut a = Appliance::new(&lab, &l.a, "a", &appliance_config("a", &[tracked], checks));
+    a.start();
+    let b = node(&lab, &l.b, "b", &[VrrpSpec::v4(100, 100)]);
+    wait_vrrp_state(&a, "vi", "master", T);
+    wait_vrrp_state(&b, "vi", "backup", T);
+
+    // The check fails: a's priority drops to 50 and b (100) preempts it.
+    server.kill();
+    wait_vrrp_state(&b, "vi", "master", T);
+    wait_vrrp_state(&a, "vi", "backup", T);
+    let st = a.status();
+    assert_eq!(st["vrrp"][0]["effective_priority"], 50, "{st}");
+    assert_eq!(st["checks"][0]["state"], "down", "{st}");
+    l.client.assert_ping("198.18.0.100");
+
+    // It recovers: a is back at 200 and preempts b.
+    let _server = start_server();
+    wait_vrrp_state(&a, "vi", "master", T);
+    wait_vrrp_state(&b, "vi", "backup", T);
+    assert_eq!(a.status()["vrrp"][0]["effective_priority"], 200);
+
+    // The operator drains the check: the same as a failure.
+    let out = a.appctl(&["health", "set", "web", "down"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_vrrp_state(&b, "vi", "master", T);
+    let out = a.appctl(&["health", "set", "web", "auto"]);
+    assert!(out.status.success());
+    wait_vrrp_state(&a, "vi", "master", T);
+}

@@ -3,14 +3,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use appliance::cli::render;
 use appliance::config::daemon::DEFAULT_SOCKET;
 use appliance::control::client::{Client, ClientError};
 use appliance::control::protocol::Command;
 use appliance::events::Event;
-use appliance::status::Status;
+use appliance::status::{CheckView, Status};
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +53,42 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Health checks in detail: state, counters, latency, last error.
+    Health {
+        /// The checks as JSON (the `checks` part of `status --json`).
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<HealthCmd>,
+    },
+}
+
+#[derive(Subcommand)]
+enum HealthCmd {
+    /// Force a check up or down (maintenance), or hand it back to its probes with `auto`.
+    /// Kept across reloads; probes keep running underneath.
+    Set {
+        check: String,
+        #[arg(value_enum)]
+        state: OverrideArg,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OverrideArg {
+    Up,
+    Down,
+    Auto,
+}
+
+impl From<OverrideArg> for health::Override {
+    fn from(o: OverrideArg) -> Self {
+        match o {
+            OverrideArg::Up => health::Override::Up,
+            OverrideArg::Down => health::Override::Down,
+            OverrideArg::Auto => health::Override::Auto,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -120,6 +156,34 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
                     println!("{}", render::event(&ev));
                 }
             }
+        }
+        Cmd::Health { json, action: None } => {
+            let data = client.call(Command::Status)?;
+            let status: Status =
+                serde_json::from_value(data).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&status.checks).unwrap_or_default()
+                );
+            } else {
+                print!("{}", render::health(&status.checks));
+            }
+        }
+        Cmd::Health {
+            action: Some(HealthCmd::Set { check, state }),
+            ..
+        } => {
+            let data = client.call(Command::HealthSet {
+                check: check.clone(),
+                state: (*state).into(),
+            })?;
+            let view: CheckView =
+                serde_json::from_value(data).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            println!(
+                "{}: override {}, state {} (probes say {})",
+                view.name, view.override_state, view.state, view.health
+            );
         }
     }
     Ok(())

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::events::{rfc3339_ms, Event};
-use crate::status::Status;
+use crate::status::{CheckView, Status};
 
 pub fn duration_ms(ms: u64) -> String {
     let s = ms / 1000;
@@ -104,6 +104,12 @@ pub fn status(st: &Status) -> String {
             vrrp_line(&mut o, v);
         }
     }
+    if !st.checks.is_empty() {
+        let _ = writeln!(o, "\nchecks");
+        for c in &st.checks {
+            let _ = writeln!(o, "{}", check_line(c));
+        }
+    }
     o
 }
 
@@ -196,6 +202,92 @@ pub fn vrrp(st: &Status) -> String {
             c.vrid_errors,
             c.unknown_source_errors
         );
+    }
+    o
+}
+
+/// One line per check: what it probes, its state and, when down, why.
+fn check_line(c: &CheckView) -> String {
+    let mut line = format!(
+        "  {:<12} {:<5} {:<24} {:<7}",
+        c.name,
+        c.kind,
+        c.target,
+        c.state.to_uppercase()
+    );
+    if c.override_state != "auto" {
+        let _ = write!(
+            line,
+            " override {} (probes: {})",
+            c.override_state, c.health
+        );
+    }
+    if let Some(ms) = c.latency_ms {
+        let _ = write!(line, " {ms:.1}ms");
+    }
+    if let Some(w) = c.weight {
+        let _ = write!(line, " weight {w}");
+    }
+    if c.state != "up" {
+        if let Some(e) = &c.last_error {
+            let _ = write!(line, "  {e}");
+        }
+    }
+    line
+}
+
+/// `appctl health`: every check in detail.
+pub fn health(checks: &[CheckView]) -> String {
+    if checks.is_empty() {
+        return "no health checks configured\n".into();
+    }
+    let mut o = String::new();
+    for (i, c) in checks.iter().enumerate() {
+        if i > 0 {
+            o.push('\n');
+        }
+        let _ = writeln!(o, "{} ({} {})", c.name, c.kind, c.target);
+        let since = c
+            .last_change_unix_ms
+            .map(|t| format!(" since {}", rfc3339_ms(t)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "  state       {}{}  (probes: {}, override: {})",
+            c.state, since, c.health, c.override_state
+        );
+        let last = match (&c.last_result, c.latency_ms) {
+            (Some(r), Some(ms)) => format!(
+                "{r} in {ms:.1} ms{}",
+                c.last_detail
+                    .as_deref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            ),
+            _ => "no probe yet".into(),
+        };
+        let _ = writeln!(o, "  last probe  {last}");
+        let _ = writeln!(
+            o,
+            "  streak      {} ok, {} failed  (rise {}, fall {}, every {})",
+            c.consecutive_ok,
+            c.consecutive_fail,
+            c.rise,
+            c.fall,
+            crate::config::ConfigDuration::from_millis(c.interval_ms)
+        );
+        let k = &c.counters;
+        let _ = writeln!(
+            o,
+            "  counters    probes {}, ok {}, failed {}, timeouts {}, transitions {}",
+            k.probes, k.successes, k.failures, k.timeouts, k.transitions
+        );
+        if let Some(e) = &c.last_error {
+            let _ = writeln!(o, "  last error  {e}");
+        }
+        if let Some(w) = c.weight {
+            let _ = writeln!(o, "  weight      {w}");
+        }
     }
     o
 }

@@ -5,6 +5,7 @@
 //! A subsystem adds its section by adding a field to [`Config`], a module here with its structs
 //! and a `validate` function, and a call in `validate::validate`.
 
+pub mod checks;
 pub mod daemon;
 pub mod error;
 pub mod interfaces;
@@ -21,6 +22,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use toml_edit::ImDocument;
 
+pub use checks::{CheckConfig, CheckType};
 pub use daemon::{ControlConfig, DaemonConfig, MetricsConfig, DEFAULT_CONFIG_PATH};
 pub use error::{ConfigError, ConfigErrors};
 pub use interfaces::InterfaceConfig;
@@ -41,6 +43,8 @@ pub struct Config {
     pub interfaces: BTreeMap<String, InterfaceConfig>,
     #[serde(default)]
     pub vrrp: vrrp::VrrpConfig,
+    #[serde(default)]
+    pub checks: BTreeMap<String, CheckConfig>,
 }
 
 /// Largest file we accept; a config is a few kilobytes, anything huge is a mistake.

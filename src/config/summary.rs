@@ -60,5 +60,23 @@ pub fn summary(cfg: &Config) -> String {
             let _ = writeln!(s, "  sync group {}: {}", g.name, g.instances.join(", "));
         }
     }
+    let _ = writeln!(s, "checks      {}", cfg.checks.len());
+    for (name, c) in &cfg.checks {
+        let timeout = c.timeout.unwrap_or(c.interval);
+        let _ = writeln!(
+            s,
+            "  {name:<12} {:<5} {}  every {}, timeout {timeout}, rise {} fall {}, starts {}",
+            c.kind.as_str(),
+            c.describe_target(),
+            c.interval,
+            c.rise,
+            c.fall,
+            match c.initial {
+                health::Initial::Up => "up",
+                health::Initial::Down => "down",
+                health::Initial::Unknown => "unknown",
+            }
+        );
+    }
     s
 }

@@ -29,7 +29,8 @@ pub fn validate(cfg: &Config) -> Issues {
     let mut issues = Issues::default();
     super::daemon::validate(&cfg.daemon, &cfg.control, &mut issues);
     super::interfaces::validate(&cfg.interfaces, &mut issues);
-    let check_names: Vec<&str> = Vec::new();
+    super::checks::validate(&cfg.checks, &mut issues);
+    let check_names: Vec<&str> = cfg.checks.keys().map(String::as_str).collect();
     super::vrrp::validate(&cfg.vrrp, &cfg.interfaces, &check_names, &mut issues);
     issues
 }

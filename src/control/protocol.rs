@@ -26,6 +26,11 @@ pub enum Command {
         #[serde(default)]
         follow: bool,
     },
+    /// Set or clear (`auto`) the operator override of a health check.
+    HealthSet {
+        check: String,
+        state: health::Override,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,5 +85,16 @@ mod tests {
         );
         let r: Request = serde_json::from_str(r#"{"version":1,"command":"status"}"#).unwrap();
         assert_eq!(r.command, Command::Status);
+        let r: Request = serde_json::from_str(
+            r#"{"version":1,"command":"health_set","check":"web","state":"down"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.command,
+            Command::HealthSet {
+                check: "web".into(),
+                state: health::Override::Down
+            }
+        );
     }
 }

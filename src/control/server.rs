@@ -23,6 +23,7 @@ pub struct ControlContext {
     pub events: EventLog,
     pub status: Box<dyn Fn() -> Status + Send + Sync>,
     pub reload: mpsc::Sender<ReloadRequest>,
+    pub health: crate::checks::HealthControl,
 }
 
 pub struct ControlServer {
@@ -136,6 +137,13 @@ async fn handle(
                         Ok(Err(e)) => Response::err(e),
                         Err(_) => Response::err("daemon is shutting down"),
                     }
+                };
+                write_line(&mut w, &resp).await?;
+            }
+            Command::HealthSet { check, state } => {
+                let resp = match ctx.health.set_override(&check, state).await {
+                    Ok(view) => Response::ok(serde_json::to_value(view).map_err(io::Error::other)?),
+                    Err(e) => Response::err(e),
                 };
                 write_line(&mut w, &resp).await?;
             }

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::checks;
 use crate::config::{self, Config};
 use crate::control::server::{ControlContext, ControlServer, ReloadRequest};
 use crate::events::EventLog;
@@ -95,6 +96,18 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
     let (config_tx, config_rx) = watch::channel(Arc::new(cfg.clone()));
 
+    // Health first: every verdict consumer (VRRP, BGP, pools) starts with the full table.
+    // Consumers take `verdict_rx.clone()`.
+    let (verdict_tx, verdict_rx) = crate::verdicts::channel();
+    let (health, health_task) = checks::start(
+        config_rx.clone(),
+        events.clone(),
+        &metrics,
+        verdict_tx,
+        stop.clone(),
+    );
+    tasks.spawn(health_task);
+
     let link_rx = links::watch_links(stop.clone()).await?;
     let (if_status_tx, if_status_rx) = watch::channel(Vec::new());
     tasks.spawn(
@@ -109,8 +122,6 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
         .run(stop.clone()),
     );
 
-    // Filled by the health subsystem; until checks are configured the table stays empty.
-    let (_verdict_tx, verdict_rx) = crate::verdicts::channel();
     let (vrrp_status_tx, vrrp_status_rx) = watch::channel(Vec::new());
     tasks.spawn(
         crate::vrrpd::Vrrp {
@@ -142,6 +153,7 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
         let events = events.clone();
         let if_status = if_status_rx.clone();
         let vrrp_status = vrrp_status_rx.clone();
+        let health = health.clone();
         move || {
             let s = shared.lock().unwrap_or_else(|p| p.into_inner());
             Status {
@@ -164,6 +176,7 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
                     listen: s.metrics_listen.clone(),
                 },
                 vrrp: vrrp_status.borrow().clone(),
+                checks: health.statuses(),
             }
         }
     };
@@ -172,6 +185,7 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
             events: events.clone(),
             status: Box::new(status_fn),
             reload: reload_tx,
+            health,
         }),
         stop.clone(),
     ));
@@ -223,6 +237,8 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
         );
         tasks.abort_all();
     }
+    // Held until here so every verdict consumer could take a clone of it.
+    drop(verdict_rx);
     // Whatever a subsystem could not remove (or was aborted before removing) goes now.
     let swept = interfaces::sweep(&netlink, &ledger, &events, "not removed by its subsystem").await;
     if swept > 0 {

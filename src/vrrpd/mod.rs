@@ -67,7 +67,10 @@ impl Vrrp {
                 if rt_prio > 0 {
                     set_realtime(rt_prio);
                 }
-                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     Ok(rt) => rt,
                     Err(e) => {
                         tracing::error!("vrrp: cannot start its runtime: {e}");
@@ -79,7 +82,9 @@ impl Vrrp {
                     // Requests on this thread's own connection, served by this runtime.
                     match Netlink::connect() {
                         Ok(nl) => me.netlink = nl,
-                        Err(e) => tracing::warn!("vrrp: own netlink connection failed ({e}); sharing the daemon's"),
+                        Err(e) => tracing::warn!(
+                            "vrrp: own netlink connection failed ({e}); sharing the daemon's"
+                        ),
                     }
                     me.run(stop).await
                 });

@@ -12,8 +12,14 @@ use crate::spec::TcpCheck;
 pub async fn check(spec: &TcpCheck, ctx: ProbeContext) -> ProbeResult {
     let deadline = Deadline::new(ctx.timeout);
     match connect(spec.target, ctx, &deadline).await {
-        // Dropping the stream closes it with a FIN, like keepalived does.
-        Ok(_stream) => deadline.ok("connected"),
+        Ok(stream) => {
+            // Close with a reset, not a FIN (HAProxy does the same with its checks): a FIN
+            // leaves this side in TIME_WAIT for 60 s, and a thousand probes a second against
+            // one backend fill the ephemeral port range; connect() then spends ever longer
+            // looking for a free port (measured: 1.2% -> 40% of a core) and finally fails.
+            let _ = stream.set_zero_linger();
+            deadline.ok("connected")
+        }
         Err(r) => r,
     }
 }

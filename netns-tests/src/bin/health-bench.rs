@@ -1,0 +1,304 @@
+//! Health-check scale benchmark (issue 5): N TCP checks at one interval against a local server
+//! in another namespace, first by `applianced`, then by keepalived running the same N checks.
+//! Reports each one's CPU (utime + stime from /proc over the window, as a share of one core)
+//! and resident memory. Run it through `netns-tests/bench-health` (release build, root).
+//!
+//! keepalived's own TCP_CHECK lives in its LVS checker, which exits at start without IPVS in the
+//! kernel ("IPVS: Can't initialize ipvs ... permanent error FATAL"), so the closest equivalent
+//! is one `vrrp_script` per check running a bash TCP connect (`</dev/tcp/IP/PORT`), tracked by
+//! one VRRP instance with the same rise/fall. Its CPU includes the scripts it forks (the vrrp
+//! process's `cutime`/`cstime`), since that is the work it does per check.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use netns_tests::{bin_path, require_tool, run_appctl, wait_until, Lab, Netns, Proc};
+
+const LB: &str = "198.18.1.1";
+const SRV: &str = "198.18.1.2";
+const PORT: u16 = 9000;
+
+/// Accepts and closes; the backlog is large so a burst of probes never sees a full queue.
+const SERVER_PY: &str = "import socket\n\
+s = socket.socket()\n\
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+s.bind(('0.0.0.0', 9000))\n\
+s.listen(4096)\n\
+print('listening', flush=True)\n\
+while True:\n    c, _ = s.accept()\n    c.close()\n";
+
+struct Args {
+    checks: usize,
+    seconds: u64,
+    interval_s: u64,
+    keepalived: bool,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        checks: 1000,
+        seconds: 30,
+        interval_s: 1,
+        keepalived: true,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = argv.iter();
+    while let Some(k) = it.next() {
+        let mut num = || -> u64 {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{k} needs a number"))
+        };
+        match k.as_str() {
+            "--checks" => a.checks = num() as usize,
+            "--seconds" => a.seconds = num(),
+            "--interval" => a.interval_s = num(),
+            "--no-keepalived" => a.keepalived = false,
+            other => panic!(
+                "unknown argument {other}; usage: health-bench [--checks N] [--seconds S] \
+                 [--interval SECONDS] [--no-keepalived]"
+            ),
+        }
+    }
+    a
+}
+
+/// CPU seconds (user, system) of a process: its own (all threads), plus reaped children's.
+fn cpu_seconds(pid: u32, with_children: bool) -> (f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which ends at the last ')': state is index 0.
+    let f: Vec<u64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .map(|x| x.parse().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default();
+    if f.len() < 15 {
+        return (0.0, 0.0);
+    }
+    let (user, sys) = if with_children {
+        (f[11] + f[13], f[12] + f[14])
+    } else {
+        (f[11], f[12])
+    };
+    // SAFETY: sysconf only reads a constant of the running system.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (user as f64 / hz, sys as f64 / hz)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Measured {
+    cpu_percent: f64,
+    /// The user-space share of `cpu_percent`; the rest is kernel time (sockets, TCP, fork).
+    user_percent: f64,
+    rss_max_mib: f64,
+}
+
+/// Samples `pids()` once a second for `seconds`: CPU over the window, the largest total RSS.
+fn measure(seconds: u64, pids: impl Fn() -> Vec<u32>, with_children: bool) -> Measured {
+    let cpu = |ps: &[u32]| {
+        ps.iter()
+            .map(|p| cpu_seconds(*p, with_children))
+            .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
+    };
+    let start_pids = pids();
+    let c0 = cpu(&start_pids);
+    let t0 = Instant::now();
+    let mut rss_max = 0;
+    while t0.elapsed() < Duration::from_secs(seconds) {
+        std::thread::sleep(Duration::from_secs(1));
+        rss_max = rss_max.max(pids().iter().map(|p| rss_kib(*p)).sum::<u64>());
+    }
+    // The same processes as at the start: CPU of a process that appeared mid-window would count
+    // from its birth, and one that left would vanish.
+    let c1 = cpu(&start_pids);
+    let window = t0.elapsed().as_secs_f64();
+    Measured {
+        cpu_percent: ((c1.0 + c1.1) - (c0.0 + c0.1)) / window * 100.0,
+        user_percent: (c1.0 - c0.0) / window * 100.0,
+        rss_max_mib: rss_max as f64 / 1024.0,
+    }
+}
+
+fn applianced(lab: &Lab, lb: &Netns, a: &Args) -> (Measured, usize) {
+    let dir = Path::new("/tmp/nt-appliance").join(format!("health-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("appctl.sock");
+    let mut cfg = format!(
+        "[daemon]\nstate_dir = \"{}\"\n[control]\nsocket = \"{}\"\n",
+        dir.display(),
+        socket.display()
+    );
+    for i in 0..a.checks {
+        // jitter spreads the probes over the interval instead of 1,000 in one burst per second,
+        // as an operator would configure it.
+        let _ = write!(
+            cfg,
+            "[checks.c{i:04}]\ntype = \"tcp\"\ntarget = \"{SRV}:{PORT}\"\ninterval = \"{}s\"\n\
+             timeout = \"1s\"\nrise = 2\nfall = 3\njitter = 0.2\n",
+            a.interval_s
+        );
+    }
+    let cfg_path = lab.write_artifact("applianced.toml", &cfg);
+    let bin = bin_path("applianced");
+    let proc = lb
+        .process(
+            "applianced",
+            &[
+                bin.to_str().unwrap(),
+                "run",
+                "-c",
+                cfg_path.to_str().unwrap(),
+                "--log-level",
+                "info",
+            ],
+        )
+        .spawn();
+    let up = || -> usize {
+        let out = run_appctl(&socket, &["status", "--json"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .ok()
+            .and_then(|v| {
+                v["checks"]
+                    .as_array()
+                    .map(|c| c.iter().filter(|c| c["state"] == "up").count())
+            })
+            .unwrap_or(0)
+    };
+    wait_until(
+        "every check up",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || {
+            assert!(proc.is_running(), "applianced exited:\n{}", proc.log());
+            up() == a.checks
+        },
+    )
+    .unwrap();
+    let pid = proc.pid();
+    let m = measure(a.seconds, || vec![pid], false);
+    let still_up = up();
+    proc.stop(Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&dir);
+    (m, still_up)
+}
+
+fn keepalived(lab: &Lab, lb: &Netns, a: &Args) -> Measured {
+    let ka = require_tool("keepalived");
+    let mut cfg = String::from(
+        "global_defs {\n  router_id bench\n  script_user root\n  max_auto_priority\n}\n",
+    );
+    for i in 0..a.checks {
+        let _ = write!(
+            cfg,
+            "vrrp_script c{i:04} {{\n  script \"/bin/bash -c '</dev/tcp/{SRV}/{PORT}'\"\n  \
+             interval {}\n  timeout 1\n  rise 2\n  fall 3\n}}\n",
+            a.interval_s
+        );
+    }
+    cfg.push_str(
+        "vrrp_instance bench {\n  interface eth0\n  virtual_router_id 51\n  priority 100\n  \
+         advert_int 1\n  virtual_ipaddress {\n    198.18.1.100/24\n  }\n  track_script {\n",
+    );
+    for i in 0..a.checks {
+        let _ = writeln!(cfg, "    c{i:04}");
+    }
+    cfg.push_str("  }\n}\n");
+    let conf = lab.write_artifact("keepalived.conf", &cfg);
+    let art = lab.artifacts();
+    let pidfile = |n: &str| art.join(n).to_str().unwrap().to_string();
+    let proc: Proc = lb
+        .process(
+            "keepalived",
+            &[
+                ka.to_str().unwrap(),
+                "-n",
+                "-l",
+                "-P",
+                "-f",
+                conf.to_str().unwrap(),
+                "-p",
+                &pidfile("keepalived.pid"),
+                "-r",
+                &pidfile("vrrp.pid"),
+                "-c",
+                &pidfile("checkers.pid"),
+            ],
+        )
+        .spawn();
+    // Every script must pass `rise` times before the instance leaves FAULT; if keepalived
+    // cannot keep up, that never happens and the measurement says so by its CPU.
+    let master = wait_until(
+        "keepalived instance MASTER",
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+        || proc.log().contains("Entering MASTER STATE"),
+    );
+    if master.is_err() {
+        eprintln!("health-bench: keepalived did not reach MASTER within 30 s (scripts lagging)");
+    }
+    let ns = lb.clone();
+    let pids = move || -> Vec<u32> {
+        ns.pids()
+            .into_iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm"))
+                    .is_ok_and(|c| c.trim() == "keepalived")
+            })
+            .map(|p| p as u32)
+            .collect()
+    };
+    let m = measure(a.seconds, pids, true);
+    proc.stop(Duration::from_secs(5));
+    m
+}
+
+fn main() {
+    let a = args();
+    let lab = Lab::new("health-bench");
+    let (lb, srv) = (lab.netns("lb"), lab.netns("srv"));
+    lab.veth(&lb, "eth0", &srv, "eth0");
+    lb.add_addr("eth0", &format!("{LB}/24"));
+    srv.add_addr("eth0", &format!("{SRV}/24"));
+    let script = lab.write_artifact("server.py", SERVER_PY);
+    let python = require_tool("python3");
+    let server = srv.spawn(
+        "server",
+        &[python.to_str().unwrap(), script.to_str().unwrap()],
+    );
+    netns_tests::wait_for_log(&server, "listening", Duration::from_secs(10)).unwrap();
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "health-bench: {} TCP checks every {} s, {} s window, {cores} cores",
+        a.checks, a.interval_s, a.seconds
+    );
+    let (ours, still_up) = applianced(&lab, &lb, &a);
+    println!(
+        "applianced   CPU {:6.2}% of one core (user {:.2}%)   RSS max {:6.1} MiB   ({still_up}/{} checks up at the end)",
+        ours.cpu_percent, ours.user_percent, ours.rss_max_mib, a.checks
+    );
+    if a.keepalived {
+        let ka = keepalived(&lab, &lb, &a);
+        println!(
+            "keepalived   CPU {:6.2}% of one core (user {:.2}%)   RSS max {:6.1} MiB   (vrrp_script + bash /dev/tcp, scripts' CPU included)",
+            ka.cpu_percent, ka.user_percent, ka.rss_max_mib
+        );
+        println!(
+            "ratio        CPU {:.1}x   RSS {:.1}x   (keepalived / applianced)",
+            ka.cpu_percent / ours.cpu_percent.max(0.01),
+            ka.rss_max_mib / ours.rss_max_mib.max(0.01)
+        );
+    }
+}
