@@ -107,8 +107,7 @@ pub fn failover_ms(
     let last_advert = frames
         .iter()
         .filter(|f| f.t <= first_garp.t)
-        .filter(|f| matches!(&f.seen, Seen::Advert { src, .. } if *src == old_master))
-        .last()?;
+        .rfind(|f| matches!(&f.seen, Seen::Advert { src, .. } if *src == old_master))?;
     Some((first_garp.t - last_advert.t) * 1000.0)
 }
 
