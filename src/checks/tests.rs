@@ -96,15 +96,26 @@ async fn reload_restarts_only_changed_checks_and_keeps_overrides() {
     cfg_tx.send_replace(config(&dir.0, &[("a", ""), ("b", "fall = 5")]));
     wait_table(&mut vrx, "c gone", |t| !t.contains_key("c")).await;
 
-    let kinds: Vec<String> = events.since(0).0.iter().map(|e| e.kind.clone()).collect();
-    for k in [
+    // Events and the table are separate channels: wait for the events rather than assume they
+    // were written before the table changed.
+    let wanted = [
         "check_up",
         "check_down",
         "override",
         "check_changed",
         "check_added",
         "check_removed",
-    ] {
+    ];
+    let all_seen = || {
+        let kinds: Vec<String> = events.since(0).0.iter().map(|e| e.kind.clone()).collect();
+        wanted.iter().all(|k| kinds.iter().any(|x| x == k))
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !all_seen() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let kinds: Vec<String> = events.since(0).0.iter().map(|e| e.kind.clone()).collect();
+    for k in wanted {
         assert!(kinds.iter().any(|x| x == k), "no {k} event in {kinds:?}");
     }
     stop.cancel();
