@@ -254,9 +254,23 @@ impl Drill {
             ],
         );
         wait_for_log(&tcpdump, "listening on", Duration::from_secs(10)).unwrap();
-        // The probe stream runs from before the break until well after the expected failover.
+        // The failover is timed from the old master's last advert, so the capture must hold at
+        // least one before the master is broken (at 1 s intervals that takes up to a second).
+        let master = self.nodes[0].ip;
+        wait_until(
+            "an advert from the master in the capture",
+            Duration::from_millis(3 * self.interval_ms + 5000),
+            Duration::from_millis(5),
+            || {
+                pcap::read(&std::fs::read(&pcap_path).unwrap_or_default())
+                    .iter()
+                    .any(|f| matches!(f.seen, pcap::Seen::Advert { src, .. } if src == master))
+            },
+        )
+        .unwrap();
+        // The probe stream runs from before the break until a second after the expected failover.
         let expected = expected_ms(scenario, self.interval_ms, 100);
-        let window_s = ((expected * 2.0 + 1500.0) / 1000.0).ceil() as u64;
+        let window_s = ((expected + 1300.0) / 1000.0).ceil() as u64;
         let ping = self.client.spawn(
             &format!("ping-{}", self.trial),
             &[
