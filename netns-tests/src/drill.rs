@@ -93,7 +93,7 @@ impl Node {
             }
             Kind::Keepalived(k, _) => {
                 if let Some(k) = k.take() {
-                    k.crash();
+                    k.crash(&self.ns);
                 }
             }
         }

@@ -155,14 +155,20 @@ impl Keepalived {
             .and_then(|s| s.trim().parse().ok())
     }
 
-    /// A crash: the parent is stopped first so it cannot restart the child, then both die.
-    pub fn crash(&self) {
+    /// A crash: the parent is stopped first so it cannot restart the child, then every
+    /// keepalived process in the namespace (parent and VRRP child, all started by this test)
+    /// is killed. The pid file is not trusted: keepalived rewrites it at start.
+    pub fn crash(&self, ns: &Netns) {
         use nix::sys::signal::{kill, Signal};
         use nix::unistd::Pid;
         let _ = self.proc.signal(Signal::SIGSTOP);
+        for pid in ns.pids() {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
         if let Some(c) = self.vrrp_child() {
             let _ = kill(Pid::from_raw(c), Signal::SIGKILL);
         }
         self.proc.kill();
+        let _ = std::fs::remove_file(&self.vrrp_pidfile);
     }
 }

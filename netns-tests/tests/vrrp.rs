@@ -158,7 +158,7 @@ fn keepalived_master_then_crash_v4() {
     assert_eq!(c["checksum_errors"], 0, "{c}");
     assert_eq!(b.status()["vrrp"][0]["master_address"], "198.18.0.1");
 
-    ka.crash();
+    ka.crash(&l.a);
     wait_vrrp_state(&b, "vi", "master", T);
     l.client.assert_ping("198.18.0.100");
 }
