@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod dataplane;
 pub mod events;
 pub mod interfaces;
 pub mod kernel;
