@@ -6,3 +6,7 @@ pub mod checksum;
 pub mod conntrack;
 pub mod flow;
 pub mod wire;
+pub mod lookup;
+pub mod neighbours;
+pub mod sched;
+pub mod snapshot;
