@@ -94,7 +94,10 @@ mod tests {
     #[test]
     fn rfc1071_example() {
         // RFC 1071 §3: the words 0001 f203 f4f5 f6f7 sum to ddf2 (folded).
-        assert_eq!(fold(sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7])), 0xddf2);
+        assert_eq!(
+            fold(sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7])),
+            0xddf2
+        );
         // Odd length pads with zero.
         assert_eq!(fold(sum(&[0x01])), 0x0100);
     }

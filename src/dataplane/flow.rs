@@ -91,10 +91,22 @@ mod tests {
         assert_ne!(h, k.reversed().hash(1));
         assert_ne!(h, k.hash(2));
         for variant in [
-            FlowKey { src: k.src ^ 1, ..k },
-            FlowKey { dst: k.dst ^ 1, ..k },
-            FlowKey { src_port: k.src_port ^ 1, ..k },
-            FlowKey { dst_port: k.dst_port ^ 1, ..k },
+            FlowKey {
+                src: k.src ^ 1,
+                ..k
+            },
+            FlowKey {
+                dst: k.dst ^ 1,
+                ..k
+            },
+            FlowKey {
+                src_port: k.src_port ^ 1,
+                ..k
+            },
+            FlowKey {
+                dst_port: k.dst_port ^ 1,
+                ..k
+            },
             FlowKey { proto: 17, ..k },
         ] {
             assert_ne!(variant.hash(1), h);

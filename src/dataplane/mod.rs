@@ -4,9 +4,13 @@
 
 pub mod checksum;
 pub mod conntrack;
+pub mod counters;
 pub mod flow;
-pub mod wire;
+pub mod frames;
 pub mod lookup;
+pub mod nat;
 pub mod neighbours;
+pub mod pipeline;
 pub mod sched;
 pub mod snapshot;
+pub mod wire;

@@ -84,15 +84,34 @@ mod tests {
         let a = |s: &str| s.parse::<Ipv4Addr>().unwrap();
         let nh = NextHops::new(
             vec![
-                Route { net: a("0.0.0.0"), prefix_len: 0, gateway: Some(a("198.18.0.254")), iface: 0 },
-                Route { net: a("198.18.2.0"), prefix_len: 24, gateway: None, iface: 1 },
+                Route {
+                    net: a("0.0.0.0"),
+                    prefix_len: 0,
+                    gateway: Some(a("198.18.0.254")),
+                    iface: 0,
+                },
+                Route {
+                    net: a("198.18.2.0"),
+                    prefix_len: 24,
+                    gateway: None,
+                    iface: 1,
+                },
             ],
             [(a("198.18.2.5"), MacAddr([2, 0, 0, 0, 0, 5]))],
             1,
         );
-        assert_eq!(nh.route(a("198.18.2.5").into()), Some((1, a("198.18.2.5").into())));
-        assert_eq!(nh.route(a("198.19.0.1").into()), Some((0, a("198.18.0.254").into())));
-        assert_eq!(nh.neighbour(a("198.18.2.5").into()), Some(MacAddr([2, 0, 0, 0, 0, 5])));
+        assert_eq!(
+            nh.route(a("198.18.2.5").into()),
+            Some((1, a("198.18.2.5").into()))
+        );
+        assert_eq!(
+            nh.route(a("198.19.0.1").into()),
+            Some((0, a("198.18.0.254").into()))
+        );
+        assert_eq!(
+            nh.neighbour(a("198.18.2.5").into()),
+            Some(MacAddr([2, 0, 0, 0, 0, 5]))
+        );
         assert_eq!(nh.neighbour(a("198.18.2.6").into()), None);
         let none = NextHops::new(vec![], [], 1);
         assert_eq!(none.route(1), None);

@@ -66,7 +66,11 @@ impl Index {
     /// Walks the probe sequence of `hash`, calling `is_match` on each candidate with the same
     /// hash; returns the first it accepts.
     #[inline(always)]
-    pub fn find(&self, hash: u64, mut is_match: impl FnMut(u32, Dir) -> bool) -> Option<(u32, Dir)> {
+    pub fn find(
+        &self,
+        hash: u64,
+        mut is_match: impl FnMut(u32, Dir) -> bool,
+    ) -> Option<(u32, Dir)> {
         let h = hash as u32;
         let mut pos = h & self.mask;
         loop {

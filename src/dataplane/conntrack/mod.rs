@@ -122,8 +122,9 @@ impl Conntrack {
     #[inline(always)]
     pub fn lookup(&self, key: &FlowKey) -> Option<(u32, Dir)> {
         let entries = &self.entries;
-        self.index
-            .find(key.hash(self.seed), |e, dir| entries[e as usize].key(dir) == *key)
+        self.index.find(key.hash(self.seed), |e, dir| {
+            entries[e as usize].key(dir) == *key
+        })
     }
 
     #[inline(always)]
@@ -238,7 +239,8 @@ impl Conntrack {
         }
         self.index
             .remove(e.original_key().hash(self.seed), i, Dir::Original);
-        self.index.remove(e.reply_key().hash(self.seed), i, Dir::Reply);
+        self.index
+            .remove(e.reply_key().hash(self.seed), i, Dir::Reply);
         self.entries[i as usize] = Entry {
             next: self.free,
             ..Entry::EMPTY

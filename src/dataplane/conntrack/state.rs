@@ -194,12 +194,18 @@ mod tests {
 
     #[test]
     fn rst_closes_and_cannot_open() {
-        assert_eq!(tcp_next(State::Established, 0, Dir::Reply, RST | ACK).0, State::Close);
+        assert_eq!(
+            tcp_next(State::Established, 0, Dir::Reply, RST | ACK).0,
+            State::Close
+        );
         assert_eq!(tcp_initial(RST), None);
         assert_eq!(tcp_initial(FIN | ACK), None);
         assert_eq!(tcp_initial(ACK), Some(State::Established));
         // A SYN-ACK from the client side does not advance the handshake.
-        assert_eq!(tcp_next(State::SynSent, 0, Dir::Original, SYN | ACK).0, State::SynSent);
+        assert_eq!(
+            tcp_next(State::SynSent, 0, Dir::Original, SYN | ACK).0,
+            State::SynSent
+        );
     }
 
     #[test]

@@ -39,13 +39,18 @@ fn both_directions_find_one_entry() {
 #[test]
 fn tcp_flags_move_flows_between_classes() {
     let mut ct = Conntrack::new(16, Timeouts::default(), 1);
-    let i = ct.insert(0, &flow(1, 6, State::SynSent), &mut ignore).unwrap();
+    let i = ct
+        .insert(0, &flow(1, 6, State::SynSent), &mut ignore)
+        .unwrap();
     assert_eq!(ct.class_len(Class::TcpSyn), 1);
     ct.touch(i, Dir::Reply, 1, Some(SYN | ACK));
     ct.touch(i, Dir::Original, 2, Some(ACK));
     assert_eq!(ct.get(i).state(), State::Established);
     assert_eq!(
-        (ct.class_len(Class::TcpSyn), ct.class_len(Class::TcpEstablished)),
+        (
+            ct.class_len(Class::TcpSyn),
+            ct.class_len(Class::TcpEstablished)
+        ),
         (0, 1)
     );
     ct.touch(i, Dir::Original, 3, Some(FIN | ACK));
@@ -62,11 +67,17 @@ fn idle_flows_expire_after_their_class_timeout_and_active_ones_stay() {
     let mut ct = Conntrack::new(16, t, 1);
     let idle = ct.insert(0, &flow(1, 17, State::Udp), &mut ignore).unwrap();
     let busy = ct.insert(0, &flow(2, 17, State::Udp), &mut ignore).unwrap();
-    let syn = ct.insert(0, &flow(3, 6, State::SynSent), &mut ignore).unwrap();
+    let syn = ct
+        .insert(0, &flow(3, 6, State::SynSent), &mut ignore)
+        .unwrap();
     // The SYN flow expires first: its class has the shortest timeout.
     assert_eq!(ct.expire(t.of(Class::TcpSyn) - 1, 100, &mut ignore), 0);
     let mut freed = vec![];
-    assert_eq!(ct.expire(t.of(Class::TcpSyn), 100, &mut |e: &Entry| freed.push(e.client_port)), 1);
+    assert_eq!(
+        ct.expire(t.of(Class::TcpSyn), 100, &mut |e: &Entry| freed
+            .push(e.client_port)),
+        1
+    );
     assert_eq!(freed, [3]);
     assert!(ct.get(syn).is_free());
     ct.touch(busy, Dir::Original, udp - 1, None);
@@ -88,21 +99,33 @@ fn expiry_survives_clock_wrap() {
     let t = Timeouts::default();
     let mut ct = Conntrack::new(4, t, 1);
     let start = u32::MAX - 10;
-    ct.insert(start, &flow(1, 17, State::Udp), &mut ignore).unwrap();
-    assert_eq!(ct.expire(start.wrapping_add(t.of(Class::Udp) - 1), 10, &mut ignore), 0);
-    assert_eq!(ct.expire(start.wrapping_add(t.of(Class::Udp)), 10, &mut ignore), 1);
+    ct.insert(start, &flow(1, 17, State::Udp), &mut ignore)
+        .unwrap();
+    assert_eq!(
+        ct.expire(start.wrapping_add(t.of(Class::Udp) - 1), 10, &mut ignore),
+        0
+    );
+    assert_eq!(
+        ct.expire(start.wrapping_add(t.of(Class::Udp)), 10, &mut ignore),
+        1
+    );
 }
 
 #[test]
 fn full_table_evicts_embryonic_then_refuses() {
     let mut ct = Conntrack::new(3, Timeouts::default(), 1);
-    ct.insert(0, &flow(1, 6, State::SynSent), &mut ignore).unwrap();
-    ct.insert(1, &flow(2, 6, State::Established), &mut ignore).unwrap();
-    ct.insert(2, &flow(3, 6, State::Established), &mut ignore).unwrap();
+    ct.insert(0, &flow(1, 6, State::SynSent), &mut ignore)
+        .unwrap();
+    ct.insert(1, &flow(2, 6, State::Established), &mut ignore)
+        .unwrap();
+    ct.insert(2, &flow(3, 6, State::Established), &mut ignore)
+        .unwrap();
     // Full: the embryonic flow makes room.
     let mut freed = vec![];
-    ct.insert(3, &flow(4, 6, State::Established), &mut |e: &Entry| freed.push(e.client_port))
-        .unwrap();
+    ct.insert(3, &flow(4, 6, State::Established), &mut |e: &Entry| {
+        freed.push(e.client_port)
+    })
+    .unwrap();
     assert_eq!(freed, [1]);
     assert_eq!(ct.stats.evicted, 1);
     // Full of established flows: the new flow is refused and they are untouched.
@@ -114,18 +137,23 @@ fn full_table_evicts_embryonic_then_refuses() {
     assert_eq!(ct.used(), 3);
     // Once one has expired, it is reclaimed for the new flow.
     let later = 2 + ct.timeouts().of(Class::TcpEstablished);
-    ct.insert(later, &flow(5, 6, State::SynSent), &mut ignore).unwrap();
+    ct.insert(later, &flow(5, 6, State::SynSent), &mut ignore)
+        .unwrap();
     assert_eq!(ct.stats.expired, 2);
 }
 
 #[test]
 fn reply_key_conflict_is_refused() {
     let mut ct = Conntrack::new(4, Timeouts::default(), 1);
-    ct.insert(0, &flow(1, 6, State::SynSent), &mut ignore).unwrap();
+    ct.insert(0, &flow(1, 6, State::SynSent), &mut ignore)
+        .unwrap();
     // Same client port to another VIP mapped to the same backend: replies would be ambiguous.
     let mut other = flow(1, 6, State::SynSent);
     other.original.dst = Ipv4Addr::new(198, 18, 1, 2).into();
-    assert_eq!(ct.insert(0, &other, &mut ignore), Err(InsertError::Conflict));
+    assert_eq!(
+        ct.insert(0, &other, &mut ignore),
+        Err(InsertError::Conflict)
+    );
     assert_eq!(ct.stats.conflicts, 1);
 }
 

@@ -33,7 +33,10 @@ mod tests {
         let active = [4, 3, 9];
         let id = |i: u16| i;
         // Equal weights: fewest connections.
-        assert_eq!(pick([(0, 1), (1, 1), (2, 1)].into_iter(), id, &active), Some(1));
+        assert_eq!(
+            pick([(0, 1), (1, 1), (2, 1)].into_iter(), id, &active),
+            Some(1)
+        );
         // Backend 2 has triple weight: 9/3 = 3 < 4/1 and = 3/1; ties go to the earlier one.
         assert_eq!(pick([(0, 1), (2, 3)].into_iter(), id, &active), Some(2));
         assert_eq!(pick([(1, 1), (2, 3)].into_iter(), id, &active), Some(1));

@@ -189,7 +189,10 @@ mod tests {
                 .filter(|(b, a)| usize::from(**b) != n / 2 && b != a)
                 .count();
             let frac = moved_others as f64 / size as f64;
-            assert!(frac < 0.04, "n={n}: {frac:.4} of slots of surviving backends moved");
+            assert!(
+                frac < 0.04,
+                "n={n}: {frac:.4} of slots of surviving backends moved"
+            );
             // Every slot of the removed backend went to a survivor.
             assert!(after.slots().iter().all(|&s| usize::from(s) != n / 2));
         }

@@ -77,6 +77,8 @@ impl SchedState {
         client_port: u16,
         now: u32,
     ) -> Option<Choice> {
+        // Callers may process single frames without a batch; a compare is all it costs.
+        self.sync(snap);
         let svc: &Service = &snap.services[usize::from(si)];
         if svc.persistence_ms > 0 {
             if let Some(id) = self.persist.get(client, si, now, svc.persistence_ms) {
@@ -196,7 +198,10 @@ mod tests {
             );
         }
         // Each new flow refreshed it; after a quiet timeout the scheduler chooses again.
-        assert!(matches!(st.select(&s, 0, 7, 1, 1500), Some(Choice::Scheduled(_))));
+        assert!(matches!(
+            st.select(&s, 0, 7, 1, 1500),
+            Some(Choice::Scheduled(_))
+        ));
         // The remembered backend going down breaks persistence.
         let remembered = st.select(&s, 0, 8, 1, 0).unwrap().index();
         let mut up = [true; 3];

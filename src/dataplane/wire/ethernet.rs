@@ -31,7 +31,9 @@ impl std::str::FromStr for MacAddr {
         let mut out = [0u8; 6];
         let mut parts = s.split(':');
         for b in &mut out {
-            let p = parts.next().ok_or_else(|| format!("`{s}` is not a MAC address"))?;
+            let p = parts
+                .next()
+                .ok_or_else(|| format!("`{s}` is not a MAC address"))?;
             *b = u8::from_str_radix(p, 16).map_err(|_| format!("`{s}` is not a MAC address"))?;
         }
         if parts.next().is_some() {

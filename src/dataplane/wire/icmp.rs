@@ -80,9 +80,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T> {
     /// whose quoted headers change in several places at once.
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
-        let c = !crate::dataplane::checksum::fold(crate::dataplane::checksum::sum(
-            self.buf.as_ref(),
-        ));
+        let c =
+            !crate::dataplane::checksum::fold(crate::dataplane::checksum::sum(self.buf.as_ref()));
         self.set_checksum(c);
     }
 }
