@@ -100,16 +100,16 @@ impl Pipeline {
         &self.sched
     }
 
-    /// Processes a batch read with one snapshot; `verdicts[i]` is the fate of `frames[i]`.
-    pub fn process_batch(
+    /// Processes a batch read with one snapshot; `verdicts[i]` is the fate of the `i`th frame.
+    pub fn process_batch<'a>(
         &mut self,
         snap: &Snapshot,
         now: u32,
-        frames: &mut [&mut [u8]],
+        frames: impl IntoIterator<Item = &'a mut [u8]>,
         verdicts: &mut [Verdict],
     ) {
         self.sched.sync(snap);
-        for (f, v) in frames.iter_mut().zip(verdicts.iter_mut()) {
+        for (f, v) in frames.into_iter().zip(verdicts.iter_mut()) {
             *v = self.process(snap, now, f);
         }
         self.housekeeping(now);
@@ -156,33 +156,39 @@ impl Pipeline {
             None => return self.icmp_error(snap, frame),
         };
         let key = p.key;
-        // A packet to a service, or a reply from one of its backends; anything else is not ours.
-        let (service, client, client_port) =
-            if let Some(si) = snap.service_for(key.dst, key.dst_port, key.proto) {
-                (Some(si), key.src, key.src_port)
-            } else if snap.is_backend(key.src, key.src_port, key.proto) {
-                (None, key.dst, key.dst_port)
-            } else {
-                return Err(Verdict::Pass);
-            };
-        self.check_owner(snap, client, client_port)?;
-        if p.ttl <= 1 {
-            // The kernel sends the time-exceeded error.
-            return Err(Verdict::Pass);
-        }
+        // Known flows first: an entry exists only in its owner's table, so a hit needs neither
+        // classification nor an ownership check, and established packets skip both lookups.
         let (i, dir) = match self.ct.lookup(&key) {
             Some((i, dir)) => {
+                if p.ttl <= 1 {
+                    // The kernel sends the time-exceeded error.
+                    return Err(Verdict::Pass);
+                }
                 self.ct.touch(i, dir, now, p.tcp_flags);
                 (i, dir)
             }
-            None => match service {
-                Some(si) => (
+            None => {
+                // A new flow to a service, or a reply from a backend that belongs to a flow
+                // another worker owns; anything else is not ours.
+                let si = snap.service_for(key.dst, key.dst_port, key.proto);
+                let (client, client_port) = match si {
+                    Some(_) => (key.src, key.src_port),
+                    None if snap.is_backend(key.src, key.src_port, key.proto) => {
+                        (key.dst, key.dst_port)
+                    }
+                    None => return Err(Verdict::Pass),
+                };
+                self.check_owner(snap, client, client_port)?;
+                // Ours, but a backend's own traffic (not a reply to a client flow) is the kernel's.
+                let si = si.ok_or(Verdict::Pass)?;
+                if p.ttl <= 1 {
+                    return Err(Verdict::Pass);
+                }
+                (
                     self.new_flow(snap, now, si, &key, p.tcp_flags)?,
                     Dir::Original,
-                ),
-                // A backend's packet that is not a reply to a client flow (its own traffic).
-                None => return Err(Verdict::Pass),
-            },
+                )
+            }
         };
         let e = self.ct.get(i);
         let (side, addr, port, towards) = match dir {

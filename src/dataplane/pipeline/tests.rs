@@ -531,9 +531,13 @@ fn expiry_in_housekeeping_releases_connection_counts() {
             )
         })
         .collect();
-    let mut refs: Vec<&mut [u8]> = frames_in.iter_mut().map(|f| &mut f[..]).collect();
     let mut verdicts = [Verdict::Pass; 4];
-    p.process_batch(&s, 0, &mut refs, &mut verdicts);
+    p.process_batch(
+        &s,
+        0,
+        frames_in.iter_mut().map(|f| &mut f[..]),
+        &mut verdicts,
+    );
     assert!(verdicts.iter().all(|v| matches!(v, Verdict::Tx { .. })));
     assert_eq!(p.counters().get(Counter::ConntrackUsed), 4);
     let ids: Vec<u16> = s.services[1].backends.iter().map(|b| b.id).collect();
