@@ -13,3 +13,4 @@ pub mod logging;
 pub mod metrics;
 pub mod status;
 pub mod verdicts;
+pub mod xdp;
