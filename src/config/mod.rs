@@ -6,6 +6,7 @@
 //! and a `validate` function, and a call in `validate::validate`.
 
 pub mod daemon;
+pub mod dataplane;
 pub mod error;
 pub mod interfaces;
 pub mod locate;
@@ -38,6 +39,12 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub interfaces: BTreeMap<String, InterfaceConfig>,
+    /// The fast path (absent: no data plane).
+    #[serde(default)]
+    pub dataplane: Option<dataplane::DataplaneConfig>,
+    /// `[[service]]`: the services the data plane balances.
+    #[serde(default)]
+    pub service: Vec<dataplane::ServiceConfig>,
 }
 
 /// Largest file we accept; a config is a few kilobytes, anything huge is a mistake.

@@ -29,5 +29,11 @@ pub fn validate(cfg: &Config) -> Issues {
     let mut issues = Issues::default();
     super::daemon::validate(&cfg.daemon, &cfg.control, &mut issues);
     super::interfaces::validate(&cfg.interfaces, &mut issues);
+    super::dataplane::validate(
+        cfg.dataplane.as_ref(),
+        &cfg.service,
+        &cfg.interfaces,
+        &mut issues,
+    );
     issues
 }

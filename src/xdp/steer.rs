@@ -299,46 +299,31 @@ pub fn program(owned: i32, xsks: i32) -> Vec<Insn> {
     a.finish()
 }
 
-/// The loaded program and its two maps.
-pub struct Steering {
-    prog: OwnedFd,
-    owned: OwnedFd,
-    xsks: OwnedFd,
-    keys: BTreeSet<OwnedKey>,
-}
-
 /// Most keys the owned map holds: services, backends and local addresses together.
 pub const MAX_KEYS: u32 = 65536;
 
-impl Steering {
-    /// Creates the maps and loads the program; `queues` is the XSKMAP's size (queue ids must be
-    /// below it).
-    pub fn load(queues: u32) -> Result<Steering, BpfError> {
-        let owned = bpf::create_map(MAP_TYPE_HASH, 8, 1, MAX_KEYS, "appl_owned")?;
-        let xsks = bpf::create_map(MAP_TYPE_XSKMAP, 4, 4, queues.max(1), "appl_xsks")?;
-        let insns = program(owned.as_raw_fd(), xsks.as_raw_fd());
-        let license = c"Apache-2.0";
-        let prog = bpf::load_xdp(&insns, "appl_steer", license)?;
-        Ok(Steering {
-            prog,
-            owned,
-            xsks,
+/// The map of owned keys, shared by the programs of every data interface.
+pub struct OwnedMap {
+    map: OwnedFd,
+    keys: BTreeSet<OwnedKey>,
+}
+
+impl OwnedMap {
+    pub fn create() -> Result<OwnedMap, BpfError> {
+        Ok(OwnedMap {
+            map: bpf::create_map(MAP_TYPE_HASH, 8, 1, MAX_KEYS, "appl_owned")?,
             keys: BTreeSet::new(),
         })
     }
 
-    pub fn prog_fd(&self) -> BorrowedFd<'_> {
-        self.prog.as_fd()
-    }
-
-    /// Makes the owned map hold exactly `keys` (adds before removing, so a key present in both
-    /// the old and new sets is never briefly missing).
+    /// Makes the map hold exactly `keys` (adds before removing, so a key present in both the
+    /// old and new sets is never briefly missing).
     pub fn set_keys(&mut self, keys: &BTreeSet<OwnedKey>) -> Result<(), BpfError> {
         for k in keys.difference(&self.keys) {
-            bpf::update_elem(&self.owned, &k.bytes(), &[1])?;
+            bpf::update_elem(&self.map, &k.bytes(), &[1])?;
         }
         for k in self.keys.difference(keys) {
-            bpf::delete_elem(&self.owned, &k.bytes())?;
+            bpf::delete_elem(&self.map, &k.bytes())?;
         }
         self.keys = keys.clone();
         Ok(())
@@ -350,7 +335,29 @@ impl Steering {
 
     /// Whether the kernel's map holds `key` (for tests and status).
     pub fn has_key(&self, key: &OwnedKey) -> Result<bool, BpfError> {
-        bpf::lookup_elem(&self.owned, &key.bytes(), &mut [0u8])
+        bpf::lookup_elem(&self.map, &key.bytes(), &mut [0u8])
+    }
+}
+
+/// The program of one interface with its XSKMAP. Each interface needs its own: the map is
+/// indexed by queue number only, and a frame may only be redirected to a socket bound to the
+/// interface and queue it arrived on.
+pub struct Program {
+    prog: OwnedFd,
+    xsks: OwnedFd,
+}
+
+impl Program {
+    /// Loads the program; `queues` sizes the XSKMAP (queue ids must be below it).
+    pub fn load(owned: &OwnedMap, queues: u32) -> Result<Program, BpfError> {
+        let xsks = bpf::create_map(MAP_TYPE_XSKMAP, 4, 4, queues.max(1), "appl_xsks")?;
+        let insns = program(owned.map.as_raw_fd(), xsks.as_raw_fd());
+        let prog = bpf::load_xdp(&insns, "appl_steer", c"Apache-2.0")?;
+        Ok(Program { prog, xsks })
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.prog.as_fd()
     }
 
     /// Points `queue` at an AF_XDP socket.

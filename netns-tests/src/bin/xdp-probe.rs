@@ -16,7 +16,7 @@ use std::time::Duration;
 use appliance::dataplane::wire::{proto, EthernetFrame, Ipv4Packet};
 use appliance::kernel::{Ledger, Netlink};
 use appliance::xdp::attach;
-use appliance::xdp::steer::{OwnedKey, Steering};
+use appliance::xdp::steer::{OwnedKey, OwnedMap, Program};
 use appliance::xdp::xsk::{wait_readable, RxFrame, Xsk, XskConfig};
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
@@ -119,8 +119,9 @@ fn main() {
         .block_on(nl.link_index(&iface))
         .expect("interface exists");
 
-    let mut steering = Steering::load(queues).unwrap_or_else(|e| panic!("{e}"));
-    steering.set_keys(&keys).expect("owned keys");
+    let mut owned = OwnedMap::create().unwrap_or_else(|e| panic!("{e}"));
+    owned.set_keys(&keys).expect("owned keys");
+    let steering = Program::load(&owned, queues).unwrap_or_else(|e| panic!("{e}"));
     let mut sockets: Vec<Xsk> = (0..queues)
         .map(|q| {
             let x = Xsk::open(ifindex, q, XskConfig::default()).unwrap_or_else(|e| panic!("{e}"));
@@ -129,13 +130,7 @@ fn main() {
         })
         .collect();
     let mode = rt
-        .block_on(attach::attach(
-            &nl,
-            &ledger,
-            &iface,
-            steering.prog_fd(),
-            generic,
-        ))
+        .block_on(attach::attach(&nl, &ledger, &iface, steering.fd(), generic))
         .unwrap_or_else(|e| panic!("{e}"));
     println!("attached {mode:?} with {} keys", keys.len());
     println!("ready");
