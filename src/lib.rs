@@ -7,6 +7,7 @@ pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod events;
+pub mod fastpath;
 pub mod interfaces;
 pub mod kernel;
 pub mod logging;

@@ -109,6 +109,20 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
         .run(stop.clone()),
     );
 
+    // The fast path (idle when the file has no [dataplane]).
+    let dataplane = crate::fastpath::DataplaneHandle::default();
+    tasks.spawn(
+        crate::fastpath::Dataplane {
+            netlink: netlink.clone(),
+            ledger: ledger.clone(),
+            events: events.clone(),
+            config: config_rx.clone(),
+            verdicts: None,
+            handle: dataplane.clone(),
+        }
+        .run(stop.clone()),
+    );
+
     tasks.spawn(metrics_task(
         metrics.clone(),
         config_rx.clone(),
@@ -153,6 +167,7 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
             events: events.clone(),
             status: Box::new(status_fn),
             reload: reload_tx,
+            dataplane,
         }),
         stop.clone(),
     ));

@@ -1,0 +1,184 @@
+//! The fast path end to end: a client reaches two real HTTP backends (python3 -m http.server)
+//! through the appliance's AF_XDP workers in NAT mode, over veths with two queues and two
+//! workers (so frames landing on the wrong worker are handed over), with `appctl dataplane`,
+//! `appctl service` and `appctl conntrack` reporting what happened, and a clean stop.
+
+use std::time::Duration;
+
+use netns_tests::{wait_until, Appliance, Lab, Netns};
+
+const VIP: &str = "198.18.30.1";
+
+/// Offloaded checksums never get computed on a veth, and AF_XDP sees such frames as they are:
+/// the peers send with full checksums, as a real NIC's receive path would deliver them.
+fn full_checksums(ns: &Netns) {
+    ns.run_ok(&["ethtool", "-K", "eth0", "tx", "off"]);
+}
+
+fn backend(lab: &Lab, lb: &Netns, name: &str, lb_if: &str, subnet: u8) -> Netns {
+    let b = lab.netns(name);
+    lab.veth_builder(lb, lb_if, &b, "eth0").queues(2).create();
+    lb.add_addr(lb_if, &format!("198.18.{subnet}.1/24"));
+    b.add_addr("eth0", &format!("198.18.{subnet}.2/24"));
+    b.add_route(&format!("default via 198.18.{subnet}.1"));
+    full_checksums(&b);
+    let root = lab.artifact_path(&format!("www-{name}"));
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("who"), name).unwrap();
+    b.process(
+        &format!("http-{name}"),
+        &["python3", "-m", "http.server", "8080"],
+    )
+    .current_dir(&root)
+    .spawn();
+    b
+}
+
+fn config() -> String {
+    format!(
+        r#"[daemon]
+node_name = "lb"
+state_dir = "/run/appliance"
+shutdown_grace = "3s"
+
+[control]
+socket = "/run/appliance/appctl.sock"
+
+[interfaces.eth0]
+description = "clients"
+[interfaces.eth1]
+description = "backend b1"
+[interfaces.eth2]
+description = "backend b2"
+
+[dataplane]
+interfaces = ["eth0", "eth1", "eth2"]
+workers = 2
+queues = 2
+conntrack_per_worker = 4096
+
+[[service]]
+name = "web"
+vip = "{VIP}"
+port = 80
+protocol = "tcp"
+scheduler = "round_robin"
+backends = [
+  {{ address = "198.18.21.2", port = 8080 }},
+  {{ address = "198.18.22.2", port = 8080 }},
+]
+"#
+    )
+}
+
+fn json(node: &Appliance, args: &[&str]) -> serde_json::Value {
+    let out = node.appctl(args);
+    assert!(
+        out.status.success(),
+        "appctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn get(client: &Netns, path: &str) -> Option<String> {
+    let out = client.exec(&[
+        "curl",
+        "-sS",
+        "--max-time",
+        "3",
+        &format!("http://{VIP}{path}"),
+    ]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn client_reaches_two_http_backends_through_the_fast_path() {
+    let lab = Lab::for_current_test();
+    let (lb, client) = (lab.netns("lb"), lab.netns("cl"));
+    lab.veth_builder(&lb, "eth0", &client, "eth0")
+        .queues(2)
+        .create();
+    lb.add_addr("eth0", "198.18.20.1/24");
+    lb.add_addr("eth0", &format!("{VIP}/32"));
+    client.add_addr("eth0", "198.18.20.2/24");
+    client.add_route("198.18.30.0/24 via 198.18.20.1");
+    full_checksums(&client);
+    let _b1 = backend(&lab, &lb, "b1", "eth1", 21);
+    let _b2 = backend(&lab, &lb, "b2", "eth2", 22);
+    // The kernel must not forward: what reaches the backends went through the fast path.
+    lb.sysctl("net.ipv4.ip_forward", "0");
+
+    let mut node = Appliance::new(&lab, &lb, "lb", &config());
+    node.start();
+    wait_until(
+        "data plane running with both backends resolved",
+        Duration::from_secs(15),
+        Duration::from_millis(200),
+        || {
+            let st = json(&node, &["dataplane", "--json"]);
+            st["state"] == "running" && st["unresolved_neighbours"].as_array().unwrap().is_empty()
+        },
+    )
+    .unwrap();
+    let st = json(&node, &["dataplane", "--json"]);
+    assert_eq!(st["interfaces"].as_array().unwrap().len(), 3, "{st}");
+    assert!(lb
+        .ip_ok(&["link", "show", "dev", "eth0"])
+        .contains("appl_steer"));
+    // The client's address gets into the neighbour table with its first ARP.
+    client.assert_ping("198.18.20.1");
+
+    let mut seen = std::collections::BTreeMap::new();
+    wait_until(
+        "responses from both backends",
+        Duration::from_secs(30),
+        Duration::from_millis(10),
+        || {
+            if let Some(body) = get(&client, "/who") {
+                *seen.entry(body).or_insert(0) += 1;
+            }
+            seen.contains_key("b1") && seen.contains_key("b2") && seen.values().sum::<u32>() >= 6
+        },
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}; seen {seen:?}\n{}",
+            node.appctl(&["dataplane"]).stdout.len()
+        )
+    });
+    assert!(seen.keys().all(|k| k == "b1" || k == "b2"), "{seen:?}");
+
+    let st = json(&node, &["dataplane", "--json"]);
+    lab.write_artifact("dataplane-status.json", st.to_string());
+    let totals = &st["totals"];
+    assert!(totals["new_flows"].as_u64().unwrap() >= 6, "{st}");
+    assert!(totals["tx_packets"].as_u64().unwrap() > 0, "{st}");
+    let svc = json(&node, &["service", "--json"]);
+    assert_eq!(svc[0]["name"], "web");
+    assert_eq!(svc[0]["backends"].as_array().unwrap().len(), 2);
+    assert!(svc[0]["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|b| b["up"] == true));
+    let ct = json(&node, &["conntrack", "--json"]);
+    assert!(ct["used"].as_u64().unwrap() >= 6, "{ct}");
+    assert!(
+        ct["flows"][0]["vip"].as_str().unwrap().starts_with(VIP),
+        "{ct}"
+    );
+    let human = node.appctl(&["dataplane"]);
+    assert!(String::from_utf8_lossy(&human.stdout).contains("worker 1"));
+
+    // A graceful stop detaches the programs (the kernel answers for the VIP again).
+    node.proc().signal(netns_tests::Signal::SIGTERM).unwrap();
+    node.proc()
+        .wait_timeout(Duration::from_secs(10))
+        .expect("stopped");
+    for ifname in ["eth0", "eth1", "eth2"] {
+        assert!(!lb.ip_ok(&["link", "show", "dev", ifname]).contains("xdp"));
+    }
+}
