@@ -13,6 +13,7 @@ const BPF_MAP_CREATE: libc::c_long = 0;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_TEST_RUN: libc::c_long = 10;
 
 pub const MAP_TYPE_HASH: u32 = 1;
 pub const MAP_TYPE_XSKMAP: u32 = 17;
@@ -182,4 +183,26 @@ pub fn load_xdp(insns: &[Insn], name: &str, license: &CStr) -> Result<OwnedFd, B
             }
         })
     })
+}
+
+/// Runs a loaded program on `data` (`BPF_PROG_TEST_RUN`); returns its return value and the
+/// kernel's mean duration per run in nanoseconds.
+pub fn test_run(prog: &impl AsRawFd, data: &[u8], repeat: u32) -> Result<(u32, u32), BpfError> {
+    // The kernel may write the (possibly modified) frame back; give it room.
+    let mut out = vec![0u8; data.len() + 256];
+    let mut a = Attr::new();
+    // struct { prog_fd, retval, data_size_in, data_size_out, data_in, data_out, repeat,
+    //          duration, ... }
+    a.put_u32(0, prog.as_raw_fd() as u32)
+        .put_u32(8, data.len() as u32)
+        .put_u32(12, out.len() as u32)
+        .put_u64(16, data.as_ptr() as u64)
+        .put_u64(24, out.as_mut_ptr() as u64)
+        .put_u32(32, repeat.max(1));
+    bpf(BPF_PROG_TEST_RUN, &mut a).map_err(|source| BpfError::Sys {
+        cmd: "BPF_PROG_TEST_RUN",
+        source,
+    })?;
+    let word = |at: usize| u32::from_ne_bytes(a.0[at..at + 4].try_into().expect("4 bytes"));
+    Ok((word(4), word(36)))
 }

@@ -97,7 +97,18 @@ const FRAG_MASK_RAW: i32 = 0xff3f;
 
 const HELPER_MAP_LOOKUP_ELEM: i32 = 1;
 const HELPER_REDIRECT_MAP: i32 = 51;
-const XDP_PASS: i32 = 2;
+pub const XDP_DROP: u32 = 1;
+pub const XDP_PASS: u32 = 2;
+
+/// What an owned frame becomes when its queue has no socket in the XSKMAP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unbound {
+    /// To the kernel: while sockets are being bound, service traffic is answered as before.
+    Pass,
+    /// Dropped: lets a test tell "owned" (dropped) from "not owned" (passed) by the verdict
+    /// alone, with `BPF_PROG_TEST_RUN`.
+    Drop,
+}
 
 enum ProtoFrom {
     Reg9,
@@ -144,7 +155,7 @@ fn need(a: &mut Asm, len: i32, pass: Label) {
 }
 
 /// The program for the given map descriptors (they are embedded as immediates).
-pub fn program(owned: i32, xsks: i32) -> Vec<Insn> {
+pub fn program(owned: i32, xsks: i32, unbound: Unbound) -> Vec<Insn> {
     let mut a = Asm::new();
     let pass = a.label();
     let redirect = a.label();
@@ -289,12 +300,19 @@ pub fn program(owned: i32, xsks: i32) -> Vec<Insn> {
     a.bind(redirect);
     a.load(Size::W, Reg::R2, Reg::R6, 16); // ctx->rx_queue_index
     a.load_map_fd(Reg::R1, xsks);
-    a.mov_imm(Reg::R3, XDP_PASS); // if the queue has no socket
+    // The fallback action when the queue has no socket.
+    a.mov_imm(
+        Reg::R3,
+        match unbound {
+            Unbound::Pass => XDP_PASS as i32,
+            Unbound::Drop => XDP_DROP as i32,
+        },
+    );
     a.call(HELPER_REDIRECT_MAP);
     a.exit();
 
     a.bind(pass);
-    a.mov_imm(Reg::R0, XDP_PASS);
+    a.mov_imm(Reg::R0, XDP_PASS as i32);
     a.exit();
     a.finish()
 }
@@ -350,8 +368,12 @@ pub struct Program {
 impl Program {
     /// Loads the program; `queues` sizes the XSKMAP (queue ids must be below it).
     pub fn load(owned: &OwnedMap, queues: u32) -> Result<Program, BpfError> {
+        Program::load_with(owned, queues, Unbound::Pass)
+    }
+
+    pub fn load_with(owned: &OwnedMap, queues: u32, unbound: Unbound) -> Result<Program, BpfError> {
         let xsks = bpf::create_map(MAP_TYPE_XSKMAP, 4, 4, queues.max(1), "appl_xsks")?;
-        let insns = program(owned.map.as_raw_fd(), xsks.as_raw_fd());
+        let insns = program(owned.map.as_raw_fd(), xsks.as_raw_fd(), unbound);
         let prog = bpf::load_xdp(&insns, "appl_steer", c"Apache-2.0")?;
         Ok(Program { prog, xsks })
     }
@@ -372,6 +394,12 @@ impl Program {
     pub fn clear_socket(&self, queue: u32) -> Result<(), BpfError> {
         bpf::delete_elem(&self.xsks, &queue.to_ne_bytes())
     }
+
+    /// Runs the program on `frame` in the kernel (`BPF_PROG_TEST_RUN`) `repeat` times; returns
+    /// the XDP action and the mean run time in nanoseconds.
+    pub fn test_run(&self, frame: &[u8], repeat: u32) -> Result<(u32, u32), BpfError> {
+        bpf::test_run(&self.prog, frame, repeat)
+    }
 }
 
 #[cfg(test)]
@@ -387,7 +415,7 @@ mod tests {
 
     #[test]
     fn program_is_well_formed() {
-        let p = program(3, 4);
+        let p = program(3, 4, Unbound::Pass);
         // Every jump lands inside the program, and it ends with an exit.
         for (i, insn) in p.iter().enumerate() {
             if insn.code & 0x07 == 0x05 && insn.code != 0x85 && insn.code != 0x95 {
