@@ -40,6 +40,21 @@ impl Slot {
     }
 }
 
+/// Hints the CPU to start loading `v`'s cache line.
+#[inline(always)]
+pub fn prefetch<T>(v: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let p: *const T = v;
+        // SAFETY: SSE is part of the x86_64 baseline, so the instruction exists on every CPU
+        // this code runs on; a prefetch only hints the cache, never faults, and the address is
+        // of a live value anyway.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = v;
+}
+
 pub struct Index {
     slots: Box<[Slot]>,
     mask: u32,
@@ -61,6 +76,31 @@ impl Index {
 
     pub fn bytes(&self) -> usize {
         self.slots.len() * std::mem::size_of::<Slot>()
+    }
+
+    /// Starts loading the home slot of `hash` into the cache, so a lookup a few packets later
+    /// finds it there (the batch's lookups overlap their memory latency).
+    #[inline(always)]
+    pub fn prefetch(&self, hash: u64) {
+        prefetch(&self.slots[(hash as u32 & self.mask) as usize]);
+    }
+
+    /// The entry of the first slot on `hash`'s probe sequence with the same hash, if any: a
+    /// likely match, worth prefetching (the real check is [`Index::find`]'s).
+    #[inline(always)]
+    pub fn first_candidate(&self, hash: u64) -> Option<u32> {
+        let h = hash as u32;
+        let mut pos = h & self.mask;
+        loop {
+            let s = self.slots[pos as usize];
+            if s.is_empty() {
+                return None;
+            }
+            if s.hash == h {
+                return Some(s.entry());
+            }
+            pos = (pos + 1) & self.mask;
+        }
     }
 
     /// Walks the probe sequence of `hash`, calling `is_match` on each candidate with the same

@@ -121,10 +121,32 @@ impl Conntrack {
 
     #[inline(always)]
     pub fn lookup(&self, key: &FlowKey) -> Option<(u32, Dir)> {
+        self.lookup_hashed(key, key.hash(self.seed))
+    }
+
+    /// Hashes `key` and prefetches its index slot; pass the hash to [`Conntrack::lookup_hashed`].
+    #[inline(always)]
+    pub fn prefetch(&self, key: &FlowKey) -> u64 {
+        let h = key.hash(self.seed);
+        self.index.prefetch(h);
+        h
+    }
+
+    /// Second prefetch step, once the slot prefetched by [`Conntrack::prefetch`] has had time to
+    /// arrive: starts loading the entry it most likely points at.
+    #[inline(always)]
+    pub fn prefetch_entry(&self, hash: u64) {
+        if let Some(e) = self.index.first_candidate(hash) {
+            index::prefetch(&self.entries[e as usize]);
+        }
+    }
+
+    /// [`Conntrack::lookup`] with the hash already computed (by [`Conntrack::prefetch`]).
+    #[inline(always)]
+    pub fn lookup_hashed(&self, key: &FlowKey, hash: u64) -> Option<(u32, Dir)> {
         let entries = &self.entries;
-        self.index.find(key.hash(self.seed), |e, dir| {
-            entries[e as usize].key(dir) == *key
-        })
+        self.index
+            .find(hash, |e, dir| entries[e as usize].key(dir) == *key)
     }
 
     #[inline(always)]

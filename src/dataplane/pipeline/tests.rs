@@ -548,3 +548,52 @@ fn expiry_in_housekeeping_releases_connection_counts() {
     assert_eq!(p.counters().get(Counter::ConntrackExpired), 4);
     assert_eq!(p.sched().active(ids[0]) + p.sched().active(ids[1]), 0);
 }
+
+#[test]
+fn batches_give_the_same_result_as_single_frames() {
+    let s = snap([true, true]);
+    let mut frames_in: Vec<Vec<u8>> = Vec::new();
+    for port in 0..20u16 {
+        frames_in.push(frames::ethernet(
+            FROM_CLIENT,
+            &frames::tcp_segment(sa(CLIENT, port), sa(VIP, 80), SYN, b""),
+        ));
+        frames_in.push(frames::ethernet(
+            FROM_CLIENT,
+            &frames::udp_datagram(sa(CLIENT, port), sa(VIP, 53), b"x"),
+        ));
+    }
+    // Not ours, and an ICMP error, in the middle of groups.
+    frames_in.insert(
+        7,
+        frames::ethernet(FROM_CLIENT, &frames::icmp_echo(CLIENT, B1, true, 1, b"")),
+    );
+    let quoted = frames::tcp_segment(sa(CLIENT, 3), sa(B1, 8080), SYN, b"");
+    frames_in.insert(
+        17,
+        frames::ethernet(
+            from_backend(B1),
+            &frames::icmp_error(B1, CLIENT, 3, 3, &quoted, 28),
+        ),
+    );
+    let mut one = frames_in.clone();
+    let mut single = pipeline();
+    let singles: Vec<Verdict> = one.iter_mut().map(|f| single.process(&s, 0, f)).collect();
+    let mut batched = pipeline();
+    let mut verdicts = vec![Verdict::Pass; frames_in.len()];
+    batched.process_batch(
+        &s,
+        0,
+        frames_in.iter_mut().map(|f| &mut f[..]),
+        &mut verdicts,
+    );
+    assert_eq!(verdicts, singles);
+    assert_eq!(frames_in, one);
+    // A batch ends with housekeeping, which refreshes the conntrack gauges.
+    single.housekeeping(0);
+    assert_eq!(batched.counters(), single.counters());
+    // Fewer verdict slots than frames: the rest are left alone.
+    let mut short = [Verdict::Pass; 3];
+    batched.process_batch(&s, 0, one.iter_mut().map(|f| &mut f[..]), &mut short);
+    assert!(short.iter().all(|v| matches!(v, Verdict::Tx { .. })));
+}
