@@ -4,9 +4,12 @@
 //!     half backend → client replies) and for new flows (every packet creates a flow);
 //! (c) conntrack memory per entry and raw insert / lookup rates at one million entries.
 //!
+//! With `--xdp` (root): the steering program's cost per frame, run in the kernel with
+//! `BPF_PROG_TEST_RUN`, for an owned frame and for a frame passed to the kernel.
+//!
 //! A counting allocator checks that the measured loops allocate nothing.
 //!
-//! Run in release: `cargo run --release -p netns-tests --bin dataplane-bench -- [--cpu N]`.
+//! Run in release: `cargo run --release -p netns-tests --bin dataplane-bench -- [--cpu N] [--xdp]`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -312,6 +315,34 @@ fn conntrack_rates(n: u32) -> (f64, f64, f64, u64) {
     )
 }
 
+/// ns per run of the steering program for a frame it steers and one it passes.
+fn steering_cost() -> Result<(u32, u32), String> {
+    use appliance::xdp::steer::{OwnedKey, OwnedMap, Program, Unbound};
+    let mut owned = OwnedMap::create().map_err(|e| e.to_string())?;
+    let keys = [
+        OwnedKey::service(VIP, 80, 6),
+        OwnedKey::backend(backend(0), 8080, 6),
+        OwnedKey::local(ROUTER),
+    ]
+    .into();
+    owned.set_keys(&keys).map_err(|e| e.to_string())?;
+    let prog = Program::load_with(&owned, 1, Unbound::Drop).map_err(|e| e.to_string())?;
+    let owned_frame = forward_frame(0, SYN);
+    let passed_frame = to_array(frames::ethernet(
+        L2 {
+            src: mac(1),
+            dst: mac(2),
+        },
+        &frames::tcp_segment(client(0), SocketAddrV4::new(VIP, 22), SYN, b""),
+    ));
+    let run = |f: &[u8]| {
+        prog.test_run(f, 1_000_000)
+            .map(|r| r.1)
+            .map_err(|e| e.to_string())
+    };
+    Ok((run(&owned_frame)?, run(&passed_frame)?))
+}
+
 fn pin(cpu: usize) {
     // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes within it; the call only
     // reads the set we pass for the calling thread (pid 0).
@@ -375,6 +406,14 @@ fn main() {
         r.packets,
         r.allocs
     );
+    if args.iter().any(|a| a == "--xdp") {
+        match steering_cost() {
+            Ok((owned, passed)) => println!(
+                "steering program (BPF_PROG_TEST_RUN, 10^6 runs): owned frame {owned} ns, passed frame {passed} ns"
+            ),
+            Err(e) => println!("steering program: cannot run it: {e}"),
+        }
+    }
     let n = if quick { 100_000 } else { 1_000_000 };
     let (bytes, ins, look, allocs) = conntrack_rates(n);
     println!();
