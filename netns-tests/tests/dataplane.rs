@@ -34,7 +34,7 @@ fn backend(lab: &Lab, lb: &Netns, name: &str, lb_if: &str, subnet: u8) -> Netns 
     b
 }
 
-fn config() -> String {
+fn config(b1_weight: u32) -> String {
     format!(
         r#"[daemon]
 node_name = "lb"
@@ -64,12 +64,43 @@ port = 80
 protocol = "tcp"
 scheduler = "round_robin"
 backends = [
-  {{ address = "198.18.21.2", port = 8080 }},
+  {{ address = "198.18.21.2", port = 8080, weight = {b1_weight} }},
   {{ address = "198.18.22.2", port = 8080 }},
+]
+
+# Nothing listens on 5353: the backends answer with ICMP port unreachable.
+[[service]]
+name = "dns"
+vip = "{VIP}"
+port = 53
+protocol = "udp"
+backends = [
+  {{ address = "198.18.21.2", port = 5353 }},
+  {{ address = "198.18.22.2", port = 5353 }},
 ]
 "#
     )
 }
+
+/// A connected UDP socket sees ICMP port unreachable as "connection refused", and only when the
+/// quoted datagram matches what it sent (client → VIP:53): proof the error was translated.
+const UDP_REFUSED: &str = "
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect((sys.argv[1], 53))
+for _ in range(3):
+    try:
+        s.send(b'q')
+        s.recv(100)
+    except ConnectionRefusedError:
+        print('refused')
+        sys.exit(0)
+    except socket.timeout:
+        pass
+print('no answer')
+sys.exit(1)
+";
 
 fn json(node: &Appliance, args: &[&str]) -> serde_json::Value {
     let out = node.appctl(args);
@@ -111,7 +142,7 @@ fn client_reaches_two_http_backends_through_the_fast_path() {
     // The kernel must not forward: what reaches the backends went through the fast path.
     lb.sysctl("net.ipv4.ip_forward", "0");
 
-    let mut node = Appliance::new(&lab, &lb, "lb", &config());
+    let mut node = Appliance::new(&lab, &lb, "lb", &config(1));
     node.start();
     wait_until(
         "data plane running with both backends resolved",
@@ -172,6 +203,39 @@ fn client_reaches_two_http_backends_through_the_fast_path() {
     );
     let human = node.appctl(&["dataplane"]);
     assert!(String::from_utf8_lossy(&human.stdout).contains("worker 1"));
+
+    // ICMP errors from a backend reach the client translated.
+    let udp = client.exec(&["python3", "-c", UDP_REFUSED, VIP]);
+    assert!(
+        String::from_utf8_lossy(&udp.stdout).contains("refused"),
+        "{}{}",
+        String::from_utf8_lossy(&udp.stdout),
+        String::from_utf8_lossy(&udp.stderr)
+    );
+    let st = json(&node, &["dataplane", "--json"]);
+    assert!(
+        st["totals"]["icmp_translated"].as_u64().unwrap() >= 1,
+        "{st}"
+    );
+
+    // A reload that drains b1 (weight 0) sends every new connection to b2.
+    node.write_config(&config(0));
+    let out = node.appctl(&["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until(
+        "b1 drained in the running snapshot",
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || json(&node, &["service", "--json"])[0]["backends"][0]["weight"] == 0,
+    )
+    .unwrap();
+    for _ in 0..6 {
+        assert_eq!(get(&client, "/who").as_deref(), Some("b2"));
+    }
 
     // A graceful stop detaches the programs (the kernel answers for the VIP again).
     node.proc().signal(netns_tests::Signal::SIGTERM).unwrap();
