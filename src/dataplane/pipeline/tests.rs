@@ -603,3 +603,69 @@ fn batches_give_the_same_result_as_single_frames() {
     );
     assert_eq!(again[3..], original[3..]);
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Valid frames of every kind the pipeline handles, to be mutated.
+    fn templates() -> Vec<Vec<u8>> {
+        let quoted = frames::tcp_segment(sa(CLIENT, 3), sa(B1, 8080), SYN, b"data");
+        let quoted_reply = frames::udp_datagram(sa(VIP, 53), sa(CLIENT, 9), b"answer");
+        vec![
+            frames::ethernet(
+                FROM_CLIENT,
+                &frames::tcp_segment(sa(CLIENT, 1), sa(VIP, 80), SYN, b"x"),
+            ),
+            frames::ethernet(
+                FROM_CLIENT,
+                &frames::udp_datagram(sa(CLIENT, 1), sa(VIP, 53), b"x"),
+            ),
+            frames::ethernet(FROM_CLIENT, &frames::icmp_echo(CLIENT, VIP, true, 1, b"x")),
+            frames::ethernet(
+                from_backend(B1),
+                &frames::tcp_segment(sa(B1, 8080), sa(CLIENT, 3), ACK, b""),
+            ),
+            frames::ethernet(
+                from_backend(B1),
+                &frames::icmp_error(B1, CLIENT, 3, 3, &quoted, 28),
+            ),
+            frames::ethernet(
+                from_backend(B1),
+                &frames::icmp_error(B1, CLIENT, 3, 3, &quoted, quoted.len()),
+            ),
+            frames::ethernet(
+                FROM_CLIENT,
+                &frames::icmp_error(ROUTER, VIP, 11, 0, &quoted_reply, quoted_reply.len()),
+            ),
+        ]
+    }
+
+    proptest! {
+        /// Any corruption or truncation of any kind of frame gives a verdict, never a panic, and
+        /// the pipeline keeps working afterwards.
+        #[test]
+        fn mutated_frames_never_panic(
+            which in 0usize..7,
+            edits in proptest::collection::vec((0usize..120, any::<u8>()), 0..8),
+            cut in 0usize..130,
+        ) {
+            let s = snap([true, true]);
+            let mut p = pipeline();
+            // Open the flow the templates' replies and errors refer to.
+            let mut syn = frames::ethernet(FROM_CLIENT, &frames::tcp_segment(sa(CLIENT, 3), sa(VIP, 80), SYN, b""));
+            p.process(&s, 0, &mut syn);
+            let mut f = templates()[which].clone();
+            for (at, v) in edits {
+                if let Some(b) = f.get_mut(at) {
+                    *b = v;
+                }
+            }
+            f.truncate(cut.max(1));
+            let _ = p.process(&s, 1, &mut f);
+            let mut ok = frames::ethernet(FROM_CLIENT, &frames::udp_datagram(sa(CLIENT, 2), sa(VIP, 53), b"x"));
+            let after = p.process(&s, 2, &mut ok);
+            prop_assert!(matches!(after, Verdict::Tx { .. }), "after: {:?}", after);
+        }
+    }
+}
