@@ -7,6 +7,7 @@
 //! On stop it detaches the programs first (traffic falls back to the kernel), then stops and
 //! joins the workers.
 
+pub mod handle;
 pub mod handoff;
 pub mod kernel_view;
 pub mod spec;
@@ -15,7 +16,7 @@ pub mod worker;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
@@ -24,7 +25,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::dataplane::DataplaneConfig;
 use crate::config::Config;
-use crate::dataplane::counters::Counters;
 use crate::dataplane::pipeline::PipelineConfig;
 use crate::dataplane::snapshot::{self, Publisher, Snapshot};
 use crate::events::EventLog;
@@ -33,10 +33,9 @@ use crate::verdicts::Verdicts;
 use crate::xdp::attach::{self, Mode};
 use crate::xdp::steer::{OwnedMap, Program};
 use crate::xdp::xsk::{Xsk, XskConfig};
+pub use handle::DataplaneHandle;
 use kernel_view::{Iface, KernelView};
-use status::{
-    BackendStatus, ConntrackStatus, DataplaneStatus, InterfaceStatus, ServiceStatus, WorkerStatus,
-};
+use status::InterfaceStatus;
 use worker::{Waker, Worker, WorkerShared};
 
 /// How often the kernel's routes and neighbours are re-read.
@@ -51,140 +50,6 @@ pub struct Dataplane {
     /// Health verdicts; `None` until a health subsystem publishes them.
     pub verdicts: Option<watch::Receiver<Verdicts>>,
     pub handle: DataplaneHandle,
-}
-
-/// What the control socket asks of the data plane.
-#[derive(Clone, Default)]
-pub struct DataplaneHandle {
-    inner: Arc<Mutex<View>>,
-}
-
-/// A worker as status sees it: id, CPU, `iface:queue` of its sockets, and what it publishes.
-type WorkerView = (u16, Option<usize>, Vec<String>, Arc<WorkerShared>);
-
-#[derive(Default)]
-struct View {
-    state: String,
-    snapshot: Option<Arc<Snapshot>>,
-    interfaces: Vec<InterfaceStatus>,
-    workers: Vec<WorkerView>,
-    checks: BTreeMap<(String, usize), Option<String>>,
-    unresolved: Vec<String>,
-}
-
-impl DataplaneHandle {
-    fn update(&self, f: impl FnOnce(&mut View)) {
-        f(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()));
-    }
-
-    pub fn status(&self) -> DataplaneStatus {
-        let v = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let mut totals = Counters::default();
-        let workers = v
-            .workers
-            .iter()
-            .map(|(id, cpu, sockets, shared)| {
-                let c = shared.counters.read();
-                totals.accumulate(&c);
-                WorkerStatus {
-                    id: *id,
-                    cpu: *cpu,
-                    sockets: sockets.clone(),
-                    counters: c.named().into_iter().collect(),
-                    handoff_ring_full: shared.handoff_ring_full.load(Ordering::Relaxed),
-                    tx_ring_full: shared.tx_ring_full.load(Ordering::Relaxed),
-                    socket_drops: shared.socket_drops.load(Ordering::Relaxed),
-                }
-            })
-            .collect();
-        DataplaneStatus {
-            state: if v.state.is_empty() {
-                "disabled".into()
-            } else {
-                v.state.clone()
-            },
-            snapshot_generation: v.snapshot.as_ref().map_or(0, |s| s.generation),
-            interfaces: v.interfaces.clone(),
-            workers,
-            totals: totals.named().into_iter().collect(),
-            unresolved_neighbours: v.unresolved.clone(),
-        }
-    }
-
-    pub fn services(&self) -> Vec<ServiceStatus> {
-        let v = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(snap) = &v.snapshot else {
-            return Vec::new();
-        };
-        snap.services
-            .iter()
-            .map(|s| ServiceStatus {
-                name: s.name.clone(),
-                vip: s.vip.to_string(),
-                port: s.port,
-                protocol: match s.proto {
-                    6 => "tcp".into(),
-                    17 => "udp".into(),
-                    1 => "icmp".into(),
-                    p => p.to_string(),
-                },
-                scheduler: serde_json::to_value(s.scheduler)
-                    .ok()
-                    .and_then(|j| j.as_str().map(str::to_string))
-                    .unwrap_or_default(),
-                persistence_ms: s.persistence_ms,
-                backends: s
-                    .backends
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| BackendStatus {
-                        address: b.addr.to_string(),
-                        port: b.port,
-                        weight: b.weight,
-                        up: b.up,
-                        check: v.checks.get(&(s.name.clone(), i)).cloned().flatten(),
-                        active_flows: v
-                            .workers
-                            .iter()
-                            .map(|w| {
-                                u64::from(w.3.active[usize::from(b.id)].load(Ordering::Relaxed))
-                            })
-                            .sum(),
-                    })
-                    .collect(),
-            })
-            .collect()
-    }
-
-    /// Asks every worker for up to `limit` flows and waits (briefly) for the answers.
-    pub async fn conntrack(&self, limit: u32) -> ConntrackStatus {
-        let workers: Vec<(u16, Arc<WorkerShared>)> = {
-            let v = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            v.workers.iter().map(|w| (w.0, w.3.clone())).collect()
-        };
-        for (_, w) in &workers {
-            *w.dump.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            w.dump_limit.store(limit, Ordering::Relaxed);
-            w.dump_request.store(true, Ordering::Release);
-        }
-        let mut out = ConntrackStatus::default();
-        for (_, w) in &workers {
-            // Idle workers answer within their poll timeout (50 ms).
-            for _ in 0..100 {
-                if let Some((used, cap, flows)) =
-                    w.dump.lock().unwrap_or_else(|p| p.into_inner()).take()
-                {
-                    out.used += used;
-                    out.capacity += cap;
-                    let room = (limit as usize).saturating_sub(out.flows.len());
-                    out.flows.extend(flows.into_iter().take(room));
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-        out
-    }
 }
 
 /// Everything a running data plane holds.
