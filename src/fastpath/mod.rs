@@ -111,42 +111,60 @@ impl Dataplane {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 r = self.config.changed() => {
-                    if r.is_err() { break; }
-                    let new = self.config.borrow_and_update().clone();
-                    if new.dataplane.as_ref() != Some(&dp) {
-                        self.events.emit("dataplane", "restart_needed", "dataplane",
-                            "[dataplane] changed: the new interfaces or workers apply at the next start".to_string(),
-                            json!({}));
+                    if r.is_err() {
+                        break;
                     }
-                    self.republish(&mut running, &new, &dp).await;
+                    self.on_reload(&mut running, &dp).await;
                 }
-                Some(()) = async { match verdicts.as_mut() { Some(v) => v.changed().await.ok(), None => std::future::pending().await } } => {
-                    let cfg = self.config.borrow().clone();
-                    self.republish(&mut running, &cfg, &dp).await;
-                }
-                _ = tick.tick() => {
-                    match kernel_view::read(&self.netlink, &running.ifaces).await {
-                        Ok(view) if view != running.view => {
-                            running.view = view;
-                            let cfg = self.config.borrow().clone();
-                            self.republish(&mut running, &cfg, &dp).await;
-                        }
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!("reading routes and neighbours: {e}"),
+                changed = verdicts_changed(&mut verdicts) => {
+                    if changed {
+                        let cfg = self.config.borrow().clone();
+                        self.republish(&mut running, &cfg, &dp).await;
+                    } else {
+                        // The health subsystem went away: keep the last verdicts.
+                        verdicts = None;
                     }
-                    let snap = running.publisher.current();
-                    let missing = spec::unresolved(&spec_of(&cfg_services(&self.config), &running, &self.verdicts, &dp));
-                    for a in &missing {
-                        kernel_view::provoke_resolution(*a);
-                    }
-                    self.handle.update(|v| {
-                        v.snapshot = Some(snap);
-                        v.unresolved = missing.iter().map(|a| a.to_string()).collect();
-                    });
                 }
+                _ = tick.tick() => self.on_tick(&mut running, &dp).await,
             }
         }
         self.shutdown(running).await;
+    }
+
+    async fn on_reload(&mut self, running: &mut Running, dp: &DataplaneConfig) {
+        let new = self.config.borrow_and_update().clone();
+        if new.dataplane.as_ref() != Some(dp) {
+            self.events.emit(
+                "dataplane",
+                "restart_needed",
+                "dataplane",
+                "[dataplane] changed: the new interfaces or workers apply at the next start"
+                    .to_string(),
+                json!({}),
+            );
+        }
+        self.republish(running, &new, dp).await;
+    }
+
+    /// Re-reads the kernel's routes and neighbours (republishing when they changed) and asks
+    /// the kernel to resolve the next hops still missing.
+    async fn on_tick(&self, running: &mut Running, dp: &DataplaneConfig) {
+        let cfg = self.config.borrow().clone();
+        match kernel_view::read(&self.netlink, &running.ifaces).await {
+            Ok(view) if view != running.view => {
+                running.view = view;
+                self.republish(running, &cfg, dp).await;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("reading routes and neighbours: {e}"),
+        }
+        let missing = spec::unresolved(&spec_of(&cfg.service, running, &self.verdicts, dp));
+        for a in &missing {
+            kernel_view::provoke_resolution(*a);
+        }
+        self.handle.update(|v| {
+            v.unresolved = missing.iter().map(|a| a.to_string()).collect();
+        });
     }
 
     async fn start(&self, cfg: &Config, dp: &DataplaneConfig) -> anyhow::Result<Running> {
@@ -352,10 +370,13 @@ impl Dataplane {
     }
 }
 
-fn cfg_services(
-    cfg: &watch::Receiver<Arc<Config>>,
-) -> Vec<crate::config::dataplane::ServiceConfig> {
-    cfg.borrow().service.clone()
+/// Waits for new verdicts: `true` when they changed, `false` when their sender is gone; never
+/// returns without a receiver.
+async fn verdicts_changed(v: &mut Option<watch::Receiver<Verdicts>>) -> bool {
+    match v {
+        Some(r) => r.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
 }
 
 fn spec_of(
