@@ -97,6 +97,12 @@ impl<T: Copy> Ring<T> {
         self.prod().store(self.cached_prod, Ordering::Release);
     }
 
+    /// Descriptors submitted that the other side has not consumed yet.
+    pub fn outstanding(&mut self) -> u32 {
+        self.cached_cons = self.cons().load(Ordering::Acquire);
+        self.cached_prod.wrapping_sub(self.cached_cons)
+    }
+
     // --- consumer side (RX, completion) ---
 
     /// Descriptors ready to read.

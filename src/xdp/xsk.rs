@@ -368,14 +368,20 @@ impl Xsk {
         self.transmit(addr, data.len() as u32)
     }
 
-    /// Submits queued TX descriptors and kicks the kernel (copy mode sends from `sendto`), and
-    /// takes back completed frames.
+    /// Submits queued TX descriptors and kicks the kernel, and takes back completed frames.
+    ///
+    /// In copy mode the kernel sends from inside `sendto`, at most 32 frames per call
+    /// (`TX_BATCH_SIZE`), so the kick repeats until the ring is drained or the kernel stops
+    /// making progress (a full device queue: the rest goes with the next flush).
     pub fn flush(&mut self) {
         if self.tx_pending > 0 {
             self.tx.submit(self.tx_pending);
             self.tx_pending = 0;
+        }
+        let mut left = self.tx.outstanding();
+        while left > 0 {
             // SAFETY: a zero-length send on our own socket, the documented TX kick.
-            unsafe {
+            let r = unsafe {
                 libc::sendto(
                     self.fd.as_raw_fd(),
                     std::ptr::null(),
@@ -385,6 +391,11 @@ impl Xsk {
                     0,
                 )
             };
+            let now = self.tx.outstanding();
+            if r < 0 || now >= left {
+                break;
+            }
+            left = now;
         }
         let done = self.comp.ready();
         for i in 0..done {
