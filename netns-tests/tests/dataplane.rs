@@ -1,7 +1,10 @@
 //! The fast path end to end: a client reaches two real HTTP backends (python3 -m http.server)
-//! through the appliance's AF_XDP workers in NAT mode, over veths with two queues and two
-//! workers (so frames landing on the wrong worker are handed over), with `appctl dataplane`,
-//! `appctl service` and `appctl conntrack` reporting what happened, and a clean stop.
+//! through the appliance's AF_XDP workers in NAT mode:
+//! - two-armed (clients and each backend on their own veth), two queues and two workers, so
+//!   frames landing on the wrong worker are handed over; with `appctl dataplane`, `service` and
+//!   `conntrack`, ICMP error translation, a drain on reload and a clean stop;
+//! - the same in generic (skb) XDP mode;
+//! - one-armed (everyone on one switched LAN): frames leave by the interface they came in on.
 
 use std::time::Duration;
 
@@ -21,7 +24,13 @@ fn backend(lab: &Lab, lb: &Netns, name: &str, lb_if: &str, subnet: u8) -> Netns 
     lb.add_addr(lb_if, &format!("198.18.{subnet}.1/24"));
     b.add_addr("eth0", &format!("198.18.{subnet}.2/24"));
     b.add_route(&format!("default via 198.18.{subnet}.1"));
-    full_checksums(&b);
+    serve_http(lab, &b, name);
+    b
+}
+
+/// `python3 -m http.server 8080` whose `/who` answers `name`.
+fn serve_http(lab: &Lab, b: &Netns, name: &str) {
+    full_checksums(b);
     let root = lab.artifact_path(&format!("www-{name}"));
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(root.join("who"), name).unwrap();
@@ -31,10 +40,13 @@ fn backend(lab: &Lab, lb: &Netns, name: &str, lb_if: &str, subnet: u8) -> Netns 
     )
     .current_dir(&root)
     .spawn();
-    b
 }
 
 fn config(b1_weight: u32) -> String {
+    two_armed_config(b1_weight, false)
+}
+
+fn two_armed_config(b1_weight: u32, generic: bool) -> String {
     format!(
         r#"[daemon]
 node_name = "lb"
@@ -56,6 +68,7 @@ interfaces = ["eth0", "eth1", "eth2"]
 workers = 2
 queues = 2
 conntrack_per_worker = 4096
+generic_xdp = {generic}
 
 [[service]]
 name = "web"
@@ -125,9 +138,44 @@ fn get(client: &Netns, path: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-#[test]
-fn client_reaches_two_http_backends_through_the_fast_path() {
-    let lab = Lab::for_current_test();
+fn wait_running(node: &Appliance) {
+    wait_until(
+        "data plane running with every backend resolved",
+        Duration::from_secs(15),
+        Duration::from_millis(200),
+        || {
+            let st = json(node, &["dataplane", "--json"]);
+            st["state"] == "running" && st["unresolved_neighbours"].as_array().unwrap().is_empty()
+        },
+    )
+    .unwrap();
+}
+
+/// Requests `/who` until both backends have answered (and at least `n` answers came).
+fn both_backends_answer(node: &Appliance, client: &Netns, n: u32) {
+    let mut seen = std::collections::BTreeMap::new();
+    wait_until(
+        "responses from both backends",
+        Duration::from_secs(30),
+        Duration::from_millis(10),
+        || {
+            if let Some(body) = get(client, "/who") {
+                *seen.entry(body).or_insert(0) += 1;
+            }
+            seen.contains_key("b1") && seen.contains_key("b2") && seen.values().sum::<u32>() >= n
+        },
+    )
+    .unwrap_or_else(|e| {
+        let st = node.appctl(&["dataplane"]);
+        panic!(
+            "{e}; seen {seen:?}\n{}",
+            String::from_utf8_lossy(&st.stdout)
+        )
+    });
+    assert!(seen.keys().all(|k| k == "b1" || k == "b2"), "{seen:?}");
+}
+
+fn two_armed(lab: &Lab, generic: bool) -> (Netns, Netns, Appliance) {
     let (lb, client) = (lab.netns("lb"), lab.netns("cl"));
     lab.veth_builder(&lb, "eth0", &client, "eth0")
         .queues(2)
@@ -137,50 +185,100 @@ fn client_reaches_two_http_backends_through_the_fast_path() {
     client.add_addr("eth0", "198.18.20.2/24");
     client.add_route("198.18.30.0/24 via 198.18.20.1");
     full_checksums(&client);
-    let _b1 = backend(&lab, &lb, "b1", "eth1", 21);
-    let _b2 = backend(&lab, &lb, "b2", "eth2", 22);
+    backend(lab, &lb, "b1", "eth1", 21);
+    backend(lab, &lb, "b2", "eth2", 22);
     // The kernel must not forward: what reaches the backends went through the fast path.
     lb.sysctl("net.ipv4.ip_forward", "0");
-
-    let mut node = Appliance::new(&lab, &lb, "lb", &config(1));
+    let mut node = Appliance::new(lab, &lb, "lb", &two_armed_config(1, generic));
     node.start();
-    wait_until(
-        "data plane running with both backends resolved",
-        Duration::from_secs(15),
-        Duration::from_millis(200),
-        || {
-            let st = json(&node, &["dataplane", "--json"]);
-            st["state"] == "running" && st["unresolved_neighbours"].as_array().unwrap().is_empty()
-        },
-    )
-    .unwrap();
+    wait_running(&node);
+    // The client's address gets into the neighbour table with its first ARP.
+    client.assert_ping("198.18.20.1");
+    (lb, client, node)
+}
+
+#[test]
+fn generic_xdp_mode() {
+    let lab = Lab::for_current_test();
+    let (_lb, client, node) = two_armed(&lab, true);
+    let st = json(&node, &["dataplane", "--json"]);
+    assert!(
+        st["interfaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["xdp_mode"] == "generic"),
+        "{st}"
+    );
+    both_backends_answer(&node, &client, 6);
+}
+
+#[test]
+fn one_armed_on_a_switched_lan() {
+    let lab = Lab::for_current_test();
+    let (lb, client, b1, b2) = (
+        lab.netns("lb"),
+        lab.netns("cl"),
+        lab.netns("b1"),
+        lab.netns("b2"),
+    );
+    // lb .1, client .2, b1 .3, b2 .4; the client also lives in a second subnet on the same wire,
+    // so the backends' replies to it go through their default route (the appliance).
+    let _lan = lab.lan(&[&lb, &client, &b1, &b2], "198.18.50.0/24");
+    lb.add_addr("eth0", "198.18.51.1/24");
+    lb.add_addr("eth0", &format!("{VIP}/32"));
+    client.add_addr("eth0", "198.18.51.2/24");
+    client.add_route("198.18.30.0/24 via 198.18.51.1");
+    full_checksums(&client);
+    for (b, name) in [(&b1, "b1"), (&b2, "b2")] {
+        b.add_route("default via 198.18.50.1");
+        serve_http(&lab, b, name);
+    }
+    lb.sysctl("net.ipv4.ip_forward", "0");
+    let config = format!(
+        r#"[daemon]
+node_name = "lb"
+state_dir = "/run/appliance"
+
+[control]
+socket = "/run/appliance/appctl.sock"
+
+[interfaces.eth0]
+
+[dataplane]
+interfaces = ["eth0"]
+
+[[service]]
+name = "web"
+vip = "{VIP}"
+port = 80
+protocol = "tcp"
+scheduler = "least_conn"
+backends = [
+  {{ address = "198.18.50.3", port = 8080 }},
+  {{ address = "198.18.50.4", port = 8080 }},
+]
+"#
+    );
+    let mut node = Appliance::new(&lab, &lb, "lb", &config);
+    node.start();
+    wait_running(&node);
+    client.assert_ping("198.18.51.1");
+    both_backends_answer(&node, &client, 6);
+    let st = json(&node, &["dataplane", "--json"]);
+    assert!(st["totals"]["tx_packets"].as_u64().unwrap() > 0, "{st}");
+}
+
+#[test]
+fn client_reaches_two_http_backends_through_the_fast_path() {
+    let lab = Lab::for_current_test();
+    let (lb, client, node) = two_armed(&lab, false);
     let st = json(&node, &["dataplane", "--json"]);
     assert_eq!(st["interfaces"].as_array().unwrap().len(), 3, "{st}");
     assert!(lb
         .ip_ok(&["link", "show", "dev", "eth0"])
         .contains("appl_steer"));
-    // The client's address gets into the neighbour table with its first ARP.
-    client.assert_ping("198.18.20.1");
-
-    let mut seen = std::collections::BTreeMap::new();
-    wait_until(
-        "responses from both backends",
-        Duration::from_secs(30),
-        Duration::from_millis(10),
-        || {
-            if let Some(body) = get(&client, "/who") {
-                *seen.entry(body).or_insert(0) += 1;
-            }
-            seen.contains_key("b1") && seen.contains_key("b2") && seen.values().sum::<u32>() >= 6
-        },
-    )
-    .unwrap_or_else(|e| {
-        panic!(
-            "{e}; seen {seen:?}\n{}",
-            node.appctl(&["dataplane"]).stdout.len()
-        )
-    });
-    assert!(seen.keys().all(|k| k == "b1" || k == "b2"), "{seen:?}");
+    both_backends_answer(&node, &client, 6);
 
     let st = json(&node, &["dataplane", "--json"]);
     lab.write_artifact("dataplane-status.json", st.to_string());
