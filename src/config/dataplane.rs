@@ -68,6 +68,14 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Icmp => "icmp",
+        }
+    }
+
     pub fn number(self) -> u8 {
         match self {
             Protocol::Tcp => 6,

@@ -30,6 +30,17 @@ pub enum Scheduler {
     LeastConn,
 }
 
+impl Scheduler {
+    /// The name used in the configuration file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheduler::Maglev => "maglev",
+            Scheduler::RoundRobin => "round_robin",
+            Scheduler::LeastConn => "least_conn",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackendSpec {
     pub addr: Ipv4Addr,

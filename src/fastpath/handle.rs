@@ -89,10 +89,7 @@ impl DataplaneHandle {
                     1 => "icmp".into(),
                     p => p.to_string(),
                 },
-                scheduler: serde_json::to_value(s.scheduler)
-                    .ok()
-                    .and_then(|j| j.as_str().map(str::to_string))
-                    .unwrap_or_default(),
+                scheduler: s.scheduler.name().to_string(),
                 persistence_ms: s.persistence_ms,
                 backends: s
                     .backends
