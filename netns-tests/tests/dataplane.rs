@@ -56,6 +56,9 @@ shutdown_grace = "3s"
 [control]
 socket = "/run/appliance/appctl.sock"
 
+[metrics]
+listen = "127.0.0.1:9469"
+
 [interfaces.eth0]
 description = "clients"
 [interfaces.eth1]
@@ -301,6 +304,19 @@ fn client_reaches_two_http_backends_through_the_fast_path() {
     );
     let human = node.appctl(&["dataplane"]);
     assert!(String::from_utf8_lossy(&human.stdout).contains("worker 1"));
+
+    // The counters reach Prometheus (copied once a second).
+    wait_until(
+        "data-plane metrics exported",
+        Duration::from_secs(5),
+        Duration::from_millis(200),
+        || {
+            let text = lb.run_ok(&["curl", "-s", "http://127.0.0.1:9469/metrics"]);
+            text.lines()
+                .any(|l| l.starts_with("appliance_dataplane_new_flows_total") && !l.ends_with(" 0"))
+        },
+    )
+    .unwrap();
 
     // ICMP errors from a backend reach the client translated.
     let udp = client.exec(&["python3", "-c", UDP_REFUSED, VIP]);

@@ -119,6 +119,7 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
             config: config_rx.clone(),
             verdicts: None,
             handle: dataplane.clone(),
+            metrics: metrics.clone(),
         }
         .run(stop.clone()),
     );

@@ -10,6 +10,7 @@
 pub mod handle;
 pub mod handoff;
 pub mod kernel_view;
+pub mod metrics;
 pub mod spec;
 pub mod status;
 pub mod worker;
@@ -50,11 +51,13 @@ pub struct Dataplane {
     /// Health verdicts; `None` until a health subsystem publishes them.
     pub verdicts: Option<watch::Receiver<Verdicts>>,
     pub handle: DataplaneHandle,
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Everything a running data plane holds.
 struct Running {
     ifaces: Vec<Iface>,
+    metrics: metrics::DataplaneMetrics,
     owned: OwnedMap,
     programs: Vec<Program>,
     attached: Vec<String>,
@@ -149,6 +152,9 @@ impl Dataplane {
     /// Re-reads the kernel's routes and neighbours (republishing when they changed) and asks
     /// the kernel to resolve the next hops still missing.
     async fn on_tick(&self, running: &mut Running, dp: &DataplaneConfig) {
+        for (id, (shared, _)) in running.workers.iter().enumerate() {
+            running.metrics.update(id as u16, &shared.counters.read());
+        }
         let cfg = self.config.borrow().clone();
         match kernel_view::read(&self.netlink, &running.ifaces).await {
             Ok(view) if view != running.view => {
@@ -252,6 +258,7 @@ impl Dataplane {
         }
 
         let mut running = Running {
+            metrics: metrics::DataplaneMetrics::register(&self.metrics),
             ifaces,
             owned,
             programs,
