@@ -458,4 +458,12 @@ pub fn wait_readable(fds: &[RawFd], timeout_ms: i32) {
     }
     // SAFETY: `pfds[..n]` is a valid, writable array of pollfd.
     unsafe { libc::poll(pfds.as_mut_ptr(), n as libc::nfds_t, timeout_ms) };
+    // A socket whose interface went away reports an error at once, every time: wait the
+    // timeout anyway, so an idle worker never spins.
+    if pfds[..n]
+        .iter()
+        .any(|p| p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(timeout_ms.max(0) as u64));
+    }
 }
