@@ -360,3 +360,38 @@ fn client_reaches_two_http_backends_through_the_fast_path() {
         assert!(!lb.ip_ok(&["link", "show", "dev", ifname]).contains("xdp"));
     }
 }
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: f64 = rest[11].parse::<f64>().unwrap() + rest[12].parse::<f64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// Removing a data interface under a running data plane: the workers stay idle (no busy loop on
+/// a socket whose device is gone) and the daemon still stops cleanly.
+#[test]
+fn a_data_interface_vanishing_does_not_make_workers_spin() {
+    let lab = Lab::for_current_test();
+    let (lb, _client, node) = two_armed(&lab, false);
+    let pid = node.proc().pid();
+    lb.ip_ok(&["link", "del", "eth2"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let before = cpu_seconds(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_seconds(pid) - before;
+    assert!(
+        used < 0.5,
+        "applianced used {used:.2} s of CPU in 2 s while idle"
+    );
+    node.proc().signal(netns_tests::Signal::SIGTERM).unwrap();
+    let status = node
+        .proc()
+        .wait_timeout(Duration::from_secs(10))
+        .expect("stopped");
+    assert!(status.success(), "{status:?}");
+    assert!(!lb.ip_ok(&["link", "show", "dev", "eth0"]).contains("xdp"));
+}
