@@ -202,8 +202,8 @@ impl Xsk {
         let tx_len = off.tx.desc as usize + n as usize * desc;
         let fr_len = off.fr.desc as usize + n as usize * 8;
         let cr_len = off.cr.desc as usize + n as usize * 8;
-        // SAFETY (all four): each mapping is the ring the kernel laid out at these offsets,
-        // of `n` descriptors of the ring's type.
+        // SAFETY: the mapping is the RX ring the kernel laid out at these offsets, of `n`
+        // descriptors of the ring's type (the same holds for the three rings below).
         let rx = unsafe {
             Ring::from_mapping(
                 map_ring(raw, rx_len, libc::XDP_PGOFF_RX_RING as u64).map_err(err("mapping RX"))?,
@@ -212,6 +212,7 @@ impl Xsk {
                 n,
             )
         };
+        // SAFETY: as for RX: the kernel's ring at its offsets, `n` descriptors.
         let tx = unsafe {
             Ring::from_mapping(
                 map_ring(raw, tx_len, libc::XDP_PGOFF_TX_RING as u64).map_err(err("mapping TX"))?,
@@ -220,6 +221,7 @@ impl Xsk {
                 n,
             )
         };
+        // SAFETY: as for RX: the kernel's ring at its offsets, `n` descriptors.
         let fill = unsafe {
             Ring::from_mapping(
                 map_ring(raw, fr_len, libc::XDP_UMEM_PGOFF_FILL_RING)
@@ -229,6 +231,7 @@ impl Xsk {
                 n,
             )
         };
+        // SAFETY: as for RX: the kernel's ring at its offsets, `n` descriptors.
         let comp = unsafe {
             Ring::from_mapping(
                 map_ring(raw, cr_len, libc::XDP_UMEM_PGOFF_COMPLETION_RING)
