@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use appliance::cli::dataplane as render_dp;
 use appliance::cli::render;
 use appliance::config::daemon::DEFAULT_SOCKET;
 use appliance::control::client::{Client, ClientError};
@@ -61,6 +62,24 @@ enum Cmd {
         #[command(subcommand)]
         action: Option<HealthCmd>,
     },
+    /// The fast path: interfaces, workers and their counters.
+    Dataplane {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The data plane's services: backends, health and active flows.
+    Service {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tracked flows of every worker.
+    Conntrack {
+        /// At most this many flows.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -89,6 +108,25 @@ impl From<OverrideArg> for health::Override {
             OverrideArg::Auto => health::Override::Auto,
         }
     }
+}
+
+/// Prints `data` as JSON, or decoded as `T` and rendered.
+fn show<T: serde::de::DeserializeOwned>(
+    data: serde_json::Value,
+    json: bool,
+    render: impl Fn(&T) -> String,
+) -> Result<(), ClientError> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&data).unwrap_or_default()
+        );
+    } else {
+        let v: T =
+            serde_json::from_value(data).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        print!("{}", render(&v));
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -137,6 +175,18 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
                 "reloaded: configuration generation {}",
                 data.get("generation").and_then(|g| g.as_u64()).unwrap_or(0)
             );
+        }
+        Cmd::Dataplane { json } => {
+            let data = client.call(Command::Dataplane)?;
+            show(data, *json, render_dp::dataplane)?;
+        }
+        Cmd::Service { json } => {
+            let data = client.call(Command::Services)?;
+            show(data, *json, |v: &Vec<_>| render_dp::services(v))?;
+        }
+        Cmd::Conntrack { limit, json } => {
+            let data = client.call(Command::Conntrack { limit: *limit })?;
+            show(data, *json, render_dp::conntrack)?;
         }
         Cmd::Events {
             follow,

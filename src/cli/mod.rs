@@ -1,3 +1,4 @@
 //! What `appctl` prints.
 
+pub mod dataplane;
 pub mod render;

@@ -7,6 +7,7 @@
 
 pub mod checks;
 pub mod daemon;
+pub mod dataplane;
 pub mod error;
 pub mod interfaces;
 pub mod locate;
@@ -45,6 +46,12 @@ pub struct Config {
     pub vrrp: vrrp::VrrpConfig,
     #[serde(default)]
     pub checks: BTreeMap<String, CheckConfig>,
+    /// The fast path (absent: no data plane).
+    #[serde(default)]
+    pub dataplane: Option<dataplane::DataplaneConfig>,
+    /// `[[service]]`: the services the data plane balances.
+    #[serde(default)]
+    pub service: Vec<dataplane::ServiceConfig>,
 }
 
 /// Largest file we accept; a config is a few kilobytes, anything huge is a mistake.

@@ -78,5 +78,27 @@ pub fn summary(cfg: &Config) -> String {
             }
         );
     }
+    if let Some(dp) = &cfg.dataplane {
+        let _ = writeln!(
+            s,
+            "dataplane   {} worker(s), {} queue(s) on {}",
+            dp.workers,
+            dp.queues,
+            dp.interfaces.join(", ")
+        );
+    }
+    let _ = writeln!(s, "services    {}", cfg.service.len());
+    for svc in &cfg.service {
+        let _ = writeln!(
+            s,
+            "  {:<12} {}:{}/{} {}, {} backend(s)",
+            svc.name,
+            svc.vip,
+            svc.port,
+            svc.protocol.name(),
+            svc.scheduler.name(),
+            svc.backends.len()
+        );
+    }
     s
 }

@@ -32,5 +32,25 @@ pub fn validate(cfg: &Config) -> Issues {
     super::checks::validate(&cfg.checks, &mut issues);
     let check_names: Vec<&str> = cfg.checks.keys().map(String::as_str).collect();
     super::vrrp::validate(&cfg.vrrp, &cfg.interfaces, &check_names, &mut issues);
+    super::dataplane::validate(
+        cfg.dataplane.as_ref(),
+        &cfg.service,
+        &cfg.interfaces,
+        &mut issues,
+    );
+    // Backends that name a health check: the check must exist.
+    for (i, svc) in cfg.service.iter().enumerate() {
+        for (j, b) in svc.backends.iter().enumerate() {
+            if let Some(name) = b.check.as_deref().filter(|n| !n.is_empty()) {
+                let path = KeyPath::root()
+                    .key("service")
+                    .index(i)
+                    .key("backends")
+                    .index(j)
+                    .key("check");
+                super::checks::check_ref(&cfg.checks, name, path, &mut issues);
+            }
+        }
+    }
     issues
 }

@@ -31,6 +31,19 @@ pub enum Command {
         check: String,
         state: health::Override,
     },
+    /// The fast path: interfaces, workers and their counters.
+    Dataplane,
+    /// The data plane's services with their backends.
+    Services,
+    /// Tracked flows, at most `limit` of them.
+    Conntrack {
+        #[serde(default = "default_flow_limit")]
+        limit: u32,
+    },
+}
+
+fn default_flow_limit() -> u32 {
+    100
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -24,7 +24,12 @@ pub struct ControlContext {
     pub status: Box<dyn Fn() -> Status + Send + Sync>,
     pub reload: mpsc::Sender<ReloadRequest>,
     pub health: crate::checks::HealthControl,
+    /// The data plane's status (a disabled data plane answers with state `disabled`).
+    pub dataplane: crate::fastpath::DataplaneHandle,
 }
+
+/// Most flows one `conntrack` request lists.
+const MAX_FLOWS_LISTED: u32 = 10_000;
 
 pub struct ControlServer {
     listener: UnixListener,
@@ -146,6 +151,18 @@ async fn handle(
                     Err(e) => Response::err(e),
                 };
                 write_line(&mut w, &resp).await?;
+            }
+            Command::Dataplane => {
+                let data = serde_json::to_value(ctx.dataplane.status())?;
+                write_line(&mut w, &Response::ok(data)).await?;
+            }
+            Command::Services => {
+                let data = serde_json::to_value(ctx.dataplane.services())?;
+                write_line(&mut w, &Response::ok(data)).await?;
+            }
+            Command::Conntrack { limit } => {
+                let ct = ctx.dataplane.conntrack(limit.min(MAX_FLOWS_LISTED)).await;
+                write_line(&mut w, &Response::ok(serde_json::to_value(ct)?)).await?;
             }
             Command::Events { since, follow } => {
                 let (backlog, mut rx) = ctx.events.since(since);

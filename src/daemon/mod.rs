@@ -137,6 +137,21 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
         .run_isolated(stop.clone()),
     );
 
+    // The fast path (idle when the file has no [dataplane]).
+    let dataplane = crate::fastpath::DataplaneHandle::default();
+    tasks.spawn(
+        crate::fastpath::Dataplane {
+            netlink: netlink.clone(),
+            ledger: ledger.clone(),
+            events: events.clone(),
+            config: config_rx.clone(),
+            verdicts: Some(verdict_rx.clone()),
+            handle: dataplane.clone(),
+            metrics: metrics.clone(),
+        }
+        .run(stop.clone()),
+    );
+
     tasks.spawn(metrics_task(
         metrics.clone(),
         config_rx.clone(),
@@ -186,6 +201,7 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
             status: Box::new(status_fn),
             reload: reload_tx,
             health,
+            dataplane,
         }),
         stop.clone(),
     ));

@@ -1,0 +1,397 @@
+//! The fast path end to end: a client reaches two real HTTP backends (python3 -m http.server)
+//! through the appliance's AF_XDP workers in NAT mode:
+//! - two-armed (clients and each backend on their own veth), two queues and two workers, so
+//!   frames landing on the wrong worker are handed over; with `appctl dataplane`, `service` and
+//!   `conntrack`, ICMP error translation, a drain on reload and a clean stop;
+//! - the same in generic (skb) XDP mode;
+//! - one-armed (everyone on one switched LAN): frames leave by the interface they came in on.
+
+use std::time::Duration;
+
+use netns_tests::{wait_until, Appliance, Lab, Netns};
+
+const VIP: &str = "198.18.30.1";
+
+/// Offloaded checksums never get computed on a veth, and AF_XDP sees such frames as they are:
+/// the peers send with full checksums, as a real NIC's receive path would deliver them.
+fn full_checksums(ns: &Netns) {
+    ns.run_ok(&["ethtool", "-K", "eth0", "tx", "off"]);
+}
+
+fn backend(lab: &Lab, lb: &Netns, name: &str, lb_if: &str, subnet: u8) -> Netns {
+    let b = lab.netns(name);
+    lab.veth_builder(lb, lb_if, &b, "eth0").queues(2).create();
+    lb.add_addr(lb_if, &format!("198.18.{subnet}.1/24"));
+    b.add_addr("eth0", &format!("198.18.{subnet}.2/24"));
+    b.add_route(&format!("default via 198.18.{subnet}.1"));
+    serve_http(lab, &b, name);
+    b
+}
+
+/// `python3 -m http.server 8080` whose `/who` answers `name`.
+fn serve_http(lab: &Lab, b: &Netns, name: &str) {
+    full_checksums(b);
+    let root = lab.artifact_path(&format!("www-{name}"));
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("who"), name).unwrap();
+    b.process(
+        &format!("http-{name}"),
+        &["python3", "-m", "http.server", "8080"],
+    )
+    .current_dir(&root)
+    .spawn();
+}
+
+fn config(b1_weight: u32) -> String {
+    two_armed_config(b1_weight, false)
+}
+
+fn two_armed_config(b1_weight: u32, generic: bool) -> String {
+    format!(
+        r#"[daemon]
+node_name = "lb"
+state_dir = "/run/appliance"
+shutdown_grace = "3s"
+
+[control]
+socket = "/run/appliance/appctl.sock"
+
+[metrics]
+listen = "127.0.0.1:9469"
+
+[interfaces.eth0]
+description = "clients"
+[interfaces.eth1]
+description = "backend b1"
+[interfaces.eth2]
+description = "backend b2"
+
+[dataplane]
+interfaces = ["eth0", "eth1", "eth2"]
+workers = 2
+queues = 2
+conntrack_per_worker = 4096
+generic_xdp = {generic}
+
+[[service]]
+name = "web"
+vip = "{VIP}"
+port = 80
+protocol = "tcp"
+scheduler = "round_robin"
+backends = [
+  {{ address = "198.18.21.2", port = 8080, weight = {b1_weight} }},
+  {{ address = "198.18.22.2", port = 8080 }},
+]
+
+# Nothing listens on 5353: the backends answer with ICMP port unreachable.
+[[service]]
+name = "dns"
+vip = "{VIP}"
+port = 53
+protocol = "udp"
+backends = [
+  {{ address = "198.18.21.2", port = 5353 }},
+  {{ address = "198.18.22.2", port = 5353 }},
+]
+"#
+    )
+}
+
+/// A connected UDP socket sees ICMP port unreachable as "connection refused", and only when the
+/// quoted datagram matches what it sent (client → VIP:53): proof the error was translated.
+const UDP_REFUSED: &str = "
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect((sys.argv[1], 53))
+for _ in range(3):
+    try:
+        s.send(b'q')
+        s.recv(100)
+    except ConnectionRefusedError:
+        print('refused')
+        sys.exit(0)
+    except socket.timeout:
+        pass
+print('no answer')
+sys.exit(1)
+";
+
+fn json(node: &Appliance, args: &[&str]) -> serde_json::Value {
+    let out = node.appctl(args);
+    assert!(
+        out.status.success(),
+        "appctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn get(client: &Netns, path: &str) -> Option<String> {
+    let out = client.exec(&[
+        "curl",
+        "-sS",
+        "--max-time",
+        "3",
+        &format!("http://{VIP}{path}"),
+    ]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn wait_running(node: &Appliance) {
+    wait_until(
+        "data plane running with every backend resolved",
+        Duration::from_secs(15),
+        Duration::from_millis(200),
+        || {
+            let st = json(node, &["dataplane", "--json"]);
+            st["state"] == "running" && st["unresolved_neighbours"].as_array().unwrap().is_empty()
+        },
+    )
+    .unwrap();
+}
+
+/// Requests `/who` until both backends have answered (and at least `n` answers came).
+fn both_backends_answer(node: &Appliance, client: &Netns, n: u32) {
+    let mut seen = std::collections::BTreeMap::new();
+    wait_until(
+        "responses from both backends",
+        Duration::from_secs(30),
+        Duration::from_millis(10),
+        || {
+            if let Some(body) = get(client, "/who") {
+                *seen.entry(body).or_insert(0) += 1;
+            }
+            seen.contains_key("b1") && seen.contains_key("b2") && seen.values().sum::<u32>() >= n
+        },
+    )
+    .unwrap_or_else(|e| {
+        let st = node.appctl(&["dataplane"]);
+        panic!(
+            "{e}; seen {seen:?}\n{}",
+            String::from_utf8_lossy(&st.stdout)
+        )
+    });
+    assert!(seen.keys().all(|k| k == "b1" || k == "b2"), "{seen:?}");
+}
+
+fn two_armed(lab: &Lab, generic: bool) -> (Netns, Netns, Appliance) {
+    let (lb, client) = (lab.netns("lb"), lab.netns("cl"));
+    lab.veth_builder(&lb, "eth0", &client, "eth0")
+        .queues(2)
+        .create();
+    lb.add_addr("eth0", "198.18.20.1/24");
+    lb.add_addr("eth0", &format!("{VIP}/32"));
+    client.add_addr("eth0", "198.18.20.2/24");
+    client.add_route("198.18.30.0/24 via 198.18.20.1");
+    full_checksums(&client);
+    backend(lab, &lb, "b1", "eth1", 21);
+    backend(lab, &lb, "b2", "eth2", 22);
+    // The kernel must not forward: what reaches the backends went through the fast path.
+    lb.sysctl("net.ipv4.ip_forward", "0");
+    let mut node = Appliance::new(lab, &lb, "lb", &two_armed_config(1, generic));
+    node.start();
+    wait_running(&node);
+    // The client's address gets into the neighbour table with its first ARP.
+    client.assert_ping("198.18.20.1");
+    (lb, client, node)
+}
+
+#[test]
+fn generic_xdp_mode() {
+    let lab = Lab::for_current_test();
+    let (_lb, client, node) = two_armed(&lab, true);
+    let st = json(&node, &["dataplane", "--json"]);
+    assert!(
+        st["interfaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["xdp_mode"] == "generic"),
+        "{st}"
+    );
+    both_backends_answer(&node, &client, 6);
+}
+
+#[test]
+fn one_armed_on_a_switched_lan() {
+    let lab = Lab::for_current_test();
+    let (lb, client, b1, b2) = (
+        lab.netns("lb"),
+        lab.netns("cl"),
+        lab.netns("b1"),
+        lab.netns("b2"),
+    );
+    // lb .1, client .2, b1 .3, b2 .4; the client also lives in a second subnet on the same wire,
+    // so the backends' replies to it go through their default route (the appliance).
+    let _lan = lab.lan(&[&lb, &client, &b1, &b2], "198.18.50.0/24");
+    lb.add_addr("eth0", "198.18.51.1/24");
+    lb.add_addr("eth0", &format!("{VIP}/32"));
+    client.add_addr("eth0", "198.18.51.2/24");
+    client.add_route("198.18.30.0/24 via 198.18.51.1");
+    full_checksums(&client);
+    for (b, name) in [(&b1, "b1"), (&b2, "b2")] {
+        b.add_route("default via 198.18.50.1");
+        serve_http(&lab, b, name);
+    }
+    lb.sysctl("net.ipv4.ip_forward", "0");
+    let config = format!(
+        r#"[daemon]
+node_name = "lb"
+state_dir = "/run/appliance"
+
+[control]
+socket = "/run/appliance/appctl.sock"
+
+[interfaces.eth0]
+
+[dataplane]
+interfaces = ["eth0"]
+
+[[service]]
+name = "web"
+vip = "{VIP}"
+port = 80
+protocol = "tcp"
+scheduler = "least_conn"
+backends = [
+  {{ address = "198.18.50.3", port = 8080 }},
+  {{ address = "198.18.50.4", port = 8080 }},
+]
+"#
+    );
+    let mut node = Appliance::new(&lab, &lb, "lb", &config);
+    node.start();
+    wait_running(&node);
+    client.assert_ping("198.18.51.1");
+    both_backends_answer(&node, &client, 6);
+    let st = json(&node, &["dataplane", "--json"]);
+    assert!(st["totals"]["tx_packets"].as_u64().unwrap() > 0, "{st}");
+}
+
+#[test]
+fn client_reaches_two_http_backends_through_the_fast_path() {
+    let lab = Lab::for_current_test();
+    let (lb, client, node) = two_armed(&lab, false);
+    let st = json(&node, &["dataplane", "--json"]);
+    assert_eq!(st["interfaces"].as_array().unwrap().len(), 3, "{st}");
+    assert!(lb
+        .ip_ok(&["link", "show", "dev", "eth0"])
+        .contains("appl_steer"));
+    both_backends_answer(&node, &client, 6);
+
+    let st = json(&node, &["dataplane", "--json"]);
+    lab.write_artifact("dataplane-status.json", st.to_string());
+    let totals = &st["totals"];
+    assert!(totals["new_flows"].as_u64().unwrap() >= 6, "{st}");
+    assert!(totals["tx_packets"].as_u64().unwrap() > 0, "{st}");
+    let svc = json(&node, &["service", "--json"]);
+    assert_eq!(svc[0]["name"], "web");
+    assert_eq!(svc[0]["backends"].as_array().unwrap().len(), 2);
+    assert!(svc[0]["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|b| b["up"] == true));
+    let ct = json(&node, &["conntrack", "--json"]);
+    assert!(ct["used"].as_u64().unwrap() >= 6, "{ct}");
+    assert!(
+        ct["flows"][0]["vip"].as_str().unwrap().starts_with(VIP),
+        "{ct}"
+    );
+    let human = node.appctl(&["dataplane"]);
+    assert!(String::from_utf8_lossy(&human.stdout).contains("worker 1"));
+
+    // The counters reach Prometheus (copied once a second).
+    wait_until(
+        "data-plane metrics exported",
+        Duration::from_secs(5),
+        Duration::from_millis(200),
+        || {
+            let text = lb.run_ok(&["curl", "-s", "http://127.0.0.1:9469/metrics"]);
+            text.lines()
+                .any(|l| l.starts_with("appliance_dataplane_new_flows_total") && !l.ends_with(" 0"))
+        },
+    )
+    .unwrap();
+
+    // ICMP errors from a backend reach the client translated.
+    let udp = client.exec(&["python3", "-c", UDP_REFUSED, VIP]);
+    assert!(
+        String::from_utf8_lossy(&udp.stdout).contains("refused"),
+        "{}{}",
+        String::from_utf8_lossy(&udp.stdout),
+        String::from_utf8_lossy(&udp.stderr)
+    );
+    let st = json(&node, &["dataplane", "--json"]);
+    assert!(
+        st["totals"]["icmp_translated"].as_u64().unwrap() >= 1,
+        "{st}"
+    );
+
+    // A reload that drains b1 (weight 0) sends every new connection to b2.
+    node.write_config(&config(0));
+    let out = node.appctl(&["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until(
+        "b1 drained in the running snapshot",
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || json(&node, &["service", "--json"])[0]["backends"][0]["weight"] == 0,
+    )
+    .unwrap();
+    for _ in 0..6 {
+        assert_eq!(get(&client, "/who").as_deref(), Some("b2"));
+    }
+
+    // A graceful stop detaches the programs (the kernel answers for the VIP again).
+    node.proc().signal(netns_tests::Signal::SIGTERM).unwrap();
+    node.proc()
+        .wait_timeout(Duration::from_secs(10))
+        .expect("stopped");
+    for ifname in ["eth0", "eth1", "eth2"] {
+        assert!(!lb.ip_ok(&["link", "show", "dev", ifname]).contains("xdp"));
+    }
+}
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: f64 = rest[11].parse::<f64>().unwrap() + rest[12].parse::<f64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// Removing a data interface under a running data plane: the workers stay idle (no busy loop on
+/// a socket whose device is gone) and the daemon still stops cleanly.
+#[test]
+fn a_data_interface_vanishing_does_not_make_workers_spin() {
+    let lab = Lab::for_current_test();
+    let (lb, _client, node) = two_armed(&lab, false);
+    let pid = node.proc().pid();
+    lb.ip_ok(&["link", "del", "eth2"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let before = cpu_seconds(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_seconds(pid) - before;
+    assert!(
+        used < 0.5,
+        "applianced used {used:.2} s of CPU in 2 s while idle"
+    );
+    node.proc().signal(netns_tests::Signal::SIGTERM).unwrap();
+    let status = node
+        .proc()
+        .wait_timeout(Duration::from_secs(10))
+        .expect("stopped");
+    assert!(status.success(), "{status:?}");
+    assert!(!lb.ip_ok(&["link", "show", "dev", "eth0"]).contains("xdp"));
+}

@@ -1,0 +1,163 @@
+//! The steering program's classification, run in the kernel with `BPF_PROG_TEST_RUN` on crafted
+//! frames (root, no namespaces needed). Loaded with `Unbound::Drop`, an owned frame comes back
+//! as XDP_DROP (its queue has no socket here) and anything else as XDP_PASS.
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use appliance::dataplane::frames::{self, L2};
+use appliance::dataplane::wire::tcp::flags::{ACK, SYN};
+use appliance::dataplane::wire::MacAddr;
+use appliance::xdp::steer::{OwnedKey, OwnedMap, Program, Unbound, XDP_DROP, XDP_PASS};
+
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+const PING_VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 2);
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 7);
+const BACKEND: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
+const HOST: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 254);
+const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
+
+const L2: L2 = L2 {
+    src: MacAddr([2, 0, 0, 0, 0, 1]),
+    dst: MacAddr([2, 0, 0, 0, 0, 2]),
+};
+
+fn sa(a: Ipv4Addr, p: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(a, p)
+}
+
+fn eth(ip: &[u8]) -> Vec<u8> {
+    frames::ethernet(L2, ip)
+}
+
+fn program() -> (OwnedMap, Program) {
+    netns_tests::require_root();
+    let mut owned = OwnedMap::create().expect("map");
+    let keys: BTreeSet<OwnedKey> = [
+        OwnedKey::service(VIP, 80, 6),
+        OwnedKey::service(VIP, 53, 17),
+        OwnedKey::service(PING_VIP, 0, 1),
+        OwnedKey::backend(BACKEND, 8080, 6),
+        OwnedKey::backend(BACKEND, 5353, 17),
+        OwnedKey::backend(BACKEND, 0, 1),
+        OwnedKey::local(HOST),
+    ]
+    .into();
+    owned.set_keys(&keys).expect("keys");
+    assert!(owned.has_key(&OwnedKey::local(HOST)).unwrap());
+    let prog = Program::load_with(&owned, 4, Unbound::Drop).expect("program loads");
+    (owned, prog)
+}
+
+#[test]
+fn owned_frames_are_redirected() {
+    let (_owned, prog) = program();
+    let to_backend = frames::tcp_segment(sa(CLIENT, 40000), sa(BACKEND, 8080), SYN, b"");
+    let to_client = frames::tcp_segment(sa(VIP, 80), sa(CLIENT, 40000), SYN | ACK, b"");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "tcp to the service",
+            eth(&frames::tcp_segment(
+                sa(CLIENT, 40000),
+                sa(VIP, 80),
+                SYN,
+                b"",
+            )),
+        ),
+        (
+            "udp to the service",
+            eth(&frames::udp_datagram(sa(CLIENT, 5000), sa(VIP, 53), b"q")),
+        ),
+        (
+            "a backend's reply to a client",
+            eth(&frames::tcp_segment(
+                sa(BACKEND, 8080),
+                sa(CLIENT, 40000),
+                ACK,
+                b"",
+            )),
+        ),
+        (
+            "udp reply",
+            eth(&frames::udp_datagram(
+                sa(BACKEND, 5353),
+                sa(CLIENT, 5000),
+                b"a",
+            )),
+        ),
+        (
+            "ping to an ICMP service",
+            eth(&frames::icmp_echo(CLIENT, PING_VIP, true, 7, b"x")),
+        ),
+        (
+            "echo reply from a backend",
+            eth(&frames::icmp_echo(BACKEND, CLIENT, false, 7, b"x")),
+        ),
+        (
+            "ICMP error about our reply",
+            eth(&frames::icmp_error(ROUTER, VIP, 3, 1, &to_client, 28)),
+        ),
+        (
+            "ICMP error about our request",
+            eth(&frames::icmp_error(BACKEND, CLIENT, 3, 3, &to_backend, 28)),
+        ),
+    ];
+    for (what, frame) in cases {
+        assert_eq!(prog.test_run(&frame, 1).unwrap().0, XDP_DROP, "{what}");
+    }
+}
+
+#[test]
+fn everything_else_goes_to_the_kernel() {
+    let (_owned, prog) = program();
+    let mut arp = eth(&[0u8; 28]);
+    arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    let mut v6 = vec![0u8; 14 + 40 + 8];
+    v6[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+    v6[14] = 0x60;
+    v6[18..20].copy_from_slice(&8u16.to_be_bytes());
+    v6[20] = 17;
+    let mut fragment = eth(&frames::tcp_segment(sa(CLIENT, 1), sa(VIP, 80), SYN, b""));
+    fragment[14 + 6] |= 0x20;
+    let mut options = eth(&frames::tcp_segment(sa(CLIENT, 1), sa(VIP, 80), SYN, b""));
+    options[14] = 0x46;
+    let mut vrrp = frames::ipv4_packet(HOST, Ipv4Addr::new(224, 0, 0, 18), 112, vec![0; 20], None);
+    vrrp[9] = 112;
+    let health_check = frames::tcp_segment(sa(HOST, 33000), sa(BACKEND, 8080), SYN, b"");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("ARP", arp),
+        ("IPv6", v6),
+        (
+            "SSH to the VIP",
+            eth(&frames::tcp_segment(sa(CLIENT, 1), sa(VIP, 22), SYN, b"")),
+        ),
+        (
+            "udp to a tcp service port",
+            eth(&frames::udp_datagram(sa(CLIENT, 1), sa(VIP, 80), b"")),
+        ),
+        (
+            "ping to a VIP without an ICMP service",
+            eth(&frames::icmp_echo(CLIENT, VIP, true, 1, b"")),
+        ),
+        (
+            "a backend's reply to the host",
+            eth(&frames::tcp_segment(
+                sa(BACKEND, 8080),
+                sa(HOST, 33000),
+                SYN | ACK,
+                b"",
+            )),
+        ),
+        (
+            "ICMP error about the host's own packet",
+            eth(&frames::icmp_error(BACKEND, HOST, 3, 3, &health_check, 28)),
+        ),
+        ("fragment", fragment),
+        ("IP options", options),
+        ("VRRP", eth(&vrrp)),
+        ("truncated", eth(&[0x45, 0, 0, 20])[..20].to_vec()),
+    ];
+    for (what, frame) in cases {
+        assert_eq!(prog.test_run(&frame, 1).unwrap().0, XDP_PASS, "{what}");
+    }
+}

@@ -1,0 +1,123 @@
+//! Human views of `appctl dataplane`, `appctl service` and `appctl conntrack`.
+
+use std::fmt::Write;
+
+use crate::fastpath::status::{ConntrackStatus, DataplaneStatus, ServiceStatus};
+
+/// Counters worth a line of their own; the rest are in `--json`.
+const SHOWN: [&str; 8] = [
+    "rx_packets",
+    "tx_packets",
+    "new_flows",
+    "handoffs",
+    "passed",
+    "icmp_translated",
+    "conntrack_used",
+    "conntrack_capacity",
+];
+
+pub fn dataplane(s: &DataplaneStatus) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "data plane  {} (snapshot {})",
+        s.state, s.snapshot_generation
+    );
+    for i in &s.interfaces {
+        let _ = writeln!(
+            o,
+            "  {:<12} {} xdp {} queues {}",
+            i.name, i.mac, i.xdp_mode, i.queues
+        );
+    }
+    for w in &s.workers {
+        let cpu = w.cpu.map_or("-".to_string(), |c| c.to_string());
+        let _ = writeln!(
+            o,
+            "worker {} cpu {cpu} sockets {}",
+            w.id,
+            w.sockets.join(" ")
+        );
+        let shown: Vec<String> = SHOWN
+            .iter()
+            .map(|k| format!("{k} {}", w.counters.get(*k).copied().unwrap_or(0)))
+            .collect();
+        let _ = writeln!(o, "  {}", shown.join("  "));
+        let drops: Vec<String> = w
+            .counters
+            .iter()
+            .filter(|(k, v)| k.starts_with("drops_") && **v > 0)
+            .map(|(k, v)| format!("{} {v}", &k[6..]))
+            .collect();
+        if !drops.is_empty() || w.handoff_ring_full + w.tx_ring_full + w.socket_drops > 0 {
+            let _ = writeln!(
+                o,
+                "  drops: {} handoff_ring_full {} tx_ring_full {} socket {}",
+                drops.join(" "),
+                w.handoff_ring_full,
+                w.tx_ring_full,
+                w.socket_drops
+            );
+        }
+    }
+    if !s.unresolved_neighbours.is_empty() {
+        let _ = writeln!(
+            o,
+            "unresolved neighbours: {}",
+            s.unresolved_neighbours.join(" ")
+        );
+    }
+    o
+}
+
+pub fn services(list: &[ServiceStatus]) -> String {
+    let mut o = String::new();
+    if list.is_empty() {
+        o.push_str("no services\n");
+    }
+    for s in list {
+        let _ = writeln!(
+            o,
+            "{} {}:{}/{} {}{}",
+            s.name,
+            s.vip,
+            s.port,
+            s.protocol,
+            s.scheduler,
+            if s.persistence_ms > 0 {
+                format!(" persistence {} ms", s.persistence_ms)
+            } else {
+                String::new()
+            }
+        );
+        for b in &s.backends {
+            let _ = writeln!(
+                o,
+                "  {}:{} weight {} {} flows {}{}",
+                b.address,
+                b.port,
+                b.weight,
+                if b.up { "up" } else { "down" },
+                b.active_flows,
+                b.check
+                    .as_ref()
+                    .map(|c| format!(" check {c}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    o
+}
+
+pub fn conntrack(c: &ConntrackStatus) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "flows {} of {}", c.used, c.capacity);
+    for f in &c.flows {
+        let _ = writeln!(
+            o,
+            "  w{} proto {} {} -> {} -> {} {} idle {} ms packets {}",
+            f.worker, f.protocol, f.client, f.vip, f.backend, f.state, f.idle_ms, f.packets
+        );
+    }
+    o
+}

@@ -1,0 +1,328 @@
+//! `[dataplane]` and `[[service]]`: the AF_XDP fast path and the services it balances.
+//!
+//! ```toml
+//! [dataplane]
+//! interfaces = ["eth0", "eth1"]   # data interfaces, declared under [interfaces]
+//! workers = 2                     # worker threads, one per core
+//! queues = 2                      # queues per interface; queue q belongs to worker q % workers
+//!
+//! [[service]]
+//! name = "web"
+//! vip = "198.18.1.1"
+//! port = 80
+//! protocol = "tcp"                # tcp, udp or icmp (echo; port 0)
+//! scheduler = "maglev"            # maglev, round_robin or least_conn
+//! persistence = "0s"              # source-address persistence timeout
+//! backends = [
+//!   { address = "198.18.2.1", port = 8080, weight = 1, check = "web1" },
+//! ]
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use super::interfaces::{check_ref, InterfaceConfig};
+use super::locate::KeyPath;
+use super::types::ConfigDuration;
+use super::validate::Issues;
+use crate::dataplane::snapshot::Scheduler;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataplaneConfig {
+    pub interfaces: Vec<String>,
+    #[serde(default = "one")]
+    pub workers: u16,
+    /// Queues of each data interface; at least `workers`, so every worker can transmit on every
+    /// interface through a socket of its own.
+    #[serde(default = "one_u32")]
+    pub queues: u32,
+    /// Conntrack entries per worker, allocated at start.
+    #[serde(default = "default_conntrack")]
+    pub conntrack_per_worker: u32,
+    /// Attach in generic (skb) mode even where the driver has native XDP.
+    #[serde(default)]
+    pub generic_xdp: bool,
+}
+
+fn one() -> u16 {
+    1
+}
+
+fn one_u32() -> u32 {
+    1
+}
+
+fn default_conntrack() -> u32 {
+    1 << 18
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Icmp,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Icmp => "icmp",
+        }
+    }
+
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+            Protocol::Icmp => 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub name: String,
+    pub vip: Ipv4Addr,
+    #[serde(default)]
+    pub port: u16,
+    pub protocol: Protocol,
+    #[serde(default = "default_scheduler")]
+    pub scheduler: Scheduler,
+    #[serde(default)]
+    pub persistence: Option<ConfigDuration>,
+    pub backends: Vec<BackendConfig>,
+}
+
+fn default_scheduler() -> Scheduler {
+    Scheduler::Maglev
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    pub address: Ipv4Addr,
+    #[serde(default)]
+    pub port: u16,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// A health check's name; the backend gets new flows only while that check says up.
+    #[serde(default)]
+    pub check: Option<String>,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// Largest weight: keeps Maglev and WRR arithmetic far from overflow.
+pub const MAX_WEIGHT: u32 = 10_000;
+/// Largest number of workers (the conntrack and counters are per worker).
+pub const MAX_WORKERS: u16 = 64;
+
+pub fn validate(
+    dp: Option<&DataplaneConfig>,
+    services: &[ServiceConfig],
+    ifaces: &BTreeMap<String, InterfaceConfig>,
+    issues: &mut Issues,
+) {
+    if let Some(dp) = dp {
+        let root = KeyPath::root().key("dataplane");
+        if dp.interfaces.is_empty() {
+            issues.push(
+                root.key("interfaces"),
+                "the data plane needs at least one interface",
+                Some("list interfaces declared under [interfaces]".into()),
+            );
+        }
+        let mut seen = BTreeSet::new();
+        for (i, name) in dp.interfaces.iter().enumerate() {
+            let path = root.key("interfaces").index(i);
+            check_ref(ifaces, name, path.clone(), issues);
+            if !seen.insert(name) {
+                issues.push(path, format!("interface `{name}` is listed twice"), None);
+            }
+        }
+        if dp.workers == 0 || dp.workers > MAX_WORKERS {
+            issues.push(
+                root.key("workers"),
+                format!("workers must be 1 to {MAX_WORKERS}"),
+                None,
+            );
+        }
+        if dp.queues < u32::from(dp.workers) || dp.queues > 256 {
+            issues.push(
+                root.key("queues"),
+                format!(
+                    "{} queue(s) for {} worker(s): each worker needs a queue of its own on every interface",
+                    dp.queues, dp.workers
+                ),
+                Some(format!(
+                    "set queues to at least {} (and give the interfaces that many queues)",
+                    dp.workers
+                )),
+            );
+        }
+        if dp.conntrack_per_worker < 16 || dp.conntrack_per_worker > (1 << 26) {
+            issues.push(
+                root.key("conntrack_per_worker"),
+                "conntrack_per_worker must be 16 to 67108864",
+                None,
+            );
+        }
+    } else if !services.is_empty() {
+        issues.push(
+            KeyPath::root().key("service").index(0),
+            "services need the data plane",
+            Some("add a [dataplane] section naming the data interfaces".into()),
+        );
+    }
+    let mut names = BTreeSet::new();
+    let mut endpoints = BTreeMap::new();
+    for (si, s) in services.iter().enumerate() {
+        let root = KeyPath::root().key("service").index(si);
+        if !names.insert(s.name.as_str()) {
+            issues.push(
+                root.key("name"),
+                format!("service name `{}` is used twice", s.name),
+                None,
+            );
+        }
+        if s.protocol == Protocol::Icmp && s.port != 0 {
+            issues.push(
+                root.key("port"),
+                "an ICMP service has no port",
+                Some("remove `port` or set it to 0".into()),
+            );
+        }
+        if s.protocol != Protocol::Icmp && s.port == 0 {
+            issues.push(root.key("port"), "a TCP or UDP service needs a port", None);
+        }
+        if let Some(other) = endpoints.insert((s.vip, s.port, s.protocol.number()), &s.name) {
+            issues.push(
+                root.key("vip"),
+                format!(
+                    "{}:{}/{:?} is already service `{other}`",
+                    s.vip, s.port, s.protocol
+                ),
+                None,
+            );
+        }
+        if s.vip.is_unspecified() || s.vip.is_multicast() || s.vip.is_broadcast() {
+            issues.push(root.key("vip"), format!("{} cannot be a VIP", s.vip), None);
+        }
+        if s.persistence
+            .is_some_and(|p| p.get().as_millis() > u128::from(u32::MAX / 2))
+        {
+            issues.push(
+                root.key("persistence"),
+                "persistence must be under 24 days",
+                None,
+            );
+        }
+        let mut seen = BTreeSet::new();
+        for (bi, b) in s.backends.iter().enumerate() {
+            let path = root.key("backends").index(bi);
+            if !seen.insert((b.address, b.port)) {
+                issues.push(
+                    path.clone(),
+                    format!("backend {}:{} is listed twice", b.address, b.port),
+                    None,
+                );
+            }
+            if b.weight > MAX_WEIGHT {
+                issues.push(
+                    path.key("weight"),
+                    format!("weight must be 0 to {MAX_WEIGHT}"),
+                    None,
+                );
+            }
+            if s.protocol == Protocol::Icmp && b.port != 0 {
+                issues.push(path.key("port"), "an ICMP backend has no port", None);
+            }
+            if s.protocol != Protocol::Icmp && b.port == 0 {
+                issues.push(path.key("port"), "a TCP or UDP backend needs a port", None);
+            }
+            if b.address.is_unspecified() || b.address.is_multicast() || b.address.is_broadcast() {
+                issues.push(
+                    path.key("address"),
+                    format!("{} cannot be a backend", b.address),
+                    None,
+                );
+            }
+            if b.check.as_deref().is_some_and(str::is_empty) {
+                issues.push(path.key("check"), "empty check name", None);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::parse_str;
+    use std::path::Path;
+
+    const BASE: &str = "[interfaces.eth0]\n[interfaces.eth1]\n\n[dataplane]\ninterfaces = [\"eth0\", \"eth1\"]\nworkers = 2\nqueues = 2\n\n";
+
+    fn errors(text: &str) -> Vec<(String, String)> {
+        match parse_str(text, Path::new("t.toml")) {
+            Ok(_) => vec![],
+            Err(e) => e.0.into_iter().map(|e| (e.key, e.message)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_valid_service() {
+        let text = format!(
+            "{BASE}[[service]]\nname = \"web\"\nvip = \"198.18.1.1\"\nport = 80\nprotocol = \"tcp\"\n\
+             scheduler = \"round_robin\"\npersistence = \"30s\"\n\
+             backends = [{{ address = \"198.18.2.1\", port = 8080, weight = 2, check = \"web1\" }}]\n"
+        );
+        let cfg = parse_str(&text, Path::new("t.toml")).unwrap();
+        assert_eq!(cfg.service[0].backends[0].weight, 2);
+        assert_eq!(cfg.dataplane.unwrap().workers, 2);
+    }
+
+    #[test]
+    fn problems_are_reported_with_their_keys() {
+        let text = format!(
+            "{BASE}[[service]]\nname = \"web\"\nvip = \"198.18.1.1\"\nport = 0\nprotocol = \"tcp\"\n\
+             backends = [{{ address = \"198.18.2.1\", port = 8080, weight = 20000 }},\n\
+                         {{ address = \"198.18.2.1\", port = 8080 }}]\n\
+             [[service]]\nname = \"web\"\nvip = \"198.18.1.1\"\nport = 7\nprotocol = \"icmp\"\nbackends = []\n"
+        );
+        let e = errors(&text);
+        let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_str()).collect();
+        for want in [
+            "service[0].port",
+            "service[0].backends[0].weight",
+            "service[0].backends[1]",
+            "service[1].name",
+            "service[1].port",
+        ] {
+            assert!(keys.contains(&want), "{want} not in {e:?}");
+        }
+    }
+
+    #[test]
+    fn dataplane_references_and_queue_rule() {
+        let e = errors(
+            "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth9\"]\nworkers = 2\nqueues = 1\n",
+        );
+        let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(keys.contains(&"dataplane.interfaces[0]"), "{e:?}");
+        assert!(keys.contains(&"dataplane.queues"), "{e:?}");
+        let e = errors(
+            "[[service]]\nname = \"s\"\nvip = \"198.18.1.1\"\nport = 1\nprotocol = \"udp\"\nbackends = []\n",
+        );
+        assert_eq!(e[0].0, "service[0]");
+        let e = errors("[dataplane]\ninterfaces = []\nbogus = 1\n");
+        assert!(e[0].1.contains("unknown key `bogus`"), "{e:?}");
+    }
+}

@@ -1,0 +1,211 @@
+//! Per-core counters. The worker increments plain integers in its own [`Counters`] per packet and
+//! copies them into its [`SharedCounters`] once per batch with relaxed atomic stores: one writer
+//! per set, so no locks, no read-modify-write atomics, and readers (status, metrics) sum the
+//! per-core sets whenever they like.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why the fast path dropped a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum DropReason {
+    /// Headers shorter than they claim.
+    Malformed,
+    /// IP fragments: only the first carries ports, so they cannot be balanced (as Katran).
+    Fragment,
+    /// A packet that cannot open a flow (TCP RST or FIN without one).
+    NoFlow,
+    /// Every backend of the service is down or drained.
+    NoBackend,
+    /// Conntrack full of flows that may not be evicted.
+    ConntrackFull,
+    /// The new flow's backend→client key is already taken.
+    Conflict,
+    /// No route towards the translated destination.
+    NoRoute,
+    /// The next hop's MAC address is not (yet) known.
+    NoNeighbour,
+}
+
+pub const DROP_REASONS: usize = 8;
+
+impl DropReason {
+    pub const ALL: [DropReason; DROP_REASONS] = [
+        DropReason::Malformed,
+        DropReason::Fragment,
+        DropReason::NoFlow,
+        DropReason::NoBackend,
+        DropReason::ConntrackFull,
+        DropReason::Conflict,
+        DropReason::NoRoute,
+        DropReason::NoNeighbour,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::Fragment => "fragment",
+            DropReason::NoFlow => "no_flow",
+            DropReason::NoBackend => "no_backend",
+            DropReason::ConntrackFull => "conntrack_full",
+            DropReason::Conflict => "conflict",
+            DropReason::NoRoute => "no_route",
+            DropReason::NoNeighbour => "no_neighbour",
+        }
+    }
+}
+
+/// Every counter of one core, by position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Counter {
+    RxPackets,
+    RxBytes,
+    TxPackets,
+    TxBytes,
+    /// Frames given back to the kernel (not ours after all).
+    Passed,
+    /// Frames handed to their owner core.
+    Handoffs,
+    NewFlows,
+    /// New flows whose backend came from source persistence.
+    Persisted,
+    IcmpTranslated,
+    ConntrackUsed,
+    ConntrackCapacity,
+    ConntrackExpired,
+    ConntrackEvicted,
+    Drops,
+}
+
+/// Counters before `Drops`, then one per drop reason.
+pub const COUNTERS: usize = Counter::Drops as usize + DROP_REASONS;
+
+impl Counter {
+    pub const NAMED: [(Counter, &'static str); Counter::Drops as usize] = [
+        (Counter::RxPackets, "rx_packets"),
+        (Counter::RxBytes, "rx_bytes"),
+        (Counter::TxPackets, "tx_packets"),
+        (Counter::TxBytes, "tx_bytes"),
+        (Counter::Passed, "passed"),
+        (Counter::Handoffs, "handoffs"),
+        (Counter::NewFlows, "new_flows"),
+        (Counter::Persisted, "persisted"),
+        (Counter::IcmpTranslated, "icmp_translated"),
+        (Counter::ConntrackUsed, "conntrack_used"),
+        (Counter::ConntrackCapacity, "conntrack_capacity"),
+        (Counter::ConntrackExpired, "conntrack_expired"),
+        (Counter::ConntrackEvicted, "conntrack_evicted"),
+    ];
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counters {
+    pub v: [u64; COUNTERS],
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters { v: [0; COUNTERS] }
+    }
+}
+
+impl Counters {
+    #[inline(always)]
+    pub fn add(&mut self, c: Counter, n: u64) {
+        self.v[c as usize] += n;
+    }
+
+    #[inline(always)]
+    pub fn set(&mut self, c: Counter, n: u64) {
+        self.v[c as usize] = n;
+    }
+
+    #[inline(always)]
+    pub fn drop(&mut self, r: DropReason) {
+        self.v[Counter::Drops as usize + r as usize] += 1;
+    }
+
+    pub fn get(&self, c: Counter) -> u64 {
+        self.v[c as usize]
+    }
+
+    pub fn drops(&self, r: DropReason) -> u64 {
+        self.v[Counter::Drops as usize + r as usize]
+    }
+
+    pub fn total_drops(&self) -> u64 {
+        self.v[Counter::Drops as usize..].iter().sum()
+    }
+
+    /// Adds another core's counters (for totals).
+    pub fn accumulate(&mut self, other: &Counters) {
+        for (a, b) in self.v.iter_mut().zip(other.v.iter()) {
+            *a += b;
+        }
+    }
+
+    /// `(name, value)` of every counter, drops as `drops_<reason>`.
+    pub fn named(&self) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = Counter::NAMED
+            .iter()
+            .map(|(c, n)| (n.to_string(), self.get(*c)))
+            .collect();
+        out.extend(
+            DropReason::ALL
+                .iter()
+                .map(|r| (format!("drops_{}", r.name()), self.drops(*r))),
+        );
+        out
+    }
+}
+
+/// The published copy of one core's counters.
+pub struct SharedCounters {
+    v: [AtomicU64; COUNTERS],
+}
+
+impl Default for SharedCounters {
+    fn default() -> Self {
+        SharedCounters {
+            v: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl SharedCounters {
+    /// Called by the owning worker only.
+    pub fn publish(&self, c: &Counters) {
+        for (a, v) in self.v.iter().zip(c.v.iter()) {
+            a.store(*v, Ordering::Relaxed);
+        }
+    }
+
+    pub fn read(&self) -> Counters {
+        Counters {
+            v: std::array::from_fn(|i| self.v[i].load(Ordering::Relaxed)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_read_and_sum() {
+        let mut c = Counters::default();
+        c.add(Counter::RxPackets, 3);
+        c.drop(DropReason::NoNeighbour);
+        let shared = SharedCounters::default();
+        shared.publish(&c);
+        let mut total = shared.read();
+        total.accumulate(&c);
+        assert_eq!(total.get(Counter::RxPackets), 6);
+        assert_eq!(total.drops(DropReason::NoNeighbour), 2);
+        assert_eq!(total.total_drops(), 2);
+        let named = total.named();
+        assert!(named.contains(&("drops_no_neighbour".to_string(), 2)));
+        assert_eq!(named.len(), COUNTERS);
+    }
+}

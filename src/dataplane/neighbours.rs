@@ -1,0 +1,119 @@
+//! Next hops: a small route table (longest prefix first) and the neighbour table the kernel
+//! resolved, both copied into each snapshot from rtnetlink dumps and monitors. The fast path
+//! never resolves addresses itself; a missing neighbour is counted and the frame dropped while
+//! the controller asks the kernel to resolve it.
+
+use std::net::Ipv4Addr;
+
+use super::lookup::StaticMap;
+use super::wire::MacAddr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub net: Ipv4Addr,
+    pub prefix_len: u8,
+    /// `None` for an on-link route: the destination itself is the next hop.
+    pub gateway: Option<Ipv4Addr>,
+    /// Index into the snapshot's interfaces.
+    pub iface: u16,
+}
+
+impl Route {
+    fn mask(&self) -> u32 {
+        if self.prefix_len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.prefix_len.min(32)))
+        }
+    }
+
+    fn contains(&self, a: u32) -> bool {
+        (a ^ u32::from(self.net)) & self.mask() == 0
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NextHops {
+    routes: Box<[Route]>,
+    neighbours: StaticMap<MacAddr>,
+}
+
+impl NextHops {
+    pub fn new(
+        mut routes: Vec<Route>,
+        neighbours: impl IntoIterator<Item = (Ipv4Addr, MacAddr)>,
+        seed: u64,
+    ) -> NextHops {
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix_len));
+        NextHops {
+            routes: routes.into_boxed_slice(),
+            neighbours: StaticMap::build(
+                neighbours
+                    .into_iter()
+                    .map(|(a, m)| (u64::from(u32::from(a)), m)),
+                seed,
+            ),
+        }
+    }
+
+    /// The interface and next-hop address towards `dst`.
+    #[inline(always)]
+    pub fn route(&self, dst: u32) -> Option<(u16, u32)> {
+        self.routes
+            .iter()
+            .find(|r| r.contains(dst))
+            .map(|r| (r.iface, r.gateway.map_or(dst, u32::from)))
+    }
+
+    #[inline(always)]
+    pub fn neighbour(&self, addr: u32) -> Option<MacAddr> {
+        self.neighbours.get(u64::from(addr))
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longest_prefix_wins_and_gateways_are_next_hops() {
+        let a = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let nh = NextHops::new(
+            vec![
+                Route {
+                    net: a("0.0.0.0"),
+                    prefix_len: 0,
+                    gateway: Some(a("198.18.0.254")),
+                    iface: 0,
+                },
+                Route {
+                    net: a("198.18.2.0"),
+                    prefix_len: 24,
+                    gateway: None,
+                    iface: 1,
+                },
+            ],
+            [(a("198.18.2.5"), MacAddr([2, 0, 0, 0, 0, 5]))],
+            1,
+        );
+        assert_eq!(
+            nh.route(a("198.18.2.5").into()),
+            Some((1, a("198.18.2.5").into()))
+        );
+        assert_eq!(
+            nh.route(a("198.19.0.1").into()),
+            Some((0, a("198.18.0.254").into()))
+        );
+        assert_eq!(
+            nh.neighbour(a("198.18.2.5").into()),
+            Some(MacAddr([2, 0, 0, 0, 0, 5]))
+        );
+        assert_eq!(nh.neighbour(a("198.18.2.6").into()), None);
+        let none = NextHops::new(vec![], [], 1);
+        assert_eq!(none.route(1), None);
+    }
+}

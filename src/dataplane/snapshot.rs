@@ -1,0 +1,387 @@
+//! Immutable configuration snapshots: what the controller tells the workers. A snapshot is built
+//! off the fast path (Maglev tables and lookup maps included), published with one atomic swap,
+//! and read by each worker once per batch, so a batch sees one consistent configuration and
+//! no worker ever waits for the controller.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use super::lookup::{endpoint_key, StaticMap};
+use super::neighbours::{NextHops, Route};
+use super::sched::maglev::{self, Maglev, Member};
+use super::sched::wrr;
+use super::wire::MacAddr;
+
+/// Backend ids index per-core connection counts; they stay the same across snapshots for the
+/// same (service, address, port), so counts survive reconfiguration.
+pub const MAX_BACKEND_IDS: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scheduler {
+    /// Maglev consistent hashing on the client address and port.
+    Maglev,
+    /// Smooth weighted round robin.
+    RoundRobin,
+    /// Weighted least connections (per core).
+    LeastConn,
+}
+
+impl Scheduler {
+    /// The name used in the configuration file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheduler::Maglev => "maglev",
+            Scheduler::RoundRobin => "round_robin",
+            Scheduler::LeastConn => "least_conn",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackendSpec {
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    pub weight: u32,
+    /// The health verdict; a down backend gets no new flows (existing flows continue).
+    pub up: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub vip: Ipv4Addr,
+    pub port: u16,
+    pub proto: u8,
+    pub scheduler: Scheduler,
+    /// Source-address persistence timeout in milliseconds; 0 turns it off.
+    pub persistence_ms: u32,
+    pub backends: Vec<BackendSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InterfaceSpec {
+    pub name: String,
+    pub mac: MacAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Spec {
+    pub services: Vec<ServiceSpec>,
+    pub interfaces: Vec<InterfaceSpec>,
+    pub routes: Vec<Route>,
+    pub neighbours: Vec<(Ipv4Addr, MacAddr)>,
+    /// Number of workers; flows are owned by `client_hash % workers`.
+    pub workers: u16,
+    /// Seed of every hash that must agree across workers (ownership, Maglev).
+    pub hash_seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backend {
+    pub id: u16,
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    pub weight: u32,
+    pub up: bool,
+}
+
+impl Backend {
+    /// Weight for new flows: zero when down.
+    pub fn effective_weight(&self) -> u32 {
+        if self.up {
+            self.weight
+        } else {
+            0
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub vip: Ipv4Addr,
+    pub port: u16,
+    pub proto: u8,
+    pub scheduler: Scheduler,
+    pub persistence_ms: u32,
+    pub backends: Vec<Backend>,
+    pub maglev: Option<Maglev>,
+    pub wrr: wrr::Sequence,
+}
+
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub generation: u64,
+    pub services: Vec<Service>,
+    pub interfaces: Vec<InterfaceSpec>,
+    pub next_hops: NextHops,
+    pub workers: u16,
+    pub hash_seed: u64,
+    /// (VIP, port, proto) → service index.
+    services_by_vip: StaticMap<u16>,
+    /// (backend address, port, proto) → present, to recognise replies from backends.
+    backends_by_addr: StaticMap<u8>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BuildError {
+    #[error("more than {MAX_BACKEND_IDS} backends in total")]
+    TooManyBackends,
+    #[error("two services use {0}")]
+    DuplicateService(String),
+    #[error("service {0} has more than 65534 backends")]
+    ServiceTooLarge(String),
+}
+
+impl Snapshot {
+    /// Builds a snapshot; `previous` keeps backend ids stable.
+    pub fn build(spec: &Spec, previous: Option<&Snapshot>) -> Result<Snapshot, BuildError> {
+        let generation = previous.map_or(1, |p| p.generation + 1);
+        let mut old_ids: BTreeMap<(&str, Ipv4Addr, u16), u16> = BTreeMap::new();
+        if let Some(p) = previous {
+            for s in &p.services {
+                for b in &s.backends {
+                    old_ids.insert((s.name.as_str(), b.addr, b.port), b.id);
+                }
+            }
+        }
+        let mut taken = vec![false; MAX_BACKEND_IDS];
+        let mut ids: BTreeMap<(usize, usize), u16> = BTreeMap::new();
+        for (si, s) in spec.services.iter().enumerate() {
+            for (bi, b) in s.backends.iter().enumerate() {
+                if let Some(&id) = old_ids.get(&(s.name.as_str(), b.addr, b.port)) {
+                    if !taken[usize::from(id)] {
+                        taken[usize::from(id)] = true;
+                        ids.insert((si, bi), id);
+                    }
+                }
+            }
+        }
+        // Fresh ids come first from those the previous snapshot did not use: flows of a removed
+        // backend still end later and decrement its id's count, which must not be a new backend's.
+        let mut was_used = vec![false; MAX_BACKEND_IDS];
+        for &id in old_ids.values() {
+            was_used[usize::from(id)] = true;
+        }
+        let mut free = (0..MAX_BACKEND_IDS)
+            .filter(|&i| !taken[i] && !was_used[i])
+            .chain((0..MAX_BACKEND_IDS).filter(|&i| !taken[i] && was_used[i]));
+        let mut services = Vec::with_capacity(spec.services.len());
+        let mut seen_vips = BTreeMap::new();
+        for (si, s) in spec.services.iter().enumerate() {
+            let key = endpoint_key(s.vip.into(), s.port, s.proto);
+            if seen_vips.insert(key, si).is_some() {
+                return Err(BuildError::DuplicateService(format!(
+                    "{}:{}/{}",
+                    s.vip, s.port, s.proto
+                )));
+            }
+            if s.backends.len() >= usize::from(maglev::NONE) {
+                return Err(BuildError::ServiceTooLarge(s.name.clone()));
+            }
+            let mut backends = Vec::with_capacity(s.backends.len());
+            for (bi, b) in s.backends.iter().enumerate() {
+                let id = match ids.get(&(si, bi)) {
+                    Some(&id) => id,
+                    None => free.next().ok_or(BuildError::TooManyBackends)? as u16,
+                };
+                backends.push(Backend {
+                    id,
+                    addr: b.addr,
+                    port: b.port,
+                    weight: b.weight,
+                    up: b.up,
+                });
+            }
+            let weights: Vec<u32> = backends.iter().map(Backend::effective_weight).collect();
+            let maglev = (s.scheduler == Scheduler::Maglev).then(|| {
+                let members: Vec<Member> = backends
+                    .iter()
+                    .map(|b| Member {
+                        addr: b.addr.into(),
+                        port: b.port,
+                        weight: b.effective_weight(),
+                    })
+                    .collect();
+                Maglev::build(&members, maglev::table_size(members.len()), spec.hash_seed)
+            });
+            let wrr = if s.scheduler == Scheduler::RoundRobin {
+                wrr::Sequence::build(&weights)
+            } else {
+                wrr::Sequence::default()
+            };
+            services.push(Service {
+                name: s.name.clone(),
+                vip: s.vip,
+                port: s.port,
+                proto: s.proto,
+                scheduler: s.scheduler,
+                persistence_ms: s.persistence_ms,
+                backends,
+                maglev,
+                wrr,
+            });
+        }
+        let services_by_vip = StaticMap::build(
+            services
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (endpoint_key(s.vip.into(), s.port, s.proto), i as u16)),
+            spec.hash_seed,
+        );
+        let backends_by_addr = StaticMap::build(
+            services.iter().flat_map(|s| {
+                s.backends
+                    .iter()
+                    .map(move |b| (endpoint_key(b.addr.into(), b.port, s.proto), 1u8))
+            }),
+            spec.hash_seed,
+        );
+        Ok(Snapshot {
+            generation,
+            services,
+            interfaces: spec.interfaces.clone(),
+            next_hops: NextHops::new(
+                spec.routes.clone(),
+                spec.neighbours.iter().copied(),
+                spec.hash_seed,
+            ),
+            workers: spec.workers.max(1),
+            hash_seed: spec.hash_seed,
+            services_by_vip,
+            backends_by_addr,
+        })
+    }
+
+    #[inline(always)]
+    pub fn service_for(&self, vip: u32, port: u16, proto: u8) -> Option<u16> {
+        self.services_by_vip.get(endpoint_key(vip, port, proto))
+    }
+
+    #[inline(always)]
+    pub fn is_backend(&self, addr: u32, port: u16, proto: u8) -> bool {
+        self.backends_by_addr
+            .get(endpoint_key(addr, port, proto))
+            .is_some()
+    }
+}
+
+/// The controller's side of the snapshot channel.
+pub struct Publisher {
+    current: Arc<ArcSwap<Snapshot>>,
+}
+
+/// A worker's side: `load` once per batch.
+#[derive(Clone)]
+pub struct Subscriber {
+    current: Arc<ArcSwap<Snapshot>>,
+}
+
+pub fn channel(first: Snapshot) -> (Publisher, Subscriber) {
+    let current = Arc::new(ArcSwap::from_pointee(first));
+    (
+        Publisher {
+            current: current.clone(),
+        },
+        Subscriber { current },
+    )
+}
+
+impl Publisher {
+    pub fn publish(&self, s: Snapshot) {
+        self.current.store(Arc::new(s));
+    }
+
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+}
+
+impl Subscriber {
+    /// A guard valid for one batch; cheap (no reference-count traffic in the common case).
+    #[inline(always)]
+    pub fn load(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.current.load()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(backends: &[(u8, bool)]) -> Spec {
+        Spec {
+            services: vec![ServiceSpec {
+                name: "web".into(),
+                vip: Ipv4Addr::new(198, 18, 1, 1),
+                port: 80,
+                proto: 6,
+                scheduler: Scheduler::Maglev,
+                persistence_ms: 0,
+                backends: backends
+                    .iter()
+                    .map(|&(last, up)| BackendSpec {
+                        addr: Ipv4Addr::new(198, 18, 2, last),
+                        port: 8080,
+                        weight: 1,
+                        up,
+                    })
+                    .collect(),
+            }],
+            workers: 2,
+            hash_seed: 5,
+            ..Spec::default()
+        }
+    }
+
+    #[test]
+    fn backend_ids_are_stable_across_snapshots() {
+        let a = Snapshot::build(&spec(&[(1, true), (2, true), (3, true)]), None).unwrap();
+        let ids = |s: &Snapshot| -> Vec<(u8, u16)> {
+            s.services[0]
+                .backends
+                .iter()
+                .map(|b| (b.addr.octets()[3], b.id))
+                .collect()
+        };
+        // Backend 1 removed, 4 added, 3 down: 2 and 3 keep their ids, 4 gets a fresh one.
+        let b = Snapshot::build(&spec(&[(2, true), (3, false), (4, true)]), Some(&a)).unwrap();
+        let (before, after) = (ids(&a), ids(&b));
+        assert_eq!(after[0], before[1]);
+        assert_eq!(after[1], before[2]);
+        assert!(before.iter().all(|(_, id)| *id != after[2].1));
+        assert_eq!(b.generation, 2);
+        // The down backend has no Maglev slots.
+        let m = b.services[0].maglev.as_ref().unwrap();
+        assert!(m.slots().iter().all(|&s| s != 1));
+    }
+
+    #[test]
+    fn lookups_and_duplicates() {
+        let s = Snapshot::build(&spec(&[(1, true)]), None).unwrap();
+        let vip = u32::from(Ipv4Addr::new(198, 18, 1, 1));
+        assert_eq!(s.service_for(vip, 80, 6), Some(0));
+        assert_eq!(s.service_for(vip, 80, 17), None);
+        assert!(s.is_backend(Ipv4Addr::new(198, 18, 2, 1).into(), 8080, 6));
+        assert!(!s.is_backend(Ipv4Addr::new(198, 18, 2, 1).into(), 8081, 6));
+        let mut dup = spec(&[(1, true)]);
+        dup.services.push(dup.services[0].clone());
+        assert!(matches!(
+            Snapshot::build(&dup, None),
+            Err(BuildError::DuplicateService(_))
+        ));
+    }
+
+    #[test]
+    fn publish_is_seen_by_subscribers() {
+        let (p, sub) = channel(Snapshot::build(&spec(&[(1, true)]), None).unwrap());
+        assert_eq!(sub.load().generation, 1);
+        let next = Snapshot::build(&spec(&[(1, true)]), Some(&p.current())).unwrap();
+        p.publish(next);
+        assert_eq!(sub.load().generation, 2);
+    }
+}

@@ -1,0 +1,89 @@
+//! What `appctl dataplane`, `appctl service` and `appctl conntrack` show, as stable JSON.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DataplaneStatus {
+    /// `disabled` (no [dataplane]), `starting`, `running` or `failed: <reason>`.
+    pub state: String,
+    pub snapshot_generation: u64,
+    #[serde(default)]
+    pub interfaces: Vec<InterfaceStatus>,
+    #[serde(default)]
+    pub workers: Vec<WorkerStatus>,
+    /// Every worker's counters summed.
+    #[serde(default)]
+    pub totals: BTreeMap<String, u64>,
+    /// Addresses the fast path needs a MAC for and the kernel has not resolved yet.
+    #[serde(default)]
+    pub unresolved_neighbours: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InterfaceStatus {
+    pub name: String,
+    pub index: u32,
+    pub mac: String,
+    /// `native` or `generic` XDP.
+    pub xdp_mode: String,
+    pub queues: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkerStatus {
+    pub id: u16,
+    pub cpu: Option<usize>,
+    /// `interface:queue` of each socket.
+    pub sockets: Vec<String>,
+    pub counters: BTreeMap<String, u64>,
+    /// Frames dropped because a handoff ring or a TX ring was full.
+    pub handoff_ring_full: u64,
+    pub tx_ring_full: u64,
+    /// Kernel-side socket drops (`XDP_STATISTICS` rx_dropped + rx_ring_full), summed.
+    pub socket_drops: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub name: String,
+    pub vip: String,
+    pub port: u16,
+    pub protocol: String,
+    pub scheduler: String,
+    pub persistence_ms: u32,
+    pub backends: Vec<BackendStatus>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BackendStatus {
+    pub address: String,
+    pub port: u16,
+    pub weight: u32,
+    pub up: bool,
+    #[serde(default)]
+    pub check: Option<String>,
+    /// Flows in the conntrack tables of all workers.
+    pub active_flows: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FlowStatus {
+    pub worker: u16,
+    pub protocol: u8,
+    pub client: String,
+    pub vip: String,
+    pub backend: String,
+    pub state: String,
+    pub idle_ms: u32,
+    pub packets: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConntrackStatus {
+    pub used: u64,
+    pub capacity: u64,
+    /// Up to the requested number of flows, per worker in table order.
+    pub flows: Vec<FlowStatus>,
+}

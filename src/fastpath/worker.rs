@@ -1,0 +1,303 @@
+//! One worker thread: pinned to a core, it owns its AF_XDP sockets (one per interface queue
+//! assigned to it), its pipeline (conntrack, scheduler state) and its end of the handoff rings.
+//! The loop is: load the snapshot once, drain RX rings and handoff rings through the pipeline,
+//! act on verdicts, flush TX, refill, expire, publish counters; sleep in poll() when idle,
+//! because the cores are shared with the control plane and other processes.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::handoff::{Consumer, Producer};
+use super::status::FlowStatus;
+use crate::dataplane::counters::SharedCounters;
+use crate::dataplane::pipeline::{Pipeline, PipelineConfig, Verdict};
+use crate::dataplane::snapshot::{Subscriber, MAX_BACKEND_IDS};
+use crate::xdp::xsk::{wait_readable, RxFrame, Xsk};
+
+const BATCH: usize = 64;
+/// How often connection counts and socket statistics are published.
+const PUBLISH_EVERY: Duration = Duration::from_millis(200);
+
+/// An eventfd a producer writes after handing frames over, so an idle owner wakes at once.
+pub struct Waker(OwnedFd);
+
+impl Waker {
+    pub fn new() -> std::io::Result<Waker> {
+        // SAFETY: plain eventfd creation.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a new descriptor nothing else owns.
+        Ok(Waker(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    pub fn wake(&self) {
+        let one = 1u64;
+        // SAFETY: writes 8 bytes from a live u64 to our eventfd.
+        unsafe {
+            libc::write(
+                self.0.as_raw_fd(),
+                &one as *const u64 as *const libc::c_void,
+                8,
+            )
+        };
+    }
+
+    fn clear(&self) {
+        let mut v = 0u64;
+        // SAFETY: reads 8 bytes into a live u64 from our non-blocking eventfd.
+        unsafe {
+            libc::read(
+                self.0.as_raw_fd(),
+                &mut v as *mut u64 as *mut libc::c_void,
+                8,
+            )
+        };
+    }
+}
+
+/// What the controller and status readers share with one worker; the worker writes, others read.
+pub struct WorkerShared {
+    pub counters: SharedCounters,
+    pub stop: AtomicBool,
+    /// Active flows per backend id, published every [`PUBLISH_EVERY`].
+    pub active: Box<[AtomicU32]>,
+    pub handoff_ring_full: AtomicU64,
+    pub tx_ring_full: AtomicU64,
+    pub socket_drops: AtomicU64,
+    /// Set by a reader wanting a conntrack listing of at most `dump_limit` flows; the worker
+    /// answers between batches, off the packet path.
+    pub dump_request: AtomicBool,
+    pub dump_limit: AtomicU32,
+    pub dump: Mutex<Option<(u64, u64, Vec<FlowStatus>)>>,
+}
+
+impl Default for WorkerShared {
+    fn default() -> Self {
+        WorkerShared {
+            counters: SharedCounters::default(),
+            stop: AtomicBool::new(false),
+            active: (0..MAX_BACKEND_IDS).map(|_| AtomicU32::new(0)).collect(),
+            handoff_ring_full: AtomicU64::new(0),
+            tx_ring_full: AtomicU64::new(0),
+            socket_drops: AtomicU64::new(0),
+            dump_request: AtomicBool::new(false),
+            dump_limit: AtomicU32::new(0),
+            dump: Mutex::new(None),
+        }
+    }
+}
+
+pub struct Socket {
+    /// Index of the interface in the snapshot.
+    pub iface: u16,
+    pub xsk: Xsk,
+}
+
+pub struct Worker {
+    pub id: u16,
+    pub cpu: Option<usize>,
+    pub sockets: Vec<Socket>,
+    pub pipeline: PipelineConfig,
+    pub snapshots: Subscriber,
+    /// `handoff_out[w]`: ring to worker `w` (none to itself).
+    pub handoff_out: Vec<Option<Producer>>,
+    pub handoff_in: Vec<Consumer>,
+    /// `wakers[w]`: worker `w`'s waker; this worker's own is `wakers[id]`.
+    pub wakers: Arc<Vec<Waker>>,
+    pub shared: Arc<WorkerShared>,
+}
+
+fn pin(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes within it; the call reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            tracing::warn!(
+                "cannot pin worker to CPU {cpu}: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
+/// Sends `frame` out of this worker's socket on `iface` (a copy: the frame is in another UMEM
+/// or in a handoff slot).
+fn transmit_copy(
+    sockets: &mut [Socket],
+    tx_socket: &[Option<usize>],
+    iface: u16,
+    frame: &[u8],
+) -> bool {
+    match tx_socket.get(usize::from(iface)).copied().flatten() {
+        Some(s) => sockets[s].xsk.transmit_copy(frame),
+        None => false,
+    }
+}
+
+impl Worker {
+    pub fn spawn(self) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name(format!("dp-worker-{}", self.id))
+            .spawn(move || self.run())
+    }
+
+    fn run(mut self) {
+        if let Some(cpu) = self.cpu {
+            pin(cpu);
+        }
+        let mut pipeline = Pipeline::new(self.pipeline);
+        let start = Instant::now();
+        let mut rx = [RxFrame { addr: 0, len: 0 }; BATCH];
+        let mut scratch = [0u8; super::handoff::SLOT_BYTES];
+        let mut fds: Vec<i32> = self.sockets.iter().map(|s| s.xsk.fd()).collect();
+        fds.push(self.wakers[usize::from(self.id)].0.as_raw_fd());
+        let mut last_publish = start;
+        let mut woke = vec![false; self.handoff_out.len()];
+        let (mut tx_full, mut handoff_full) = (0u64, 0u64);
+        // Snapshot interface index → this worker's first socket on it.
+        let mut tx_socket: Vec<Option<usize>> = Vec::new();
+        for (i, s) in self.sockets.iter().enumerate() {
+            let at = usize::from(s.iface);
+            if tx_socket.len() <= at {
+                tx_socket.resize(at + 1, None);
+            }
+            tx_socket[at].get_or_insert(i);
+        }
+        for s in &mut self.sockets {
+            s.xsk.refill(u32::MAX);
+        }
+
+        while !self.shared.stop.load(Ordering::Relaxed) {
+            let snap = self.snapshots.load();
+            let now = start.elapsed().as_millis() as u32;
+            let mut work = 0;
+            for si in 0..self.sockets.len() {
+                let n = self.sockets[si].xsk.receive(&mut rx);
+                work += n;
+                for f in &rx[..n] {
+                    let here = self.sockets[si].iface;
+                    let xsk = &mut self.sockets[si].xsk;
+                    let frame = xsk.frame_mut(f.addr, f.len);
+                    match pipeline.process(&snap, now, frame) {
+                        Verdict::Tx { iface } if iface == here => {
+                            if !xsk.transmit(f.addr, f.len) {
+                                tx_full += 1;
+                            }
+                        }
+                        Verdict::Tx { iface } => {
+                            let len = frame.len();
+                            scratch[..len].copy_from_slice(frame);
+                            xsk.recycle(f.addr);
+                            if !transmit_copy(&mut self.sockets, &tx_socket, iface, &scratch[..len])
+                            {
+                                tx_full += 1;
+                            }
+                        }
+                        Verdict::Handoff { worker } => {
+                            let to = usize::from(worker);
+                            let pushed = self
+                                .handoff_out
+                                .get_mut(to)
+                                .and_then(Option::as_mut)
+                                .is_some_and(|p| p.push(frame));
+                            if pushed {
+                                woke[to] = true;
+                            } else {
+                                handoff_full += 1;
+                            }
+                            xsk.recycle(f.addr);
+                        }
+                        // `Pass` here means the steering program sent a frame the pipeline
+                        // does not want; it is counted (as passed) and dropped.
+                        Verdict::Pass | Verdict::Drop(_) => xsk.recycle(f.addr),
+                    }
+                }
+            }
+            for c in &mut self.handoff_in {
+                work += c.drain(BATCH, |frame| {
+                    if let Verdict::Tx { iface } = pipeline.process(&snap, now, frame) {
+                        if !transmit_copy(&mut self.sockets, &tx_socket, iface, frame) {
+                            tx_full += 1;
+                        }
+                    }
+                });
+            }
+            for s in &mut self.sockets {
+                s.xsk.flush();
+                s.xsk.refill(BATCH as u32 * 2);
+            }
+            for (w, flag) in woke.iter_mut().enumerate() {
+                if std::mem::take(flag) {
+                    self.wakers[w].wake();
+                }
+            }
+            pipeline.housekeeping(now);
+            self.shared.counters.publish(pipeline.counters());
+
+            if last_publish.elapsed() >= PUBLISH_EVERY {
+                last_publish = Instant::now();
+                self.publish_slow(&pipeline, &snap, tx_full, handoff_full);
+            }
+            if self.shared.dump_request.swap(false, Ordering::Acquire) {
+                self.dump(&pipeline, now);
+            }
+            if work == 0 {
+                wait_readable(&fds, 50);
+                self.wakers[usize::from(self.id)].clear();
+            }
+        }
+    }
+
+    /// Connection counts and socket statistics: cheap, but not per batch.
+    fn publish_slow(
+        &self,
+        pipeline: &Pipeline,
+        snap: &crate::dataplane::snapshot::Snapshot,
+        tx_full: u64,
+        handoff_full: u64,
+    ) {
+        for s in &snap.services {
+            for b in &s.backends {
+                self.shared.active[usize::from(b.id)]
+                    .store(pipeline.sched().active(b.id), Ordering::Relaxed);
+            }
+        }
+        let drops: u64 = self
+            .sockets
+            .iter()
+            .filter_map(|s| s.xsk.stats().ok())
+            .map(|s| s.rx_dropped + s.rx_ring_full)
+            .sum();
+        self.shared.socket_drops.store(drops, Ordering::Relaxed);
+        self.shared.tx_ring_full.store(tx_full, Ordering::Relaxed);
+        self.shared
+            .handoff_ring_full
+            .store(handoff_full, Ordering::Relaxed);
+    }
+
+    fn dump(&self, pipeline: &Pipeline, now: u32) {
+        let limit = self.shared.dump_limit.load(Ordering::Relaxed) as usize;
+        let ct = pipeline.conntrack();
+        let flows = ct
+            .iter()
+            .take(limit)
+            .map(|e| FlowStatus {
+                worker: self.id,
+                protocol: e.proto,
+                client: format!("{}:{}", e.client_addr(), e.client_port),
+                vip: format!("{}:{}", e.vip_addr(), e.vip_port),
+                backend: format!("{}:{}", e.backend_addr(), e.backend_port),
+                state: format!("{:?}", e.state()),
+                idle_ms: now.wrapping_sub(e.last_seen),
+                packets: e.packets,
+            })
+            .collect();
+        *self.shared.dump.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((u64::from(ct.used()), u64::from(ct.capacity()), flows));
+    }
+}
