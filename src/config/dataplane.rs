@@ -282,7 +282,8 @@ mod tests {
         let text = format!(
             "{BASE}[[service]]\nname = \"web\"\nvip = \"198.18.1.1\"\nport = 80\nprotocol = \"tcp\"\n\
              scheduler = \"round_robin\"\npersistence = \"30s\"\n\
-             backends = [{{ address = \"198.18.2.1\", port = 8080, weight = 2, check = \"web1\" }}]\n"
+             backends = [{{ address = \"198.18.2.1\", port = 8080, weight = 2, check = \"web1\" }}]\n\
+             [checks.web1]\ntype = \"tcp\"\ntarget = \"198.18.2.1:8080\"\n"
         );
         let cfg = parse_str(&text, Path::new("t.toml")).unwrap();
         assert_eq!(cfg.service[0].backends[0].weight, 2);
