@@ -8,6 +8,7 @@ mod notify;
 mod router;
 mod socket;
 mod status;
+mod timer;
 mod tracking;
 
 use std::collections::BTreeMap;
@@ -105,6 +106,13 @@ impl Vrrp {
         let mut routers: Vec<Router> = Vec::new();
         let mut groups: BTreeMap<String, SyncGroup<String>> = BTreeMap::new();
         let mut rx_tasks: BTreeMap<RxKey, RxTask> = BTreeMap::new();
+        let precise = match timer::PreciseTimer::new() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!("vrrp: no timerfd ({e}); timers fall back to 1 ms resolution");
+                None
+            }
+        };
         let mut retry = tokio::time::interval(RETRY);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut cfg = self.config.borrow_and_update().clone();
@@ -133,9 +141,14 @@ impl Vrrp {
 
             let deadline = routers.iter().filter_map(Router::next_timeout).min();
             let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d.into()).await,
-                    None => std::future::pending().await,
+                match (deadline, &precise) {
+                    (Some(d), Some(t)) => {
+                        if t.sleep_until(d).await.is_err() {
+                            tokio::time::sleep_until(d.into()).await;
+                        }
+                    }
+                    (Some(d), None) => tokio::time::sleep_until(d.into()).await,
+                    (None, _) => std::future::pending().await,
                 }
             };
             tokio::select! {

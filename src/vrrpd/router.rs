@@ -137,9 +137,14 @@ impl Router {
                         if self.adjustment != 0 {
                             inst.set_priority_adjustment(now, self.adjustment);
                         }
+                        self.attached = Some(att);
+                        for obj in self.vip_objects() {
+                            if let Err(e) = sh.ledger.record(obj) {
+                                tracing::error!("vrrp {}: ledger: {e}", self.cfg.name);
+                            }
+                        }
                         inst.handle_startup(now);
                         self.inst = Some(inst);
-                        self.attached = Some(att);
                         self.not_started = None;
                     }
                     Err(e) => self.not_started = Some(format!("invalid instance: {e}")),
@@ -289,15 +294,10 @@ impl Router {
                 }
             },
             Action::AddVirtualAddresses(ips) => {
+                // No ledger write here: the addresses were recorded when the instance started
+                // (a write is an fsync, milliseconds on the failover path).
                 for ip in ips {
                     let net = self.prefix_of(ip);
-                    let obj = KernelObject::Address {
-                        ifname: att.device.clone(),
-                        address: net,
-                    };
-                    if let Err(e) = sh.ledger.record(obj.clone()) {
-                        tracing::error!("vrrp {name}: ledger: {e}");
-                    }
                     match sh
                         .netlink
                         .add_address_at(att.device_index, &att.device, net, true)
@@ -306,10 +306,7 @@ impl Router {
                         Ok(_) => {
                             self.installed.insert(ip);
                         }
-                        Err(e) => {
-                            let _ = sh.ledger.forget(&obj);
-                            tracing::error!("vrrp {name}: {e}");
-                        }
+                        Err(e) => tracing::error!("vrrp {name}: {e}"),
                     }
                 }
             }
@@ -349,13 +346,26 @@ impl Router {
         match sh.netlink.del_address(&att.device, net).await {
             Ok(_) => {
                 self.installed.remove(&ip);
-                let _ = sh.ledger.forget(&KernelObject::Address {
-                    ifname: att.device.clone(),
-                    address: net,
-                });
             }
             Err(e) => tracing::error!("vrrp {}: {e}", self.cfg.name),
         }
+    }
+
+    /// The ledger entries of every virtual address, written once when the instance starts:
+    /// an address may appear at any failover, and then there is no time for an fsync.
+    fn vip_objects(&self) -> Vec<KernelObject> {
+        let device = match &self.attached {
+            Some(a) => a.device.clone(),
+            None => return Vec::new(),
+        };
+        self.cfg
+            .virtual_addresses
+            .iter()
+            .map(|net| KernelObject::Address {
+                ifname: device.clone(),
+                address: *net,
+            })
+            .collect()
     }
 
     fn report(&mut self, ev: Event, sh: &Shared<'_>) {
@@ -481,6 +491,11 @@ impl Router {
         self.drain(sh).await;
         for ip in self.installed.clone() {
             self.remove_vip(ip, sh).await;
+        }
+        if self.installed.is_empty() {
+            for obj in self.vip_objects() {
+                let _ = sh.ledger.forget(&obj);
+            }
         }
         if self.cfg.virtual_mac {
             let name = self.cfg.vmac_ifname();
