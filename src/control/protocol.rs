@@ -40,6 +40,13 @@ pub enum Command {
         #[serde(default = "default_flow_limit")]
         limit: u32,
     },
+    /// BGP peers and prefixes.
+    Bgp,
+    /// Withdraw a configured prefix regardless of its gates (`drain = false` undoes it).
+    BgpDrain {
+        prefix: String,
+        drain: bool,
+    },
 }
 
 fn default_flow_limit() -> u32 {
