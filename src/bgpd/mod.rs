@@ -164,7 +164,12 @@ impl Bgp {
         let (routes, prefixes) = announce::compute(&b.announce, &verdicts, &vrrp, &drained);
         for p in &prefixes {
             let before = last.get(&p.prefix);
-            if before.map(|b| (b.announced, b.degraded)) != Some((p.announced, p.degraded)) {
+            // The first decision is news only when something is announced.
+            let changed = match before {
+                Some(b) => (b.announced, b.degraded) != (p.announced, p.degraded),
+                None => p.announced,
+            };
+            if changed {
                 let kind = if p.announced { "announce" } else { "withdraw" };
                 self.events.emit(
                     "bgp",
