@@ -25,9 +25,14 @@ fn router_addr(i: u32) -> (String, String) {
     )
 }
 
+#[derive(Default)]
 struct Peering {
     node_as: u32,
     md5_router: Option<&'static str>,
+    /// BIRD side: `ttl security yes` (GTSM).
+    gtsm: bool,
+    /// BIRD side dials; the node only listens.
+    node_passive: bool,
 }
 
 fn router_conf(peers: &[Peering], v6: bool) -> String {
@@ -47,11 +52,15 @@ fn router_conf(peers: &[Peering], v6: bool) -> String {
             .map(|k| format!("password \"{k}\";"))
             .unwrap_or_default();
         // BIRD treats iBGP as multihop unless told the peer is on the link.
-        let direct = if p.node_as == ROUTER_AS {
+        let mut direct = if p.node_as == ROUTER_AS {
             "direct;"
         } else {
             ""
-        };
+        }
+        .to_string();
+        if p.gtsm {
+            direct.push_str(" ttl security yes;");
+        }
         c.push_str(&format!(
             "protocol bgp n{i} from peer {{ neighbor {n4} as {}; source address {r4}; {pw} {direct} \
              ipv4 {{ import all; export none; }}; }}\n",
@@ -68,12 +77,19 @@ fn router_conf(peers: &[Peering], v6: bool) -> String {
     c
 }
 
-fn node_conf(i: u32, node_as: u32, md5: Option<&str>, v6: bool) -> String {
+fn node_conf(i: u32, p: &Peering, md5: Option<&str>, v6: bool) -> String {
+    let node_as = p.node_as;
     let (n4, n6) = node_addr(i);
     let (r4, r6) = router_addr(i);
-    let pw = md5
+    let mut pw = md5
         .map(|k| format!("md5_password = \"{k}\"\n"))
         .unwrap_or_default();
+    if p.gtsm {
+        pw.push_str("gtsm = true\n");
+    }
+    if p.node_passive {
+        pw.push_str("passive = true\n");
+    }
     let mut c = format!(
         "[daemon]\nnode_name = \"n{i}\"\nshutdown_grace = \"10s\"\n\n\
          [checks.web]\ntype = \"tcp\"\ntarget = \"{n4}:8080\"\ntimeout = \"500ms\"\n\
@@ -123,12 +139,7 @@ fn setup(peers: Vec<Peering>, node_md5: &[Option<&str>], v6: bool) -> Bed {
             router.add_addr(&format!("eth{i}"), &format!("{r6}/64"));
             ns.add_addr("eth0", &format!("{n6}/64"));
         }
-        let cfg = node_conf(
-            i,
-            peers[i as usize - 1].node_as,
-            node_md5[i as usize - 1],
-            v6,
-        );
+        let cfg = node_conf(i, &peers[i as usize - 1], node_md5[i as usize - 1], v6);
         let node = Appliance::new(&lab, &ns, &format!("n{i}"), &cfg);
         nodes.push((ns, node));
     }
@@ -216,11 +227,11 @@ fn ebgp_ecmp_follows_health_drain_and_sigterm() {
         vec![
             Peering {
                 node_as: 65001,
-                md5_router: None,
+                ..Default::default()
             },
             Peering {
                 node_as: 65002,
-                md5_router: None,
+                ..Default::default()
             },
         ],
         &[None, None],
@@ -278,11 +289,11 @@ fn ibgp_and_ipv6_ecmp() {
         vec![
             Peering {
                 node_as: ROUTER_AS,
-                md5_router: None,
+                ..Default::default()
             },
             Peering {
                 node_as: ROUTER_AS,
-                md5_router: None,
+                ..Default::default()
             },
         ],
         &[None, None],
@@ -298,11 +309,11 @@ fn hung_node_dropped_at_hold_expiry() {
         vec![
             Peering {
                 node_as: 65001,
-                md5_router: None,
+                ..Default::default()
             },
             Peering {
                 node_as: 65002,
-                md5_router: None,
+                ..Default::default()
             },
         ],
         &[None, None],
@@ -330,10 +341,12 @@ fn md5_key_must_match() {
             Peering {
                 node_as: 65001,
                 md5_router: Some("right-key"),
+                ..Default::default()
             },
             Peering {
                 node_as: 65002,
                 md5_router: Some("right-key"),
+                ..Default::default()
             },
         ],
         &[Some("right-key"), Some("wrong-key")],
@@ -350,4 +363,25 @@ fn md5_key_must_match() {
     assert_eq!(good["bgp"]["peers"][0]["md5"], true);
     // The key never appears in status.
     assert!(!good.to_string().contains("right-key"));
+}
+
+#[test]
+fn gtsm_and_passive_sessions() {
+    let bed = setup(
+        vec![
+            Peering {
+                node_as: 65001,
+                gtsm: true,
+                ..Default::default()
+            },
+            Peering {
+                node_as: 65002,
+                node_passive: true,
+                ..Default::default()
+            },
+        ],
+        &[None, None],
+        false,
+    );
+    bed.expect_nexthops(VIP, 2, Duration::from_secs(20));
 }

@@ -51,6 +51,11 @@ pub fn start(
         };
         for &i in &idx {
             let n = &b.neighbor[i];
+            if n.gtsm {
+                if let Err(e) = socket::listener_send_ttl_255(&l, addr.is_ipv6()) {
+                    tracing::warn!("bgp: TTL 255 on the listener for {}: {e}", n.address);
+                }
+            }
             if let Some(k) = &n.md5_password {
                 if let Err(e) = socket::set_md5(&l, n.address, Some(k.expose())) {
                     tracing::warn!("bgp: MD5 key for {} on the listener: {e}", n.address);

@@ -76,6 +76,12 @@ impl Bgp {
         let mut sessions = Sessions::idle();
         let mut last: BTreeMap<String, PrefixStatus> = BTreeMap::new();
         loop {
+            // Other subsystems stop with us and may publish their last states (checks gone,
+            // VRRP instances leaving master); the neighbour tasks handle shutdown themselves,
+            // graceful shutdown first, so those must not turn into early withdrawals.
+            if stop.is_cancelled() {
+                break;
+            }
             let cfg = self.config.borrow_and_update().bgp.clone();
             let want = cfg.as_ref().map(session_part);
             if want != sessions.started_from {

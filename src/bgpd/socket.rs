@@ -92,7 +92,10 @@ fn set_int(sock: &Socket, level: libc::c_int, opt: libc::c_int, v: libc::c_int) 
     }
 }
 
-fn apply_ttl(sock: &Socket, v6: bool, ttl: TtlPolicy) -> io::Result<()> {
+/// `min_ttl`: also install the GTSM receive floor. Only on connected sockets: the peer's
+/// SYN-ACK may come from a listener that does not send TTL 255 yet (BIRD sets it per session
+/// once connected), and a floor during the handshake would drop it.
+fn apply_ttl(sock: &Socket, v6: bool, ttl: TtlPolicy, min_ttl: bool) -> io::Result<()> {
     let send = match ttl {
         TtlPolicy::Default => return Ok(()),
         TtlPolicy::Multihop(t) => t as u32,
@@ -103,7 +106,7 @@ fn apply_ttl(sock: &Socket, v6: bool, ttl: TtlPolicy) -> io::Result<()> {
     } else {
         sock.set_ttl(send)?;
     }
-    if ttl == TtlPolicy::Gtsm {
+    if ttl == TtlPolicy::Gtsm && min_ttl {
         if v6 {
             set_int(sock, libc::IPPROTO_IPV6, libc::IPV6_MINHOPCOUNT, 254)?;
         } else {
@@ -139,14 +142,16 @@ pub async fn connect(
         s.set_freebind(true)?;
         s.bind(&SocketAddr::new(l, 0).into())?;
     }
-    apply_ttl(&s, v6, ttl)?;
+    apply_ttl(&s, v6, ttl, false)?;
     if let Some(k) = md5 {
         set_md5(&s, peer, Some(k))?;
     }
     let sock = tokio::net::TcpSocket::from_std_stream(s.into());
-    tokio::time::timeout(timeout, sock.connect(SocketAddr::new(peer, BGP_PORT)))
+    let stream = tokio::time::timeout(timeout, sock.connect(SocketAddr::new(peer, BGP_PORT)))
         .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))?
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+    apply_ttl(&socket2::SockRef::from(&stream), v6, ttl, true)?;
+    Ok(stream)
 }
 
 /// Listens on `local:179`. Keys for every neighbour accepted here must be installed on this
@@ -169,6 +174,11 @@ pub fn listen(local: IpAddr) -> io::Result<TcpListener> {
 pub fn apply_accepted(stream: &TcpStream, ttl: TtlPolicy) -> io::Result<()> {
     let s = socket2::SockRef::from(stream);
     let v6 = stream.local_addr()?.is_ipv6();
-    // SockRef derefs to Socket.
-    apply_ttl(&s, v6, ttl)
+    apply_ttl(&s, v6, ttl, true)
+}
+
+/// TTL 255 on a listener serving a GTSM neighbour, so its SYN-ACK already passes the peer's
+/// floor (accepted sockets inherit it; harmless for the other neighbours).
+pub fn listener_send_ttl_255(l: &TcpListener, v6: bool) -> io::Result<()> {
+    apply_ttl(&socket2::SockRef::from(l), v6, TtlPolicy::Gtsm, false)
 }
