@@ -94,7 +94,7 @@ fn node_conf(i: u32, p: &Peering, md5: Option<&str>, v6: bool) -> String {
         "[daemon]\nnode_name = \"n{i}\"\nshutdown_grace = \"10s\"\n\n\
          [checks.web]\ntype = \"tcp\"\ntarget = \"{n4}:8080\"\ntimeout = \"500ms\"\n\
          interval = \"200ms\"\nfastinter = \"200ms\"\ndowninter = \"200ms\"\nrise = 1\nfall = 1\n\n\
-         [bgp]\nlocal_as = {node_as}\nrouter_id = \"{n4}\"\ngraceful_shutdown_wait = \"1s\"\n\
+         [bgp]\nlocal_as = {node_as}\nrouter_id = \"{n4}\"\ngraceful_shutdown_wait = \"2s\"\n\
          connect_retry = \"1s\"\n\n\
          [[bgp.neighbor]]\naddress = \"{r4}\"\nremote_as = {ROUTER_AS}\nlocal_address = \"{n4}\"\n{pw}\n\
          [[bgp.announce]]\nprefix = \"{VIP}/32\"\nchecks = [\"web\"]\n"
@@ -275,9 +275,27 @@ fn ebgp_ecmp_follows_health_drain_and_sigterm() {
     assert_eq!(peer["state"], "established", "{st}");
     assert_eq!(peer["hold_time"], 3, "{st}");
 
-    // SIGTERM: the route leaves the router and the node exits cleanly.
+    // SIGTERM: first RFC 8326 GRACEFUL_SHUTDOWN (65535:0) on n1's route, then the route
+    // leaves the router and the node exits cleanly.
     let p = bed.nodes[0].1.proc().clone();
     p.signal(Signal::SIGTERM).unwrap();
+    let birdc = require_tool("birdc");
+    let sock = bed.lab.artifact_path("bird.ctl");
+    wait_until(
+        "GRACEFUL_SHUTDOWN community on the router's route",
+        Duration::from_secs(2),
+        Duration::from_millis(20),
+        || {
+            let out = bed.router.exec(&[
+                birdc.to_str().unwrap(),
+                "-s",
+                sock.to_str().unwrap(),
+                "show route 198.18.255.1/32 all protocol n1",
+            ]);
+            String::from_utf8_lossy(&out.stdout).contains("(65535,0)")
+        },
+    )
+    .unwrap();
     bed.expect_nexthops(VIP, 1, Duration::from_secs(5));
     let status = p.wait_timeout(Duration::from_secs(10)).expect("node exits");
     assert!(status.success(), "exit {status:?}:\n{}", p.log());

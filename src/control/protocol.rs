@@ -116,5 +116,16 @@ mod tests {
                 state: health::Override::Down
             }
         );
+        let r: Request = serde_json::from_str(
+            r#"{"version":1,"command":"bgp_drain","prefix":"198.18.255.1/32","drain":true}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.command,
+            Command::BgpDrain {
+                prefix: "198.18.255.1/32".into(),
+                drain: true
+            }
+        );
     }
 }
