@@ -33,6 +33,8 @@ struct Peering {
     gtsm: bool,
     /// BIRD side dials; the node only listens.
     node_passive: bool,
+    /// Rewrites the node's generated configuration.
+    node_edit: Option<fn(String) -> String>,
 }
 
 fn router_conf(peers: &[Peering], v6: bool) -> String {
@@ -139,7 +141,11 @@ fn setup(peers: Vec<Peering>, node_md5: &[Option<&str>], v6: bool) -> Bed {
             router.add_addr(&format!("eth{i}"), &format!("{r6}/64"));
             ns.add_addr("eth0", &format!("{n6}/64"));
         }
-        let cfg = node_conf(i, &peers[i as usize - 1], node_md5[i as usize - 1], v6);
+        let p = &peers[i as usize - 1];
+        let mut cfg = node_conf(i, p, node_md5[i as usize - 1], v6);
+        if let Some(edit) = p.node_edit {
+            cfg = edit(cfg);
+        }
         let node = Appliance::new(&lab, &ns, &format!("n{i}"), &cfg);
         nodes.push((ns, node));
     }
@@ -402,4 +408,71 @@ fn gtsm_and_passive_sessions() {
         false,
     );
     bed.expect_nexthops(VIP, 2, Duration::from_secs(20));
+}
+
+/// The VIP follows VRRP mastership (here: Fault through a tracked check), and the session,
+/// its events and the latency histogram are visible to the operator.
+#[test]
+fn vrrp_gate_events_and_metrics() {
+    fn edit(c: String) -> String {
+        let c = c.replace(
+            "prefix = \"198.18.255.1/32\"\nchecks = [\"web\"]\n",
+            "prefix = \"198.18.255.1/32\"\nvrrp_instance = \"vi\"\n",
+        );
+        format!(
+            "{c}\n[interfaces.eth0]\n\n[metrics]\nlisten = \"127.0.0.1:9469\"\n\n\
+             [[vrrp.instance]]\nname = \"vi\"\ninterface = \"eth0\"\nvrid = 7\n\
+             advert_interval = \"100ms\"\nvirtual_addresses = [\"198.18.2.1/32\"]\n\
+             track_checks = [{{ check = \"web\", weight = 0 }}]\n"
+        )
+    }
+    let mut bed = setup(
+        vec![Peering {
+            node_as: 65001,
+            node_edit: Some(edit),
+            ..Default::default()
+        }],
+        &[None],
+        false,
+    );
+    bed.expect_nexthops(VIP, 1, Duration::from_secs(20));
+    bed.webs[0].take().unwrap().kill();
+    bed.expect_nexthops(VIP, 0, Duration::from_secs(5));
+    let st = bed.nodes[0].1.status();
+    let reason = st["bgp"]["prefixes"][0]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.starts_with("vrrp vi is"), "{st}");
+    bed.webs[0] = Some(bed.start_web(0));
+    bed.expect_nexthops(VIP, 1, Duration::from_secs(10));
+
+    let ev = bed.nodes[0].1.appctl(&["events", "--json"]);
+    let ev = String::from_utf8_lossy(&ev.stdout);
+    for kind in ["peer_established", "withdraw", "announce"] {
+        assert!(
+            ev.contains(&format!("\"kind\":\"{kind}\"")),
+            "{kind} in {ev}"
+        );
+    }
+    let curl = require_tool("curl");
+    let out = bed.nodes[0].0.exec(&[
+        curl.to_str().unwrap(),
+        "-s",
+        "http://127.0.0.1:9469/metrics",
+    ]);
+    let m = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        m.contains("appliance_bgp_peer_established{neighbor=\"198.18.1.1\"} 1"),
+        "{m}"
+    );
+    let count = m
+        .lines()
+        .find(|l| l.starts_with("appliance_bgp_update_latency_seconds_count"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(
+        count >= 2,
+        "a withdrawal and an announcement measured:\n{m}"
+    );
 }
