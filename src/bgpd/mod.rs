@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
@@ -61,6 +61,15 @@ impl Sessions {
     }
 }
 
+/// The withdrawal and the Cease must still go out before the supervisor's shutdown grace
+/// aborts the task: keep a second (or a fifth of a short grace) for them.
+fn gshut_wait(b: &BgpConfig, grace: Duration) -> Duration {
+    let margin = Duration::from_secs(1).min(grace / 5);
+    b.graceful_shutdown_wait
+        .get()
+        .min(grace.saturating_sub(margin))
+}
+
 fn session_part(b: &BgpConfig) -> BgpConfig {
     BgpConfig {
         announce: Vec::new(),
@@ -91,7 +100,8 @@ impl Bgp {
                 while sessions.tasks.join_next().await.is_some() {}
                 sessions = Sessions::idle();
                 if let Some(b) = &cfg {
-                    self.start_sessions(b, &mut sessions, &routes_tx, &m, &stop);
+                    let grace = self.config.borrow().daemon.shutdown_grace.get();
+                    self.start_sessions(grace, b, &mut sessions, &routes_tx, &m, &stop);
                 }
                 sessions.started_from = want;
             }
@@ -113,6 +123,7 @@ impl Bgp {
 
     fn start_sessions(
         &self,
+        grace: Duration,
         b: &BgpConfig,
         s: &mut Sessions,
         routes_tx: &watch::Sender<Arc<RouteSet>>,
@@ -139,6 +150,7 @@ impl Bgp {
                     metrics: m.clone(),
                     status: self.handle.peers.clone(),
                     quick: s.quick.clone(),
+                    gshut_wait: gshut_wait(b, grace),
                 }
                 .run(s.stop.clone()),
             );

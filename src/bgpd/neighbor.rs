@@ -46,6 +46,8 @@ pub struct NeighborTask {
     /// Set before `stop` is cancelled when the session is only being restarted (a reload):
     /// then no graceful-shutdown wait.
     pub quick: Arc<AtomicBool>,
+    /// `graceful_shutdown_wait`, already shortened to fit the daemon's shutdown grace.
+    pub gshut_wait: Duration,
 }
 
 enum Input {
@@ -166,7 +168,7 @@ impl NeighborTask {
                     } else {
                         // RFC 8326: routers lower our preference and move traffic first.
                         d.peer.set_graceful_shutdown(true);
-                        self.global.graceful_shutdown_wait.get()
+                        self.gshut_wait
                     };
                     shutdown_at = Some(tokio::time::Instant::now() + wait);
                 }
