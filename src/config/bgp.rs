@@ -190,6 +190,47 @@ pub fn parse_large_community(s: &str) -> Option<(u32, u32, u32)> {
     it.next().is_none().then_some(r)
 }
 
+/// The `applianced check` lines: sessions and announcements, never the MD5 key.
+pub fn summary(s: &mut String, b: &BgpConfig) {
+    use std::fmt::Write;
+    let _ = writeln!(
+        s,
+        "bgp         AS {} router id {}, hold {}, {} neighbor(s), {} prefix(es)",
+        b.local_as,
+        b.router_id,
+        b.hold_time,
+        b.neighbor.len(),
+        b.announce.len()
+    );
+    for n in &b.neighbor {
+        let _ = writeln!(
+            s,
+            "  neighbor {} AS {}{}{}{}",
+            n.address,
+            n.remote_as,
+            if n.passive { " passive" } else { "" },
+            if n.gtsm { " gtsm" } else { "" },
+            if n.md5_password.is_some() { " md5" } else { "" }
+        );
+    }
+    for a in &b.announce {
+        let mut gates: Vec<String> = a.checks.iter().map(|c| format!("check {c}")).collect();
+        if let Some(v) = &a.vrrp_instance {
+            gates.push(format!("vrrp {v}"));
+        }
+        let _ = writeln!(
+            s,
+            "  announce {} {}",
+            a.prefix,
+            if gates.is_empty() {
+                "always".to_string()
+            } else {
+                format!("while {}", gates.join(" and "))
+            }
+        );
+    }
+}
+
 pub fn validate(
     bgp: Option<&BgpConfig>,
     check_names: &[&str],
@@ -395,6 +436,12 @@ communities = ["65000:100"]
         let json = serde_json::to_string(&cfg).unwrap();
         assert!(!dbg.contains("s3cret") && !json.contains("s3cret"));
         assert!(json.contains("<redacted>"));
+        let summary = super::super::summary::summary(&cfg);
+        assert!(
+            summary.contains("neighbor 198.18.0.254 AS 65000 md5"),
+            "{summary}"
+        );
+        assert!(!summary.contains("s3cret"));
     }
 
     #[test]
