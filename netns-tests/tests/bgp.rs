@@ -476,3 +476,28 @@ fn vrrp_gate_events_and_metrics() {
         "a withdrawal and an announcement measured:\n{m}"
     );
 }
+
+/// GTSM on our side only: the router sends TTL 1 (plain eBGP), which the receive floor of 254
+/// drops, so no session comes up.
+#[test]
+fn gtsm_one_sided_does_not_establish() {
+    fn edit(c: String) -> String {
+        c.replace(
+            "local_address = \"198.18.1.2\"\n",
+            "local_address = \"198.18.1.2\"\ngtsm = true\n",
+        )
+    }
+    let bed = setup(
+        vec![Peering {
+            node_as: 65001,
+            node_edit: Some(edit),
+            ..Default::default()
+        }],
+        &[None],
+        false,
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(bed.nexthops(VIP), 0);
+    let st = bed.nodes[0].1.status();
+    assert_ne!(st["bgp"]["peers"][0]["state"], "established", "{st}");
+}

@@ -222,3 +222,25 @@ impl Bgp {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graceful_wait_leaves_room_for_the_withdrawal() {
+        let b: BgpConfig = toml::from_str("local_as = 1\nrouter_id = \"198.18.0.1\"\n").unwrap();
+        assert_eq!(
+            gshut_wait(&b, Duration::from_secs(5)),
+            Duration::from_secs(4)
+        );
+        assert_eq!(
+            gshut_wait(&b, Duration::from_secs(30)),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            gshut_wait(&b, Duration::from_secs(1)),
+            Duration::from_millis(800)
+        );
+    }
+}
