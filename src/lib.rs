@@ -1,6 +1,7 @@
 //! The appliance shell: every piece of IO (config files, sockets, netlink, signals, metrics)
 //! lives in this crate; the protocol logic lives in the sans-IO `vrrp`, `bgp` and `health` crates.
 
+pub mod bgpd;
 pub mod checks;
 pub mod cli;
 pub mod config;

@@ -19,6 +19,9 @@ pub struct Status {
     /// Health checks, by name.
     #[serde(default)]
     pub checks: Vec<CheckView>,
+    /// The BGP speaker (absent without `[bgp]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp: Option<crate::bgpd::BgpStatus>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -72,6 +72,14 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// BGP peers (state, uptime, capabilities, last NOTIFICATION) and prefixes (why announced
+    /// or not); `drain`/`undrain` withdraw a prefix for maintenance.
+    Bgp {
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<BgpCmd>,
+    },
     /// Tracked flows of every worker.
     Conntrack {
         /// At most this many flows.
@@ -91,6 +99,14 @@ enum HealthCmd {
         #[arg(value_enum)]
         state: OverrideArg,
     },
+}
+
+#[derive(Subcommand)]
+enum BgpCmd {
+    /// Withdraw a configured prefix from every peer regardless of its health (not persisted).
+    Drain { prefix: String },
+    /// Announce a drained prefix again when its gates allow.
+    Undrain { prefix: String },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -187,6 +203,21 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
         Cmd::Conntrack { limit, json } => {
             let data = client.call(Command::Conntrack { limit: *limit })?;
             show(data, *json, render_dp::conntrack)?;
+        }
+        Cmd::Bgp { json, action } => {
+            let cmd = match action {
+                None => Command::Bgp,
+                Some(BgpCmd::Drain { prefix }) => Command::BgpDrain {
+                    prefix: prefix.clone(),
+                    drain: true,
+                },
+                Some(BgpCmd::Undrain { prefix }) => Command::BgpDrain {
+                    prefix: prefix.clone(),
+                    drain: false,
+                },
+            };
+            let data = client.call(cmd)?;
+            show(data, *json, appliance::cli::bgp::bgp)?;
         }
         Cmd::Events {
             follow,

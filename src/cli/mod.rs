@@ -1,4 +1,5 @@
 //! What `appctl` prints.
 
+pub mod bgp;
 pub mod dataplane;
 pub mod render;

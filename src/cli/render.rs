@@ -110,6 +110,9 @@ pub fn status(st: &Status) -> String {
             let _ = writeln!(o, "{}", check_line(c));
         }
     }
+    if let Some(b) = &st.bgp {
+        super::bgp::summary(&mut o, b);
+    }
     o
 }
 

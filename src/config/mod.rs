@@ -5,6 +5,7 @@
 //! A subsystem adds its section by adding a field to [`Config`], a module here with its structs
 //! and a `validate` function, and a call in `validate::validate`.
 
+pub mod bgp;
 pub mod checks;
 pub mod daemon;
 pub mod dataplane;
@@ -52,6 +53,9 @@ pub struct Config {
     /// `[[service]]`: the services the data plane balances.
     #[serde(default)]
     pub service: Vec<dataplane::ServiceConfig>,
+    /// The BGP speaker (absent: nothing is announced).
+    #[serde(default)]
+    pub bgp: Option<bgp::BgpConfig>,
 }
 
 /// Largest file we accept; a config is a few kilobytes, anything huge is a mistake.

@@ -100,5 +100,8 @@ pub fn summary(cfg: &Config) -> String {
             svc.backends.len()
         );
     }
+    if let Some(b) = &cfg.bgp {
+        super::bgp::summary(&mut s, b);
+    }
     s
 }

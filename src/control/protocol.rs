@@ -40,6 +40,13 @@ pub enum Command {
         #[serde(default = "default_flow_limit")]
         limit: u32,
     },
+    /// BGP peers and prefixes.
+    Bgp,
+    /// Withdraw a configured prefix regardless of its gates (`drain = false` undoes it).
+    BgpDrain {
+        prefix: String,
+        drain: bool,
+    },
 }
 
 fn default_flow_limit() -> u32 {
@@ -107,6 +114,17 @@ mod tests {
             Command::HealthSet {
                 check: "web".into(),
                 state: health::Override::Down
+            }
+        );
+        let r: Request = serde_json::from_str(
+            r#"{"version":1,"command":"bgp_drain","prefix":"198.18.255.1/32","drain":true}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.command,
+            Command::BgpDrain {
+                prefix: "198.18.255.1/32".into(),
+                drain: true
             }
         );
     }

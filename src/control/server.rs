@@ -26,6 +26,8 @@ pub struct ControlContext {
     pub health: crate::checks::HealthControl,
     /// The data plane's status (a disabled data plane answers with state `disabled`).
     pub dataplane: crate::fastpath::DataplaneHandle,
+    /// BGP status and the operator's drain set.
+    pub bgp: crate::bgpd::BgpHandle,
 }
 
 /// Most flows one `conntrack` request lists.
@@ -163,6 +165,20 @@ async fn handle(
             Command::Conntrack { limit } => {
                 let ct = ctx.dataplane.conntrack(limit.min(MAX_FLOWS_LISTED)).await;
                 write_line(&mut w, &Response::ok(serde_json::to_value(ct)?)).await?;
+            }
+            Command::Bgp => {
+                let resp = match ctx.bgp.status() {
+                    Some(s) => Response::ok(serde_json::to_value(s)?),
+                    None => Response::err("BGP is not configured (no [bgp] section)"),
+                };
+                write_line(&mut w, &resp).await?;
+            }
+            Command::BgpDrain { prefix, drain } => {
+                let resp = match ctx.bgp.set_drain(&prefix, drain) {
+                    Ok(s) => Response::ok(serde_json::to_value(s)?),
+                    Err(e) => Response::err(e),
+                };
+                write_line(&mut w, &resp).await?;
             }
             Command::Events { since, follow } => {
                 let (backlog, mut rx) = ctx.events.since(since);

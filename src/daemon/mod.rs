@@ -152,6 +152,20 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
         .run(stop.clone()),
     );
 
+    // BGP: announcements gated by verdicts, VRRP states and the operator's drain set.
+    let bgp = crate::bgpd::BgpHandle::default();
+    tasks.spawn(
+        crate::bgpd::Bgp {
+            events: events.clone(),
+            metrics: metrics.clone(),
+            verdicts: verdict_rx.clone(),
+            vrrp_status: vrrp_status_rx.clone(),
+            config: config_rx.clone(),
+            handle: bgp.clone(),
+        }
+        .run(stop.clone()),
+    );
+
     tasks.spawn(metrics_task(
         metrics.clone(),
         config_rx.clone(),
@@ -169,6 +183,7 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
         let if_status = if_status_rx.clone();
         let vrrp_status = vrrp_status_rx.clone();
         let health = health.clone();
+        let bgp = bgp.clone();
         move || {
             let s = shared.lock().unwrap_or_else(|p| p.into_inner());
             Status {
@@ -192,6 +207,7 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
                 },
                 vrrp: vrrp_status.borrow().clone(),
                 checks: health.statuses(),
+                bgp: bgp.status(),
             }
         }
     };
@@ -202,6 +218,7 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
             reload: reload_tx,
             health,
             dataplane,
+            bgp,
         }),
         stop.clone(),
     ));
