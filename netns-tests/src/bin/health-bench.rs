@@ -33,6 +33,10 @@ struct Args {
     seconds: u64,
     interval_s: u64,
     keepalived: bool,
+    /// Place the work as on a host with a real NIC: the checker on CPU 0, the server and the
+    /// receive processing of its interface (RPS) on CPU 1. Over a veth pair the receiver's
+    /// softirq otherwise runs in the sender's context and is billed to the checker.
+    rps: bool,
 }
 
 fn args() -> Args {
@@ -41,6 +45,7 @@ fn args() -> Args {
         seconds: 30,
         interval_s: 1,
         keepalived: true,
+        rps: false,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut it = argv.iter();
@@ -55,9 +60,10 @@ fn args() -> Args {
             "--seconds" => a.seconds = num(),
             "--interval" => a.interval_s = num(),
             "--no-keepalived" => a.keepalived = false,
+            "--rps" => a.rps = true,
             other => panic!(
                 "unknown argument {other}; usage: health-bench [--checks N] [--seconds S] \
-                 [--interval SECONDS] [--no-keepalived]"
+                 [--interval SECONDS] [--no-keepalived] [--rps]"
             ),
         }
     }
@@ -131,6 +137,16 @@ fn measure(seconds: u64, pids: impl Fn() -> Vec<u32>, with_children: bool) -> Me
     }
 }
 
+/// With `--rps`, runs `argv` on CPU 0 (taskset); otherwise unchanged.
+fn pinned(a: &Args, cpu: &str, argv: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    if a.rps {
+        v.extend(["taskset".to_string(), "-c".to_string(), cpu.to_string()]);
+    }
+    v.extend(argv.iter().map(|s| s.to_string()));
+    v
+}
+
 fn applianced(lab: &Lab, lb: &Netns, a: &Args) -> (Measured, usize) {
     let dir = Path::new("/tmp/nt-appliance").join(format!("health-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -152,19 +168,20 @@ fn applianced(lab: &Lab, lb: &Netns, a: &Args) -> (Measured, usize) {
     }
     let cfg_path = lab.write_artifact("applianced.toml", &cfg);
     let bin = bin_path("applianced");
-    let proc = lb
-        .process(
-            "applianced",
-            &[
-                bin.to_str().unwrap(),
-                "run",
-                "-c",
-                cfg_path.to_str().unwrap(),
-                "--log-level",
-                "info",
-            ],
-        )
-        .spawn();
+    let argv = pinned(
+        a,
+        "0",
+        &[
+            bin.to_str().unwrap(),
+            "run",
+            "-c",
+            cfg_path.to_str().unwrap(),
+            "--log-level",
+            "info",
+        ],
+    );
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let proc = lb.process("applianced", &argv).spawn();
     let up = || -> usize {
         let out = run_appctl(&socket, &["status", "--json"]);
         serde_json::from_slice::<serde_json::Value>(&out.stdout)
@@ -218,25 +235,26 @@ fn keepalived(lab: &Lab, lb: &Netns, a: &Args) -> Measured {
     let conf = lab.write_artifact("keepalived.conf", &cfg);
     let art = lab.artifacts();
     let pidfile = |n: &str| art.join(n).to_str().unwrap().to_string();
-    let proc: Proc = lb
-        .process(
-            "keepalived",
-            &[
-                ka.to_str().unwrap(),
-                "-n",
-                "-l",
-                "-P",
-                "-f",
-                conf.to_str().unwrap(),
-                "-p",
-                &pidfile("keepalived.pid"),
-                "-r",
-                &pidfile("vrrp.pid"),
-                "-c",
-                &pidfile("checkers.pid"),
-            ],
-        )
-        .spawn();
+    let argv = pinned(
+        a,
+        "0",
+        &[
+            ka.to_str().unwrap(),
+            "-n",
+            "-l",
+            "-P",
+            "-f",
+            conf.to_str().unwrap(),
+            "-p",
+            &pidfile("keepalived.pid"),
+            "-r",
+            &pidfile("vrrp.pid"),
+            "-c",
+            &pidfile("checkers.pid"),
+        ],
+    );
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let proc: Proc = lb.process("keepalived", &argv).spawn();
     // Every script must pass `rise` times before the instance leaves FAULT; if keepalived
     // cannot keep up, that never happens and the measurement says so by its CPU.
     let master = wait_until(
@@ -273,16 +291,34 @@ fn main() {
     srv.add_addr("eth0", &format!("{SRV}/24"));
     let script = lab.write_artifact("server.py", SERVER_PY);
     let python = require_tool("python3");
-    let server = srv.spawn(
-        "server",
+    let argv = pinned(
+        &a,
+        "1",
         &[python.to_str().unwrap(), script.to_str().unwrap()],
     );
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let server = srv.spawn("server", &argv);
+    if a.rps {
+        // Receive processing of the server's interface on CPU 1 (mask 0x2).
+        srv.run_ok(&[
+            "sh",
+            "-c",
+            "echo 2 > /sys/class/net/eth0/queues/rx-0/rps_cpus",
+        ]);
+    }
     netns_tests::wait_for_log(&server, "listening", Duration::from_secs(10)).unwrap();
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "health-bench: {} TCP checks every {} s, {} s window, {cores} cores",
-        a.checks, a.interval_s, a.seconds
+        "health-bench: {} TCP checks every {} s, {} s window, {cores} cores{}",
+        a.checks,
+        a.interval_s,
+        a.seconds,
+        if a.rps {
+            ", checker on CPU 0, server + its RX (RPS) on CPU 1"
+        } else {
+            ""
+        }
     );
     let (ours, still_up) = applianced(&lab, &lb, &a);
     println!(
