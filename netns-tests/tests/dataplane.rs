@@ -179,6 +179,11 @@ fn both_backends_answer(node: &Appliance, client: &Netns, n: u32) {
 }
 
 fn two_armed(lab: &Lab, generic: bool) -> (Netns, Netns, Appliance) {
+    let (lb, client, node, _b1, _b2) = two_armed_with_backends(lab, generic);
+    (lb, client, node)
+}
+
+fn two_armed_with_backends(lab: &Lab, generic: bool) -> (Netns, Netns, Appliance, Netns, Netns) {
     let (lb, client) = (lab.netns("lb"), lab.netns("cl"));
     lab.veth_builder(&lb, "eth0", &client, "eth0")
         .queues(2)
@@ -188,8 +193,8 @@ fn two_armed(lab: &Lab, generic: bool) -> (Netns, Netns, Appliance) {
     client.add_addr("eth0", "198.18.20.2/24");
     client.add_route("198.18.30.0/24 via 198.18.20.1");
     full_checksums(&client);
-    backend(lab, &lb, "b1", "eth1", 21);
-    backend(lab, &lb, "b2", "eth2", 22);
+    let b1 = backend(lab, &lb, "b1", "eth1", 21);
+    let b2 = backend(lab, &lb, "b2", "eth2", 22);
     // The kernel must not forward: what reaches the backends went through the fast path.
     lb.sysctl("net.ipv4.ip_forward", "0");
     let mut node = Appliance::new(lab, &lb, "lb", &two_armed_config(1, generic));
@@ -197,7 +202,7 @@ fn two_armed(lab: &Lab, generic: bool) -> (Netns, Netns, Appliance) {
     wait_running(&node);
     // The client's address gets into the neighbour table with its first ARP.
     client.assert_ping("198.18.20.1");
-    (lb, client, node)
+    (lb, client, node, b1, b2)
 }
 
 #[test]
@@ -359,6 +364,68 @@ fn client_reaches_two_http_backends_through_the_fast_path() {
     for ifname in ["eth0", "eth1", "eth2"] {
         assert!(!lb.ip_ok(&["link", "show", "dev", ifname]).contains("xdp"));
     }
+}
+
+/// Next hops follow the kernel through the rtnetlink monitor: while requests run, b1 takes a
+/// new MAC and the appliance's neighbour entry for it is flushed. The fast path counts and drops
+/// frames for the missing neighbour, makes the kernel resolve it, and sends to the new MAC as
+/// soon as the kernel has it. With nothing changing in the kernel, no snapshot is published.
+#[test]
+fn a_backend_mac_change_reaches_the_fast_path() {
+    let lab = Lab::for_current_test();
+    let (lb, client, node, b1, _b2) = two_armed_with_backends(&lab, false);
+    both_backends_answer(&node, &client, 4);
+
+    let generation = |n: &Appliance| {
+        json(n, &["dataplane", "--json"])["snapshot_generation"]
+            .as_u64()
+            .unwrap()
+    };
+    let idle = generation(&node);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        generation(&node),
+        idle,
+        "a snapshot without a kernel change"
+    );
+
+    // Requests run in the background for the whole change.
+    let load = client
+        .process(
+            "load",
+            &[
+                "sh",
+                "-c",
+                &format!("while :; do curl -s -o /dev/null --max-time 1 http://{VIP}/who; done"),
+            ],
+        )
+        .spawn();
+    let new_mac = "02:00:5e:12:34:56";
+    b1.ip_ok(&["link", "set", "dev", "eth0", "address", new_mac]);
+    lb.ip_ok(&["neigh", "flush", "dev", "eth1"]);
+    let changed = std::time::Instant::now();
+    wait_until(
+        "the fast path sends to b1's new MAC",
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || get(&client, "/who").as_deref() == Some("b1"),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\n{}\n{}",
+            lb.ip_ok(&["neigh", "show", "dev", "eth1"]),
+            String::from_utf8_lossy(&node.appctl(&["dataplane"]).stdout)
+        )
+    });
+    let followed = changed.elapsed();
+    load.kill();
+    lab.write_artifact("mac-change-followed-ms", followed.as_millis().to_string());
+    assert!(lb
+        .ip_ok(&["neigh", "show", "dev", "eth1"])
+        .contains(new_mac));
+    assert!(generation(&node) > idle);
+    // Every later request to b1 works: the old MAC is gone from the fast path.
+    both_backends_answer(&node, &client, 6);
 }
 
 /// CPU seconds (user + system) a process has used so far.

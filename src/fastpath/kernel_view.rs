@@ -1,13 +1,16 @@
 //! What the fast path needs from the kernel's tables, read by rtnetlink dumps: the data
 //! interfaces' MACs and addresses, IPv4 routes through them, and their resolved neighbours.
-//! The controller re-reads them periodically and publishes a new snapshot when they change.
+//! These are the dumps and message parsers; `kernel_monitor` keeps the view current from the
+//! kernel's multicast notifications.
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use futures::TryStreamExt;
 use netlink_packet_route::link::LinkAttribute;
-use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourState};
-use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteType};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
 
 use crate::dataplane::neighbours::Route;
 use crate::dataplane::wire::MacAddr;
@@ -60,10 +63,68 @@ pub async fn iface(nl: &Netlink, name: &str) -> Result<Iface, NetlinkError> {
     })
 }
 
-pub async fn read(nl: &Netlink, ifaces: &[Iface]) -> Result<KernelView, NetlinkError> {
-    let slot = |index: u32| ifaces.iter().position(|i| i.index == index);
-    let mut view = KernelView::default();
+/// Where `index` sits among the data interfaces.
+fn slot(ifaces: &[Iface], index: u32) -> Option<usize> {
+    ifaces.iter().position(|i| i.index == index)
+}
 
+/// The fast path's view of one route: unicast, in the main table, out of a data interface.
+pub fn route_of(r: &RouteMessage, ifaces: &[Iface]) -> Option<Route> {
+    if r.header.kind != RouteType::Unicast {
+        return None;
+    }
+    let mut net = Ipv4Addr::UNSPECIFIED;
+    let (mut gateway, mut oif, mut table) = (None, None, u32::from(r.header.table));
+    for a in &r.attributes {
+        match a {
+            RouteAttribute::Destination(RouteAddress::Inet(d)) => net = *d,
+            RouteAttribute::Gateway(RouteAddress::Inet(g)) => gateway = Some(*g),
+            RouteAttribute::Oif(o) => oif = Some(*o),
+            RouteAttribute::Table(t) => table = *t,
+            _ => {}
+        }
+    }
+    let iface = slot(ifaces, oif?)?;
+    (table == MAIN_TABLE).then_some(Route {
+        net,
+        prefix_len: r.header.destination_prefix_length,
+        gateway,
+        iface: iface as u16,
+    })
+}
+
+/// A neighbour entry on a data interface: its key (interface index, address) and its MAC when
+/// the entry is usable (`None` when the kernel has no usable address for it: incomplete or
+/// failed, which for the fast path is the same as no entry).
+pub fn neighbour_of(
+    n: &NeighbourMessage,
+    ifaces: &[Iface],
+) -> Option<((u32, Ipv4Addr), Option<MacAddr>)> {
+    slot(ifaces, n.header.ifindex)?;
+    let mut addr = None;
+    let mut mac = None;
+    for a in &n.attributes {
+        match a {
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(d)) => addr = Some(*d),
+            NeighbourAttribute::LinkLayerAddress(m) if m.len() == 6 => {
+                mac = Some(MacAddr([m[0], m[1], m[2], m[3], m[4], m[5]]))
+            }
+            _ => {}
+        }
+    }
+    let usable = matches!(
+        n.header.state,
+        NeighbourState::Reachable
+            | NeighbourState::Stale
+            | NeighbourState::Delay
+            | NeighbourState::Probe
+            | NeighbourState::Permanent
+            | NeighbourState::Noarp
+    );
+    Some(((n.header.ifindex, addr?), mac.filter(|_| usable)))
+}
+
+pub async fn read_routes(nl: &Netlink, ifaces: &[Iface]) -> Result<Vec<Route>, NetlinkError> {
     let routes: Vec<_> = nl
         .handle()
         .route()
@@ -72,35 +133,13 @@ pub async fn read(nl: &Netlink, ifaces: &[Iface]) -> Result<KernelView, NetlinkE
         .try_collect()
         .await
         .map_err(request("dumping IPv4 routes"))?;
-    for r in routes {
-        if r.header.kind != RouteType::Unicast {
-            continue;
-        }
-        let mut net = Ipv4Addr::UNSPECIFIED;
-        let (mut gateway, mut oif, mut table) = (None, None, u32::from(r.header.table));
-        for a in &r.attributes {
-            match a {
-                RouteAttribute::Destination(RouteAddress::Inet(d)) => net = *d,
-                RouteAttribute::Gateway(RouteAddress::Inet(g)) => gateway = Some(*g),
-                RouteAttribute::Oif(o) => oif = Some(*o),
-                RouteAttribute::Table(t) => table = *t,
-                _ => {}
-            }
-        }
-        let Some(iface) = oif.and_then(slot) else {
-            continue;
-        };
-        if table != MAIN_TABLE {
-            continue;
-        }
-        view.routes.push(Route {
-            net,
-            prefix_len: r.header.destination_prefix_length,
-            gateway,
-            iface: iface as u16,
-        });
-    }
+    Ok(routes.iter().filter_map(|r| route_of(r, ifaces)).collect())
+}
 
+pub async fn read_neighbours(
+    nl: &Netlink,
+    ifaces: &[Iface],
+) -> Result<Vec<((u32, Ipv4Addr), MacAddr)>, NetlinkError> {
     let neighbours: Vec<_> = nl
         .handle()
         .neighbours()
@@ -109,46 +148,25 @@ pub async fn read(nl: &Netlink, ifaces: &[Iface]) -> Result<KernelView, NetlinkE
         .try_collect()
         .await
         .map_err(request("dumping neighbours"))?;
-    for n in neighbours {
-        if slot(n.header.ifindex).is_none()
-            || !matches!(
-                n.header.state,
-                NeighbourState::Reachable
-                    | NeighbourState::Stale
-                    | NeighbourState::Delay
-                    | NeighbourState::Probe
-                    | NeighbourState::Permanent
-                    | NeighbourState::Noarp
-            )
-        {
-            continue;
-        }
-        let mut addr = None;
-        let mut mac = None;
-        for a in &n.attributes {
-            match a {
-                NeighbourAttribute::Destination(NeighbourAddress::Inet(d)) => addr = Some(*d),
-                NeighbourAttribute::LinkLayerAddress(m) if m.len() == 6 => {
-                    mac = Some(MacAddr([m[0], m[1], m[2], m[3], m[4], m[5]]))
-                }
-                _ => {}
-            }
-        }
-        if let (Some(a), Some(m)) = (addr, mac) {
-            view.neighbours.push((a, m));
-        }
-    }
-    view.neighbours.sort();
+    Ok(neighbours
+        .iter()
+        .filter_map(|n| neighbour_of(n, ifaces))
+        .filter_map(|(k, m)| Some((k, m?)))
+        .collect())
+}
 
+/// The host's own IPv4 addresses on the data interfaces, sorted.
+pub async fn read_locals(nl: &Netlink, ifaces: &[Iface]) -> Result<Vec<Ipv4Addr>, NetlinkError> {
+    let mut locals = Vec::new();
     for i in ifaces {
         for a in nl.addresses(i.index).await? {
             if let IpAddr::V4(v4) = a {
-                view.locals.push(v4);
+                locals.push(v4);
             }
         }
     }
-    view.locals.sort();
-    Ok(view)
+    locals.sort();
+    Ok(locals)
 }
 
 /// Makes the kernel resolve `addr` by sending it an empty UDP datagram to the discard port: the

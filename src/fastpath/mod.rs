@@ -9,6 +9,7 @@
 
 pub mod handle;
 pub mod handoff;
+pub mod kernel_monitor;
 pub mod kernel_view;
 pub mod metrics;
 pub mod spec;
@@ -39,7 +40,8 @@ use kernel_view::{Iface, KernelView};
 use status::InterfaceStatus;
 use worker::{Waker, Worker, WorkerShared};
 
-/// How often the kernel's routes and neighbours are re-read.
+/// How often the counters are copied to the metrics and missing next hops are asked for again
+/// (routes and neighbours themselves come from the kernel monitor as they change).
 const REFRESH: Duration = Duration::from_secs(1);
 const HANDOFF_SLOTS: usize = 1024;
 
@@ -64,6 +66,10 @@ struct Running {
     publisher: Publisher,
     workers: Vec<(Arc<WorkerShared>, std::thread::JoinHandle<()>)>,
     view: KernelView,
+    /// The kernel monitor's view of routes, neighbours and local addresses.
+    kernel: watch::Receiver<KernelView>,
+    /// Stops the kernel monitor.
+    monitor_stop: CancellationToken,
 }
 
 fn verdicts_now(v: &Option<watch::Receiver<Verdicts>>) -> Verdicts {
@@ -128,7 +134,14 @@ impl Dataplane {
                         verdicts = None;
                     }
                 }
-                _ = tick.tick() => self.on_tick(&mut running, &dp).await,
+                r = running.kernel.changed() => {
+                    if r.is_err() {
+                        // The monitor stopped: keep the last view.
+                        std::future::pending::<()>().await;
+                    }
+                    self.on_kernel_change(&mut running, &dp).await;
+                }
+                _ = tick.tick() => self.on_tick(&mut running, &dp),
             }
         }
         self.shutdown(running).await;
@@ -149,21 +162,27 @@ impl Dataplane {
         self.republish(running, &new, dp).await;
     }
 
-    /// Re-reads the kernel's routes and neighbours (republishing when they changed) and asks
-    /// the kernel to resolve the next hops still missing.
-    async fn on_tick(&self, running: &mut Running, dp: &DataplaneConfig) {
+    /// The monitor saw routes, neighbours or addresses change: publish a snapshot with them.
+    async fn on_kernel_change(&self, running: &mut Running, dp: &DataplaneConfig) {
+        running.view = running.kernel.borrow_and_update().clone();
+        let cfg = self.config.borrow().clone();
+        self.republish(running, &cfg, dp).await;
+        self.resolve_missing(running, &cfg, dp);
+    }
+
+    /// Copies the counters to the metrics and asks the kernel again for next hops still missing
+    /// (a resolution can fail, e.g. while a backend is down, and nothing else retries it).
+    fn on_tick(&self, running: &mut Running, dp: &DataplaneConfig) {
         for (id, (shared, _)) in running.workers.iter().enumerate() {
             running.metrics.update(id as u16, &shared.counters.read());
         }
         let cfg = self.config.borrow().clone();
-        match kernel_view::read(&self.netlink, &running.ifaces).await {
-            Ok(view) if view != running.view => {
-                running.view = view;
-                self.republish(running, &cfg, dp).await;
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!("reading routes and neighbours: {e}"),
-        }
+        self.resolve_missing(running, &cfg, dp);
+    }
+
+    /// Makes the kernel resolve the next hops the snapshot lacks; frames towards them are
+    /// counted and dropped until the monitor brings the answer.
+    fn resolve_missing(&self, running: &Running, cfg: &Config, dp: &DataplaneConfig) {
         let missing = spec::unresolved(&spec_of(&cfg.service, running, &self.verdicts, dp));
         for a in &missing {
             kernel_view::provoke_resolution(*a);
@@ -178,7 +197,13 @@ impl Dataplane {
         for name in &dp.interfaces {
             ifaces.push(kernel_view::iface(&self.netlink, name).await?);
         }
-        let view = kernel_view::read(&self.netlink, &ifaces).await?;
+        let monitor_stop = CancellationToken::new();
+        let mut kernel =
+            kernel_monitor::watch(self.netlink.clone(), ifaces.clone(), monitor_stop.clone())
+                .await?;
+        let view = kernel.borrow_and_update().clone();
+        // From here on, a failed start must stop the monitor too.
+        let monitor_guard = monitor_stop.clone().drop_guard();
         let hash_seed = rand_seed();
         let spec = spec::build(
             &cfg.service,
@@ -266,6 +291,8 @@ impl Dataplane {
             publisher,
             workers,
             view,
+            kernel,
+            monitor_stop: monitor_guard.disarm(),
         };
         let mut if_status = Vec::new();
         for (iface, prog) in running.ifaces.iter().zip(&running.programs) {
@@ -354,6 +381,7 @@ impl Dataplane {
     }
 
     async fn shutdown(&self, running: Running) {
+        running.monitor_stop.cancel();
         for name in &running.attached {
             if let Err(e) = attach::detach(&self.netlink, &self.ledger, name).await {
                 tracing::error!("detaching XDP from {name}: {e}");
