@@ -54,6 +54,7 @@ mod appliance;
 mod bins;
 mod cleanup;
 mod cmd;
+pub mod cpustat;
 pub mod drill;
 mod lab;
 mod link;
@@ -63,6 +64,7 @@ mod process;
 mod tools;
 pub mod vrrp_lab;
 mod wait;
+pub mod zeroloss;
 
 pub use addr::{assert_test_addr, is_test_addr};
 pub use appliance::{run_appctl, Appliance};
