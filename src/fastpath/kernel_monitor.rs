@@ -110,7 +110,10 @@ pub async fn watch(
             let stream = match messages.take() {
                 Some(m) => m,
                 None => {
-                    tokio::time::sleep(RESUBSCRIBE).await;
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(RESUBSCRIBE) => {}
+                    }
                     match subscribe_and_dump(&nl, &ifaces).await {
                         Ok((m, n, view)) => {
                             neighbours = n;
