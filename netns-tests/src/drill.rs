@@ -242,6 +242,10 @@ impl Drill {
             &format!("tcpdump-{}", self.trial),
             &[
                 "tcpdump",
+                // Keep root: dropping privileges clears the parent-death signal, and the
+                // capture must end with the drill even when the drill is killed.
+                "-Z",
+                "root",
                 "-i",
                 "br0",
                 "-U",
