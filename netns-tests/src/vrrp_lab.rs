@@ -162,7 +162,10 @@ impl Keepalived {
         use nix::sys::signal::{kill, Signal};
         use nix::unistd::Pid;
         let _ = self.proc.signal(Signal::SIGSTOP);
-        for pid in ns.pids() {
+        // Children first: keepalived's VRRP child has a parent-death signal (SIGTERM) and
+        // would resign gracefully, with a priority-0 advert, if the parent died before it.
+        let parent = self.proc.pid() as i32;
+        for pid in ns.pids().into_iter().filter(|p| *p != parent) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         if let Some(c) = self.vrrp_child() {
