@@ -1,7 +1,7 @@
 //! The project's test address policy: only 198.18.0.0/15 and 2001:db8::/32.
 //!
 //! Every address or prefix the harness configures is checked here, so a typo
-//! such as `192.168.1.1/24` fails the test instead of quietly using a range
+//! such as `203.0.113.1/24` fails the test instead of quietly using a range
 //! that may exist on real networks.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -101,8 +101,8 @@ mod tests {
         for bad in [
             "198.17.255.255",
             "198.20.0.1",
-            "192.168.1.1/24",
-            "10.0.0.1",
+            "203.0.113.1/24",
+            "192.0.2.1",
             "198.18.0.1/8",
             "2001:db9::1",
             "2001:db8::1/16",

@@ -286,7 +286,7 @@ mod tests {
             ["default", "via", "198.18.0.1"]
         );
         check_route("2001:db8:1::/64 via 2001:db8::1 dev eth0");
-        assert!(std::panic::catch_unwind(|| check_route("10.0.0.0/8 via 198.18.0.1")).is_err());
+        assert!(std::panic::catch_unwind(|| check_route("203.0.113.0/24 via 198.18.0.1")).is_err());
     }
 
     #[test]

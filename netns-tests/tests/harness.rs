@@ -257,9 +257,9 @@ fn routing_through_a_router_namespace() {
 fn non_test_addresses_are_refused() {
     let lab = Lab::new("non_test_addresses_are_refused");
     let a = lab.netns("a");
-    let r = catch_unwind(AssertUnwindSafe(|| a.add_addr("lo", "192.168.1.1/24")));
+    let r = catch_unwind(AssertUnwindSafe(|| a.add_addr("lo", "203.0.113.1/24")));
     assert!(r.is_err());
-    let r = catch_unwind(AssertUnwindSafe(|| a.add_route("10.0.0.0/8 dev lo")));
+    let r = catch_unwind(AssertUnwindSafe(|| a.add_route("192.0.2.0/24 dev lo")));
     assert!(r.is_err());
     assert!(a.addrs("lo").iter().all(|ip| ip.is_loopback()));
 }
