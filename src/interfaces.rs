@@ -216,36 +216,3 @@ impl Interfaces {
         self.status.send_replace(list);
     }
 }
-
-/// Removes objects left by an earlier run (or not removed by a subsystem during shutdown).
-/// Returns how many were found.
-pub async fn sweep(netlink: &Netlink, ledger: &Ledger, events: &EventLog, why: &str) -> u64 {
-    let mut n = 0;
-    for obj in ledger.objects() {
-        let result = match &obj {
-            KernelObject::Address { ifname, address } => {
-                netlink.del_address(ifname, *address).await
-            }
-            KernelObject::Link { name } => netlink.del_link(name).await,
-            KernelObject::Xdp { ifname } => {
-                crate::kernel::netlink::detach_xdp(netlink, ifname).await
-            }
-            KernelObject::Sysctl { path, restore } => crate::kernel::sysctl::restore(path, restore),
-        };
-        match result {
-            Ok(_) => {
-                n += 1;
-                events.emit(
-                    "daemon",
-                    "leftover_removed",
-                    &obj.to_string(),
-                    format!("removed {obj} ({why})"),
-                    serde_json::to_value(&obj).unwrap_or_default(),
-                );
-                let _ = ledger.forget(&obj);
-            }
-            Err(e) => tracing::error!("could not remove {obj}: {e}"),
-        }
-    }
-    n
-}

@@ -19,7 +19,7 @@ use crate::checks;
 use crate::config::{self, Config};
 use crate::control::server::{ControlContext, ControlServer, ReloadRequest};
 use crate::events::EventLog;
-use crate::interfaces::{self, Interfaces};
+use crate::interfaces::Interfaces;
 use crate::kernel::{links, Ledger, Netlink};
 use crate::metrics::{self, Metrics};
 use crate::status::{DaemonStatus, MetricsStatus, ReloadOutcome, Status, STATUS_SCHEMA};
@@ -75,7 +75,8 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
             "{} kernel object(s) left by an earlier run that did not stop cleanly",
             leftovers.len()
         );
-        removed = interfaces::sweep(&netlink, &ledger, &events, "left by an earlier run").await;
+        removed =
+            crate::kernel::sweep::sweep(&netlink, &ledger, &events, "left by an earlier run").await;
         metrics.leftovers_removed.inc_by(removed);
     }
 
@@ -273,7 +274,9 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
     // Held until here so every verdict consumer could take a clone of it.
     drop(verdict_rx);
     // Whatever a subsystem could not remove (or was aborted before removing) goes now.
-    let swept = interfaces::sweep(&netlink, &ledger, &events, "not removed by its subsystem").await;
+    let swept =
+        crate::kernel::sweep::sweep(&netlink, &ledger, &events, "not removed by its subsystem")
+            .await;
     if swept > 0 {
         tracing::warn!("removed {swept} kernel object(s) in the final sweep");
     }

@@ -4,6 +4,7 @@
 pub mod ledger;
 pub mod links;
 pub mod netlink;
+pub mod sweep;
 pub mod sysctl;
 
 pub use ledger::{KernelObject, Ledger};
