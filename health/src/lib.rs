@@ -26,8 +26,8 @@ pub use probe::{BoxFuture, Probe, ProbeContext, Prober};
 pub use result::ProbeResult;
 pub use runner::{HealthHandle, HealthRunner, UnknownCheck};
 pub use spec::{
-    BodyExpect, CheckKind, CheckSpec, DnsCheck, ExecCheck, FileCheck, HttpCheck, HttpMethod,
-    IcmpCheck, IcmpMode, SpecError, StatusSet, TcpCheck, TlsOptions, UdpCheck,
+    BodyExpect, CheckKind, CheckSpec, DnsCheck, ExecCheck, FileCheck, Handshake, HttpCheck,
+    HttpMethod, IcmpCheck, IcmpMode, SpecError, StatusSet, TcpCheck, TlsOptions, UdpCheck,
 };
 pub use status::{CheckStatus, Summary, TransitionEvent};
 pub use verdict::{Counters, Initial, Override, Reason, State, Transition, Verdict, VerdictConfig};

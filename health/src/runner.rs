@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
@@ -50,13 +50,23 @@ impl HealthRunner {
     /// Validate every spec and prepare its prober (TLS configs, CA files): configuration errors
     /// surface here, before anything runs.
     pub fn new(specs: Vec<CheckSpec>) -> Result<Self, SpecError> {
+        Self::with_half_open(specs, &Arc::default())
+    }
+
+    /// As [`HealthRunner::new`], with half-open TCP checks on the raw sockets of `engines`,
+    /// which a caller running several runners shares among them: one raw socket per family for
+    /// all half-open checks of the process.
+    pub fn with_half_open(
+        specs: Vec<CheckSpec>,
+        engines: &Arc<crate::probe::halfopen::Engines>,
+    ) -> Result<Self, SpecError> {
         let mut seen = HashSet::new();
         let mut checks = Vec::with_capacity(specs.len());
         for spec in specs {
             if !seen.insert(spec.name.clone()) {
                 return Err(SpecError::Duplicate(spec.name));
             }
-            let prober = Prober::new(&spec)?;
+            let prober = Prober::with_engines(&spec, engines)?;
             checks.push((spec, prober));
         }
         Ok(Self {
@@ -99,6 +109,7 @@ impl HealthRunner {
         let start = now();
         for (spec, prober) in self.checks {
             let name: Arc<str> = Arc::from(spec.name.as_str());
+            let slack = slack_for(&spec.verdict_config());
             let verdict = Verdict::new(spec.verdict_config(), start, seed ^ fnv1a(name.as_bytes()));
             let (status_tx, status_rx) = watch::channel(CheckStatus::from_verdict(&name, &verdict));
             let (summary_tx, summary_rx) = watch::channel(status_rx.borrow().summary());
@@ -110,6 +121,7 @@ impl HealthRunner {
                 summary_tx,
                 override_rx: Some(override_rx),
                 events: events.clone(),
+                slack,
             };
             let span = tracing::debug_span!("health", check = %name);
             tasks.push(tokio::spawn(
@@ -238,12 +250,54 @@ struct CheckTask {
     /// `None` once every handle is gone: then no override can come any more.
     override_rx: Option<watch::Receiver<Override>>,
     events: broadcast::Sender<TransitionEvent>,
+    /// Probe times are rounded up to a grid of this step (see [`coalesce`]).
+    slack: Duration,
+}
+
+/// Timer slack, as the kernel's `timerslack_ns` does for sleeps: a hundredth of the shortest
+/// interval, at most 10 ms. With a thousand jittered checks a second, every probe otherwise
+/// wakes the process on its own (measured: wakeups, not probes, were most of the CPU); on a
+/// shared grid the probes due in one step run in one wakeup, and their replies arrive together.
+fn slack_for(c: &crate::verdict::VerdictConfig) -> Duration {
+    let shortest = c
+        .interval
+        .min(c.fastinter.unwrap_or(c.interval))
+        .min(c.downinter.unwrap_or(c.interval));
+    let slack = (shortest / 100).min(Duration::from_millis(10));
+    // tokio's timer wheel already rounds to 1 ms; a finer grid would only shift probes.
+    if slack < Duration::from_millis(2) {
+        Duration::ZERO
+    } else {
+        slack
+    }
+}
+
+/// `at` rounded up to the process-wide grid of `slack`, so that checks in different runners
+/// (the daemon runs one per check) share wakeups.
+fn coalesce(at: tokio::time::Instant, slack: Duration) -> tokio::time::Instant {
+    static EPOCH: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(tokio::time::Instant::now);
+    let step = slack.as_nanos();
+    let Some(since) = at.checked_duration_since(epoch) else {
+        return at;
+    };
+    if step == 0 {
+        return at;
+    }
+    let steps = since.as_nanos().div_ceil(step);
+    u32::try_from(steps)
+        .ok()
+        .and_then(|n| slack.checked_mul(n))
+        .map_or(at, |d| epoch + d)
 }
 
 impl CheckTask {
     async fn run(mut self, prober: Prober, shutdown: CancellationToken) {
         loop {
-            let at = tokio::time::Instant::from_std(self.verdict.next_probe_at());
+            let at = coalesce(
+                tokio::time::Instant::from_std(self.verdict.next_probe_at()),
+                self.slack,
+            );
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return,
@@ -316,5 +370,55 @@ async fn next_override(rx: &mut Option<watch::Receiver<Override>>) -> Option<Ove
             Err(_) => None,
         },
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{CheckKind, CheckSpec, TcpCheck};
+
+    fn config(interval_ms: u64, fastinter_ms: Option<u64>) -> crate::verdict::VerdictConfig {
+        let mut s = CheckSpec::new(
+            "t",
+            CheckKind::Tcp(TcpCheck::new(([198, 18, 0, 1], 80).into())),
+        );
+        s.interval = Duration::from_millis(interval_ms);
+        s.fastinter = fastinter_ms.map(Duration::from_millis);
+        s.verdict_config()
+    }
+
+    #[test]
+    fn slack_is_a_hundredth_of_the_shortest_interval_capped() {
+        assert_eq!(slack_for(&config(1000, None)), Duration::from_millis(10));
+        assert_eq!(slack_for(&config(60_000, None)), Duration::from_millis(10));
+        assert_eq!(slack_for(&config(500, None)), Duration::from_millis(5));
+        assert_eq!(
+            slack_for(&config(2000, Some(300))),
+            Duration::from_millis(3)
+        );
+        // Below tokio's 1 ms wheel granularity there is nothing to gain.
+        assert_eq!(slack_for(&config(100, None)), Duration::ZERO);
+    }
+
+    #[test]
+    fn coalesced_times_are_on_one_grid_never_earlier_and_within_a_step() {
+        let slack = Duration::from_millis(10);
+        // The grid starts at the first use in the process; times before it are left alone.
+        let before = tokio::time::Instant::now();
+        let base = coalesce(before, slack).max(before) + Duration::from_millis(1);
+        let mut grid = None;
+        for off in [0u64, 1, 3_000_000, 9_999_999, 10_000_000, 123_456_789] {
+            let at = base + Duration::from_nanos(off);
+            let c = coalesce(at, slack);
+            assert!(c >= at && c - at < slack, "{off}");
+            // Two coalesced times differ by whole steps.
+            let g = *grid.get_or_insert(c);
+            let d = if c >= g { c - g } else { g - c };
+            assert_eq!(d.as_nanos() % slack.as_nanos(), 0, "{off}");
+        }
+        assert_eq!(coalesce(base, Duration::ZERO), base);
+        let long_ago = before.checked_sub(Duration::from_secs(1)).unwrap_or(before);
+        assert_eq!(coalesce(long_ago, slack), long_ago);
     }
 }

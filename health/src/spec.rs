@@ -155,6 +155,29 @@ impl CheckKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpCheck {
     pub target: SocketAddr,
+    pub handshake: Handshake,
+}
+
+impl TcpCheck {
+    /// A full-handshake check (keepalived `TCP_CHECK`).
+    pub fn new(target: SocketAddr) -> Self {
+        Self {
+            target,
+            handshake: Handshake::Full,
+        }
+    }
+}
+
+/// How much of the TCP handshake a check performs. Both prove the same thing about the
+/// service (a listening socket with room in its accept queue); half-open costs a fraction of
+/// the CPU on both ends and never reaches the backend application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Handshake {
+    /// connect(), then close with a RST.
+    #[default]
+    Full,
+    /// SYN from a shared raw socket; SYN-ACK is up, RST is refused; our kernel resets.
+    HalfOpen,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -422,9 +445,7 @@ mod tests {
     }
 
     fn tcp() -> CheckKind {
-        CheckKind::Tcp(TcpCheck {
-            target: "127.0.0.1:80".parse().unwrap(),
-        })
+        CheckKind::Tcp(TcpCheck::new("127.0.0.1:80".parse().unwrap()))
     }
 
     #[test]

@@ -422,3 +422,76 @@ fn failures_name_their_cause_and_good_servers_come_up() {
         "{text}"
     );
 }
+
+/// `handshake = "half-open"` against real servers: up over IPv4 and IPv6 (the server never
+/// accepts a connection from it), refused once the server is killed, timed out when nftables
+/// black-holes the port, each after exactly `rise` / `fall` probes.
+#[test]
+fn half_open_tcp_checks_follow_real_servers() {
+    let s = setup();
+    require_tool("nft");
+    // Counts the connections it accepts: a half-open probe must never complete one.
+    let counting = s.lab.write_artifact(
+        "count.py",
+        "import socket, sys\n\
+         s = socket.socket(socket.AF_INET6)\n\
+         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n\
+         s.bind(('::', int(sys.argv[1])))\n\
+         s.listen(64)\n\
+         print('listening', flush=True)\n\
+         while True:\n    c, peer = s.accept()\n    print('accepted', peer, flush=True)\n    c.close()\n",
+    );
+    let spawn = |name: &str, port: &str| {
+        let p = s
+            .srv
+            .spawn(name, &[s.python.as_str(), counting.to_str().unwrap(), port]);
+        wait_for_log(&p, "listening", Duration::from_secs(10)).unwrap();
+        p
+    };
+    let web = spawn("web", "8080");
+    let _dark = spawn("dark", "8081");
+    let victim = spawn("victim", "8082");
+    s.srv.run_ok(&[
+        "nft",
+        "add table inet bh; add chain inet bh in { type filter hook input priority 0; }; \
+         add rule inet bh in tcp dport 8081 drop",
+    ]);
+    let half = "handshake = \"half-open\"";
+    let checks = [
+        up_check(
+            "v4",
+            &format!("type = \"tcp\"\ntarget = \"{SRV}:8080\"\n{half}"),
+        ),
+        up_check(
+            "v6",
+            &format!("type = \"tcp\"\ntarget = \"[{SRV6}]:8080\"\n{half}"),
+        ),
+        down_check(
+            "dark",
+            &format!("type = \"tcp\"\ntarget = \"{SRV}:8081\"\n{half}"),
+        ),
+        down_check(
+            "killed",
+            &format!("type = \"tcp\"\ntarget = \"{SRV}:8082\"\n{half}"),
+        ),
+    ]
+    .concat();
+    let node = s.daemon(&checks);
+    assert_up_after(&node, "v4", 2);
+    assert_up_after(&node, "v6", 2);
+    let c = assert_down_after(&node, "dark", 2, "SYN-ACK timed out after");
+    assert_eq!(c["counters"]["timeouts"], 2, "{c}");
+    assert!(
+        !web.log().contains("accepted"),
+        "a half-open probe completed a connection:\n{}",
+        web.log()
+    );
+
+    // A server dies: its kernel answers with RST, the check goes down after `fall`.
+    assert!(!victim.log().contains("accepted"), "{}", victim.log());
+    victim.kill();
+    let c = wait_state(&node, "killed", "down");
+    assert_eq!(c["consecutive_fail"], 2, "{c}");
+    assert_eq!(c["counters"]["transitions"], 1, "{c}");
+    assert_eq!(c["last_error"], "connection refused", "{c}");
+}

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use health::probe::halfopen::Engines as HalfOpenSockets;
 use health::{HealthHandle, HealthRunner, Initial, Override, State};
 use serde_json::json;
 use tokio::task::JoinHandle;
@@ -39,6 +40,47 @@ pub struct HealthControl {
     sink: Sink,
     metrics: CheckMetrics,
     stop: CancellationToken,
+    /// The raw sockets of half-open TCP checks: one per family for all checks, since a raw
+    /// socket per check would see (and filter) every TCP segment once per check.
+    half_open: Arc<HalfOpenSockets>,
+    /// The checks' own runtime (see [`health_runtime`]).
+    rt: tokio::runtime::Handle,
+}
+
+/// The probes and their forwarders run on one thread with a current-thread runtime of their
+/// own, as VRRP does. A thousand checks a second on the daemon's multi-thread runtime woke the
+/// other worker on most probes (eventfd and futex wakeups were a third of the checker's CPU);
+/// one thread handles a probe's timer, send and reply without waking anyone else. The thread
+/// ends when `stop` is cancelled, after the tasks have had a moment to clean up.
+fn health_runtime(stop: CancellationToken) -> tokio::runtime::Handle {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("health")
+        .build();
+    match rt {
+        Ok(rt) => {
+            let handle = rt.handle().clone();
+            let spawned = std::thread::Builder::new()
+                .name("health".into())
+                .spawn(move || {
+                    rt.block_on(stop.cancelled());
+                    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+                });
+            match spawned {
+                Ok(_) => handle,
+                Err(e) => {
+                    tracing::error!(
+                        "cannot start the health thread ({e}); checks share the main runtime"
+                    );
+                    tokio::runtime::Handle::current()
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!("cannot build the health runtime ({e}); checks share the main runtime");
+            tokio::runtime::Handle::current()
+        }
+    }
 }
 
 /// A transition event's broadcast is only a log feed (state travels through watches), so a
@@ -47,11 +89,14 @@ const EVENT_SLOTS: usize = 8;
 
 impl HealthControl {
     pub fn new(sink: Sink, metrics: CheckMetrics, stop: CancellationToken) -> Self {
+        let rt = health_runtime(stop.clone());
         HealthControl {
             inner: Arc::default(),
             sink,
             metrics,
             stop,
+            half_open: Arc::default(),
+            rt,
         }
     }
 
@@ -85,8 +130,9 @@ impl HealthControl {
                     .collect::<Vec<_>>()
                     .join("; ")
             })
-            .and_then(|s| HealthRunner::new(vec![s]).map_err(|e| e.to_string()))
-        {
+            .and_then(|s| {
+                HealthRunner::with_half_open(vec![s], &self.half_open).map_err(|e| e.to_string())
+            }) {
             Ok(r) => r.with_event_capacity(EVENT_SLOTS),
             Err(e) => {
                 tracing::error!("health check {name} cannot start: {e}");
@@ -108,6 +154,8 @@ impl HealthControl {
             }
         };
         let stop = self.stop.child_token();
+        // Every task of the check, the runner's and the forwarder, on the health thread.
+        let _on_health_thread = self.rt.enter();
         let handle = runner.spawn(stop.clone());
         // Subscribed at once, not when the forwarder first runs, or a check whose first probe
         // is quick (a file) would make its first transition unseen. What remains is the time

@@ -14,8 +14,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use health::{
-    BodyExpect, CheckKind, CheckSpec, DnsCheck, ExecCheck, FileCheck, HttpCheck, HttpMethod,
-    IcmpCheck, Initial, QType, Rcode, SpecError, StatusSet, TcpCheck, TlsOptions, UdpCheck,
+    BodyExpect, CheckKind, CheckSpec, DnsCheck, ExecCheck, FileCheck, Handshake, HttpCheck,
+    HttpMethod, IcmpCheck, Initial, QType, Rcode, SpecError, StatusSet, TcpCheck, TlsOptions,
+    UdpCheck,
 };
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,16 @@ impl CheckType {
             CheckType::File => "file",
         }
     }
+}
+
+/// `handshake` of a tcp check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HandshakeConfig {
+    /// connect() and close with a RST (keepalived `TCP_CHECK`).
+    Full,
+    /// SYN, then SYN-ACK (up) or RST (down); no connection is established.
+    HalfOpen,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +96,8 @@ pub struct CheckConfig {
     pub initial: Initial,
     pub source: Option<IpAddr>,
 
+    // tcp
+    pub handshake: Option<HandshakeConfig>,
     // http, https (path also: file)
     pub path: Option<String>,
     pub host: Option<String>,
@@ -129,6 +142,7 @@ use CheckType::{Dns, Exec, File, Http, Https, Icmp, Tcp, Udp};
 const TYPE_KEYS: &[(&str, &[CheckType])] = &[
     ("target", &[Tcp, Http, Https, Udp, Icmp, Dns]),
     ("source", &[Tcp, Http, Https, Udp, Icmp, Dns]),
+    ("handshake", &[Tcp]),
     ("path", &[Http, Https, File]),
     ("host", &[Http, Https]),
     ("method", &[Http, Https]),
@@ -162,6 +176,7 @@ impl CheckConfig {
         let set = [
             ("target", self.target.is_some()),
             ("source", self.source.is_some()),
+            ("handshake", self.handshake.is_some()),
             ("path", self.path.is_some()),
             ("host", self.host.is_some()),
             ("method", self.method.is_some()),
@@ -305,9 +320,15 @@ impl CheckConfig {
         }
         let before = p.len();
         let kind = match self.kind {
-            Tcp => self
-                .socket_target(None, p)
-                .map(|target| CheckKind::Tcp(TcpCheck { target })),
+            Tcp => self.socket_target(None, p).map(|target| {
+                CheckKind::Tcp(TcpCheck {
+                    target,
+                    handshake: match self.handshake {
+                        Some(HandshakeConfig::HalfOpen) => Handshake::HalfOpen,
+                        Some(HandshakeConfig::Full) | None => Handshake::Full,
+                    },
+                })
+            }),
             Http | Https => self.http(p).map(CheckKind::Http),
             Udp => self.udp(p).map(CheckKind::Udp),
             Icmp => self

@@ -252,6 +252,22 @@ const CASES: &[Case] = &[
         says: "did you mean `down`?",
     },
     Case {
+        name: "misspelt tcp handshake",
+        text: "[checks.web]\ntype = \"tcp\"\ntarget = \"198.18.0.10:80\"\nhandshake = \"half_open\"\n",
+        line: 4,
+        column: 13,
+        key: "checks.web.handshake",
+        says: "did you mean `half-open`?",
+    },
+    Case {
+        name: "handshake on an http check",
+        text: "[checks.web]\ntype = \"http\"\ntarget = \"198.18.0.10:80\"\nhandshake = \"half-open\"\n",
+        line: 4,
+        column: 13,
+        key: "checks.web.handshake",
+        says: "only type tcp takes it",
+    },
+    Case {
         name: "source of another address family than the target",
         text: "[checks.web]\ntype = \"tcp\"\ntarget = \"198.18.0.10:80\"\nsource = \"2001:db8::1\"\n",
         line: 4,

@@ -7,6 +7,7 @@
 pub mod dns;
 pub mod exec;
 pub mod file;
+pub mod halfopen;
 pub mod http;
 pub mod icmp;
 pub mod tcp;
@@ -26,7 +27,7 @@ use tokio::time::Instant;
 
 use crate::jitter::SplitMix64;
 use crate::result::ProbeResult;
-use crate::spec::{CheckKind, CheckSpec, SpecError};
+use crate::spec::{CheckKind, CheckSpec, Handshake, SpecError};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -53,6 +54,7 @@ pub struct Prober {
 #[derive(Debug, Clone)]
 enum Prepared {
     Tcp(crate::spec::TcpCheck),
+    TcpHalfOpen(crate::spec::TcpCheck, Arc<halfopen::Engines>),
     Http(crate::spec::HttpCheck, Option<tls::TlsClient>),
     Udp(crate::spec::UdpCheck),
     Icmp(crate::spec::IcmpCheck),
@@ -63,9 +65,21 @@ enum Prepared {
 }
 
 impl Prober {
+    /// A prober with its own half-open raw sockets; a runner shares one set among its checks
+    /// through [`Prober::with_engines`].
     pub fn new(spec: &CheckSpec) -> Result<Self, SpecError> {
+        Self::with_engines(spec, &Arc::default())
+    }
+
+    pub fn with_engines(
+        spec: &CheckSpec,
+        engines: &Arc<halfopen::Engines>,
+    ) -> Result<Self, SpecError> {
         spec.validate()?;
         let kind = match &spec.kind {
+            CheckKind::Tcp(c) if c.handshake == Handshake::HalfOpen => {
+                Prepared::TcpHalfOpen(c.clone(), engines.clone())
+            }
             CheckKind::Tcp(c) => Prepared::Tcp(c.clone()),
             CheckKind::Http(c) => {
                 let tls = match &c.tls {
@@ -106,6 +120,7 @@ impl Prober {
         let ctx = self.ctx;
         let fut: BoxFuture<'_, ProbeResult> = match &self.kind {
             Prepared::Tcp(c) => Box::pin(tcp::check(c, ctx)),
+            Prepared::TcpHalfOpen(c, e) => Box::pin(halfopen::check(c, e, ctx)),
             Prepared::Http(c, t) => Box::pin(http::check(c, t.as_ref(), ctx)),
             Prepared::Udp(c) => Box::pin(udp::check(c, ctx)),
             Prepared::Icmp(c) => Box::pin(icmp::check(c, ctx)),
@@ -200,6 +215,11 @@ pub(crate) fn random_u16() -> u16 {
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     SplitMix64::new(seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)).next_u64() as u16
+}
+
+/// A 32-bit counterpart of [`random_u16`] for TCP initial sequence numbers.
+pub(crate) fn random_u32() -> u32 {
+    (u32::from(random_u16()) << 16) | u32::from(random_u16())
 }
 
 /// Keep the last `max` bytes of a byte stream (exec output tails).

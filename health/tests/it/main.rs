@@ -4,6 +4,7 @@
 mod dns;
 mod exec;
 mod file;
+mod halfopen;
 mod http;
 mod icmp;
 mod runner;

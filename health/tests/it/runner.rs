@@ -229,7 +229,7 @@ async fn tcp_backend_going_away() {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let target = l.local_addr().unwrap();
     let server = tokio::spawn(async move { while l.accept().await.is_ok() {} });
-    let mut s = CheckSpec::new("tcp", CheckKind::Tcp(TcpCheck { target }));
+    let mut s = CheckSpec::new("tcp", CheckKind::Tcp(TcpCheck::new(target)));
     s.interval = 50 * MS;
     s.fastinter = Some(20 * MS);
     s.timeout = 200 * MS;

@@ -12,20 +12,14 @@ async fn accepts_is_up() {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let target = l.local_addr().unwrap();
     tokio::spawn(async move { while l.accept().await.is_ok() {} });
-    let r = tcp::check(&TcpCheck { target }, ctx(1000)).await;
+    let r = tcp::check(&TcpCheck::new(target), ctx(1000)).await;
     assert!(r.ok, "{r}");
     assert_eq!(r.detail, "connected");
 }
 
 #[tokio::test]
 async fn refused_is_down() {
-    let r = tcp::check(
-        &TcpCheck {
-            target: closed_tcp_port(),
-        },
-        ctx(1000),
-    )
-    .await;
+    let r = tcp::check(&TcpCheck::new(closed_tcp_port()), ctx(1000)).await;
     assert!(!r.ok);
     assert!(!r.timed_out);
     assert_eq!(r.detail, "connection refused");
@@ -44,7 +38,7 @@ async fn accept_then_rst_is_still_a_connect() {
             drop(s);
         }
     });
-    assert!(tcp::check(&TcpCheck { target }, ctx(1000)).await.ok);
+    assert!(tcp::check(&TcpCheck::new(target), ctx(1000)).await.ok);
 }
 
 #[tokio::test]
@@ -74,7 +68,7 @@ async fn never_answers_times_out() {
         }
     }
     let start = std::time::Instant::now();
-    let r = tcp::check(&TcpCheck { target }, ctx(300)).await;
+    let r = tcp::check(&TcpCheck::new(target), ctx(300)).await;
     assert!(!r.ok);
     assert!(r.timed_out, "{r}");
     assert!(r.detail.starts_with("connect timed out"), "{}", r.detail);
@@ -90,7 +84,7 @@ async fn source_address_is_used() {
     let mut c = ctx(1000);
     c.source = Some(src);
     let accept = tokio::spawn(async move { l.accept().await.unwrap().1 });
-    let r = tcp::check(&TcpCheck { target }, c).await;
+    let r = tcp::check(&TcpCheck::new(target), c).await;
     assert!(r.ok, "{r}");
     assert_eq!(accept.await.unwrap().ip(), src);
 }
@@ -105,6 +99,6 @@ async fn ipv6_loopback() {
     tokio::spawn(async move { while l.accept().await.is_ok() {} });
     let mut c = ctx(1000);
     c.source = Some("::1".parse().unwrap());
-    let r = tcp::check(&TcpCheck { target }, c).await;
+    let r = tcp::check(&TcpCheck::new(target), c).await;
     assert!(r.ok, "{r}");
 }
