@@ -227,8 +227,9 @@ impl Worker {
                     }
                 });
             }
+            let mut tx_waiting = false;
             for s in &mut self.sockets {
-                s.xsk.flush();
+                tx_waiting |= s.xsk.flush();
                 s.xsk.refill(BATCH as u32 * 2);
             }
             for (w, flag) in woke.iter_mut().enumerate() {
@@ -247,7 +248,9 @@ impl Worker {
                 self.dump(&pipeline, now);
             }
             if work == 0 {
-                wait_readable(&fds, 50);
+                // Frames left in a TX ring (the device queue was full) must not wait for the
+                // next received packet: poll() kicks copy-mode TX, and 1 ms later we retry.
+                wait_readable(&fds, if tx_waiting { 1 } else { 50 });
                 self.wakers[usize::from(self.id)].clear();
             }
         }

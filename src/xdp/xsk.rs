@@ -375,16 +375,17 @@ impl Xsk {
     ///
     /// In copy mode the kernel sends from inside `sendto`, at most 32 frames per call
     /// (`TX_BATCH_SIZE`), so the kick repeats until the ring is drained or the kernel stops
-    /// making progress (a full device queue: the rest goes with the next flush).
-    pub fn flush(&mut self) {
+    /// making progress (a full device queue: the rest goes with the next flush). Returns
+    /// whether frames are still waiting in the TX ring.
+    pub fn flush(&mut self) -> bool {
         if self.tx_pending > 0 {
             self.tx.submit(self.tx_pending);
             self.tx_pending = 0;
         }
         let mut left = self.tx.outstanding();
         while left > 0 {
-            // SAFETY: a zero-length send on our own socket, the documented TX kick.
-            let r = unsafe {
+            // SAFETY: a zero-length sendto on our own AF_XDP socket: no buffer is read.
+            unsafe {
                 libc::sendto(
                     self.fd.as_raw_fd(),
                     std::ptr::null(),
@@ -394,8 +395,12 @@ impl Xsk {
                     0,
                 )
             };
+            // The return value is no guide: after its 32 frames the kernel says EAGAIN even
+            // though it sent them (and EBUSY when the qdisc dropped one), so stopping on an
+            // error sent 32 frames per flush and left the rest waiting for the next packet.
+            // Progress is what the consumer index says.
             let now = self.tx.outstanding();
-            if r < 0 || now >= left {
+            if now >= left {
                 break;
             }
             left = now;
@@ -408,9 +413,9 @@ impl Xsk {
         if done > 0 {
             self.comp.release(done);
         }
+        left > 0
     }
 
-    /// Whether the kernel asks to be woken to refill RX (then `poll` the socket).
     pub fn fill_needs_wakeup(&self) -> bool {
         self.fill.needs_wakeup()
     }
