@@ -53,6 +53,7 @@ pub fn build(
                         up: backend_up(b.check.as_deref(), verdicts),
                     })
                     .collect(),
+                pool: None,
             })
             .collect(),
         interfaces: ifaces
@@ -66,6 +67,8 @@ pub fn build(
         neighbours: view.neighbours.clone(),
         workers,
         hash_seed,
+        tunnels: Vec::new(),
+        pools: Vec::new(),
     }
 }
 
