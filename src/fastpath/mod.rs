@@ -183,7 +183,7 @@ impl Dataplane {
     /// Makes the kernel resolve the next hops the snapshot lacks; frames towards them are
     /// counted and dropped until the monitor brings the answer.
     fn resolve_missing(&self, running: &Running, cfg: &Config, dp: &DataplaneConfig) {
-        let missing = spec::unresolved(&spec_of(&cfg.service, running, &self.verdicts, dp));
+        let missing = spec::unresolved(&spec_of(cfg, running, &self.verdicts, dp));
         for a in &missing {
             kernel_view::provoke_resolution(*a);
         }
@@ -207,6 +207,7 @@ impl Dataplane {
         let hash_seed = rand_seed();
         let spec = spec::build(
             &cfg.service,
+            (&cfg.gre, &cfg.snat),
             &verdicts_now(&self.verdicts),
             &ifaces,
             &view,
@@ -347,7 +348,7 @@ impl Dataplane {
     /// Publishes a snapshot of the current configuration, verdicts and kernel tables, and
     /// updates the owned keys.
     async fn republish(&self, running: &mut Running, cfg: &Config, dp: &DataplaneConfig) {
-        let spec = spec_of(&cfg.service, running, &self.verdicts, dp);
+        let spec = spec_of(cfg, running, &self.verdicts, dp);
         let prev = running.publisher.current();
         match Snapshot::build(&spec, Some(&prev)) {
             Ok(s) => {
@@ -415,14 +416,15 @@ async fn verdicts_changed(v: &mut Option<watch::Receiver<Verdicts>>) -> bool {
 }
 
 fn spec_of(
-    services: &[crate::config::dataplane::ServiceConfig],
+    cfg: &Config,
     running: &Running,
     verdicts: &Option<watch::Receiver<Verdicts>>,
     dp: &DataplaneConfig,
 ) -> crate::dataplane::snapshot::Spec {
     let prev = running.publisher.current();
     spec::build(
-        services,
+        &cfg.service,
+        (&cfg.gre, &cfg.snat),
         &verdicts_now(verdicts),
         &running.ifaces,
         &running.view,
