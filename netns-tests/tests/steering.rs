@@ -16,6 +16,10 @@ const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 7);
 const BACKEND: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
 const HOST: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 254);
 const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
+const POOL: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
+const SITE: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 10);
+const TUNNEL_LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 1);
+const SERVER: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 1);
 
 const L2: L2 = L2 {
     src: MacAddr([2, 0, 0, 0, 0, 1]),
@@ -41,6 +45,9 @@ fn program() -> (OwnedMap, Program) {
         OwnedKey::backend(BACKEND, 5353, 17),
         OwnedKey::backend(BACKEND, 0, 1),
         OwnedKey::local(HOST),
+        OwnedKey::local(POOL),
+        OwnedKey::pool(POOL),
+        OwnedKey::gre_remote(SITE),
     ]
     .into();
     owned.set_keys(&keys).expect("keys");
@@ -101,6 +108,52 @@ fn owned_frames_are_redirected() {
             "ICMP error about our request",
             eth(&frames::icmp_error(BACKEND, CLIENT, 3, 3, &to_backend, 28)),
         ),
+        (
+            "a server's reply to a pool address (also a host address)",
+            eth(&frames::tcp_segment(
+                sa(SERVER, 443),
+                sa(POOL, 40001),
+                SYN | ACK,
+                b"",
+            )),
+        ),
+        (
+            "a FullNAT backend's reply to a pool address",
+            eth(&frames::tcp_segment(
+                sa(BACKEND, 8080),
+                sa(POOL, 40001),
+                ACK,
+                b"",
+            )),
+        ),
+        (
+            "udp to a pool address",
+            eth(&frames::udp_datagram(sa(SERVER, 53), sa(POOL, 40001), b"a")),
+        ),
+        (
+            "echo reply to a pool address",
+            eth(&frames::icmp_echo(SERVER, POOL, false, 40001, b"x")),
+        ),
+        (
+            "ICMP error about a packet from a pool address",
+            eth(&frames::icmp_error(
+                ROUTER,
+                POOL,
+                3,
+                1,
+                &frames::udp_datagram(sa(POOL, 40001), sa(SERVER, 53), b"q"),
+                28,
+            )),
+        ),
+        (
+            "GRE from a tunnel remote",
+            eth(&frames::gre_packet(
+                SITE,
+                TUNNEL_LOCAL,
+                Some(7),
+                &frames::udp_datagram(sa(CLIENT, 5000), sa(SERVER, 53), b"q"),
+            )),
+        ),
     ];
     for (what, frame) in cases {
         assert_eq!(prog.test_run(&frame, 1).unwrap().0, XDP_DROP, "{what}");
@@ -151,6 +204,19 @@ fn everything_else_goes_to_the_kernel() {
         (
             "ICMP error about the host's own packet",
             eth(&frames::icmp_error(BACKEND, HOST, 3, 3, &health_check, 28)),
+        ),
+        (
+            "ping to a pool address",
+            eth(&frames::icmp_echo(SERVER, POOL, true, 1, b"")),
+        ),
+        (
+            "GRE from elsewhere",
+            eth(&frames::gre_packet(
+                ROUTER,
+                TUNNEL_LOCAL,
+                None,
+                &frames::udp_datagram(sa(CLIENT, 5000), sa(SERVER, 53), b"q"),
+            )),
         ),
         ("fragment", fragment),
         ("IP options", options),

@@ -217,7 +217,11 @@ impl Dataplane {
         let first = Snapshot::build(&spec, None)?;
         let (publisher, subscriber) = snapshot::channel(first);
         let mut owned = OwnedMap::create()?;
-        owned.set_keys(&spec::owned_keys(&cfg.service, &view.locals))?;
+        owned.set_keys(&spec::owned_keys(
+            &cfg.service,
+            (&cfg.gre, &cfg.snat),
+            &view.locals,
+        ))?;
 
         let workers_n = usize::from(dp.workers);
         let mut sockets: Vec<Vec<worker::Socket>> = (0..workers_n).map(|_| Vec::new()).collect();
@@ -354,10 +358,11 @@ impl Dataplane {
             Ok(s) => {
                 let generation = s.generation;
                 running.publisher.publish(s);
-                if let Err(e) = running
-                    .owned
-                    .set_keys(&spec::owned_keys(&cfg.service, &running.view.locals))
-                {
+                if let Err(e) = running.owned.set_keys(&spec::owned_keys(
+                    &cfg.service,
+                    (&cfg.gre, &cfg.snat),
+                    &running.view.locals,
+                )) {
                     tracing::error!("updating the steering keys: {e}");
                 }
                 let snap = running.publisher.current();

@@ -120,8 +120,20 @@ pub fn build(
 }
 
 /// What the steering program must send to the data plane.
-pub fn owned_keys(services: &[ServiceConfig], locals: &[Ipv4Addr]) -> BTreeSet<OwnedKey> {
+pub fn owned_keys(
+    services: &[ServiceConfig],
+    gw: (&GreConfig, &SnatConfig),
+    locals: &[Ipv4Addr],
+) -> BTreeSet<OwnedKey> {
     let mut keys = BTreeSet::new();
+    for t in &gw.0.tunnel {
+        keys.insert(OwnedKey::gre_remote(t.remote));
+    }
+    for p in &gw.1.pool {
+        for a in &p.addresses {
+            keys.insert(OwnedKey::pool(*a));
+        }
+    }
     for s in services {
         let p = s.protocol.number();
         keys.insert(OwnedKey::service(s.vip, s.port, p));
@@ -249,7 +261,11 @@ mod tests {
 
     #[test]
     fn keys_and_unresolved_neighbours() {
-        let keys = owned_keys(&services(), &[Ipv4Addr::new(198, 18, 2, 254)]);
+        let keys = owned_keys(
+            &services(),
+            (&GreConfig::default(), &SnatConfig::default()),
+            &[Ipv4Addr::new(198, 18, 2, 254)],
+        );
         assert_eq!(keys.len(), 4);
         assert!(keys.contains(&OwnedKey::service(Ipv4Addr::new(198, 18, 1, 1), 80, 6)));
         let view = KernelView {

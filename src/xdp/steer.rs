@@ -9,7 +9,15 @@
 //!   matched on the source) to an address that is not the host's own ([`KeyKind::Local`]):
 //!   replies to clients are ours, replies to the host's health checks are the kernel's;
 //! - ICMP errors quoting a packet the data plane sent: VIP → client (quoted source is a
-//!   service) or client → backend (quoted destination is a backend, quoted source not local).
+//!   service) or client → backend (quoted destination is a backend, quoted source not local);
+//! - TCP/UDP and ICMP echo replies to an SNAT pool address ([`KeyKind::Pool`], matched on the
+//!   destination address alone: a pool address is only the pool's, and the pipeline finds the
+//!   flow, or its owner, by the port), and ICMP errors quoting a packet from a pool address;
+//! - GRE from a configured tunnel remote ([`KeyKind::GreRemote`], matched on the source).
+//!   Every packet of a tunnel shares its outer addresses, so a NIC's RSS puts a whole tunnel on
+//!   one queue; the worker there hands each inner flow to its owner.
+//!
+//! Echo requests to a pool address stay the kernel's (the host answers pings).
 //!
 //! Frames with IP options or fragments go to the kernel, which is the safe default: the data
 //! plane could not balance a non-first fragment anyway.
@@ -30,6 +38,8 @@ pub enum KeyKind {
     Service = 0,
     Backend = 1,
     Local = 2,
+    Pool = 3,
+    GreRemote = 4,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -65,6 +75,26 @@ impl OwnedKey {
             addr,
             port: 0,
             proto: 0,
+        }
+    }
+
+    /// An SNAT pool address: traffic to it is replies to translated flows.
+    pub fn pool(addr: Ipv4Addr) -> OwnedKey {
+        OwnedKey {
+            kind: KeyKind::Pool,
+            addr,
+            port: 0,
+            proto: 0,
+        }
+    }
+
+    /// A GRE tunnel's remote endpoint.
+    pub fn gre_remote(addr: Ipv4Addr) -> OwnedKey {
+        OwnedKey {
+            kind: KeyKind::GreRemote,
+            addr,
+            port: 0,
+            proto: 47,
         }
     }
 
@@ -167,6 +197,7 @@ pub fn program(owned: i32, xsks: i32, unbound: Unbound) -> Vec<Insn> {
     let icmp_error = a.label();
     let quoted_l4 = a.label();
     let quoted_backend = a.label();
+    let gre = a.label();
 
     // r6 = ctx, r7 = data, r8 = data_end.
     a.mov_reg(Reg::R6, Reg::R1);
@@ -184,6 +215,19 @@ pub fn program(owned: i32, xsks: i32, unbound: Unbound) -> Vec<Insn> {
     a.jump_imm(Cond::Eq, Reg::R9, 6, l4);
     a.jump_imm(Cond::Eq, Reg::R9, 17, l4);
     a.jump_imm(Cond::Eq, Reg::R9, 1, icmp);
+    a.jump_imm(Cond::Eq, Reg::R9, 47, gre);
+    a.jump(pass);
+
+    a.bind(gre);
+    lookup(
+        &mut a,
+        owned,
+        IP_SRC,
+        None,
+        ProtoFrom::Imm(47),
+        KeyKind::GreRemote,
+        redirect,
+    );
     a.jump(pass);
 
     a.bind(l4);
@@ -194,6 +238,17 @@ pub fn program(owned: i32, xsks: i32, unbound: Unbound) -> Vec<Insn> {
         Some(L4_DPORT),
         ProtoFrom::Reg9,
         KeyKind::Service,
+        redirect,
+    );
+    // Before the backend test: a FullNAT backend's reply goes to a pool address, which may
+    // also be one of the host's.
+    lookup(
+        &mut a,
+        owned,
+        IP_DST,
+        None,
+        ProtoFrom::Imm(0),
+        KeyKind::Pool,
         redirect,
     );
     lookup(
@@ -246,6 +301,15 @@ pub fn program(owned: i32, xsks: i32, unbound: Unbound) -> Vec<Insn> {
     lookup(
         &mut a,
         owned,
+        IP_DST,
+        None,
+        ProtoFrom::Imm(0),
+        KeyKind::Pool,
+        redirect,
+    );
+    lookup(
+        &mut a,
+        owned,
         IP_SRC,
         None,
         ProtoFrom::Imm(1),
@@ -258,6 +322,16 @@ pub fn program(owned: i32, xsks: i32, unbound: Unbound) -> Vec<Insn> {
     need(&mut a, i32::from(Q) + 28, pass);
     a.load(Size::B, Reg::R2, Reg::R7, Q);
     a.jump_imm(Cond::Ne, Reg::R2, 0x45, pass);
+    // Quoted pool address → anywhere: our SNAT or FullNAT packet, whatever its protocol.
+    lookup(
+        &mut a,
+        owned,
+        Q + 12,
+        None,
+        ProtoFrom::Imm(0),
+        KeyKind::Pool,
+        redirect,
+    );
     a.load(Size::B, Reg::R9, Reg::R7, Q + 9);
     a.jump_imm(Cond::Eq, Reg::R9, 6, quoted_l4);
     a.jump_imm(Cond::Eq, Reg::R9, 17, quoted_l4);
@@ -317,7 +391,8 @@ pub fn program(owned: i32, xsks: i32, unbound: Unbound) -> Vec<Insn> {
     a.finish()
 }
 
-/// Most keys the owned map holds: services, backends and local addresses together.
+/// Most keys the owned map holds: services, backends, local addresses, pool addresses and
+/// tunnel remotes together.
 pub const MAX_KEYS: u32 = 65536;
 
 /// The map of owned keys, shared by the programs of every data interface.
