@@ -7,6 +7,7 @@
 //! On stop it detaches the programs first (traffic falls back to the kernel), then stops and
 //! joins the workers.
 
+pub mod gateway_status;
 pub mod handle;
 pub mod handoff;
 pub mod kernel_monitor;
@@ -176,6 +177,9 @@ impl Dataplane {
         for (id, (shared, _)) in running.workers.iter().enumerate() {
             running.metrics.update(id as u16, &shared.counters.read());
         }
+        running
+            .metrics
+            .update_gateway(&self.handle.gre(), &self.handle.snat());
         let cfg = self.config.borrow().clone();
         self.resolve_missing(running, &cfg, dp);
     }
