@@ -1,0 +1,271 @@
+//! The SNAT gateway end to end: two remote sites whose inside users have the same address
+//! reach an Internet-side server through GRE tunnels to the appliance, whose fast path takes
+//! the tunnels apart, translates the sources to a pool and sends the replies back down the
+//! right tunnel.
+//!
+//! ```text
+//!  ua (198.18.64.5) ── sa ══GRE key 100══╗
+//!                    (tun gre0)          ║ eth1 198.18.41.1
+//!                                        lb ── eth0 198.18.50.1 ── srv (198.18.70.2 behind .50.2)
+//!                                        ║ eth2 198.18.42.1
+//!  ub (198.18.64.5) ── sb ══GRE no key═══╝
+//! ```
+//!
+//! The kernel here has no GRE module: each site gateway is `peers/gre_site.py`, a TUN device
+//! and a raw protocol-47 socket. The appliance's kernel does not forward (ip_forward 0), so
+//! whatever crosses it went through the fast path.
+
+use std::time::Duration;
+
+use netns_tests::{wait_for_log, wait_until, Appliance, Lab, Netns};
+
+const SERVER: &str = "198.18.70.2";
+const PORT: &str = "7000";
+
+fn peer_script(name: &str) -> String {
+    format!("{}/tests/peers/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Offloaded checksums are never computed on a veth; the fast path sees frames as sent.
+fn full_checksums(ns: &Netns, ifname: &str) {
+    ns.run_ok(&["ethtool", "-K", ifname, "tx", "off"]);
+}
+
+fn config() -> String {
+    r#"[daemon]
+node_name = "gw"
+state_dir = "/run/appliance"
+shutdown_grace = "3s"
+
+[control]
+socket = "/run/appliance/appctl.sock"
+
+[interfaces.eth0]
+description = "Internet"
+[interfaces.eth1]
+description = "site a underlay"
+[interfaces.eth2]
+description = "site b underlay"
+
+[dataplane]
+interfaces = ["eth0", "eth1", "eth2"]
+workers = 2
+queues = 2
+conntrack_per_worker = 4096
+
+[[gre.tunnel]]
+name = "site-a"
+local = "198.18.41.1"
+remote = "198.18.41.2"
+key = 100
+mtu = 1400
+
+[[gre.tunnel]]
+name = "site-b"
+local = "198.18.42.1"
+remote = "198.18.42.2"
+mtu = 1400
+
+[[snat.pool]]
+name = "internet"
+addresses = ["198.18.60.1", "198.18.60.2"]
+tunnels = ["site-a", "site-b"]
+"#
+    .to_string()
+}
+
+/// A site: gateway namespace with its underlay veth to the appliance and a TUN device driven
+/// by the GRE peer, and a user namespace behind it with the shared inside address.
+fn site(lab: &Lab, lb: &Netns, tag: &str, lb_if: &str, underlay: u8, key: &str) -> Netns {
+    let (gw, user) = (lab.netns(&format!("s{tag}")), lab.netns(&format!("u{tag}")));
+    lab.veth_builder(lb, lb_if, &gw, "eth0").queues(2).create();
+    lb.add_addr(lb_if, &format!("198.18.{underlay}.1/24"));
+    gw.add_addr("eth0", &format!("198.18.{underlay}.2/24"));
+    lab.veth(&gw, "eth1", &user, "eth0");
+    gw.add_addr("eth1", "198.18.64.1/24");
+    user.add_addr("eth0", "198.18.64.5/24");
+    user.add_route("default via 198.18.64.1");
+    full_checksums(&user, "eth0");
+    gw.sysctl("net.ipv4.ip_forward", "1");
+    gw.ip_ok(&["tuntap", "add", "dev", "gre0", "mode", "tun"]);
+    let peer = gw
+        .process(
+            &format!("gre-site-{tag}"),
+            &[
+                "python3",
+                &peer_script("gre_site.py"),
+                "gre0",
+                &format!("198.18.{underlay}.2"),
+                &format!("198.18.{underlay}.1"),
+                key,
+            ],
+        )
+        .spawn();
+    wait_for_log(&peer, "ready", Duration::from_secs(10)).unwrap();
+    gw.sysctl("net.ipv6.conf.gre0.disable_ipv6", "1");
+    gw.ip_ok(&["link", "set", "gre0", "mtu", "1400", "up"]);
+    gw.add_route("198.18.70.0/24 dev gre0");
+    for key in ["all", "default", "gre0", "eth1"] {
+        gw.sysctl(&format!("net.ipv4.conf.{key}.rp_filter"), "0");
+    }
+    user
+}
+
+fn json(node: &Appliance, args: &[&str]) -> serde_json::Value {
+    let out = node.appctl(args);
+    assert!(
+        out.status.success(),
+        "appctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// What the server saw as the user's address, over TCP and over UDP from source port 5000.
+fn ask(node: &Appliance, user: &Netns, tag: &str) -> (String, String) {
+    let mut last = String::new();
+    let mut answer = None;
+    wait_until(
+        &format!("site {tag} reaching the server"),
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || {
+            let out = user.exec(&[
+                "python3",
+                &peer_script("ask_peer.py"),
+                SERVER,
+                PORT,
+                "5000",
+                tag,
+            ]);
+            last = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if !out.status.success() {
+                return false;
+            }
+            let seen = |proto: &str| {
+                last.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{proto} ")))
+                    .and_then(|l| l.split_whitespace().next())
+                    .map(str::to_string)
+            };
+            answer = seen("tcp").zip(seen("udp"));
+            answer.is_some()
+        },
+    )
+    .unwrap_or_else(|e| {
+        let st = node.appctl(&["dataplane"]);
+        let gre = node.appctl(&["gre"]);
+        panic!(
+            "{e}: {last}\n{}\n{}",
+            String::from_utf8_lossy(&st.stdout),
+            String::from_utf8_lossy(&gre.stdout)
+        )
+    });
+    answer.unwrap()
+}
+
+#[test]
+fn two_sites_with_the_same_addresses_reach_the_internet_through_gre() {
+    let lab = Lab::for_current_test();
+    let (lb, srv) = (lab.netns("lb"), lab.netns("srv"));
+    lab.veth_builder(&lb, "eth0", &srv, "eth0")
+        .queues(2)
+        .create();
+    lb.add_addr("eth0", "198.18.50.1/24");
+    // The Internet is behind a router (the server's namespace), as it would be.
+    lb.add_route("198.18.70.0/24 via 198.18.50.2");
+    srv.add_addr("eth0", "198.18.50.2/24");
+    srv.add_addr("lo", &format!("{SERVER}/32"));
+    srv.add_route("198.18.60.0/24 via 198.18.50.1");
+    full_checksums(&srv, "eth0");
+    let echo = srv
+        .process(
+            "echo",
+            &["python3", &peer_script("echo_peer.py"), SERVER, PORT],
+        )
+        .spawn();
+    wait_for_log(&echo, "ready", Duration::from_secs(10)).unwrap();
+    let ua = site(&lab, &lb, "a", "eth1", 41, "100");
+    let ub = site(&lab, &lb, "b", "eth2", 42, "-");
+    lb.sysctl("net.ipv4.ip_forward", "0");
+
+    let mut node = Appliance::new(&lab, &lb, "gw", &config());
+    node.start();
+    wait_until(
+        "data plane running with the next hops resolved",
+        Duration::from_secs(15),
+        Duration::from_millis(200),
+        || {
+            let st = json(&node, &["dataplane", "--json"]);
+            st["state"] == "running" && st["unresolved_neighbours"].as_array().unwrap().is_empty()
+        },
+    )
+    .unwrap();
+
+    let (tcp_a, udp_a) = ask(&node, &ua, "a");
+    let (tcp_b, udp_b) = ask(&node, &ub, "b");
+    lab.write_artifact(
+        "seen.txt",
+        format!("a tcp {tcp_a} udp {udp_a}\nb tcp {tcp_b} udp {udp_b}\n"),
+    );
+    for seen in [&tcp_a, &udp_a, &tcp_b, &udp_b] {
+        assert!(
+            seen.starts_with("198.18.60.1:") || seen.starts_with("198.18.60.2:"),
+            "the server sees a pool address, not the inside one: {seen}"
+        );
+    }
+    // The same inside endpoint (198.18.64.5:5000) at two sites: two external endpoints.
+    assert_ne!(udp_a, udp_b);
+    // Endpoint-independent mapping: asking again from the same port keeps the mapping.
+    let (_, udp_a2) = ask(&node, &ua, "a");
+    assert_eq!(udp_a, udp_a2);
+
+    // Both UDP flows are tracked at once, each with its own tunnel.
+    let ct = json(&node, &["conntrack", "--json", "--limit", "100"]);
+    lab.write_artifact("conntrack.json", ct.to_string());
+    let flows = ct["flows"].as_array().unwrap();
+    for tunnel in ["site-a", "site-b"] {
+        assert!(
+            flows.iter().any(|f| f["tunnel"] == tunnel
+                && f["kind"] == "snat"
+                && f["client"] == "198.18.64.5:5000"
+                && f["protocol"] == 17),
+            "no UDP flow of {tunnel}: {ct}"
+        );
+    }
+
+    // Tunnel and pool statistics are published by the workers every 200 ms.
+    wait_until(
+        "both tunnels counted both ways, one UDP mapping per site",
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || {
+            let gre = json(&node, &["gre", "--json"]);
+            let snat = json(&node, &["snat", "--json"]);
+            lab.write_artifact("gre.json", gre.to_string());
+            lab.write_artifact("snat.json", snat.to_string());
+            let tunnels_ok = gre.as_array().unwrap().iter().all(|t| {
+                t["rx_packets"].as_u64().unwrap() >= 4 && t["tx_packets"].as_u64().unwrap() >= 4
+            });
+            let udp: u64 = snat[0]["addresses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["udp"].as_u64().unwrap())
+                .sum();
+            tunnels_ok && udp == 2
+        },
+    )
+    .unwrap();
+    let st = json(&node, &["dataplane", "--json"]);
+    lab.write_artifact("dataplane.json", st.to_string());
+    assert!(
+        st["totals"]["gre_encapsulated"].as_u64().unwrap() >= 8,
+        "{st}"
+    );
+    assert!(st["totals"]["mss_clamped"].as_u64().unwrap() >= 2, "{st}");
+}
