@@ -69,16 +69,16 @@ pub const MAX_QUOTE: usize = 576 - 20 - icmp::HEADER_LEN;
 /// start. Returns the new frame length. The caller sets the MAC addresses for the way back.
 pub fn frag_needed(frame: &mut [u8], len: usize, from: u32, mtu: u16) -> usize {
     let l3 = ethernet::HEADER_LEN;
-    let quote = len.min(MAX_QUOTE);
+    let hdr = 20 + icmp::HEADER_LEN;
+    // With a tunnel MTU of at least 576 the error is never longer than the packet it answers,
+    // so it fits where that packet was; the quote is shortened should the buffer say otherwise.
+    let quote = len.min(MAX_QUOTE).min(frame.len().saturating_sub(l3 + hdr));
     let to = u32::from_be_bytes([
         frame[l3 + 12],
         frame[l3 + 13],
         frame[l3 + 14],
         frame[l3 + 15],
     ]);
-    let hdr = 20 + icmp::HEADER_LEN;
-    // The error is never longer than the packet it answers (which exceeded the MTU, at least
-    // 576), so it fits where that packet was.
     frame.copy_within(l3..l3 + quote, l3 + hdr);
     let total = hdr + quote;
     let ip = &mut frame[l3..l3 + 20];

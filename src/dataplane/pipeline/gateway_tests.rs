@@ -625,3 +625,65 @@ fn expiry_gives_ports_back_and_keeps_lb_flows_apart() {
     assert_eq!(p.snat().pools[0].used(0), [0, 0, 0]);
     assert_eq!(p.snat().pools[0].used(1), [0, 0, 0]);
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Tunnel traffic, replies to pool addresses and ICMP errors, to be mutated.
+    fn templates(ext: (Ipv4Addr, u16)) -> Vec<Vec<u8>> {
+        let udp = frames::udp_datagram(sa(HOST, 5000), sa(SERVER, 53), b"query");
+        let reply = frames::udp_datagram(sa(SERVER, 53), sa(ext.0, ext.1), b"answer");
+        let sent = frames::udp_datagram(sa(ext.0, ext.1), sa(SERVER, 53), b"query");
+        let back = frames::udp_datagram(sa(SERVER, 53), sa(HOST, 5000), b"answer");
+        vec![
+            from_site(SITE_A, &udp),
+            from_site(
+                SITE_A,
+                &frames::tcp_segment(sa(HOST, 40000), sa(SERVER, 443), SYN, b""),
+            ),
+            from_outside(&reply),
+            from_outside(&frames::tcp_segment(
+                sa(SERVER, 443),
+                sa(ext.0, 1),
+                ACK,
+                &[0; 1500],
+            )),
+            from_outside(&frames::icmp_error(ROUTER, ext.0, 3, 1, &sent, sent.len())),
+            from_site(SITE_A, &frames::icmp_error(HOST, SERVER, 3, 3, &back, 28)),
+            from_site(SITE_A, &frames::icmp_echo(HOST, SERVER, true, 9, b"x")),
+        ]
+    }
+
+    proptest! {
+        /// Any corruption or truncation of tunnel and pool traffic gives a verdict, never a
+        /// panic, with or without room to grow, and the pipeline keeps working afterwards.
+        #[test]
+        fn mutated_gateway_frames_never_panic(
+            which in 0usize..7,
+            edits in proptest::collection::vec((0usize..140, any::<u8>()), 0..8),
+            cut in 0usize..1600,
+            room in any::<bool>(),
+        ) {
+            let s = snap(1);
+            let mut p = pipeline(0);
+            let mut open = from_site(SITE_A, &frames::udp_datagram(sa(HOST, 5000), sa(SERVER, 53), b"q"));
+            prop_assert_eq!(run(&mut p, &s, 0, &mut open), Verdict::Tx { iface: IF_OUT });
+            let ip = ip_of(&open);
+            let ext = (ip.src(), ports(&ip).0);
+            let mut f = templates(ext)[which].clone();
+            for (at, v) in edits {
+                if let Some(b) = f.get_mut(at) {
+                    *b = v;
+                }
+            }
+            let len = cut.clamp(1, f.len());
+            if !room {
+                f.truncate(len);
+            }
+            let _ = p.process_frame(&s, 1, &mut f, len);
+            let mut again = from_site(SITE_A, &frames::udp_datagram(sa(HOST, 5000), sa(SERVER, 53), b"q"));
+            prop_assert_eq!(run(&mut p, &s, 2, &mut again), Verdict::Tx { iface: IF_OUT });
+        }
+    }
+}
