@@ -31,8 +31,10 @@ fn full_checksums(ns: &Netns, ifname: &str) {
     ns.run_ok(&["ethtool", "-K", ifname, "tx", "off"]);
 }
 
-fn config() -> String {
-    r#"[daemon]
+/// The appliance: two tunnels into one pool (`pool` is the rest of its `[[snat.pool]]`).
+fn config(pool: &str) -> String {
+    format!(
+        r#"[daemon]
 node_name = "gw"
 state_dir = "/run/appliance"
 shutdown_grace = "3s"
@@ -68,11 +70,13 @@ mtu = 1400
 
 [[snat.pool]]
 name = "internet"
-addresses = ["198.18.60.1", "198.18.60.2"]
 tunnels = ["site-a", "site-b"]
+{pool}
 "#
-    .to_string()
+    )
 }
+
+const TWO_ADDRESSES: &str = r#"addresses = ["198.18.60.1", "198.18.60.2"]"#;
 
 /// A site: gateway namespace with its underlay veth to the appliance and a TUN device driven
 /// by the GRE peer, and a user namespace behind it with the shared inside address.
@@ -168,9 +172,9 @@ fn ask(node: &Appliance, user: &Netns, tag: &str) -> (String, String) {
     answer.unwrap()
 }
 
-#[test]
-fn two_sites_with_the_same_addresses_reach_the_internet_through_gre() {
-    let lab = Lab::for_current_test();
+/// The whole lab: the Internet-side server (with the echo peer), both sites, the appliance
+/// running with next hops resolved.
+fn gateway_lab(lab: &Lab, pool: &str) -> (Netns, Netns, Netns, Appliance) {
     let (lb, srv) = (lab.netns("lb"), lab.netns("srv"));
     lab.veth_builder(&lb, "eth0", &srv, "eth0")
         .queues(2)
@@ -189,11 +193,11 @@ fn two_sites_with_the_same_addresses_reach_the_internet_through_gre() {
         )
         .spawn();
     wait_for_log(&echo, "ready", Duration::from_secs(10)).unwrap();
-    let ua = site(&lab, &lb, "a", "eth1", 41, "100");
-    let ub = site(&lab, &lb, "b", "eth2", 42, "-");
+    let ua = site(lab, &lb, "a", "eth1", 41, "100");
+    let ub = site(lab, &lb, "b", "eth2", 42, "-");
     lb.sysctl("net.ipv4.ip_forward", "0");
 
-    let mut node = Appliance::new(&lab, &lb, "gw", &config());
+    let mut node = Appliance::new(lab, &lb, "gw", &config(pool));
     node.start();
     wait_until(
         "data plane running with the next hops resolved",
@@ -206,6 +210,13 @@ fn two_sites_with_the_same_addresses_reach_the_internet_through_gre() {
     )
     .unwrap();
 
+    (srv, ua, ub, node)
+}
+
+#[test]
+fn two_sites_with_the_same_addresses_reach_the_internet_through_gre() {
+    let lab = Lab::for_current_test();
+    let (_srv, ua, ub, node) = gateway_lab(&lab, TWO_ADDRESSES);
     let (tcp_a, udp_a) = ask(&node, &ua, "a");
     let (tcp_b, udp_b) = ask(&node, &ub, "b");
     lab.write_artifact(
@@ -268,4 +279,237 @@ fn two_sites_with_the_same_addresses_reach_the_internet_through_gre() {
         "{st}"
     );
     assert!(st["totals"]["mss_clamped"].as_u64().unwrap() >= 2, "{st}");
+}
+
+/// `udp_probe.py` from `user` to the server: one line per source port.
+fn probe(user: &Netns, port: &str, message: &str, sports: &[u16]) -> Vec<String> {
+    let mut args = vec![
+        "python3".to_string(),
+        peer_script("udp_probe.py"),
+        SERVER.to_string(),
+        port.to_string(),
+        message.to_string(),
+    ];
+    args.extend(sports.iter().map(u16::to_string));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = user.exec(&args);
+    assert!(
+        out.status.success(),
+        "udp_probe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn icmp_errors_go_back_into_the_tunnel_and_big_replies_get_frag_needed() {
+    let lab = Lab::for_current_test();
+    let (srv, ua, _ub, node) = gateway_lab(&lab, TWO_ADDRESSES);
+    ask(&node, &ua, "a");
+    // Nothing listens on 7999: the server's port unreachable, sent to the pool address, must
+    // reach the user's socket through the tunnel, quoting exactly what that socket sent.
+    let got = probe(&ua, "7999", "anyone?", &[6000]);
+    assert_eq!(got, ["6000 refused"], "{got:?}");
+
+    // A reply of 1450 bytes with Don't Fragment does not fit the 1400-byte tunnel: the server
+    // is told so, and its kernel takes the MTU for the pool address it answered from.
+    let got = probe(&ua, PORT, "big", &[6001]);
+    assert_eq!(got, ["6001 silence"], "{got:?}");
+    wait_until(
+        "frag-needed counted and learnt by the server",
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || {
+            let gre = json(&node, &["gre", "--json"]);
+            let sent = gre[0]["frag_needed_sent"].as_u64().unwrap();
+            let learnt = ["198.18.60.1", "198.18.60.2"].iter().any(|a| {
+                srv.ip_ok(&["route", "get", a])
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .windows(2)
+                    .any(|w| w == ["mtu", "1400"])
+            });
+            sent >= 1 && learnt
+        },
+    )
+    .unwrap();
+    let st = json(&node, &["dataplane", "--json"]);
+    assert!(
+        st["totals"]["icmp_translated"].as_u64().unwrap() >= 1,
+        "{st}"
+    );
+}
+
+#[test]
+fn ports_run_out_counted_and_come_back_after_the_timeout() {
+    let lab = Lab::for_current_test();
+    // One address, ports 2000-2003: two UDP ports for each of the two workers.
+    let pool = r#"addresses = ["198.18.60.1"]
+ports = "2000-2003"
+timeouts = { udp = "5s" }"#;
+    let (_srv, ua, _ub, node) = gateway_lab(&lab, pool);
+    let sports: Vec<u16> = (7100..7108).collect();
+    let got = probe(&ua, PORT, "hello", &sports);
+    lab.write_artifact("exhaustion.txt", got.join("\n"));
+    let answered = got.iter().filter(|l| l.contains(" answer ")).count();
+    // Eight inside endpoints, two ports per worker: at most four get through, and whichever
+    // worker owns four or more of them runs out.
+    assert!((2..=4).contains(&answered), "{got:?}");
+    for line in got.iter().filter(|l| l.contains(" answer ")) {
+        let port: u16 = line
+            .split_whitespace()
+            .nth(2)
+            .and_then(|seen| seen.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!((2000..=2003).contains(&port), "{line}");
+    }
+    wait_until(
+        "exhaustion counted",
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || {
+            let snat = json(&node, &["snat", "--json"]);
+            let st = json(&node, &["dataplane", "--json"]);
+            snat[0]["exhausted"].as_u64().unwrap() >= 1
+                && st["totals"]["drops_ports_exhausted"].as_u64().unwrap() >= 1
+        },
+    )
+    .unwrap();
+    // After the pool's 5 s UDP timeout the mappings are reclaimed for new endpoints.
+    std::thread::sleep(Duration::from_millis(5500));
+    let got = probe(&ua, PORT, "again", &[7200, 7201]);
+    assert!(got.iter().all(|l| l.contains(" answer ")), "{got:?}");
+}
+
+#[test]
+fn fullnat_service_with_a_backend_that_has_no_route_to_clients() {
+    let lab = Lab::for_current_test();
+    let (lb, client, be) = (lab.netns("lb"), lab.netns("cl"), lab.netns("be"));
+    lab.veth_builder(&lb, "eth0", &client, "eth0")
+        .queues(2)
+        .create();
+    lab.veth_builder(&lb, "eth1", &be, "eth0")
+        .queues(2)
+        .create();
+    lb.add_addr("eth0", "198.18.20.1/24");
+    lb.add_addr("eth0", "198.18.30.1/32");
+    client.add_addr("eth0", "198.18.20.2/24");
+    client.add_route("198.18.30.0/24 via 198.18.20.1");
+    full_checksums(&client, "eth0");
+    lb.add_addr("eth1", "198.18.21.1/24");
+    // The pool address is on the backends' subnet, so they reach it without any route; the
+    // host answers ARP for it.
+    lb.add_addr("eth1", "198.18.21.100/32");
+    be.add_addr("eth0", "198.18.21.2/24");
+    full_checksums(&be, "eth0");
+    let unreachable = be.exec(&["ip", "route", "get", "198.18.20.2"]);
+    assert!(
+        !unreachable.status.success(),
+        "the backend must have no route"
+    );
+    let echo = be
+        .process(
+            "echo",
+            &[
+                "python3",
+                &peer_script("echo_peer.py"),
+                "198.18.21.2",
+                "8080",
+            ],
+        )
+        .spawn();
+    wait_for_log(&echo, "ready", Duration::from_secs(10)).unwrap();
+    lb.sysctl("net.ipv4.ip_forward", "0");
+    let config = r#"[daemon]
+node_name = "lb"
+state_dir = "/run/appliance"
+
+[control]
+socket = "/run/appliance/appctl.sock"
+
+[interfaces.eth0]
+[interfaces.eth1]
+
+[dataplane]
+interfaces = ["eth0", "eth1"]
+workers = 2
+queues = 2
+
+[[snat.pool]]
+name = "lb"
+addresses = ["198.18.21.100"]
+
+[[service]]
+name = "echo-tcp"
+vip = "198.18.30.1"
+port = 80
+protocol = "tcp"
+mode = "fullnat"
+pool = "lb"
+backends = [{ address = "198.18.21.2", port = 8080 }]
+
+[[service]]
+name = "echo-udp"
+vip = "198.18.30.1"
+port = 80
+protocol = "udp"
+mode = "fullnat"
+pool = "lb"
+backends = [{ address = "198.18.21.2", port = 8080 }]
+"#;
+    let mut node = Appliance::new(&lab, &lb, "lb", config);
+    node.start();
+    wait_until(
+        "data plane running with the backend resolved",
+        Duration::from_secs(15),
+        Duration::from_millis(200),
+        || {
+            let st = json(&node, &["dataplane", "--json"]);
+            st["state"] == "running" && st["unresolved_neighbours"].as_array().unwrap().is_empty()
+        },
+    )
+    .unwrap();
+    client.assert_ping("198.18.20.1");
+    let mut last = String::new();
+    wait_until(
+        "the client reaching the backend through FullNAT",
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || {
+            let out = client.exec(&[
+                "python3",
+                &peer_script("ask_peer.py"),
+                "198.18.30.1",
+                "80",
+                "5000",
+                "c",
+            ]);
+            last = String::from_utf8_lossy(&out.stdout).into_owned();
+            out.status.success()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}: {last}"));
+    // The backend saw the pool address, over TCP and UDP.
+    let seen: Vec<&str> = last
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(seen.len(), 2, "{last}");
+    assert!(
+        seen.iter().all(|s| s.starts_with("198.18.21.100:")),
+        "{last}"
+    );
+    let ct = json(&node, &["conntrack", "--json"]);
+    assert!(
+        ct["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "fullnat" && f["client"] == "198.18.20.2:5000"),
+        "{ct}"
+    );
 }

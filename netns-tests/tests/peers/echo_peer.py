@@ -16,7 +16,14 @@ def udp():
     s.bind((address, port))
     while True:
         data, peer = s.recvfrom(65535)
-        s.sendto(f"{peer[0]}:{peer[1]} {data.decode(errors='replace')}".encode(), peer)
+        answer = f"{peer[0]}:{peer[1]} {data.decode(errors='replace')}".encode()
+        if data.startswith(b"big"):
+            # Larger than the tunnel's MTU; Linux sends UDP with Don't Fragment by default.
+            answer = answer.ljust(1450, b".")
+        try:
+            s.sendto(answer, peer)
+        except OSError as e:
+            print(f"sendto {peer}: {e}", flush=True)
 
 
 def tcp():
