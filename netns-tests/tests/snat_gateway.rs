@@ -9,6 +9,8 @@
 //!                                        lb ── eth0 198.18.50.1 ── srv (198.18.70.2 behind .50.2)
 //!                                        ║ eth2 198.18.42.1
 //!  ub (198.18.64.5) ── sb ══GRE no key═══╝
+//!                                        │ eth3 198.18.96.1
+//!  in (198.18.96.9, a pool `sources` prefix, no tunnel)
 //! ```
 //!
 //! The kernel here has no GRE module: each site gateway is `peers/gre_site.py`, a TUN device
@@ -48,9 +50,11 @@ description = "Internet"
 description = "site a underlay"
 [interfaces.eth2]
 description = "site b underlay"
+[interfaces.eth3]
+description = "an inside network without a tunnel"
 
 [dataplane]
-interfaces = ["eth0", "eth1", "eth2"]
+interfaces = ["eth0", "eth1", "eth2", "eth3"]
 workers = 2
 queues = 2
 conntrack_per_worker = 4096
@@ -76,7 +80,8 @@ tunnels = ["site-a", "site-b"]
     )
 }
 
-const TWO_ADDRESSES: &str = r#"addresses = ["198.18.60.1", "198.18.60.2"]"#;
+const TWO_ADDRESSES: &str = r#"addresses = ["198.18.60.1", "198.18.60.2"]
+sources = ["198.18.96.0/24"]"#;
 
 /// A site: gateway namespace with its underlay veth to the appliance and a TUN device driven
 /// by the GRE peer, and a user namespace behind it with the shared inside address.
@@ -174,7 +179,7 @@ fn ask(node: &Appliance, user: &Netns, tag: &str) -> (String, String) {
 
 /// The whole lab: the Internet-side server (with the echo peer), both sites, the appliance
 /// running with next hops resolved.
-fn gateway_lab(lab: &Lab, pool: &str) -> (Netns, Netns, Netns, Appliance) {
+fn gateway_lab(lab: &Lab, pool: &str) -> (Netns, Netns, Netns, Netns, Appliance) {
     let (lb, srv) = (lab.netns("lb"), lab.netns("srv"));
     lab.veth_builder(&lb, "eth0", &srv, "eth0")
         .queues(2)
@@ -195,6 +200,14 @@ fn gateway_lab(lab: &Lab, pool: &str) -> (Netns, Netns, Netns, Appliance) {
     wait_for_log(&echo, "ready", Duration::from_secs(10)).unwrap();
     let ua = site(lab, &lb, "a", "eth1", 41, "100");
     let ub = site(lab, &lb, "b", "eth2", 42, "-");
+    let inside = lab.netns("in");
+    lab.veth_builder(&lb, "eth3", &inside, "eth0")
+        .queues(2)
+        .create();
+    lb.add_addr("eth3", "198.18.96.1/24");
+    inside.add_addr("eth0", "198.18.96.9/24");
+    inside.add_route("default via 198.18.96.1");
+    full_checksums(&inside, "eth0");
     lb.sysctl("net.ipv4.ip_forward", "0");
 
     let mut node = Appliance::new(lab, &lb, "gw", &config(pool));
@@ -209,14 +222,15 @@ fn gateway_lab(lab: &Lab, pool: &str) -> (Netns, Netns, Netns, Appliance) {
         },
     )
     .unwrap();
-
-    (srv, ua, ub, node)
+    // The gateway learns the inside host's MAC address from its ARP request.
+    inside.assert_ping("198.18.96.1");
+    (srv, ua, ub, inside, node)
 }
 
 #[test]
 fn two_sites_with_the_same_addresses_reach_the_internet_through_gre() {
     let lab = Lab::for_current_test();
-    let (_srv, ua, ub, node) = gateway_lab(&lab, TWO_ADDRESSES);
+    let (_srv, ua, ub, inside, node) = gateway_lab(&lab, TWO_ADDRESSES);
     let (tcp_a, udp_a) = ask(&node, &ua, "a");
     let (tcp_b, udp_b) = ask(&node, &ub, "b");
     lab.write_artifact(
@@ -234,6 +248,10 @@ fn two_sites_with_the_same_addresses_reach_the_internet_through_gre() {
     // Endpoint-independent mapping: asking again from the same port keeps the mapping.
     let (_, udp_a2) = ask(&node, &ua, "a");
     assert_eq!(udp_a, udp_a2);
+    // An untunnelled inside prefix of the pool is translated too.
+    let (tcp_in, udp_in) = ask(&node, &inside, "in");
+    assert!(tcp_in.starts_with("198.18.60."), "{tcp_in}");
+    assert!(udp_in.starts_with("198.18.60."), "{udp_in}");
 
     // Both UDP flows are tracked at once, each with its own tunnel.
     let ct = json(&node, &["conntrack", "--json", "--limit", "100"]);
@@ -307,7 +325,7 @@ fn probe(user: &Netns, port: &str, message: &str, sports: &[u16]) -> Vec<String>
 #[test]
 fn icmp_errors_go_back_into_the_tunnel_and_big_replies_get_frag_needed() {
     let lab = Lab::for_current_test();
-    let (srv, ua, _ub, node) = gateway_lab(&lab, TWO_ADDRESSES);
+    let (srv, ua, _ub, _inside, node) = gateway_lab(&lab, TWO_ADDRESSES);
     ask(&node, &ua, "a");
     // Nothing listens on 7999: the server's port unreachable, sent to the pool address, must
     // reach the user's socket through the tunnel, quoting exactly what that socket sent.
@@ -350,7 +368,7 @@ fn ports_run_out_counted_and_come_back_after_the_timeout() {
     let pool = r#"addresses = ["198.18.60.1"]
 ports = "2000-2003"
 timeouts = { udp = "5s" }"#;
-    let (_srv, ua, _ub, node) = gateway_lab(&lab, pool);
+    let (_srv, ua, _ub, _inside, node) = gateway_lab(&lab, pool);
     let sports: Vec<u16> = (7100..7108).collect();
     let got = probe(&ua, PORT, "hello", &sports);
     lab.write_artifact("exhaustion.txt", got.join("\n"));

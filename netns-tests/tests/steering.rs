@@ -20,6 +20,9 @@ const POOL: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
 const SITE: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 10);
 const TUNNEL_LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 1);
 const SERVER: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 1);
+/// A pool's `sources` prefix, and two hosts in it.
+const INSIDE: Ipv4Addr = Ipv4Addr::new(198, 18, 96, 9);
+const INSIDE2: Ipv4Addr = Ipv4Addr::new(198, 18, 96, 10);
 
 const L2: L2 = L2 {
     src: MacAddr([2, 0, 0, 0, 0, 1]),
@@ -51,6 +54,9 @@ fn program() -> (OwnedMap, Program) {
     ]
     .into();
     owned.set_keys(&keys).expect("keys");
+    owned
+        .set_sources(&[(Ipv4Addr::new(198, 18, 96, 0), 24)].into())
+        .expect("sources");
     assert!(owned.has_key(&OwnedKey::local(HOST)).unwrap());
     let prog = Program::load_with(&owned, 4, Unbound::Drop).expect("program loads");
     (owned, prog)
@@ -146,6 +152,30 @@ fn owned_frames_are_redirected() {
             )),
         ),
         (
+            "tcp from an inside prefix to the outside",
+            eth(&frames::tcp_segment(
+                sa(INSIDE, 40000),
+                sa(SERVER, 443),
+                SYN,
+                b"",
+            )),
+        ),
+        (
+            "ping from an inside prefix to the outside",
+            eth(&frames::icmp_echo(INSIDE, SERVER, true, 3, b"x")),
+        ),
+        (
+            "an inside host's ICMP error about a reply we delivered",
+            eth(&frames::icmp_error(
+                INSIDE,
+                SERVER,
+                3,
+                3,
+                &frames::udp_datagram(sa(SERVER, 53), sa(INSIDE, 5000), b"a"),
+                28,
+            )),
+        ),
+        (
             "GRE from a tunnel remote",
             eth(&frames::gre_packet(
                 SITE,
@@ -208,6 +238,34 @@ fn everything_else_goes_to_the_kernel() {
         (
             "ping to a pool address",
             eth(&frames::icmp_echo(SERVER, POOL, true, 1, b"")),
+        ),
+        (
+            "an inside prefix to the host itself",
+            eth(&frames::tcp_segment(
+                sa(INSIDE, 40000),
+                sa(HOST, 22),
+                SYN,
+                b"",
+            )),
+        ),
+        (
+            "inside to inside",
+            eth(&frames::udp_datagram(
+                sa(INSIDE, 5000),
+                sa(INSIDE2, 53),
+                b"q",
+            )),
+        ),
+        (
+            "an inside host's ICMP error about the host's own packet",
+            eth(&frames::icmp_error(
+                INSIDE,
+                HOST,
+                3,
+                3,
+                &frames::udp_datagram(sa(HOST, 53), sa(INSIDE, 5000), b"a"),
+                28,
+            )),
         ),
         (
             "GRE from elsewhere",

@@ -32,7 +32,7 @@ use super::locate::KeyPath;
 use super::types::ConfigDuration;
 use super::validate::Issues;
 use crate::dataplane::conntrack::{Class, Timeouts};
-use crate::dataplane::gateway::{GRE_OVERHEAD, MAX_POOLS, MAX_TUNNELS};
+use crate::dataplane::gateway::{GRE_OVERHEAD, MAX_POOLS, MAX_SOURCES, MAX_TUNNELS};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -430,6 +430,14 @@ pub fn validate(
         }
     }
 
+    let sources: usize = snat.pool.iter().map(|p| p.sources.len()).sum();
+    if sources > MAX_SOURCES {
+        issues.push(
+            proot,
+            format!("{sources} source prefixes; at most {MAX_SOURCES} in all pools together"),
+            None,
+        );
+    }
     let pools: Vec<&str> = snat.pool.iter().map(|p| p.name.as_str()).collect();
     for (si, s) in services.iter().enumerate() {
         let sp = KeyPath::root().key("service").index(si);

@@ -16,6 +16,8 @@ use super::lookup::StaticMap;
 pub const MAX_TUNNELS: usize = 1024;
 /// Most pools; each has its own conntrack timeout profile (profile 0 is the load balancer's).
 pub const MAX_POOLS: usize = 15;
+/// Most source prefixes of all pools together (the steering program's trie is this large).
+pub const MAX_SOURCES: usize = 1024;
 /// GRE over IPv4: outer header plus base GRE header.
 pub const GRE_OVERHEAD: usize = 24;
 

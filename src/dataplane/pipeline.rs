@@ -405,7 +405,9 @@ impl Pipeline {
             self.check_owner(snap, key.dst, key.dst_port)?;
             return Err(Verdict::Pass);
         }
-        if let Some(pool) = snap.gw.pool_for_source(key.src) {
+        // From an inside prefix to the outside (inside-to-inside traffic is the kernel's to route).
+        let inside = |a| snap.gw.pool_for_source(a);
+        if let (Some(pool), None) = (inside(key.src), inside(key.dst)) {
             self.check_inside_owner(snap, 0, key.src, key.src_port)?;
             if p.ttl <= 1 {
                 return Err(Verdict::Pass);

@@ -152,6 +152,14 @@ pub fn owned_keys(
     keys
 }
 
+/// The pools' inside prefixes, for the steering program's trie.
+pub fn source_prefixes(snat: &SnatConfig) -> BTreeSet<(Ipv4Addr, u8)> {
+    snat.pool
+        .iter()
+        .flat_map(|p| p.sources.iter().map(|n| (n.network(), n.prefix())))
+        .collect()
+}
+
 /// Addresses whose MAC the fast path needs but the kernel has not resolved: on-link backends,
 /// on-link tunnel remotes and route gateways.
 pub fn unresolved(spec: &Spec) -> Vec<Ipv4Addr> {

@@ -481,10 +481,17 @@ fn source_prefixes_are_translated_without_a_tunnel() {
     assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Tx { iface: IF_OUT });
     let ip = ip_of(&f);
     assert!(ip.src() == EXT1 || ip.src() == EXT2);
-    // Others not in a source prefix are the kernel's.
+    // Others not in a source prefix are the kernel's, and so is inside-to-inside traffic.
     let mut f = from_outside(&frames::udp_datagram(
         sa(CLIENT, 7000),
         sa(SERVER, 53),
+        b"q",
+    ));
+    assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Pass);
+    let other_inside = Ipv4Addr::new(198, 18, 96, 10);
+    let mut f = from_outside(&frames::udp_datagram(
+        sa(inside, 7000),
+        sa(other_inside, 53),
         b"q",
     ));
     assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Pass);
