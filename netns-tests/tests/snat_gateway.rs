@@ -269,7 +269,7 @@ fn two_sites_with_the_same_addresses_reach_the_internet_through_gre() {
 
     // Tunnel and pool statistics are published by the workers every 200 ms.
     wait_until(
-        "both tunnels counted both ways, one UDP mapping per site",
+        "both tunnels counted both ways, one UDP mapping per site and one for the inside network",
         Duration::from_secs(5),
         Duration::from_millis(100),
         || {
@@ -286,10 +286,18 @@ fn two_sites_with_the_same_addresses_reach_the_internet_through_gre() {
                 .iter()
                 .map(|a| a["udp"].as_u64().unwrap())
                 .sum();
-            tunnels_ok && udp == 2
+            tunnels_ok && udp == 3
         },
     )
     .unwrap();
+    for (view, needle) in [
+        (["gre"], "site-b 198.18.42.2 -> 198.18.42.1"),
+        (["snat"], "internet ports 1024-65535"),
+    ] {
+        let out = node.appctl(&view);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && text.contains(needle), "{text}");
+    }
     let st = json(&node, &["dataplane", "--json"]);
     lab.write_artifact("dataplane.json", st.to_string());
     assert!(

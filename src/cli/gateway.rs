@@ -76,3 +76,50 @@ pub fn pools(list: &[PoolStatus]) -> String {
     }
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fastpath::gateway_status::AddressStatus;
+
+    #[test]
+    fn one_block_per_tunnel_and_pool() {
+        let mut t = TunnelStatus {
+            name: "site-a".into(),
+            local: "198.18.8.1".into(),
+            remote: "198.18.8.10".into(),
+            key: Some(100),
+            mtu: 1400,
+            pool: Some("internet".into()),
+            rx_packets: 5,
+            ..TunnelStatus::default()
+        };
+        t.drops.insert("too_big".into(), 2);
+        let text = tunnels(&[t]);
+        assert!(
+            text.starts_with("site-a 198.18.8.10 -> 198.18.8.1 key 100 mtu 1400 pool internet\n"),
+            "{text}"
+        );
+        assert!(text.contains("  in  5 packets"), "{text}");
+        assert!(text.contains("  drops too_big 2"), "{text}");
+        let p = PoolStatus {
+            name: "internet".into(),
+            ports: "1024-65535".into(),
+            exhausted: 3,
+            tunnels: vec!["site-a".into()],
+            addresses: vec![AddressStatus {
+                address: "198.19.0.1".into(),
+                tcp: 1,
+                udp: 2,
+                icmp: 0,
+                per_worker: vec![1, 2],
+            }],
+        };
+        let text = pools(&[p]);
+        assert_eq!(
+            text,
+            "internet ports 1024-65535 exhausted 3 tunnels site-a\n  198.19.0.1 tcp 1 udp 2 icmp 0 (w0 1, w1 2)\n"
+        );
+        assert_eq!(pools(&[]), "no SNAT pools\n");
+    }
+}
