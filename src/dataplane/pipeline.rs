@@ -14,24 +14,22 @@
 //! Nothing here allocates, locks or performs IO. Time is an argument (milliseconds on a wrapping
 //! 32-bit clock), so tests drive it on a virtual clock.
 
+mod forward;
 mod gateway;
 mod icmp_errors;
+mod parse;
+
+use parse::{parse, parse_gre, quoted_key};
 
 use super::conntrack::{self, Conntrack, Dir, Entry, InsertError, Kind, NewFlow, State, Timeouts};
 use super::counters::{Counter, Counters, DropReason};
 use super::flow::{client_hash, inside_hash, FlowKey};
-use super::nat::{self, Side};
-use super::pmtu;
 use super::sched::{Choice, SchedState};
 use super::snapshot::Snapshot;
 use super::snat::mapping::Inside;
 use super::snat::SnatState;
-use super::tunnel;
 use super::tunnel_counters::PerTunnel;
-use super::wire::gre::{GreError, PROTO_IPV4};
-use super::wire::{
-    be16, be32, ethernet, icmp, proto, GrePacket, IcmpPacket, Ipv4Packet, TcpSegment, UdpDatagram,
-};
+use super::wire::{be16, ethernet, proto};
 
 /// What to do with a frame after the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -417,130 +415,6 @@ impl Pipeline {
         Err(Verdict::Pass)
     }
 
-    /// Client to service, or inside to outside: rewrite, clamp, decapsulate, next hop.
-    fn forward_original(
-        &mut self,
-        snap: &Snapshot,
-        frame: &mut [u8],
-        len: usize,
-        p: &Parsed,
-        e: &Entry,
-    ) -> Result<(Verdict, usize)> {
-        let ip = &mut frame[p.l3..p.l3 + p.total];
-        if (e.vip, e.vip_port) != (e.backend, e.backend_port) {
-            nat::rewrite(ip, Side::Dst, e.backend, e.backend_port);
-        }
-        if (e.client, e.client_port) != (e.local, e.local_port) {
-            nat::rewrite(ip, Side::Src, e.local, e.local_port);
-        }
-        nat::decrement_ttl(ip);
-        let mut len = len;
-        if e.zone != 0 {
-            if let Some(t) = snap.gw.tunnel(e.zone) {
-                self.clamp(ip, e.zone, t.mtu);
-            }
-            len = tunnel::decapsulate(frame, p.l3, p.total);
-        }
-        let iface = next_hop(snap, frame, e.backend)?;
-        Ok((Verdict::Tx { iface }, len))
-    }
-
-    /// Backend (or outside server) back to the client: rewrite, and into the client's tunnel if
-    /// it came through one, answering packets too large for it.
-    fn forward_reply(
-        &mut self,
-        snap: &Snapshot,
-        frame: &mut [u8],
-        len: usize,
-        p: &Parsed,
-        e: &Entry,
-    ) -> Result<(Verdict, usize)> {
-        let t = match e.zone {
-            0 => None,
-            // The tunnel went away in a reload: its flows have nowhere to go.
-            z => Some(snap.gw.tunnel(z).ok_or(Verdict::Drop(DropReason::NoPool))?),
-        };
-        if let Some(t) = t.filter(|t| p.total > usize::from(t.mtu)) {
-            return self.too_big(snap, frame, p, e, t.mtu);
-        }
-        let ip = &mut frame[p.l3..p.l3 + p.total];
-        if (e.backend, e.backend_port) != (e.vip, e.vip_port) {
-            nat::rewrite(ip, Side::Src, e.vip, e.vip_port);
-        }
-        if (e.local, e.local_port) != (e.client, e.client_port) {
-            nat::rewrite(ip, Side::Dst, e.client, e.client_port);
-        }
-        nat::decrement_ttl(ip);
-        let Some(t) = t else {
-            let iface = next_hop(snap, frame, e.client)?;
-            return Ok((Verdict::Tx { iface }, len));
-        };
-        self.clamp(ip, e.zone, t.mtu);
-        self.encapsulate_into(snap, frame, p.total, e.zone)
-    }
-
-    /// Encapsulates the IPv4 packet behind the Ethernet header into tunnel `zone`.
-    fn encapsulate_into(
-        &mut self,
-        snap: &Snapshot,
-        frame: &mut [u8],
-        total: usize,
-        zone: u16,
-    ) -> Result<(Verdict, usize)> {
-        let t = snap
-            .gw
-            .tunnel(zone)
-            .ok_or(Verdict::Drop(DropReason::NoPool))?;
-        self.ident = self.ident.wrapping_add(1);
-        let Some(len) = tunnel::encapsulate(frame, total, t, self.ident) else {
-            self.tunnels.zone(zone).drop(DropReason::NoRoom);
-            return Err(Verdict::Drop(DropReason::NoRoom));
-        };
-        let iface = next_hop(snap, frame, t.remote)?;
-        let c = self.tunnels.zone(zone);
-        c.tx_packets += 1;
-        c.tx_bytes += total as u64;
-        self.counters.add(Counter::GreEncapsulated, 1);
-        Ok((Verdict::Tx { iface }, len))
-    }
-
-    /// A reply larger than the tunnel MTU: with Don't Fragment, ICMP fragmentation-needed goes
-    /// back to its sender (from the pool address it was sent to, which is ours); without, it
-    /// is dropped, since the fast path does not fragment.
-    fn too_big(
-        &mut self,
-        snap: &Snapshot,
-        frame: &mut [u8],
-        p: &Parsed,
-        e: &Entry,
-        mtu: u16,
-    ) -> Result<(Verdict, usize)> {
-        let df = be16(frame, p.l3 + 6) & 0x4000 != 0;
-        if !df {
-            self.tunnels.zone(e.zone).drop(DropReason::TooBig);
-            return Err(Verdict::Drop(DropReason::TooBig));
-        }
-        let sender = be32(frame, p.l3 + 12);
-        let len = pmtu::frag_needed(frame, p.total, e.local, mtu);
-        let iface = next_hop(snap, frame, sender)?;
-        self.tunnels.zone(e.zone).frag_needed_sent += 1;
-        self.counters.add(Counter::FragNeededSent, 1);
-        Ok((Verdict::Tx { iface }, len))
-    }
-
-    /// MSS clamping on SYNs of a tunnel's flows, both ways: the MSS that fits the tunnel is its
-    /// MTU less the IPv4 and TCP headers.
-    fn clamp(&mut self, ip: &mut [u8], zone: u16, mtu: u16) {
-        if ip[9] != proto::TCP {
-            return;
-        }
-        let hl = usize::from(ip[0] & 0x0f) * 4;
-        if pmtu::clamp_mss(&mut ip[hl..], mtu.saturating_sub(40)) {
-            self.tunnels.zone(zone).mss_clamped += 1;
-            self.counters.add(Counter::MssClamped, 1);
-        }
-    }
-
     #[inline(always)]
     fn check_owner(&self, snap: &Snapshot, client: u32, client_port: u16) -> Result<()> {
         let h = client_hash(client, client_port, snap.hash_seed);
@@ -662,128 +536,6 @@ fn ttl_expired(zone: u16) -> Verdict {
     } else {
         Verdict::Drop(DropReason::TtlExceeded)
     }
-}
-
-/// Parses an IPv4 packet into its flow in `zone`; ICMP errors are marked (their flow is in the
-/// quote). `l3` of the result is relative to `ipb`.
-#[inline(always)]
-fn parse(ipb: &[u8], zone: u16) -> Result<Parsed> {
-    let malformed = Verdict::Drop(DropReason::Malformed);
-    let ip = Ipv4Packet::new_checked(ipb).map_err(|_| malformed)?;
-    if ip.is_fragment() {
-        return Err(Verdict::Drop(DropReason::Fragment));
-    }
-    let l4 = ip.payload();
-    let protocol = ip.protocol();
-    let mut icmp_error = false;
-    let (src_port, dst_port, tcp_flags) = match protocol {
-        proto::TCP => {
-            let t = TcpSegment::new_checked(l4).map_err(|_| malformed)?;
-            (t.src_port(), t.dst_port(), Some(t.flags()))
-        }
-        proto::UDP => {
-            let u = UdpDatagram::new_checked(l4).map_err(|_| malformed)?;
-            (u.src_port(), u.dst_port(), None)
-        }
-        proto::ICMP => {
-            let m = IcmpPacket::new_checked(l4).map_err(|_| malformed)?;
-            match m.msg_type() {
-                icmp::kind::ECHO_REQUEST => (m.echo_ident(), 0, None),
-                icmp::kind::ECHO_REPLY => (0, m.echo_ident(), None),
-                _ if m.is_error() => {
-                    icmp_error = true;
-                    (0, 0, None)
-                }
-                _ => return Err(Verdict::Pass),
-            }
-        }
-        _ => return Err(Verdict::Pass),
-    };
-    Ok(Parsed {
-        hash: 0,
-        key: FlowKey {
-            src: be32(ipb, 12),
-            dst: be32(ipb, 16),
-            src_port,
-            dst_port,
-            proto: protocol,
-            zone,
-        },
-        tcp_flags,
-        l3: 0,
-        total: usize::from(ip.total_len()),
-        ttl: ip.ttl(),
-        icmp_error,
-    })
-}
-
-/// A GRE packet: from a configured tunnel, its inner IPv4 packet's flow in the tunnel's zone;
-/// otherwise the kernel's. Refusals are counted against the tunnel the remote address names.
-#[inline(always)]
-fn parse_gre(snap: &Snapshot, ipb: &[u8]) -> Early {
-    let malformed = Verdict::Drop(DropReason::Malformed);
-    let outer = Ipv4Packet::new_checked(ipb).map_err(|_| (malformed, 0))?;
-    let (remote, local) = (be32(ipb, 12), be32(ipb, 16));
-    let zone_of_remote = || snap.gw.tunnel_from(remote).map_or(0, |t| t.zone);
-    if outer.is_fragment() {
-        return Err((Verdict::Drop(DropReason::Fragment), zone_of_remote()));
-    }
-    let g = match GrePacket::new_checked(outer.payload()) {
-        Ok(g) => g,
-        Err(e) => {
-            let zone = zone_of_remote();
-            if zone == 0 {
-                return Err((Verdict::Pass, 0));
-            }
-            let r = match e {
-                GreError::Truncated => DropReason::Malformed,
-                _ => DropReason::GreUnsupported,
-            };
-            return Err((Verdict::Drop(r), zone));
-        }
-    };
-    let Some(t) = snap.gw.tunnel_for(remote, local, g.key()) else {
-        return Err((Verdict::Pass, 0));
-    };
-    if g.protocol() != PROTO_IPV4 {
-        return Err((Verdict::Drop(DropReason::GreUnsupported), t.zone));
-    }
-    let inner_at = outer.header_len() + g.header_len();
-    let inner = &ipb[inner_at..usize::from(outer.total_len())];
-    let mut p = parse(inner, t.zone).map_err(|v| match v {
-        // Not ours to pass: the kernel has no GRE.
-        Verdict::Pass => (Verdict::Drop(DropReason::GreUnsupported), t.zone),
-        v => (v, t.zone),
-    })?;
-    p.l3 = inner_at;
-    Ok(p)
-}
-
-/// The flow key of the datagram quoted by an ICMP error (header plus at least 8 bytes).
-fn quoted_key(q: &[u8]) -> Result<FlowKey> {
-    let malformed = Verdict::Drop(DropReason::Malformed);
-    let ip = Ipv4Packet::new_quoted(q).map_err(|_| malformed)?;
-    let l4 = &q[ip.header_len()..];
-    if l4.len() < 8 {
-        return Err(malformed);
-    }
-    let (src_port, dst_port) = match ip.protocol() {
-        proto::TCP | proto::UDP => (be16(l4, 0), be16(l4, 2)),
-        proto::ICMP => match l4[0] {
-            icmp::kind::ECHO_REQUEST => (be16(l4, 4), 0),
-            icmp::kind::ECHO_REPLY => (0, be16(l4, 4)),
-            _ => return Err(Verdict::Pass),
-        },
-        _ => return Err(Verdict::Pass),
-    };
-    Ok(FlowKey {
-        src: be32(q, 12),
-        dst: be32(q, 16),
-        src_port,
-        dst_port,
-        proto: ip.protocol(),
-        zone: 0,
-    })
 }
 
 /// Sets the frame's MAC addresses for the hop towards `dst`; returns the interface.

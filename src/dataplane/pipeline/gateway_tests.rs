@@ -11,7 +11,7 @@ use crate::dataplane::gateway::{PoolSpec, TunnelSpec};
 use crate::dataplane::neighbours::Route;
 use crate::dataplane::snapshot::{BackendSpec, InterfaceSpec, Scheduler, ServiceSpec, Spec};
 use crate::dataplane::wire::tcp::flags::*;
-use crate::dataplane::wire::{GrePacket, MacAddr};
+use crate::dataplane::wire::{GrePacket, Ipv4Packet, MacAddr};
 
 const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 1);
 const SITE_A: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 10);

@@ -5,7 +5,7 @@ use crate::dataplane::frames::{self, L2};
 use crate::dataplane::neighbours::Route;
 use crate::dataplane::snapshot::{BackendSpec, InterfaceSpec, Scheduler, ServiceSpec, Spec};
 use crate::dataplane::wire::tcp::flags::*;
-use crate::dataplane::wire::{EthernetFrame, MacAddr};
+use crate::dataplane::wire::{EthernetFrame, Ipv4Packet, MacAddr};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 7);
