@@ -83,6 +83,9 @@ tunnels = ["site-a", "site-b"]
 const TWO_ADDRESSES: &str = r#"addresses = ["198.18.60.1", "198.18.60.2"]
 sources = ["198.18.96.0/24"]"#;
 
+const THREE_ADDRESSES: &str = r#"addresses = ["198.18.60.1", "198.18.60.2", "198.18.60.3"]
+sources = ["198.18.96.0/24"]"#;
+
 /// A site: gateway namespace with its underlay veth to the appliance and a TUN device driven
 /// by the GRE peer, and a user namespace behind it with the shared inside address.
 fn site(lab: &Lab, lb: &Netns, tag: &str, lb_if: &str, underlay: u8, key: &str) -> Netns {
@@ -248,6 +251,19 @@ fn two_sites_with_the_same_addresses_reach_the_internet_through_gre() {
     // Endpoint-independent mapping: asking again from the same port keeps the mapping.
     let (_, udp_a2) = ask(&node, &ua, "a");
     assert_eq!(udp_a, udp_a2);
+    // A reload that adds a pool address rebuilds the workers' port maps; the live mapping
+    // keeps its external endpoint.
+    node.write_config(&config(THREE_ADDRESSES));
+    let out = node.appctl(&["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, udp_a3) = ask(&node, &ua, "a");
+    assert_eq!(udp_a, udp_a3, "the mapping survives a reload");
+    let snat = json(&node, &["snat", "--json"]);
+    assert_eq!(snat[0]["addresses"].as_array().unwrap().len(), 3, "{snat}");
     // An untunnelled inside prefix of the pool is translated too.
     let (tcp_in, udp_in) = ask(&node, &inside, "in");
     assert!(tcp_in.starts_with("198.18.60."), "{tcp_in}");
@@ -405,10 +421,20 @@ timeouts = { udp = "5s" }"#;
         },
     )
     .unwrap();
-    // After the pool's 5 s UDP timeout the mappings are reclaimed for new endpoints.
-    std::thread::sleep(Duration::from_millis(5500));
-    let got = probe(&ua, PORT, "again", &[7200, 7201]);
-    assert!(got.iter().all(|l| l.contains(" answer ")), "{got:?}");
+    // The mappings are reclaimed for new endpoints once idle for the pool's 5 s UDP timeout;
+    // a flow that was active after it was queued is freed up to one timeout later (conntrack
+    // expiry looks at each list head once per timeout).
+    let mut got = Vec::new();
+    wait_until(
+        "ports back after the timeout",
+        Duration::from_secs(15),
+        Duration::from_millis(500),
+        || {
+            got = probe(&ua, PORT, "again", &[7200, 7201]);
+            got.iter().all(|l| l.contains(" answer "))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}: {got:?}"));
 }
 
 #[test]
