@@ -16,6 +16,13 @@ const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 7);
 const BACKEND: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
 const HOST: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 254);
 const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
+const POOL: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
+const SITE: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 10);
+const TUNNEL_LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 1);
+const SERVER: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 1);
+/// A pool's `sources` prefix, and two hosts in it.
+const INSIDE: Ipv4Addr = Ipv4Addr::new(198, 18, 96, 9);
+const INSIDE2: Ipv4Addr = Ipv4Addr::new(198, 18, 96, 10);
 
 const L2: L2 = L2 {
     src: MacAddr([2, 0, 0, 0, 0, 1]),
@@ -41,9 +48,15 @@ fn program() -> (OwnedMap, Program) {
         OwnedKey::backend(BACKEND, 5353, 17),
         OwnedKey::backend(BACKEND, 0, 1),
         OwnedKey::local(HOST),
+        OwnedKey::local(POOL),
+        OwnedKey::pool(POOL),
+        OwnedKey::gre_remote(SITE),
     ]
     .into();
     owned.set_keys(&keys).expect("keys");
+    owned
+        .set_sources(&[(Ipv4Addr::new(198, 18, 96, 0), 24)].into())
+        .expect("sources");
     assert!(owned.has_key(&OwnedKey::local(HOST)).unwrap());
     let prog = Program::load_with(&owned, 4, Unbound::Drop).expect("program loads");
     (owned, prog)
@@ -101,6 +114,76 @@ fn owned_frames_are_redirected() {
             "ICMP error about our request",
             eth(&frames::icmp_error(BACKEND, CLIENT, 3, 3, &to_backend, 28)),
         ),
+        (
+            "a server's reply to a pool address (also a host address)",
+            eth(&frames::tcp_segment(
+                sa(SERVER, 443),
+                sa(POOL, 40001),
+                SYN | ACK,
+                b"",
+            )),
+        ),
+        (
+            "a FullNAT backend's reply to a pool address",
+            eth(&frames::tcp_segment(
+                sa(BACKEND, 8080),
+                sa(POOL, 40001),
+                ACK,
+                b"",
+            )),
+        ),
+        (
+            "udp to a pool address",
+            eth(&frames::udp_datagram(sa(SERVER, 53), sa(POOL, 40001), b"a")),
+        ),
+        (
+            "echo reply to a pool address",
+            eth(&frames::icmp_echo(SERVER, POOL, false, 40001, b"x")),
+        ),
+        (
+            "ICMP error about a packet from a pool address",
+            eth(&frames::icmp_error(
+                ROUTER,
+                POOL,
+                3,
+                1,
+                &frames::udp_datagram(sa(POOL, 40001), sa(SERVER, 53), b"q"),
+                28,
+            )),
+        ),
+        (
+            "tcp from an inside prefix to the outside",
+            eth(&frames::tcp_segment(
+                sa(INSIDE, 40000),
+                sa(SERVER, 443),
+                SYN,
+                b"",
+            )),
+        ),
+        (
+            "ping from an inside prefix to the outside",
+            eth(&frames::icmp_echo(INSIDE, SERVER, true, 3, b"x")),
+        ),
+        (
+            "an inside host's ICMP error about a reply we delivered",
+            eth(&frames::icmp_error(
+                INSIDE,
+                SERVER,
+                3,
+                3,
+                &frames::udp_datagram(sa(SERVER, 53), sa(INSIDE, 5000), b"a"),
+                28,
+            )),
+        ),
+        (
+            "GRE from a tunnel remote",
+            eth(&frames::gre_packet(
+                SITE,
+                TUNNEL_LOCAL,
+                Some(7),
+                &frames::udp_datagram(sa(CLIENT, 5000), sa(SERVER, 53), b"q"),
+            )),
+        ),
     ];
     for (what, frame) in cases {
         assert_eq!(prog.test_run(&frame, 1).unwrap().0, XDP_DROP, "{what}");
@@ -151,6 +234,47 @@ fn everything_else_goes_to_the_kernel() {
         (
             "ICMP error about the host's own packet",
             eth(&frames::icmp_error(BACKEND, HOST, 3, 3, &health_check, 28)),
+        ),
+        (
+            "ping to a pool address",
+            eth(&frames::icmp_echo(SERVER, POOL, true, 1, b"")),
+        ),
+        (
+            "an inside prefix to the host itself",
+            eth(&frames::tcp_segment(
+                sa(INSIDE, 40000),
+                sa(HOST, 22),
+                SYN,
+                b"",
+            )),
+        ),
+        (
+            "inside to inside",
+            eth(&frames::udp_datagram(
+                sa(INSIDE, 5000),
+                sa(INSIDE2, 53),
+                b"q",
+            )),
+        ),
+        (
+            "an inside host's ICMP error about the host's own packet",
+            eth(&frames::icmp_error(
+                INSIDE,
+                HOST,
+                3,
+                3,
+                &frames::udp_datagram(sa(HOST, 53), sa(INSIDE, 5000), b"a"),
+                28,
+            )),
+        ),
+        (
+            "GRE from elsewhere",
+            eth(&frames::gre_packet(
+                ROUTER,
+                TUNNEL_LOCAL,
+                None,
+                &frames::udp_datagram(sa(CLIENT, 5000), sa(SERVER, 53), b"q"),
+            )),
         ),
         ("fragment", fragment),
         ("IP options", options),

@@ -80,6 +80,16 @@ enum Cmd {
         #[command(subcommand)]
         action: Option<BgpCmd>,
     },
+    /// GRE tunnels: packets and bytes each way, drops by reason.
+    Gre {
+        #[arg(long)]
+        json: bool,
+    },
+    /// SNAT pools: ports in use per address and per worker, allocation failures.
+    Snat {
+        #[arg(long)]
+        json: bool,
+    },
     /// Tracked flows of every worker.
     Conntrack {
         /// At most this many flows.
@@ -199,6 +209,16 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
         Cmd::Service { json } => {
             let data = client.call(Command::Services)?;
             show(data, *json, |v: &Vec<_>| render_dp::services(v))?;
+        }
+        Cmd::Gre { json } => {
+            let data = client.call(Command::Gre)?;
+            show(data, *json, |v: &Vec<_>| {
+                appliance::cli::gateway::tunnels(v)
+            })?;
+        }
+        Cmd::Snat { json } => {
+            let data = client.call(Command::Snat)?;
+            show(data, *json, |v: &Vec<_>| appliance::cli::gateway::pools(v))?;
         }
         Cmd::Conntrack { limit, json } => {
             let data = client.call(Command::Conntrack { limit: *limit })?;

@@ -115,8 +115,28 @@ pub fn conntrack(c: &ConntrackStatus) -> String {
     for f in &c.flows {
         let _ = writeln!(
             o,
-            "  w{} proto {} {} -> {} -> {} {} idle {} ms packets {}",
-            f.worker, f.protocol, f.client, f.vip, f.backend, f.state, f.idle_ms, f.packets
+            "  w{} proto {} {}{}{} -> {} -> {} {} idle {} ms packets {}{}",
+            f.worker,
+            f.protocol,
+            f.tunnel
+                .as_ref()
+                .map(|t| format!("[{t}] "))
+                .unwrap_or_default(),
+            f.client,
+            f.source
+                .as_ref()
+                .map(|s| format!(" as {s}"))
+                .unwrap_or_default(),
+            f.vip,
+            f.backend,
+            f.state,
+            f.idle_ms,
+            f.packets,
+            if f.kind.is_empty() || f.kind == "nat" {
+                String::new()
+            } else {
+                format!(" ({})", f.kind)
+            }
         );
     }
     o

@@ -2,4 +2,5 @@
 
 pub mod bgp;
 pub mod dataplane;
+pub mod gateway;
 pub mod render;

@@ -13,6 +13,7 @@
 //! protocol = "tcp"                # tcp, udp or icmp (echo; port 0)
 //! scheduler = "maglev"            # maglev, round_robin or least_conn
 //! persistence = "0s"              # source-address persistence timeout
+//! mode = "nat"                    # nat, or fullnat (with `pool`: see gateway.rs)
 //! backends = [
 //!   { address = "198.18.2.1", port = 8080, weight = 1, check = "web1" },
 //! ]
@@ -97,7 +98,31 @@ pub struct ServiceConfig {
     pub scheduler: Scheduler,
     #[serde(default)]
     pub persistence: Option<ConfigDuration>,
+    /// NAT mode (backends route replies through us) or FullNAT (the source becomes an address
+    /// of `pool`, so backends need no route back to clients).
+    #[serde(default)]
+    pub mode: Mode,
+    /// The `[[snat.pool]]` of a FullNAT service.
+    #[serde(default)]
+    pub pool: Option<String>,
     pub backends: Vec<BackendConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Nat,
+    Fullnat,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Nat => "nat",
+            Mode::Fullnat => "fullnat",
+        }
+    }
 }
 
 fn default_scheduler() -> Scheduler {

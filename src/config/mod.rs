@@ -10,6 +10,7 @@ pub mod checks;
 pub mod daemon;
 pub mod dataplane;
 pub mod error;
+pub mod gateway;
 pub mod interfaces;
 pub mod locate;
 pub mod suggest;
@@ -56,6 +57,12 @@ pub struct Config {
     /// The BGP speaker (absent: nothing is announced).
     #[serde(default)]
     pub bgp: Option<bgp::BgpConfig>,
+    /// `[[gre.tunnel]]`: tunnels from remote sites.
+    #[serde(default)]
+    pub gre: gateway::GreConfig,
+    /// `[[snat.pool]]`: external addresses for the SNAT gateway and FullNAT services.
+    #[serde(default)]
+    pub snat: gateway::SnatConfig,
 }
 
 /// Largest file we accept; a config is a few kilobytes, anything huge is a mistake.

@@ -91,15 +91,20 @@ pub fn summary(cfg: &Config) -> String {
     for svc in &cfg.service {
         let _ = writeln!(
             s,
-            "  {:<12} {}:{}/{} {}, {} backend(s)",
+            "  {:<12} {}:{}/{} {}, {} backend(s){}",
             svc.name,
             svc.vip,
             svc.port,
             svc.protocol.name(),
             svc.scheduler.name(),
-            svc.backends.len()
+            svc.backends.len(),
+            svc.pool
+                .as_deref()
+                .map(|p| format!(", fullnat via pool {p}"))
+                .unwrap_or_default()
         );
     }
+    super::gateway::summary(&mut s, &cfg.gre, &cfg.snat);
     if let Some(b) = &cfg.bgp {
         super::bgp::summary(&mut s, b);
     }

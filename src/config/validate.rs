@@ -38,6 +38,14 @@ pub fn validate(cfg: &Config) -> Issues {
         &cfg.interfaces,
         &mut issues,
     );
+    super::gateway::validate(
+        &cfg.gre,
+        &cfg.snat,
+        &cfg.service,
+        cfg.dataplane.is_some(),
+        cfg.dataplane.as_ref().map_or(1, |d| d.workers),
+        &mut issues,
+    );
     // Backends that name a health check: the check must exist.
     for (i, svc) in cfg.service.iter().enumerate() {
         for (j, b) in svc.backends.iter().enumerate() {

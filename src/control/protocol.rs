@@ -40,6 +40,10 @@ pub enum Command {
         #[serde(default = "default_flow_limit")]
         limit: u32,
     },
+    /// GRE tunnels with their counters.
+    Gre,
+    /// SNAT pools with their port usage.
+    Snat,
     /// BGP peers and prefixes.
     Bgp,
     /// Withdraw a configured prefix regardless of its gates (`drain = false` undoes it).

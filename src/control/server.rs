@@ -162,6 +162,14 @@ async fn handle(
                 let data = serde_json::to_value(ctx.dataplane.services())?;
                 write_line(&mut w, &Response::ok(data)).await?;
             }
+            Command::Gre => {
+                let data = serde_json::to_value(ctx.dataplane.gre())?;
+                write_line(&mut w, &Response::ok(data)).await?;
+            }
+            Command::Snat => {
+                let data = serde_json::to_value(ctx.dataplane.snat())?;
+                write_line(&mut w, &Response::ok(data)).await?;
+            }
             Command::Conntrack { limit } => {
                 let ct = ctx.dataplane.conntrack(limit.min(MAX_FLOWS_LISTED)).await;
                 write_line(&mut w, &Response::ok(serde_json::to_value(ct)?)).await?;

@@ -25,9 +25,24 @@ pub enum DropReason {
     NoRoute,
     /// The next hop's MAC address is not (yet) known.
     NoNeighbour,
+    /// A GRE header we do not accept (checksum, sequence, routing, version) or a payload that
+    /// is not IPv4.
+    GreUnsupported,
+    /// Tunnel traffic with no SNAT pool to take it out.
+    NoPool,
+    /// Every port of the pool in this worker's share is taken (see `snat`).
+    PortsExhausted,
+    /// Traffic to a pool address that no mapping expects (filtering, RFC 4787 §5).
+    NoMapping,
+    /// Larger than the tunnel MTU without Don't Fragment: the fast path does not fragment.
+    TooBig,
+    /// An inner packet whose TTL ran out (the kernel cannot answer for a tunnel).
+    TtlExceeded,
+    /// No room in the frame buffer for the tunnel headers.
+    NoRoom,
 }
 
-pub const DROP_REASONS: usize = 8;
+pub const DROP_REASONS: usize = 15;
 
 impl DropReason {
     pub const ALL: [DropReason; DROP_REASONS] = [
@@ -39,6 +54,13 @@ impl DropReason {
         DropReason::Conflict,
         DropReason::NoRoute,
         DropReason::NoNeighbour,
+        DropReason::GreUnsupported,
+        DropReason::NoPool,
+        DropReason::PortsExhausted,
+        DropReason::NoMapping,
+        DropReason::TooBig,
+        DropReason::TtlExceeded,
+        DropReason::NoRoom,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +73,13 @@ impl DropReason {
             DropReason::Conflict => "conflict",
             DropReason::NoRoute => "no_route",
             DropReason::NoNeighbour => "no_neighbour",
+            DropReason::GreUnsupported => "gre_unsupported",
+            DropReason::NoPool => "no_pool",
+            DropReason::PortsExhausted => "ports_exhausted",
+            DropReason::NoMapping => "no_mapping",
+            DropReason::TooBig => "too_big",
+            DropReason::TtlExceeded => "ttl_exceeded",
+            DropReason::NoRoom => "no_room",
         }
     }
 }
@@ -75,6 +104,15 @@ pub enum Counter {
     ConntrackCapacity,
     ConntrackExpired,
     ConntrackEvicted,
+    /// Packets taken out of a GRE tunnel, and put into one.
+    GreDecapsulated,
+    GreEncapsulated,
+    /// ICMP fragmentation-needed errors sent for packets too large for a tunnel.
+    FragNeededSent,
+    /// TCP SYNs whose MSS option was lowered to fit a tunnel.
+    MssClamped,
+    /// Endpoint-independent mappings in use (a gauge).
+    SnatMappings,
     Drops,
 }
 
@@ -96,6 +134,11 @@ impl Counter {
         (Counter::ConntrackCapacity, "conntrack_capacity"),
         (Counter::ConntrackExpired, "conntrack_expired"),
         (Counter::ConntrackEvicted, "conntrack_evicted"),
+        (Counter::GreDecapsulated, "gre_decapsulated"),
+        (Counter::GreEncapsulated, "gre_encapsulated"),
+        (Counter::FragNeededSent, "frag_needed_sent"),
+        (Counter::MssClamped, "mss_clamped"),
+        (Counter::SnatMappings, "snat_mappings"),
     ];
 }
 

@@ -6,8 +6,10 @@
 
 use std::net::Ipv4Addr;
 
-/// A unidirectional IPv4 5-tuple. For ICMP echo the identifier plays the port's role (RFC 5508):
-/// it is `src_port` of a request and `dst_port` of a reply, the other port being zero.
+/// A unidirectional IPv4 5-tuple in a zone. For ICMP echo the identifier plays the port's role
+/// (RFC 5508): it is `src_port` of a request and `dst_port` of a reply, the other port being
+/// zero. The zone is the GRE tunnel the packet came through (0: none), because remote sites
+/// reuse the same private addresses and their flows must stay apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct FlowKey {
     pub src: u32,
@@ -15,6 +17,7 @@ pub struct FlowKey {
     pub src_port: u16,
     pub dst_port: u16,
     pub proto: u8,
+    pub zone: u16,
 }
 
 impl FlowKey {
@@ -25,10 +28,11 @@ impl FlowKey {
             src_port,
             dst_port,
             proto,
+            zone: 0,
         }
     }
 
-    /// The key of the packets flowing the other way.
+    /// The key of the packets flowing the other way (in the same zone).
     pub fn reversed(&self) -> Self {
         FlowKey {
             src: self.dst,
@@ -36,13 +40,15 @@ impl FlowKey {
             src_port: self.dst_port,
             dst_port: self.src_port,
             proto: self.proto,
+            zone: self.zone,
         }
     }
 
     #[inline(always)]
     pub fn hash(&self, seed: u64) -> u64 {
         let a = (u64::from(self.src) << 32) | u64::from(self.dst);
-        let b = (u64::from(self.src_port) << 32)
+        let b = (u64::from(self.zone) << 48)
+            | (u64::from(self.src_port) << 32)
             | (u64::from(self.dst_port) << 16)
             | u64::from(self.proto);
         mix2(a, b, seed)
@@ -71,6 +77,18 @@ pub fn mix2(a: u64, b: u64, seed: u64) -> u64 {
 #[inline(always)]
 pub fn client_hash(client: u32, client_port: u16, seed: u64) -> u64 {
     mix2(u64::from(client), u64::from(client_port), seed)
+}
+
+/// The owner of a flow the SNAT gateway opens: its inside endpoint (zone, address, port) is the
+/// same for every destination, so all flows of one endpoint share an owner, which is what lets
+/// that owner keep one endpoint-independent mapping for them (RFC 4787 REQ-1).
+#[inline(always)]
+pub fn inside_hash(zone: u16, addr: u32, port: u16, seed: u64) -> u64 {
+    mix2(
+        u64::from(addr) << 16 | u64::from(port),
+        u64::from(zone) ^ 0x736e_6174,
+        seed,
+    )
 }
 
 #[cfg(test)]
@@ -108,6 +126,7 @@ mod tests {
                 ..k
             },
             FlowKey { proto: 17, ..k },
+            FlowKey { zone: 1, ..k },
         ] {
             assert_ne!(variant.hash(1), h);
         }

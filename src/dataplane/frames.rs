@@ -52,6 +52,19 @@ pub fn ipv4_packet(
     ip
 }
 
+/// An outer IPv4 packet carrying `inner` (an IPv4 packet) in GRE, with an RFC 2890 key when
+/// given, as a site gateway sends it.
+pub fn gre_packet(src: Ipv4Addr, dst: Ipv4Addr, key: Option<u32>, inner: &[u8]) -> Vec<u8> {
+    let mut g = vec![0u8; if key.is_some() { 8 } else { 4 }];
+    super::wire::gre::GreRepr {
+        key,
+        protocol: super::wire::gre::PROTO_IPV4,
+    }
+    .emit(&mut g);
+    g.extend_from_slice(inner);
+    ipv4_packet(src, dst, proto::GRE, g, None)
+}
+
 /// Wraps an IP packet in Ethernet, padding to the 60-byte minimum as a NIC would.
 pub fn ethernet(l2: L2, ip: &[u8]) -> Vec<u8> {
     let mut f = vec![0u8; 14];

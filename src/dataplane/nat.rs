@@ -9,7 +9,7 @@
 //! pipeline's views, so they index without re-checking lengths the views have checked.
 
 use super::checksum::{self, update16, update32};
-use super::wire::{be16, be32, proto, put16, put32, tcp, udp};
+use super::wire::{be16, be32, icmp, proto, put16, put32, tcp, udp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -67,7 +67,34 @@ pub fn rewrite(ip: &mut [u8], side: Side, addr: u32, port: u16) {
             }
             put16(l4, udp::CHECKSUM_AT, c);
         }
+        proto::ICMP => rewrite_echo_ident(l4, side, port),
         _ => {}
+    }
+}
+
+/// The side whose "port" an ICMP echo identifier is (RFC 5508): the source of a request, the
+/// destination of a reply.
+#[inline(always)]
+fn echo_ident_side(msg_type: u8) -> Option<Side> {
+    match msg_type {
+        icmp::kind::ECHO_REQUEST => Some(Side::Src),
+        icmp::kind::ECHO_REPLY => Some(Side::Dst),
+        _ => None,
+    }
+}
+
+/// Rewrites an echo identifier when `side` is its side (SNAT translates it like a port; NAT
+/// mode rewrites the other side and leaves it alone). ICMP has no pseudo-header, so only the
+/// identifier's word changes in the checksum.
+#[inline(always)]
+fn rewrite_echo_ident(m: &mut [u8], side: Side, ident: u16) {
+    if m.len() < icmp::HEADER_LEN || echo_ident_side(m[0]) != Some(side) {
+        return;
+    }
+    let old = be16(m, 4);
+    if old != ident {
+        put16(m, 4, ident);
+        put16(m, 2, update16(be16(m, 2), old, ident));
     }
 }
 
@@ -111,6 +138,9 @@ pub fn translate_icmp_error(
             proto::UDP => Some(udp::CHECKSUM_AT),
             _ => None,
         };
+        if qproto == proto::ICMP {
+            rewrite_echo_ident(l4, quoted_side, port);
+        }
         if let Some(at) = csum_at {
             put16(l4, quoted_side.port_at(), port);
             // The quote may stop before the checksum (only 8 bytes are guaranteed).

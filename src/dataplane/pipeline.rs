@@ -1,20 +1,35 @@
-//! The NAT-mode pipeline of one worker: for each frame of a batch, parse → classify (service
-//! VIP:port/proto, or a reply from a backend) → ownership → conntrack lookup or create →
-//! backend selection → DNAT (or reverse SNAT of replies) with incremental checksums → next-hop
-//! MAC → verdict. ICMP errors quoting a tracked flow are translated too.
+//! The pipeline of one worker: for each frame of a batch, parse (taking GRE from a configured
+//! tunnel apart: its zone joins the flow key) → conntrack lookup → on a miss, classify (service
+//! VIP:port/proto, a reply to a pool address, a reply from a backend, tunnel or source traffic
+//! for the SNAT gateway) → ownership → create (backend selection, pool port) → rewrite with
+//! incremental checksums → decapsulate or encapsulate → next-hop MAC → verdict. ICMP errors
+//! quoting a tracked flow are translated too (`pipeline/icmp.rs`); the SNAT gateway's flows are
+//! opened in `pipeline/gateway.rs`.
+//!
+//! Flow owners: `hash(client address, port)` for service flows (NAT mode and FullNAT), `hash(zone,
+//! inside address, port)` for the SNAT gateway, and for packets to a pool address the worker
+//! whose share holds the destination port (`snat::ports`); whoever opens a SNAT or FullNAT flow
+//! allocates from its own share, so both directions agree.
 //!
 //! Nothing here allocates, locks or performs IO. Time is an argument (milliseconds on a wrapping
 //! 32-bit clock), so tests drive it on a virtual clock.
 
-use super::conntrack::{self, Conntrack, Dir, InsertError, NewFlow, State, Timeouts};
+mod forward;
+mod gateway;
+mod icmp_errors;
+mod parse;
+
+use parse::{parse, parse_gre, quoted_key};
+
+use super::conntrack::{self, Conntrack, Dir, Entry, InsertError, Kind, NewFlow, State, Timeouts};
 use super::counters::{Counter, Counters, DropReason};
-use super::flow::{client_hash, FlowKey};
-use super::nat::{self, Side};
+use super::flow::{client_hash, inside_hash, FlowKey};
 use super::sched::{Choice, SchedState};
 use super::snapshot::Snapshot;
-use super::wire::{
-    be16, be32, ethernet, icmp, proto, IcmpPacket, Ipv4Packet, TcpSegment, UdpDatagram,
-};
+use super::snat::mapping::Inside;
+use super::snat::SnatState;
+use super::tunnel_counters::PerTunnel;
+use super::wire::{be16, ethernet, proto};
 
 /// What to do with a frame after the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +77,13 @@ pub struct Pipeline {
     cfg: PipelineConfig,
     ct: Conntrack,
     sched: SchedState,
+    snat: SnatState,
+    tunnels: PerTunnel,
     counters: Counters,
+    /// Generation of the snapshot the pools and timeouts were last taken from.
+    synced: u64,
+    /// Identification of the next outer IPv4 header we build.
+    ident: u16,
 }
 
 type Result<T> = std::result::Result<T, Verdict>;
@@ -70,18 +91,40 @@ type Result<T> = std::result::Result<T, Verdict>;
 /// Frames parsed and prefetched ahead of processing, per group of a batch.
 const GROUP: usize = 16;
 
-/// The outcome of parsing: the flow, an ICMP error (`None`) or an early verdict.
-type Early = std::result::Result<Option<Parsed>, Verdict>;
+/// The outcome of parsing: the flow, or an early verdict with the zone to count it in.
+type Early = std::result::Result<Parsed, (Verdict, u16)>;
 
 /// The flow a packet belongs to, from its headers.
 #[derive(Debug, Clone, Copy)]
 struct Parsed {
+    /// The flow key, zone included (unused for ICMP errors, whose flow is in the quote).
     key: FlowKey,
     /// `key`'s hash in this worker's conntrack.
     hash: u64,
     tcp_flags: Option<u8>,
+    /// Where the (inner) IPv4 header starts in the frame, and its Total Length.
+    l3: usize,
     total: usize,
     ttl: u8,
+    icmp_error: bool,
+}
+
+/// Gives back what a flow held when it ends: a backend's connection count, a pool port, a
+/// reference to an endpoint-independent mapping.
+fn release(sched: &mut SchedState, snat: &mut SnatState, e: &Entry) {
+    match e.kind() {
+        Kind::Nat => sched.flow_ended(e.backend_id),
+        Kind::FullNat => {
+            sched.flow_ended(e.backend_id);
+            snat.release_port(e.proto, e.local, e.local_port);
+        }
+        Kind::Snat => snat.close(&Inside {
+            zone: e.zone,
+            proto: e.proto,
+            addr: e.client,
+            port: e.client_port,
+        }),
+    }
 }
 
 impl Pipeline {
@@ -91,10 +134,48 @@ impl Pipeline {
         counters.set(Counter::ConntrackCapacity, u64::from(ct.capacity()));
         Pipeline {
             sched: SchedState::new(cfg.persist_slots, cfg.local_seed ^ 0x7065_7273),
+            snat: SnatState::new(
+                cfg.worker,
+                cfg.conntrack_capacity as usize,
+                cfg.local_seed ^ 0x736e_6174,
+            ),
+            tunnels: PerTunnel::default(),
             cfg,
             ct,
             counters,
+            synced: 0,
+            ident: 0,
         }
+    }
+
+    /// Takes what changed from a new snapshot: scheduler cursors, the pools' port maps (ports
+    /// live flows hold are claimed again) and the pools' timeouts. A compare when nothing did.
+    #[inline(always)]
+    fn sync(&mut self, snap: &Snapshot) {
+        self.sched.sync(snap);
+        if self.synced == snap.generation {
+            return;
+        }
+        self.synced = snap.generation;
+        if self.snat.sync(&snap.gw.pools, snap.workers) {
+            for e in self.ct.iter() {
+                if e.kind() == Kind::FullNat {
+                    self.snat.claim(e.proto, e.local, e.local_port);
+                }
+            }
+        }
+        for (i, p) in snap.gw.pools.iter().enumerate() {
+            self.ct.set_timeouts(1 + i, p.timeouts);
+        }
+    }
+
+    pub fn snat(&self) -> &SnatState {
+        &self.snat
+    }
+
+    /// Counters of the tunnel with `zone`.
+    pub fn tunnel_counters(&self, zone: u16) -> super::tunnel_counters::TunnelCounters {
+        self.tunnels.get(zone)
     }
 
     pub fn counters(&self) -> &Counters {
@@ -121,27 +202,28 @@ impl Pipeline {
         frames: impl IntoIterator<Item = &'a mut [u8]>,
         verdicts: &mut [Verdict],
     ) {
-        self.sched.sync(snap);
+        self.sync(snap);
         let mut frames = frames.into_iter();
         let mut verdicts = verdicts.iter_mut();
         loop {
             let mut group: [Option<&'a mut [u8]>; GROUP] = Default::default();
-            let mut early: [Early; GROUP] = [Err(Verdict::Pass); GROUP];
+            let mut early: [Early; GROUP] = [Err((Verdict::Pass, 0)); GROUP];
             let mut n = 0;
             for (slot, e) in group.iter_mut().zip(early.iter_mut()) {
                 let Some(f) = frames.next() else { break };
-                *e = self.stage1(f);
+                *e = self.stage1(snap, f);
                 *slot = Some(f);
                 n += 1;
             }
-            for p in early[..n].iter().flatten().flatten() {
+            for p in early[..n].iter().flatten() {
                 self.ct.prefetch_entry(p.hash);
             }
             for (f, e) in group.iter_mut().zip(early).take(n) {
                 let (Some(f), Some(v)) = (f.as_deref_mut(), verdicts.next()) else {
                     break;
                 };
-                *v = self.stage2(snap, now, f, e);
+                let len = f.len();
+                *v = self.stage2(snap, now, f, len, e).0;
             }
             if n < GROUP {
                 break;
@@ -152,59 +234,108 @@ impl Pipeline {
 
     /// Expires flows within the per-batch budget and refreshes the conntrack gauges.
     pub fn housekeeping(&mut self, now: u32) {
-        let (ct, sched) = (&mut self.ct, &mut self.sched);
-        ct.expire(now, self.cfg.expire_budget, &mut |e: &conntrack::Entry| {
-            sched.flow_ended(e.backend_id)
+        let (ct, sched, snat) = (&mut self.ct, &mut self.sched, &mut self.snat);
+        ct.expire(now, self.cfg.expire_budget, &mut |e: &Entry| {
+            release(sched, snat, e)
         });
         let c = &mut self.counters;
         c.set(Counter::ConntrackUsed, u64::from(ct.used()));
         c.set(Counter::ConntrackExpired, ct.stats.expired);
         c.set(Counter::ConntrackEvicted, ct.stats.evicted);
+        c.set(Counter::SnatMappings, snat.mappings.len() as u64);
     }
 
-    /// One frame. `snap` must be the batch's snapshot (see [`Pipeline::process_batch`]).
+    /// One frame, whose length does not change on its way (see [`Pipeline::process_frame`] for
+    /// frames that may be GRE-encapsulated or decapsulated). `snap` must be the batch's snapshot.
     #[inline]
     pub fn process(&mut self, snap: &Snapshot, now: u32, frame: &mut [u8]) -> Verdict {
-        let e = self.stage1(frame);
-        self.stage2(snap, now, frame, e)
+        let len = frame.len();
+        self.process_frame(snap, now, frame, len).0
+    }
+
+    /// One frame: the first `len` bytes of `buf`. The rest of `buf` is room for the tunnel
+    /// headers a reply into a GRE tunnel needs (24 or 28 bytes; without it such a reply is
+    /// dropped as `no_room`). Returns the verdict and the frame's new length.
+    #[inline]
+    pub fn process_frame(
+        &mut self,
+        snap: &Snapshot,
+        now: u32,
+        buf: &mut [u8],
+        len: usize,
+    ) -> (Verdict, usize) {
+        self.sync(snap);
+        let len = len.min(buf.len());
+        let e = self.stage1(snap, &buf[..len]);
+        self.stage2(snap, now, buf, len, e)
     }
 
     /// Parses and starts fetching the flow's conntrack slot.
     #[inline(always)]
-    fn stage1(&self, frame: &[u8]) -> Early {
+    fn stage1(&self, snap: &Snapshot, frame: &[u8]) -> Early {
         if frame.len() < ethernet::HEADER_LEN || be16(frame, 12) != 0x0800 {
-            return Err(Verdict::Pass);
+            return Err((Verdict::Pass, 0));
         }
-        let mut p = parse(&frame[ethernet::HEADER_LEN..])?;
-        if let Some(p) = p.as_mut() {
+        let ipb = &frame[ethernet::HEADER_LEN..];
+        let mut p = if ipb.len() > 9 && ipb[9] == proto::GRE && !snap.gw.tunnels.is_empty() {
+            parse_gre(snap, ipb)?
+        } else {
+            parse(ipb, 0).map_err(|v| (v, 0))?
+        };
+        p.l3 += ethernet::HEADER_LEN;
+        if !p.icmp_error {
             p.hash = self.ct.prefetch(&p.key);
         }
         Ok(p)
     }
 
     #[inline(always)]
-    fn stage2(&mut self, snap: &Snapshot, now: u32, frame: &mut [u8], early: Early) -> Verdict {
+    fn stage2(
+        &mut self,
+        snap: &Snapshot,
+        now: u32,
+        buf: &mut [u8],
+        len: usize,
+        early: Early,
+    ) -> (Verdict, usize) {
         self.counters.add(Counter::RxPackets, 1);
-        self.counters.add(Counter::RxBytes, frame.len() as u64);
-        let v = match early {
-            Err(v) => v,
-            Ok(None) => match self.icmp_error(snap, frame) {
-                Ok(v) | Err(v) => v,
-            },
-            Ok(Some(p)) => match self.translate(snap, now, frame, &p) {
-                Ok(v) | Err(v) => v,
-            },
+        self.counters.add(Counter::RxBytes, len as u64);
+        let (v, len, zone) = match early {
+            Err((v, zone)) => (v, len, zone),
+            Ok(p) => {
+                let zone = p.key.zone;
+                if zone != 0 {
+                    let t = self.tunnels.zone(zone);
+                    t.rx_packets += 1;
+                    t.rx_bytes += p.total as u64;
+                    self.counters.add(Counter::GreDecapsulated, 1);
+                }
+                let r = if p.icmp_error {
+                    self.icmp_error(snap, buf, len, &p)
+                } else {
+                    self.translate(snap, now, buf, len, &p)
+                };
+                match r {
+                    Ok((v, len)) => (v, len, zone),
+                    Err(v) => (v, len, zone),
+                }
+            }
         };
         match v {
             Verdict::Tx { .. } => {
                 self.counters.add(Counter::TxPackets, 1);
-                self.counters.add(Counter::TxBytes, frame.len() as u64);
+                self.counters.add(Counter::TxBytes, len as u64);
             }
             Verdict::Pass => self.counters.add(Counter::Passed, 1),
-            Verdict::Drop(r) => self.counters.drop(r),
+            Verdict::Drop(r) => {
+                self.counters.drop(r);
+                if zone != 0 {
+                    self.tunnels.zone(zone).drop(r);
+                }
+            }
             Verdict::Handoff { .. } => self.counters.add(Counter::Handoffs, 1),
         }
-        v
+        (v, len)
     }
 
     fn translate(
@@ -212,63 +343,99 @@ impl Pipeline {
         snap: &Snapshot,
         now: u32,
         frame: &mut [u8],
+        len: usize,
         p: &Parsed,
-    ) -> Result<Verdict> {
+    ) -> Result<(Verdict, usize)> {
         let key = p.key;
         // Known flows first: an entry exists only in its owner's table, so a hit needs neither
         // classification nor an ownership check, and established packets skip both lookups.
         let (i, dir) = match self.ct.lookup_hashed(&key, p.hash) {
             Some((i, dir)) => {
                 if p.ttl <= 1 {
-                    // The kernel sends the time-exceeded error.
-                    return Err(Verdict::Pass);
+                    return Err(ttl_expired(key.zone));
                 }
                 self.ct.touch(i, dir, now, p.tcp_flags);
                 (i, dir)
             }
-            None => {
-                // A new flow to a service, or a reply from a backend that belongs to a flow
-                // another worker owns; anything else is not ours.
-                let si = snap.service_for(key.dst, key.dst_port, key.proto);
-                let (client, client_port) = match si {
-                    Some(_) => (key.src, key.src_port),
-                    None if snap.is_backend(key.src, key.src_port, key.proto) => {
-                        (key.dst, key.dst_port)
-                    }
-                    None => return Err(Verdict::Pass),
-                };
-                self.check_owner(snap, client, client_port)?;
-                // Ours, but a backend's own traffic (not a reply to a client flow) is the kernel's.
-                let si = si.ok_or(Verdict::Pass)?;
-                if p.ttl <= 1 {
-                    return Err(Verdict::Pass);
-                }
-                (
-                    self.new_flow(snap, now, si, &key, p.tcp_flags)?,
-                    Dir::Original,
-                )
+            None => (self.classify_new(snap, now, p)?, Dir::Original),
+        };
+        let e = *self.ct.get(i);
+        match dir {
+            Dir::Original => self.forward_original(snap, frame, len, p, &e),
+            Dir::Reply => self.forward_reply(snap, frame, len, p, &e),
+        }
+    }
+
+    /// A packet without a flow: opens one if it may, hands it to the owner, or says whose it is.
+    fn classify_new(&mut self, snap: &Snapshot, now: u32, p: &Parsed) -> Result<u32> {
+        let key = p.key;
+        if key.zone != 0 {
+            // From a site: only the SNAT gateway takes tunnel traffic.
+            let pool = snap
+                .gw
+                .tunnel(key.zone)
+                .and_then(|t| t.pool)
+                .ok_or(Verdict::Drop(DropReason::NoPool))?;
+            self.check_inside_owner(snap, key.zone, key.src, key.src_port)?;
+            if p.ttl <= 1 {
+                return Err(ttl_expired(key.zone));
             }
-        };
-        let e = self.ct.get(i);
-        let (side, addr, port, towards) = match dir {
-            Dir::Original => (Side::Dst, e.backend, e.backend_port, e.backend),
-            Dir::Reply => (Side::Src, e.vip, e.vip_port, e.client),
-        };
-        let iface = next_hop(snap, frame, towards)?;
-        let ip = &mut frame[ethernet::HEADER_LEN..ethernet::HEADER_LEN + p.total];
-        nat::rewrite(ip, side, addr, port);
-        nat::decrement_ttl(ip);
-        Ok(Verdict::Tx { iface })
+            return self.new_snat_flow(snap, now, pool, p);
+        }
+        if let Some(si) = snap.service_for(key.dst, key.dst_port, key.proto) {
+            self.check_owner(snap, key.src, key.src_port)?;
+            if p.ttl <= 1 {
+                return Err(Verdict::Pass);
+            }
+            return self.new_flow(snap, now, si, &key, p.tcp_flags);
+        }
+        if snap.gw.pool_of_addr(key.dst).is_some() {
+            // An echo request to a pool address is for the host, not a reply.
+            if key.proto == proto::ICMP && key.dst_port == 0 {
+                return Err(Verdict::Pass);
+            }
+            self.check_port_owner(snap, key.dst_port)?;
+            return Err(Verdict::Drop(DropReason::NoMapping));
+        }
+        if snap.is_backend(key.src, key.src_port, key.proto) {
+            // A reply of a flow another worker owns; or a backend's own traffic (health checks
+            // answered, say), which is the kernel's.
+            self.check_owner(snap, key.dst, key.dst_port)?;
+            return Err(Verdict::Pass);
+        }
+        // From an inside prefix to the outside (inside-to-inside traffic is the kernel's to route).
+        let inside = |a| snap.gw.pool_for_source(a);
+        if let (Some(pool), None) = (inside(key.src), inside(key.dst)) {
+            self.check_inside_owner(snap, 0, key.src, key.src_port)?;
+            if p.ttl <= 1 {
+                return Err(Verdict::Pass);
+            }
+            return self.new_snat_flow(snap, now, pool, p);
+        }
+        Err(Verdict::Pass)
     }
 
     #[inline(always)]
     fn check_owner(&self, snap: &Snapshot, client: u32, client_port: u16) -> Result<()> {
-        if snap.workers > 1 {
-            let owner =
-                (client_hash(client, client_port, snap.hash_seed) % u64::from(snap.workers)) as u16;
-            if owner != self.cfg.worker {
-                return Err(Verdict::Handoff { worker: owner });
-            }
+        let h = client_hash(client, client_port, snap.hash_seed);
+        self.owned_by(snap, (h % u64::from(snap.workers.max(1))) as u16)
+    }
+
+    #[inline(always)]
+    fn check_inside_owner(&self, snap: &Snapshot, zone: u16, addr: u32, port: u16) -> Result<()> {
+        let h = inside_hash(zone, addr, port, snap.hash_seed);
+        self.owned_by(snap, (h % u64::from(snap.workers.max(1))) as u16)
+    }
+
+    #[inline(always)]
+    fn check_port_owner(&self, snap: &Snapshot, port: u16) -> Result<()> {
+        self.owned_by(snap, super::snat::ports::owner_of_port(port, snap.workers))
+    }
+
+    #[inline(always)]
+    fn owned_by(&self, snap: &Snapshot, owner: u16) -> Result<()> {
+        if snap.workers > 1 && owner != self.cfg.worker {
+            return Err(Verdict::Handoff { worker: owner });
         }
         Ok(())
     }
@@ -281,35 +448,55 @@ impl Pipeline {
         key: &FlowKey,
         tcp_flags: Option<u8>,
     ) -> Result<u32> {
-        let state = match tcp_flags {
-            Some(f) => conntrack::state::tcp_initial(f).ok_or(Verdict::Drop(DropReason::NoFlow))?,
-            None if key.proto == proto::UDP => State::Udp,
-            None => State::Icmp,
-        };
+        let state = initial_state(key.proto, tcp_flags)?;
         let choice = self
             .sched
             .select(snap, si, key.src, key.src_port, now)
             .ok_or(Verdict::Drop(DropReason::NoBackend))?;
-        let b = snap.services[usize::from(si)].backends[usize::from(choice.index())];
+        let svc = &snap.services[usize::from(si)];
+        let b = svc.backends[usize::from(choice.index())];
+        // FullNAT: the source becomes a pool address and a port from this worker's share, so the
+        // backend's reply comes back to this worker (the port says so) without a route to the
+        // client.
+        let (local, local_port, kind) = match svc.pool {
+            None => (key.src, key.src_port, Kind::Nat),
+            Some(pool) => {
+                let preferred = client_hash(key.src, key.src_port, snap.hash_seed);
+                let (a, port) = match self.snat.allocate(pool, key.proto, preferred) {
+                    Some(x) => x,
+                    None => {
+                        self.reclaim(now);
+                        self.snat
+                            .allocate(pool, key.proto, preferred)
+                            .ok_or(Verdict::Drop(DropReason::PortsExhausted))?
+                    }
+                };
+                (a, port, Kind::FullNat)
+            }
+        };
         let flow = NewFlow {
             original: *key,
             backend: b.addr,
             backend_port: if key.proto == proto::ICMP { 0 } else { b.port },
+            local: local.into(),
+            local_port,
             service: si,
             backend_id: b.id,
             state,
+            kind,
+            profile: 0,
         };
-        let (ct, sched) = (&mut self.ct, &mut self.sched);
-        let i = ct
-            .insert(now, &flow, &mut |e: &conntrack::Entry| {
-                sched.flow_ended(e.backend_id)
-            })
-            .map_err(|e| {
-                Verdict::Drop(match e {
-                    InsertError::Full => DropReason::ConntrackFull,
-                    InsertError::Conflict => DropReason::Conflict,
-                })
-            })?;
+        let (ct, sched, snat) = (&mut self.ct, &mut self.sched, &mut self.snat);
+        let inserted = ct.insert(now, &flow, &mut |e: &Entry| release(sched, snat, e));
+        let i = match inserted {
+            Ok(i) => i,
+            Err(e) => {
+                if kind == Kind::FullNat {
+                    self.snat.release_port(key.proto, local, local_port);
+                }
+                return Err(insert_error(e));
+            }
+        };
         self.sched.flow_started(b.id);
         self.counters.add(Counter::NewFlows, 1);
         if matches!(choice, Choice::Persisted(_)) {
@@ -318,131 +505,37 @@ impl Pipeline {
         Ok(i)
     }
 
-    /// An ICMP error whose quoted packet is one we translated: the quote is what we sent, so its
-    /// reversed key is the key of the flow's other direction.
-    fn icmp_error(&mut self, snap: &Snapshot, frame: &mut [u8]) -> Result<Verdict> {
-        let ipb = &frame[ethernet::HEADER_LEN..];
-        let ip = Ipv4Packet::new_checked(ipb).map_err(|_| Verdict::Drop(DropReason::Malformed))?;
-        let (total, ttl) = (usize::from(ip.total_len()), ip.ttl());
-        let (outer_src, outer_dst) = (be32(ipb, 12), be32(ipb, 16));
-        let msg = IcmpPacket::new_checked(ip.payload())
-            .map_err(|_| Verdict::Drop(DropReason::Malformed))?;
-        let quoted = quoted_key(msg.quoted())?;
-        let (client, client_port) = if snap
-            .service_for(quoted.src, quoted.src_port, quoted.proto)
-            .is_some()
-        {
-            // About our reply VIP → client: it travels on towards the backend.
-            (quoted.dst, quoted.dst_port)
-        } else if snap.is_backend(quoted.dst, quoted.dst_port, quoted.proto) {
-            // About our packet client → backend: it travels back to the client.
-            (quoted.src, quoted.src_port)
-        } else {
-            return Err(Verdict::Pass);
-        };
-        self.check_owner(snap, client, client_port)?;
-        if ttl <= 1 {
-            return Err(Verdict::Pass);
-        }
-        let (i, dir) = self.ct.lookup(&quoted.reversed()).ok_or(Verdict::Pass)?;
-        let e = *self.ct.get(i);
-        let towards = match dir {
-            Dir::Original => e.backend,
-            Dir::Reply => e.client,
-        };
-        let iface = next_hop(snap, frame, towards)?;
-        let ip = &mut frame[ethernet::HEADER_LEN..ethernet::HEADER_LEN + total];
-        match dir {
-            Dir::Original => nat::translate_icmp_error(
-                ip,
-                (outer_dst == e.vip).then_some((Side::Dst, e.backend)),
-                Side::Src,
-                e.backend,
-                e.backend_port,
-            ),
-            Dir::Reply => nat::translate_icmp_error(
-                ip,
-                (outer_src == e.backend).then_some((Side::Src, e.vip)),
-                Side::Dst,
-                e.vip,
-                e.vip_port,
-            ),
-        }
-        nat::decrement_ttl(ip);
-        self.counters.add(Counter::IcmpTranslated, 1);
-        Ok(Verdict::Tx { iface })
+    /// Frees expired flows (and so their ports) before giving up on an allocation.
+    fn reclaim(&mut self, now: u32) {
+        let (ct, sched, snat) = (&mut self.ct, &mut self.sched, &mut self.snat);
+        ct.expire(now, 64, &mut |e: &Entry| release(sched, snat, e));
     }
 }
 
-/// Parses an IPv4 packet into its flow; `Ok(None)` for an ICMP error (handled separately).
-#[inline(always)]
-fn parse(ipb: &[u8]) -> Result<Option<Parsed>> {
-    let malformed = Verdict::Drop(DropReason::Malformed);
-    let ip = Ipv4Packet::new_checked(ipb).map_err(|_| malformed)?;
-    if ip.is_fragment() {
-        return Err(Verdict::Drop(DropReason::Fragment));
-    }
-    let l4 = ip.payload();
-    let protocol = ip.protocol();
-    let (src_port, dst_port, tcp_flags) = match protocol {
-        proto::TCP => {
-            let t = TcpSegment::new_checked(l4).map_err(|_| malformed)?;
-            (t.src_port(), t.dst_port(), Some(t.flags()))
-        }
-        proto::UDP => {
-            let u = UdpDatagram::new_checked(l4).map_err(|_| malformed)?;
-            (u.src_port(), u.dst_port(), None)
-        }
-        proto::ICMP => {
-            let m = IcmpPacket::new_checked(l4).map_err(|_| malformed)?;
-            match m.msg_type() {
-                icmp::kind::ECHO_REQUEST => (m.echo_ident(), 0, None),
-                icmp::kind::ECHO_REPLY => (0, m.echo_ident(), None),
-                _ if m.is_error() => return Ok(None),
-                _ => return Err(Verdict::Pass),
-            }
-        }
-        _ => return Err(Verdict::Pass),
-    };
-    Ok(Some(Parsed {
-        hash: 0,
-        key: FlowKey {
-            src: be32(ipb, 12),
-            dst: be32(ipb, 16),
-            src_port,
-            dst_port,
-            proto: protocol,
-        },
-        tcp_flags,
-        total: usize::from(ip.total_len()),
-        ttl: ip.ttl(),
-    }))
-}
-
-/// The flow key of the datagram quoted by an ICMP error (header plus at least 8 bytes).
-fn quoted_key(q: &[u8]) -> Result<FlowKey> {
-    let malformed = Verdict::Drop(DropReason::Malformed);
-    let ip = Ipv4Packet::new_quoted(q).map_err(|_| malformed)?;
-    let l4 = &q[ip.header_len()..];
-    if l4.len() < 8 {
-        return Err(malformed);
-    }
-    let (src_port, dst_port) = match ip.protocol() {
-        proto::TCP | proto::UDP => (be16(l4, 0), be16(l4, 2)),
-        proto::ICMP => match l4[0] {
-            icmp::kind::ECHO_REQUEST => (be16(l4, 4), 0),
-            icmp::kind::ECHO_REPLY => (0, be16(l4, 4)),
-            _ => return Err(Verdict::Pass),
-        },
-        _ => return Err(Verdict::Pass),
-    };
-    Ok(FlowKey {
-        src: be32(q, 12),
-        dst: be32(q, 16),
-        src_port,
-        dst_port,
-        proto: ip.protocol(),
+fn insert_error(e: InsertError) -> Verdict {
+    Verdict::Drop(match e {
+        InsertError::Full => DropReason::ConntrackFull,
+        InsertError::Conflict => DropReason::Conflict,
     })
+}
+
+/// The first state of a new flow, or a drop when the packet cannot open one.
+fn initial_state(protocol: u8, tcp_flags: Option<u8>) -> Result<State> {
+    Ok(match tcp_flags {
+        Some(f) => conntrack::state::tcp_initial(f).ok_or(Verdict::Drop(DropReason::NoFlow))?,
+        None if protocol == proto::UDP => State::Udp,
+        None => State::Icmp,
+    })
+}
+
+/// A packet whose TTL runs out here: the kernel answers for untunnelled ones; for an inner
+/// packet it cannot (it has no GRE), so that is a counted drop.
+fn ttl_expired(zone: u16) -> Verdict {
+    if zone == 0 {
+        Verdict::Pass
+    } else {
+        Verdict::Drop(DropReason::TtlExceeded)
+    }
 }
 
 /// Sets the frame's MAC addresses for the hop towards `dst`; returns the interface.
@@ -467,3 +560,6 @@ fn next_hop(snap: &Snapshot, frame: &mut [u8], dst: u32) -> Result<u16> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod gateway_tests;

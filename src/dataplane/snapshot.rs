@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use super::gateway::{Gateway, GatewayError, PoolSpec, TunnelSpec};
 use super::lookup::{endpoint_key, StaticMap};
 use super::neighbours::{NextHops, Route};
 use super::sched::maglev::{self, Maglev, Member};
@@ -60,6 +61,9 @@ pub struct ServiceSpec {
     /// Source-address persistence timeout in milliseconds; 0 turns it off.
     pub persistence_ms: u32,
     pub backends: Vec<BackendSpec>,
+    /// FullNAT: the pool (index into `Spec::pools`) whose addresses and ports become the source
+    /// of packets to backends, so backends need no route back to clients. `None`: NAT mode.
+    pub pool: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +82,8 @@ pub struct Spec {
     pub workers: u16,
     /// Seed of every hash that must agree across workers (ownership, Maglev).
     pub hash_seed: u64,
+    pub tunnels: Vec<TunnelSpec>,
+    pub pools: Vec<PoolSpec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +117,8 @@ pub struct Service {
     pub backends: Vec<Backend>,
     pub maglev: Option<Maglev>,
     pub wrr: wrr::Sequence,
+    /// FullNAT pool (index into `gw.pools`).
+    pub pool: Option<u16>,
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +129,8 @@ pub struct Snapshot {
     pub next_hops: NextHops,
     pub workers: u16,
     pub hash_seed: u64,
+    /// GRE tunnels and SNAT pools.
+    pub gw: Gateway,
     /// (VIP, port, proto) → service index.
     services_by_vip: StaticMap<u16>,
     /// (backend address, port, proto) → present, to recognise replies from backends.
@@ -135,6 +145,10 @@ pub enum BuildError {
     DuplicateService(String),
     #[error("service {0} has more than 65534 backends")]
     ServiceTooLarge(String),
+    #[error("service {0} refers to a pool that does not exist")]
+    NoSuchPool(String),
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
 }
 
 impl Snapshot {
@@ -214,7 +228,11 @@ impl Snapshot {
             } else {
                 wrr::Sequence::default()
             };
+            if s.pool.is_some_and(|p| usize::from(p) >= spec.pools.len()) {
+                return Err(BuildError::NoSuchPool(s.name.clone()));
+            }
             services.push(Service {
+                pool: s.pool,
                 name: s.name.clone(),
                 vip: s.vip,
                 port: s.port,
@@ -241,7 +259,14 @@ impl Snapshot {
             }),
             spec.hash_seed,
         );
+        let gw = Gateway::build(
+            &spec.tunnels,
+            &spec.pools,
+            previous.map(|p| &p.gw),
+            spec.hash_seed,
+        )?;
         Ok(Snapshot {
+            gw,
             generation,
             services,
             interfaces: spec.interfaces.clone(),
@@ -331,6 +356,7 @@ mod tests {
                         up,
                     })
                     .collect(),
+                pool: None,
             }],
             workers: 2,
             hash_seed: 5,

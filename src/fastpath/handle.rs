@@ -114,6 +114,36 @@ impl DataplaneHandle {
             .collect()
     }
 
+    fn gateway_stats(v: &View) -> Vec<super::gateway_status::GatewayStats> {
+        v.workers
+            .iter()
+            .map(|w| {
+                w.3.gateway
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
+            })
+            .collect()
+    }
+
+    /// `appctl gre`: every tunnel with its counters summed over the workers.
+    pub fn gre(&self) -> Vec<super::gateway_status::TunnelStatus> {
+        let v = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match &v.snapshot {
+            Some(snap) => super::gateway_status::tunnels(snap, &Self::gateway_stats(&v)),
+            None => Vec::new(),
+        }
+    }
+
+    /// `appctl snat`: every pool with its ports in use per address and per worker.
+    pub fn snat(&self) -> Vec<super::gateway_status::PoolStatus> {
+        let v = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match &v.snapshot {
+            Some(snap) => super::gateway_status::pools(snap, &Self::gateway_stats(&v)),
+            None => Vec::new(),
+        }
+    }
+
     /// Asks every worker for up to `limit` flows and waits (briefly) for the answers.
     pub async fn conntrack(&self, limit: u32) -> ConntrackStatus {
         let workers: Vec<(u16, Arc<WorkerShared>)> = {

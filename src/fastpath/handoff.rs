@@ -85,9 +85,9 @@ impl Producer {
 }
 
 impl Consumer {
-    /// Hands up to `max` frames, in order, to `f` (which may rewrite them in place); returns how
-    /// many.
-    pub fn drain(&mut self, max: usize, mut f: impl FnMut(&mut [u8])) -> usize {
+    /// Hands up to `max` frames, in order, to `f` as (slot buffer, frame length): `f` may
+    /// rewrite a frame in place and grow it into the rest of the slot. Returns how many.
+    pub fn drain(&mut self, max: usize, mut f: impl FnMut(&mut [u8], usize)) -> usize {
         let r = &*self.ring;
         let tail = r.tail.0.load(Ordering::Relaxed);
         let head = r.head.0.load(Ordering::Acquire);
@@ -97,7 +97,7 @@ impl Consumer {
             // are the consumer's until the tail store below.
             let slot = unsafe { &mut *r.slots[tail.wrapping_add(i) & r.mask].get() };
             let len = slot.len;
-            f(&mut slot.data[..len]);
+            f(&mut slot.data[..], len);
         }
         if n > 0 {
             r.tail.0.store(tail.wrapping_add(n), Ordering::Release);
@@ -124,9 +124,9 @@ mod tests {
         assert!(!p.push(&[9]), "full");
         assert!(!p.push(&[0; SLOT_BYTES + 1]));
         let mut got = vec![];
-        assert_eq!(c.drain(2, |f| got.push(f[0])), 2);
+        assert_eq!(c.drain(2, |f, _| got.push(f[0])), 2);
         assert!(p.push(&[4]));
-        c.drain(10, |f| got.push(f[0]));
+        c.drain(10, |f, _| got.push(f[0]));
         assert_eq!(got, [0, 1, 2, 3, 4]);
         assert!(c.is_empty());
     }
@@ -147,8 +147,8 @@ mod tests {
         });
         let mut next = 0u32;
         while next < n {
-            c.drain(64, |f| {
-                assert_eq!(u32::from_le_bytes(f.try_into().unwrap()), next);
+            c.drain(64, |f, len| {
+                assert_eq!(u32::from_le_bytes(f[..len].try_into().unwrap()), next);
                 next += 1;
             });
         }

@@ -7,6 +7,7 @@
 //! On stop it detaches the programs first (traffic falls back to the kernel), then stops and
 //! joins the workers.
 
+pub mod gateway_status;
 pub mod handle;
 pub mod handoff;
 pub mod kernel_monitor;
@@ -176,6 +177,9 @@ impl Dataplane {
         for (id, (shared, _)) in running.workers.iter().enumerate() {
             running.metrics.update(id as u16, &shared.counters.read());
         }
+        running
+            .metrics
+            .update_gateway(&self.handle.gre(), &self.handle.snat());
         let cfg = self.config.borrow().clone();
         self.resolve_missing(running, &cfg, dp);
     }
@@ -183,7 +187,7 @@ impl Dataplane {
     /// Makes the kernel resolve the next hops the snapshot lacks; frames towards them are
     /// counted and dropped until the monitor brings the answer.
     fn resolve_missing(&self, running: &Running, cfg: &Config, dp: &DataplaneConfig) {
-        let missing = spec::unresolved(&spec_of(&cfg.service, running, &self.verdicts, dp));
+        let missing = spec::unresolved(&spec_of(cfg, running, &self.verdicts, dp));
         for a in &missing {
             kernel_view::provoke_resolution(*a);
         }
@@ -207,6 +211,7 @@ impl Dataplane {
         let hash_seed = rand_seed();
         let spec = spec::build(
             &cfg.service,
+            (&cfg.gre, &cfg.snat),
             &verdicts_now(&self.verdicts),
             &ifaces,
             &view,
@@ -216,7 +221,12 @@ impl Dataplane {
         let first = Snapshot::build(&spec, None)?;
         let (publisher, subscriber) = snapshot::channel(first);
         let mut owned = OwnedMap::create()?;
-        owned.set_keys(&spec::owned_keys(&cfg.service, &view.locals))?;
+        owned.set_keys(&spec::owned_keys(
+            &cfg.service,
+            (&cfg.gre, &cfg.snat),
+            &view.locals,
+        ))?;
+        owned.set_sources(&spec::source_prefixes(&cfg.snat))?;
 
         let workers_n = usize::from(dp.workers);
         let mut sockets: Vec<Vec<worker::Socket>> = (0..workers_n).map(|_| Vec::new()).collect();
@@ -347,17 +357,21 @@ impl Dataplane {
     /// Publishes a snapshot of the current configuration, verdicts and kernel tables, and
     /// updates the owned keys.
     async fn republish(&self, running: &mut Running, cfg: &Config, dp: &DataplaneConfig) {
-        let spec = spec_of(&cfg.service, running, &self.verdicts, dp);
+        let spec = spec_of(cfg, running, &self.verdicts, dp);
         let prev = running.publisher.current();
         match Snapshot::build(&spec, Some(&prev)) {
             Ok(s) => {
                 let generation = s.generation;
                 running.publisher.publish(s);
-                if let Err(e) = running
-                    .owned
-                    .set_keys(&spec::owned_keys(&cfg.service, &running.view.locals))
-                {
+                if let Err(e) = running.owned.set_keys(&spec::owned_keys(
+                    &cfg.service,
+                    (&cfg.gre, &cfg.snat),
+                    &running.view.locals,
+                )) {
                     tracing::error!("updating the steering keys: {e}");
+                }
+                if let Err(e) = running.owned.set_sources(&spec::source_prefixes(&cfg.snat)) {
+                    tracing::error!("updating the steering source prefixes: {e}");
                 }
                 let snap = running.publisher.current();
                 let checks = cfg
@@ -415,14 +429,15 @@ async fn verdicts_changed(v: &mut Option<watch::Receiver<Verdicts>>) -> bool {
 }
 
 fn spec_of(
-    services: &[crate::config::dataplane::ServiceConfig],
+    cfg: &Config,
     running: &Running,
     verdicts: &Option<watch::Receiver<Verdicts>>,
     dp: &DataplaneConfig,
 ) -> crate::dataplane::snapshot::Spec {
     let prev = running.publisher.current();
     spec::build(
-        services,
+        &cfg.service,
+        (&cfg.gre, &cfg.snat),
         &verdicts_now(verdicts),
         &running.ifaces,
         &running.view,

@@ -6,6 +6,8 @@ use std::net::Ipv4Addr;
 
 use super::kernel_view::{Iface, KernelView};
 use crate::config::dataplane::{Protocol, ServiceConfig};
+use crate::config::gateway::{GreConfig, SnatConfig};
+use crate::dataplane::gateway::{PoolSpec, TunnelSpec};
 use crate::dataplane::snapshot::{BackendSpec, InterfaceSpec, ServiceSpec, Spec};
 use crate::verdicts::Verdicts;
 use crate::xdp::steer::OwnedKey;
@@ -19,14 +21,55 @@ pub fn backend_up(check: Option<&str>, verdicts: &Verdicts) -> bool {
     }
 }
 
+/// The SNAT gateway's part of a spec: tunnels name their pool by index (a pool lists the
+/// tunnels it serves), services their FullNAT pool.
+pub fn gateway(gre: &GreConfig, snat: &SnatConfig) -> (Vec<TunnelSpec>, Vec<PoolSpec>) {
+    let pool_of = |tunnel: &str| {
+        snat.pool
+            .iter()
+            .position(|p| p.tunnels.iter().any(|t| t == tunnel))
+            .map(|i| i as u16)
+    };
+    let tunnels = gre
+        .tunnel
+        .iter()
+        .map(|t| TunnelSpec {
+            name: t.name.clone(),
+            local: t.local,
+            remote: t.remote,
+            key: t.key,
+            mtu: t.mtu(),
+            pool: pool_of(&t.name),
+        })
+        .collect();
+    let pools = snat
+        .pool
+        .iter()
+        .map(|p| PoolSpec {
+            name: p.name.clone(),
+            addrs: p.addresses.clone(),
+            ports: (p.ports.lo, p.ports.hi),
+            timeouts: p.timeouts.to_timeouts(),
+            sources: p
+                .sources
+                .iter()
+                .map(|n| (n.network(), n.prefix()))
+                .collect(),
+        })
+        .collect();
+    (tunnels, pools)
+}
+
 pub fn build(
     services: &[ServiceConfig],
+    gw: (&GreConfig, &SnatConfig),
     verdicts: &Verdicts,
     ifaces: &[Iface],
     view: &KernelView,
     workers: u16,
     hash_seed: u64,
 ) -> Spec {
+    let (tunnels, pools) = gateway(gw.0, gw.1);
     Spec {
         services: services
             .iter()
@@ -53,6 +96,11 @@ pub fn build(
                         up: backend_up(b.check.as_deref(), verdicts),
                     })
                     .collect(),
+                pool: s
+                    .pool
+                    .as_ref()
+                    .and_then(|name| gw.1.pool.iter().position(|p| &p.name == name))
+                    .map(|i| i as u16),
             })
             .collect(),
         interfaces: ifaces
@@ -66,12 +114,26 @@ pub fn build(
         neighbours: view.neighbours.clone(),
         workers,
         hash_seed,
+        tunnels,
+        pools,
     }
 }
 
 /// What the steering program must send to the data plane.
-pub fn owned_keys(services: &[ServiceConfig], locals: &[Ipv4Addr]) -> BTreeSet<OwnedKey> {
+pub fn owned_keys(
+    services: &[ServiceConfig],
+    gw: (&GreConfig, &SnatConfig),
+    locals: &[Ipv4Addr],
+) -> BTreeSet<OwnedKey> {
     let mut keys = BTreeSet::new();
+    for t in &gw.0.tunnel {
+        keys.insert(OwnedKey::gre_remote(t.remote));
+    }
+    for p in &gw.1.pool {
+        for a in &p.addresses {
+            keys.insert(OwnedKey::pool(*a));
+        }
+    }
     for s in services {
         let p = s.protocol.number();
         keys.insert(OwnedKey::service(s.vip, s.port, p));
@@ -90,8 +152,16 @@ pub fn owned_keys(services: &[ServiceConfig], locals: &[Ipv4Addr]) -> BTreeSet<O
     keys
 }
 
-/// Addresses whose MAC the fast path needs but the kernel has not resolved: on-link backends
-/// and route gateways.
+/// The pools' inside prefixes, for the steering program's trie.
+pub fn source_prefixes(snat: &SnatConfig) -> BTreeSet<(Ipv4Addr, u8)> {
+    snat.pool
+        .iter()
+        .flat_map(|p| p.sources.iter().map(|n| (n.network(), n.prefix())))
+        .collect()
+}
+
+/// Addresses whose MAC the fast path needs but the kernel has not resolved: on-link backends,
+/// on-link tunnel remotes and route gateways.
 pub fn unresolved(spec: &Spec) -> Vec<Ipv4Addr> {
     let known: BTreeSet<Ipv4Addr> = spec.neighbours.iter().map(|(a, _)| *a).collect();
     let mut want = BTreeSet::new();
@@ -100,21 +170,24 @@ pub fn unresolved(spec: &Spec) -> Vec<Ipv4Addr> {
             want.insert(g);
         }
     }
-    for s in &spec.services {
-        for b in &s.backends {
-            let on_link = spec.routes.iter().any(|r| {
-                r.gateway.is_none() && {
-                    let mask = if r.prefix_len == 0 {
-                        0
-                    } else {
-                        u32::MAX << (32 - u32::from(r.prefix_len.min(32)))
-                    };
-                    (u32::from(b.addr) ^ u32::from(r.net)) & mask == 0
-                }
-            });
-            if on_link {
-                want.insert(b.addr);
+    let targets = spec
+        .services
+        .iter()
+        .flat_map(|s| s.backends.iter().map(|b| b.addr))
+        .chain(spec.tunnels.iter().map(|t| t.remote));
+    for addr in targets {
+        let on_link = spec.routes.iter().any(|r| {
+            r.gateway.is_none() && {
+                let mask = if r.prefix_len == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(r.prefix_len.min(32)))
+                };
+                (u32::from(addr) ^ u32::from(r.net)) & mask == 0
             }
+        });
+        if on_link {
+            want.insert(addr);
         }
     }
     want.difference(&known).copied().collect()
@@ -140,6 +213,8 @@ mod tests {
             protocol: Protocol::Tcp,
             scheduler: Scheduler::Maglev,
             persistence: None,
+            mode: crate::config::dataplane::Mode::Nat,
+            pool: None,
             backends: vec![
                 BackendConfig {
                     address: Ipv4Addr::new(198, 18, 2, 1),
@@ -161,7 +236,15 @@ mod tests {
     fn checks_gate_backends() {
         let none: Verdicts = Arc::new(BTreeMap::new());
         let view = KernelView::default();
-        let spec = build(&services(), &none, &[], &view, 1, 0);
+        let spec = build(
+            &services(),
+            (&GreConfig::default(), &SnatConfig::default()),
+            &none,
+            &[],
+            &view,
+            1,
+            0,
+        );
         let up: Vec<bool> = spec.services[0].backends.iter().map(|b| b.up).collect();
         assert_eq!(up, [true, false], "no verdict yet: down");
         let mut m = BTreeMap::new();
@@ -172,13 +255,25 @@ mod tests {
                 weight: None,
             },
         );
-        let spec = build(&services(), &Arc::new(m), &[], &view, 1, 0);
+        let spec = build(
+            &services(),
+            (&GreConfig::default(), &SnatConfig::default()),
+            &Arc::new(m),
+            &[],
+            &view,
+            1,
+            0,
+        );
         assert!(spec.services[0].backends[1].up);
     }
 
     #[test]
     fn keys_and_unresolved_neighbours() {
-        let keys = owned_keys(&services(), &[Ipv4Addr::new(198, 18, 2, 254)]);
+        let keys = owned_keys(
+            &services(),
+            (&GreConfig::default(), &SnatConfig::default()),
+            &[Ipv4Addr::new(198, 18, 2, 254)],
+        );
         assert_eq!(keys.len(), 4);
         assert!(keys.contains(&OwnedKey::service(Ipv4Addr::new(198, 18, 1, 1), 80, 6)));
         let view = KernelView {
@@ -191,7 +286,45 @@ mod tests {
             neighbours: vec![(Ipv4Addr::new(198, 18, 2, 1), MacAddr([2, 0, 0, 0, 0, 1]))],
             locals: vec![],
         };
-        let spec = build(&services(), &Arc::new(BTreeMap::new()), &[], &view, 1, 0);
+        let spec = build(
+            &services(),
+            (&GreConfig::default(), &SnatConfig::default()),
+            &Arc::new(BTreeMap::new()),
+            &[],
+            &view,
+            1,
+            0,
+        );
         assert_eq!(unresolved(&spec), [Ipv4Addr::new(198, 18, 2, 2)]);
+    }
+
+    #[test]
+    fn gateway_pools_and_tunnels_are_joined_by_index() {
+        let text = "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n\
+            [[gre.tunnel]]\nname = \"a\"\nlocal = \"198.18.8.1\"\nremote = \"198.18.8.10\"\n\
+            [[gre.tunnel]]\nname = \"b\"\nlocal = \"198.18.8.1\"\nremote = \"198.18.8.20\"\nkey = 5\n\
+            [[snat.pool]]\nname = \"lb\"\naddresses = [\"198.19.0.9\"]\n\
+            [[snat.pool]]\nname = \"out\"\naddresses = [\"198.19.0.1\"]\ntunnels = [\"b\"]\n\
+            sources = [\"198.18.96.0/24\"]\n\
+            [[service]]\nname = \"web\"\nvip = \"198.18.1.1\"\nport = 80\nprotocol = \"tcp\"\n\
+            mode = \"fullnat\"\npool = \"lb\"\nbackends = []\n";
+        let cfg = crate::config::parse_str(text, std::path::Path::new("t.toml")).unwrap();
+        let none: Verdicts = Arc::new(BTreeMap::new());
+        let spec = build(
+            &cfg.service,
+            (&cfg.gre, &cfg.snat),
+            &none,
+            &[],
+            &KernelView::default(),
+            1,
+            0,
+        );
+        assert_eq!(spec.services[0].pool, Some(0));
+        let pools: Vec<Option<u16>> = spec.tunnels.iter().map(|t| t.pool).collect();
+        assert_eq!(pools, [None, Some(1)]);
+        assert_eq!(spec.tunnels[1].mtu, 1472);
+        assert_eq!(spec.pools[1].sources, [(Ipv4Addr::new(198, 18, 96, 0), 24)]);
+        assert_eq!(spec.pools[1].ports, (1024, 65535));
+        crate::dataplane::snapshot::Snapshot::build(&spec, None).unwrap();
     }
 }

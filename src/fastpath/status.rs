@@ -78,6 +78,15 @@ pub struct FlowStatus {
     pub state: String,
     pub idle_ms: u32,
     pub packets: u32,
+    /// `nat`, `snat` or `fullnat`.
+    #[serde(default)]
+    pub kind: String,
+    /// The translated source (SNAT and FullNAT).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The GRE tunnel the client is behind.
+    #[serde(default)]
+    pub tunnel: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::gateway_status::GatewayStats;
 use super::handoff::{Consumer, Producer};
 use super::status::FlowStatus;
 use crate::dataplane::counters::SharedCounters;
@@ -73,6 +74,8 @@ pub struct WorkerShared {
     pub dump_request: AtomicBool,
     pub dump_limit: AtomicU32,
     pub dump: Mutex<Option<(u64, u64, Vec<FlowStatus>)>>,
+    /// Tunnel counters and pool port usage, published every [`PUBLISH_EVERY`].
+    pub gateway: Mutex<GatewayStats>,
 }
 
 impl Default for WorkerShared {
@@ -87,6 +90,7 @@ impl Default for WorkerShared {
             dump_request: AtomicBool::new(false),
             dump_limit: AtomicU32::new(0),
             dump: Mutex::new(None),
+            gateway: Mutex::new(GatewayStats::default()),
         }
     }
 }
@@ -182,16 +186,17 @@ impl Worker {
                 for f in &rx[..n] {
                     let here = self.sockets[si].iface;
                     let xsk = &mut self.sockets[si].xsk;
-                    let frame = xsk.frame_mut(f.addr, f.len);
-                    match pipeline.process(&snap, now, frame) {
+                    // The frame and the rest of its UMEM chunk: GRE encapsulation grows it.
+                    let buf = xsk.frame_room_mut(f.addr);
+                    let (verdict, len) = pipeline.process_frame(&snap, now, buf, f.len as usize);
+                    match verdict {
                         Verdict::Tx { iface } if iface == here => {
-                            if !xsk.transmit(f.addr, f.len) {
+                            if !xsk.transmit(f.addr, len as u32) {
                                 tx_full += 1;
                             }
                         }
                         Verdict::Tx { iface } => {
-                            let len = frame.len();
-                            scratch[..len].copy_from_slice(frame);
+                            scratch[..len].copy_from_slice(&buf[..len]);
                             xsk.recycle(f.addr);
                             if !transmit_copy(&mut self.sockets, &tx_socket, iface, &scratch[..len])
                             {
@@ -204,7 +209,7 @@ impl Worker {
                                 .handoff_out
                                 .get_mut(to)
                                 .and_then(Option::as_mut)
-                                .is_some_and(|p| p.push(frame));
+                                .is_some_and(|p| p.push(&buf[..f.len as usize]));
                             if pushed {
                                 woke[to] = true;
                             } else {
@@ -219,9 +224,10 @@ impl Worker {
                 }
             }
             for c in &mut self.handoff_in {
-                work += c.drain(BATCH, |frame| {
-                    if let Verdict::Tx { iface } = pipeline.process(&snap, now, frame) {
-                        if !transmit_copy(&mut self.sockets, &tx_socket, iface, frame) {
+                work += c.drain(BATCH, |buf, len| {
+                    let (verdict, len) = pipeline.process_frame(&snap, now, buf, len);
+                    if let Verdict::Tx { iface } = verdict {
+                        if !transmit_copy(&mut self.sockets, &tx_socket, iface, &buf[..len]) {
                             tx_full += 1;
                         }
                     }
@@ -245,7 +251,7 @@ impl Worker {
                 self.publish_slow(&pipeline, &snap, tx_full, handoff_full);
             }
             if self.shared.dump_request.swap(false, Ordering::Acquire) {
-                self.dump(&pipeline, now);
+                self.dump(&pipeline, &snap, now);
             }
             if work == 0 {
                 // Frames left in a TX ring (the device queue was full) must not wait for the
@@ -281,9 +287,17 @@ impl Worker {
         self.shared
             .handoff_ring_full
             .store(handoff_full, Ordering::Relaxed);
+        if !snap.gw.tunnels.is_empty() || !snap.gw.pools.is_empty() {
+            let stats = GatewayStats::collect(pipeline, snap);
+            *self
+                .shared
+                .gateway
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = stats;
+        }
     }
 
-    fn dump(&self, pipeline: &Pipeline, now: u32) {
+    fn dump(&self, pipeline: &Pipeline, snap: &crate::dataplane::snapshot::Snapshot, now: u32) {
         let limit = self.shared.dump_limit.load(Ordering::Relaxed) as usize;
         let ct = pipeline.conntrack();
         let flows = ct
@@ -298,6 +312,10 @@ impl Worker {
                 state: format!("{:?}", e.state()),
                 idle_ms: now.wrapping_sub(e.last_seen),
                 packets: e.packets,
+                kind: e.kind().name().to_string(),
+                source: (e.kind() != crate::dataplane::conntrack::Kind::Nat)
+                    .then(|| format!("{}:{}", e.local_addr(), e.local_port)),
+                tunnel: snap.gw.tunnel(e.zone).map(|t| t.name.clone()),
             })
             .collect();
         *self.shared.dump.lock().unwrap_or_else(|p| p.into_inner()) =

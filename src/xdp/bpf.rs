@@ -16,6 +16,9 @@ const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 
 pub const MAP_TYPE_HASH: u32 = 1;
+/// Longest-prefix match; the kernel requires `BPF_F_NO_PREALLOC` for it.
+pub const MAP_TYPE_LPM_TRIE: u32 = 11;
+pub const BPF_F_NO_PREALLOC: u32 = 1;
 pub const MAP_TYPE_XSKMAP: u32 = 17;
 const PROG_TYPE_XDP: u32 = 6;
 
@@ -90,6 +93,17 @@ pub fn create_map(
     max_entries: u32,
     name: &str,
 ) -> Result<OwnedFd, BpfError> {
+    create_map_with_flags(kind, key_size, value_size, max_entries, 0, name)
+}
+
+pub fn create_map_with_flags(
+    kind: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    flags: u32,
+    name: &str,
+) -> Result<OwnedFd, BpfError> {
     let mut a = Attr::new();
     // struct { map_type, key_size, value_size, max_entries, map_flags, inner_map_fd,
     //          numa_node, map_name[16] ... }
@@ -97,6 +111,7 @@ pub fn create_map(
         .put_u32(4, key_size)
         .put_u32(8, value_size)
         .put_u32(12, max_entries)
+        .put_u32(16, flags)
         .put_name(28, name);
     bpf(BPF_MAP_CREATE, &mut a)
         .map(owned)

@@ -9,7 +9,19 @@
 //!   matched on the source) to an address that is not the host's own ([`KeyKind::Local`]):
 //!   replies to clients are ours, replies to the host's health checks are the kernel's;
 //! - ICMP errors quoting a packet the data plane sent: VIP → client (quoted source is a
-//!   service) or client → backend (quoted destination is a backend, quoted source not local).
+//!   service) or client → backend (quoted destination is a backend, quoted source not local);
+//! - TCP/UDP and ICMP echo replies to an SNAT pool address ([`KeyKind::Pool`], matched on the
+//!   destination address alone: a pool address is only the pool's, and the pipeline finds the
+//!   flow, or its owner, by the port), and ICMP errors quoting a packet from a pool address;
+//! - GRE from a configured tunnel remote ([`KeyKind::GreRemote`], matched on the source).
+//!   Every packet of a tunnel shares its outer addresses, so a NIC's RSS puts a whole tunnel on
+//!   one queue; the worker there hands each inner flow to its owner.
+//!
+//! - TCP/UDP and echo requests from a pool's `sources` prefix (an LPM trie) to an address that
+//!   is neither the host's nor in a `sources` prefix (inside-to-inside traffic is routed, not
+//!   translated), and ICMP errors quoting a packet to such a prefix that the host did not send.
+//!
+//! Echo requests to a pool address stay the kernel's (the host answers pings).
 //!
 //! Frames with IP options or fragments go to the kernel, which is the safe default: the data
 //! plane could not balance a non-first fragment anyway.
@@ -22,7 +34,10 @@ use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use super::asm::{Asm, Cond, Insn, Label, Reg, Size};
-use super::bpf::{self, BpfError, MAP_TYPE_HASH, MAP_TYPE_XSKMAP};
+use super::bpf::{
+    self, BpfError, BPF_F_NO_PREALLOC, MAP_TYPE_HASH, MAP_TYPE_LPM_TRIE, MAP_TYPE_XSKMAP,
+};
+use crate::dataplane::gateway::MAX_SOURCES;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
@@ -30,6 +45,8 @@ pub enum KeyKind {
     Service = 0,
     Backend = 1,
     Local = 2,
+    Pool = 3,
+    GreRemote = 4,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -65,6 +82,26 @@ impl OwnedKey {
             addr,
             port: 0,
             proto: 0,
+        }
+    }
+
+    /// An SNAT pool address: traffic to it is replies to translated flows.
+    pub fn pool(addr: Ipv4Addr) -> OwnedKey {
+        OwnedKey {
+            kind: KeyKind::Pool,
+            addr,
+            port: 0,
+            proto: 0,
+        }
+    }
+
+    /// A GRE tunnel's remote endpoint.
+    pub fn gre_remote(addr: Ipv4Addr) -> OwnedKey {
+        OwnedKey {
+            kind: KeyKind::GreRemote,
+            addr,
+            port: 0,
+            proto: 47,
         }
     }
 
@@ -147,6 +184,19 @@ fn lookup(
     a.jump_imm(Cond::Ne, Reg::R0, 0, found);
 }
 
+/// Emits a longest-prefix lookup of the address at `addr_at` in the sources trie (key: prefix
+/// length 32 in host order, then the address as in the packet); jumps to `found` on a match.
+fn lpm_lookup(a: &mut Asm, map: i32, addr_at: i16, found: Label) {
+    a.store_imm(Size::W, Reg::R10, -8, 32);
+    a.load(Size::W, Reg::R2, Reg::R7, addr_at);
+    a.store_reg(Size::W, Reg::R10, -4, Reg::R2);
+    a.load_map_fd(Reg::R1, map);
+    a.mov_reg(Reg::R2, Reg::R10);
+    a.add_imm(Reg::R2, -8);
+    a.call(HELPER_MAP_LOOKUP_ELEM);
+    a.jump_imm(Cond::Ne, Reg::R0, 0, found);
+}
+
 /// `if data + len > data_end goto pass`
 fn need(a: &mut Asm, len: i32, pass: Label) {
     a.mov_reg(Reg::R2, Reg::R7);
@@ -155,7 +205,7 @@ fn need(a: &mut Asm, len: i32, pass: Label) {
 }
 
 /// The program for the given map descriptors (they are embedded as immediates).
-pub fn program(owned: i32, xsks: i32, unbound: Unbound) -> Vec<Insn> {
+pub fn program(owned: i32, sources: i32, xsks: i32, unbound: Unbound) -> Vec<Insn> {
     let mut a = Asm::new();
     let pass = a.label();
     let redirect = a.label();
@@ -167,6 +217,8 @@ pub fn program(owned: i32, xsks: i32, unbound: Unbound) -> Vec<Insn> {
     let icmp_error = a.label();
     let quoted_l4 = a.label();
     let quoted_backend = a.label();
+    let gre = a.label();
+    let from_source = a.label();
 
     // r6 = ctx, r7 = data, r8 = data_end.
     a.mov_reg(Reg::R6, Reg::R1);
@@ -184,6 +236,19 @@ pub fn program(owned: i32, xsks: i32, unbound: Unbound) -> Vec<Insn> {
     a.jump_imm(Cond::Eq, Reg::R9, 6, l4);
     a.jump_imm(Cond::Eq, Reg::R9, 17, l4);
     a.jump_imm(Cond::Eq, Reg::R9, 1, icmp);
+    a.jump_imm(Cond::Eq, Reg::R9, 47, gre);
+    a.jump(pass);
+
+    a.bind(gre);
+    lookup(
+        &mut a,
+        owned,
+        IP_SRC,
+        None,
+        ProtoFrom::Imm(47),
+        KeyKind::GreRemote,
+        redirect,
+    );
     a.jump(pass);
 
     a.bind(l4);
@@ -196,6 +261,17 @@ pub fn program(owned: i32, xsks: i32, unbound: Unbound) -> Vec<Insn> {
         KeyKind::Service,
         redirect,
     );
+    // Before the backend test: a FullNAT backend's reply goes to a pool address, which may
+    // also be one of the host's.
+    lookup(
+        &mut a,
+        owned,
+        IP_DST,
+        None,
+        ProtoFrom::Imm(0),
+        KeyKind::Pool,
+        redirect,
+    );
     lookup(
         &mut a,
         owned,
@@ -205,7 +281,25 @@ pub fn program(owned: i32, xsks: i32, unbound: Unbound) -> Vec<Insn> {
         KeyKind::Backend,
         reply,
     );
+    a.jump(from_source);
+
+    // From an inside prefix of a pool, to the outside: the SNAT gateway's.
+    let inside_to_outside = a.label();
+    a.bind(from_source);
+    lpm_lookup(&mut a, sources, IP_SRC, inside_to_outside);
     a.jump(pass);
+    a.bind(inside_to_outside);
+    lookup(
+        &mut a,
+        owned,
+        IP_DST,
+        None,
+        ProtoFrom::Imm(0),
+        KeyKind::Local,
+        pass,
+    );
+    lpm_lookup(&mut a, sources, IP_DST, pass);
+    a.jump(redirect);
 
     // From a backend: ours unless addressed to the host itself.
     a.bind(reply);
@@ -240,9 +334,18 @@ pub fn program(owned: i32, xsks: i32, unbound: Unbound) -> Vec<Insn> {
         KeyKind::Service,
         redirect,
     );
-    a.jump(pass);
+    a.jump(from_source);
 
     a.bind(echo_reply);
+    lookup(
+        &mut a,
+        owned,
+        IP_DST,
+        None,
+        ProtoFrom::Imm(0),
+        KeyKind::Pool,
+        redirect,
+    );
     lookup(
         &mut a,
         owned,
@@ -258,6 +361,34 @@ pub fn program(owned: i32, xsks: i32, unbound: Unbound) -> Vec<Insn> {
     need(&mut a, i32::from(Q) + 28, pass);
     a.load(Size::B, Reg::R2, Reg::R7, Q);
     a.jump_imm(Cond::Ne, Reg::R2, 0x45, pass);
+    // Quoted pool address → anywhere: our SNAT or FullNAT packet, whatever its protocol.
+    lookup(
+        &mut a,
+        owned,
+        Q + 12,
+        None,
+        ProtoFrom::Imm(0),
+        KeyKind::Pool,
+        redirect,
+    );
+    // Quoted outside → inside prefix: a reply we delivered to an inside host, unless the host
+    // itself sent it.
+    let quoted_inside = a.label();
+    let quoted_other = a.label();
+    lpm_lookup(&mut a, sources, Q + 16, quoted_inside);
+    a.jump(quoted_other);
+    a.bind(quoted_inside);
+    lookup(
+        &mut a,
+        owned,
+        Q + 12,
+        None,
+        ProtoFrom::Imm(0),
+        KeyKind::Local,
+        pass,
+    );
+    a.jump(redirect);
+    a.bind(quoted_other);
     a.load(Size::B, Reg::R9, Reg::R7, Q + 9);
     a.jump_imm(Cond::Eq, Reg::R9, 6, quoted_l4);
     a.jump_imm(Cond::Eq, Reg::R9, 17, quoted_l4);
@@ -317,13 +448,25 @@ pub fn program(owned: i32, xsks: i32, unbound: Unbound) -> Vec<Insn> {
     a.finish()
 }
 
-/// Most keys the owned map holds: services, backends and local addresses together.
+/// Most keys the owned map holds: services, backends, local addresses, pool addresses and
+/// tunnel remotes together.
 pub const MAX_KEYS: u32 = 65536;
 
-/// The map of owned keys, shared by the programs of every data interface.
+/// The map of owned keys and the trie of SNAT source prefixes, shared by the programs of every
+/// data interface.
 pub struct OwnedMap {
     map: OwnedFd,
     keys: BTreeSet<OwnedKey>,
+    sources: OwnedFd,
+    prefixes: BTreeSet<(Ipv4Addr, u8)>,
+}
+
+/// An LPM trie key: prefix length in host order, then the address in network order.
+fn prefix_key(net: Ipv4Addr, len: u8) -> [u8; 8] {
+    let mut k = [0u8; 8];
+    k[0..4].copy_from_slice(&u32::from(len).to_ne_bytes());
+    k[4..8].copy_from_slice(&net.octets());
+    k
 }
 
 impl OwnedMap {
@@ -331,7 +474,28 @@ impl OwnedMap {
         Ok(OwnedMap {
             map: bpf::create_map(MAP_TYPE_HASH, 8, 1, MAX_KEYS, "appl_owned")?,
             keys: BTreeSet::new(),
+            sources: bpf::create_map_with_flags(
+                MAP_TYPE_LPM_TRIE,
+                8,
+                1,
+                MAX_SOURCES as u32,
+                BPF_F_NO_PREALLOC,
+                "appl_sources",
+            )?,
+            prefixes: BTreeSet::new(),
         })
+    }
+
+    /// Makes the trie hold exactly `prefixes` (network, length), adding before removing.
+    pub fn set_sources(&mut self, prefixes: &BTreeSet<(Ipv4Addr, u8)>) -> Result<(), BpfError> {
+        for (net, len) in prefixes.difference(&self.prefixes) {
+            bpf::update_elem(&self.sources, &prefix_key(*net, *len), &[1])?;
+        }
+        for (net, len) in self.prefixes.difference(prefixes) {
+            bpf::delete_elem(&self.sources, &prefix_key(*net, *len))?;
+        }
+        self.prefixes = prefixes.clone();
+        Ok(())
     }
 
     /// Makes the map hold exactly `keys` (adds before removing, so a key present in both the
@@ -373,7 +537,12 @@ impl Program {
 
     pub fn load_with(owned: &OwnedMap, queues: u32, unbound: Unbound) -> Result<Program, BpfError> {
         let xsks = bpf::create_map(MAP_TYPE_XSKMAP, 4, 4, queues.max(1), "appl_xsks")?;
-        let insns = program(owned.map.as_raw_fd(), xsks.as_raw_fd(), unbound);
+        let insns = program(
+            owned.map.as_raw_fd(),
+            owned.sources.as_raw_fd(),
+            xsks.as_raw_fd(),
+            unbound,
+        );
         let prog = bpf::load_xdp(&insns, "appl_steer", c"Apache-2.0")?;
         Ok(Program { prog, xsks })
     }
@@ -415,7 +584,7 @@ mod tests {
 
     #[test]
     fn program_is_well_formed() {
-        let p = program(3, 4, Unbound::Pass);
+        let p = program(3, 5, 4, Unbound::Pass);
         // Every jump lands inside the program, and it ends with an exit.
         for (i, insn) in p.iter().enumerate() {
             if insn.code & 0x07 == 0x05 && insn.code != 0x85 && insn.code != 0x95 {

@@ -334,6 +334,14 @@ impl Xsk {
         unsafe { std::slice::from_raw_parts_mut(self.umem.area.add(addr as usize), len as usize) }
     }
 
+    /// The bytes from `addr` to the end of its frame: a received frame and the room behind it,
+    /// which a frame growing on its way (GRE encapsulation) uses.
+    pub fn frame_room_mut(&mut self, addr: u64) -> &mut [u8] {
+        let frame = addr - addr % u64::from(self.cfg.frame_size);
+        let len = (frame + u64::from(self.cfg.frame_size) - addr) as u32;
+        self.frame_mut(addr, len)
+    }
+
     /// Gives a frame back to the free list.
     pub fn recycle(&mut self, addr: u64) {
         self.free.push(addr - addr % u64::from(self.cfg.frame_size));

@@ -88,6 +88,7 @@ fn snapshot() -> Snapshot {
                     up: true,
                 })
                 .collect(),
+            pool: None,
         }],
         interfaces: vec![
             InterfaceSpec {
@@ -119,6 +120,7 @@ fn snapshot() -> Snapshot {
             .collect(),
         workers: 1,
         hash_seed: 42,
+        ..Spec::default()
     };
     Snapshot::build(&spec, None).expect("valid snapshot")
 }
@@ -288,14 +290,14 @@ fn conntrack_rates(n: u32) -> (f64, f64, f64, u64) {
     let allocs = ALLOCS.load(Ordering::Relaxed);
     let start = Instant::now();
     for &i in &order {
-        let f = NewFlow {
-            original: key(i),
-            backend: backend((i % u32::from(BACKENDS)) as u8),
-            backend_port: 8080,
-            service: 0,
-            backend_id: 0,
-            state: State::Established,
-        };
+        let f = NewFlow::nat(
+            key(i),
+            backend((i % u32::from(BACKENDS)) as u8),
+            8080,
+            0,
+            0,
+            State::Established,
+        );
         ct.insert(0, &f, &mut |_| {}).expect("room for every flow");
     }
     let insert = start.elapsed();

@@ -19,23 +19,57 @@ pub mod state;
 
 use std::net::Ipv4Addr;
 
-pub use entry::{Entry, NIL};
+pub use entry::{Entry, Kind, NIL};
 pub use index::Index;
 pub use state::{Class, Dir, State, Timeouts, CLASSES};
 
 use crate::dataplane::flow::FlowKey;
 use lru::List;
 
-/// A new flow to record: its original-direction key and where it was sent.
+/// A new flow to record: its original-direction key (zone included), where it was sent and the
+/// source it was given (`local`: the client itself in NAT mode).
 #[derive(Debug, Clone, Copy)]
 pub struct NewFlow {
     pub original: FlowKey,
     pub backend: Ipv4Addr,
     pub backend_port: u16,
+    pub local: Ipv4Addr,
+    pub local_port: u16,
     pub service: u16,
     pub backend_id: u16,
     pub state: State,
+    pub kind: Kind,
+    /// Timeout profile, below [`PROFILES`].
+    pub profile: u8,
 }
+
+impl NewFlow {
+    /// A NAT-mode flow: only the destination changes, the client stays the source.
+    pub fn nat(
+        original: FlowKey,
+        backend: Ipv4Addr,
+        backend_port: u16,
+        service: u16,
+        backend_id: u16,
+        state: State,
+    ) -> NewFlow {
+        NewFlow {
+            original,
+            backend,
+            backend_port,
+            local: Ipv4Addr::from(original.src),
+            local_port: original.src_port,
+            service,
+            backend_id,
+            state,
+            kind: Kind::Nat,
+            profile: 0,
+        }
+    }
+}
+
+/// Timeout profiles: the load balancer's (0) and one per SNAT pool.
+pub const PROFILES: usize = 1 + crate::dataplane::gateway::MAX_POOLS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InsertError {
@@ -58,11 +92,13 @@ pub struct Stats {
 pub struct Conntrack {
     entries: Box<[Entry]>,
     index: Index,
-    lists: [List; CLASSES],
+    /// One list per (profile, class): entries of a list share one timeout, which keeps each list
+    /// ordered by expiry.
+    lists: [List; CLASSES * PROFILES],
     free: u32,
     used: u32,
     seed: u64,
-    timeouts: Timeouts,
+    timeouts: [Timeouts; PROFILES],
     pub stats: Stats,
 }
 
@@ -88,11 +124,11 @@ impl Conntrack {
         Conntrack {
             entries,
             index: Index::with_keys(capacity as usize * 2),
-            lists: [List::EMPTY; CLASSES],
+            lists: [List::EMPTY; CLASSES * PROFILES],
             free: 0,
             used: 0,
             seed,
-            timeouts,
+            timeouts: [timeouts; PROFILES],
             stats: Stats::default(),
         }
     }
@@ -106,12 +142,22 @@ impl Conntrack {
     }
 
     pub fn timeouts(&self) -> &Timeouts {
-        &self.timeouts
+        &self.timeouts[0]
     }
 
-    /// Entries in a class.
+    /// Sets the timeouts of a profile (a pool's, when a snapshot brings new ones). Every entry
+    /// of a list has the same timeout before and after, so the lists stay ordered.
+    pub fn set_timeouts(&mut self, profile: usize, t: Timeouts) {
+        if let Some(slot) = self.timeouts.get_mut(profile) {
+            *slot = t;
+        }
+    }
+
+    /// Entries in a class, over all profiles.
     pub fn class_len(&self, c: Class) -> u32 {
-        self.lists[c as usize].len
+        (0..PROFILES)
+            .map(|p| self.lists[p * CLASSES + c as usize].len)
+            .sum()
     }
 
     /// Bytes allocated: the slab plus the index.
@@ -177,11 +223,17 @@ impl Conntrack {
         }
     }
 
+    #[inline(always)]
+    fn list_of(&self, i: u32, c: Class) -> usize {
+        usize::from(self.entries[i as usize].profile) * CLASSES + c as usize
+    }
+
     fn requeue(&mut self, i: u32, old: Class, new: Class, now: u32) {
-        self.lists[old as usize].unlink(&mut self.entries, i);
+        let (from, to) = (self.list_of(i, old), self.list_of(i, new));
+        self.lists[from].unlink(&mut self.entries, i);
         self.entries[i as usize].class = new as u8;
         self.entries[i as usize].queued_at = now;
-        self.lists[new as usize].push_tail(&mut self.entries, i);
+        self.lists[to].push_tail(&mut self.entries, i);
     }
 
     /// Records a new flow; `on_free` sees every entry freed to make room (for connection counts).
@@ -193,11 +245,13 @@ impl Conntrack {
     ) -> Result<u32, InsertError> {
         let reply = FlowKey {
             src: flow.backend.into(),
-            dst: flow.original.src,
+            dst: flow.local.into(),
             src_port: flow.backend_port,
-            dst_port: flow.original.src_port,
+            dst_port: flow.local_port,
             proto: flow.original.proto,
+            zone: 0,
         };
+        debug_assert!(usize::from(flow.profile) < PROFILES);
         if self.lookup(&reply).is_some() {
             self.stats.conflicts += 1;
             return Err(InsertError::Conflict);
@@ -212,6 +266,7 @@ impl Conntrack {
             client: flow.original.src,
             vip: flow.original.dst,
             backend: reply.src,
+            local: reply.dst,
             prev: NIL,
             next: NIL,
             last_seen: now,
@@ -220,14 +275,19 @@ impl Conntrack {
             client_port: flow.original.src_port,
             vip_port: flow.original.dst_port,
             backend_port: flow.backend_port,
+            local_port: flow.local_port,
+            zone: flow.original.zone,
             service: flow.service,
             backend_id: flow.backend_id,
             proto: flow.original.proto,
             state: flow.state as u8,
             class: class as u8,
             fins: 0,
+            profile: flow.profile.min(PROFILES as u8 - 1),
+            kind: flow.kind as u8,
         };
-        self.lists[class as usize].push_tail(&mut self.entries, i);
+        let l = self.list_of(i, class);
+        self.lists[l].push_tail(&mut self.entries, i);
         self.index
             .insert(flow.original.hash(self.seed), i, Dir::Original);
         self.index.insert(reply.hash(self.seed), i, Dir::Reply);
@@ -241,11 +301,13 @@ impl Conntrack {
         if self.expire(now, 8, on_free) > 0 {
             return Ok(());
         }
-        let syn = self.lists[Class::TcpSyn as usize].head;
-        if syn != NIL {
-            self.remove(syn, on_free);
-            self.stats.evicted += 1;
-            return Ok(());
+        for p in 0..PROFILES {
+            let syn = self.lists[p * CLASSES + Class::TcpSyn as usize].head;
+            if syn != NIL {
+                self.remove(syn, on_free);
+                self.stats.evicted += 1;
+                return Ok(());
+            }
         }
         self.stats.full_drops += 1;
         Err(InsertError::Full)
@@ -257,7 +319,8 @@ impl Conntrack {
         debug_assert!(!e.is_free());
         on_free(&e);
         if let Some(c) = e.class() {
-            self.lists[c as usize].unlink(&mut self.entries, i);
+            let l = self.list_of(i, c);
+            self.lists[l].unlink(&mut self.entries, i);
         }
         self.index
             .remove(e.original_key().hash(self.seed), i, Dir::Original);
@@ -275,10 +338,11 @@ impl Conntrack {
     /// freed. Call it once per batch with a small budget so expiry keeps pace without stalls.
     pub fn expire(&mut self, now: u32, mut budget: u32, on_free: &mut impl FnMut(&Entry)) -> u32 {
         let mut freed = 0;
-        for c in Class::ALL {
-            let timeout = self.timeouts.of(c);
+        for l in 0..CLASSES * PROFILES {
+            let c = Class::ALL[l % CLASSES];
+            let timeout = self.timeouts[l / CLASSES].of(c);
             while budget > 0 {
-                let head = self.lists[c as usize].head;
+                let head = self.lists[l].head;
                 if head == NIL {
                     break;
                 }

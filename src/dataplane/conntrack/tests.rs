@@ -10,14 +10,14 @@ const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
 const BACKEND: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
 
 fn flow(client_port: u16, proto: u8, state: State) -> NewFlow {
-    NewFlow {
-        original: FlowKey::new(Ipv4Addr::new(198, 18, 0, 7), client_port, VIP, 80, proto),
-        backend: BACKEND,
-        backend_port: 8080,
-        service: 0,
-        backend_id: 3,
+    NewFlow::nat(
+        FlowKey::new(Ipv4Addr::new(198, 18, 0, 7), client_port, VIP, 80, proto),
+        BACKEND,
+        8080,
+        0,
+        3,
         state,
-    }
+    )
 }
 
 fn ignore(_: &Entry) {}
@@ -203,4 +203,51 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn zones_keep_flows_apart_and_profiles_have_their_own_timeouts() {
+    let mut ct = Conntrack::new(8, Timeouts::default(), 1);
+    let mut snat = Timeouts::default();
+    snat.ms[Class::Udp as usize] = 600_000;
+    ct.set_timeouts(1, snat);
+    // The same inside 5-tuple from two tunnels, translated to two external ports.
+    for zone in [1u16, 2] {
+        let original = FlowKey {
+            zone,
+            ..FlowKey::new(Ipv4Addr::new(198, 18, 64, 5), 5000, BACKEND, 53, 17)
+        };
+        let f = NewFlow {
+            local: Ipv4Addr::new(198, 19, 0, 1),
+            local_port: 40000 + zone,
+            kind: Kind::Snat,
+            profile: 1,
+            ..NewFlow::nat(original, BACKEND, 53, 0, 0, State::Udp)
+        };
+        ct.insert(0, &f, &mut |_| {}).unwrap();
+    }
+    let lb = flow(7, 17, State::Udp);
+    ct.insert(0, &lb, &mut |_| {}).unwrap();
+    assert_eq!(ct.used(), 3);
+    for zone in [1u16, 2] {
+        let original = FlowKey {
+            zone,
+            ..FlowKey::new(Ipv4Addr::new(198, 18, 64, 5), 5000, BACKEND, 53, 17)
+        };
+        let (i, dir) = ct.lookup(&original).unwrap();
+        assert_eq!((ct.get(i).zone, dir), (zone, Dir::Original));
+        // Replies carry no zone: the external port tells the flows apart.
+        let reply = FlowKey::new(BACKEND, 53, Ipv4Addr::new(198, 19, 0, 1), 40000 + zone, 17);
+        assert_eq!(ct.lookup(&reply), Some((i, Dir::Reply)));
+    }
+    let unzoned = FlowKey::new(Ipv4Addr::new(198, 18, 64, 5), 5000, BACKEND, 53, 17);
+    assert_eq!(ct.lookup(&unzoned), None);
+    // After 5 minutes only the load balancer's UDP flow has expired.
+    let mut freed = Vec::new();
+    ct.expire(300_001, 16, &mut |e| freed.push(e.zone));
+    assert_eq!(freed, [0]);
+    ct.expire(599_999, 16, &mut |e| freed.push(e.zone));
+    assert_eq!(freed, [0]);
+    ct.expire(600_001, 16, &mut |e| freed.push(e.zone));
+    assert_eq!(freed, [0, 1, 2]);
 }

@@ -5,7 +5,7 @@ use crate::dataplane::frames::{self, L2};
 use crate::dataplane::neighbours::Route;
 use crate::dataplane::snapshot::{BackendSpec, InterfaceSpec, Scheduler, ServiceSpec, Spec};
 use crate::dataplane::wire::tcp::flags::*;
-use crate::dataplane::wire::{EthernetFrame, MacAddr};
+use crate::dataplane::wire::{EthernetFrame, Ipv4Packet, MacAddr};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 7);
@@ -43,6 +43,7 @@ fn spec(up: [bool; 2], workers: u16) -> Spec {
                 scheduler: Scheduler::Maglev,
                 persistence_ms: 0,
                 backends: backends(8080),
+                pool: None,
             },
             ServiceSpec {
                 name: "dns".into(),
@@ -52,6 +53,7 @@ fn spec(up: [bool; 2], workers: u16) -> Spec {
                 scheduler: Scheduler::RoundRobin,
                 persistence_ms: 0,
                 backends: backends(5353),
+                pool: None,
             },
             ServiceSpec {
                 name: "ping".into(),
@@ -61,6 +63,7 @@ fn spec(up: [bool; 2], workers: u16) -> Spec {
                 scheduler: Scheduler::LeastConn,
                 persistence_ms: 0,
                 backends: backends(0),
+                pool: None,
             },
         ],
         interfaces: vec![
@@ -101,6 +104,7 @@ fn spec(up: [bool; 2], workers: u16) -> Spec {
         ],
         workers,
         hash_seed: 42,
+        ..Spec::default()
     }
 }
 

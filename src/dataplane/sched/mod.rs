@@ -135,6 +135,7 @@ mod tests {
                         up: up[i],
                     })
                     .collect(),
+                pool: None,
             }],
             workers: 1,
             hash_seed: 11,

@@ -20,6 +20,12 @@ pub mod kind {
     pub const PARAMETER_PROBLEM: u8 = 12;
 }
 
+/// Codes of destination unreachable (RFC 792, RFC 1191).
+pub mod code {
+    /// Fragmentation needed and DF set; the next-hop MTU is in bytes 6-7 (RFC 1191 §4).
+    pub const FRAG_NEEDED: u8 = 4;
+}
+
 pub struct IcmpPacket<T> {
     buf: T,
 }

@@ -6,6 +6,7 @@
 //! as raw numbers, never as errors: classifying them is the pipeline's job.
 
 pub mod ethernet;
+pub mod gre;
 pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
@@ -13,6 +14,7 @@ pub mod tcp;
 pub mod udp;
 
 pub use ethernet::{EtherType, EthernetFrame, MacAddr};
+pub use gre::GrePacket;
 pub use icmp::IcmpPacket;
 pub use ipv4::Ipv4Packet;
 pub use ipv6::Ipv6Packet;
@@ -28,6 +30,7 @@ pub mod proto {
     pub const ICMP: u8 = 1;
     pub const TCP: u8 = 6;
     pub const UDP: u8 = 17;
+    pub const GRE: u8 = 47;
     pub const ICMPV6: u8 = 58;
 }
 

@@ -1,0 +1,27 @@
+"""An inside user: asks the echo server over TCP and over UDP (from a fixed source port) and
+prints what the server saw as its address, one line per protocol.
+Usage: ask_peer.py SERVER PORT UDP_SOURCE_PORT TAG
+"""
+import socket
+import sys
+
+server, port, sport, tag = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+
+t = socket.create_connection((server, port), timeout=5)
+t.sendall(tag.encode())
+print("tcp", t.recv(65535).decode(), flush=True)
+t.close()
+
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("0.0.0.0", sport))
+u.settimeout(2)
+for _ in range(5):
+    u.sendto(tag.encode(), (server, port))
+    try:
+        print("udp", u.recv(65535).decode(), flush=True)
+        break
+    except socket.timeout:
+        pass
+else:
+    print("udp no answer", flush=True)
+    sys.exit(1)

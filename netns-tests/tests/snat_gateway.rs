@@ -1,0 +1,567 @@
+//! The SNAT gateway end to end: two remote sites whose inside users have the same address
+//! reach an Internet-side server through GRE tunnels to the appliance, whose fast path takes
+//! the tunnels apart, translates the sources to a pool and sends the replies back down the
+//! right tunnel.
+//!
+//! ```text
+//!  ua (198.18.64.5) ── sa ══GRE key 100══╗
+//!                    (tun gre0)          ║ eth1 198.18.41.1
+//!                                        lb ── eth0 198.18.50.1 ── srv (198.18.70.2 behind .50.2)
+//!                                        ║ eth2 198.18.42.1
+//!  ub (198.18.64.5) ── sb ══GRE no key═══╝
+//!                                        │ eth3 198.18.96.1
+//!  in (198.18.96.9, a pool `sources` prefix, no tunnel)
+//! ```
+//!
+//! The kernel here has no GRE module: each site gateway is `peers/gre_site.py`, a TUN device
+//! and a raw protocol-47 socket. The appliance's kernel does not forward (ip_forward 0), so
+//! whatever crosses it went through the fast path.
+
+use std::time::Duration;
+
+use netns_tests::{wait_for_log, wait_until, Appliance, Lab, Netns};
+
+const SERVER: &str = "198.18.70.2";
+const PORT: &str = "7000";
+
+fn peer_script(name: &str) -> String {
+    format!("{}/tests/peers/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Offloaded checksums are never computed on a veth; the fast path sees frames as sent.
+fn full_checksums(ns: &Netns, ifname: &str) {
+    ns.run_ok(&["ethtool", "-K", ifname, "tx", "off"]);
+}
+
+/// The appliance: two tunnels into one pool (`pool` is the rest of its `[[snat.pool]]`).
+fn config(pool: &str) -> String {
+    format!(
+        r#"[daemon]
+node_name = "gw"
+state_dir = "/run/appliance"
+shutdown_grace = "3s"
+
+[control]
+socket = "/run/appliance/appctl.sock"
+
+[interfaces.eth0]
+description = "Internet"
+[interfaces.eth1]
+description = "site a underlay"
+[interfaces.eth2]
+description = "site b underlay"
+[interfaces.eth3]
+description = "an inside network without a tunnel"
+
+[dataplane]
+interfaces = ["eth0", "eth1", "eth2", "eth3"]
+workers = 2
+queues = 2
+conntrack_per_worker = 4096
+
+[[gre.tunnel]]
+name = "site-a"
+local = "198.18.41.1"
+remote = "198.18.41.2"
+key = 100
+mtu = 1400
+
+[[gre.tunnel]]
+name = "site-b"
+local = "198.18.42.1"
+remote = "198.18.42.2"
+mtu = 1400
+
+[[snat.pool]]
+name = "internet"
+tunnels = ["site-a", "site-b"]
+{pool}
+"#
+    )
+}
+
+const TWO_ADDRESSES: &str = r#"addresses = ["198.18.60.1", "198.18.60.2"]
+sources = ["198.18.96.0/24"]"#;
+
+const THREE_ADDRESSES: &str = r#"addresses = ["198.18.60.1", "198.18.60.2", "198.18.60.3"]
+sources = ["198.18.96.0/24"]"#;
+
+/// A site: gateway namespace with its underlay veth to the appliance and a TUN device driven
+/// by the GRE peer, and a user namespace behind it with the shared inside address.
+fn site(lab: &Lab, lb: &Netns, tag: &str, lb_if: &str, underlay: u8, key: &str) -> Netns {
+    let (gw, user) = (lab.netns(&format!("s{tag}")), lab.netns(&format!("u{tag}")));
+    lab.veth_builder(lb, lb_if, &gw, "eth0").queues(2).create();
+    lb.add_addr(lb_if, &format!("198.18.{underlay}.1/24"));
+    gw.add_addr("eth0", &format!("198.18.{underlay}.2/24"));
+    lab.veth(&gw, "eth1", &user, "eth0");
+    gw.add_addr("eth1", "198.18.64.1/24");
+    user.add_addr("eth0", "198.18.64.5/24");
+    user.add_route("default via 198.18.64.1");
+    full_checksums(&user, "eth0");
+    gw.sysctl("net.ipv4.ip_forward", "1");
+    gw.ip_ok(&["tuntap", "add", "dev", "gre0", "mode", "tun"]);
+    let peer = gw
+        .process(
+            &format!("gre-site-{tag}"),
+            &[
+                "python3",
+                &peer_script("gre_site.py"),
+                "gre0",
+                &format!("198.18.{underlay}.2"),
+                &format!("198.18.{underlay}.1"),
+                key,
+            ],
+        )
+        .spawn();
+    wait_for_log(&peer, "ready", Duration::from_secs(10)).unwrap();
+    gw.sysctl("net.ipv6.conf.gre0.disable_ipv6", "1");
+    gw.ip_ok(&["link", "set", "gre0", "mtu", "1400", "up"]);
+    gw.add_route("198.18.70.0/24 dev gre0");
+    for key in ["all", "default", "gre0", "eth1"] {
+        gw.sysctl(&format!("net.ipv4.conf.{key}.rp_filter"), "0");
+    }
+    user
+}
+
+fn json(node: &Appliance, args: &[&str]) -> serde_json::Value {
+    let out = node.appctl(args);
+    assert!(
+        out.status.success(),
+        "appctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// What the server saw as the user's address, over TCP and over UDP from source port 5000.
+fn ask(node: &Appliance, user: &Netns, tag: &str) -> (String, String) {
+    let mut last = String::new();
+    let mut answer = None;
+    wait_until(
+        &format!("site {tag} reaching the server"),
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || {
+            let out = user.exec(&[
+                "python3",
+                &peer_script("ask_peer.py"),
+                SERVER,
+                PORT,
+                "5000",
+                tag,
+            ]);
+            last = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if !out.status.success() {
+                return false;
+            }
+            let seen = |proto: &str| {
+                last.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{proto} ")))
+                    .and_then(|l| l.split_whitespace().next())
+                    .map(str::to_string)
+            };
+            answer = seen("tcp").zip(seen("udp"));
+            answer.is_some()
+        },
+    )
+    .unwrap_or_else(|e| {
+        let st = node.appctl(&["dataplane"]);
+        let gre = node.appctl(&["gre"]);
+        panic!(
+            "{e}: {last}\n{}\n{}",
+            String::from_utf8_lossy(&st.stdout),
+            String::from_utf8_lossy(&gre.stdout)
+        )
+    });
+    answer.unwrap()
+}
+
+/// The whole lab: the Internet-side server (with the echo peer), both sites, the appliance
+/// running with next hops resolved.
+fn gateway_lab(lab: &Lab, pool: &str) -> (Netns, Netns, Netns, Netns, Appliance) {
+    let (lb, srv) = (lab.netns("lb"), lab.netns("srv"));
+    lab.veth_builder(&lb, "eth0", &srv, "eth0")
+        .queues(2)
+        .create();
+    lb.add_addr("eth0", "198.18.50.1/24");
+    // The Internet is behind a router (the server's namespace), as it would be.
+    lb.add_route("198.18.70.0/24 via 198.18.50.2");
+    srv.add_addr("eth0", "198.18.50.2/24");
+    srv.add_addr("lo", &format!("{SERVER}/32"));
+    srv.add_route("198.18.60.0/24 via 198.18.50.1");
+    full_checksums(&srv, "eth0");
+    let echo = srv
+        .process(
+            "echo",
+            &["python3", &peer_script("echo_peer.py"), SERVER, PORT],
+        )
+        .spawn();
+    wait_for_log(&echo, "ready", Duration::from_secs(10)).unwrap();
+    let ua = site(lab, &lb, "a", "eth1", 41, "100");
+    let ub = site(lab, &lb, "b", "eth2", 42, "-");
+    let inside = lab.netns("in");
+    lab.veth_builder(&lb, "eth3", &inside, "eth0")
+        .queues(2)
+        .create();
+    lb.add_addr("eth3", "198.18.96.1/24");
+    inside.add_addr("eth0", "198.18.96.9/24");
+    inside.add_route("default via 198.18.96.1");
+    full_checksums(&inside, "eth0");
+    lb.sysctl("net.ipv4.ip_forward", "0");
+
+    let mut node = Appliance::new(lab, &lb, "gw", &config(pool));
+    node.start();
+    wait_until(
+        "data plane running with the next hops resolved",
+        Duration::from_secs(15),
+        Duration::from_millis(200),
+        || {
+            let st = json(&node, &["dataplane", "--json"]);
+            st["state"] == "running" && st["unresolved_neighbours"].as_array().unwrap().is_empty()
+        },
+    )
+    .unwrap();
+    // The gateway learns the inside host's MAC address from its ARP request.
+    inside.assert_ping("198.18.96.1");
+    (srv, ua, ub, inside, node)
+}
+
+#[test]
+fn two_sites_with_the_same_addresses_reach_the_internet_through_gre() {
+    let lab = Lab::for_current_test();
+    let (_srv, ua, ub, inside, node) = gateway_lab(&lab, TWO_ADDRESSES);
+    let (tcp_a, udp_a) = ask(&node, &ua, "a");
+    let (tcp_b, udp_b) = ask(&node, &ub, "b");
+    lab.write_artifact(
+        "seen.txt",
+        format!("a tcp {tcp_a} udp {udp_a}\nb tcp {tcp_b} udp {udp_b}\n"),
+    );
+    for seen in [&tcp_a, &udp_a, &tcp_b, &udp_b] {
+        assert!(
+            seen.starts_with("198.18.60.1:") || seen.starts_with("198.18.60.2:"),
+            "the server sees a pool address, not the inside one: {seen}"
+        );
+    }
+    // The same inside endpoint (198.18.64.5:5000) at two sites: two external endpoints.
+    assert_ne!(udp_a, udp_b);
+    // Endpoint-independent mapping: asking again from the same port keeps the mapping.
+    let (_, udp_a2) = ask(&node, &ua, "a");
+    assert_eq!(udp_a, udp_a2);
+    // A reload that adds a pool address rebuilds the workers' port maps; the live mapping
+    // keeps its external endpoint.
+    node.write_config(&config(THREE_ADDRESSES));
+    let out = node.appctl(&["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, udp_a3) = ask(&node, &ua, "a");
+    assert_eq!(udp_a, udp_a3, "the mapping survives a reload");
+    let snat = json(&node, &["snat", "--json"]);
+    assert_eq!(snat[0]["addresses"].as_array().unwrap().len(), 3, "{snat}");
+    // An untunnelled inside prefix of the pool is translated too.
+    let (tcp_in, udp_in) = ask(&node, &inside, "in");
+    assert!(tcp_in.starts_with("198.18.60."), "{tcp_in}");
+    assert!(udp_in.starts_with("198.18.60."), "{udp_in}");
+
+    // Both UDP flows are tracked at once, each with its own tunnel.
+    let ct = json(&node, &["conntrack", "--json", "--limit", "100"]);
+    lab.write_artifact("conntrack.json", ct.to_string());
+    let flows = ct["flows"].as_array().unwrap();
+    for tunnel in ["site-a", "site-b"] {
+        assert!(
+            flows.iter().any(|f| f["tunnel"] == tunnel
+                && f["kind"] == "snat"
+                && f["client"] == "198.18.64.5:5000"
+                && f["protocol"] == 17),
+            "no UDP flow of {tunnel}: {ct}"
+        );
+    }
+
+    // Tunnel and pool statistics are published by the workers every 200 ms.
+    wait_until(
+        "both tunnels counted both ways, one UDP mapping per site and one for the inside network",
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || {
+            let gre = json(&node, &["gre", "--json"]);
+            let snat = json(&node, &["snat", "--json"]);
+            lab.write_artifact("gre.json", gre.to_string());
+            lab.write_artifact("snat.json", snat.to_string());
+            let tunnels_ok = gre.as_array().unwrap().iter().all(|t| {
+                t["rx_packets"].as_u64().unwrap() >= 4 && t["tx_packets"].as_u64().unwrap() >= 4
+            });
+            let udp: u64 = snat[0]["addresses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["udp"].as_u64().unwrap())
+                .sum();
+            tunnels_ok && udp == 3
+        },
+    )
+    .unwrap();
+    for (view, needle) in [
+        (["gre"], "site-b 198.18.42.2 -> 198.18.42.1"),
+        (["snat"], "internet ports 1024-65535"),
+    ] {
+        let out = node.appctl(&view);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && text.contains(needle), "{text}");
+    }
+    let st = json(&node, &["dataplane", "--json"]);
+    lab.write_artifact("dataplane.json", st.to_string());
+    assert!(
+        st["totals"]["gre_encapsulated"].as_u64().unwrap() >= 8,
+        "{st}"
+    );
+    assert!(st["totals"]["mss_clamped"].as_u64().unwrap() >= 2, "{st}");
+}
+
+/// `udp_probe.py` from `user` to the server: one line per source port.
+fn probe(user: &Netns, port: &str, message: &str, sports: &[u16]) -> Vec<String> {
+    let mut args = vec![
+        "python3".to_string(),
+        peer_script("udp_probe.py"),
+        SERVER.to_string(),
+        port.to_string(),
+        message.to_string(),
+    ];
+    args.extend(sports.iter().map(u16::to_string));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = user.exec(&args);
+    assert!(
+        out.status.success(),
+        "udp_probe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn icmp_errors_go_back_into_the_tunnel_and_big_replies_get_frag_needed() {
+    let lab = Lab::for_current_test();
+    let (srv, ua, _ub, _inside, node) = gateway_lab(&lab, TWO_ADDRESSES);
+    ask(&node, &ua, "a");
+    // Nothing listens on 7999: the server's port unreachable, sent to the pool address, must
+    // reach the user's socket through the tunnel, quoting exactly what that socket sent.
+    let got = probe(&ua, "7999", "anyone?", &[6000]);
+    assert_eq!(got, ["6000 refused"], "{got:?}");
+
+    // A reply of 1450 bytes with Don't Fragment does not fit the 1400-byte tunnel: the server
+    // is told so, and its kernel takes the MTU for the pool address it answered from.
+    let got = probe(&ua, PORT, "big", &[6001]);
+    assert_eq!(got, ["6001 silence"], "{got:?}");
+    wait_until(
+        "frag-needed counted and learnt by the server",
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || {
+            let gre = json(&node, &["gre", "--json"]);
+            let sent = gre[0]["frag_needed_sent"].as_u64().unwrap();
+            let learnt = ["198.18.60.1", "198.18.60.2"].iter().any(|a| {
+                srv.ip_ok(&["route", "get", a])
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .windows(2)
+                    .any(|w| w == ["mtu", "1400"])
+            });
+            sent >= 1 && learnt
+        },
+    )
+    .unwrap();
+    let st = json(&node, &["dataplane", "--json"]);
+    assert!(
+        st["totals"]["icmp_translated"].as_u64().unwrap() >= 1,
+        "{st}"
+    );
+}
+
+#[test]
+fn ports_run_out_counted_and_come_back_after_the_timeout() {
+    let lab = Lab::for_current_test();
+    // One address, ports 2000-2003: two UDP ports for each of the two workers.
+    let pool = r#"addresses = ["198.18.60.1"]
+ports = "2000-2003"
+timeouts = { udp = "5s" }"#;
+    let (_srv, ua, _ub, _inside, node) = gateway_lab(&lab, pool);
+    let sports: Vec<u16> = (7100..7108).collect();
+    let got = probe(&ua, PORT, "hello", &sports);
+    lab.write_artifact("exhaustion.txt", got.join("\n"));
+    let answered = got.iter().filter(|l| l.contains(" answer ")).count();
+    // Eight inside endpoints, two ports per worker: at most four get through, and whichever
+    // worker owns four or more of them runs out.
+    assert!((2..=4).contains(&answered), "{got:?}");
+    for line in got.iter().filter(|l| l.contains(" answer ")) {
+        let port: u16 = line
+            .split_whitespace()
+            .nth(2)
+            .and_then(|seen| seen.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!((2000..=2003).contains(&port), "{line}");
+    }
+    wait_until(
+        "exhaustion counted",
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || {
+            let snat = json(&node, &["snat", "--json"]);
+            let st = json(&node, &["dataplane", "--json"]);
+            snat[0]["exhausted"].as_u64().unwrap() >= 1
+                && st["totals"]["drops_ports_exhausted"].as_u64().unwrap() >= 1
+        },
+    )
+    .unwrap();
+    // The mappings are reclaimed for new endpoints once idle for the pool's 5 s UDP timeout;
+    // a flow that was active after it was queued is freed up to one timeout later (conntrack
+    // expiry looks at each list head once per timeout).
+    let mut got = Vec::new();
+    wait_until(
+        "ports back after the timeout",
+        Duration::from_secs(15),
+        Duration::from_millis(500),
+        || {
+            got = probe(&ua, PORT, "again", &[7200, 7201]);
+            got.iter().all(|l| l.contains(" answer "))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}: {got:?}"));
+}
+
+#[test]
+fn fullnat_service_with_a_backend_that_has_no_route_to_clients() {
+    let lab = Lab::for_current_test();
+    let (lb, client, be) = (lab.netns("lb"), lab.netns("cl"), lab.netns("be"));
+    lab.veth_builder(&lb, "eth0", &client, "eth0")
+        .queues(2)
+        .create();
+    lab.veth_builder(&lb, "eth1", &be, "eth0")
+        .queues(2)
+        .create();
+    lb.add_addr("eth0", "198.18.20.1/24");
+    lb.add_addr("eth0", "198.18.30.1/32");
+    client.add_addr("eth0", "198.18.20.2/24");
+    client.add_route("198.18.30.0/24 via 198.18.20.1");
+    full_checksums(&client, "eth0");
+    lb.add_addr("eth1", "198.18.21.1/24");
+    // The pool address is on the backends' subnet, so they reach it without any route; the
+    // host answers ARP for it.
+    lb.add_addr("eth1", "198.18.21.100/32");
+    be.add_addr("eth0", "198.18.21.2/24");
+    full_checksums(&be, "eth0");
+    let unreachable = be.exec(&["ip", "route", "get", "198.18.20.2"]);
+    assert!(
+        !unreachable.status.success(),
+        "the backend must have no route"
+    );
+    let echo = be
+        .process(
+            "echo",
+            &[
+                "python3",
+                &peer_script("echo_peer.py"),
+                "198.18.21.2",
+                "8080",
+            ],
+        )
+        .spawn();
+    wait_for_log(&echo, "ready", Duration::from_secs(10)).unwrap();
+    lb.sysctl("net.ipv4.ip_forward", "0");
+    let config = r#"[daemon]
+node_name = "lb"
+state_dir = "/run/appliance"
+
+[control]
+socket = "/run/appliance/appctl.sock"
+
+[interfaces.eth0]
+[interfaces.eth1]
+
+[dataplane]
+interfaces = ["eth0", "eth1"]
+workers = 2
+queues = 2
+
+[[snat.pool]]
+name = "lb"
+addresses = ["198.18.21.100"]
+
+[[service]]
+name = "echo-tcp"
+vip = "198.18.30.1"
+port = 80
+protocol = "tcp"
+mode = "fullnat"
+pool = "lb"
+backends = [{ address = "198.18.21.2", port = 8080 }]
+
+[[service]]
+name = "echo-udp"
+vip = "198.18.30.1"
+port = 80
+protocol = "udp"
+mode = "fullnat"
+pool = "lb"
+backends = [{ address = "198.18.21.2", port = 8080 }]
+"#;
+    let mut node = Appliance::new(&lab, &lb, "lb", config);
+    node.start();
+    wait_until(
+        "data plane running with the backend resolved",
+        Duration::from_secs(15),
+        Duration::from_millis(200),
+        || {
+            let st = json(&node, &["dataplane", "--json"]);
+            st["state"] == "running" && st["unresolved_neighbours"].as_array().unwrap().is_empty()
+        },
+    )
+    .unwrap();
+    client.assert_ping("198.18.20.1");
+    let mut last = String::new();
+    wait_until(
+        "the client reaching the backend through FullNAT",
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || {
+            let out = client.exec(&[
+                "python3",
+                &peer_script("ask_peer.py"),
+                "198.18.30.1",
+                "80",
+                "5000",
+                "c",
+            ]);
+            last = String::from_utf8_lossy(&out.stdout).into_owned();
+            out.status.success()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}: {last}"));
+    // The backend saw the pool address, over TCP and UDP.
+    let seen: Vec<&str> = last
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(seen.len(), 2, "{last}");
+    assert!(
+        seen.iter().all(|s| s.starts_with("198.18.21.100:")),
+        "{last}"
+    );
+    let ct = json(&node, &["conntrack", "--json"]);
+    assert!(
+        ct["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "fullnat" && f["client"] == "198.18.20.2:5000"),
+        "{ct}"
+    );
+}

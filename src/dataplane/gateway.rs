@@ -1,0 +1,382 @@
+//! The SNAT gateway's part of a snapshot: GRE tunnels from remote sites and the SNAT pools their
+//! users (and FullNAT services) take external addresses and ports from, with the lookups the
+//! pipeline makes on a conntrack miss.
+//!
+//! A tunnel's *zone* is part of every flow key of the traffic it carries, so two sites using the
+//! same private addresses never share a flow. Zone 0 is "not tunnelled"; a tunnel keeps its zone
+//! across reloads (by name), because live flows carry it.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use super::conntrack::Timeouts;
+use super::lookup::StaticMap;
+
+/// Most tunnels a configuration may have (zones are `1..=MAX_TUNNELS`).
+pub const MAX_TUNNELS: usize = 1024;
+/// Most pools; each has its own conntrack timeout profile (profile 0 is the load balancer's).
+pub const MAX_POOLS: usize = 15;
+/// Most source prefixes of all pools together (the steering program's trie is this large).
+pub const MAX_SOURCES: usize = 1024;
+/// GRE over IPv4: outer header plus base GRE header.
+pub const GRE_OVERHEAD: usize = 24;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TunnelSpec {
+    pub name: String,
+    /// Our endpoint (outer destination of what the site sends).
+    pub local: Ipv4Addr,
+    /// The site gateway.
+    pub remote: Ipv4Addr,
+    /// RFC 2890 key, when the tunnel uses one.
+    pub key: Option<u32>,
+    /// Largest inner packet the tunnel carries.
+    pub mtu: u16,
+    /// Index into the pools of the spec: where this tunnel's users get their source.
+    pub pool: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolSpec {
+    pub name: String,
+    pub addrs: Vec<Ipv4Addr>,
+    /// Ports handed out, `lo..=hi`, divided among the workers (see `snat::ports`).
+    pub ports: (u16, u16),
+    pub timeouts: Timeouts,
+    /// Untunnelled inside prefixes whose traffic this pool translates.
+    pub sources: Vec<(Ipv4Addr, u8)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tunnel {
+    pub name: String,
+    pub zone: u16,
+    pub local: u32,
+    pub remote: u32,
+    pub key: Option<u32>,
+    pub mtu: u16,
+    pub pool: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pool {
+    pub name: String,
+    pub addrs: Vec<u32>,
+    pub ports: (u16, u16),
+    pub timeouts: Timeouts,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GatewayError {
+    #[error("more than {MAX_TUNNELS} tunnels")]
+    TooManyTunnels,
+    #[error("more than {MAX_POOLS} pools")]
+    TooManyPools,
+    #[error("tunnels {0} and {1} have the same remote endpoint and key")]
+    DuplicateTunnel(String, String),
+    #[error("address {0} is in two pools")]
+    SharedAddress(Ipv4Addr),
+    #[error("{0} refers to a pool that does not exist")]
+    NoSuchPool(String),
+}
+
+/// Tunnels and pools with their lookup maps.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub tunnels: Vec<Tunnel>,
+    pub pools: Vec<Pool>,
+    /// zone → index into `tunnels` (`u16::MAX`: none).
+    by_zone: Box<[u16]>,
+    /// (remote, key) of keyed tunnels, and remote of unkeyed ones → index into `tunnels`.
+    keyed: StaticMap<u16>,
+    unkeyed: StaticMap<u16>,
+    /// External address → pool index + 1 (0: none, the map's default).
+    pool_addrs: StaticMap<u16>,
+    /// (network, mask, pool) of untunnelled sources.
+    sources: Vec<(u32, u32, u16)>,
+}
+
+impl Default for Gateway {
+    fn default() -> Self {
+        Gateway::build(&[], &[], None, 0).expect("empty gateway")
+    }
+}
+
+fn mask(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len.min(32)))
+    }
+}
+
+impl Gateway {
+    pub fn build(
+        tunnels: &[TunnelSpec],
+        pools: &[PoolSpec],
+        previous: Option<&Gateway>,
+        seed: u64,
+    ) -> Result<Gateway, GatewayError> {
+        if tunnels.len() > MAX_TUNNELS {
+            return Err(GatewayError::TooManyTunnels);
+        }
+        if pools.len() > MAX_POOLS {
+            return Err(GatewayError::TooManyPools);
+        }
+        // Zones stay with their tunnel's name; new tunnels take the lowest free zones, avoiding
+        // those the previous snapshot used (its flows may still be ending).
+        let old: BTreeMap<&str, u16> = previous
+            .map(|g| {
+                g.tunnels
+                    .iter()
+                    .map(|t| (t.name.as_str(), t.zone))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut taken = vec![false; MAX_TUNNELS + 1];
+        taken[0] = true;
+        for t in tunnels {
+            if let Some(&z) = old.get(t.name.as_str()) {
+                taken[usize::from(z)] = true;
+            }
+        }
+        let was_used: Vec<bool> = (0..=MAX_TUNNELS)
+            .map(|z| old.values().any(|&o| usize::from(o) == z))
+            .collect();
+        let mut fresh = (1..=MAX_TUNNELS)
+            .filter(|&z| !taken[z] && !was_used[z])
+            .chain((1..=MAX_TUNNELS).filter(|&z| !taken[z] && was_used[z]));
+        let mut out = Vec::with_capacity(tunnels.len());
+        for t in tunnels {
+            let zone = match old.get(t.name.as_str()) {
+                Some(&z) => z,
+                None => fresh.next().ok_or(GatewayError::TooManyTunnels)? as u16,
+            };
+            if let Some(p) = t.pool {
+                if usize::from(p) >= pools.len() {
+                    return Err(GatewayError::NoSuchPool(t.name.clone()));
+                }
+            }
+            out.push(Tunnel {
+                name: t.name.clone(),
+                zone,
+                local: t.local.into(),
+                remote: t.remote.into(),
+                key: t.key,
+                mtu: t.mtu,
+                pool: t.pool,
+            });
+        }
+        let mut by_zone = vec![u16::MAX; MAX_TUNNELS + 1].into_boxed_slice();
+        let mut seen: BTreeMap<(u32, Option<u32>), usize> = BTreeMap::new();
+        for (i, t) in out.iter().enumerate() {
+            by_zone[usize::from(t.zone)] = i as u16;
+            if let Some(j) = seen.insert((t.remote, t.key), i) {
+                return Err(GatewayError::DuplicateTunnel(
+                    out[j].name.clone(),
+                    t.name.clone(),
+                ));
+            }
+        }
+        let keyed = StaticMap::build(
+            out.iter().enumerate().filter_map(|(i, t)| {
+                t.key
+                    .map(|k| (u64::from(t.remote) << 32 | u64::from(k), i as u16))
+            }),
+            seed,
+        );
+        let unkeyed = StaticMap::build(
+            out.iter()
+                .enumerate()
+                .filter(|(_, t)| t.key.is_none())
+                .map(|(i, t)| (u64::from(t.remote), i as u16)),
+            seed,
+        );
+        let mut addr_pool = BTreeMap::new();
+        for (pi, p) in pools.iter().enumerate() {
+            for a in &p.addrs {
+                if addr_pool.insert(u32::from(*a), pi as u16 + 1).is_some() {
+                    return Err(GatewayError::SharedAddress(*a));
+                }
+            }
+        }
+        let pool_addrs = StaticMap::build(addr_pool.iter().map(|(a, p)| (u64::from(*a), *p)), seed);
+        let sources = pools
+            .iter()
+            .enumerate()
+            .flat_map(|(pi, p)| {
+                p.sources
+                    .iter()
+                    .map(move |(net, len)| (u32::from(*net) & mask(*len), mask(*len), pi as u16))
+            })
+            .collect();
+        Ok(Gateway {
+            tunnels: out,
+            pools: pools
+                .iter()
+                .map(|p| Pool {
+                    name: p.name.clone(),
+                    addrs: p.addrs.iter().map(|&a| a.into()).collect(),
+                    ports: p.ports,
+                    timeouts: p.timeouts,
+                })
+                .collect(),
+            by_zone,
+            keyed,
+            unkeyed,
+            pool_addrs,
+            sources,
+        })
+    }
+
+    /// The tunnel a GRE packet from `remote` to `local` with `key` arrived on.
+    #[inline(always)]
+    pub fn tunnel_for(&self, remote: u32, local: u32, key: Option<u32>) -> Option<&Tunnel> {
+        let i = match key {
+            Some(k) => self.keyed.get(u64::from(remote) << 32 | u64::from(k)),
+            None => self.unkeyed.get(u64::from(remote)),
+        }?;
+        let t = &self.tunnels[usize::from(i)];
+        (t.local == local).then_some(t)
+    }
+
+    /// Any tunnel from `remote`: to count a packet whose header we refused to read further.
+    pub fn tunnel_from(&self, remote: u32) -> Option<&Tunnel> {
+        self.tunnels.iter().find(|t| t.remote == remote)
+    }
+
+    #[inline(always)]
+    pub fn tunnel(&self, zone: u16) -> Option<&Tunnel> {
+        let i = *self.by_zone.get(usize::from(zone))?;
+        self.tunnels.get(usize::from(i))
+    }
+
+    /// The pool `addr` belongs to.
+    #[inline(always)]
+    pub fn pool_of_addr(&self, addr: u32) -> Option<u16> {
+        if self.pools.is_empty() {
+            return None;
+        }
+        match self.pool_addrs.get(u64::from(addr)) {
+            Some(p) if p > 0 => Some(p - 1),
+            _ => None,
+        }
+    }
+
+    /// The pool translating untunnelled traffic from `src` (first match in file order).
+    #[inline(always)]
+    pub fn pool_for_source(&self, src: u32) -> Option<u16> {
+        self.sources
+            .iter()
+            .find(|(net, m, _)| src & m == *net)
+            .map(|(_, _, p)| *p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tunnel(name: &str, remote: u8, key: Option<u32>) -> TunnelSpec {
+        TunnelSpec {
+            name: name.into(),
+            local: Ipv4Addr::new(198, 18, 0, 1),
+            remote: Ipv4Addr::new(198, 18, 9, remote),
+            key,
+            mtu: 1476,
+            pool: Some(0),
+        }
+    }
+
+    fn pool() -> PoolSpec {
+        PoolSpec {
+            name: "out".into(),
+            addrs: vec![Ipv4Addr::new(198, 19, 0, 1), Ipv4Addr::new(198, 19, 0, 2)],
+            ports: (1024, 65535),
+            timeouts: Timeouts::default(),
+            sources: vec![(Ipv4Addr::new(198, 18, 64, 0), 18)],
+        }
+    }
+
+    #[test]
+    fn lookups() {
+        let g = Gateway::build(
+            &[
+                tunnel("a", 1, Some(7)),
+                tunnel("b", 1, None),
+                tunnel("c", 2, Some(7)),
+            ],
+            &[pool()],
+            None,
+            1,
+        )
+        .unwrap();
+        let (local, r1) = (
+            u32::from(Ipv4Addr::new(198, 18, 0, 1)),
+            u32::from(Ipv4Addr::new(198, 18, 9, 1)),
+        );
+        assert_eq!(g.tunnel_for(r1, local, Some(7)).unwrap().name, "a");
+        assert_eq!(g.tunnel_for(r1, local, None).unwrap().name, "b");
+        assert!(g.tunnel_for(r1, local, Some(8)).is_none());
+        assert!(
+            g.tunnel_for(r1, local + 1, Some(7)).is_none(),
+            "other local address"
+        );
+        let zones: Vec<u16> = g.tunnels.iter().map(|t| t.zone).collect();
+        assert_eq!(zones, [1, 2, 3]);
+        assert_eq!(g.tunnel(2).unwrap().name, "b");
+        assert!(g.tunnel(0).is_none());
+        assert_eq!(g.pool_of_addr(Ipv4Addr::new(198, 19, 0, 2).into()), Some(0));
+        assert_eq!(g.pool_of_addr(Ipv4Addr::new(198, 19, 0, 3).into()), None);
+        assert_eq!(
+            g.pool_for_source(Ipv4Addr::new(198, 18, 100, 1).into()),
+            Some(0)
+        );
+        assert_eq!(
+            g.pool_for_source(Ipv4Addr::new(198, 18, 128, 1).into()),
+            None
+        );
+    }
+
+    #[test]
+    fn zones_follow_names_across_reloads() {
+        let g1 = Gateway::build(
+            &[tunnel("a", 1, None), tunnel("b", 2, None)],
+            &[pool()],
+            None,
+            1,
+        )
+        .unwrap();
+        // "a" removed, "c" added before "b": "b" keeps zone 2, "c" does not reuse zone 1.
+        let g2 = Gateway::build(
+            &[tunnel("c", 3, None), tunnel("b", 2, None)],
+            &[pool()],
+            Some(&g1),
+            1,
+        )
+        .unwrap();
+        assert_eq!(g2.tunnels[1].zone, 2);
+        assert_eq!(g2.tunnels[0].zone, 3);
+    }
+
+    #[test]
+    fn conflicts_are_refused() {
+        assert!(matches!(
+            Gateway::build(
+                &[tunnel("a", 1, Some(7)), tunnel("b", 1, Some(7))],
+                &[pool()],
+                None,
+                1
+            ),
+            Err(GatewayError::DuplicateTunnel(..))
+        ));
+        assert!(matches!(
+            Gateway::build(&[], &[pool(), pool()], None, 1),
+            Err(GatewayError::SharedAddress(_))
+        ));
+        assert!(matches!(
+            Gateway::build(&[tunnel("a", 1, None)], &[], None, 1),
+            Err(GatewayError::NoSuchPool(_))
+        ));
+    }
+}
