@@ -52,11 +52,13 @@ pub fn dataplane(s: &DataplaneStatus) -> String {
         if !drops.is_empty() || w.handoff_ring_full + w.tx_ring_full + w.socket_drops > 0 {
             let _ = writeln!(
                 o,
-                "  drops: {} handoff_ring_full {} tx_ring_full {} socket {}",
+                "  drops: {} handoff_ring_full {} tx_ring_full {} socket {} (rx_ring_full {} no_fill {})",
                 drops.join(" "),
                 w.handoff_ring_full,
                 w.tx_ring_full,
-                w.socket_drops
+                w.socket_drops,
+                w.socket_rx_ring_full,
+                w.socket_rx_dropped
             );
         }
     }

@@ -55,6 +55,8 @@ impl DataplaneHandle {
                     handoff_ring_full: shared.handoff_ring_full.load(Ordering::Relaxed),
                     tx_ring_full: shared.tx_ring_full.load(Ordering::Relaxed),
                     socket_drops: shared.socket_drops.load(Ordering::Relaxed),
+                    socket_rx_ring_full: shared.socket_rx_ring_full.load(Ordering::Relaxed),
+                    socket_rx_dropped: shared.socket_rx_dropped.load(Ordering::Relaxed),
                 }
             })
             .collect();

@@ -43,6 +43,12 @@ pub struct WorkerStatus {
     pub tx_ring_full: u64,
     /// Kernel-side socket drops (`XDP_STATISTICS` rx_dropped + rx_ring_full), summed.
     pub socket_drops: u64,
+    /// The two parts: the RX ring was full (the worker did not keep up), and the frame was
+    /// dropped otherwise, in copy mode nearly always for want of a fill-ring buffer.
+    #[serde(default)]
+    pub socket_rx_ring_full: u64,
+    #[serde(default)]
+    pub socket_rx_dropped: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -69,6 +69,8 @@ pub struct WorkerShared {
     pub handoff_ring_full: AtomicU64,
     pub tx_ring_full: AtomicU64,
     pub socket_drops: AtomicU64,
+    pub socket_rx_ring_full: AtomicU64,
+    pub socket_rx_dropped: AtomicU64,
     /// Set by a reader wanting a conntrack listing of at most `dump_limit` flows; the worker
     /// answers between batches, off the packet path.
     pub dump_request: AtomicBool,
@@ -87,6 +89,8 @@ impl Default for WorkerShared {
             handoff_ring_full: AtomicU64::new(0),
             tx_ring_full: AtomicU64::new(0),
             socket_drops: AtomicU64::new(0),
+            socket_rx_ring_full: AtomicU64::new(0),
+            socket_rx_dropped: AtomicU64::new(0),
             dump_request: AtomicBool::new(false),
             dump_limit: AtomicU32::new(0),
             dump: Mutex::new(None),
@@ -276,12 +280,18 @@ impl Worker {
                     .store(pipeline.sched().active(b.id), Ordering::Relaxed);
             }
         }
-        let drops: u64 = self
+        let (ring_full, dropped) = self
             .sockets
             .iter()
             .filter_map(|s| s.xsk.stats().ok())
-            .map(|s| s.rx_dropped + s.rx_ring_full)
-            .sum();
+            .fold((0, 0), |(f, d), s| (f + s.rx_ring_full, d + s.rx_dropped));
+        let drops = ring_full + dropped;
+        self.shared
+            .socket_rx_ring_full
+            .store(ring_full, Ordering::Relaxed);
+        self.shared
+            .socket_rx_dropped
+            .store(dropped, Ordering::Relaxed);
         self.shared.socket_drops.store(drops, Ordering::Relaxed);
         self.shared.tx_ring_full.store(tx_full, Ordering::Relaxed);
         self.shared

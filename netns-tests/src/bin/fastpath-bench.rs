@@ -20,7 +20,7 @@
 //! own run time (`schedstat`) per packet is shown too.
 //!
 //! `APPLIANCE_BIN_DIR=target/release target/release/fastpath-bench [--seconds S] [--steps N]
-//! [--max-rate PPS] [--no-napi-pin]` as root, with trafgen (netsniff-ng) and nftables installed.
+//! [--max-rate PPS] [--no-napi-pin] [--fast-only]` as root, with trafgen (netsniff-ng) and nftables installed.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -45,6 +45,8 @@ struct Opts {
     /// Leave the receiving veth's NAPI (XDP and the copy into the UMEM) where veth runs it, on
     /// the generator's core, instead of threading it onto the forwarding core.
     no_napi_pin: bool,
+    /// Skip the kernel's search (diagnosing the fast path).
+    fast_only: bool,
 }
 
 fn opts() -> Opts {
@@ -59,6 +61,7 @@ fn opts() -> Opts {
         steps: val("--steps").map_or(7, |s| s as usize),
         max_rate: val("--max-rate").unwrap_or(1_000_000.0),
         no_napi_pin: args.iter().any(|a| a == "--no-napi-pin"),
+        fast_only: args.iter().any(|a| a == "--fast-only"),
     }
 }
 
@@ -332,8 +335,10 @@ fn main() {
     ]);
     let rps = "/sys/class/net/eth0/queues/rx-0/rps_cpus";
     run_ok_sh(&lb, &format!("echo {:x} > {rps}", 1u32 << FWD_CPU));
-    let (s, best) = bench.zero_loss("kernel, nftables DNAT", &opts);
-    report("kernel, nftables DNAT (RPS)", &s, &best, &mut table);
+    if !opts.fast_only {
+        let (s, best) = bench.zero_loss("kernel, nftables DNAT", &opts);
+        report("kernel, nftables DNAT (RPS)", &s, &best, &mut table);
+    }
     run_ok_sh(&lb, &format!("echo 0 > {rps}"));
     lb.run_ok(&["nft", "delete table ip bench"]);
     lb.sysctl("net.ipv4.ip_forward", "0");
