@@ -23,20 +23,15 @@
 //! [--max-rate PPS] [--no-napi-pin] [--fast-only]` as root, with trafgen (netsniff-ng) and nftables installed.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use netns_tests::cpustat::{cpu_busy, pin, thread_runtime};
-use netns_tests::zeroloss::{search, Search, Trial};
-use netns_tests::{require_tool, wait_until, Appliance, Lab, Netns};
+use netns_tests::cpustat::pin;
+use netns_tests::fwdbench::{header, napi_threads, quiet_sink, report, run_ok_sh, Bench, FWD_CPU};
+use netns_tests::{require_tool, wait_until, Appliance, Lab};
 
 const VIP: &str = "198.18.42.1";
 const GEN: &str = "198.18.40.2";
 const SINK: &str = "198.18.41.2";
-const FWD_CPU: usize = 0;
-const GEN_CPU: usize = 1;
-const MAX_LOSS: f64 = 0.001;
-/// Traffic runs this long before the window opens (queues and rates settle).
-const WARMUP: Duration = Duration::from_millis(300);
 
 struct Opts {
     seconds: f64,
@@ -62,164 +57,6 @@ fn opts() -> Opts {
         max_rate: val("--max-rate").unwrap_or(1_000_000.0),
         no_napi_pin: args.iter().any(|a| a == "--no-napi-pin"),
         fast_only: args.iter().any(|a| a == "--fast-only"),
-    }
-}
-
-/// One trial's figures.
-#[derive(Clone, Copy)]
-struct Measured {
-    trial: Trial,
-    /// Forwarding core's busy time per forwarded packet, other jobs' share removed.
-    fwd_ns: f64,
-    /// The fast-path worker thread's run time per forwarded packet.
-    worker_ns: Option<f64>,
-}
-
-struct Bench<'a> {
-    gen: &'a Netns,
-    sink: &'a Netns,
-    config: PathBuf,
-    seconds: f64,
-    /// The forwarding core's busy fraction without traffic.
-    baseline: f64,
-    /// applianced's pid, whose `dp-worker-0` thread is timed.
-    worker_of: Option<u32>,
-    log: Vec<Measured>,
-}
-
-fn counter(ns: &Netns, ifname: &str, which: &str) -> u64 {
-    ns.run_ok(&[
-        "cat",
-        &format!("/sys/class/net/{ifname}/statistics/{which}"),
-    ])
-    .trim()
-    .parse()
-    .expect("counter")
-}
-
-/// A process and all its descendants.
-fn family(pid: u32) -> Vec<u32> {
-    let mut all = vec![pid];
-    let mut i = 0;
-    while i < all.len() {
-        let p = all[i];
-        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) {
-            for t in tasks.flatten() {
-                let children =
-                    std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
-                all.extend(
-                    children
-                        .split_whitespace()
-                        .filter_map(|c| c.parse::<u32>().ok()),
-                );
-            }
-        }
-        i += 1;
-    }
-    all
-}
-
-/// Busy fraction of the forwarding core over `d` with no traffic.
-fn idle_busy(d: Duration) -> f64 {
-    let b0 = cpu_busy(FWD_CPU);
-    std::thread::sleep(d);
-    (cpu_busy(FWD_CPU) - b0).as_secs_f64() / d.as_secs_f64()
-}
-
-impl Bench<'_> {
-    fn trial(&mut self, rate: f64) -> Trial {
-        let p = self
-            .gen
-            .process(
-                &format!("trafgen-{}", self.log.len()),
-                &[
-                    "trafgen",
-                    "-o",
-                    "eth0",
-                    "-i",
-                    self.config.to_str().unwrap(),
-                    "-b",
-                    &format!("{}pps", rate.round() as u64),
-                    "-n",
-                    "0",
-                    "-P",
-                    "1",
-                    "-q",
-                ],
-            )
-            .spawn();
-        // trafgen pins its sending child to CPU 0, the forwarding core: move it (and its
-        // parent) to the generator's core as soon as the child exists.
-        wait_until(
-            "trafgen's sender started",
-            Duration::from_secs(5),
-            Duration::from_millis(1),
-            || family(p.pid()).len() > 1,
-        )
-        .expect("trafgen child");
-        for pid in family(p.pid()) {
-            let _ = pin(pid, GEN_CPU);
-        }
-        std::thread::sleep(WARMUP);
-        let read = |b: &Bench<'_>| {
-            (
-                Instant::now(),
-                counter(b.gen, "eth0", "tx_packets"),
-                counter(b.sink, "eth0", "rx_packets"),
-                cpu_busy(FWD_CPU),
-                b.worker_of
-                    .and_then(|pid| thread_runtime(pid, "dp-worker-0")),
-            )
-        };
-        let (t0, tx0, rx0, busy0, w0) = read(self);
-        std::thread::sleep(Duration::from_secs_f64(self.seconds));
-        let (t1, tx1, rx1, busy1, w1) = read(self);
-        for pid in family(p.pid()).into_iter().rev() {
-            // SAFETY: kill has no memory-safety preconditions; these are our own children.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-        }
-        p.kill();
-        // Let the queues drain before the next trial.
-        std::thread::sleep(Duration::from_millis(300));
-
-        let window = (t1 - t0).as_secs_f64();
-        let forwarded = (rx1 - rx0) as f64;
-        let per_packet = |ns: f64| ns / forwarded.max(1.0);
-        let m = Measured {
-            trial: Trial {
-                requested: rate,
-                offered: (tx1 - tx0) as f64 / window,
-                forwarded: forwarded / window,
-            },
-            fwd_ns: per_packet(
-                ((busy1 - busy0).as_secs_f64() - self.baseline * window).max(0.0) * 1e9,
-            ),
-            worker_ns: w0
-                .zip(w1)
-                .map(|(a, b)| per_packet((b - a).as_secs_f64() * 1e9)),
-        };
-        eprintln!(
-            "  requested {:>9.0}  offered {:>9.0}  forwarded {:>9.0}  loss {:>6.2} %  CPU {:>5.0} ns/pkt",
-            rate,
-            m.trial.offered,
-            m.trial.forwarded,
-            100.0 * m.trial.loss(),
-            m.fwd_ns
-        );
-        self.log.push(m);
-        m.trial
-    }
-
-    /// The zero-loss search, and the figures of its best trial.
-    fn zero_loss(&mut self, mode: &str, opts: &Opts) -> (Search, Option<Measured>) {
-        eprintln!("{mode}:");
-        self.baseline = idle_busy(Duration::from_secs(2));
-        self.log.clear();
-        let s = search(opts.max_rate, opts.steps, MAX_LOSS, |r| self.trial(r));
-        let best = s
-            .best
-            .and_then(|b| self.log.iter().find(|m| m.trial == b).copied());
-        (s, best)
     }
 }
 
@@ -262,37 +99,6 @@ backends = [{{ address = "{SINK}", port = 9 }}]
     )
 }
 
-/// `napi/*` kernel threads (threaded NAPI) by pid.
-fn napi_threads() -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
-            comm.starts_with("napi/").then_some(pid)
-        })
-        .collect()
-}
-
-fn run_ok_sh(ns: &Netns, script: &str) {
-    ns.run_ok(&["sh", "-c", script]);
-}
-
-fn report(mode: &str, s: &Search, best: &Option<Measured>, out: &mut String) {
-    let rate = match (best, s.generator_bound) {
-        (Some(b), true) => format!(">= {:.0} (generator-bound)", b.trial.forwarded),
-        (Some(b), false) => format!("{:.0}", b.trial.forwarded),
-        (None, _) => "none found".into(),
-    };
-    let fwd = best.map_or("-".into(), |b| format!("{:.0}", b.fwd_ns));
-    let worker = best
-        .and_then(|b| b.worker_ns)
-        .map_or("-".into(), |w| format!("{w:.0}"));
-    out.push_str(&format!("{mode:<32} {rate:>30} {fwd:>16} {worker:>14}\n"));
-}
-
 fn main() {
     let opts = opts();
     require_tool("trafgen");
@@ -308,19 +114,14 @@ fn main() {
     sink.add_addr("eth0", &format!("{SINK}/24"));
     lb.assert_ping(SINK);
     gen.assert_ping("198.18.40.1");
-    let mut bench = Bench {
-        gen: &gen,
-        sink: &sink,
-        config: trafgen_config(&lab, &gen.mac("eth0"), &lb.mac("eth0")),
-        seconds: opts.seconds,
-        baseline: 0.0,
-        worker_of: None,
-        log: Vec::new(),
-    };
-    let mut table = format!(
-        "{:<32} {:>30} {:>16} {:>14}\n",
-        "load balancer", "zero-loss pps (loss < 0.1 %)", "CPU 0 ns/pkt", "worker ns/pkt"
+    quiet_sink(&sink);
+    let mut bench = Bench::new(
+        &gen,
+        &sink,
+        trafgen_config(&lab, &gen.mac("eth0"), &lb.mac("eth0")),
+        opts.seconds,
     );
+    let mut table = header();
 
     // The kernel: forwarding with nftables DNAT, receive processing on CPU 0 by RPS.
     lb.sysctl("net.ipv4.ip_forward", "1");
@@ -336,7 +137,7 @@ fn main() {
     let rps = "/sys/class/net/eth0/queues/rx-0/rps_cpus";
     run_ok_sh(&lb, &format!("echo {:x} > {rps}", 1u32 << FWD_CPU));
     if !opts.fast_only {
-        let (s, best) = bench.zero_loss("kernel, nftables DNAT", &opts);
+        let (s, best) = bench.zero_loss("kernel, nftables DNAT", opts.max_rate, opts.steps);
         report("kernel, nftables DNAT (RPS)", &s, &best, &mut table);
     }
     run_ok_sh(&lb, &format!("echo 0 > {rps}"));
@@ -385,7 +186,7 @@ fn main() {
         }
     };
     bench.worker_of = Some(node.proc().pid());
-    let (s, best) = bench.zero_loss("fast path, 1 worker", &opts);
+    let (s, best) = bench.zero_loss("fast path, 1 worker", opts.max_rate, opts.steps);
     report("fast path, 1 worker", &s, &best, &mut table);
     let status = node.appctl(&["dataplane"]);
 

@@ -1,0 +1,270 @@
+//! Issue 7's benchmark on veth: the SNAT gateway's zero-loss forwarding rate and CPU per packet
+//! for GRE-encapsulated traffic from a site, with one and with two workers, and the kernel's
+//! nftables SNAT of the same inner traffic without GRE (the kernel here has no GRE module) as
+//! the reference, in one run.
+//!
+//! ```text
+//!  site ──veth── gw ──veth── inet        site → Internet: 1 280 UDP sessions, 18-byte payload
+//! ```
+//!
+//! - kernel: `site` sends plain UDP from 198.18.60.2 to the Internet host; `gw` forwards it with
+//!   an nftables `snat to` the pool address (conntrack), its receive moved to the forwarding core
+//!   with RPS, as in `fastpath-bench`;
+//! - fast path: `site` sends the same inner packets in GRE with key 100 to the tunnel's local
+//!   address; `applianced` decapsulates, allocates a pool port, translates and forwards. With
+//!   two workers all GRE from one site arrives on one queue (its outer header does not vary, as
+//!   on a NIC hashing on it) and half the sessions are handed to the other worker, which owns
+//!   their ports; on this 2-core machine that worker shares CPU 1 with the generator.
+//!
+//! The generator is trafgen on CPU 1; the search, counters and CPU figures are `fwdbench`'s.
+//!
+//! `APPLIANCE_BIN_DIR=target/release target/release/gateway-bench [--seconds S] [--steps N]
+//! [--max-rate PPS]` as root, with trafgen (netsniff-ng) and nftables installed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use netns_tests::fwdbench::{header, quiet_sink, report, run_ok_sh, Bench, FWD_CPU};
+use netns_tests::{require_tool, wait_until, Appliance, Lab};
+
+const SITE: &str = "198.18.50.2";
+const TUNNEL_LOCAL: &str = "198.18.50.1";
+const INSIDE: [u8; 4] = [198, 18, 60, 2];
+const INET: [u8; 4] = [198, 18, 51, 2];
+const POOL: &str = "198.18.52.1";
+const KEY: u32 = 100;
+
+struct Opts {
+    seconds: f64,
+    steps: usize,
+    max_rate: f64,
+}
+
+fn opts() -> Opts {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let val = |f: &str| {
+        args.windows(2)
+            .find(|w| w[0] == f)
+            .map(|w| w[1].parse::<f64>().unwrap_or_else(|_| panic!("{f} NUMBER")))
+    };
+    Opts {
+        seconds: val("--seconds").unwrap_or(3.0),
+        steps: val("--steps").map_or(7, |s| s as usize),
+        max_rate: val("--max-rate").unwrap_or(1_000_000.0),
+    }
+}
+
+/// RFC 1071 over an IPv4 header.
+fn ip_checksum(h: &[u8]) -> u16 {
+    let mut sum: u32 = h
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum >> 16 != 0 {
+        sum = (sum & 0xFFFF) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+const PAYLOAD: &str = "0123456789abcdefgh";
+
+/// The inner packet as trafgen bytes: an IPv4 header with its checksum (constant: only the UDP
+/// source port varies, over 1 280 values), then UDP with checksum 0 (allowed over IPv4).
+fn inner_bytes() -> String {
+    let udp_len = 8 + PAYLOAD.len();
+    let total = 20 + udp_len;
+    let mut ip = [0u8; 20];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    ip[6] = 0x40; // DF, as most hosts send
+    ip[8] = 64;
+    ip[9] = 17;
+    ip[12..16].copy_from_slice(&INSIDE);
+    ip[16..20].copy_from_slice(&INET);
+    let sum = ip_checksum(&ip);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    let hex = |b: &[u8]| {
+        b.iter()
+            .map(|x| format!("0x{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // The source port's high byte counts over 5 values and its low byte over 256, each by one
+    // per packet, so the pair cycles through lcm(5, 256) = 1 280 sessions.
+    format!(
+        "{}, dinc(0x28, 0x2c), dinc(0, 255), 0x00, 0x09, {}, 0x00, 0x00, \"{PAYLOAD}\"",
+        hex(&ip),
+        hex(&(udp_len as u16).to_be_bytes())
+    )
+}
+
+fn dotted(a: [u8; 4]) -> String {
+    format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3])
+}
+
+/// The inner packet alone, for the kernel (no GRE): 14 + 46 = 60 bytes.
+fn plain_config(lab: &Lab, site_mac: &str, gw_mac: &str) -> PathBuf {
+    lab.write_artifact(
+        "trafgen-plain.cfg",
+        format!(
+            "{{ eth(da={gw_mac}, sa={site_mac}, type=0x0800), {} }}\n",
+            inner_bytes()
+        ),
+    )
+}
+
+/// The inner packet in GRE with a key (RFC 2784 + RFC 2890): 14 + 20 + 8 + 46 = 88 bytes. The
+/// outer header's length and checksum are trafgen's.
+fn gre_config(lab: &Lab, site_mac: &str, gw_mac: &str) -> PathBuf {
+    let key = KEY.to_be_bytes();
+    lab.write_artifact(
+        "trafgen-gre.cfg",
+        format!(
+            "{{ eth(da={gw_mac}, sa={site_mac}), ipv4(sa={SITE}, da={TUNNEL_LOCAL}, ttl=64, \
+             proto=47), 0x20, 0x00, 0x08, 0x00, 0x{:02x}, 0x{:02x}, 0x{:02x}, 0x{:02x}, {} }}\n",
+            key[0],
+            key[1],
+            key[2],
+            key[3],
+            inner_bytes()
+        ),
+    )
+}
+
+fn config(workers: u16) -> String {
+    format!(
+        r#"[daemon]
+node_name = "gw"
+state_dir = "/run/appliance"
+
+[control]
+socket = "/run/appliance/appctl.sock"
+
+[interfaces.eth0]
+[interfaces.eth1]
+
+[dataplane]
+interfaces = ["eth0", "eth1"]
+workers = {workers}
+# Both of the veth's queues: the generator's frames land on either.
+queues = 2
+
+[[gre.tunnel]]
+name = "site"
+local = "{TUNNEL_LOCAL}"
+remote = "{SITE}"
+key = {KEY}
+
+[[snat.pool]]
+name = "internet"
+addresses = ["{POOL}"]
+tunnels = ["site"]
+"#
+    )
+}
+
+fn main() {
+    let opts = opts();
+    require_tool("trafgen");
+    require_tool("nft");
+    let lab = Lab::new("gateway-bench");
+    let (site, gw, inet) = (lab.netns("site"), lab.netns("gw"), lab.netns("inet"));
+    lab.veth_builder(&site, "eth0", &gw, "eth0")
+        .queues(2)
+        .create();
+    lab.veth_builder(&gw, "eth1", &inet, "eth0")
+        .queues(2)
+        .create();
+    site.add_addr("eth0", &format!("{SITE}/24"));
+    gw.add_addr("eth0", &format!("{TUNNEL_LOCAL}/24"));
+    gw.add_addr("eth1", "198.18.51.1/24");
+    inet.add_addr("eth0", &format!("{}/24", dotted(INET)));
+    gw.add_route("198.18.60.0/24 via 198.18.50.2");
+    inet.add_route(&format!("{POOL}/32 via 198.18.51.1"));
+    gw.assert_ping(&dotted(INET));
+    site.assert_ping(TUNNEL_LOCAL);
+    quiet_sink(&inet);
+    let (site_mac, gw_mac) = (site.mac("eth0"), gw.mac("eth0"));
+    let mut bench = Bench::new(
+        &site,
+        &inet,
+        plain_config(&lab, &site_mac, &gw_mac),
+        opts.seconds,
+    );
+    let mut table = header();
+
+    // The kernel: forwarding with nftables SNAT to the pool address, RPS to the forwarding core.
+    gw.sysctl("net.ipv4.ip_forward", "1");
+    gw.sysctl("net.ipv4.conf.all.rp_filter", "0");
+    gw.sysctl("net.ipv4.conf.eth0.rp_filter", "0");
+    gw.run_ok(&[
+        "nft",
+        &format!(
+            "add table ip bench; \
+             add chain ip bench post {{ type nat hook postrouting priority srcnat; }}; \
+             add rule ip bench post oifname eth1 snat to {POOL}"
+        ),
+    ]);
+    let rps = |mask: u32| {
+        for q in 0..2 {
+            run_ok_sh(
+                &gw,
+                &format!("echo {mask:x} > /sys/class/net/eth0/queues/rx-{q}/rps_cpus"),
+            );
+        }
+    };
+    rps(1 << FWD_CPU);
+    let (s, best) = bench.zero_loss("kernel, nftables SNAT", opts.max_rate, opts.steps);
+    report("kernel, nftables SNAT, no GRE", &s, &best, &mut table);
+    rps(0);
+    gw.run_ok(&["nft", "delete table ip bench"]);
+    gw.sysctl("net.ipv4.ip_forward", "0");
+
+    bench.config = gre_config(&lab, &site_mac, &gw_mac);
+    let mut statuses = Vec::new();
+    for workers in [1u16, 2] {
+        let mut node = Appliance::new(&lab, &gw, "gw", &config(workers));
+        node.start();
+        wait_until(
+            "data plane running with the Internet host resolved",
+            Duration::from_secs(15),
+            Duration::from_millis(200),
+            || {
+                let out = node.appctl(&["dataplane", "--json"]);
+                let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+                st["state"] == "running"
+                    && st["unresolved_neighbours"]
+                        .as_array()
+                        .is_some_and(|a| a.is_empty())
+            },
+        )
+        .expect("data plane up");
+        bench.worker_of = Some(node.proc().pid());
+        let mode = format!(
+            "GRE + SNAT, {workers} worker{}",
+            if workers > 1 { "s" } else { "" }
+        );
+        let (s, best) = bench.zero_loss(&mode, opts.max_rate, opts.steps);
+        report(&mode, &s, &best, &mut table);
+        let gre = node.appctl(&["gre"]);
+        let snat = node.appctl(&["snat"]);
+        let dp = node.appctl(&["dataplane"]);
+        statuses.push(format!(
+            "--- {mode}\n{}{}{}",
+            String::from_utf8_lossy(&dp.stdout),
+            String::from_utf8_lossy(&gre.stdout),
+            String::from_utf8_lossy(&snat.stdout)
+        ));
+        drop(node);
+    }
+
+    println!("{table}");
+    println!(
+        "trial {} s each, {} bisection steps, search from {:.0} pps; receive processing of gw's \
+         eth0 (XDP, the copy into the UMEM) on the generator's core",
+        opts.seconds, opts.steps, opts.max_rate
+    );
+    for s in statuses {
+        println!("\n{s}");
+    }
+}
