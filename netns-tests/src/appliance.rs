@@ -113,6 +113,24 @@ impl Appliance {
         run_appctl(&self.socket, args)
     }
 
+    /// Waits until the data plane runs and every next hop it needs is resolved.
+    pub fn wait_dataplane_running(&self) {
+        wait_until(
+            &format!("data plane of {} running, neighbours resolved", self.name),
+            Duration::from_secs(15),
+            Duration::from_millis(200),
+            || {
+                let out = self.appctl(&["dataplane", "--json"]);
+                let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+                st["state"] == "running"
+                    && st["unresolved_neighbours"]
+                        .as_array()
+                        .is_some_and(|a| a.is_empty())
+            },
+        )
+        .unwrap();
+    }
+
     /// `appctl status --json`, parsed; panics with appctl's stderr on failure.
     pub fn status(&self) -> serde_json::Value {
         let out = self.appctl(&["status", "--json"]);

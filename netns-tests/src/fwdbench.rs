@@ -262,3 +262,33 @@ pub fn quiet_sink(sink: &Netns) {
          add rule ip sink pre udp dport 9 drop",
     ]);
 }
+
+/// Command-line options shared by the veth forwarding benchmarks.
+pub struct Opts {
+    pub seconds: f64,
+    pub steps: usize,
+    pub max_rate: f64,
+    args: Vec<String>,
+}
+
+impl Opts {
+    /// `--seconds S` (3), `--steps N` (7), `--max-rate PPS` (1 000 000), and flags by [`Opts::flag`].
+    pub fn parse() -> Opts {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let val = |f: &str| {
+            args.windows(2)
+                .find(|w| w[0] == f)
+                .map(|w| w[1].parse::<f64>().unwrap_or_else(|_| panic!("{f} NUMBER")))
+        };
+        Opts {
+            seconds: val("--seconds").unwrap_or(3.0),
+            steps: val("--steps").map_or(7, |s| s as usize),
+            max_rate: val("--max-rate").unwrap_or(1_000_000.0),
+            args,
+        }
+    }
+
+    pub fn flag(&self, name: &str) -> bool {
+        self.args.iter().any(|a| a == name)
+    }
+}

@@ -9,7 +9,7 @@ use health::{Handshake, TcpCheck};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 
-use crate::servers::{closed_tcp_port, ctx};
+use crate::servers::{closed_tcp_port, ctx, full_accept_queue};
 
 fn half_open(target: SocketAddr) -> TcpCheck {
     TcpCheck {
@@ -64,23 +64,8 @@ async fn full_accept_queue_times_out() {
     }
     // Backlog 0 and one queued connection: the kernel drops further SYNs, as for a hung
     // server or a black hole.
-    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    s.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
-        .unwrap();
-    s.listen(0).unwrap();
+    let (s, _fillers) = full_accept_queue().await;
     let target = s.local_addr().unwrap().as_socket().unwrap();
-    let mut fillers = Vec::new();
-    for _ in 0..8 {
-        match tokio::time::timeout(
-            Duration::from_millis(100),
-            tokio::net::TcpStream::connect(target),
-        )
-        .await
-        {
-            Ok(Ok(c)) => fillers.push(c),
-            _ => break,
-        }
-    }
     let start = std::time::Instant::now();
     let r = halfopen::check(&half_open(target), &Engines::default(), ctx(300)).await;
     assert!(!r.ok);

@@ -132,3 +132,31 @@ pub fn closed_tcp_port() -> SocketAddr {
     let s = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     s.local_addr().unwrap()
 }
+
+/// A listener on 127.0.0.1 with backlog 0 and its queue filled: the kernel drops further SYNs,
+/// as for a hung server or a black hole. Keep both returned values alive for the test.
+pub async fn full_accept_queue() -> (socket2::Socket, Vec<tokio::net::TcpStream>) {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    s.listen(0).unwrap();
+    let target = s.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        match tokio::time::timeout(
+            Duration::from_millis(100),
+            tokio::net::TcpStream::connect(target),
+        )
+        .await
+        {
+            Ok(Ok(c)) => fillers.push(c),
+            _ => break,
+        }
+    }
+    (s, fillers)
+}

@@ -2,10 +2,9 @@ use std::time::Duration;
 
 use health::probe::tcp;
 use health::TcpCheck;
-use socket2::{Domain, Socket, Type};
 use tokio::net::TcpListener;
 
-use crate::servers::{closed_tcp_port, ctx};
+use crate::servers::{closed_tcp_port, ctx, full_accept_queue};
 
 #[tokio::test]
 async fn accepts_is_up() {
@@ -45,28 +44,8 @@ async fn accept_then_rst_is_still_a_connect() {
 async fn never_answers_times_out() {
     // A listener with backlog 0 and a full accept queue drops further SYNs: the client's
     // connect hangs, which is what a black-holed server looks like.
-    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    s.bind(
-        &"127.0.0.1:0"
-            .parse::<std::net::SocketAddr>()
-            .unwrap()
-            .into(),
-    )
-    .unwrap();
-    s.listen(0).unwrap();
+    let (s, _fillers) = full_accept_queue().await;
     let target = s.local_addr().unwrap().as_socket().unwrap();
-    let mut fillers = Vec::new();
-    for _ in 0..8 {
-        match tokio::time::timeout(
-            Duration::from_millis(100),
-            tokio::net::TcpStream::connect(target),
-        )
-        .await
-        {
-            Ok(Ok(c)) => fillers.push(c),
-            _ => break,
-        }
-    }
     let start = std::time::Instant::now();
     let r = tcp::check(&TcpCheck::new(target), ctx(300)).await;
     assert!(!r.ok);

@@ -23,42 +23,16 @@
 //! [--max-rate PPS] [--no-napi-pin] [--fast-only]` as root, with trafgen (netsniff-ng) and nftables installed.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use netns_tests::cpustat::pin;
-use netns_tests::fwdbench::{header, napi_threads, quiet_sink, report, run_ok_sh, Bench, FWD_CPU};
-use netns_tests::{require_tool, wait_until, Appliance, Lab};
+use netns_tests::fwdbench::{
+    header, napi_threads, quiet_sink, report, run_ok_sh, Bench, Opts, FWD_CPU,
+};
+use netns_tests::{require_tool, Appliance, Lab};
 
 const VIP: &str = "198.18.42.1";
 const GEN: &str = "198.18.40.2";
 const SINK: &str = "198.18.41.2";
-
-struct Opts {
-    seconds: f64,
-    steps: usize,
-    max_rate: f64,
-    /// Leave the receiving veth's NAPI (XDP and the copy into the UMEM) where veth runs it, on
-    /// the generator's core, instead of threading it onto the forwarding core.
-    no_napi_pin: bool,
-    /// Skip the kernel's search (diagnosing the fast path).
-    fast_only: bool,
-}
-
-fn opts() -> Opts {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let val = |f: &str| {
-        args.windows(2)
-            .find(|w| w[0] == f)
-            .map(|w| w[1].parse::<f64>().unwrap_or_else(|_| panic!("{f} NUMBER")))
-    };
-    Opts {
-        seconds: val("--seconds").unwrap_or(3.0),
-        steps: val("--steps").map_or(7, |s| s as usize),
-        max_rate: val("--max-rate").unwrap_or(1_000_000.0),
-        no_napi_pin: args.iter().any(|a| a == "--no-napi-pin"),
-        fast_only: args.iter().any(|a| a == "--fast-only"),
-    }
-}
 
 fn trafgen_config(lab: &Lab, gen_mac: &str, lb_mac: &str) -> PathBuf {
     // 14 + 20 + 8 + 18 = 60 bytes, the Ethernet minimum; trafgen computes the checksums (the
@@ -100,7 +74,8 @@ backends = [{{ address = "{SINK}", port = 9 }}]
 }
 
 fn main() {
-    let opts = opts();
+    let opts = Opts::parse();
+    let (no_napi_pin, fast_only) = (opts.flag("--no-napi-pin"), opts.flag("--fast-only"));
     require_tool("trafgen");
     require_tool("nft");
     let lab = Lab::new("fastpath-bench");
@@ -136,7 +111,7 @@ fn main() {
     ]);
     let rps = "/sys/class/net/eth0/queues/rx-0/rps_cpus";
     run_ok_sh(&lb, &format!("echo {:x} > {rps}", 1u32 << FWD_CPU));
-    if !opts.fast_only {
+    if !fast_only {
         let (s, best) = bench.zero_loss("kernel, nftables DNAT", opts.max_rate, opts.steps);
         report("kernel, nftables DNAT (RPS)", &s, &best, &mut table);
     }
@@ -147,25 +122,12 @@ fn main() {
     // The fast path.
     let mut node = Appliance::new(&lab, &lb, "lb", &config());
     node.start();
-    wait_until(
-        "data plane running with the sink resolved",
-        Duration::from_secs(15),
-        Duration::from_millis(200),
-        || {
-            let out = node.appctl(&["dataplane", "--json"]);
-            let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-            st["state"] == "running"
-                && st["unresolved_neighbours"]
-                    .as_array()
-                    .is_some_and(|a| a.is_empty())
-        },
-    )
-    .expect("data plane up");
+    node.wait_dataplane_running();
     // XDP on veth runs in the receiving device's NAPI; threaded, its thread can be put on the
     // forwarding core like a NIC queue's interrupt.
     let before = napi_threads();
     let threaded = Path::new("/sys/class/net/eth0/threaded");
-    let napi_note = if opts.no_napi_pin {
+    let napi_note = if no_napi_pin {
         "NAPI of lb's eth0 not threaded: XDP runs on the generator's core".to_string()
     } else {
         match lb.exec(&["sh", "-c", &format!("echo 1 > {}", threaded.display())]) {

@@ -22,10 +22,9 @@
 //! [--max-rate PPS]` as root, with trafgen (netsniff-ng) and nftables installed.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use netns_tests::fwdbench::{header, quiet_sink, report, run_ok_sh, Bench, FWD_CPU};
-use netns_tests::{require_tool, wait_until, Appliance, Lab};
+use netns_tests::fwdbench::{header, quiet_sink, report, run_ok_sh, Bench, Opts, FWD_CPU};
+use netns_tests::{require_tool, Appliance, Lab};
 
 const SITE: &str = "198.18.50.2";
 const TUNNEL_LOCAL: &str = "198.18.50.1";
@@ -33,26 +32,6 @@ const INSIDE: [u8; 4] = [198, 18, 60, 2];
 const INET: [u8; 4] = [198, 18, 51, 2];
 const POOL: &str = "198.18.52.1";
 const KEY: u32 = 100;
-
-struct Opts {
-    seconds: f64,
-    steps: usize,
-    max_rate: f64,
-}
-
-fn opts() -> Opts {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let val = |f: &str| {
-        args.windows(2)
-            .find(|w| w[0] == f)
-            .map(|w| w[1].parse::<f64>().unwrap_or_else(|_| panic!("{f} NUMBER")))
-    };
-    Opts {
-        seconds: val("--seconds").unwrap_or(3.0),
-        steps: val("--steps").map_or(7, |s| s as usize),
-        max_rate: val("--max-rate").unwrap_or(1_000_000.0),
-    }
-}
 
 /// RFC 1071 over an IPv4 header.
 fn ip_checksum(h: &[u8]) -> u16 {
@@ -164,7 +143,7 @@ tunnels = ["site"]
 }
 
 fn main() {
-    let opts = opts();
+    let opts = Opts::parse();
     require_tool("trafgen");
     require_tool("nft");
     let lab = Lab::new("gateway-bench");
@@ -225,20 +204,7 @@ fn main() {
     for workers in [1u16, 2] {
         let mut node = Appliance::new(&lab, &gw, "gw", &config(workers));
         node.start();
-        wait_until(
-            "data plane running with the Internet host resolved",
-            Duration::from_secs(15),
-            Duration::from_millis(200),
-            || {
-                let out = node.appctl(&["dataplane", "--json"]);
-                let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-                st["state"] == "running"
-                    && st["unresolved_neighbours"]
-                        .as_array()
-                        .is_some_and(|a| a.is_empty())
-            },
-        )
-        .expect("data plane up");
+        node.wait_dataplane_running();
         bench.worker_of = Some(node.proc().pid());
         let mode = format!(
             "GRE + SNAT, {workers} worker{}",
