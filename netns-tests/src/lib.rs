@@ -56,6 +56,7 @@ mod cleanup;
 mod cmd;
 pub mod cpustat;
 pub mod drill;
+pub mod gwbench;
 mod lab;
 mod link;
 mod netns;
