@@ -436,7 +436,7 @@ fn check_back(f: &[u8]) {
 }
 
 /// Checks a FullNAT frame, either way.
-fn check_fullnat(f: &[u8]) {
+fn check_fullnat(f: &[u8], workers: u16) {
     assert!(frames::checksums_ok(f), "checksums");
     let ip = ipv4(f);
     let to_backend = ip.dst().octets()[..3] == [198, 18, 2];
@@ -446,6 +446,7 @@ fn check_fullnat(f: &[u8]) {
             [198, 19, 2],
             "from the FullNAT pool"
         );
+        assert_eq!(l4_ports(&ip).0 % workers, 0, "a port of worker 0's share");
     } else {
         assert_eq!(ip.src(), VIP);
         assert_eq!(ip.dst().octets()[..2], [198, 19], "to the client");
@@ -561,7 +562,7 @@ pub fn fullnat(flows: u32, workers: u16, shuffle: bool, min: Duration, a: fn() -
         buf[..f.len()].copy_from_slice(&f);
         let (v, len) = p.process_frame(&snap, 0, &mut buf, f.len());
         assert_eq!(v, Verdict::Tx { iface: IF_IN }, "flow {i} opened");
-        check_fullnat(&buf[..len]);
+        check_fullnat(&buf[..len], workers);
         let ip = ipv4(&buf[..len]);
         let (lport, bport) = l4_ports(&ip);
         let l2 = L2 {
@@ -583,7 +584,7 @@ pub fn fullnat(flows: u32, workers: u16, shuffle: bool, min: Duration, a: fn() -
     }
     let r = measure(&mut p, &snap, &t, min, false, Api::Frame, a);
     assert_eq!(r.tx, r.packets, "every frame translated");
-    check_fullnat(&r.last);
+    check_fullnat(&r.last, workers);
     line(
         &format!(
             "fullnat, {flows} flows{}",
@@ -612,7 +613,7 @@ pub fn fullnat_new(flows: u32, workers: u16, a: fn() -> u64) {
     );
     assert_eq!(exhausted, 0, "the pool ran out of ports");
     assert_eq!(r.tx, r.packets, "every flow opened");
-    check_fullnat(&r.last);
+    check_fullnat(&r.last, workers);
 }
 
 /// All gateway cases: 1 000 and `big` sessions.
@@ -642,4 +643,31 @@ pub fn run(big: u32, workers: u16, min: Duration, allocs: fn() -> u64) {
         fullnat(n, workers, shuffle, min, allocs);
     }
     fullnat_new(big, workers, allocs);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every case at a small size, with one worker and as worker 0 of two: the frames are
+    /// translated (the cases assert it), so the benchmark measures what it says.
+    #[test]
+    fn every_case_translates_its_frames() {
+        let ms = Duration::from_millis(1);
+        for workers in [1, 2] {
+            established(300, workers, false, ms, || 0);
+            established(300, workers, true, ms, || 0);
+            new_sessions(300, workers, || 0);
+            fullnat(300, workers, true, ms, || 0);
+            fullnat_new(300, workers, || 0);
+        }
+    }
+
+    #[test]
+    fn pools_cover_worker_zeros_share() {
+        assert_eq!(share(1), 64512);
+        assert_eq!(share(2), 32256);
+        assert_eq!(addrs_for(1_000_000, 1), 17);
+        assert_eq!(addrs_for(1_000_000, 2), 33);
+    }
 }
