@@ -57,6 +57,7 @@ mod cmd;
 pub mod cpustat;
 pub mod drill;
 pub mod fwdbench;
+pub mod gwbench;
 mod lab;
 mod link;
 mod netns;

@@ -4,12 +4,20 @@
 //!     half backend → client replies) and for new flows (every packet creates a flow);
 //! (c) conntrack memory per entry and raw insert / lookup rates at one million entries.
 //!
+//! (d) the SNAT gateway (GRE-decapsulated and translated site → Internet, translated back and
+//!     encapsulated Internet → site, new sessions) and a FullNAT service: `netns_tests::gwbench`.
+//!
 //! With `--xdp` (root): the steering program's cost per frame, run in the kernel with
 //! `BPF_PROG_TEST_RUN`, for an owned frame and for a frame passed to the kernel.
 //!
 //! A counting allocator checks that the measured loops allocate nothing.
 //!
-//! Run in release: `cargo run --release -p netns-tests --bin dataplane-bench -- [--cpu N] [--xdp]`.
+//! Run in release: `cargo run --release -p netns-tests --bin dataplane-bench -- [--cpu N] [--xdp]
+//! [--quick] [--min-ms N] [--gateway-only | --no-gateway] [--gw-workers N]`.
+//! `--min-ms`: the duration of each timed run (default 2000; 200 with `--quick`, which also
+//! uses 100 000 flows instead of 1 000 000). `--gateway-only` runs only (d), `--no-gateway` all
+//! but (d). `--gw-workers N`: (d) benchmarks worker 0 of N, with its share of the pool ports
+//! (`port % N == 0`) and the sessions it owns (default 1).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -27,6 +35,7 @@ use appliance::dataplane::snapshot::{
 };
 use appliance::dataplane::wire::tcp::flags::{ACK, SYN};
 use appliance::dataplane::wire::MacAddr;
+use netns_tests::gwbench;
 
 struct Counting;
 
@@ -47,6 +56,10 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
+
+fn allocs() -> u64 {
+    ALLOCS.load(Ordering::Relaxed)
+}
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
 const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
@@ -370,20 +383,44 @@ fn main() {
         pin(cpu);
     }
     let quick = args.iter().any(|a| a == "--quick");
-    let min = if quick {
-        Duration::from_millis(200)
-    } else {
-        Duration::from_secs(2)
+    let min = match args.iter().position(|a| a == "--min-ms") {
+        Some(i) => Duration::from_millis(
+            args.get(i + 1)
+                .and_then(|m| m.parse().ok())
+                .expect("--min-ms N"),
+        ),
+        None if quick => Duration::from_millis(200),
+        None => Duration::from_secs(2),
     };
     if cfg!(debug_assertions) {
         eprintln!("warning: a debug build; figures mean nothing (use --release)");
     }
+    let big = if quick { 100_000 } else { 1_000_000 };
+    let gateway_only = args.iter().any(|a| a == "--gateway-only");
+    if !gateway_only {
+        nat_cases(&args, quick, big, min);
+    }
+    if gateway_only || !args.iter().any(|a| a == "--no-gateway") {
+        let workers = match args.iter().position(|a| a == "--gw-workers") {
+            Some(i) => args
+                .get(i + 1)
+                .and_then(|w| w.parse().ok())
+                .filter(|&w| w >= 1)
+                .expect("--gw-workers N (N >= 1)"),
+            None => 1,
+        };
+        println!();
+        gwbench::run(big, workers, min, allocs);
+    }
+}
+
+/// (a), the steering program with `--xdp`, and (c).
+fn nat_cases(args: &[String], quick: bool, big: u32, min: Duration) {
     println!("(a) NAT pipeline, one core, {FRAME}-byte frames, batches of {BATCH}");
     println!(
         "{:<34} {:>10} {:>9} {:>12} {:>8}",
         "case", "ns/packet", "Mpps", "packets", "allocs"
     );
-    let big = if quick { 100_000 } else { 1_000_000 };
     for (flows, shuffled) in [(1_000u32, false), (big, false), (big, true)] {
         let (r, copy) = established(flows, shuffled, min);
         println!(
