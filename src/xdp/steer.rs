@@ -17,9 +17,12 @@
 //!   Every packet of a tunnel shares its outer addresses, so a NIC's RSS puts a whole tunnel on
 //!   one queue; the worker there hands each inner flow to its owner.
 //!
-//! - TCP/UDP and echo requests from a pool's `sources` prefix (an LPM trie) to an address that
-//!   is neither the host's nor in a `sources` prefix (inside-to-inside traffic is routed, not
-//!   translated), and ICMP errors quoting a packet to such a prefix that the host did not send.
+//! - TCP/UDP and echo requests from an inside prefix (an LPM trie of the pools' `sources` and
+//!   the site tunnels' `inside` prefixes) to an address that is neither the host's nor in an
+//!   inside prefix (inside-to-inside traffic is routed, not translated or tunnelled), and ICMP
+//!   errors quoting a packet to such a prefix that the host did not send. Where the appliance
+//!   is a site's gateway, that is the traffic its tunnel carries; what comes back is GRE from
+//!   the tunnel's remote, above.
 //!
 //! Echo requests to a pool address stay the kernel's (the host answers pings).
 //!

@@ -100,6 +100,7 @@ fn spec(workers: u16, ports: (u16, u16), udp_timeout_ms: u32) -> Spec {
                 key: Some(KEY_A),
                 mtu: MTU,
                 pool: Some(0),
+                inside: vec![],
             },
             TunnelSpec {
                 name: "site-b".into(),
@@ -108,6 +109,7 @@ fn spec(workers: u16, ports: (u16, u16), udp_timeout_ms: u32) -> Spec {
                 key: None,
                 mtu: MTU,
                 pool: Some(0),
+                inside: vec![],
             },
         ],
         pools: vec![
