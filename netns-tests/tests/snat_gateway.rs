@@ -766,4 +766,26 @@ fn a_second_appliance_is_the_site_gateway() {
         st["totals"]["gre_decapsulated"].as_u64().unwrap() >= 4,
         "{st}"
     );
+
+    // Too big for the tunnel, with Don't Fragment: the site gateway answers
+    // fragmentation-needed itself, and the user's kernel takes the tunnel's MTU for the server.
+    wait_until(
+        "frag-needed from the site gateway, learnt by the user",
+        Duration::from_secs(5),
+        Duration::from_millis(200),
+        || {
+            user.exec(&[
+                "ping", "-n", "-c", "1", "-W", "1", "-M", "do", "-s", "1400", SERVER,
+            ]);
+            let gre = json(&gw, &["gre", "--json"]);
+            let learnt = user
+                .ip_ok(&["route", "get", SERVER])
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .windows(2)
+                .any(|w| w == ["mtu", "1400"]);
+            gre[0]["frag_needed_sent"].as_u64() >= Some(1) && learnt
+        },
+    )
+    .unwrap();
 }

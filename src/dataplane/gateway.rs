@@ -120,6 +120,15 @@ impl Default for Gateway {
     }
 }
 
+/// Whether a router may forward a packet to `addr` (RFC 1812 §5.3.7, RFC 3927 §7): not
+/// multicast, class E or the limited broadcast (224/3), "this network" (0/8), loopback (127/8)
+/// or link-local (169.254/16). The rest, inside traffic that is not for the outside.
+#[inline(always)]
+pub fn forwardable(addr: u32) -> bool {
+    let first = addr >> 24;
+    first < 224 && first != 0 && first != 127 && addr >> 16 != 0xa9fe
+}
+
 fn mask(len: u8) -> u32 {
     if len == 0 {
         0
@@ -320,7 +329,7 @@ impl Gateway {
             .iter()
             .find(|(net, m, _)| src & m == *net)?;
         let inside = |a: u32| self.site_inside.iter().any(|(net, m, _)| a & m == *net);
-        if inside(dst) || self.pool_for_source(dst).is_some() {
+        if inside(dst) || self.pool_for_source(dst).is_some() || !forwardable(dst) {
             return None;
         }
         self.tunnels.get(usize::from(*ti))
@@ -486,6 +495,19 @@ mod tests {
             g.site_egress(a(10, 5), a(100, 1)).is_none(),
             "to a pool source"
         );
+        for never in [
+            Ipv4Addr::new(224, 0, 0, 251),
+            Ipv4Addr::new(239, 255, 255, 250),
+            Ipv4Addr::BROADCAST,
+            Ipv4Addr::new(240, 0, 0, 1),
+            Ipv4Addr::new(127, 0, 0, 1),
+            Ipv4Addr::new(0, 1, 2, 3),
+            Ipv4Addr::new(169, 254, 1, 1),
+        ] {
+            assert!(g.site_egress(a(10, 5), never.into()).is_none(), "{never}");
+        }
+        assert!(forwardable(Ipv4Addr::new(169, 253, 1, 1).into()));
+        assert!(forwardable(Ipv4Addr::new(223, 255, 255, 255).into()));
         let (z1, z2) = (g.tunnels[1].zone, g.tunnels[2].zone);
         assert!(g.site_delivers(z1, a(10, 9)));
         assert!(!g.site_delivers(z1, a(11, 9)), "the other site's prefix");

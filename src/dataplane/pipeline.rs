@@ -432,7 +432,11 @@ impl Pipeline {
         }
         // From an inside prefix to the outside (inside-to-inside traffic is the kernel's to route).
         let inside = |a| snap.gw.pool_for_source(a);
-        if let (Some(pool), None) = (inside(key.src), inside(key.dst)) {
+        if let (Some(pool), None, true) = (
+            inside(key.src),
+            inside(key.dst),
+            super::gateway::forwardable(key.dst),
+        ) {
             self.check_inside_owner(snap, 0, key.src, key.src_port)?;
             if p.ttl <= 1 {
                 return Err(Verdict::Pass);

@@ -234,6 +234,15 @@ fn what_is_not_the_tunnels_stays_out_of_it() {
         let mut f = from_inside(&frames::udp_datagram(sa(src, 5000), sa(dst, 53), b"x"));
         assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Pass, "{src} -> {dst}");
     }
+    // Multicast, broadcast and link-local are the link's.
+    for dst in [
+        Ipv4Addr::new(224, 0, 0, 251),
+        Ipv4Addr::BROADCAST,
+        Ipv4Addr::new(169, 254, 169, 254),
+    ] {
+        let mut f = from_inside(&frames::udp_datagram(sa(HOST, 5353), sa(dst, 5353), b"x"));
+        assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Pass, "{dst}");
+    }
     // TTL running out here: the kernel sends time exceeded.
     let mut last_hop = frames::udp_datagram(sa(HOST, 5000), sa(SERVER, 53), b"x");
     last_hop[8] = 1;
