@@ -484,6 +484,14 @@ const CASES: &[Case] = &[
         says: "overlaps 198.18.64.0/22, a source of pool `out`",
     },
     Case {
+        name: "two site tunnels with overlapping inside prefixes",
+        text: "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n[[gre.tunnel]]\nname = \"a\"\nrole = \"site\"\nlocal = \"198.18.8.10\"\nremote = \"198.18.8.1\"\ninside = [\"198.18.64.0/24\"]\n[[gre.tunnel]]\nname = \"b\"\nrole = \"site\"\nlocal = \"198.18.8.10\"\nremote = \"198.18.8.2\"\ninside = [\"198.18.66.0/24\", \"198.18.64.128/25\"]\n",
+        line: 15,
+        column: 29,
+        key: "gre.tunnel[1].inside[1]",
+        says: "an inside prefix of tunnel `a`",
+    },
+    Case {
         name: "unknown tunnel role",
         text: "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n[[gre.tunnel]]\nname = \"a\"\nlocal = \"198.18.8.10\"\nremote = \"198.18.8.1\"\nrole = \"hub\"\ninside = [\"198.18.64.0/24\"]\n",
         line: 8,

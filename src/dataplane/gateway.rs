@@ -122,7 +122,8 @@ impl Default for Gateway {
 
 /// Whether a router may forward a packet to `addr` (RFC 1812 §5.3.7, RFC 3927 §7): not
 /// multicast, class E or the limited broadcast (224/3), "this network" (0/8), loopback (127/8)
-/// or link-local (169.254/16). The rest, inside traffic that is not for the outside.
+/// or link-local (169.254/16). Inside traffic to those is for the link or the host, never for
+/// a tunnel or a pool.
 #[inline(always)]
 pub fn forwardable(addr: u32) -> bool {
     let first = addr >> 24;
