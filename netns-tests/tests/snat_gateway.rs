@@ -16,6 +16,12 @@
 //! The kernel here has no GRE module: each site gateway is `peers/gre_site.py`, a TUN device
 //! and a raw protocol-47 socket. The appliance's kernel does not forward (ip_forward 0), so
 //! whatever crosses it went through the fast path.
+//!
+//! In the last test the site gateway is a second appliance (a tunnel with `role = "site"`):
+//!
+//! ```text
+//!  user (198.18.64.5) ── site ══GRE key 100══ lb ── srv
+//! ```
 
 use std::time::Duration;
 
@@ -180,11 +186,11 @@ fn ask(node: &Appliance, user: &Netns, tag: &str) -> (String, String) {
     answer.unwrap()
 }
 
-/// The whole lab: the Internet-side server (with the echo peer), both sites, the appliance
-/// running with next hops resolved.
-fn gateway_lab(lab: &Lab, pool: &str) -> (Netns, Netns, Netns, Netns, Appliance) {
-    let (lb, srv) = (lab.netns("lb"), lab.netns("srv"));
-    lab.veth_builder(&lb, "eth0", &srv, "eth0")
+/// The Internet side of `lb`'s eth0: the server (with the echo peer) behind a router, which
+/// routes the pool's 198.18.60.0/24 back to `lb`.
+fn internet(lab: &Lab, lb: &Netns) -> Netns {
+    let srv = lab.netns("srv");
+    lab.veth_builder(lb, "eth0", &srv, "eth0")
         .queues(2)
         .create();
     lb.add_addr("eth0", "198.18.50.1/24");
@@ -201,6 +207,28 @@ fn gateway_lab(lab: &Lab, pool: &str) -> (Netns, Netns, Netns, Netns, Appliance)
         )
         .spawn();
     wait_for_log(&echo, "ready", Duration::from_secs(10)).unwrap();
+    srv
+}
+
+/// Waits until `node`'s data plane runs with every next hop it needs resolved.
+fn wait_running(node: &Appliance) {
+    wait_until(
+        "data plane running with the next hops resolved",
+        Duration::from_secs(15),
+        Duration::from_millis(200),
+        || {
+            let st = json(node, &["dataplane", "--json"]);
+            st["state"] == "running" && st["unresolved_neighbours"].as_array().unwrap().is_empty()
+        },
+    )
+    .unwrap();
+}
+
+/// The whole lab: the Internet-side server (with the echo peer), both sites, the appliance
+/// running with next hops resolved.
+fn gateway_lab(lab: &Lab, pool: &str) -> (Netns, Netns, Netns, Netns, Appliance) {
+    let lb = lab.netns("lb");
+    let srv = internet(lab, &lb);
     let ua = site(lab, &lb, "a", "eth1", 41, "100");
     let ub = site(lab, &lb, "b", "eth2", 42, "-");
     let inside = lab.netns("in");
@@ -215,16 +243,7 @@ fn gateway_lab(lab: &Lab, pool: &str) -> (Netns, Netns, Netns, Netns, Appliance)
 
     let mut node = Appliance::new(lab, &lb, "gw", &config(pool));
     node.start();
-    wait_until(
-        "data plane running with the next hops resolved",
-        Duration::from_secs(15),
-        Duration::from_millis(200),
-        || {
-            let st = json(&node, &["dataplane", "--json"]);
-            st["state"] == "running" && st["unresolved_neighbours"].as_array().unwrap().is_empty()
-        },
-    )
-    .unwrap();
+    wait_running(&node);
     // The gateway learns the inside host's MAC address from its ARP request.
     inside.assert_ping("198.18.96.1");
     (srv, ua, ub, inside, node)
@@ -564,4 +583,209 @@ backends = [{ address = "198.18.21.2", port = 8080 }]
             .any(|f| f["kind"] == "fullnat" && f["client"] == "198.18.20.2:5000"),
         "{ct}"
     );
+}
+
+/// The appliance at both ends: `site` is the site's gateway (a tunnel with `role = "site"`
+/// carrying its inside prefix), `lb` the central SNAT gateway with the usual tunnel and pool.
+/// Neither kernel forwards.
+fn site_appliance_config() -> &'static str {
+    r#"[daemon]
+node_name = "site"
+state_dir = "/run/appliance"
+shutdown_grace = "3s"
+
+[control]
+socket = "/run/appliance/appctl.sock"
+
+[interfaces.eth0]
+description = "underlay to the central gateway"
+[interfaces.eth1]
+description = "the site's inside network"
+
+[dataplane]
+interfaces = ["eth0", "eth1"]
+workers = 2
+queues = 2
+
+[[gre.tunnel]]
+name = "to-central"
+role = "site"
+local = "198.18.41.2"
+remote = "198.18.41.1"
+key = 100
+mtu = 1400
+inside = ["198.18.64.0/24"]
+"#
+}
+
+fn central_config() -> &'static str {
+    r#"[daemon]
+node_name = "gw"
+state_dir = "/run/appliance"
+shutdown_grace = "3s"
+
+[control]
+socket = "/run/appliance/appctl.sock"
+
+[interfaces.eth0]
+description = "Internet"
+[interfaces.eth1]
+description = "site underlay"
+
+[dataplane]
+interfaces = ["eth0", "eth1"]
+workers = 2
+queues = 2
+conntrack_per_worker = 4096
+
+[[gre.tunnel]]
+name = "site-a"
+local = "198.18.41.1"
+remote = "198.18.41.2"
+key = 100
+mtu = 1400
+
+[[snat.pool]]
+name = "internet"
+tunnels = ["site-a"]
+addresses = ["198.18.60.1", "198.18.60.2"]
+"#
+}
+
+#[test]
+fn a_second_appliance_is_the_site_gateway() {
+    let lab = Lab::for_current_test();
+    let (lb, site, user) = (lab.netns("lb"), lab.netns("site"), lab.netns("user"));
+    let _srv = internet(&lab, &lb);
+    lab.veth_builder(&lb, "eth1", &site, "eth0")
+        .queues(2)
+        .create();
+    lb.add_addr("eth1", "198.18.41.1/24");
+    site.add_addr("eth0", "198.18.41.2/24");
+    lab.veth_builder(&site, "eth1", &user, "eth0")
+        .queues(2)
+        .create();
+    site.add_addr("eth1", "198.18.64.1/24");
+    user.add_addr("eth0", "198.18.64.5/24");
+    user.add_route("default via 198.18.64.1");
+    full_checksums(&user, "eth0");
+    for ns in [&lb, &site] {
+        ns.sysctl("net.ipv4.ip_forward", "0");
+    }
+    let mut central = Appliance::new(&lab, &lb, "gw", central_config());
+    central.start();
+    let mut gw = Appliance::new(&lab, &site, "site", site_appliance_config());
+    gw.start();
+    wait_running(&central);
+    wait_running(&gw);
+    // The site gateway learns the user's MAC address from its ARP request; the host's own
+    // address stays the kernel's.
+    user.assert_ping("198.18.64.1");
+
+    // TCP and UDP from the user reach the server through both fast paths, and the answers
+    // come back the same way; the server sees a pool address of the central gateway.
+    let (tcp, udp) = ask(&central, &user, "site");
+    lab.write_artifact("seen.txt", format!("tcp {tcp} udp {udp}\n"));
+    for seen in [&tcp, &udp] {
+        assert!(
+            seen.starts_with("198.18.60.1:") || seen.starts_with("198.18.60.2:"),
+            "the server sees a pool address, not the inside one: {seen}"
+        );
+    }
+    // ICMP echo, too (the identifier is translated like a port at the central end).
+    user.assert_ping(SERVER);
+
+    // The central gateway tracks the site's flows in the tunnel's zone; the site gateway
+    // tracks nothing.
+    let ct = json(&central, &["conntrack", "--json", "--limit", "100"]);
+    lab.write_artifact("central-conntrack.json", ct.to_string());
+    assert!(
+        ct["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["tunnel"] == "site-a"
+                && f["client"] == "198.18.64.5:5000"
+                && f["protocol"] == 17),
+        "{ct}"
+    );
+    let ct = json(&gw, &["conntrack", "--json", "--limit", "100"]);
+    assert!(ct["flows"].as_array().unwrap().is_empty(), "{ct}");
+
+    // Both ends count the tunnel both ways (TCP handshake, request, answer, close; a UDP
+    // question and answer; an echo and its reply), and the site clamped the user's SYN.
+    wait_until(
+        "the tunnel counted both ways at both ends",
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || {
+            let (a, b) = (
+                json(&gw, &["gre", "--json"]),
+                json(&central, &["gre", "--json"]),
+            );
+            lab.write_artifact("site-gre.json", a.to_string());
+            lab.write_artifact("central-gre.json", b.to_string());
+            let (a, b) = (&a[0], &b[0]);
+            let both_ways = |t: &serde_json::Value| {
+                t["rx_packets"].as_u64() >= Some(4) && t["tx_packets"].as_u64() >= Some(4)
+            };
+            a["role"] == "site"
+                && b["role"] == "central"
+                && both_ways(a)
+                && both_ways(b)
+                && a["mss_clamped"].as_u64() >= Some(1)
+                && a["drops"].as_object().is_some_and(|d| d.is_empty())
+        },
+    )
+    .unwrap();
+    for (node, needle) in [
+        (
+            &gw,
+            "to-central 198.18.41.1 -> 198.18.41.2 key 100 mtu 1400 site",
+        ),
+        (
+            &central,
+            "site-a 198.18.41.2 -> 198.18.41.1 key 100 mtu 1400 pool internet",
+        ),
+    ] {
+        let out = node.appctl(&["gre"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        lab.write_artifact(
+            &format!("{}-gre.txt", needle.split(' ').next().unwrap()),
+            text.as_bytes(),
+        );
+        assert!(out.status.success() && text.contains(needle), "{text}");
+    }
+    let st = json(&gw, &["dataplane", "--json"]);
+    lab.write_artifact("site-dataplane.json", st.to_string());
+    assert!(
+        st["totals"]["gre_encapsulated"].as_u64().unwrap() >= 4,
+        "{st}"
+    );
+    assert!(
+        st["totals"]["gre_decapsulated"].as_u64().unwrap() >= 4,
+        "{st}"
+    );
+
+    // Too big for the tunnel, with Don't Fragment: the site gateway answers
+    // fragmentation-needed itself, and the user's kernel takes the tunnel's MTU for the server.
+    wait_until(
+        "frag-needed from the site gateway, learnt by the user",
+        Duration::from_secs(5),
+        Duration::from_millis(200),
+        || {
+            user.exec(&[
+                "ping", "-n", "-c", "1", "-W", "1", "-M", "do", "-s", "1400", SERVER,
+            ]);
+            let gre = json(&gw, &["gre", "--json"]);
+            let learnt = user
+                .ip_ok(&["route", "get", SERVER])
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .windows(2)
+                .any(|w| w == ["mtu", "1400"]);
+            gre[0]["frag_needed_sent"].as_u64() >= Some(1) && learnt
+        },
+    )
+    .unwrap();
 }

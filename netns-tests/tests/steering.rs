@@ -161,6 +161,22 @@ fn owned_frames_are_redirected() {
             )),
         ),
         (
+            "from an inside prefix to just below 224/3 and beside 169.254/16",
+            eth(&frames::udp_datagram(
+                sa(INSIDE, 5000),
+                sa(Ipv4Addr::new(223, 255, 255, 1), 53),
+                b"q",
+            )),
+        ),
+        (
+            "from an inside prefix to 169.253/16",
+            eth(&frames::udp_datagram(
+                sa(INSIDE, 5000),
+                sa(Ipv4Addr::new(169, 253, 0, 1), 53),
+                b"q",
+            )),
+        ),
+        (
             "ping from an inside prefix to the outside",
             eth(&frames::icmp_echo(INSIDE, SERVER, true, 3, b"x")),
         ),
@@ -253,6 +269,30 @@ fn everything_else_goes_to_the_kernel() {
             eth(&frames::udp_datagram(
                 sa(INSIDE, 5000),
                 sa(INSIDE2, 53),
+                b"q",
+            )),
+        ),
+        (
+            "an inside host's mDNS (multicast)",
+            eth(&frames::udp_datagram(
+                sa(INSIDE, 5353),
+                sa(Ipv4Addr::new(224, 0, 0, 251), 5353),
+                b"q",
+            )),
+        ),
+        (
+            "an inside host's limited broadcast",
+            eth(&frames::udp_datagram(
+                sa(INSIDE, 68),
+                sa(Ipv4Addr::BROADCAST, 67),
+                b"q",
+            )),
+        ),
+        (
+            "an inside host to a link-local address",
+            eth(&frames::udp_datagram(
+                sa(INSIDE, 5000),
+                sa(Ipv4Addr::new(169, 254, 169, 254), 80),
                 b"q",
             )),
         ),

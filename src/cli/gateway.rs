@@ -10,15 +10,20 @@ pub fn tunnels(list: &[TunnelStatus]) -> String {
         let _ = writeln!(o, "no GRE tunnels");
     }
     for t in list {
+        // A site tunnel has no pool: its traffic is translated at the central end.
+        let end = if t.role == "site" {
+            "site".to_string()
+        } else {
+            format!("pool {}", t.pool.as_deref().unwrap_or("-"))
+        };
         let _ = writeln!(
             o,
-            "{} {} -> {}{} mtu {} pool {}",
+            "{} {} -> {}{} mtu {} {end}",
             t.name,
             t.remote,
             t.local,
             t.key.map(|k| format!(" key {k}")).unwrap_or_default(),
             t.mtu,
-            t.pool.as_deref().unwrap_or("-")
         );
         let _ = writeln!(
             o,
@@ -102,6 +107,19 @@ mod tests {
         );
         assert!(text.contains("  in  5 packets"), "{text}");
         assert!(text.contains("  drops too_big 2"), "{text}");
+        let site = TunnelStatus {
+            name: "to-central".into(),
+            local: "198.18.8.10".into(),
+            remote: "198.18.8.1".into(),
+            mtu: 1400,
+            role: "site".into(),
+            ..TunnelStatus::default()
+        };
+        assert!(
+            tunnels(&[site]).starts_with("to-central 198.18.8.1 -> 198.18.8.10 mtu 1400 site\n"),
+            "{}",
+            tunnels(&[TunnelStatus::default()])
+        );
         let p = PoolStatus {
             name: "internet".into(),
             ports: "1024-65535".into(),

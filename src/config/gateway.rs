@@ -18,6 +18,19 @@
 //! sources = ["198.18.96.0/24"]  # untunnelled inside prefixes, too
 //! timeouts = { tcp_established = "2h 4m", udp = "5m", icmp = "1m" }
 //! ```
+//!
+//! The other end, when the appliance is the site's gateway: the site's inside prefixes reach
+//! everything outside them through the tunnel, and no pool names it.
+//!
+//! ```toml
+//! [[gre.tunnel]]
+//! name = "to-central"
+//! role = "site"
+//! local = "198.18.8.10"
+//! remote = "198.18.8.1"         # the central SNAT gateway
+//! key = 100
+//! inside = ["198.18.64.0/24"]   # whose traffic to anywhere else goes into the tunnel
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -51,6 +64,22 @@ pub struct TunnelConfig {
     pub key: Option<u32>,
     #[serde(default)]
     pub mtu: Option<u16>,
+    #[serde(default)]
+    pub role: TunnelRole,
+    /// A site tunnel's inside prefixes.
+    #[serde(default)]
+    pub inside: Vec<Ipv4Network>,
+}
+
+/// Which end of the tunnel this appliance is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TunnelRole {
+    /// The SNAT gateway the sites reach the Internet through (a pool names the tunnel).
+    #[default]
+    Central,
+    /// A site's gateway: its `inside` prefixes' traffic to anywhere else goes to `remote`.
+    Site,
 }
 
 impl TunnelConfig {
@@ -229,14 +258,19 @@ pub fn summary(s: &mut String, gre: &GreConfig, snat: &SnatConfig) {
     if !gre.tunnel.is_empty() {
         let _ = writeln!(s, "gre         {} tunnel(s)", gre.tunnel.len());
         for t in &gre.tunnel {
+            let inside: Vec<String> = t.inside.iter().map(ToString::to_string).collect();
             let _ = writeln!(
                 s,
-                "  {:<12} {} -> {}{}, mtu {}",
+                "  {:<12} {} -> {}{}, mtu {}{}",
                 t.name,
                 t.remote,
                 t.local,
                 t.key.map(|k| format!(" key {k}")).unwrap_or_default(),
-                t.mtu()
+                t.mtu(),
+                match t.role {
+                    TunnelRole::Central => String::new(),
+                    TunnelRole::Site => format!(", site for {}", inside.join(" ")),
+                }
             );
         }
     }
@@ -258,6 +292,43 @@ pub fn summary(s: &mut String, gre: &GreConfig, snat: &SnatConfig) {
 
 fn unicast(a: Ipv4Addr) -> bool {
     !(a.is_unspecified() || a.is_multicast() || a.is_broadcast() || a.is_loopback())
+}
+
+fn host_bits(issues: &mut Issues, at: KeyPath, net: &Ipv4Network) {
+    if net.network() != net.ip() {
+        issues.push(
+            at,
+            format!("{net} has host bits set"),
+            Some(format!("write {}/{}", net.network(), net.prefix())),
+        );
+    }
+}
+
+/// A site tunnel's inside prefixes may overlap nothing else inside: which tunnel (or pool)
+/// takes an inside host's traffic must not depend on the order of the file.
+fn inside_overlaps(gre: &GreConfig, snat: &SnatConfig, issues: &mut Issues) {
+    let mut seen: Vec<(Ipv4Network, String)> = Vec::new();
+    for pool in &snat.pool {
+        for net in &pool.sources {
+            seen.push((*net, format!("a source of pool `{}`", pool.name)));
+        }
+    }
+    let troot = KeyPath::root().key("gre").key("tunnel");
+    for (i, t) in gre.tunnel.iter().enumerate() {
+        for (j, net) in t.inside.iter().enumerate() {
+            if let Some((other, what)) = seen
+                .iter()
+                .find(|(o, _)| o.contains(net.network()) || net.contains(o.network()))
+            {
+                issues.push(
+                    troot.index(i).key("inside").index(j),
+                    format!("{net} overlaps {other}, {what}"),
+                    Some("an inside host leaves through one tunnel or pool".into()),
+                );
+            }
+            seen.push((*net, format!("an inside prefix of tunnel `{}`", t.name)));
+        }
+    }
 }
 
 pub fn validate(
@@ -333,7 +404,24 @@ pub fn validate(
                 Some("the largest inner packet: the underlay's MTU less 24 (28 with a key)".into()),
             );
         }
+        match (t.role, t.inside.is_empty()) {
+            (TunnelRole::Site, true) => issues.push(
+                p.key("role"),
+                "a site tunnel needs the inside prefixes it carries",
+                Some("add `inside = [\"PREFIX\", ...]`".into()),
+            ),
+            (TunnelRole::Central, false) => issues.push(
+                p.key("inside"),
+                "only a site tunnel carries inside prefixes",
+                Some("add `role = \"site\"` if this appliance is the site's gateway".into()),
+            ),
+            _ => {}
+        }
+        for (j, net) in t.inside.iter().enumerate() {
+            host_bits(issues, p.key("inside").index(j), net);
+        }
     }
+    inside_overlaps(gre, snat, issues);
 
     if snat.pool.len() > MAX_POOLS {
         issues.push(
@@ -343,6 +431,12 @@ pub fn validate(
         );
     }
     let tunnel_names: Vec<&str> = gre.tunnel.iter().map(|t| t.name.as_str()).collect();
+    let site_tunnels: Vec<&str> = gre
+        .tunnel
+        .iter()
+        .filter(|t| t.role == TunnelRole::Site)
+        .map(|t| t.name.as_str())
+        .collect();
     let vips: BTreeSet<Ipv4Addr> = services.iter().map(|s| s.vip).collect();
     let mut pool_names = BTreeSet::new();
     let mut addr_owner: BTreeMap<Ipv4Addr, &str> = BTreeMap::new();
@@ -396,7 +490,13 @@ pub fn validate(
         }
         for (j, name) in pool.tunnels.iter().enumerate() {
             let tp = p.key("tunnels").index(j);
-            if !tunnel_names.contains(&name.as_str()) {
+            if site_tunnels.contains(&name.as_str()) {
+                issues.push(
+                    tp,
+                    format!("tunnel `{name}` is a site tunnel"),
+                    Some("its traffic is translated at the central end; remove it here".into()),
+                );
+            } else if !tunnel_names.contains(&name.as_str()) {
                 let hint = super::suggest::closest(name, tunnel_names.iter().copied())
                     .map(|c| format!("did you mean `{c}`?"))
                     .unwrap_or_else(|| "declare it as a [[gre.tunnel]]".into());
@@ -410,13 +510,7 @@ pub fn validate(
             }
         }
         for (j, net) in pool.sources.iter().enumerate() {
-            if net.network() != net.ip() {
-                issues.push(
-                    p.key("sources").index(j),
-                    format!("{net} has host bits set"),
-                    Some(format!("write {}/{}", net.network(), net.prefix())),
-                );
-            }
+            host_bits(issues, p.key("sources").index(j), net);
         }
         for (k, d, _) in pool.timeouts.named() {
             let ms = d.get().as_millis();
@@ -430,11 +524,15 @@ pub fn validate(
         }
     }
 
-    let sources: usize = snat.pool.iter().map(|p| p.sources.len()).sum();
+    let sources: usize = snat.pool.iter().map(|p| p.sources.len()).sum::<usize>()
+        + gre.tunnel.iter().map(|t| t.inside.len()).sum::<usize>();
     if sources > MAX_SOURCES {
         issues.push(
             proot,
-            format!("{sources} source prefixes; at most {MAX_SOURCES} in all pools together"),
+            format!(
+                "{sources} inside prefixes; at most {MAX_SOURCES} in all pools' sources and \
+                 site tunnels together"
+            ),
             None,
         );
     }
@@ -493,5 +591,26 @@ mod tests {
             [240_000, 7_440_000, 240_000, 240_000, 120_000, 60_000]
         );
         assert_eq!(cfg.snat.pool[1].ports.len(), 64512);
+    }
+
+    #[test]
+    fn a_site_gateway() {
+        let text = format!(
+            "{BASE}[[gre.tunnel]]\nname = \"to-central\"\nrole = \"site\"\nlocal = \"198.18.8.10\"\n\
+             remote = \"198.18.8.1\"\nkey = 100\ninside = [\"198.18.64.0/24\", \"198.18.65.0/24\"]\n\
+             [[gre.tunnel]]\nname = \"site-b\"\nlocal = \"198.18.8.10\"\nremote = \"198.18.8.20\"\n\
+             [[snat.pool]]\nname = \"out\"\naddresses = [\"198.19.0.1\"]\ntunnels = [\"site-b\"]\n"
+        );
+        let cfg = parse_str(&text, Path::new("t.toml")).unwrap();
+        let t = &cfg.gre.tunnel[0];
+        assert_eq!(t.role, super::TunnelRole::Site);
+        assert_eq!(t.inside.len(), 2);
+        assert_eq!(cfg.gre.tunnel[1].role, super::TunnelRole::Central);
+        let mut s = String::new();
+        super::summary(&mut s, &cfg.gre, &cfg.snat);
+        assert!(
+            s.contains("to-central   198.18.8.1 -> 198.18.8.10 key 100, mtu 1472, site for 198.18.64.0/24 198.18.65.0/24"),
+            "{s}"
+        );
     }
 }

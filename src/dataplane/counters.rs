@@ -40,9 +40,11 @@ pub enum DropReason {
     TtlExceeded,
     /// No room in the frame buffer for the tunnel headers.
     NoRoom,
+    /// Out of a site tunnel, to an address outside the site's inside prefixes.
+    NotInside,
 }
 
-pub const DROP_REASONS: usize = 15;
+pub const DROP_REASONS: usize = 16;
 
 impl DropReason {
     pub const ALL: [DropReason; DROP_REASONS] = [
@@ -61,6 +63,7 @@ impl DropReason {
         DropReason::TooBig,
         DropReason::TtlExceeded,
         DropReason::NoRoom,
+        DropReason::NotInside,
     ];
 
     pub fn name(self) -> &'static str {
@@ -80,6 +83,7 @@ impl DropReason {
             DropReason::TooBig => "too_big",
             DropReason::TtlExceeded => "ttl_exceeded",
             DropReason::NoRoom => "no_room",
+            DropReason::NotInside => "not_inside",
         }
     }
 }

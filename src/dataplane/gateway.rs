@@ -5,6 +5,12 @@
 //! A tunnel's *zone* is part of every flow key of the traffic it carries, so two sites using the
 //! same private addresses never share a flow. Zone 0 is "not tunnelled"; a tunnel keeps its zone
 //! across reloads (by name), because live flows carry it.
+//!
+//! A tunnel is either the *central* end (the default: the site's traffic is translated through
+//! a pool) or the *site* end, when this appliance is a site's gateway: its inside prefixes'
+//! traffic to anywhere else goes into the tunnel as it is, and what comes out of the tunnel is
+//! delivered to them. The site end keeps no state (like a kernel GRE device with a route), so
+//! any worker can carry any packet and nothing is handed off.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -16,7 +22,8 @@ use super::lookup::StaticMap;
 pub const MAX_TUNNELS: usize = 1024;
 /// Most pools; each has its own conntrack timeout profile (profile 0 is the load balancer's).
 pub const MAX_POOLS: usize = 15;
-/// Most source prefixes of all pools together (the steering program's trie is this large).
+/// Most inside prefixes of all pools' `sources` and site tunnels together (the steering
+/// program's trie is this large).
 pub const MAX_SOURCES: usize = 1024;
 /// GRE over IPv4: outer header plus base GRE header.
 pub const GRE_OVERHEAD: usize = 24;
@@ -34,6 +41,9 @@ pub struct TunnelSpec {
     pub mtu: u16,
     /// Index into the pools of the spec: where this tunnel's users get their source.
     pub pool: Option<u16>,
+    /// The site end: the inside prefixes whose traffic to the rest of the world this tunnel
+    /// carries to `remote`. Empty: the central end.
+    pub inside: Vec<(Ipv4Addr, u8)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +66,8 @@ pub struct Tunnel {
     pub key: Option<u32>,
     pub mtu: u16,
     pub pool: Option<u16>,
+    /// The site end of the tunnel (see the module's documentation).
+    pub site: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +90,10 @@ pub enum GatewayError {
     SharedAddress(Ipv4Addr),
     #[error("{0} refers to a pool that does not exist")]
     NoSuchPool(String),
+    #[error("site tunnel {0} cannot take a pool: its traffic is translated at the central end")]
+    SitePool(String),
+    #[error("more than {MAX_SOURCES} inside prefixes")]
+    TooManyPrefixes,
 }
 
 /// Tunnels and pools with their lookup maps.
@@ -94,12 +110,24 @@ pub struct Gateway {
     pool_addrs: StaticMap<u16>,
     /// (network, mask, pool) of untunnelled sources.
     sources: Vec<(u32, u32, u16)>,
+    /// (network, mask, index into `tunnels`) of the site tunnels' inside prefixes.
+    site_inside: Vec<(u32, u32, u16)>,
 }
 
 impl Default for Gateway {
     fn default() -> Self {
         Gateway::build(&[], &[], None, 0).expect("empty gateway")
     }
+}
+
+/// Whether a router may forward a packet to `addr` (RFC 1812 §5.3.7, RFC 3927 §7): not
+/// multicast, class E or the limited broadcast (224/3), "this network" (0/8), loopback (127/8)
+/// or link-local (169.254/16). Inside traffic to those is for the link or the host, never for
+/// a tunnel or a pool.
+#[inline(always)]
+pub fn forwardable(addr: u32) -> bool {
+    let first = addr >> 24;
+    first < 224 && first != 0 && first != 127 && addr >> 16 != 0xa9fe
 }
 
 fn mask(len: u8) -> u32 {
@@ -156,6 +184,9 @@ impl Gateway {
                 if usize::from(p) >= pools.len() {
                     return Err(GatewayError::NoSuchPool(t.name.clone()));
                 }
+                if !t.inside.is_empty() {
+                    return Err(GatewayError::SitePool(t.name.clone()));
+                }
             }
             out.push(Tunnel {
                 name: t.name.clone(),
@@ -165,6 +196,7 @@ impl Gateway {
                 key: t.key,
                 mtu: t.mtu,
                 pool: t.pool,
+                site: !t.inside.is_empty(),
             });
         }
         let mut by_zone = vec![u16::MAX; MAX_TUNNELS + 1].into_boxed_slice();
@@ -209,7 +241,19 @@ impl Gateway {
                     .iter()
                     .map(move |(net, len)| (u32::from(*net) & mask(*len), mask(*len), pi as u16))
             })
+            .collect::<Vec<_>>();
+        let site_inside: Vec<(u32, u32, u16)> = tunnels
+            .iter()
+            .enumerate()
+            .flat_map(|(ti, t)| {
+                t.inside
+                    .iter()
+                    .map(move |(net, len)| (u32::from(*net) & mask(*len), mask(*len), ti as u16))
+            })
             .collect();
+        if sources.len() + site_inside.len() > MAX_SOURCES {
+            return Err(GatewayError::TooManyPrefixes);
+        }
         Ok(Gateway {
             tunnels: out,
             pools: pools
@@ -226,6 +270,7 @@ impl Gateway {
             unkeyed,
             pool_addrs,
             sources,
+            site_inside,
         })
     }
 
@@ -271,6 +316,38 @@ impl Gateway {
             .find(|(net, m, _)| src & m == *net)
             .map(|(_, _, p)| *p)
     }
+
+    /// The site tunnel that carries a packet from `src` to `dst`: `src` is in its inside
+    /// prefixes (first match in file order) and `dst` is in no inside prefix at all, of a site
+    /// tunnel or of a pool (inside-to-inside traffic is the kernel's to route).
+    #[inline(always)]
+    pub fn site_egress(&self, src: u32, dst: u32) -> Option<&Tunnel> {
+        if self.site_inside.is_empty() {
+            return None;
+        }
+        let (_, _, ti) = self
+            .site_inside
+            .iter()
+            .find(|(net, m, _)| src & m == *net)?;
+        let inside = |a: u32| self.site_inside.iter().any(|(net, m, _)| a & m == *net);
+        if inside(dst) || self.pool_for_source(dst).is_some() || !forwardable(dst) {
+            return None;
+        }
+        self.tunnels.get(usize::from(*ti))
+    }
+
+    /// Whether `addr` is in an inside prefix of the site tunnel with `zone`: what comes out of
+    /// a site tunnel may only go there (anything else would make us an open relay for
+    /// whoever can spoof the remote's address).
+    #[inline(always)]
+    pub fn site_delivers(&self, zone: u16, addr: u32) -> bool {
+        let Some(&ti) = self.by_zone.get(usize::from(zone)) else {
+            return false;
+        };
+        self.site_inside
+            .iter()
+            .any(|(net, m, t)| *t == ti && addr & m == *net)
+    }
 }
 
 #[cfg(test)]
@@ -285,6 +362,18 @@ mod tests {
             key,
             mtu: 1476,
             pool: Some(0),
+            inside: vec![],
+        }
+    }
+
+    fn site_tunnel(name: &str, remote: u8, inside: &[(u8, u8)]) -> TunnelSpec {
+        TunnelSpec {
+            pool: None,
+            inside: inside
+                .iter()
+                .map(|&(third, len)| (Ipv4Addr::new(198, 18, third, 0), len))
+                .collect(),
+            ..tunnel(name, remote, None)
         }
     }
 
@@ -378,5 +467,63 @@ mod tests {
             Gateway::build(&[tunnel("a", 1, None)], &[], None, 1),
             Err(GatewayError::NoSuchPool(_))
         ));
+    }
+
+    #[test]
+    fn site_tunnels_carry_inside_to_anywhere_else_and_deliver_only_inside() {
+        let g = Gateway::build(
+            &[
+                tunnel("central", 1, None),
+                site_tunnel("s1", 2, &[(10, 24)]),
+                site_tunnel("s2", 3, &[(11, 24), (12, 24)]),
+            ],
+            &[pool()],
+            None,
+            1,
+        )
+        .unwrap();
+        let a = |c: u8, d: u8| u32::from(Ipv4Addr::new(198, 18, c, d));
+        let internet = u32::from(Ipv4Addr::new(198, 19, 5, 5));
+        assert!(!g.tunnels[0].site && g.tunnels[1].site);
+        assert_eq!(g.site_egress(a(10, 5), internet).unwrap().name, "s1");
+        assert_eq!(g.site_egress(a(12, 5), internet).unwrap().name, "s2");
+        assert!(g.site_egress(a(13, 5), internet).is_none(), "not inside");
+        assert!(
+            g.site_egress(a(10, 5), a(11, 1)).is_none(),
+            "inside to inside"
+        );
+        assert!(
+            g.site_egress(a(10, 5), a(100, 1)).is_none(),
+            "to a pool source"
+        );
+        for never in [
+            Ipv4Addr::new(224, 0, 0, 251),
+            Ipv4Addr::new(239, 255, 255, 250),
+            Ipv4Addr::BROADCAST,
+            Ipv4Addr::new(240, 0, 0, 1),
+            Ipv4Addr::new(127, 0, 0, 1),
+            Ipv4Addr::new(0, 1, 2, 3),
+            Ipv4Addr::new(169, 254, 1, 1),
+        ] {
+            assert!(g.site_egress(a(10, 5), never.into()).is_none(), "{never}");
+        }
+        assert!(forwardable(Ipv4Addr::new(169, 253, 1, 1).into()));
+        assert!(forwardable(Ipv4Addr::new(223, 255, 255, 255).into()));
+        let (z1, z2) = (g.tunnels[1].zone, g.tunnels[2].zone);
+        assert!(g.site_delivers(z1, a(10, 9)));
+        assert!(!g.site_delivers(z1, a(11, 9)), "the other site's prefix");
+        assert!(g.site_delivers(z2, a(12, 9)));
+        assert!(!g.site_delivers(g.tunnels[0].zone, a(10, 9)), "central end");
+        assert!(!g.site_delivers(999, a(10, 9)));
+        // Without site tunnels nothing is egress.
+        let plain = Gateway::build(&[tunnel("c", 1, None)], &[pool()], None, 1).unwrap();
+        assert!(plain.site_egress(a(10, 5), internet).is_none());
+        // A site tunnel takes no pool.
+        let mut bad = site_tunnel("s", 2, &[(10, 24)]);
+        bad.pool = Some(0);
+        assert_eq!(
+            Gateway::build(&[bad], &[pool()], None, 1).unwrap_err(),
+            GatewayError::SitePool("s".into())
+        );
     }
 }

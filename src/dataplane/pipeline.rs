@@ -4,7 +4,9 @@
 //! for the SNAT gateway) → ownership → create (backend selection, pool port) → rewrite with
 //! incremental checksums → decapsulate or encapsulate → next-hop MAC → verdict. ICMP errors
 //! quoting a tracked flow are translated too (`pipeline/icmp.rs`); the SNAT gateway's flows are
-//! opened in `pipeline/gateway.rs`.
+//! opened in `pipeline/gateway.rs`. Where this appliance is a site's gateway, inside traffic
+//! with no flow goes into the site tunnel, and what comes out of it is delivered, without state
+//! (`pipeline/site.rs`).
 //!
 //! Flow owners: `hash(client address, port)` for service flows (NAT mode and FullNAT), `hash(zone,
 //! inside address, port)` for the SNAT gateway, and for packets to a pool address the worker
@@ -18,6 +20,7 @@ mod forward;
 mod gateway;
 mod icmp_errors;
 mod parse;
+mod site;
 
 use parse::{parse, parse_gre, quoted_key};
 
@@ -87,6 +90,14 @@ pub struct Pipeline {
 }
 
 type Result<T> = std::result::Result<T, Verdict>;
+
+/// What a packet without a flow leads to.
+enum New {
+    /// The flow just opened (conntrack index).
+    Flow(u32),
+    /// Nothing to track: into the site tunnel with this zone.
+    SiteEgress(u16),
+}
 
 /// Frames parsed and prefetched ahead of processing, per group of a batch.
 const GROUP: usize = 16;
@@ -310,7 +321,13 @@ impl Pipeline {
                     t.rx_bytes += p.total as u64;
                     self.counters.add(Counter::GreDecapsulated, 1);
                 }
-                let r = if p.icmp_error {
+                let site = match zone {
+                    0 => None,
+                    z => snap.gw.tunnel(z).filter(|t| t.site),
+                };
+                let r = if let Some(t) = site {
+                    self.leave_site_tunnel(snap, buf, &p, t)
+                } else if p.icmp_error {
                     self.icmp_error(snap, buf, len, &p)
                 } else {
                     self.translate(snap, now, buf, len, &p)
@@ -357,7 +374,10 @@ impl Pipeline {
                 self.ct.touch(i, dir, now, p.tcp_flags);
                 (i, dir)
             }
-            None => (self.classify_new(snap, now, p)?, Dir::Original),
+            None => match self.classify_new(snap, now, p)? {
+                New::Flow(i) => (i, Dir::Original),
+                New::SiteEgress(zone) => return self.enter_site_tunnel(snap, frame, p, zone),
+            },
         };
         let e = *self.ct.get(i);
         match dir {
@@ -366,8 +386,9 @@ impl Pipeline {
         }
     }
 
-    /// A packet without a flow: opens one if it may, hands it to the owner, or says whose it is.
-    fn classify_new(&mut self, snap: &Snapshot, now: u32, p: &Parsed) -> Result<u32> {
+    /// A packet without a flow: opens one if it may, hands it to the owner, says whose it is,
+    /// or sends it into a site tunnel.
+    fn classify_new(&mut self, snap: &Snapshot, now: u32, p: &Parsed) -> Result<New> {
         let key = p.key;
         if key.zone != 0 {
             // From a site: only the SNAT gateway takes tunnel traffic.
@@ -380,14 +401,16 @@ impl Pipeline {
             if p.ttl <= 1 {
                 return Err(ttl_expired(key.zone));
             }
-            return self.new_snat_flow(snap, now, pool, p);
+            return self.new_snat_flow(snap, now, pool, p).map(New::Flow);
         }
         if let Some(si) = snap.service_for(key.dst, key.dst_port, key.proto) {
             self.check_owner(snap, key.src, key.src_port)?;
             if p.ttl <= 1 {
                 return Err(Verdict::Pass);
             }
-            return self.new_flow(snap, now, si, &key, p.tcp_flags);
+            return self
+                .new_flow(snap, now, si, &key, p.tcp_flags)
+                .map(New::Flow);
         }
         if snap.gw.pool_of_addr(key.dst).is_some() {
             // An echo request to a pool address is for the host, not a reply.
@@ -403,14 +426,22 @@ impl Pipeline {
             self.check_owner(snap, key.dst, key.dst_port)?;
             return Err(Verdict::Pass);
         }
+        // After services, pools and backends: a site's backends answer their clients directly.
+        if let Some(t) = snap.gw.site_egress(key.src, key.dst) {
+            return Ok(New::SiteEgress(t.zone));
+        }
         // From an inside prefix to the outside (inside-to-inside traffic is the kernel's to route).
         let inside = |a| snap.gw.pool_for_source(a);
-        if let (Some(pool), None) = (inside(key.src), inside(key.dst)) {
+        if let (Some(pool), None, true) = (
+            inside(key.src),
+            inside(key.dst),
+            super::gateway::forwardable(key.dst),
+        ) {
             self.check_inside_owner(snap, 0, key.src, key.src_port)?;
             if p.ttl <= 1 {
                 return Err(Verdict::Pass);
             }
-            return self.new_snat_flow(snap, now, pool, p);
+            return self.new_snat_flow(snap, now, pool, p).map(New::Flow);
         }
         Err(Verdict::Pass)
     }
@@ -563,3 +594,6 @@ mod tests;
 
 #[cfg(test)]
 mod gateway_tests;
+
+#[cfg(test)]
+mod site_tests;

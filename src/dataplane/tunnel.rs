@@ -81,6 +81,7 @@ mod tests {
             key,
             mtu: 1400,
             pool: None,
+            site: false,
         }
     }
 

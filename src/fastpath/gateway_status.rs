@@ -65,6 +65,9 @@ pub struct TunnelStatus {
     pub mtu: u16,
     #[serde(default)]
     pub pool: Option<String>,
+    /// Which end this appliance is: "central" (the SNAT gateway) or "site".
+    #[serde(default)]
+    pub role: String,
     /// Inner packets and bytes out of the tunnel (rx) and into it (tx), summed over workers.
     pub rx_packets: u64,
     pub rx_bytes: u64,
@@ -119,6 +122,7 @@ pub fn tunnels(snap: &Snapshot, workers: &[GatewayStats]) -> Vec<TunnelStatus> {
                     .pool
                     .and_then(|p| snap.gw.pools.get(usize::from(p)))
                     .map(|p| p.name.clone()),
+                role: if t.site { "site" } else { "central" }.into(),
                 rx_packets: c.rx_packets,
                 rx_bytes: c.rx_bytes,
                 tx_packets: c.tx_packets,
@@ -201,6 +205,7 @@ mod tests {
                 key: None,
                 mtu: 1476,
                 pool: Some(0),
+                inside: vec![],
             }],
             pools: vec![PoolSpec {
                 name: "out".into(),

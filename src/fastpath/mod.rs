@@ -226,7 +226,7 @@ impl Dataplane {
             (&cfg.gre, &cfg.snat),
             &view.locals,
         ))?;
-        owned.set_sources(&spec::source_prefixes(&cfg.snat))?;
+        owned.set_sources(&spec::source_prefixes(&cfg.gre, &cfg.snat))?;
 
         let workers_n = usize::from(dp.workers);
         let mut sockets: Vec<Vec<worker::Socket>> = (0..workers_n).map(|_| Vec::new()).collect();
@@ -370,7 +370,10 @@ impl Dataplane {
                 )) {
                     tracing::error!("updating the steering keys: {e}");
                 }
-                if let Err(e) = running.owned.set_sources(&spec::source_prefixes(&cfg.snat)) {
+                if let Err(e) = running
+                    .owned
+                    .set_sources(&spec::source_prefixes(&cfg.gre, &cfg.snat))
+                {
                     tracing::error!("updating the steering source prefixes: {e}");
                 }
                 let snap = running.publisher.current();

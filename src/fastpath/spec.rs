@@ -40,6 +40,7 @@ pub fn gateway(gre: &GreConfig, snat: &SnatConfig) -> (Vec<TunnelSpec>, Vec<Pool
             key: t.key,
             mtu: t.mtu(),
             pool: pool_of(&t.name),
+            inside: t.inside.iter().map(|n| (n.network(), n.prefix())).collect(),
         })
         .collect();
     let pools = snat
@@ -152,11 +153,14 @@ pub fn owned_keys(
     keys
 }
 
-/// The pools' inside prefixes, for the steering program's trie.
-pub fn source_prefixes(snat: &SnatConfig) -> BTreeSet<(Ipv4Addr, u8)> {
-    snat.pool
-        .iter()
-        .flat_map(|p| p.sources.iter().map(|n| (n.network(), n.prefix())))
+/// The inside prefixes, for the steering program's trie: the pools' `sources` and the site
+/// tunnels' `inside` (traffic from either to elsewhere is the fast path's).
+pub fn source_prefixes(gre: &GreConfig, snat: &SnatConfig) -> BTreeSet<(Ipv4Addr, u8)> {
+    let sources = snat.pool.iter().flat_map(|p| &p.sources);
+    let inside = gre.tunnel.iter().flat_map(|t| &t.inside);
+    sources
+        .chain(inside)
+        .map(|n| (n.network(), n.prefix()))
         .collect()
 }
 
@@ -303,6 +307,8 @@ mod tests {
         let text = "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n\
             [[gre.tunnel]]\nname = \"a\"\nlocal = \"198.18.8.1\"\nremote = \"198.18.8.10\"\n\
             [[gre.tunnel]]\nname = \"b\"\nlocal = \"198.18.8.1\"\nremote = \"198.18.8.20\"\nkey = 5\n\
+            [[gre.tunnel]]\nname = \"up\"\nrole = \"site\"\nlocal = \"198.18.8.1\"\n\
+            remote = \"198.18.8.30\"\ninside = [\"198.18.64.0/24\"]\n\
             [[snat.pool]]\nname = \"lb\"\naddresses = [\"198.19.0.9\"]\n\
             [[snat.pool]]\nname = \"out\"\naddresses = [\"198.19.0.1\"]\ntunnels = [\"b\"]\n\
             sources = [\"198.18.96.0/24\"]\n\
@@ -321,8 +327,17 @@ mod tests {
         );
         assert_eq!(spec.services[0].pool, Some(0));
         let pools: Vec<Option<u16>> = spec.tunnels.iter().map(|t| t.pool).collect();
-        assert_eq!(pools, [None, Some(1)]);
+        assert_eq!(pools, [None, Some(1), None]);
         assert_eq!(spec.tunnels[1].mtu, 1472);
+        let inside = [(Ipv4Addr::new(198, 18, 64, 0), 24)];
+        assert_eq!(spec.tunnels[2].inside, inside);
+        assert!(spec.tunnels[..2].iter().all(|t| t.inside.is_empty()));
+        // The steering trie holds the pools' sources and the site tunnels' inside prefixes; the
+        // site tunnel's remote is steered like any tunnel's.
+        let trie: Vec<(Ipv4Addr, u8)> = source_prefixes(&cfg.gre, &cfg.snat).into_iter().collect();
+        assert_eq!(trie, [inside[0], (Ipv4Addr::new(198, 18, 96, 0), 24)]);
+        let keys = owned_keys(&cfg.service, (&cfg.gre, &cfg.snat), &[]);
+        assert!(keys.contains(&OwnedKey::gre_remote(Ipv4Addr::new(198, 18, 8, 30))));
         assert_eq!(spec.pools[1].sources, [(Ipv4Addr::new(198, 18, 96, 0), 24)]);
         assert_eq!(spec.pools[1].ports, (1024, 65535));
         crate::dataplane::snapshot::Snapshot::build(&spec, None).unwrap();

@@ -17,9 +17,13 @@
 //!   Every packet of a tunnel shares its outer addresses, so a NIC's RSS puts a whole tunnel on
 //!   one queue; the worker there hands each inner flow to its owner.
 //!
-//! - TCP/UDP and echo requests from a pool's `sources` prefix (an LPM trie) to an address that
-//!   is neither the host's nor in a `sources` prefix (inside-to-inside traffic is routed, not
-//!   translated), and ICMP errors quoting a packet to such a prefix that the host did not send.
+//! - TCP/UDP and echo requests from an inside prefix (an LPM trie of the pools' `sources` and
+//!   the site tunnels' `inside` prefixes) to an address that is neither the host's nor in an
+//!   inside prefix (inside-to-inside traffic is routed, not translated or tunnelled), and ICMP
+//!   errors quoting a packet to such a prefix that the host did not send. Destinations no
+//!   router forwards (multicast, broadcast, loopback, link-local) stay the host's. Where the appliance
+//!   is a site's gateway, that is the traffic its tunnel carries; what comes back is GRE from
+//!   the tunnel's remote, above.
 //!
 //! Echo requests to a pool address stay the kernel's (the host answers pings).
 //!
@@ -131,6 +135,8 @@ const Q: i16 = 42;
 /// Loads as the program sees them: little-endian loads of network-order bytes.
 const ETH_P_IP_RAW: i32 = 0x0008;
 const FRAG_MASK_RAW: i32 = 0xff3f;
+/// 169.254 (the first two bytes of a link-local address).
+const LINK_LOCAL_RAW: i32 = 0xfea9;
 
 const HELPER_MAP_LOOKUP_ELEM: i32 = 1;
 const HELPER_REDIRECT_MAP: i32 = 51;
@@ -289,6 +295,14 @@ pub fn program(owned: i32, sources: i32, xsks: i32, unbound: Unbound) -> Vec<Ins
     lpm_lookup(&mut a, sources, IP_SRC, inside_to_outside);
     a.jump(pass);
     a.bind(inside_to_outside);
+    // Never routed beyond the link: multicast, class E and the limited broadcast (224/3),
+    // "this network" (0/8), loopback (127/8), link-local (169.254/16). The host's to see.
+    a.load(Size::B, Reg::R2, Reg::R7, IP_DST);
+    a.jump_imm(Cond::Ge, Reg::R2, 224, pass);
+    a.jump_imm(Cond::Eq, Reg::R2, 0, pass);
+    a.jump_imm(Cond::Eq, Reg::R2, 127, pass);
+    a.load(Size::H, Reg::R2, Reg::R7, IP_DST);
+    a.jump_imm(Cond::Eq, Reg::R2, LINK_LOCAL_RAW, pass);
     lookup(
         &mut a,
         owned,

@@ -55,7 +55,7 @@ impl Pipeline {
             z => Some(snap.gw.tunnel(z).ok_or(Verdict::Drop(DropReason::NoPool))?),
         };
         if let Some(t) = t.filter(|t| p.total > usize::from(t.mtu)) {
-            return self.too_big(snap, frame, p, e, t.mtu);
+            return self.too_big(snap, frame, p, e.zone, e.local, t.mtu);
         }
         let ip = &mut frame[p.l3..p.l3 + p.total];
         if (e.backend, e.backend_port) != (e.vip, e.vip_port) {
@@ -86,11 +86,16 @@ impl Pipeline {
             .tunnel(zone)
             .ok_or(Verdict::Drop(DropReason::NoPool))?;
         self.ident = self.ident.wrapping_add(1);
+        // Drops here are the tunnel's, whichever way the packet came in.
         let Some(len) = tunnel::encapsulate(frame, total, t, self.ident) else {
             self.tunnels.zone(zone).drop(DropReason::NoRoom);
             return Err(Verdict::Drop(DropReason::NoRoom));
         };
-        let iface = next_hop(snap, frame, t.remote)?;
+        let iface = next_hop(snap, frame, t.remote).inspect_err(|v| {
+            if let Verdict::Drop(r) = v {
+                self.tunnels.zone(zone).drop(*r);
+            }
+        })?;
         let c = self.tunnels.zone(zone);
         c.tx_packets += 1;
         c.tx_bytes += total as u64;
@@ -98,26 +103,28 @@ impl Pipeline {
         Ok((Verdict::Tx { iface }, len))
     }
 
-    /// A reply larger than the tunnel MTU: with Don't Fragment, ICMP fragmentation-needed goes
-    /// back to its sender (from the pool address it was sent to, which is ours); without, it
-    /// is dropped, since the fast path does not fragment.
+    /// A packet for tunnel `zone` larger than its MTU: with Don't Fragment, ICMP
+    /// fragmentation-needed goes back to its sender from `from`, an address of ours (the pool
+    /// address a reply was sent to; the tunnel's own for a site's packet); without, it is
+    /// dropped, since the fast path does not fragment.
     pub(super) fn too_big(
         &mut self,
         snap: &Snapshot,
         frame: &mut [u8],
         p: &Parsed,
-        e: &Entry,
+        zone: u16,
+        from: u32,
         mtu: u16,
     ) -> Result<(Verdict, usize)> {
         let df = be16(frame, p.l3 + 6) & 0x4000 != 0;
         if !df {
-            self.tunnels.zone(e.zone).drop(DropReason::TooBig);
+            self.tunnels.zone(zone).drop(DropReason::TooBig);
             return Err(Verdict::Drop(DropReason::TooBig));
         }
         let sender = be32(frame, p.l3 + 12);
-        let len = pmtu::frag_needed(frame, p.total, e.local, mtu);
+        let len = pmtu::frag_needed(frame, p.total, from, mtu);
         let iface = next_hop(snap, frame, sender)?;
-        self.tunnels.zone(e.zone).frag_needed_sent += 1;
+        self.tunnels.zone(zone).frag_needed_sent += 1;
         self.counters.add(Counter::FragNeededSent, 1);
         Ok((Verdict::Tx { iface }, len))
     }

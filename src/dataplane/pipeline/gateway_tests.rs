@@ -100,6 +100,7 @@ fn spec(workers: u16, ports: (u16, u16), udp_timeout_ms: u32) -> Spec {
                 key: Some(KEY_A),
                 mtu: MTU,
                 pool: Some(0),
+                inside: vec![],
             },
             TunnelSpec {
                 name: "site-b".into(),
@@ -108,6 +109,7 @@ fn spec(workers: u16, ports: (u16, u16), udp_timeout_ms: u32) -> Spec {
                 key: None,
                 mtu: MTU,
                 pool: Some(0),
+                inside: vec![],
             },
         ],
         pools: vec![
@@ -495,6 +497,16 @@ fn source_prefixes_are_translated_without_a_tunnel() {
         b"q",
     ));
     assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Pass);
+    // Multicast and broadcast are the link's, never translated.
+    for group in [Ipv4Addr::new(224, 0, 0, 251), Ipv4Addr::BROADCAST] {
+        let mut f = from_outside(&frames::udp_datagram(
+            sa(inside, 5353),
+            sa(group, 5353),
+            b"q",
+        ));
+        assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Pass, "{group}");
+    }
+    assert_eq!(p.conntrack().used(), 1);
 }
 
 #[test]

@@ -31,7 +31,14 @@ impl Pipeline {
         let mut quoted = quoted_key(msg.quoted())?;
         quoted.zone = zone;
         let Some((i, dir)) = self.ct.lookup(&quoted.reversed()) else {
-            return Err(self.not_found(snap, &quoted));
+            let v = self.not_found(snap, &quoted);
+            // No flow anywhere: an inside host's error about a packet that came out of a site
+            // tunnel goes back into it, like any of the host's packets.
+            if let (Verdict::Pass, Some(t)) = (v, snap.gw.site_egress(outer_src, outer_dst)) {
+                let site_zone = t.zone;
+                return self.enter_site_tunnel(snap, frame, p, site_zone);
+            }
+            return Err(v);
         };
         if p.ttl <= 1 {
             return Err(ttl_expired(zone));
