@@ -163,6 +163,7 @@ fn snapshot(workers: u16, sessions: u32) -> Snapshot {
                 key: Some(key(s)),
                 mtu: 1400,
                 pool: Some(0),
+                inside: vec![],
             })
             .collect(),
         pools: vec![pool(0, "internet"), pool(1, "fullnat")],
