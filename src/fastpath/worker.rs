@@ -13,7 +13,7 @@ use super::gateway_status::GatewayStats;
 use super::handoff::{Consumer, Producer};
 use super::status::FlowStatus;
 use crate::dataplane::counters::SharedCounters;
-use crate::dataplane::pipeline::{Pipeline, PipelineConfig, Verdict};
+use crate::dataplane::pipeline::{Pipeline, PipelineConfig, Prepared, Verdict, PREPARE_GROUP};
 use crate::dataplane::snapshot::{Subscriber, MAX_BACKEND_IDS};
 use crate::xdp::xsk::{wait_readable, RxFrame, Xsk};
 
@@ -195,43 +195,57 @@ impl Worker {
             for si in 0..self.sockets.len() {
                 let n = self.sockets[si].xsk.receive(&mut rx);
                 work += n;
-                for f in &rx[..n] {
-                    let here = self.sockets[si].iface;
-                    let xsk = &mut self.sockets[si].xsk;
-                    // The frame and the rest of its UMEM chunk: GRE encapsulation grows it.
-                    let buf = xsk.frame_room_mut(f.addr);
-                    let (verdict, len) = pipeline.process_frame(&snap, now, buf, f.len as usize);
-                    match verdict {
-                        Verdict::Tx { iface } if iface == here => {
-                            if !xsk.transmit(f.addr, len as u32) {
-                                tx_full += 1;
+                let here = self.sockets[si].iface;
+                for group in rx[..n].chunks(PREPARE_GROUP) {
+                    // Parse the group and fetch its conntrack entries before the first is
+                    // processed: at a million flows each lookup misses the cache otherwise.
+                    let mut prepared = [Prepared::default(); PREPARE_GROUP];
+                    for (p, f) in prepared.iter_mut().zip(group) {
+                        let frame = self.sockets[si].xsk.frame_mut(f.addr, f.len);
+                        *p = pipeline.prepare(&snap, frame);
+                    }
+                    pipeline.prefetch(&prepared[..group.len()]);
+                    for (&p, f) in prepared.iter().zip(group) {
+                        let xsk = &mut self.sockets[si].xsk;
+                        // The frame and the rest of its UMEM chunk: GRE encapsulation grows it.
+                        let buf = xsk.frame_room_mut(f.addr);
+                        let (verdict, len) = pipeline.finish(&snap, now, buf, f.len as usize, p);
+                        match verdict {
+                            Verdict::Tx { iface } if iface == here => {
+                                if !xsk.transmit(f.addr, len as u32) {
+                                    tx_full += 1;
+                                }
                             }
-                        }
-                        Verdict::Tx { iface } => {
-                            scratch[..len].copy_from_slice(&buf[..len]);
-                            xsk.recycle(f.addr);
-                            if !transmit_copy(&mut self.sockets, &tx_socket, iface, &scratch[..len])
-                            {
-                                tx_full += 1;
+                            Verdict::Tx { iface } => {
+                                scratch[..len].copy_from_slice(&buf[..len]);
+                                xsk.recycle(f.addr);
+                                if !transmit_copy(
+                                    &mut self.sockets,
+                                    &tx_socket,
+                                    iface,
+                                    &scratch[..len],
+                                ) {
+                                    tx_full += 1;
+                                }
                             }
-                        }
-                        Verdict::Handoff { worker } => {
-                            let to = usize::from(worker);
-                            let pushed = self
-                                .handoff_out
-                                .get_mut(to)
-                                .and_then(Option::as_mut)
-                                .is_some_and(|p| p.push(&buf[..f.len as usize]));
-                            if pushed {
-                                woke[to] = true;
-                            } else {
-                                handoff_full += 1;
+                            Verdict::Handoff { worker } => {
+                                let to = usize::from(worker);
+                                let pushed = self
+                                    .handoff_out
+                                    .get_mut(to)
+                                    .and_then(Option::as_mut)
+                                    .is_some_and(|p| p.push(&buf[..f.len as usize]));
+                                if pushed {
+                                    woke[to] = true;
+                                } else {
+                                    handoff_full += 1;
+                                }
+                                xsk.recycle(f.addr);
                             }
-                            xsk.recycle(f.addr);
+                            // `Pass` here means the steering program sent a frame the pipeline
+                            // does not want; it is counted (as passed) and dropped.
+                            Verdict::Pass | Verdict::Drop(_) => xsk.recycle(f.addr),
                         }
-                        // `Pass` here means the steering program sent a frame the pipeline
-                        // does not want; it is counted (as passed) and dropped.
-                        Verdict::Pass | Verdict::Drop(_) => xsk.recycle(f.addr),
                     }
                 }
             }

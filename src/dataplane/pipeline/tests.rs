@@ -594,9 +594,25 @@ fn batches_give_the_same_result_as_single_frames() {
     );
     assert_eq!(verdicts, singles);
     assert_eq!(frames_in, one);
+    // The worker's way: prepare a group, prefetch, finish each (groups straddle the odd frames).
+    let mut grouped = pipeline();
+    let mut halves = original.clone();
+    let mut by_halves = Vec::new();
+    for group in halves.chunks_mut(PREPARE_GROUP) {
+        let prepared: Vec<Prepared> = group.iter().map(|f| grouped.prepare(&s, f)).collect();
+        grouped.prefetch(&prepared);
+        for (f, p) in group.iter_mut().zip(prepared) {
+            let len = f.len();
+            by_halves.push(grouped.finish(&s, 0, f, len, p).0);
+        }
+    }
+    assert_eq!(by_halves, singles);
+    assert_eq!(halves, one);
     // A batch ends with housekeeping, which refreshes the conntrack gauges.
     single.housekeeping(0);
+    grouped.housekeeping(0);
     assert_eq!(batched.counters(), single.counters());
+    assert_eq!(grouped.counters(), single.counters());
     // Fewer verdict slots than frames: the rest are left alone.
     let mut again = original.clone();
     let mut short = [Verdict::Pass; 3];
