@@ -26,16 +26,16 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use appliance::dataplane::counters::{Counter, DropReason};
-use appliance::dataplane::frames::{self, L2};
+use appliance::dataplane::frames;
 use appliance::dataplane::gateway::{PoolSpec, TunnelSpec};
-use appliance::dataplane::neighbours::Route;
-use appliance::dataplane::pipeline::{Pipeline, PipelineConfig, Verdict};
-use appliance::dataplane::snapshot::{
-    BackendSpec, InterfaceSpec, Scheduler, ServiceSpec, Snapshot, Spec,
-};
+use appliance::dataplane::pipeline::{Pipeline, Verdict};
+use appliance::dataplane::snapshot::{Snapshot, Spec};
 use appliance::dataplane::snat::ports::PortSpace;
+use appliance::dataplane::testkit::{
+    self, ip_of as ipv4, l2, l4_ports, mac, route, two_interfaces, web_service,
+};
 use appliance::dataplane::wire::tcp::flags::ACK;
-use appliance::dataplane::wire::{proto, GrePacket, Ipv4Packet, MacAddr};
+use appliance::dataplane::wire::{proto, GrePacket, Ipv4Packet};
 
 pub const BATCH: usize = 64;
 /// A work slot: the largest frame (88 bytes) with room for the tunnel headers.
@@ -51,10 +51,6 @@ const PAYLOAD: [u8; 18] = [0x55; 18];
 const PORTS: (u16, u16) = (1024, 65535);
 const IF_OUT: u16 = 0;
 const IF_IN: u16 = 1;
-
-fn mac(last: u8) -> MacAddr {
-    MacAddr([2, 0, 0, 0, 0, last])
-}
 
 fn site(s: u32) -> Ipv4Addr {
     Ipv4Addr::new(198, 18, 8, 10 + s as u8)
@@ -102,12 +98,6 @@ pub fn addrs_for(sessions: u32, workers: u16) -> u32 {
 fn snapshot(workers: u16, sessions: u32) -> Snapshot {
     let n = addrs_for(sessions, workers);
     assert!(n < 250, "a pool in one /24");
-    let route = |net: [u8; 4], prefix_len, gateway, iface| Route {
-        net: Ipv4Addr::from(net),
-        prefix_len,
-        gateway,
-        iface,
-    };
     let pool = |p: u8, name: &str| PoolSpec {
         name: name.into(),
         addrs: (0..n).map(|a| pool_addr(p, a)).collect(),
@@ -116,33 +106,14 @@ fn snapshot(workers: u16, sessions: u32) -> Snapshot {
         sources: vec![],
     };
     let spec = Spec {
-        services: vec![ServiceSpec {
-            name: "web".into(),
-            vip: VIP,
-            port: 80,
-            proto: 6,
-            scheduler: Scheduler::Maglev,
-            persistence_ms: 0,
-            backends: (0..BACKENDS)
-                .map(|i| BackendSpec {
-                    addr: backend(i),
-                    port: 8080,
-                    weight: 1,
-                    up: true,
-                })
+        services: vec![web_service(
+            VIP,
+            (0..BACKENDS)
+                .map(|i| testkit::backend(backend(i), 8080, true))
                 .collect(),
-            pool: Some(1),
-        }],
-        interfaces: vec![
-            InterfaceSpec {
-                name: "outside".into(),
-                mac: mac(0xa0),
-            },
-            InterfaceSpec {
-                name: "inside".into(),
-                mac: mac(0xa1),
-            },
-        ],
+            Some(1),
+        )],
+        interfaces: two_interfaces("outside", "inside"),
         routes: vec![
             route([198, 18, 8, 0], 24, None, IF_IN),
             route([198, 18, 2, 0], 24, None, IF_IN),
@@ -171,44 +142,32 @@ fn snapshot(workers: u16, sessions: u32) -> Snapshot {
     Snapshot::build(&spec, None).expect("valid snapshot")
 }
 
+/// The benchmarked pipeline: worker 0's, with room for `capacity` flows.
 fn pipeline(capacity: u32) -> Pipeline {
-    Pipeline::new(PipelineConfig {
-        worker: 0,
-        conntrack_capacity: capacity,
-        ..PipelineConfig::default()
-    })
+    testkit::pipeline(0, capacity)
 }
 
 /// Session `i`'s packet from its site: 88 bytes.
 fn from_site(i: u32) -> Vec<u8> {
     let s = i % SITES;
     let inner = frames::udp_datagram(inside(i), server(i), &PAYLOAD);
-    let l2 = L2 {
-        src: mac(0x10 + s as u8),
-        dst: mac(0xa1),
-    };
     frames::ethernet(
-        l2,
+        l2(0x10 + s as u8, 0xa1),
         &frames::gre_packet(site(s), LOCAL, Some(key(s)), &inner),
     )
 }
 
 /// The server's reply to session `i`'s external endpoint: 60 bytes.
 fn from_server(i: u32, ext: SocketAddrV4) -> Vec<u8> {
-    let l2 = L2 {
-        src: mac(0xfe),
-        dst: mac(0xa0),
-    };
-    frames::ethernet(l2, &frames::udp_datagram(server(i), ext, &PAYLOAD))
+    frames::ethernet(
+        l2(0xfe, 0xa0),
+        &frames::udp_datagram(server(i), ext, &PAYLOAD),
+    )
 }
 
 fn from_client(i: u32) -> Vec<u8> {
-    let l2 = L2 {
-        src: mac(0xfe),
-        dst: mac(0xa0),
-    };
     frames::ethernet(
-        l2,
+        l2(0xfe, 0xa0),
         &frames::tcp_segment(client(i), SocketAddrV4::new(VIP, 80), ACK, b""),
     )
 }
@@ -394,18 +353,6 @@ fn owned(snap: &Snapshot, n: u32, frame: impl Fn(u32) -> Vec<u8>) -> Vec<u32> {
     out
 }
 
-fn ipv4(f: &[u8]) -> Ipv4Packet<&[u8]> {
-    Ipv4Packet::new_checked(&f[14..]).expect("IPv4")
-}
-
-fn l4_ports(ip: &Ipv4Packet<&[u8]>) -> (u16, u16) {
-    let l4 = ip.payload();
-    (
-        u16::from_be_bytes([l4[0], l4[1]]),
-        u16::from_be_bytes([l4[2], l4[3]]),
-    )
-}
-
 /// Checks a translated site → Internet frame; returns its external endpoint.
 fn check_out(f: &[u8], workers: u16) -> SocketAddrV4 {
     assert!(frames::checksums_ok(f), "checksums");
@@ -566,12 +513,8 @@ pub fn fullnat(flows: u32, workers: u16, shuffle: bool, min: Duration, a: fn() -
         check_fullnat(&buf[..len], workers);
         let ip = ipv4(&buf[..len]);
         let (lport, bport) = l4_ports(&ip);
-        let l2 = L2 {
-            src: mac(0xb0 + ip.dst().octets()[3] - 1),
-            dst: mac(0xa1),
-        };
         t.push(&frames::ethernet(
-            l2,
+            l2(0xb0 + ip.dst().octets()[3] - 1, 0xa1),
             &frames::tcp_segment(
                 SocketAddrV4::new(ip.dst(), bport),
                 SocketAddrV4::new(ip.src(), lport),
