@@ -29,13 +29,13 @@ use appliance::dataplane::counters::{Counter, DropReason};
 use appliance::dataplane::frames;
 use appliance::dataplane::gateway::{PoolSpec, TunnelSpec};
 use appliance::dataplane::pipeline::{Pipeline, Verdict};
-use appliance::dataplane::snapshot::{Snapshot, Spec};
+use appliance::dataplane::snapshot::{ServiceSpec, Snapshot, Spec};
 use appliance::dataplane::snat::ports::PortSpace;
 use appliance::dataplane::testkit::{
     self, ip_of as ipv4, l2, l4_ports, mac, route, two_interfaces, web_service,
 };
 use appliance::dataplane::wire::tcp::flags::ACK;
-use appliance::dataplane::wire::{proto, GrePacket, Ipv4Packet};
+use appliance::dataplane::wire::{proto, GrePacket, Ipv4Packet, MacAddr};
 
 pub const BATCH: usize = 64;
 /// A work slot: the largest frame (88 bytes) with room for the tunnel headers.
@@ -43,8 +43,10 @@ const SLOT: usize = 128;
 pub const SITES: u32 = 4;
 const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 1);
 const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 19, 255, 254);
-const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
-const BACKENDS: u8 = 10;
+/// The web service's address (TCP port 80) here and in `dataplane-bench`'s NAT cases.
+pub const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+/// How many backends the web service has: [`backend`]`(0)` to `backend(BACKENDS - 1)`.
+pub const BACKENDS: u8 = 10;
 const SERVERS: u32 = 100;
 /// UDP payload: the inner datagram is 46 bytes, the translated frame the 60-byte minimum.
 const PAYLOAD: [u8; 18] = [0x55; 18];
@@ -60,8 +62,21 @@ fn key(s: u32) -> u32 {
     1000 + s
 }
 
-fn backend(i: u8) -> Ipv4Addr {
+pub fn backend(i: u8) -> Ipv4Addr {
     Ipv4Addr::new(198, 18, 2, 1 + i)
+}
+
+/// The web service over every backend (port 8080); FullNAT from `pool` if given.
+pub fn web(pool: Option<u16>) -> ServiceSpec {
+    let backends = (0..BACKENDS)
+        .map(|i| testkit::backend(backend(i), 8080, true))
+        .collect();
+    web_service(VIP, backends, pool)
+}
+
+/// The backends' neighbour entries: backend `i` has MAC `…:b<i>`.
+pub fn backend_neighbours() -> impl Iterator<Item = (Ipv4Addr, MacAddr)> {
+    (0..BACKENDS).map(|i| (backend(i), mac(0xb0 + i)))
 }
 
 /// Session `i`'s inside endpoint (behind site `i % SITES`): 4096 ports per host.
@@ -106,13 +121,7 @@ fn snapshot(workers: u16, sessions: u32) -> Snapshot {
         sources: vec![],
     };
     let spec = Spec {
-        services: vec![web_service(
-            VIP,
-            (0..BACKENDS)
-                .map(|i| testkit::backend(backend(i), 8080, true))
-                .collect(),
-            Some(1),
-        )],
+        services: vec![web(Some(1))],
         interfaces: two_interfaces("outside", "inside"),
         routes: vec![
             route([198, 18, 8, 0], 24, None, IF_IN),
@@ -121,7 +130,7 @@ fn snapshot(workers: u16, sessions: u32) -> Snapshot {
         ],
         neighbours: (0..SITES)
             .map(|s| (site(s), mac(0x10 + s as u8)))
-            .chain((0..BACKENDS).map(|i| (backend(i), mac(0xb0 + i))))
+            .chain(backend_neighbours())
             .chain([(ROUTER, mac(0xfe))])
             .collect(),
         workers,
@@ -198,15 +207,7 @@ impl Frames {
     /// A fixed pseudo-random order, groups of `group` frames kept together: sessions were
     /// opened in order, so their entries sit in order; shuffled, every entry is a cache miss.
     fn shuffled(&self, group: usize) -> Frames {
-        let groups = self.count() / group;
-        let mut order: Vec<usize> = (0..groups).collect();
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        for i in (1..groups).rev() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            order.swap(i, (x % (i as u64 + 1)) as usize);
-        }
+        let order = shuffled_order(self.count() / group);
         let mut out = Frames::new(self.len, self.count());
         for g in order {
             for k in 0..group {
@@ -215,6 +216,19 @@ impl Frames {
         }
         out
     }
+}
+
+/// `0..n` in a fixed pseudo-random order (Fisher-Yates with xorshift64), the same every run.
+pub fn shuffled_order(n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for i in (1..n).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    order
 }
 
 pub struct Run {

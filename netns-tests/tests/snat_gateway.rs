@@ -39,6 +39,15 @@ fn full_checksums(ns: &Netns, ifname: &str) {
     ns.run_ok(&["ethtool", "-K", ifname, "tx", "off"]);
 }
 
+/// The central gateway's end of site a's tunnel.
+const SITE_A_TUNNEL: &str = r#"[[gre.tunnel]]
+name = "site-a"
+local = "198.18.41.1"
+remote = "198.18.41.2"
+key = 100
+mtu = 1400
+"#;
+
 /// The appliance: two tunnels into one pool (`pool` is the rest of its `[[snat.pool]]`).
 fn config(pool: &str) -> String {
     let header = DataplaneHeader {
@@ -56,13 +65,7 @@ fn config(pool: &str) -> String {
     format!(
         r#"{header}conntrack_per_worker = 4096
 
-[[gre.tunnel]]
-name = "site-a"
-local = "198.18.41.1"
-remote = "198.18.41.2"
-key = 100
-mtu = 1400
-
+{SITE_A_TUNNEL}
 [[gre.tunnel]]
 name = "site-b"
 local = "198.18.42.1"
@@ -550,13 +553,7 @@ fn central_config() -> String {
     format!(
         r#"{header}conntrack_per_worker = 4096
 
-[[gre.tunnel]]
-name = "site-a"
-local = "198.18.41.1"
-remote = "198.18.41.2"
-key = 100
-mtu = 1400
-
+{SITE_A_TUNNEL}
 [[snat.pool]]
 name = "internet"
 tunnels = ["site-a"]

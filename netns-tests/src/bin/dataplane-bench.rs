@@ -30,9 +30,9 @@ use appliance::dataplane::flow::FlowKey;
 use appliance::dataplane::frames;
 use appliance::dataplane::pipeline::{Pipeline, Verdict};
 use appliance::dataplane::snapshot::{Snapshot, Spec};
-use appliance::dataplane::testkit::{self, l2, mac, route, two_interfaces, web_service};
+use appliance::dataplane::testkit::{self, l2, mac, route, two_interfaces};
 use appliance::dataplane::wire::tcp::flags::{ACK, SYN};
-use netns_tests::gwbench;
+use netns_tests::gwbench::{self, backend, BACKENDS, VIP};
 
 struct Counting;
 
@@ -58,16 +58,10 @@ fn allocs() -> u64 {
     ALLOCS.load(Ordering::Relaxed)
 }
 
-const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
 const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
-const BACKENDS: u8 = 10;
 const BATCH: usize = 64;
 /// Frames are the 60-byte minimum (a TCP ACK without payload, padded).
 const FRAME: usize = 60;
-
-fn backend(i: u8) -> Ipv4Addr {
-    Ipv4Addr::new(198, 18, 2, 1 + i)
-}
 
 /// Flow `i`'s client: addresses across 198.19.0.0/16, ports above 1024.
 fn client(i: u32) -> SocketAddrV4 {
@@ -79,20 +73,13 @@ fn client(i: u32) -> SocketAddrV4 {
 
 fn snapshot() -> Snapshot {
     let spec = Spec {
-        services: vec![web_service(
-            VIP,
-            (0..BACKENDS)
-                .map(|i| testkit::backend(backend(i), 8080, true))
-                .collect(),
-            None,
-        )],
+        services: vec![gwbench::web(None)],
         interfaces: two_interfaces("outside", "inside"),
         routes: vec![
             route([198, 18, 2, 0], 24, None, 1),
             route([0, 0, 0, 0], 0, Some(ROUTER), 0),
         ],
-        neighbours: (0..BACKENDS)
-            .map(|i| (backend(i), mac(0xb0 + i)))
+        neighbours: gwbench::backend_neighbours()
             .chain([(ROUTER, mac(0xfe))])
             .collect(),
         workers: 1,
@@ -192,16 +179,7 @@ fn established(flows: u32, shuffled: bool, min: Duration) -> (Run, f64) {
         // Flows were created in order, so their entries sit in order too; visiting them in a
         // fixed pseudo-random order (pairs kept together) makes every entry a cache miss, as
         // real traffic would.
-        let pairs = templates.len() / 2;
-        let mut order: Vec<usize> = (0..pairs).collect();
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        for i in (1..pairs).rev() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            order.swap(i, (x % (i as u64 + 1)) as usize);
-        }
-        templates = order
+        templates = gwbench::shuffled_order(templates.len() / 2)
             .iter()
             .flat_map(|&i| [templates[2 * i], templates[2 * i + 1]])
             .collect();
