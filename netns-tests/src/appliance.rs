@@ -1,6 +1,7 @@
 //! Running `applianced` under test: a per-node state directory short enough for a Unix socket
 //! path, the config written there, `appctl` against its socket, and the JSON status.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
@@ -131,15 +132,21 @@ impl Appliance {
         .unwrap();
     }
 
-    /// `appctl status --json`, parsed; panics with appctl's stderr on failure.
-    pub fn status(&self) -> serde_json::Value {
-        let out = self.appctl(&["status", "--json"]);
+    /// `appctl <args>` (a `--json` view), parsed; panics with appctl's stderr on failure.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.appctl(args);
         assert!(
             out.status.success(),
-            "appctl status failed: {}",
+            "appctl {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        serde_json::from_slice(&out.stdout).expect("status is JSON")
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("appctl {args:?}: not JSON: {e}"))
+    }
+
+    /// `appctl status --json`, parsed; panics with appctl's stderr on failure.
+    pub fn status(&self) -> serde_json::Value {
+        self.json(&["status", "--json"])
     }
 }
 
@@ -155,6 +162,54 @@ impl Drop for Appliance {
     }
 }
 
+/// The head of a data-plane node's config: `[daemon]` (`node_name`, the state directory that
+/// [`Appliance::new`] rewrites, `shutdown_grace` if given), `[control]`, one
+/// `[interfaces.<name>]` per interface (with its description, if not empty) and `[dataplane]`
+/// over all of them with `workers` and `queues`.
+///
+/// The text ends inside `[dataplane]`: lines written right after it (`conntrack_per_worker`,
+/// `generic_xdp`) belong to that table; the rest of the config (`[[service]]`, `[[gre.tunnel]]`,
+/// `[checks]` …) follows.
+pub struct DataplaneHeader<'a> {
+    pub node: &'a str,
+    pub shutdown_grace: Option<&'a str>,
+    /// `(name, description)` of each data interface.
+    pub interfaces: &'a [(&'a str, &'a str)],
+    pub workers: u16,
+    pub queues: u16,
+}
+
+impl fmt::Display for DataplaneHeader<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "[daemon]")?;
+        writeln!(f, "node_name = \"{}\"", self.node)?;
+        writeln!(f, "state_dir = \"/run/appliance\"")?;
+        if let Some(grace) = self.shutdown_grace {
+            writeln!(f, "shutdown_grace = \"{grace}\"")?;
+        }
+        writeln!(f)?;
+        writeln!(f, "[control]")?;
+        writeln!(f, "socket = \"/run/appliance/appctl.sock\"")?;
+        writeln!(f)?;
+        for (name, description) in self.interfaces {
+            writeln!(f, "[interfaces.{name}]")?;
+            if !description.is_empty() {
+                writeln!(f, "description = \"{description}\"")?;
+            }
+        }
+        let names: Vec<String> = self
+            .interfaces
+            .iter()
+            .map(|(name, _)| format!("\"{name}\""))
+            .collect();
+        writeln!(f)?;
+        writeln!(f, "[dataplane]")?;
+        writeln!(f, "interfaces = [{}]", names.join(", "))?;
+        writeln!(f, "workers = {}", self.workers)?;
+        writeln!(f, "queues = {}", self.queues)
+    }
+}
+
 pub fn run_appctl(socket: &Path, args: &[&str]) -> Output {
     std::process::Command::new(bin_path("appctl"))
         .arg("-s")
@@ -162,4 +217,41 @@ pub fn run_appctl(socket: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run appctl")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DataplaneHeader;
+
+    #[test]
+    fn header_renders_the_tables_in_order() {
+        let header = DataplaneHeader {
+            node: "gw",
+            shutdown_grace: Some("3s"),
+            interfaces: &[("eth0", "Internet"), ("eth1", "")],
+            workers: 2,
+            queues: 2,
+        };
+        assert_eq!(
+            format!("{header}conntrack_per_worker = 4096\n"),
+            r#"[daemon]
+node_name = "gw"
+state_dir = "/run/appliance"
+shutdown_grace = "3s"
+
+[control]
+socket = "/run/appliance/appctl.sock"
+
+[interfaces.eth0]
+description = "Internet"
+[interfaces.eth1]
+
+[dataplane]
+interfaces = ["eth0", "eth1"]
+workers = 2
+queues = 2
+conntrack_per_worker = 4096
+"#
+        );
+    }
 }

@@ -26,14 +26,14 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use appliance::dataplane::counters::{Counter, DropReason};
-use appliance::dataplane::frames::{self, L2};
+use appliance::dataplane::frames;
 use appliance::dataplane::gateway::{PoolSpec, TunnelSpec};
-use appliance::dataplane::neighbours::Route;
-use appliance::dataplane::pipeline::{Pipeline, PipelineConfig, Verdict};
-use appliance::dataplane::snapshot::{
-    BackendSpec, InterfaceSpec, Scheduler, ServiceSpec, Snapshot, Spec,
-};
+use appliance::dataplane::pipeline::{Pipeline, Verdict};
+use appliance::dataplane::snapshot::{ServiceSpec, Snapshot, Spec};
 use appliance::dataplane::snat::ports::PortSpace;
+use appliance::dataplane::testkit::{
+    self, ip_of as ipv4, l2, l4_ports, mac, route, two_interfaces, web_service,
+};
 use appliance::dataplane::wire::tcp::flags::ACK;
 use appliance::dataplane::wire::{proto, GrePacket, Ipv4Packet, MacAddr};
 
@@ -43,18 +43,16 @@ const SLOT: usize = 128;
 pub const SITES: u32 = 4;
 const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 1);
 const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 19, 255, 254);
-const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
-const BACKENDS: u8 = 10;
+/// The web service's address (TCP port 80) here and in `dataplane-bench`'s NAT cases.
+pub const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+/// How many backends the web service has: [`backend`]`(0)` to `backend(BACKENDS - 1)`.
+pub const BACKENDS: u8 = 10;
 const SERVERS: u32 = 100;
 /// UDP payload: the inner datagram is 46 bytes, the translated frame the 60-byte minimum.
 const PAYLOAD: [u8; 18] = [0x55; 18];
 const PORTS: (u16, u16) = (1024, 65535);
 const IF_OUT: u16 = 0;
 const IF_IN: u16 = 1;
-
-fn mac(last: u8) -> MacAddr {
-    MacAddr([2, 0, 0, 0, 0, last])
-}
 
 fn site(s: u32) -> Ipv4Addr {
     Ipv4Addr::new(198, 18, 8, 10 + s as u8)
@@ -64,8 +62,21 @@ fn key(s: u32) -> u32 {
     1000 + s
 }
 
-fn backend(i: u8) -> Ipv4Addr {
+pub fn backend(i: u8) -> Ipv4Addr {
     Ipv4Addr::new(198, 18, 2, 1 + i)
+}
+
+/// The web service over every backend (port 8080); FullNAT from `pool` if given.
+pub fn web(pool: Option<u16>) -> ServiceSpec {
+    let backends = (0..BACKENDS)
+        .map(|i| testkit::backend(backend(i), 8080, true))
+        .collect();
+    web_service(VIP, backends, pool)
+}
+
+/// The backends' neighbour entries: backend `i` has MAC `…:b<i>`.
+pub fn backend_neighbours() -> impl Iterator<Item = (Ipv4Addr, MacAddr)> {
+    (0..BACKENDS).map(|i| (backend(i), mac(0xb0 + i)))
 }
 
 /// Session `i`'s inside endpoint (behind site `i % SITES`): 4096 ports per host.
@@ -102,12 +113,6 @@ pub fn addrs_for(sessions: u32, workers: u16) -> u32 {
 fn snapshot(workers: u16, sessions: u32) -> Snapshot {
     let n = addrs_for(sessions, workers);
     assert!(n < 250, "a pool in one /24");
-    let route = |net: [u8; 4], prefix_len, gateway, iface| Route {
-        net: Ipv4Addr::from(net),
-        prefix_len,
-        gateway,
-        iface,
-    };
     let pool = |p: u8, name: &str| PoolSpec {
         name: name.into(),
         addrs: (0..n).map(|a| pool_addr(p, a)).collect(),
@@ -116,33 +121,8 @@ fn snapshot(workers: u16, sessions: u32) -> Snapshot {
         sources: vec![],
     };
     let spec = Spec {
-        services: vec![ServiceSpec {
-            name: "web".into(),
-            vip: VIP,
-            port: 80,
-            proto: 6,
-            scheduler: Scheduler::Maglev,
-            persistence_ms: 0,
-            backends: (0..BACKENDS)
-                .map(|i| BackendSpec {
-                    addr: backend(i),
-                    port: 8080,
-                    weight: 1,
-                    up: true,
-                })
-                .collect(),
-            pool: Some(1),
-        }],
-        interfaces: vec![
-            InterfaceSpec {
-                name: "outside".into(),
-                mac: mac(0xa0),
-            },
-            InterfaceSpec {
-                name: "inside".into(),
-                mac: mac(0xa1),
-            },
-        ],
+        services: vec![web(Some(1))],
+        interfaces: two_interfaces("outside", "inside"),
         routes: vec![
             route([198, 18, 8, 0], 24, None, IF_IN),
             route([198, 18, 2, 0], 24, None, IF_IN),
@@ -150,7 +130,7 @@ fn snapshot(workers: u16, sessions: u32) -> Snapshot {
         ],
         neighbours: (0..SITES)
             .map(|s| (site(s), mac(0x10 + s as u8)))
-            .chain((0..BACKENDS).map(|i| (backend(i), mac(0xb0 + i))))
+            .chain(backend_neighbours())
             .chain([(ROUTER, mac(0xfe))])
             .collect(),
         workers,
@@ -171,44 +151,32 @@ fn snapshot(workers: u16, sessions: u32) -> Snapshot {
     Snapshot::build(&spec, None).expect("valid snapshot")
 }
 
+/// The benchmarked pipeline: worker 0's, with room for `capacity` flows.
 fn pipeline(capacity: u32) -> Pipeline {
-    Pipeline::new(PipelineConfig {
-        worker: 0,
-        conntrack_capacity: capacity,
-        ..PipelineConfig::default()
-    })
+    testkit::pipeline(0, capacity)
 }
 
 /// Session `i`'s packet from its site: 88 bytes.
 fn from_site(i: u32) -> Vec<u8> {
     let s = i % SITES;
     let inner = frames::udp_datagram(inside(i), server(i), &PAYLOAD);
-    let l2 = L2 {
-        src: mac(0x10 + s as u8),
-        dst: mac(0xa1),
-    };
     frames::ethernet(
-        l2,
+        l2(0x10 + s as u8, 0xa1),
         &frames::gre_packet(site(s), LOCAL, Some(key(s)), &inner),
     )
 }
 
 /// The server's reply to session `i`'s external endpoint: 60 bytes.
 fn from_server(i: u32, ext: SocketAddrV4) -> Vec<u8> {
-    let l2 = L2 {
-        src: mac(0xfe),
-        dst: mac(0xa0),
-    };
-    frames::ethernet(l2, &frames::udp_datagram(server(i), ext, &PAYLOAD))
+    frames::ethernet(
+        l2(0xfe, 0xa0),
+        &frames::udp_datagram(server(i), ext, &PAYLOAD),
+    )
 }
 
 fn from_client(i: u32) -> Vec<u8> {
-    let l2 = L2 {
-        src: mac(0xfe),
-        dst: mac(0xa0),
-    };
     frames::ethernet(
-        l2,
+        l2(0xfe, 0xa0),
         &frames::tcp_segment(client(i), SocketAddrV4::new(VIP, 80), ACK, b""),
     )
 }
@@ -239,15 +207,7 @@ impl Frames {
     /// A fixed pseudo-random order, groups of `group` frames kept together: sessions were
     /// opened in order, so their entries sit in order; shuffled, every entry is a cache miss.
     fn shuffled(&self, group: usize) -> Frames {
-        let groups = self.count() / group;
-        let mut order: Vec<usize> = (0..groups).collect();
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        for i in (1..groups).rev() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            order.swap(i, (x % (i as u64 + 1)) as usize);
-        }
+        let order = shuffled_order(self.count() / group);
         let mut out = Frames::new(self.len, self.count());
         for g in order {
             for k in 0..group {
@@ -256,6 +216,19 @@ impl Frames {
         }
         out
     }
+}
+
+/// `0..n` in a fixed pseudo-random order (Fisher-Yates with xorshift64), the same every run.
+pub fn shuffled_order(n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for i in (1..n).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    order
 }
 
 pub struct Run {
@@ -392,18 +365,6 @@ fn owned(snap: &Snapshot, n: u32, frame: impl Fn(u32) -> Vec<u8>) -> Vec<u32> {
         i += 1;
     }
     out
-}
-
-fn ipv4(f: &[u8]) -> Ipv4Packet<&[u8]> {
-    Ipv4Packet::new_checked(&f[14..]).expect("IPv4")
-}
-
-fn l4_ports(ip: &Ipv4Packet<&[u8]>) -> (u16, u16) {
-    let l4 = ip.payload();
-    (
-        u16::from_be_bytes([l4[0], l4[1]]),
-        u16::from_be_bytes([l4[2], l4[3]]),
-    )
 }
 
 /// Checks a translated site → Internet frame; returns its external endpoint.
@@ -566,12 +527,8 @@ pub fn fullnat(flows: u32, workers: u16, shuffle: bool, min: Duration, a: fn() -
         check_fullnat(&buf[..len], workers);
         let ip = ipv4(&buf[..len]);
         let (lport, bport) = l4_ports(&ip);
-        let l2 = L2 {
-            src: mac(0xb0 + ip.dst().octets()[3] - 1),
-            dst: mac(0xa1),
-        };
         t.push(&frames::ethernet(
-            l2,
+            l2(0xb0 + ip.dst().octets()[3] - 1, 0xa1),
             &frames::tcp_segment(
                 SocketAddrV4::new(ip.dst(), bport),
                 SocketAddrV4::new(ip.src(), lport),

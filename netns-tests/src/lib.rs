@@ -69,7 +69,7 @@ mod wait;
 pub mod zeroloss;
 
 pub use addr::{assert_test_addr, is_test_addr};
-pub use appliance::{run_appctl, Appliance};
+pub use appliance::{run_appctl, Appliance, DataplaneHeader};
 pub use bins::{bin_dirs, bin_path, workspace_root};
 pub use cleanup::{list_netns, own_namespaces, owner_pid, remove_stale_namespaces, NETNS_PREFIX};
 pub use lab::{Lab, DEFAULT_STOP_GRACE};

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use netns_tests::{wait_until, Appliance, Lab, Netns};
+use netns_tests::{wait_until, Appliance, DataplaneHeader, Lab, Netns};
 
 const VIP: &str = "198.18.30.1";
 
@@ -47,31 +47,23 @@ fn config(b1_weight: u32) -> String {
 }
 
 fn two_armed_config(b1_weight: u32, generic: bool) -> String {
+    let header = DataplaneHeader {
+        node: "lb",
+        shutdown_grace: Some("3s"),
+        interfaces: &[
+            ("eth0", "clients"),
+            ("eth1", "backend b1"),
+            ("eth2", "backend b2"),
+        ],
+        workers: 2,
+        queues: 2,
+    };
     format!(
-        r#"[daemon]
-node_name = "lb"
-state_dir = "/run/appliance"
-shutdown_grace = "3s"
-
-[control]
-socket = "/run/appliance/appctl.sock"
+        r#"{header}conntrack_per_worker = 4096
+generic_xdp = {generic}
 
 [metrics]
 listen = "127.0.0.1:9469"
-
-[interfaces.eth0]
-description = "clients"
-[interfaces.eth1]
-description = "backend b1"
-[interfaces.eth2]
-description = "backend b2"
-
-[dataplane]
-interfaces = ["eth0", "eth1", "eth2"]
-workers = 2
-queues = 2
-conntrack_per_worker = 4096
-generic_xdp = {generic}
 
 [[service]]
 name = "web"
@@ -118,16 +110,6 @@ print('no answer')
 sys.exit(1)
 ";
 
-fn json(node: &Appliance, args: &[&str]) -> serde_json::Value {
-    let out = node.appctl(args);
-    assert!(
-        out.status.success(),
-        "appctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn get(client: &Netns, path: &str) -> Option<String> {
     let out = client.exec(&[
         "curl",
@@ -139,19 +121,6 @@ fn get(client: &Netns, path: &str) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn wait_running(node: &Appliance) {
-    wait_until(
-        "data plane running with every backend resolved",
-        Duration::from_secs(15),
-        Duration::from_millis(200),
-        || {
-            let st = json(node, &["dataplane", "--json"]);
-            st["state"] == "running" && st["unresolved_neighbours"].as_array().unwrap().is_empty()
-        },
-    )
-    .unwrap();
 }
 
 /// Requests `/who` until both backends have answered (and at least `n` answers came).
@@ -199,7 +168,7 @@ fn two_armed_with_backends(lab: &Lab, generic: bool) -> (Netns, Netns, Appliance
     lb.sysctl("net.ipv4.ip_forward", "0");
     let mut node = Appliance::new(lab, &lb, "lb", &two_armed_config(1, generic));
     node.start();
-    wait_running(&node);
+    node.wait_dataplane_running();
     // The client's address gets into the neighbour table with its first ARP.
     client.assert_ping("198.18.20.1");
     (lb, client, node, b1, b2)
@@ -209,7 +178,7 @@ fn two_armed_with_backends(lab: &Lab, generic: bool) -> (Netns, Netns, Appliance
 fn generic_xdp_mode() {
     let lab = Lab::for_current_test();
     let (_lb, client, node) = two_armed(&lab, true);
-    let st = json(&node, &["dataplane", "--json"]);
+    let st = node.json(&["dataplane", "--json"]);
     assert!(
         st["interfaces"]
             .as_array()
@@ -243,19 +212,15 @@ fn one_armed_on_a_switched_lan() {
         serve_http(&lab, b, name);
     }
     lb.sysctl("net.ipv4.ip_forward", "0");
+    let header = DataplaneHeader {
+        node: "lb",
+        shutdown_grace: None,
+        interfaces: &[("eth0", "")],
+        workers: 1,
+        queues: 1,
+    };
     let config = format!(
-        r#"[daemon]
-node_name = "lb"
-state_dir = "/run/appliance"
-
-[control]
-socket = "/run/appliance/appctl.sock"
-
-[interfaces.eth0]
-
-[dataplane]
-interfaces = ["eth0"]
-
+        r#"{header}
 [[service]]
 name = "web"
 vip = "{VIP}"
@@ -270,10 +235,10 @@ backends = [
     );
     let mut node = Appliance::new(&lab, &lb, "lb", &config);
     node.start();
-    wait_running(&node);
+    node.wait_dataplane_running();
     client.assert_ping("198.18.51.1");
     both_backends_answer(&node, &client, 6);
-    let st = json(&node, &["dataplane", "--json"]);
+    let st = node.json(&["dataplane", "--json"]);
     assert!(st["totals"]["tx_packets"].as_u64().unwrap() > 0, "{st}");
 }
 
@@ -281,19 +246,19 @@ backends = [
 fn client_reaches_two_http_backends_through_the_fast_path() {
     let lab = Lab::for_current_test();
     let (lb, client, node) = two_armed(&lab, false);
-    let st = json(&node, &["dataplane", "--json"]);
+    let st = node.json(&["dataplane", "--json"]);
     assert_eq!(st["interfaces"].as_array().unwrap().len(), 3, "{st}");
     assert!(lb
         .ip_ok(&["link", "show", "dev", "eth0"])
         .contains("appl_steer"));
     both_backends_answer(&node, &client, 6);
 
-    let st = json(&node, &["dataplane", "--json"]);
+    let st = node.json(&["dataplane", "--json"]);
     lab.write_artifact("dataplane-status.json", st.to_string());
     let totals = &st["totals"];
     assert!(totals["new_flows"].as_u64().unwrap() >= 6, "{st}");
     assert!(totals["tx_packets"].as_u64().unwrap() > 0, "{st}");
-    let svc = json(&node, &["service", "--json"]);
+    let svc = node.json(&["service", "--json"]);
     assert_eq!(svc[0]["name"], "web");
     assert_eq!(svc[0]["backends"].as_array().unwrap().len(), 2);
     assert!(svc[0]["backends"]
@@ -301,7 +266,7 @@ fn client_reaches_two_http_backends_through_the_fast_path() {
         .unwrap()
         .iter()
         .all(|b| b["up"] == true));
-    let ct = json(&node, &["conntrack", "--json"]);
+    let ct = node.json(&["conntrack", "--json"]);
     assert!(ct["used"].as_u64().unwrap() >= 6, "{ct}");
     assert!(
         ct["flows"][0]["vip"].as_str().unwrap().starts_with(VIP),
@@ -331,7 +296,7 @@ fn client_reaches_two_http_backends_through_the_fast_path() {
         String::from_utf8_lossy(&udp.stdout),
         String::from_utf8_lossy(&udp.stderr)
     );
-    let st = json(&node, &["dataplane", "--json"]);
+    let st = node.json(&["dataplane", "--json"]);
     assert!(
         st["totals"]["icmp_translated"].as_u64().unwrap() >= 1,
         "{st}"
@@ -349,7 +314,7 @@ fn client_reaches_two_http_backends_through_the_fast_path() {
         "b1 drained in the running snapshot",
         Duration::from_secs(5),
         Duration::from_millis(50),
-        || json(&node, &["service", "--json"])[0]["backends"][0]["weight"] == 0,
+        || node.json(&["service", "--json"])[0]["backends"][0]["weight"] == 0,
     )
     .unwrap();
     for _ in 0..6 {
@@ -377,7 +342,7 @@ fn a_backend_mac_change_reaches_the_fast_path() {
     both_backends_answer(&node, &client, 4);
 
     let generation = |n: &Appliance| {
-        json(n, &["dataplane", "--json"])["snapshot_generation"]
+        n.json(&["dataplane", "--json"])["snapshot_generation"]
             .as_u64()
             .unwrap()
     };

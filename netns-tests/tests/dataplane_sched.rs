@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use netns_tests::{wait_until, Appliance, Lab, Netns, Proc};
+use netns_tests::{wait_until, Appliance, DataplaneHeader, Lab, Netns, Proc};
 
 const VIP: &str = "198.18.30.1";
 
@@ -82,25 +82,16 @@ fall = 2
     } else {
         ("", "")
     };
+    let header = DataplaneHeader {
+        node: "lb",
+        shutdown_grace: Some("3s"),
+        interfaces: &[("eth0", ""), ("eth1", ""), ("eth2", "")],
+        workers: 1,
+        queues: 1,
+    };
     format!(
-        r#"[daemon]
-node_name = "lb"
-state_dir = "/run/appliance"
-shutdown_grace = "3s"
-
-[control]
-socket = "/run/appliance/appctl.sock"
-
-[interfaces.eth0]
-[interfaces.eth1]
-[interfaces.eth2]
+        r#"{header}conntrack_per_worker = 4096
 {checks}
-[dataplane]
-interfaces = ["eth0", "eth1", "eth2"]
-workers = 1
-queues = 1
-conntrack_per_worker = 4096
-
 [[service]]
 name = "web"
 vip = "{VIP}"
@@ -116,16 +107,6 @@ scheduler = "{scheduler}"
         w1 = s.weights[0],
         w2 = s.weights[1],
     )
-}
-
-fn json(node: &Appliance, args: &[&str]) -> serde_json::Value {
-    let out = node.appctl(args);
-    assert!(
-        out.status.success(),
-        "appctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Client, appliance and two backends, each on its own veth; the kernel does not forward.
@@ -158,8 +139,8 @@ fn setup(s: &Service<'_>) -> Setup {
         Duration::from_secs(20),
         Duration::from_millis(100),
         || {
-            let st = json(&node, &["dataplane", "--json"]);
-            let svc = json(&node, &["service", "--json"]);
+            let st = node.json(&["dataplane", "--json"]);
+            let svc = node.json(&["service", "--json"]);
             st["state"] == "running"
                 && st["unresolved_neighbours"].as_array().unwrap().is_empty()
                 && svc[0]["backends"]
@@ -221,7 +202,7 @@ fn reload(node: &Appliance, s: &Service<'_>) {
         Duration::from_secs(5),
         Duration::from_millis(50),
         || {
-            let b = &json(node, &["service", "--json"])[0]["backends"];
+            let b = &node.json(&["service", "--json"])[0]["backends"];
             b[0]["weight"] == s.weights[0] && b[1]["weight"] == s.weights[1]
         },
     )
@@ -237,7 +218,7 @@ fn maglev_spreads_clients_over_both_backends() {
         check_b1: false,
     });
     assert_eq!(
-        json(&s.node, &["service", "--json"])[0]["scheduler"],
+        s.node.json(&["service", "--json"])[0]["scheduler"],
         "maglev"
     );
     // Every request comes from a new source port, so Maglev hashes it anew.
@@ -335,7 +316,7 @@ fn a_failed_health_check_takes_a_backend_out_and_back() {
     // b1's server dies: the check goes down and b1 gets no new flows.
     s.servers.remove(0).kill();
     let b1_up =
-        |node: &Appliance| json(node, &["service", "--json"])[0]["backends"][0]["up"].clone();
+        |node: &Appliance| node.json(&["service", "--json"])[0]["backends"][0]["up"].clone();
     wait_until(
         "b1 marked down by its check",
         Duration::from_secs(10),
@@ -412,7 +393,7 @@ fn a_drained_backend_keeps_its_open_connection() {
     )
     .unwrap();
     let port = std::fs::read_to_string(&port_file).unwrap();
-    let ct = json(&s.node, &["conntrack", "--json"]);
+    let ct = s.node.json(&["conntrack", "--json"]);
     let flow = ct["flows"]
         .as_array()
         .unwrap()

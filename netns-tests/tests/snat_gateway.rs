@@ -25,7 +25,7 @@
 
 use std::time::Duration;
 
-use netns_tests::{wait_for_log, wait_until, Appliance, Lab, Netns};
+use netns_tests::{wait_for_log, wait_until, Appliance, DataplaneHeader, Lab, Netns};
 
 const SERVER: &str = "198.18.70.2";
 const PORT: &str = "7000";
@@ -39,39 +39,33 @@ fn full_checksums(ns: &Netns, ifname: &str) {
     ns.run_ok(&["ethtool", "-K", ifname, "tx", "off"]);
 }
 
-/// The appliance: two tunnels into one pool (`pool` is the rest of its `[[snat.pool]]`).
-fn config(pool: &str) -> String {
-    format!(
-        r#"[daemon]
-node_name = "gw"
-state_dir = "/run/appliance"
-shutdown_grace = "3s"
-
-[control]
-socket = "/run/appliance/appctl.sock"
-
-[interfaces.eth0]
-description = "Internet"
-[interfaces.eth1]
-description = "site a underlay"
-[interfaces.eth2]
-description = "site b underlay"
-[interfaces.eth3]
-description = "an inside network without a tunnel"
-
-[dataplane]
-interfaces = ["eth0", "eth1", "eth2", "eth3"]
-workers = 2
-queues = 2
-conntrack_per_worker = 4096
-
-[[gre.tunnel]]
+/// The central gateway's end of site a's tunnel.
+const SITE_A_TUNNEL: &str = r#"[[gre.tunnel]]
 name = "site-a"
 local = "198.18.41.1"
 remote = "198.18.41.2"
 key = 100
 mtu = 1400
+"#;
 
+/// The appliance: two tunnels into one pool (`pool` is the rest of its `[[snat.pool]]`).
+fn config(pool: &str) -> String {
+    let header = DataplaneHeader {
+        node: "gw",
+        shutdown_grace: Some("3s"),
+        interfaces: &[
+            ("eth0", "Internet"),
+            ("eth1", "site a underlay"),
+            ("eth2", "site b underlay"),
+            ("eth3", "an inside network without a tunnel"),
+        ],
+        workers: 2,
+        queues: 2,
+    };
+    format!(
+        r#"{header}conntrack_per_worker = 4096
+
+{SITE_A_TUNNEL}
 [[gre.tunnel]]
 name = "site-b"
 local = "198.18.42.1"
@@ -92,18 +86,27 @@ sources = ["198.18.96.0/24"]"#;
 const THREE_ADDRESSES: &str = r#"addresses = ["198.18.60.1", "198.18.60.2", "198.18.60.3"]
 sources = ["198.18.96.0/24"]"#;
 
+/// A veth of two queues from `a`'s `a_if` to `b`'s `eth0` on `net`.0/24: `a` is `net`.1, `b`
+/// is `net`.`host`.
+fn link(lab: &Lab, a: &Netns, a_if: &str, b: &Netns, net: &str, host: u8) {
+    lab.veth_builder(a, a_if, b, "eth0").queues(2).create();
+    a.add_addr(a_if, &format!("{net}.1/24"));
+    b.add_addr("eth0", &format!("{net}.{host}/24"));
+}
+
+/// [`link`], and `host` sends everything through `gw`, with full checksums.
+fn host_behind(lab: &Lab, gw: &Netns, gw_if: &str, host: &Netns, net: &str, addr: u8) {
+    link(lab, gw, gw_if, host, net, addr);
+    host.add_route(&format!("default via {net}.1"));
+    full_checksums(host, "eth0");
+}
+
 /// A site: gateway namespace with its underlay veth to the appliance and a TUN device driven
 /// by the GRE peer, and a user namespace behind it with the shared inside address.
 fn site(lab: &Lab, lb: &Netns, tag: &str, lb_if: &str, underlay: u8, key: &str) -> Netns {
     let (gw, user) = (lab.netns(&format!("s{tag}")), lab.netns(&format!("u{tag}")));
-    lab.veth_builder(lb, lb_if, &gw, "eth0").queues(2).create();
-    lb.add_addr(lb_if, &format!("198.18.{underlay}.1/24"));
-    gw.add_addr("eth0", &format!("198.18.{underlay}.2/24"));
-    lab.veth(&gw, "eth1", &user, "eth0");
-    gw.add_addr("eth1", "198.18.64.1/24");
-    user.add_addr("eth0", "198.18.64.5/24");
-    user.add_route("default via 198.18.64.1");
-    full_checksums(&user, "eth0");
+    link(lab, lb, lb_if, &gw, &format!("198.18.{underlay}"), 2);
+    host_behind(lab, &gw, "eth1", &user, "198.18.64", 5);
     gw.sysctl("net.ipv4.ip_forward", "1");
     gw.ip_ok(&["tuntap", "add", "dev", "gre0", "mode", "tun"]);
     let peer = gw
@@ -129,30 +132,26 @@ fn site(lab: &Lab, lb: &Netns, tag: &str, lb_if: &str, underlay: u8, key: &str) 
     user
 }
 
-fn json(node: &Appliance, args: &[&str]) -> serde_json::Value {
-    let out = node.appctl(args);
-    assert!(
-        out.status.success(),
-        "appctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// What the server saw as the user's address, over TCP and over UDP from source port 5000.
 fn ask(node: &Appliance, user: &Netns, tag: &str) -> (String, String) {
+    ask_at(node, user, SERVER, PORT, tag)
+}
+
+/// What the echo peer at `server`:`port` saw as the user's address, over TCP and over UDP from
+/// source port 5000.
+fn ask_at(node: &Appliance, user: &Netns, server: &str, port: &str, tag: &str) -> (String, String) {
     let mut last = String::new();
     let mut answer = None;
     wait_until(
-        &format!("site {tag} reaching the server"),
+        &format!("{tag} reaching {server}:{port}"),
         Duration::from_secs(20),
         Duration::from_millis(200),
         || {
             let out = user.exec(&[
                 "python3",
                 &peer_script("ask_peer.py"),
-                SERVER,
-                PORT,
+                server,
+                port,
                 "5000",
                 tag,
             ]);
@@ -190,13 +189,9 @@ fn ask(node: &Appliance, user: &Netns, tag: &str) -> (String, String) {
 /// routes the pool's 198.18.60.0/24 back to `lb`.
 fn internet(lab: &Lab, lb: &Netns) -> Netns {
     let srv = lab.netns("srv");
-    lab.veth_builder(lb, "eth0", &srv, "eth0")
-        .queues(2)
-        .create();
-    lb.add_addr("eth0", "198.18.50.1/24");
+    link(lab, lb, "eth0", &srv, "198.18.50", 2);
     // The Internet is behind a router (the server's namespace), as it would be.
     lb.add_route("198.18.70.0/24 via 198.18.50.2");
-    srv.add_addr("eth0", "198.18.50.2/24");
     srv.add_addr("lo", &format!("{SERVER}/32"));
     srv.add_route("198.18.60.0/24 via 198.18.50.1");
     full_checksums(&srv, "eth0");
@@ -210,20 +205,6 @@ fn internet(lab: &Lab, lb: &Netns) -> Netns {
     srv
 }
 
-/// Waits until `node`'s data plane runs with every next hop it needs resolved.
-fn wait_running(node: &Appliance) {
-    wait_until(
-        "data plane running with the next hops resolved",
-        Duration::from_secs(15),
-        Duration::from_millis(200),
-        || {
-            let st = json(node, &["dataplane", "--json"]);
-            st["state"] == "running" && st["unresolved_neighbours"].as_array().unwrap().is_empty()
-        },
-    )
-    .unwrap();
-}
-
 /// The whole lab: the Internet-side server (with the echo peer), both sites, the appliance
 /// running with next hops resolved.
 fn gateway_lab(lab: &Lab, pool: &str) -> (Netns, Netns, Netns, Netns, Appliance) {
@@ -232,18 +213,12 @@ fn gateway_lab(lab: &Lab, pool: &str) -> (Netns, Netns, Netns, Netns, Appliance)
     let ua = site(lab, &lb, "a", "eth1", 41, "100");
     let ub = site(lab, &lb, "b", "eth2", 42, "-");
     let inside = lab.netns("in");
-    lab.veth_builder(&lb, "eth3", &inside, "eth0")
-        .queues(2)
-        .create();
-    lb.add_addr("eth3", "198.18.96.1/24");
-    inside.add_addr("eth0", "198.18.96.9/24");
-    inside.add_route("default via 198.18.96.1");
-    full_checksums(&inside, "eth0");
+    host_behind(lab, &lb, "eth3", &inside, "198.18.96", 9);
     lb.sysctl("net.ipv4.ip_forward", "0");
 
     let mut node = Appliance::new(lab, &lb, "gw", &config(pool));
     node.start();
-    wait_running(&node);
+    node.wait_dataplane_running();
     // The gateway learns the inside host's MAC address from its ARP request.
     inside.assert_ping("198.18.96.1");
     (srv, ua, ub, inside, node)
@@ -281,7 +256,7 @@ fn two_sites_with_the_same_addresses_reach_the_internet_through_gre() {
     );
     let (_, udp_a3) = ask(&node, &ua, "a");
     assert_eq!(udp_a, udp_a3, "the mapping survives a reload");
-    let snat = json(&node, &["snat", "--json"]);
+    let snat = node.json(&["snat", "--json"]);
     assert_eq!(snat[0]["addresses"].as_array().unwrap().len(), 3, "{snat}");
     // An untunnelled inside prefix of the pool is translated too.
     let (tcp_in, udp_in) = ask(&node, &inside, "in");
@@ -289,7 +264,7 @@ fn two_sites_with_the_same_addresses_reach_the_internet_through_gre() {
     assert!(udp_in.starts_with("198.18.60."), "{udp_in}");
 
     // Both UDP flows are tracked at once, each with its own tunnel.
-    let ct = json(&node, &["conntrack", "--json", "--limit", "100"]);
+    let ct = node.json(&["conntrack", "--json", "--limit", "100"]);
     lab.write_artifact("conntrack.json", ct.to_string());
     let flows = ct["flows"].as_array().unwrap();
     for tunnel in ["site-a", "site-b"] {
@@ -308,8 +283,8 @@ fn two_sites_with_the_same_addresses_reach_the_internet_through_gre() {
         Duration::from_secs(5),
         Duration::from_millis(100),
         || {
-            let gre = json(&node, &["gre", "--json"]);
-            let snat = json(&node, &["snat", "--json"]);
+            let gre = node.json(&["gre", "--json"]);
+            let snat = node.json(&["snat", "--json"]);
             lab.write_artifact("gre.json", gre.to_string());
             lab.write_artifact("snat.json", snat.to_string());
             let tunnels_ok = gre.as_array().unwrap().iter().all(|t| {
@@ -333,7 +308,7 @@ fn two_sites_with_the_same_addresses_reach_the_internet_through_gre() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success() && text.contains(needle), "{text}");
     }
-    let st = json(&node, &["dataplane", "--json"]);
+    let st = node.json(&["dataplane", "--json"]);
     lab.write_artifact("dataplane.json", st.to_string());
     assert!(
         st["totals"]["gre_encapsulated"].as_u64().unwrap() >= 8,
@@ -384,7 +359,7 @@ fn icmp_errors_go_back_into_the_tunnel_and_big_replies_get_frag_needed() {
         Duration::from_secs(5),
         Duration::from_millis(100),
         || {
-            let gre = json(&node, &["gre", "--json"]);
+            let gre = node.json(&["gre", "--json"]);
             let sent = gre[0]["frag_needed_sent"].as_u64().unwrap();
             let learnt = ["198.18.60.1", "198.18.60.2"].iter().any(|a| {
                 srv.ip_ok(&["route", "get", a])
@@ -397,7 +372,7 @@ fn icmp_errors_go_back_into_the_tunnel_and_big_replies_get_frag_needed() {
         },
     )
     .unwrap();
-    let st = json(&node, &["dataplane", "--json"]);
+    let st = node.json(&["dataplane", "--json"]);
     assert!(
         st["totals"]["icmp_translated"].as_u64().unwrap() >= 1,
         "{st}"
@@ -433,8 +408,8 @@ timeouts = { udp = "5s" }"#;
         Duration::from_secs(5),
         Duration::from_millis(100),
         || {
-            let snat = json(&node, &["snat", "--json"]);
-            let st = json(&node, &["dataplane", "--json"]);
+            let snat = node.json(&["snat", "--json"]);
+            let st = node.json(&["dataplane", "--json"]);
             snat[0]["exhausted"].as_u64().unwrap() >= 1
                 && st["totals"]["drops_ports_exhausted"].as_u64().unwrap() >= 1
         },
@@ -460,22 +435,14 @@ timeouts = { udp = "5s" }"#;
 fn fullnat_service_with_a_backend_that_has_no_route_to_clients() {
     let lab = Lab::for_current_test();
     let (lb, client, be) = (lab.netns("lb"), lab.netns("cl"), lab.netns("be"));
-    lab.veth_builder(&lb, "eth0", &client, "eth0")
-        .queues(2)
-        .create();
-    lab.veth_builder(&lb, "eth1", &be, "eth0")
-        .queues(2)
-        .create();
-    lb.add_addr("eth0", "198.18.20.1/24");
+    link(&lab, &lb, "eth0", &client, "198.18.20", 2);
     lb.add_addr("eth0", "198.18.30.1/32");
-    client.add_addr("eth0", "198.18.20.2/24");
     client.add_route("198.18.30.0/24 via 198.18.20.1");
     full_checksums(&client, "eth0");
-    lb.add_addr("eth1", "198.18.21.1/24");
+    link(&lab, &lb, "eth1", &be, "198.18.21", 2);
     // The pool address is on the backends' subnet, so they reach it without any route; the
     // host answers ARP for it.
     lb.add_addr("eth1", "198.18.21.100/32");
-    be.add_addr("eth0", "198.18.21.2/24");
     full_checksums(&be, "eth0");
     let unreachable = be.exec(&["ip", "route", "get", "198.18.20.2"]);
     assert!(
@@ -495,21 +462,15 @@ fn fullnat_service_with_a_backend_that_has_no_route_to_clients() {
         .spawn();
     wait_for_log(&echo, "ready", Duration::from_secs(10)).unwrap();
     lb.sysctl("net.ipv4.ip_forward", "0");
-    let config = r#"[daemon]
-node_name = "lb"
-state_dir = "/run/appliance"
-
-[control]
-socket = "/run/appliance/appctl.sock"
-
-[interfaces.eth0]
-[interfaces.eth1]
-
-[dataplane]
-interfaces = ["eth0", "eth1"]
-workers = 2
-queues = 2
-
+    let header = DataplaneHeader {
+        node: "lb",
+        shutdown_grace: None,
+        interfaces: &[("eth0", ""), ("eth1", "")],
+        workers: 2,
+        queues: 2,
+    };
+    let config = format!(
+        r#"{header}
 [[snat.pool]]
 name = "lb"
 addresses = ["198.18.21.100"]
@@ -521,7 +482,7 @@ port = 80
 protocol = "tcp"
 mode = "fullnat"
 pool = "lb"
-backends = [{ address = "198.18.21.2", port = 8080 }]
+backends = [{{ address = "198.18.21.2", port = 8080 }}]
 
 [[service]]
 name = "echo-udp"
@@ -530,51 +491,19 @@ port = 80
 protocol = "udp"
 mode = "fullnat"
 pool = "lb"
-backends = [{ address = "198.18.21.2", port = 8080 }]
-"#;
-    let mut node = Appliance::new(&lab, &lb, "lb", config);
-    node.start();
-    wait_until(
-        "data plane running with the backend resolved",
-        Duration::from_secs(15),
-        Duration::from_millis(200),
-        || {
-            let st = json(&node, &["dataplane", "--json"]);
-            st["state"] == "running" && st["unresolved_neighbours"].as_array().unwrap().is_empty()
-        },
-    )
-    .unwrap();
-    client.assert_ping("198.18.20.1");
-    let mut last = String::new();
-    wait_until(
-        "the client reaching the backend through FullNAT",
-        Duration::from_secs(20),
-        Duration::from_millis(200),
-        || {
-            let out = client.exec(&[
-                "python3",
-                &peer_script("ask_peer.py"),
-                "198.18.30.1",
-                "80",
-                "5000",
-                "c",
-            ]);
-            last = String::from_utf8_lossy(&out.stdout).into_owned();
-            out.status.success()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}: {last}"));
-    // The backend saw the pool address, over TCP and UDP.
-    let seen: Vec<&str> = last
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(1))
-        .collect();
-    assert_eq!(seen.len(), 2, "{last}");
-    assert!(
-        seen.iter().all(|s| s.starts_with("198.18.21.100:")),
-        "{last}"
+backends = [{{ address = "198.18.21.2", port = 8080 }}]
+"#
     );
-    let ct = json(&node, &["conntrack", "--json"]);
+    let mut node = Appliance::new(&lab, &lb, "lb", &config);
+    node.start();
+    node.wait_dataplane_running();
+    client.assert_ping("198.18.20.1");
+    // The backend saw the pool address, over TCP and UDP.
+    let (tcp, udp) = ask_at(&node, &client, "198.18.30.1", "80", "c");
+    for seen in [&tcp, &udp] {
+        assert!(seen.starts_with("198.18.21.100:"), "{tcp} {udp}");
+    }
+    let ct = node.json(&["conntrack", "--json"]);
     assert!(
         ct["flows"]
             .as_array()
@@ -588,25 +517,19 @@ backends = [{ address = "198.18.21.2", port = 8080 }]
 /// The appliance at both ends: `site` is the site's gateway (a tunnel with `role = "site"`
 /// carrying its inside prefix), `lb` the central SNAT gateway with the usual tunnel and pool.
 /// Neither kernel forwards.
-fn site_appliance_config() -> &'static str {
-    r#"[daemon]
-node_name = "site"
-state_dir = "/run/appliance"
-shutdown_grace = "3s"
-
-[control]
-socket = "/run/appliance/appctl.sock"
-
-[interfaces.eth0]
-description = "underlay to the central gateway"
-[interfaces.eth1]
-description = "the site's inside network"
-
-[dataplane]
-interfaces = ["eth0", "eth1"]
-workers = 2
-queues = 2
-
+fn site_appliance_config() -> String {
+    let header = DataplaneHeader {
+        node: "site",
+        shutdown_grace: Some("3s"),
+        interfaces: &[
+            ("eth0", "underlay to the central gateway"),
+            ("eth1", "the site's inside network"),
+        ],
+        workers: 2,
+        queues: 2,
+    };
+    format!(
+        r#"{header}
 [[gre.tunnel]]
 name = "to-central"
 role = "site"
@@ -616,40 +539,27 @@ key = 100
 mtu = 1400
 inside = ["198.18.64.0/24"]
 "#
+    )
 }
 
-fn central_config() -> &'static str {
-    r#"[daemon]
-node_name = "gw"
-state_dir = "/run/appliance"
-shutdown_grace = "3s"
+fn central_config() -> String {
+    let header = DataplaneHeader {
+        node: "gw",
+        shutdown_grace: Some("3s"),
+        interfaces: &[("eth0", "Internet"), ("eth1", "site underlay")],
+        workers: 2,
+        queues: 2,
+    };
+    format!(
+        r#"{header}conntrack_per_worker = 4096
 
-[control]
-socket = "/run/appliance/appctl.sock"
-
-[interfaces.eth0]
-description = "Internet"
-[interfaces.eth1]
-description = "site underlay"
-
-[dataplane]
-interfaces = ["eth0", "eth1"]
-workers = 2
-queues = 2
-conntrack_per_worker = 4096
-
-[[gre.tunnel]]
-name = "site-a"
-local = "198.18.41.1"
-remote = "198.18.41.2"
-key = 100
-mtu = 1400
-
+{SITE_A_TUNNEL}
 [[snat.pool]]
 name = "internet"
 tunnels = ["site-a"]
 addresses = ["198.18.60.1", "198.18.60.2"]
 "#
+    )
 }
 
 #[test]
@@ -657,27 +567,17 @@ fn a_second_appliance_is_the_site_gateway() {
     let lab = Lab::for_current_test();
     let (lb, site, user) = (lab.netns("lb"), lab.netns("site"), lab.netns("user"));
     let _srv = internet(&lab, &lb);
-    lab.veth_builder(&lb, "eth1", &site, "eth0")
-        .queues(2)
-        .create();
-    lb.add_addr("eth1", "198.18.41.1/24");
-    site.add_addr("eth0", "198.18.41.2/24");
-    lab.veth_builder(&site, "eth1", &user, "eth0")
-        .queues(2)
-        .create();
-    site.add_addr("eth1", "198.18.64.1/24");
-    user.add_addr("eth0", "198.18.64.5/24");
-    user.add_route("default via 198.18.64.1");
-    full_checksums(&user, "eth0");
+    link(&lab, &lb, "eth1", &site, "198.18.41", 2);
+    host_behind(&lab, &site, "eth1", &user, "198.18.64", 5);
     for ns in [&lb, &site] {
         ns.sysctl("net.ipv4.ip_forward", "0");
     }
-    let mut central = Appliance::new(&lab, &lb, "gw", central_config());
+    let mut central = Appliance::new(&lab, &lb, "gw", &central_config());
     central.start();
-    let mut gw = Appliance::new(&lab, &site, "site", site_appliance_config());
+    let mut gw = Appliance::new(&lab, &site, "site", &site_appliance_config());
     gw.start();
-    wait_running(&central);
-    wait_running(&gw);
+    central.wait_dataplane_running();
+    gw.wait_dataplane_running();
     // The site gateway learns the user's MAC address from its ARP request; the host's own
     // address stays the kernel's.
     user.assert_ping("198.18.64.1");
@@ -697,7 +597,7 @@ fn a_second_appliance_is_the_site_gateway() {
 
     // The central gateway tracks the site's flows in the tunnel's zone; the site gateway
     // tracks nothing.
-    let ct = json(&central, &["conntrack", "--json", "--limit", "100"]);
+    let ct = central.json(&["conntrack", "--json", "--limit", "100"]);
     lab.write_artifact("central-conntrack.json", ct.to_string());
     assert!(
         ct["flows"]
@@ -709,7 +609,7 @@ fn a_second_appliance_is_the_site_gateway() {
                 && f["protocol"] == 17),
         "{ct}"
     );
-    let ct = json(&gw, &["conntrack", "--json", "--limit", "100"]);
+    let ct = gw.json(&["conntrack", "--json", "--limit", "100"]);
     assert!(ct["flows"].as_array().unwrap().is_empty(), "{ct}");
 
     // Both ends count the tunnel both ways (TCP handshake, request, answer, close; a UDP
@@ -720,8 +620,8 @@ fn a_second_appliance_is_the_site_gateway() {
         Duration::from_millis(100),
         || {
             let (a, b) = (
-                json(&gw, &["gre", "--json"]),
-                json(&central, &["gre", "--json"]),
+                gw.json(&["gre", "--json"]),
+                central.json(&["gre", "--json"]),
             );
             lab.write_artifact("site-gre.json", a.to_string());
             lab.write_artifact("central-gre.json", b.to_string());
@@ -756,7 +656,7 @@ fn a_second_appliance_is_the_site_gateway() {
         );
         assert!(out.status.success() && text.contains(needle), "{text}");
     }
-    let st = json(&gw, &["dataplane", "--json"]);
+    let st = gw.json(&["dataplane", "--json"]);
     lab.write_artifact("site-dataplane.json", st.to_string());
     assert!(
         st["totals"]["gre_encapsulated"].as_u64().unwrap() >= 4,
@@ -777,7 +677,7 @@ fn a_second_appliance_is_the_site_gateway() {
             user.exec(&[
                 "ping", "-n", "-c", "1", "-W", "1", "-M", "do", "-s", "1400", SERVER,
             ]);
-            let gre = json(&gw, &["gre", "--json"]);
+            let gre = gw.json(&["gre", "--json"]);
             let learnt = user
                 .ip_ok(&["route", "get", SERVER])
                 .split_whitespace()

@@ -17,6 +17,7 @@ pub mod pmtu;
 pub mod sched;
 pub mod snapshot;
 pub mod snat;
+pub mod testkit;
 pub mod tunnel;
 pub mod tunnel_counters;
 pub mod wire;

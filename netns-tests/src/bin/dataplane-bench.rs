@@ -27,15 +27,12 @@ use std::time::{Duration, Instant};
 
 use appliance::dataplane::conntrack::{Conntrack, NewFlow, State, Timeouts};
 use appliance::dataplane::flow::FlowKey;
-use appliance::dataplane::frames::{self, L2};
-use appliance::dataplane::neighbours::Route;
-use appliance::dataplane::pipeline::{Pipeline, PipelineConfig, Verdict};
-use appliance::dataplane::snapshot::{
-    BackendSpec, InterfaceSpec, Scheduler, ServiceSpec, Snapshot, Spec,
-};
+use appliance::dataplane::frames;
+use appliance::dataplane::pipeline::{Pipeline, Verdict};
+use appliance::dataplane::snapshot::{Snapshot, Spec};
+use appliance::dataplane::testkit::{self, l2, mac, route, two_interfaces};
 use appliance::dataplane::wire::tcp::flags::{ACK, SYN};
-use appliance::dataplane::wire::MacAddr;
-use netns_tests::gwbench;
+use netns_tests::gwbench::{self, backend, BACKENDS, VIP};
 
 struct Counting;
 
@@ -61,20 +58,10 @@ fn allocs() -> u64 {
     ALLOCS.load(Ordering::Relaxed)
 }
 
-const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
 const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
-const BACKENDS: u8 = 10;
 const BATCH: usize = 64;
 /// Frames are the 60-byte minimum (a TCP ACK without payload, padded).
 const FRAME: usize = 60;
-
-fn mac(last: u8) -> MacAddr {
-    MacAddr([2, 0, 0, 0, 0, last])
-}
-
-fn backend(i: u8) -> Ipv4Addr {
-    Ipv4Addr::new(198, 18, 2, 1 + i)
-}
 
 /// Flow `i`'s client: addresses across 198.19.0.0/16, ports above 1024.
 fn client(i: u32) -> SocketAddrV4 {
@@ -86,49 +73,13 @@ fn client(i: u32) -> SocketAddrV4 {
 
 fn snapshot() -> Snapshot {
     let spec = Spec {
-        services: vec![ServiceSpec {
-            name: "web".into(),
-            vip: VIP,
-            port: 80,
-            proto: 6,
-            scheduler: Scheduler::Maglev,
-            persistence_ms: 0,
-            backends: (0..BACKENDS)
-                .map(|i| BackendSpec {
-                    addr: backend(i),
-                    port: 8080,
-                    weight: 1,
-                    up: true,
-                })
-                .collect(),
-            pool: None,
-        }],
-        interfaces: vec![
-            InterfaceSpec {
-                name: "outside".into(),
-                mac: mac(0xa0),
-            },
-            InterfaceSpec {
-                name: "inside".into(),
-                mac: mac(0xa1),
-            },
-        ],
+        services: vec![gwbench::web(None)],
+        interfaces: two_interfaces("outside", "inside"),
         routes: vec![
-            Route {
-                net: "198.18.2.0".parse().unwrap(),
-                prefix_len: 24,
-                gateway: None,
-                iface: 1,
-            },
-            Route {
-                net: "0.0.0.0".parse().unwrap(),
-                prefix_len: 0,
-                gateway: Some(ROUTER),
-                iface: 0,
-            },
+            route([198, 18, 2, 0], 24, None, 1),
+            route([0, 0, 0, 0], 0, Some(ROUTER), 0),
         ],
-        neighbours: (0..BACKENDS)
-            .map(|i| (backend(i), mac(0xb0 + i)))
+        neighbours: gwbench::backend_neighbours()
             .chain([(ROUTER, mac(0xfe))])
             .collect(),
         workers: 1,
@@ -143,12 +94,8 @@ fn to_array(v: Vec<u8>) -> [u8; FRAME] {
 }
 
 fn forward_frame(i: u32, flags: u8) -> [u8; FRAME] {
-    let l2 = L2 {
-        src: mac(0xfe),
-        dst: mac(0xa0),
-    };
     to_array(frames::ethernet(
-        l2,
+        l2(0xfe, 0xa0),
         &frames::tcp_segment(client(i), SocketAddrV4::new(VIP, 80), flags, b""),
     ))
 }
@@ -215,10 +162,7 @@ fn run_frames(
 /// client's packet and the backend's reply.
 fn established(flows: u32, shuffled: bool, min: Duration) -> (Run, f64) {
     let snap = snapshot();
-    let mut p = Pipeline::new(PipelineConfig {
-        conntrack_capacity: flows,
-        ..PipelineConfig::default()
-    });
+    let mut p = testkit::pipeline(0, flows);
     let mut templates = Vec::with_capacity(flows as usize * 2);
     for i in 0..flows {
         let mut f = forward_frame(i, ACK);
@@ -226,12 +170,8 @@ fn established(flows: u32, shuffled: bool, min: Duration) -> (Run, f64) {
         assert!(matches!(v, Verdict::Tx { .. }), "{v:?}");
         let to = Ipv4Addr::new(f[30], f[31], f[32], f[33]);
         templates.push(forward_frame(i, ACK));
-        let l2 = L2 {
-            src: mac(0xb0 + to.octets()[3] - 1),
-            dst: mac(0xa1),
-        };
         templates.push(to_array(frames::ethernet(
-            l2,
+            l2(0xb0 + to.octets()[3] - 1, 0xa1),
             &frames::tcp_segment(SocketAddrV4::new(to, 8080), client(i), ACK, b""),
         )));
     }
@@ -239,16 +179,7 @@ fn established(flows: u32, shuffled: bool, min: Duration) -> (Run, f64) {
         // Flows were created in order, so their entries sit in order too; visiting them in a
         // fixed pseudo-random order (pairs kept together) makes every entry a cache miss, as
         // real traffic would.
-        let pairs = templates.len() / 2;
-        let mut order: Vec<usize> = (0..pairs).collect();
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        for i in (1..pairs).rev() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            order.swap(i, (x % (i as u64 + 1)) as usize);
-        }
-        templates = order
+        templates = gwbench::shuffled_order(templates.len() / 2)
             .iter()
             .flat_map(|&i| [templates[2 * i], templates[2 * i + 1]])
             .collect();
@@ -276,10 +207,7 @@ fn copy_cost(templates: &[[u8; FRAME]], min: Duration) -> f64 {
 /// New flows: every frame is a SYN from a different client into an empty table.
 fn new_flows(flows: u32) -> Run {
     let snap = snapshot();
-    let mut p = Pipeline::new(PipelineConfig {
-        conntrack_capacity: flows,
-        ..PipelineConfig::default()
-    });
+    let mut p = testkit::pipeline(0, flows);
     let templates: Vec<[u8; FRAME]> = (0..flows).map(|i| forward_frame(i, SYN)).collect();
     // Taking the first snapshot sizes per-service state (an allocation per snapshot, not per
     // packet); do it before measuring.
@@ -344,10 +272,7 @@ fn steering_cost() -> Result<(u32, u32), String> {
     let prog = Program::load_with(&owned, 1, Unbound::Drop).map_err(|e| e.to_string())?;
     let owned_frame = forward_frame(0, SYN);
     let passed_frame = to_array(frames::ethernet(
-        L2 {
-            src: mac(1),
-            dst: mac(2),
-        },
+        l2(1, 2),
         &frames::tcp_segment(client(0), SocketAddrV4::new(VIP, 22), SYN, b""),
     ));
     let run = |f: &[u8]| {

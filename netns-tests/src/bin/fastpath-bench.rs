@@ -28,7 +28,7 @@ use netns_tests::cpustat::pin;
 use netns_tests::fwdbench::{
     header, napi_threads, quiet_sink, report, run_ok_sh, Bench, Opts, FWD_CPU,
 };
-use netns_tests::{require_tool, Appliance, Lab};
+use netns_tests::{require_tool, Appliance, DataplaneHeader, Lab};
 
 const VIP: &str = "198.18.42.1";
 const GEN: &str = "198.18.40.2";
@@ -47,22 +47,15 @@ fn trafgen_config(lab: &Lab, gen_mac: &str, lb_mac: &str) -> PathBuf {
 }
 
 fn config() -> String {
+    let header = DataplaneHeader {
+        node: "lb",
+        shutdown_grace: None,
+        interfaces: &[("eth0", ""), ("eth1", "")],
+        workers: 1,
+        queues: 1,
+    };
     format!(
-        r#"[daemon]
-node_name = "lb"
-state_dir = "/run/appliance"
-
-[control]
-socket = "/run/appliance/appctl.sock"
-
-[interfaces.eth0]
-[interfaces.eth1]
-
-[dataplane]
-interfaces = ["eth0", "eth1"]
-workers = 1
-queues = 1
-
+        r#"{header}
 [[service]]
 name = "sink"
 vip = "{VIP}"

@@ -24,7 +24,7 @@
 use std::path::PathBuf;
 
 use netns_tests::fwdbench::{header, quiet_sink, report, run_ok_sh, Bench, Opts, FWD_CPU};
-use netns_tests::{require_tool, Appliance, Lab};
+use netns_tests::{require_tool, Appliance, DataplaneHeader, Lab};
 
 const SITE: &str = "198.18.50.2";
 const TUNNEL_LOCAL: &str = "198.18.50.1";
@@ -111,23 +111,16 @@ fn gre_config(lab: &Lab, site_mac: &str, gw_mac: &str) -> PathBuf {
 }
 
 fn config(workers: u16) -> String {
+    let header = DataplaneHeader {
+        node: "gw",
+        shutdown_grace: None,
+        interfaces: &[("eth0", ""), ("eth1", "")],
+        workers,
+        // Both of the veth's queues: the generator's frames land on either.
+        queues: 2,
+    };
     format!(
-        r#"[daemon]
-node_name = "gw"
-state_dir = "/run/appliance"
-
-[control]
-socket = "/run/appliance/appctl.sock"
-
-[interfaces.eth0]
-[interfaces.eth1]
-
-[dataplane]
-interfaces = ["eth0", "eth1"]
-workers = {workers}
-# Both of the veth's queues: the generator's frames land on either.
-queues = 2
-
+        r#"{header}
 [[gre.tunnel]]
 name = "site"
 local = "{TUNNEL_LOCAL}"

@@ -2,16 +2,19 @@
 //! same inside addresses, pools, endpoint-independent mappings, exhaustion, ICMP errors both
 //! ways, path MTU, ownership across workers.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 
 use super::*;
 use crate::dataplane::conntrack::{Class, Timeouts};
 use crate::dataplane::frames::{self, L2};
 use crate::dataplane::gateway::{PoolSpec, TunnelSpec};
-use crate::dataplane::neighbours::Route;
-use crate::dataplane::snapshot::{BackendSpec, InterfaceSpec, Scheduler, ServiceSpec, Spec};
+use crate::dataplane::snapshot::Spec;
+use crate::dataplane::testkit::{
+    backend, ethernet_with_room, ip_of, l2, l4_ports as ports, mac, pipeline, route,
+    run_frame as run, sa, tcp_with_mss_1460, two_interfaces, web_service,
+};
 use crate::dataplane::wire::tcp::flags::*;
-use crate::dataplane::wire::{GrePacket, Ipv4Packet, MacAddr};
+use crate::dataplane::wire::{GrePacket, Ipv4Packet};
 
 const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 1);
 const SITE_A: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 10);
@@ -33,53 +36,20 @@ const MTU: u16 = 1400;
 const IF_OUT: u16 = 0;
 const IF_IN: u16 = 1;
 
-fn mac(last: u8) -> MacAddr {
-    MacAddr([2, 0, 0, 0, 0, last])
-}
-
-fn sa(a: Ipv4Addr, p: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(a, p)
-}
-
 fn spec(workers: u16, ports: (u16, u16), udp_timeout_ms: u32) -> Spec {
     let mut t = Timeouts::default();
     t.ms[Class::Udp as usize] = udp_timeout_ms;
-    let route = |net: [u8; 4], len, iface| Route {
-        net: Ipv4Addr::from(net),
-        prefix_len: len,
-        gateway: None,
-        iface,
-    };
     Spec {
-        services: vec![ServiceSpec {
-            name: "web".into(),
-            vip: VIP,
-            port: 80,
-            proto: 6,
-            scheduler: Scheduler::Maglev,
-            persistence_ms: 0,
-            backends: vec![BackendSpec {
-                addr: BACKEND,
-                port: 8080,
-                weight: 1,
-                up: true,
-            }],
-            pool: Some(1),
-        }],
-        interfaces: vec![
-            InterfaceSpec {
-                name: "outside".into(),
-                mac: mac(0xa0),
-            },
-            InterfaceSpec {
-                name: "inside".into(),
-                mac: mac(0xa1),
-            },
-        ],
+        services: vec![web_service(
+            VIP,
+            vec![backend(BACKEND, 8080, true)],
+            Some(1),
+        )],
+        interfaces: two_interfaces("outside", "inside"),
         routes: vec![
-            route([198, 18, 8, 0], 24, IF_IN),
-            route([198, 18, 2, 0], 24, IF_IN),
-            route([198, 19, 1, 0], 24, IF_OUT),
+            route([198, 18, 8, 0], 24, None, IF_IN),
+            route([198, 18, 2, 0], 24, None, IF_IN),
+            route([198, 19, 1, 0], 24, None, IF_OUT),
         ],
         neighbours: vec![
             (SITE_A, mac(0x0a)),
@@ -135,55 +105,18 @@ fn snap(workers: u16) -> Snapshot {
     Snapshot::build(&spec(workers, (1024, 65535), 300_000), None).unwrap()
 }
 
-fn pipeline(worker: u16) -> Pipeline {
-    Pipeline::new(PipelineConfig {
-        worker,
-        conntrack_capacity: 256,
-        ..PipelineConfig::default()
-    })
-}
+const TO_US: L2 = l2(0x0a, 0xa1);
 
-const TO_US: L2 = L2 {
-    src: MacAddr([2, 0, 0, 0, 0, 0x0a]),
-    dst: MacAddr([2, 0, 0, 0, 0, 0xa1]),
-};
-
-const FROM_OUTSIDE: L2 = L2 {
-    src: MacAddr([2, 0, 0, 0, 0, 0x51]),
-    dst: MacAddr([2, 0, 0, 0, 0, 0xa0]),
-};
+const FROM_OUTSIDE: L2 = l2(0x51, 0xa0);
 
 /// A frame from a site: `inner` in GRE from `site`, with room behind it.
 fn from_site(site: Ipv4Addr, inner: &[u8]) -> Vec<u8> {
     let key = (site == SITE_A).then_some(KEY_A);
-    let mut f = frames::ethernet(TO_US, &frames::gre_packet(site, LOCAL, key, inner));
-    f.resize(2048, 0);
-    f
+    ethernet_with_room(TO_US, &frames::gre_packet(site, LOCAL, key, inner))
 }
 
 fn from_outside(ip: &[u8]) -> Vec<u8> {
-    let mut f = frames::ethernet(FROM_OUTSIDE, ip);
-    f.resize(2048, 0);
-    f
-}
-
-fn run(p: &mut Pipeline, s: &Snapshot, now: u32, f: &mut Vec<u8>) -> Verdict {
-    let len = f.len();
-    let (v, n) = p.process_frame(s, now, f, len);
-    if matches!(v, Verdict::Tx { .. }) {
-        f.truncate(n);
-        assert!(frames::checksums_ok(f), "bad checksum: {v:?}");
-    }
-    v
-}
-
-fn ip_of(f: &[u8]) -> Ipv4Packet<&[u8]> {
-    Ipv4Packet::new_checked(&f[14..]).unwrap()
-}
-
-fn ports(ip: &Ipv4Packet<&[u8]>) -> (u16, u16) {
-    let l4 = ip.payload();
-    (be16(l4, 0), be16(l4, 2))
+    ethernet_with_room(FROM_OUTSIDE, ip)
 }
 
 /// Takes the tunnel apart: (outer destination, key, inner packet).
@@ -199,7 +132,7 @@ fn untunnel(f: &[u8]) -> (Ipv4Addr, Option<u32>, Vec<u8>) {
 #[test]
 fn two_sites_with_the_same_addresses_stay_apart_both_ways() {
     let s = snap(1);
-    let mut p = pipeline(0);
+    let mut p = pipeline(0, 256);
     let syn = frames::tcp_segment(sa(HOST, 40000), sa(SERVER, 443), SYN, b"");
     let mut out = Vec::new();
     for site in [SITE_A, SITE_B] {
@@ -247,7 +180,7 @@ fn two_sites_with_the_same_addresses_stay_apart_both_ways() {
 #[test]
 fn udp_mapping_is_endpoint_independent_and_zero_checksum_stays_zero() {
     let s = snap(1);
-    let mut p = pipeline(0);
+    let mut p = pipeline(0, 256);
     let mut ext = Vec::new();
     for server in [SERVER, SERVER2] {
         let mut udp = frames::udp_datagram(sa(HOST, 5000), sa(server, 53), b"q");
@@ -279,7 +212,7 @@ fn udp_mapping_is_endpoint_independent_and_zero_checksum_stays_zero() {
 fn ports_run_out_are_counted_and_come_back_after_expiry() {
     // Two addresses, two ports each for one worker: four inside endpoints.
     let s = Snapshot::build(&spec(1, (2000, 2001), 1_000), None).unwrap();
-    let mut p = pipeline(0);
+    let mut p = pipeline(0, 256);
     for port in 0..4u16 {
         let mut f = from_site(
             SITE_A,
@@ -321,7 +254,7 @@ fn ports_run_out_are_counted_and_come_back_after_expiry() {
 #[test]
 fn icmp_errors_go_back_into_the_tunnel_and_out_of_it() {
     let s = snap(1);
-    let mut p = pipeline(0);
+    let mut p = pipeline(0, 256);
     let udp = frames::udp_datagram(sa(HOST, 5000), sa(SERVER, 53), b"query");
     let mut f = from_site(SITE_B, &udp);
     assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Tx { iface: IF_OUT });
@@ -370,7 +303,7 @@ fn icmp_errors_go_back_into_the_tunnel_and_out_of_it() {
 #[test]
 fn icmp_echo_identifier_is_translated_like_a_port() {
     let s = snap(1);
-    let mut p = pipeline(0);
+    let mut p = pipeline(0, 256);
     let mut f = from_site(SITE_A, &frames::icmp_echo(HOST, SERVER, true, 77, b"ping"));
     assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Tx { iface: IF_OUT });
     let ip = ip_of(&f);
@@ -389,15 +322,9 @@ fn icmp_echo_identifier_is_translated_like_a_port() {
 #[test]
 fn too_big_for_the_tunnel_gets_frag_needed_and_syns_are_clamped() {
     let s = snap(1);
-    let mut p = pipeline(0);
+    let mut p = pipeline(0, 256);
     // SYN with MSS 1460 from the site: clamped to the tunnel's 1360.
-    let mut seg = vec![0u8; 24];
-    seg[0..2].copy_from_slice(&40000u16.to_be_bytes());
-    seg[2..4].copy_from_slice(&443u16.to_be_bytes());
-    seg[12] = 6 << 4;
-    seg[13] = SYN;
-    seg[20..24].copy_from_slice(&[2, 4, 0x05, 0xb4]);
-    let syn = frames::ipv4_packet(HOST, SERVER, proto::TCP, seg, Some(16));
+    let syn = tcp_with_mss_1460(HOST, SERVER, SYN);
     let mut f = from_site(SITE_A, &syn);
     assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Tx { iface: IF_OUT });
     let ip = ip_of(&f);
@@ -442,7 +369,7 @@ fn too_big_for_the_tunnel_gets_frag_needed_and_syns_are_clamped() {
 #[test]
 fn fullnat_service_backends_see_a_pool_address() {
     let s = snap(1);
-    let mut p = pipeline(0);
+    let mut p = pipeline(0, 256);
     let mut f = from_outside(&frames::tcp_segment(
         sa(CLIENT, 40000),
         sa(VIP, 80),
@@ -473,7 +400,7 @@ fn fullnat_service_backends_see_a_pool_address() {
 #[test]
 fn source_prefixes_are_translated_without_a_tunnel() {
     let s = snap(1);
-    let mut p = pipeline(0);
+    let mut p = pipeline(0, 256);
     let inside = Ipv4Addr::new(198, 18, 96, 9);
     let mut f = from_outside(&frames::udp_datagram(
         sa(inside, 7000),
@@ -512,7 +439,7 @@ fn source_prefixes_are_translated_without_a_tunnel() {
 #[test]
 fn owners_by_inside_endpoint_and_by_port_agree_across_workers() {
     let s = snap(2);
-    let mut workers = [pipeline(0), pipeline(1)];
+    let mut workers = [pipeline(0, 256), pipeline(1, 256)];
     for port in 0..16u16 {
         let syn = frames::tcp_segment(sa(HOST, 30000 + port), sa(SERVER, 443), SYN, b"");
         let mut f = from_site(SITE_A, &syn);
@@ -558,7 +485,7 @@ fn owners_by_inside_endpoint_and_by_port_agree_across_workers() {
 #[test]
 fn refused_and_foreign_gre_is_counted_or_passed() {
     let s = snap(1);
-    let mut p = pipeline(0);
+    let mut p = pipeline(0, 256);
     let inner = frames::udp_datagram(sa(HOST, 5000), sa(SERVER, 53), b"q");
     // Sequence numbers (S bit): refused, counted against site A.
     let mut f = from_site(SITE_A, &inner);
@@ -612,7 +539,7 @@ fn refused_and_foreign_gre_is_counted_or_passed() {
 fn expiry_gives_ports_back_and_keeps_lb_flows_apart() {
     // The pool's UDP timeout is 600 s, the load balancer's 300 s.
     let s = Snapshot::build(&spec(1, (1024, 65535), 600_000), None).unwrap();
-    let mut p = pipeline(0);
+    let mut p = pipeline(0, 256);
     let mut f = from_site(
         SITE_A,
         &frames::udp_datagram(sa(HOST, 5000), sa(SERVER, 53), b"q"),
@@ -685,7 +612,7 @@ mod fuzz {
             room in any::<bool>(),
         ) {
             let s = snap(1);
-            let mut p = pipeline(0);
+            let mut p = pipeline(0, 256);
             let mut open = from_site(SITE_A, &frames::udp_datagram(sa(HOST, 5000), sa(SERVER, 53), b"q"));
             prop_assert_eq!(run(&mut p, &s, 0, &mut open), Verdict::Tx { iface: IF_OUT });
             let ip = ip_of(&open);

@@ -3,15 +3,18 @@
 //! ICMP errors from inside hosts; and a load balancer's flows on the same appliance, which the
 //! tunnel must not take.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 
 use super::*;
 use crate::dataplane::frames::{self, L2};
 use crate::dataplane::gateway::TunnelSpec;
-use crate::dataplane::neighbours::Route;
-use crate::dataplane::snapshot::{BackendSpec, InterfaceSpec, Scheduler, ServiceSpec, Spec};
+use crate::dataplane::snapshot::Spec;
+use crate::dataplane::testkit::{
+    backend, ethernet_with_room, ip_of, l2, mac, pipeline, route, run_frame as run, sa,
+    tcp_with_mss_1460, two_interfaces, web_service,
+};
 use crate::dataplane::wire::tcp::flags::*;
-use crate::dataplane::wire::{icmp, GrePacket, Ipv4Packet, MacAddr};
+use crate::dataplane::wire::{icmp, GrePacket, Ipv4Packet};
 
 /// Our underlay address and the central gateway's.
 const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 10);
@@ -32,51 +35,14 @@ const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
 const IF_UNDERLAY: u16 = 0;
 const IF_INSIDE: u16 = 1;
 
-fn mac(last: u8) -> MacAddr {
-    MacAddr([2, 0, 0, 0, 0, last])
-}
-
-fn sa(a: Ipv4Addr, p: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(a, p)
-}
-
 fn snap(workers: u16) -> Snapshot {
-    let route = |net: [u8; 4], len, iface| Route {
-        net: Ipv4Addr::from(net),
-        prefix_len: len,
-        gateway: None,
-        iface,
-    };
     let spec = Spec {
-        services: vec![ServiceSpec {
-            name: "web".into(),
-            vip: VIP,
-            port: 80,
-            proto: 6,
-            scheduler: Scheduler::Maglev,
-            persistence_ms: 0,
-            backends: vec![BackendSpec {
-                addr: BACKEND,
-                port: 8080,
-                weight: 1,
-                up: true,
-            }],
-            pool: None,
-        }],
-        interfaces: vec![
-            InterfaceSpec {
-                name: "underlay".into(),
-                mac: mac(0xa0),
-            },
-            InterfaceSpec {
-                name: "inside".into(),
-                mac: mac(0xa1),
-            },
-        ],
+        services: vec![web_service(VIP, vec![backend(BACKEND, 8080, true)], None)],
+        interfaces: two_interfaces("underlay", "inside"),
         routes: vec![
-            route([198, 18, 8, 0], 24, IF_UNDERLAY),
-            route([198, 18, 9, 0], 24, IF_UNDERLAY),
-            route([198, 18, 64, 0], 24, IF_INSIDE),
+            route([198, 18, 8, 0], 24, None, IF_UNDERLAY),
+            route([198, 18, 9, 0], 24, None, IF_UNDERLAY),
+            route([198, 18, 64, 0], 24, None, IF_INSIDE),
         ],
         neighbours: vec![
             (CENTRAL, mac(0xce)),
@@ -101,53 +67,21 @@ fn snap(workers: u16) -> Snapshot {
     Snapshot::build(&spec, None).unwrap()
 }
 
-fn pipeline(worker: u16) -> Pipeline {
-    Pipeline::new(PipelineConfig {
-        worker,
-        conntrack_capacity: 256,
-        ..PipelineConfig::default()
-    })
-}
+const FROM_INSIDE: L2 = l2(0x05, 0xa1);
 
-const FROM_INSIDE: L2 = L2 {
-    src: MacAddr([2, 0, 0, 0, 0, 0x05]),
-    dst: MacAddr([2, 0, 0, 0, 0, 0xa1]),
-};
-
-const FROM_UNDERLAY: L2 = L2 {
-    src: MacAddr([2, 0, 0, 0, 0, 0xce]),
-    dst: MacAddr([2, 0, 0, 0, 0, 0xa0]),
-};
+const FROM_UNDERLAY: L2 = l2(0xce, 0xa0);
 
 /// An inside host's packet, with room for the tunnel headers behind it.
 fn from_inside(ip: &[u8]) -> Vec<u8> {
-    let mut f = frames::ethernet(FROM_INSIDE, ip);
-    f.resize(2048, 0);
-    f
+    ethernet_with_room(FROM_INSIDE, ip)
 }
 
 /// `inner` in GRE from the central gateway.
 fn from_central(inner: &[u8], key: Option<u32>) -> Vec<u8> {
-    let mut f = frames::ethernet(
+    ethernet_with_room(
         FROM_UNDERLAY,
         &frames::gre_packet(CENTRAL, LOCAL, key, inner),
-    );
-    f.resize(2048, 0);
-    f
-}
-
-fn run(p: &mut Pipeline, s: &Snapshot, now: u32, f: &mut Vec<u8>) -> Verdict {
-    let len = f.len();
-    let (v, n) = p.process_frame(s, now, f, len);
-    if matches!(v, Verdict::Tx { .. }) {
-        f.truncate(n);
-        assert!(frames::checksums_ok(f), "bad checksum: {v:?}");
-    }
-    v
-}
-
-fn ip_of(f: &[u8]) -> Ipv4Packet<&[u8]> {
-    Ipv4Packet::new_checked(&f[14..]).unwrap()
+    )
 }
 
 /// `ip` as it should arrive one hop later: TTL lowered, header checksum refilled.
@@ -166,7 +100,7 @@ fn inside_traffic_goes_into_the_tunnel_and_back_out_to_the_host_without_state() 
     // handed off.
     let s = snap(2);
     for worker in [0, 1] {
-        let mut p = pipeline(worker);
+        let mut p = pipeline(worker, 256);
         let query = frames::udp_datagram(sa(HOST, 5000), sa(SERVER, 53), b"question");
         let mut f = from_inside(&query);
         assert_eq!(
@@ -227,7 +161,7 @@ fn inside_traffic_goes_into_the_tunnel_and_back_out_to_the_host_without_state() 
 #[test]
 fn what_is_not_the_tunnels_stays_out_of_it() {
     let s = snap(1);
-    let mut p = pipeline(0);
+    let mut p = pipeline(0, 256);
     let zone = s.gw.tunnels[0].zone;
     // Inside to inside, and from outside the inside prefixes: the kernel's.
     for (src, dst) in [(HOST, HOST2), (STRANGER, SERVER)] {
@@ -296,18 +230,9 @@ fn what_is_not_the_tunnels_stays_out_of_it() {
 #[test]
 fn too_big_for_the_tunnel_gets_frag_needed_and_syns_are_clamped_both_ways() {
     let s = snap(1);
-    let mut p = pipeline(0);
+    let mut p = pipeline(0, 256);
     let zone = s.gw.tunnels[0].zone;
-    let syn_with_mss = |src, dst, flags| {
-        let mut seg = vec![0u8; 24];
-        seg[0..2].copy_from_slice(&40000u16.to_be_bytes());
-        seg[2..4].copy_from_slice(&443u16.to_be_bytes());
-        seg[12] = 6 << 4;
-        seg[13] = flags;
-        seg[20..24].copy_from_slice(&[2, 4, 0x05, 0xb4]);
-        frames::ipv4_packet(src, dst, proto::TCP, seg, Some(16))
-    };
-    let mut f = from_inside(&syn_with_mss(HOST, SERVER, SYN));
+    let mut f = from_inside(&tcp_with_mss_1460(HOST, SERVER, SYN));
     assert_eq!(
         run(&mut p, &s, 0, &mut f),
         Verdict::Tx { iface: IF_UNDERLAY }
@@ -318,7 +243,7 @@ fn too_big_for_the_tunnel_gets_frag_needed_and_syns_are_clamped_both_ways() {
         .payload()
         .to_vec();
     assert_eq!(be16(&inner, 20 + 22), MTU - 40);
-    let mut f = from_central(&syn_with_mss(SERVER, HOST, SYN | ACK), Some(KEY));
+    let mut f = from_central(&tcp_with_mss_1460(SERVER, HOST, SYN | ACK), Some(KEY));
     assert_eq!(run(&mut p, &s, 1, &mut f), Verdict::Tx { iface: IF_INSIDE });
     assert_eq!(be16(&f, 14 + 20 + 22), MTU - 40);
     assert_eq!(p.tunnel_counters(zone).mss_clamped, 2);
@@ -362,7 +287,7 @@ fn an_inside_hosts_icmp_errors_go_into_the_tunnel() {
     let s = snap(2);
     // Whichever worker the error lands on: no flow to look for an owner of.
     for worker in [0, 1] {
-        let mut p = pipeline(worker);
+        let mut p = pipeline(worker, 256);
         let probe = frames::udp_datagram(sa(SERVER, 40001), sa(HOST, 7999), b"anyone?");
         let err = frames::icmp_error(HOST, SERVER, 3, 3, &probe, probe.len());
         let mut f = from_inside(&err);
@@ -388,7 +313,7 @@ fn a_load_balancers_flows_on_the_site_appliance_are_not_tunnelled() {
     // The service's backend is in the site's inside prefix; its replies to a client are the
     // load balancer's, on the flow's owner, never the tunnel's.
     let s = snap(2);
-    let mut p = [pipeline(0), pipeline(1)];
+    let mut p = [pipeline(0, 256), pipeline(1, 256)];
     let syn = frames::tcp_segment(sa(CLIENT, 41000), sa(VIP, 80), SYN, b"");
     let mut owner = None;
     for (w, pl) in p.iter_mut().enumerate() {

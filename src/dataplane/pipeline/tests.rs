@@ -1,21 +1,19 @@
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 
 use super::*;
 use crate::dataplane::frames::{self, L2};
-use crate::dataplane::neighbours::Route;
-use crate::dataplane::snapshot::{BackendSpec, InterfaceSpec, Scheduler, ServiceSpec, Spec};
+use crate::dataplane::snapshot::{Scheduler, ServiceSpec, Spec};
+use crate::dataplane::testkit::{
+    self, backend, ip_of, l2, l4_ports, mac, route, sa, two_interfaces, web_service,
+};
 use crate::dataplane::wire::tcp::flags::*;
-use crate::dataplane::wire::{EthernetFrame, Ipv4Packet, MacAddr};
+use crate::dataplane::wire::{EthernetFrame, Ipv4Packet};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 7);
 const B1: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
 const B2: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 2);
 const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
-
-fn mac(last: u8) -> MacAddr {
-    MacAddr([2, 0, 0, 0, 0, last])
-}
 
 const IF_CLIENT: u16 = 0;
 const IF_BACKEND: u16 = 1;
@@ -25,76 +23,32 @@ fn spec(up: [bool; 2], workers: u16) -> Spec {
         [B1, B2]
             .iter()
             .zip(up)
-            .map(|(a, up)| BackendSpec {
-                addr: *a,
-                port,
-                weight: 1,
-                up,
-            })
+            .map(|(a, up)| backend(*a, port, up))
             .collect::<Vec<_>>()
     };
     Spec {
         services: vec![
-            ServiceSpec {
-                name: "web".into(),
-                vip: VIP,
-                port: 80,
-                proto: 6,
-                scheduler: Scheduler::Maglev,
-                persistence_ms: 0,
-                backends: backends(8080),
-                pool: None,
-            },
+            web_service(VIP, backends(8080), None),
             ServiceSpec {
                 name: "dns".into(),
-                vip: VIP,
                 port: 53,
                 proto: 17,
                 scheduler: Scheduler::RoundRobin,
-                persistence_ms: 0,
-                backends: backends(5353),
-                pool: None,
+                ..web_service(VIP, backends(5353), None)
             },
             ServiceSpec {
                 name: "ping".into(),
-                vip: VIP,
                 port: 0,
                 proto: 1,
                 scheduler: Scheduler::LeastConn,
-                persistence_ms: 0,
-                backends: backends(0),
-                pool: None,
+                ..web_service(VIP, backends(0), None)
             },
         ],
-        interfaces: vec![
-            InterfaceSpec {
-                name: "client".into(),
-                mac: mac(0xa0),
-            },
-            InterfaceSpec {
-                name: "backend".into(),
-                mac: mac(0xa1),
-            },
-        ],
+        interfaces: two_interfaces("client", "backend"),
         routes: vec![
-            Route {
-                net: "198.18.0.0".parse().unwrap(),
-                prefix_len: 24,
-                gateway: None,
-                iface: IF_CLIENT,
-            },
-            Route {
-                net: "198.18.2.0".parse().unwrap(),
-                prefix_len: 24,
-                gateway: None,
-                iface: IF_BACKEND,
-            },
-            Route {
-                net: "0.0.0.0".parse().unwrap(),
-                prefix_len: 0,
-                gateway: Some(ROUTER),
-                iface: IF_CLIENT,
-            },
+            route([198, 18, 0, 0], 24, None, IF_CLIENT),
+            route([198, 18, 2, 0], 24, None, IF_BACKEND),
+            route([0, 0, 0, 0], 0, Some(ROUTER), IF_CLIENT),
         ],
         neighbours: vec![
             (CLIENT, mac(7)),
@@ -112,37 +66,18 @@ fn snap(up: [bool; 2]) -> Snapshot {
     Snapshot::build(&spec(up, 1), None).unwrap()
 }
 
-const FROM_CLIENT: L2 = L2 {
-    src: MacAddr([2, 0, 0, 0, 0, 7]),
-    dst: MacAddr([2, 0, 0, 0, 0, 0xa0]),
-};
+const FROM_CLIENT: L2 = l2(7, 0xa0);
 
 fn from_backend(b: Ipv4Addr) -> L2 {
-    L2 {
-        src: mac(b.octets()[3] | 0xb0),
-        dst: mac(0xa1),
-    }
-}
-
-fn sa(a: Ipv4Addr, p: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(a, p)
-}
-
-fn ip_of(frame: &[u8]) -> Ipv4Packet<&[u8]> {
-    Ipv4Packet::new_checked(&frame[14..]).unwrap()
+    l2(b.octets()[3] | 0xb0, 0xa1)
 }
 
 fn ports(frame: &[u8]) -> (u16, u16) {
-    let ip = ip_of(frame);
-    let l4 = ip.payload();
-    (be16(l4, 0), be16(l4, 2))
+    l4_ports(&ip_of(frame))
 }
 
 fn pipeline() -> Pipeline {
-    Pipeline::new(PipelineConfig {
-        conntrack_capacity: 64,
-        ..PipelineConfig::default()
-    })
+    testkit::pipeline(0, 64)
 }
 
 /// Sends a client packet through and returns the backend it went to.
@@ -397,10 +332,7 @@ fn what_is_not_ours_goes_to_the_kernel() {
 #[test]
 fn drops_are_counted_by_reason() {
     let s = snap([true, true]);
-    let mut p = Pipeline::new(PipelineConfig {
-        conntrack_capacity: 1,
-        ..PipelineConfig::default()
-    });
+    let mut p = testkit::pipeline(0, 1);
     let seg = |port, flags| {
         frames::ethernet(
             FROM_CLIENT,
@@ -475,13 +407,7 @@ fn drops_are_counted_by_reason() {
 #[test]
 fn flows_owned_by_another_worker_are_handed_off_both_ways() {
     let s = Snapshot::build(&spec([true, true], 2), None).unwrap();
-    let mut workers = [0u16, 1].map(|w| {
-        Pipeline::new(PipelineConfig {
-            worker: w,
-            conntrack_capacity: 64,
-            ..PipelineConfig::default()
-        })
-    });
+    let mut workers = [0u16, 1].map(|w| testkit::pipeline(w, 64));
     let mut handoffs = 0;
     for port in 0..20u16 {
         let mut f = frames::ethernet(
