@@ -12,9 +12,11 @@
 //! - *FullNAT*: a service whose source is taken from a pool: established (client → VIP and the
 //!   backend's reply, alternating) and new flows.
 //!
-//! Frames go through [`Pipeline::process_frame`] one at a time, as the AF_XDP worker calls it
-//! (no group prefetch: the batch API cannot grow frames for encapsulation), with
-//! [`Pipeline::housekeeping`] once per batch of [`BATCH`], as the worker does once per loop.
+//! Frames go through the pipeline as the AF_XDP worker hands them over: in groups of
+//! [`PREPARE_GROUP`], each prepared (parsed, hashed), the group's conntrack entries prefetched,
+//! then each finished in its slot with room to grow; [`Pipeline::housekeeping`] once per batch of
+//! [`BATCH`], as the worker does once per loop. `, batch` rows use [`Pipeline::process_batch`]
+//! for comparison (its frames cannot grow, so it serves only the decapsulating direction).
 //!
 //! The benchmarked pipeline is worker 0 of `workers`: it owns the ports `p` with
 //! `p % workers == 0` of every pool address, and only inside endpoints (and FullNAT clients)
@@ -28,7 +30,7 @@ use std::time::{Duration, Instant};
 use appliance::dataplane::counters::{Counter, DropReason};
 use appliance::dataplane::frames;
 use appliance::dataplane::gateway::{PoolSpec, TunnelSpec};
-use appliance::dataplane::pipeline::{Pipeline, Verdict};
+use appliance::dataplane::pipeline::{Pipeline, Prepared, Verdict, PREPARE_GROUP};
 use appliance::dataplane::snapshot::{ServiceSpec, Snapshot, Spec};
 use appliance::dataplane::snat::ports::PortSpace;
 use appliance::dataplane::testkit::{
@@ -253,7 +255,8 @@ impl Run {
 /// How frames are handed to the pipeline.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Api {
-    /// [`Pipeline::process_frame`] per frame with room behind it, as the AF_XDP worker does, and
+    /// [`Pipeline::prepare`] / [`Pipeline::prefetch`] / [`Pipeline::finish`] over groups of
+    /// frames with room behind them, as the AF_XDP worker does, and
     /// [`Pipeline::housekeeping`] per batch.
     Frame,
     /// [`Pipeline::process_batch`] (groups with prefetch, housekeeping included); frames cannot
@@ -284,11 +287,23 @@ fn measure(
             let n = chunk.len() / t.len;
             match api {
                 Api::Frame => {
-                    for (k, (w, f)) in work.iter_mut().zip(chunk.chunks(t.len)).enumerate() {
+                    for (w, f) in work.iter_mut().zip(chunk.chunks(t.len)) {
                         w[..t.len].copy_from_slice(f);
-                        let (v, len) = p.process_frame(snap, now, w, t.len);
-                        tx += u64::from(matches!(v, Verdict::Tx { .. }));
-                        last = (k, len);
+                    }
+                    // As the worker: prepare a group, prefetch its entries, finish each.
+                    let mut k = 0;
+                    for group in work[..n].chunks_mut(PREPARE_GROUP) {
+                        let mut prepared = [Prepared::default(); PREPARE_GROUP];
+                        for (pr, w) in prepared.iter_mut().zip(group.iter()) {
+                            *pr = p.prepare(snap, &w[..t.len]);
+                        }
+                        p.prefetch(&prepared[..group.len()]);
+                        for (&pr, w) in prepared.iter().zip(group.iter_mut()) {
+                            let (v, len) = p.finish(snap, now, w, t.len, pr);
+                            tx += u64::from(matches!(v, Verdict::Tx { .. }));
+                            last = (k, len);
+                            k += 1;
+                        }
                     }
                     p.housekeeping(now);
                 }
@@ -577,8 +592,8 @@ pub fn fullnat_new(flows: u32, workers: u16, a: fn() -> u64) {
 /// All gateway cases: 1 000 and `big` sessions.
 pub fn run(big: u32, workers: u16, min: Duration, allocs: fn() -> u64) {
     println!(
-        "(d) SNAT gateway and FullNAT, worker 0 of {workers}, process_frame per frame \
-         (\", batch\": process_batch), housekeeping per {BATCH} frames"
+        "(d) SNAT gateway and FullNAT, worker 0 of {workers}, prepare/prefetch/finish in groups of \
+         {PREPARE_GROUP} as the worker (\", batch\": process_batch), housekeeping per {BATCH} frames"
     );
     println!(
         "    out: 88-byte frames (IPv4 + GRE with key + IPv4/UDP, {SITES} tunnels) -> 60; \

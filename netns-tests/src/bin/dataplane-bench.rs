@@ -386,4 +386,33 @@ fn nat_cases(args: &[String], quick: bool, big: u32, min: Duration) {
         "entry {} B; {bytes:.1} B per flow with the index; insert {ins:.2} M/s; lookup {look:.2} M/s; allocs {allocs}",
         std::mem::size_of::<appliance::dataplane::conntrack::Entry>()
     );
+    println!("{}", kernel_conntrack());
+}
+
+/// The kernel's conntrack entry for comparison: `struct nf_conn`'s slab object size (its two
+/// tuple hashes are embedded) and the hash table's 8-byte buckets per entry at
+/// `nf_conntrack_max`. NAT and other extensions are allocated apart and not counted.
+fn kernel_conntrack() -> String {
+    let slab = std::fs::read_to_string("/proc/slabinfo").unwrap_or_default();
+    let Some(objsize) = slab
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("nf_conntrack"))
+        .and_then(|l| l.split_whitespace().nth(3)?.parse::<f64>().ok())
+    else {
+        return "kernel nf_conntrack: not loaded (no slab cache), not compared".into();
+    };
+    let sysctl = |k: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/netfilter/{k}"))
+            .ok()
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    match (sysctl("nf_conntrack_buckets"), sysctl("nf_conntrack_max")) {
+        (Some(b), Some(m)) if m > 0.0 => format!(
+            "kernel nf_conntrack: object {objsize:.0} B + {:.1} B of hash buckets per entry at \
+             nf_conntrack_max {m:.0} = {:.1} B per flow (extensions such as NAT not counted)",
+            8.0 * b / m,
+            objsize + 8.0 * b / m
+        ),
+        _ => format!("kernel nf_conntrack: object {objsize:.0} B (+ hash buckets)"),
+    }
 }
