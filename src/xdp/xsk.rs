@@ -23,9 +23,9 @@ pub struct XskConfig {
 impl Default for XskConfig {
     fn default() -> Self {
         XskConfig {
-            frames: 4096,
+            frames: 8192,
             frame_size: 2048,
-            ring_size: 2048,
+            ring_size: 4096,
         }
     }
 }
