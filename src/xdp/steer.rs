@@ -160,6 +160,21 @@ enum ProtoFrom {
 
 /// Emits a lookup of the key built from packet bytes; jumps to `found` when present.
 /// Uses r1-r5 and the 8 bytes below the frame pointer; r6-r9 survive the call.
+/// To `pass` if the address at `addr_at` is one of the host's own (its own traffic is the
+/// kernel's), else to `redirect`.
+fn local_or_redirect(a: &mut Asm, map: i32, addr_at: i16, pass: Label, redirect: Label) {
+    lookup(
+        a,
+        map,
+        addr_at,
+        None,
+        ProtoFrom::Imm(0),
+        KeyKind::Local,
+        pass,
+    );
+    a.jump(redirect);
+}
+
 fn lookup(
     a: &mut Asm,
     map: i32,
@@ -317,16 +332,7 @@ pub fn program(owned: i32, sources: i32, xsks: i32, unbound: Unbound) -> Vec<Ins
 
     // From a backend: ours unless addressed to the host itself.
     a.bind(reply);
-    lookup(
-        &mut a,
-        owned,
-        IP_DST,
-        None,
-        ProtoFrom::Imm(0),
-        KeyKind::Local,
-        pass,
-    );
-    a.jump(redirect);
+    local_or_redirect(&mut a, owned, IP_DST, pass, redirect);
 
     a.bind(icmp);
     need(&mut a, i32::from(Q), pass);
@@ -392,16 +398,7 @@ pub fn program(owned: i32, sources: i32, xsks: i32, unbound: Unbound) -> Vec<Ins
     lpm_lookup(&mut a, sources, Q + 16, quoted_inside);
     a.jump(quoted_other);
     a.bind(quoted_inside);
-    lookup(
-        &mut a,
-        owned,
-        Q + 12,
-        None,
-        ProtoFrom::Imm(0),
-        KeyKind::Local,
-        pass,
-    );
-    a.jump(redirect);
+    local_or_redirect(&mut a, owned, Q + 12, pass, redirect);
     a.bind(quoted_other);
     a.load(Size::B, Reg::R9, Reg::R7, Q + 9);
     a.jump_imm(Cond::Eq, Reg::R9, 6, quoted_l4);
@@ -431,16 +428,7 @@ pub fn program(owned: i32, sources: i32, xsks: i32, unbound: Unbound) -> Vec<Ins
     );
     a.jump(pass);
     a.bind(quoted_backend);
-    lookup(
-        &mut a,
-        owned,
-        Q + 12,
-        None,
-        ProtoFrom::Imm(0),
-        KeyKind::Local,
-        pass,
-    );
-    a.jump(redirect);
+    local_or_redirect(&mut a, owned, Q + 12, pass, redirect);
 
     a.bind(redirect);
     a.load(Size::W, Reg::R2, Reg::R6, 16); // ctx->rx_queue_index
