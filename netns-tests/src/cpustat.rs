@@ -31,16 +31,23 @@ fn busy_of(line: &str) -> Duration {
 
 /// Run time of the thread of `pid` named `name` (its `comm`), if there is one.
 pub fn thread_runtime(pid: u32, name: &str) -> Option<Duration> {
+    threads_runtime(pid, |comm| comm == name)
+}
+
+/// Summed run time (`schedstat`) of the threads of `pid` whose `comm` `wanted` accepts; `None`
+/// if there is none.
+pub fn threads_runtime(pid: u32, wanted: impl Fn(&str) -> bool) -> Option<Duration> {
+    let mut total = None;
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
         let dir = task.ok()?.path();
         let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if comm.trim_end() == name {
+        if wanted(comm.trim_end()) {
             let s = std::fs::read_to_string(dir.join("schedstat")).ok()?;
             let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
-            return Some(Duration::from_nanos(ns));
+            total = Some(total.unwrap_or(Duration::ZERO) + Duration::from_nanos(ns));
         }
     }
-    None
+    total
 }
 
 /// Pins `pid` (one thread or process) to `cpu`.

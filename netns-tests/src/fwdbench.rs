@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::cpustat::{cpu_busy, pin};
+use crate::cpustat::{cpu_busy, pin, threads_runtime};
 use crate::zeroloss::{search, Search, Trial};
 use crate::{wait_until, Netns};
 
@@ -20,17 +20,7 @@ const WARMUP: Duration = Duration::from_millis(300);
 
 /// Run time of all `dp-worker-N` threads of `pid`.
 pub fn workers_runtime(pid: u32) -> Option<Duration> {
-    let mut total = None;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let dir = task.ok()?.path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if comm.starts_with("dp-worker-") {
-            let s = std::fs::read_to_string(dir.join("schedstat")).ok()?;
-            let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
-            total = Some(total.unwrap_or(Duration::ZERO) + Duration::from_nanos(ns));
-        }
-    }
-    total
+    threads_runtime(pid, |comm| comm.starts_with("dp-worker-"))
 }
 
 /// The report's header line, matching [`report`]'s columns.

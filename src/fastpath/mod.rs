@@ -334,16 +334,7 @@ impl Dataplane {
                 }
             }
         }
-        let checks = cfg
-            .service
-            .iter()
-            .flat_map(|s| {
-                s.backends
-                    .iter()
-                    .enumerate()
-                    .map(move |(i, b)| ((s.name.clone(), i), b.check.clone()))
-            })
-            .collect();
+        let checks = backend_checks(cfg);
         let snap = running.publisher.current();
         self.handle.update(|v| {
             v.interfaces = if_status;
@@ -377,16 +368,7 @@ impl Dataplane {
                     tracing::error!("updating the steering source prefixes: {e}");
                 }
                 let snap = running.publisher.current();
-                let checks = cfg
-                    .service
-                    .iter()
-                    .flat_map(|s| {
-                        s.backends
-                            .iter()
-                            .enumerate()
-                            .map(move |(i, b)| ((s.name.clone(), i), b.check.clone()))
-                    })
-                    .collect();
+                let checks = backend_checks(cfg);
                 self.handle.update(|v| {
                     v.snapshot = Some(snap);
                     v.checks = checks;
@@ -462,4 +444,17 @@ fn rand_seed() -> u64 {
             ^ u64::from(std::process::id()) << 32;
     }
     u64::from_ne_bytes(b)
+}
+
+/// The health check of every backend, by (service, backend index), for `appctl service`.
+fn backend_checks(cfg: &Config) -> std::collections::BTreeMap<(String, usize), Option<String>> {
+    cfg.service
+        .iter()
+        .flat_map(|s| {
+            s.backends
+                .iter()
+                .enumerate()
+                .map(move |(i, b)| ((s.name.clone(), i), b.check.clone()))
+        })
+        .collect()
 }

@@ -296,7 +296,7 @@ impl Worker {
                 self.dump(&pipeline, &snap, now);
             }
             if work > 0 {
-                last_work = Instant::now();
+                last_work = clock;
             } else {
                 // Frames left in a TX ring (the device queue was full) must not wait for the
                 // next received packet: poll() kicks copy-mode TX, and 1 ms later we retry.

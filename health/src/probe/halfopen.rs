@@ -30,7 +30,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{bind_addr, describe_io, random_u32, Deadline, ProbeContext};
+use super::{bind_addr, describe_io, describe_send, random_u32, Deadline, ProbeContext};
 use crate::result::ProbeResult;
 use crate::spec::TcpCheck;
 use crate::wire::tcp::{parse_reply, syn};
@@ -89,14 +89,6 @@ pub async fn check(spec: &TcpCheck, engines: &Engines, ctx: ProbeContext) -> Pro
             Ok(Err(_)) => rto *= 2,
             Err(timeout) => return timeout,
         }
-    }
-}
-
-fn describe_send(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(c) if c == nix::errno::Errno::EHOSTUNREACH as i32 => "host unreachable".into(),
-        Some(c) if c == nix::errno::Errno::ENETUNREACH as i32 => "network unreachable".into(),
-        _ => describe_io(e),
     }
 }
 

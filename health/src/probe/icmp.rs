@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::net::UdpSocket;
 
-use super::{bind_addr, describe_io, random_u16, Deadline, ProbeContext};
+use super::{bind_addr, describe_io, describe_send, random_u16, Deadline, ProbeContext};
 use crate::result::ProbeResult;
 use crate::spec::{IcmpCheck, IcmpMode};
 use crate::wire::icmp::{echo_request, parse_echo_reply, strip_ipv4_header};
@@ -40,13 +40,13 @@ pub async fn check(spec: &IcmpCheck, ctx: ProbeContext) -> ProbeResult {
         .collect();
     let request = echo_request(v6, id, seq, &payload);
     if let Err(e) = sock.send(&request).await {
-        return deadline.fail(describe_icmp(&e));
+        return deadline.fail(describe_send(&e));
     }
     let mut buf = vec![0u8; 65536];
     loop {
         let n = match deadline.run("echo reply", sock.recv(&mut buf)).await {
             Ok(Ok(n)) => n,
-            Ok(Err(e)) => return deadline.fail(describe_icmp(&e)),
+            Ok(Err(e)) => return deadline.fail(describe_send(&e)),
             Err(timeout) => return timeout,
         };
         let msg = if raw && !v6 {
@@ -118,14 +118,6 @@ fn is_permission(e: &io::Error) -> bool {
         || matches!(e.raw_os_error(), Some(code) if code == nix::errno::Errno::EACCES as i32
             || code == nix::errno::Errno::EPERM as i32
             || code == nix::errno::Errno::EPROTONOSUPPORT as i32)
-}
-
-fn describe_icmp(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(c) if c == nix::errno::Errno::EHOSTUNREACH as i32 => "host unreachable".into(),
-        Some(c) if c == nix::errno::Errno::ENETUNREACH as i32 => "network unreachable".into(),
-        _ => describe_io(e),
-    }
 }
 
 /// Whether this process may open any ICMP socket for `target`'s family (tests use this to skip

@@ -192,6 +192,15 @@ pub(crate) fn describe_io(e: &io::Error) -> String {
     }
 }
 
+/// Like [`describe_io`], with the routing errors a datagram or raw send reports spelt out.
+pub(crate) fn describe_send(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(c) if c == nix::errno::Errno::EHOSTUNREACH as i32 => "host unreachable".into(),
+        Some(c) if c == nix::errno::Errno::ENETUNREACH as i32 => "network unreachable".into(),
+        _ => describe_io(e),
+    }
+}
+
 /// The local address to bind: the configured source, or the wildcard of the target's family.
 pub(crate) fn bind_addr(source: Option<IpAddr>, target: IpAddr) -> SocketAddr {
     let ip = source.unwrap_or(match target {

@@ -19,13 +19,21 @@ pub const HEADER_LEN: usize = 8;
 
 /// RFC 1071 Internet checksum.
 pub fn checksum(data: &[u8]) -> u16 {
+    checksum_of(&[data])
+}
+
+/// RFC 1071 over consecutive pieces (a pseudo-header, then a segment) without joining them.
+/// Every piece but the last must have an even length; the last may end on an odd byte.
+pub fn checksum_of(parts: &[&[u8]]) -> u16 {
     let mut sum: u32 = 0;
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        sum += u32::from(*last) << 8;
+    for part in parts {
+        let mut chunks = part.chunks_exact(2);
+        for c in &mut chunks {
+            sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+        }
+        if let [last] = chunks.remainder() {
+            sum += u32::from(*last) << 8;
+        }
     }
     while sum >> 16 != 0 {
         sum = (sum & 0xFFFF) + (sum >> 16);

@@ -20,6 +20,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::icmp::checksum_of as checksum;
+
 pub const FIN: u8 = 0x01;
 pub const SYN: u8 = 0x02;
 pub const RST: u8 = 0x04;
@@ -154,20 +156,6 @@ fn pseudo_v6(src: Ipv6Addr, dst: Ipv6Addr, len: usize) -> [u8; 40] {
     p[32..36].copy_from_slice(&(len as u32).to_be_bytes());
     p[39] = IPPROTO_TCP;
     p
-}
-
-/// RFC 1071 over several even-length pieces.
-fn checksum(parts: &[&[u8]]) -> u16 {
-    let mut sum: u32 = 0;
-    for part in parts {
-        for c in part.chunks_exact(2) {
-            sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-        }
-    }
-    while sum >> 16 != 0 {
-        sum = (sum & 0xFFFF) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 #[cfg(test)]

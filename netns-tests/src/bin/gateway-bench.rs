@@ -23,6 +23,7 @@
 
 use std::path::PathBuf;
 
+use appliance::dataplane::checksum;
 use netns_tests::fwdbench::{header, quiet_sink, report, run_ok_sh, Bench, Opts, FWD_CPU};
 use netns_tests::{require_tool, Appliance, DataplaneHeader, Lab};
 
@@ -32,18 +33,6 @@ const INSIDE: [u8; 4] = [198, 18, 60, 2];
 const INET: [u8; 4] = [198, 18, 51, 2];
 const POOL: &str = "198.18.52.1";
 const KEY: u32 = 100;
-
-/// RFC 1071 over an IPv4 header.
-fn ip_checksum(h: &[u8]) -> u16 {
-    let mut sum: u32 = h
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-        .sum();
-    while sum >> 16 != 0 {
-        sum = (sum & 0xFFFF) + (sum >> 16);
-    }
-    !(sum as u16)
-}
 
 const PAYLOAD: &str = "0123456789abcdefgh";
 
@@ -60,7 +49,7 @@ fn inner_bytes() -> String {
     ip[9] = 17;
     ip[12..16].copy_from_slice(&INSIDE);
     ip[16..20].copy_from_slice(&INET);
-    let sum = ip_checksum(&ip);
+    let sum = !checksum::fold(checksum::sum(&ip));
     ip[10..12].copy_from_slice(&sum.to_be_bytes());
     let hex = |b: &[u8]| {
         b.iter()
