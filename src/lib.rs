@@ -1,15 +1,16 @@
 //! The appliance shell: every piece of IO (config files, sockets, netlink, signals, metrics)
-//! lives in this crate; the protocol logic lives in the sans-IO `vrrp`, `bgp` and `health` crates.
+//! lives in this crate; the protocol logic lives in the sans-IO `vrrp`, `bgp`, `health` and `dataplane` crates.
+//! Each shell module pairs with its core: `vrrpd` with `vrrp`, `bgpd` with `bgp`, `healthd` with
+//! `health`, `dataplaned` (with its kernel side in `dataplaned::xdp`) with `dataplane`.
 
 pub mod bgpd;
-pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
-pub mod dataplane;
+pub mod dataplaned;
 pub mod events;
-pub mod fastpath;
+pub mod healthd;
 pub mod interfaces;
 pub mod kernel;
 pub mod logging;
@@ -17,4 +18,3 @@ pub mod metrics;
 pub mod status;
 pub mod verdicts;
 pub mod vrrpd;
-pub mod xdp;

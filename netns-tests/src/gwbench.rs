@@ -27,17 +27,17 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
-use appliance::dataplane::counters::{Counter, DropReason};
-use appliance::dataplane::frames;
-use appliance::dataplane::gateway::{PoolSpec, TunnelSpec};
-use appliance::dataplane::pipeline::{Pipeline, Prepared, Verdict, PREPARE_GROUP};
-use appliance::dataplane::snapshot::{ServiceSpec, Snapshot, Spec};
-use appliance::dataplane::snat::ports::PortSpace;
-use appliance::dataplane::testkit::{
+use dataplane::counters::{Counter, DropReason};
+use dataplane::frames;
+use dataplane::gateway::{PoolSpec, TunnelSpec};
+use dataplane::pipeline::{Pipeline, Prepared, Verdict, PREPARE_GROUP};
+use dataplane::snapshot::{ServiceSpec, Snapshot, Spec};
+use dataplane::snat::ports::PortSpace;
+use dataplane::testkit::{
     self, ip_of as ipv4, l2, l4_ports, mac, route, two_interfaces, web_service,
 };
-use appliance::dataplane::wire::tcp::flags::ACK;
-use appliance::dataplane::wire::{proto, GrePacket, Ipv4Packet, MacAddr};
+use dataplane::wire::tcp::flags::ACK;
+use dataplane::wire::{proto, GrePacket, Ipv4Packet, MacAddr};
 
 pub const BATCH: usize = 64;
 /// A work slot: the largest frame (88 bytes) with room for the tunnel headers.

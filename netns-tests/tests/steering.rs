@@ -5,10 +5,10 @@
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use appliance::dataplane::frames::{self, L2};
-use appliance::dataplane::wire::tcp::flags::{ACK, SYN};
-use appliance::dataplane::wire::MacAddr;
-use appliance::xdp::steer::{OwnedKey, OwnedMap, Program, Unbound, XDP_DROP, XDP_PASS};
+use appliance::dataplaned::xdp::steer::{OwnedKey, OwnedMap, Program, Unbound, XDP_DROP, XDP_PASS};
+use dataplane::frames::{self, L2};
+use dataplane::wire::tcp::flags::{ACK, SYN};
+use dataplane::wire::MacAddr;
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
 const PING_VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 2);

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::fastpath::status::{ConntrackStatus, DataplaneStatus, ServiceStatus};
+use crate::dataplaned::status::{ConntrackStatus, DataplaneStatus, ServiceStatus};
 
 /// Counters worth a line of their own; the rest are in `--json`.
 const SHOWN: [&str; 8] = [

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::fastpath::gateway_status::{PoolStatus, TunnelStatus};
+use crate::dataplaned::gateway_status::{PoolStatus, TunnelStatus};
 
 pub fn tunnels(list: &[TunnelStatus]) -> String {
     let mut o = String::new();
@@ -85,7 +85,7 @@ pub fn pools(list: &[PoolStatus]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fastpath::gateway_status::AddressStatus;
+    use crate::dataplaned::gateway_status::AddressStatus;
 
     #[test]
     fn one_block_per_tunnel_and_pool() {

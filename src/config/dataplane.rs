@@ -28,7 +28,7 @@ use super::interfaces::{check_ref, InterfaceConfig};
 use super::locate::KeyPath;
 use super::types::ConfigDuration;
 use super::validate::Issues;
-use crate::dataplane::snapshot::Scheduler;
+use dataplane::snapshot::Scheduler;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

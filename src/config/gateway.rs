@@ -44,8 +44,8 @@ use super::dataplane::ServiceConfig;
 use super::locate::KeyPath;
 use super::types::ConfigDuration;
 use super::validate::Issues;
-use crate::dataplane::conntrack::{Class, Timeouts};
-use crate::dataplane::gateway::{GRE_OVERHEAD, MAX_POOLS, MAX_SOURCES, MAX_TUNNELS};
+use dataplane::conntrack::{Class, Timeouts};
+use dataplane::gateway::{GRE_OVERHEAD, MAX_POOLS, MAX_SOURCES, MAX_TUNNELS};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -23,9 +23,9 @@ pub struct ControlContext {
     pub events: EventLog,
     pub status: Box<dyn Fn() -> Status + Send + Sync>,
     pub reload: mpsc::Sender<ReloadRequest>,
-    pub health: crate::checks::HealthControl,
+    pub health: crate::healthd::HealthControl,
     /// The data plane's status (a disabled data plane answers with state `disabled`).
-    pub dataplane: crate::fastpath::DataplaneHandle,
+    pub dataplane: crate::dataplaned::DataplaneHandle,
     /// BGP status and the operator's drain set.
     pub bgp: crate::bgpd::BgpHandle,
 }

@@ -15,10 +15,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::checks;
 use crate::config::{self, Config};
 use crate::control::server::{ControlContext, ControlServer, ReloadRequest};
 use crate::events::EventLog;
+use crate::healthd;
 use crate::interfaces::Interfaces;
 use crate::kernel::{links, Ledger, Netlink};
 use crate::metrics::{self, Metrics};
@@ -100,7 +100,7 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
     // Health first: every verdict consumer (VRRP, BGP, pools) starts with the full table.
     // Consumers take `verdict_rx.clone()`.
     let (verdict_tx, verdict_rx) = crate::verdicts::channel();
-    let (health, health_task) = checks::start(
+    let (health, health_task) = healthd::start(
         config_rx.clone(),
         events.clone(),
         &metrics,
@@ -139,9 +139,9 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
     );
 
     // The fast path (idle when the file has no [dataplane]).
-    let dataplane = crate::fastpath::DataplaneHandle::default();
+    let dataplane = crate::dataplaned::DataplaneHandle::default();
     tasks.spawn(
-        crate::fastpath::Dataplane {
+        crate::dataplaned::Dataplane {
             netlink: netlink.clone(),
             ledger: ledger.clone(),
             events: events.clone(),

@@ -25,13 +25,13 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use appliance::dataplane::conntrack::{Conntrack, NewFlow, State, Timeouts};
-use appliance::dataplane::flow::FlowKey;
-use appliance::dataplane::frames;
-use appliance::dataplane::pipeline::{Pipeline, Verdict};
-use appliance::dataplane::snapshot::{Snapshot, Spec};
-use appliance::dataplane::testkit::{self, l2, mac, route, two_interfaces};
-use appliance::dataplane::wire::tcp::flags::{ACK, SYN};
+use dataplane::conntrack::{Conntrack, NewFlow, State, Timeouts};
+use dataplane::flow::FlowKey;
+use dataplane::frames;
+use dataplane::pipeline::{Pipeline, Verdict};
+use dataplane::snapshot::{Snapshot, Spec};
+use dataplane::testkit::{self, l2, mac, route, two_interfaces};
+use dataplane::wire::tcp::flags::{ACK, SYN};
 use netns_tests::gwbench::{self, backend, BACKENDS, VIP};
 
 struct Counting;
@@ -260,7 +260,7 @@ fn conntrack_rates(n: u32) -> (f64, f64, f64, u64) {
 
 /// ns per run of the steering program for a frame it steers and one it passes.
 fn steering_cost() -> Result<(u32, u32), String> {
-    use appliance::xdp::steer::{OwnedKey, OwnedMap, Program, Unbound};
+    use appliance::dataplaned::xdp::steer::{OwnedKey, OwnedMap, Program, Unbound};
     let mut owned = OwnedMap::create().map_err(|e| e.to_string())?;
     let keys = [
         OwnedKey::service(VIP, 80, 6),
@@ -384,7 +384,7 @@ fn nat_cases(args: &[String], quick: bool, big: u32, min: Duration) {
     println!("(c) conntrack at {n} entries");
     println!(
         "entry {} B; {bytes:.1} B per flow with the index; insert {ins:.2} M/s; lookup {look:.2} M/s; allocs {allocs}",
-        std::mem::size_of::<appliance::dataplane::conntrack::Entry>()
+        std::mem::size_of::<dataplane::conntrack::Entry>()
     );
     println!("{}", kernel_conntrack());
 }

@@ -23,7 +23,7 @@
 
 use std::path::PathBuf;
 
-use appliance::dataplane::checksum;
+use dataplane::checksum;
 use netns_tests::fwdbench::{header, quiet_sink, report, run_ok_sh, Bench, Opts, FWD_CPU};
 use netns_tests::{require_tool, Appliance, DataplaneHeader, Lab};
 

@@ -13,11 +13,11 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use appliance::dataplane::wire::{proto, EthernetFrame, Ipv4Packet};
+use appliance::dataplaned::xdp::attach;
+use appliance::dataplaned::xdp::steer::{OwnedKey, OwnedMap, Program};
+use appliance::dataplaned::xdp::xsk::{wait_readable, RxFrame, Xsk, XskConfig};
 use appliance::kernel::{Ledger, Netlink};
-use appliance::xdp::attach;
-use appliance::xdp::steer::{OwnedKey, OwnedMap, Program};
-use appliance::xdp::xsk::{wait_readable, RxFrame, Xsk, XskConfig};
+use dataplane::wire::{proto, EthernetFrame, Ipv4Packet};
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 static STOP: AtomicBool = AtomicBool::new(false);

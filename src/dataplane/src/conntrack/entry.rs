@@ -1,0 +1,178 @@
+//! One tracked flow: 56 bytes, so a cache line holds it whole. Both directions' keys are derived
+//! from the same fields, which is what lets two index slots point at one entry.
+//!
+//! One shape serves every translation: the original direction is `client:client_port →
+//! vip:vip_port` (in `zone`), sent on as `local:local_port → backend:backend_port`; the reply
+//! direction is `backend:backend_port → local:local_port` (never tunnelled: zone 0). NAT mode
+//! has `local == client`; SNAT has `backend == vip` (the destination is kept) and `local` from a
+//! pool; FullNAT changes both.
+
+use std::net::Ipv4Addr;
+
+use super::state::{Class, Dir, State};
+use crate::flow::FlowKey;
+
+/// "No entry" in LRU links and free lists.
+pub const NIL: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy)]
+#[repr(C)]
+pub struct Entry {
+    pub client: u32,
+    pub vip: u32,
+    pub backend: u32,
+    /// The translated source (the client itself in NAT mode).
+    pub local: u32,
+    /// LRU (or free-list) neighbours, indices into the entry slab.
+    pub prev: u32,
+    pub next: u32,
+    /// Last packet, in the table's millisecond clock.
+    pub last_seen: u32,
+    /// When the entry was last put at its list's tail; lists are ordered by this (see `lru.rs`).
+    pub queued_at: u32,
+    pub packets: u32,
+    pub client_port: u16,
+    pub vip_port: u16,
+    pub backend_port: u16,
+    pub local_port: u16,
+    /// Tunnel of the original direction (0: none).
+    pub zone: u16,
+    /// Index of the service and stable id of the backend in the snapshot that created the flow.
+    pub service: u16,
+    pub backend_id: u16,
+    pub proto: u8,
+    pub state: u8,
+    pub class: u8,
+    pub fins: u8,
+    /// Timeout profile: 0 for the load balancer, `1 + pool` for flows the SNAT gateway opens.
+    pub profile: u8,
+    pub kind: u8,
+}
+
+const _: () = assert!(std::mem::size_of::<Entry>() <= 64);
+
+/// What created a flow, which decides what its end gives back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// A NAT-mode service flow: a backend's connection count.
+    Nat = 0,
+    /// A SNAT gateway flow: a reference to its endpoint-independent mapping.
+    Snat = 1,
+    /// A FullNAT service flow: a backend's connection count and its pool port.
+    FullNat = 2,
+}
+
+impl Kind {
+    pub fn from_u8(v: u8) -> Kind {
+        match v {
+            1 => Kind::Snat,
+            2 => Kind::FullNat,
+            _ => Kind::Nat,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Nat => "nat",
+            Kind::Snat => "snat",
+            Kind::FullNat => "fullnat",
+        }
+    }
+}
+
+impl Entry {
+    pub const EMPTY: Entry = Entry {
+        client: 0,
+        vip: 0,
+        backend: 0,
+        local: 0,
+        prev: NIL,
+        next: NIL,
+        last_seen: 0,
+        queued_at: 0,
+        packets: 0,
+        client_port: 0,
+        vip_port: 0,
+        backend_port: 0,
+        local_port: 0,
+        zone: 0,
+        service: 0,
+        backend_id: 0,
+        proto: 0,
+        state: 0,
+        class: FREE,
+        fins: 0,
+        profile: 0,
+        kind: 0,
+    };
+
+    /// Key of packets from the client to the VIP (or the destination it chose).
+    #[inline(always)]
+    pub fn original_key(&self) -> FlowKey {
+        FlowKey {
+            src: self.client,
+            dst: self.vip,
+            src_port: self.client_port,
+            dst_port: self.vip_port,
+            proto: self.proto,
+            zone: self.zone,
+        }
+    }
+
+    /// Key of packets from the backend to the translated source.
+    #[inline(always)]
+    pub fn reply_key(&self) -> FlowKey {
+        FlowKey {
+            src: self.backend,
+            dst: self.local,
+            src_port: self.backend_port,
+            dst_port: self.local_port,
+            proto: self.proto,
+            zone: 0,
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        Kind::from_u8(self.kind)
+    }
+
+    pub fn local_addr(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.local)
+    }
+
+    #[inline(always)]
+    pub fn key(&self, dir: Dir) -> FlowKey {
+        match dir {
+            Dir::Original => self.original_key(),
+            Dir::Reply => self.reply_key(),
+        }
+    }
+
+    pub fn state(&self) -> State {
+        State::from_u8(self.state)
+    }
+
+    pub fn class(&self) -> Option<Class> {
+        Class::ALL.get(usize::from(self.class)).copied()
+    }
+
+    pub fn is_free(&self) -> bool {
+        self.class == FREE
+    }
+
+    pub fn client_addr(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.client)
+    }
+
+    pub fn vip_addr(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.vip)
+    }
+
+    pub fn backend_addr(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.backend)
+    }
+}
+
+/// `class` value of an entry on the free list.
+pub const FREE: u8 = u8::MAX;

@@ -1,0 +1,368 @@
+//! Per-core connection tracking: a slab of [`Entry`]s allocated once at start, an
+//! open-addressing [`Index`] holding two keys per flow (client→VIP and backend→client, both
+//! pointing at the same entry), and one LRU list per timeout [`Class`].
+//!
+//! # When the table is full
+//!
+//! A new flow needs a free entry. If there is none, in this order:
+//! 1. expired entries at the heads of the lists are reclaimed (counted in `expired`);
+//! 2. otherwise the oldest embryonic flow (TCP, handshake not finished) is evicted (counted in
+//!    `evicted`): a half-open connection is the cheapest to lose, and this keeps a SYN flood
+//!    from locking established flows out;
+//! 3. otherwise the new flow is refused (counted in `full_drops`) and its packet is dropped:
+//!    established flows are never evicted for new ones.
+
+pub mod entry;
+pub mod index;
+pub mod lru;
+pub mod state;
+
+use std::net::Ipv4Addr;
+
+pub use entry::{Entry, Kind, NIL};
+pub use index::Index;
+pub use state::{Class, Dir, State, Timeouts, CLASSES};
+
+use crate::flow::FlowKey;
+use lru::List;
+
+/// A new flow to record: its original-direction key (zone included), where it was sent and the
+/// source it was given (`local`: the client itself in NAT mode).
+#[derive(Debug, Clone, Copy)]
+pub struct NewFlow {
+    pub original: FlowKey,
+    pub backend: Ipv4Addr,
+    pub backend_port: u16,
+    pub local: Ipv4Addr,
+    pub local_port: u16,
+    pub service: u16,
+    pub backend_id: u16,
+    pub state: State,
+    pub kind: Kind,
+    /// Timeout profile, below [`PROFILES`].
+    pub profile: u8,
+}
+
+impl NewFlow {
+    /// A NAT-mode flow: only the destination changes, the client stays the source.
+    pub fn nat(
+        original: FlowKey,
+        backend: Ipv4Addr,
+        backend_port: u16,
+        service: u16,
+        backend_id: u16,
+        state: State,
+    ) -> NewFlow {
+        NewFlow {
+            original,
+            backend,
+            backend_port,
+            local: Ipv4Addr::from(original.src),
+            local_port: original.src_port,
+            service,
+            backend_id,
+            state,
+            kind: Kind::Nat,
+            profile: 0,
+        }
+    }
+}
+
+/// Timeout profiles: the load balancer's (0) and one per SNAT pool.
+pub const PROFILES: usize = 1 + crate::gateway::MAX_POOLS;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertError {
+    /// No free entry and nothing evictable (see the module documentation).
+    Full,
+    /// Another flow already uses the same backend→client key, so replies would be ambiguous.
+    Conflict,
+}
+
+/// Monotonic event counts, read by the worker into its counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub inserted: u64,
+    pub expired: u64,
+    pub evicted: u64,
+    pub full_drops: u64,
+    pub conflicts: u64,
+}
+
+pub struct Conntrack {
+    entries: Box<[Entry]>,
+    index: Index,
+    /// One list per (profile, class): entries of a list share one timeout, which keeps each list
+    /// ordered by expiry.
+    lists: [List; CLASSES * PROFILES],
+    free: u32,
+    used: u32,
+    seed: u64,
+    timeouts: [Timeouts; PROFILES],
+    pub stats: Stats,
+}
+
+/// Milliseconds from `then` to `now` on the wrapping 32-bit clock.
+#[inline(always)]
+fn age(now: u32, then: u32) -> u32 {
+    now.wrapping_sub(then)
+}
+
+impl Conntrack {
+    /// Allocates everything now; nothing is allocated afterwards.
+    pub fn new(capacity: u32, timeouts: Timeouts, seed: u64) -> Conntrack {
+        assert!(capacity > 0 && capacity < (1 << 30), "capacity {capacity}");
+        let mut entries = vec![Entry::EMPTY; capacity as usize].into_boxed_slice();
+        // Free list threaded through `next`, in index order so fresh tables fill from the start.
+        for (i, e) in entries.iter_mut().enumerate() {
+            e.next = if i + 1 == capacity as usize {
+                NIL
+            } else {
+                i as u32 + 1
+            };
+        }
+        Conntrack {
+            entries,
+            index: Index::with_keys(capacity as usize * 2),
+            lists: [List::EMPTY; CLASSES * PROFILES],
+            free: 0,
+            used: 0,
+            seed,
+            timeouts: [timeouts; PROFILES],
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn capacity(&self) -> u32 {
+        self.entries.len() as u32
+    }
+
+    pub fn used(&self) -> u32 {
+        self.used
+    }
+
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.timeouts[0]
+    }
+
+    /// Sets the timeouts of a profile (a pool's, when a snapshot brings new ones). Every entry
+    /// of a list has the same timeout before and after, so the lists stay ordered.
+    pub fn set_timeouts(&mut self, profile: usize, t: Timeouts) {
+        if let Some(slot) = self.timeouts.get_mut(profile) {
+            *slot = t;
+        }
+    }
+
+    /// Entries in a class, over all profiles.
+    pub fn class_len(&self, c: Class) -> u32 {
+        (0..PROFILES)
+            .map(|p| self.lists[p * CLASSES + c as usize].len)
+            .sum()
+    }
+
+    /// Bytes allocated: the slab plus the index.
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.entries) + self.index.bytes()
+    }
+
+    #[inline(always)]
+    pub fn lookup(&self, key: &FlowKey) -> Option<(u32, Dir)> {
+        self.lookup_hashed(key, key.hash(self.seed))
+    }
+
+    /// Hashes `key` and prefetches its index slot; pass the hash to [`Conntrack::lookup_hashed`].
+    #[inline(always)]
+    pub fn prefetch(&self, key: &FlowKey) -> u64 {
+        let h = key.hash(self.seed);
+        self.index.prefetch(h);
+        h
+    }
+
+    /// Second prefetch step, once the slot prefetched by [`Conntrack::prefetch`] has had time to
+    /// arrive: starts loading the entry it most likely points at.
+    #[inline(always)]
+    pub fn prefetch_entry(&self, hash: u64) {
+        if let Some(e) = self.index.first_candidate(hash) {
+            index::prefetch(&self.entries[e as usize]);
+        }
+    }
+
+    /// [`Conntrack::lookup`] with the hash already computed (by [`Conntrack::prefetch`]).
+    #[inline(always)]
+    pub fn lookup_hashed(&self, key: &FlowKey, hash: u64) -> Option<(u32, Dir)> {
+        let entries = &self.entries;
+        self.index
+            .find(hash, |e, dir| entries[e as usize].key(dir) == *key)
+    }
+
+    #[inline(always)]
+    pub fn get(&self, i: u32) -> &Entry {
+        &self.entries[i as usize]
+    }
+
+    /// Live entries, for status listings (not for the packet path).
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().filter(|e| !e.is_free())
+    }
+
+    /// Records a packet of flow `i`: its time, and for TCP its flags' effect on the state.
+    #[inline(always)]
+    pub fn touch(&mut self, i: u32, dir: Dir, now: u32, tcp_flags: Option<u8>) {
+        let e = &mut self.entries[i as usize];
+        e.last_seen = now;
+        e.packets = e.packets.wrapping_add(1);
+        let Some(f) = tcp_flags else { return };
+        let (next, fins) = state::tcp_next(e.state(), e.fins, dir, f);
+        e.fins = fins;
+        if next as u8 != e.state {
+            let (old, new) = (e.state().class(), next.class());
+            e.state = next as u8;
+            if old != new {
+                self.requeue(i, old, new, now);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn list_of(&self, i: u32, c: Class) -> usize {
+        usize::from(self.entries[i as usize].profile) * CLASSES + c as usize
+    }
+
+    fn requeue(&mut self, i: u32, old: Class, new: Class, now: u32) {
+        let (from, to) = (self.list_of(i, old), self.list_of(i, new));
+        self.lists[from].unlink(&mut self.entries, i);
+        self.entries[i as usize].class = new as u8;
+        self.entries[i as usize].queued_at = now;
+        self.lists[to].push_tail(&mut self.entries, i);
+    }
+
+    /// Records a new flow; `on_free` sees every entry freed to make room (for connection counts).
+    pub fn insert(
+        &mut self,
+        now: u32,
+        flow: &NewFlow,
+        on_free: &mut impl FnMut(&Entry),
+    ) -> Result<u32, InsertError> {
+        let reply = FlowKey {
+            src: flow.backend.into(),
+            dst: flow.local.into(),
+            src_port: flow.backend_port,
+            dst_port: flow.local_port,
+            proto: flow.original.proto,
+            zone: 0,
+        };
+        debug_assert!(usize::from(flow.profile) < PROFILES);
+        if self.lookup(&reply).is_some() {
+            self.stats.conflicts += 1;
+            return Err(InsertError::Conflict);
+        }
+        if self.free == NIL {
+            self.make_room(now, on_free)?;
+        }
+        let i = self.free;
+        self.free = self.entries[i as usize].next;
+        let class = flow.state.class();
+        self.entries[i as usize] = Entry {
+            client: flow.original.src,
+            vip: flow.original.dst,
+            backend: reply.src,
+            local: reply.dst,
+            prev: NIL,
+            next: NIL,
+            last_seen: now,
+            queued_at: now,
+            packets: 0,
+            client_port: flow.original.src_port,
+            vip_port: flow.original.dst_port,
+            backend_port: flow.backend_port,
+            local_port: flow.local_port,
+            zone: flow.original.zone,
+            service: flow.service,
+            backend_id: flow.backend_id,
+            proto: flow.original.proto,
+            state: flow.state as u8,
+            class: class as u8,
+            fins: 0,
+            profile: flow.profile.min(PROFILES as u8 - 1),
+            kind: flow.kind as u8,
+        };
+        let l = self.list_of(i, class);
+        self.lists[l].push_tail(&mut self.entries, i);
+        self.index
+            .insert(flow.original.hash(self.seed), i, Dir::Original);
+        self.index.insert(reply.hash(self.seed), i, Dir::Reply);
+        self.used += 1;
+        self.stats.inserted += 1;
+        Ok(i)
+    }
+
+    fn make_room(&mut self, now: u32, on_free: &mut impl FnMut(&Entry)) -> Result<(), InsertError> {
+        // A small budget: enough to find an expired head, bounded so one packet never stalls.
+        if self.expire(now, 8, on_free) > 0 {
+            return Ok(());
+        }
+        for p in 0..PROFILES {
+            let syn = self.lists[p * CLASSES + Class::TcpSyn as usize].head;
+            if syn != NIL {
+                self.remove(syn, on_free);
+                self.stats.evicted += 1;
+                return Ok(());
+            }
+        }
+        self.stats.full_drops += 1;
+        Err(InsertError::Full)
+    }
+
+    /// Frees flow `i`.
+    pub fn remove(&mut self, i: u32, on_free: &mut impl FnMut(&Entry)) {
+        let e = self.entries[i as usize];
+        debug_assert!(!e.is_free());
+        on_free(&e);
+        if let Some(c) = e.class() {
+            let l = self.list_of(i, c);
+            self.lists[l].unlink(&mut self.entries, i);
+        }
+        self.index
+            .remove(e.original_key().hash(self.seed), i, Dir::Original);
+        self.index
+            .remove(e.reply_key().hash(self.seed), i, Dir::Reply);
+        self.entries[i as usize] = Entry {
+            next: self.free,
+            ..Entry::EMPTY
+        };
+        self.free = i;
+        self.used -= 1;
+    }
+
+    /// Frees expired flows, looking at no more than `budget` list heads; returns how many were
+    /// freed. Call it once per batch with a small budget so expiry keeps pace without stalls.
+    pub fn expire(&mut self, now: u32, mut budget: u32, on_free: &mut impl FnMut(&Entry)) -> u32 {
+        let mut freed = 0;
+        for l in 0..CLASSES * PROFILES {
+            let c = Class::ALL[l % CLASSES];
+            let timeout = self.timeouts[l / CLASSES].of(c);
+            while budget > 0 {
+                let head = self.lists[l].head;
+                if head == NIL {
+                    break;
+                }
+                let e = &self.entries[head as usize];
+                if age(now, e.queued_at) < timeout {
+                    break;
+                }
+                budget -= 1;
+                if age(now, e.last_seen) >= timeout {
+                    self.remove(head, on_free);
+                    self.stats.expired += 1;
+                    freed += 1;
+                } else {
+                    self.requeue(head, c, c, now);
+                }
+            }
+        }
+        freed
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,30 @@
+//! The fast path's pure core: packet views, checksums, connection tracking, schedulers, the
+//! NAT pipeline and the SNAT gateway (GRE tunnels, pools). No IO, no locks and no allocation
+//! per packet: the AF_XDP workers drive it with frames in their UMEM, and the benchmark and unit
+//! tests drive it with frames in memory.
+//!
+//! No `unsafe` but the one cache-prefetch hint in `prefetch.rs`; no dependency that does IO.
+
+#![deny(unsafe_code)]
+
+pub mod checksum;
+pub mod conntrack;
+pub mod counters;
+pub mod flow;
+#[cfg(any(test, feature = "testkit"))]
+pub mod frames;
+pub mod gateway;
+pub mod lookup;
+pub mod nat;
+pub mod neighbours;
+pub mod pipeline;
+pub mod pmtu;
+mod prefetch;
+pub mod sched;
+pub mod snapshot;
+pub mod snat;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
+pub mod tunnel;
+pub mod tunnel_counters;
+pub mod wire;

@@ -1,0 +1,144 @@
+//! Forwarding a packet of a known flow: the rewrites of each direction, GRE decapsulation and
+//! encapsulation, path MTU (fragmentation-needed, MSS clamping), next hop.
+
+use super::{next_hop, Parsed, Pipeline, Result, Verdict};
+use crate::conntrack::Entry;
+use crate::counters::{Counter, DropReason};
+use crate::nat::{self, Side};
+use crate::pmtu;
+use crate::snapshot::Snapshot;
+use crate::tunnel;
+use crate::wire::{be16, be32, proto};
+
+impl Pipeline {
+    /// Client to service, or inside to outside: rewrite, clamp, decapsulate, next hop.
+    pub(super) fn forward_original(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        len: usize,
+        p: &Parsed,
+        e: &Entry,
+    ) -> Result<(Verdict, usize)> {
+        let ip = &mut frame[p.l3..p.l3 + p.total];
+        if (e.vip, e.vip_port) != (e.backend, e.backend_port) {
+            nat::rewrite(ip, Side::Dst, e.backend, e.backend_port);
+        }
+        if (e.client, e.client_port) != (e.local, e.local_port) {
+            nat::rewrite(ip, Side::Src, e.local, e.local_port);
+        }
+        nat::decrement_ttl(ip);
+        let mut len = len;
+        if e.zone != 0 {
+            if let Some(t) = snap.gw.tunnel(e.zone) {
+                self.clamp(ip, e.zone, t.mtu);
+            }
+            len = tunnel::decapsulate(frame, p.l3, p.total);
+        }
+        let iface = next_hop(snap, frame, e.backend)?;
+        Ok((Verdict::Tx { iface }, len))
+    }
+
+    /// Backend (or outside server) back to the client: rewrite, and into the client's tunnel if
+    /// it came through one, answering packets too large for it.
+    pub(super) fn forward_reply(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        len: usize,
+        p: &Parsed,
+        e: &Entry,
+    ) -> Result<(Verdict, usize)> {
+        let t = match e.zone {
+            0 => None,
+            // The tunnel went away in a reload: its flows have nowhere to go.
+            z => Some(snap.gw.tunnel(z).ok_or(Verdict::Drop(DropReason::NoPool))?),
+        };
+        if let Some(t) = t.filter(|t| p.total > usize::from(t.mtu)) {
+            return self.too_big(snap, frame, p, e.zone, e.local, t.mtu);
+        }
+        let ip = &mut frame[p.l3..p.l3 + p.total];
+        if (e.backend, e.backend_port) != (e.vip, e.vip_port) {
+            nat::rewrite(ip, Side::Src, e.vip, e.vip_port);
+        }
+        if (e.local, e.local_port) != (e.client, e.client_port) {
+            nat::rewrite(ip, Side::Dst, e.client, e.client_port);
+        }
+        nat::decrement_ttl(ip);
+        let Some(t) = t else {
+            let iface = next_hop(snap, frame, e.client)?;
+            return Ok((Verdict::Tx { iface }, len));
+        };
+        self.clamp(ip, e.zone, t.mtu);
+        self.encapsulate_into(snap, frame, p.total, e.zone)
+    }
+
+    /// Encapsulates the IPv4 packet behind the Ethernet header into tunnel `zone`.
+    pub(super) fn encapsulate_into(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        total: usize,
+        zone: u16,
+    ) -> Result<(Verdict, usize)> {
+        let t = snap
+            .gw
+            .tunnel(zone)
+            .ok_or(Verdict::Drop(DropReason::NoPool))?;
+        self.ident = self.ident.wrapping_add(1);
+        // Drops here are the tunnel's, whichever way the packet came in.
+        let Some(len) = tunnel::encapsulate(frame, total, t, self.ident) else {
+            self.tunnels.zone(zone).drop(DropReason::NoRoom);
+            return Err(Verdict::Drop(DropReason::NoRoom));
+        };
+        let iface = next_hop(snap, frame, t.remote).inspect_err(|v| {
+            if let Verdict::Drop(r) = v {
+                self.tunnels.zone(zone).drop(*r);
+            }
+        })?;
+        let c = self.tunnels.zone(zone);
+        c.tx_packets += 1;
+        c.tx_bytes += total as u64;
+        self.counters.add(Counter::GreEncapsulated, 1);
+        Ok((Verdict::Tx { iface }, len))
+    }
+
+    /// A packet for tunnel `zone` larger than its MTU: with Don't Fragment, ICMP
+    /// fragmentation-needed goes back to its sender from `from`, an address of ours (the pool
+    /// address a reply was sent to; the tunnel's own for a site's packet); without, it is
+    /// dropped, since the fast path does not fragment.
+    pub(super) fn too_big(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        p: &Parsed,
+        zone: u16,
+        from: u32,
+        mtu: u16,
+    ) -> Result<(Verdict, usize)> {
+        let df = be16(frame, p.l3 + 6) & 0x4000 != 0;
+        if !df {
+            self.tunnels.zone(zone).drop(DropReason::TooBig);
+            return Err(Verdict::Drop(DropReason::TooBig));
+        }
+        let sender = be32(frame, p.l3 + 12);
+        let len = pmtu::frag_needed(frame, p.total, from, mtu);
+        let iface = next_hop(snap, frame, sender)?;
+        self.tunnels.zone(zone).frag_needed_sent += 1;
+        self.counters.add(Counter::FragNeededSent, 1);
+        Ok((Verdict::Tx { iface }, len))
+    }
+
+    /// MSS clamping on SYNs of a tunnel's flows, both ways: the MSS that fits the tunnel is its
+    /// MTU less the IPv4 and TCP headers.
+    pub(super) fn clamp(&mut self, ip: &mut [u8], zone: u16, mtu: u16) {
+        if ip[9] != proto::TCP {
+            return;
+        }
+        let hl = usize::from(ip[0] & 0x0f) * 4;
+        if pmtu::clamp_mss(&mut ip[hl..], mtu.saturating_sub(40)) {
+            self.tunnels.zone(zone).mss_clamped += 1;
+            self.counters.add(Counter::MssClamped, 1);
+        }
+    }
+}

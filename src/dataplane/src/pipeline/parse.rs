@@ -1,0 +1,133 @@
+//! From frame bytes to the flow a packet belongs to: plain IPv4, GRE from a configured tunnel
+//! (the inner packet in the tunnel's zone), and the datagram an ICMP error quotes.
+
+use super::{Early, Parsed, Result, Verdict};
+use crate::counters::DropReason;
+use crate::flow::FlowKey;
+use crate::snapshot::Snapshot;
+use crate::wire::gre::{GreError, PROTO_IPV4};
+use crate::wire::{
+    be16, be32, icmp, proto, GrePacket, IcmpPacket, Ipv4Packet, TcpSegment, UdpDatagram,
+};
+
+/// Parses an IPv4 packet into its flow in `zone`; ICMP errors are marked (their flow is in the
+/// quote). `l3` of the result is relative to `ipb`.
+#[inline(always)]
+pub(super) fn parse(ipb: &[u8], zone: u16) -> Result<Parsed> {
+    let malformed = Verdict::Drop(DropReason::Malformed);
+    let ip = Ipv4Packet::new_checked(ipb).map_err(|_| malformed)?;
+    if ip.is_fragment() {
+        return Err(Verdict::Drop(DropReason::Fragment));
+    }
+    let l4 = ip.payload();
+    let protocol = ip.protocol();
+    let mut icmp_error = false;
+    let (src_port, dst_port, tcp_flags) = match protocol {
+        proto::TCP => {
+            let t = TcpSegment::new_checked(l4).map_err(|_| malformed)?;
+            (t.src_port(), t.dst_port(), Some(t.flags()))
+        }
+        proto::UDP => {
+            let u = UdpDatagram::new_checked(l4).map_err(|_| malformed)?;
+            (u.src_port(), u.dst_port(), None)
+        }
+        proto::ICMP => {
+            let m = IcmpPacket::new_checked(l4).map_err(|_| malformed)?;
+            match m.msg_type() {
+                icmp::kind::ECHO_REQUEST => (m.echo_ident(), 0, None),
+                icmp::kind::ECHO_REPLY => (0, m.echo_ident(), None),
+                _ if m.is_error() => {
+                    icmp_error = true;
+                    (0, 0, None)
+                }
+                _ => return Err(Verdict::Pass),
+            }
+        }
+        _ => return Err(Verdict::Pass),
+    };
+    Ok(Parsed {
+        hash: 0,
+        key: FlowKey {
+            src: be32(ipb, 12),
+            dst: be32(ipb, 16),
+            src_port,
+            dst_port,
+            proto: protocol,
+            zone,
+        },
+        tcp_flags,
+        l3: 0,
+        total: usize::from(ip.total_len()),
+        ttl: ip.ttl(),
+        icmp_error,
+    })
+}
+
+/// A GRE packet: from a configured tunnel, its inner IPv4 packet's flow in the tunnel's zone;
+/// otherwise the kernel's. Refusals are counted against the tunnel the remote address names.
+#[inline(always)]
+pub(super) fn parse_gre(snap: &Snapshot, ipb: &[u8]) -> Early {
+    let malformed = Verdict::Drop(DropReason::Malformed);
+    let outer = Ipv4Packet::new_checked(ipb).map_err(|_| (malformed, 0))?;
+    let (remote, local) = (be32(ipb, 12), be32(ipb, 16));
+    let zone_of_remote = || snap.gw.tunnel_from(remote).map_or(0, |t| t.zone);
+    if outer.is_fragment() {
+        return Err((Verdict::Drop(DropReason::Fragment), zone_of_remote()));
+    }
+    let g = match GrePacket::new_checked(outer.payload()) {
+        Ok(g) => g,
+        Err(e) => {
+            let zone = zone_of_remote();
+            if zone == 0 {
+                return Err((Verdict::Pass, 0));
+            }
+            let r = match e {
+                GreError::Truncated => DropReason::Malformed,
+                _ => DropReason::GreUnsupported,
+            };
+            return Err((Verdict::Drop(r), zone));
+        }
+    };
+    let Some(t) = snap.gw.tunnel_for(remote, local, g.key()) else {
+        return Err((Verdict::Pass, 0));
+    };
+    if g.protocol() != PROTO_IPV4 {
+        return Err((Verdict::Drop(DropReason::GreUnsupported), t.zone));
+    }
+    let inner_at = outer.header_len() + g.header_len();
+    let inner = &ipb[inner_at..usize::from(outer.total_len())];
+    let mut p = parse(inner, t.zone).map_err(|v| match v {
+        // Not ours to pass: the kernel has no GRE.
+        Verdict::Pass => (Verdict::Drop(DropReason::GreUnsupported), t.zone),
+        v => (v, t.zone),
+    })?;
+    p.l3 = inner_at;
+    Ok(p)
+}
+
+/// The flow key of the datagram quoted by an ICMP error (header plus at least 8 bytes).
+pub(super) fn quoted_key(q: &[u8]) -> Result<FlowKey> {
+    let malformed = Verdict::Drop(DropReason::Malformed);
+    let ip = Ipv4Packet::new_quoted(q).map_err(|_| malformed)?;
+    let l4 = &q[ip.header_len()..];
+    if l4.len() < 8 {
+        return Err(malformed);
+    }
+    let (src_port, dst_port) = match ip.protocol() {
+        proto::TCP | proto::UDP => (be16(l4, 0), be16(l4, 2)),
+        proto::ICMP => match l4[0] {
+            icmp::kind::ECHO_REQUEST => (be16(l4, 4), 0),
+            icmp::kind::ECHO_REPLY => (0, be16(l4, 4)),
+            _ => return Err(Verdict::Pass),
+        },
+        _ => return Err(Verdict::Pass),
+    };
+    Ok(FlowKey {
+        src: be32(q, 12),
+        dst: be32(q, 16),
+        src_port,
+        dst_port,
+        proto: ip.protocol(),
+        zone: 0,
+    })
+}

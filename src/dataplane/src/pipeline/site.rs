@@ -1,0 +1,67 @@
+//! The site end of a tunnel, when this appliance is a remote site's gateway: packets from the
+//! site's inside prefixes to anywhere else go into the tunnel unchanged (but for the TTL), and
+//! what comes out of it goes to the inside host it is addressed to. Nothing is tracked: the
+//! central end translates and keeps the flows, so this is a kernel GRE device with a route,
+//! and any worker can take any packet (no ownership, no handoff).
+//!
+//! Path MTU as at the central end: SYNs clamped both ways, and a packet with Don't Fragment
+//! that does not fit answered with ICMP fragmentation-needed (from the tunnel's local address,
+//! which is ours).
+
+use super::{next_hop, Parsed, Pipeline, Result, Verdict};
+use crate::counters::DropReason;
+use crate::gateway::Tunnel;
+use crate::nat;
+use crate::snapshot::Snapshot;
+use crate::tunnel;
+
+impl Pipeline {
+    /// From the inside to the outside: into the site tunnel with `zone`. `p` is a packet right
+    /// behind the Ethernet header.
+    pub(super) fn enter_site_tunnel(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        p: &Parsed,
+        zone: u16,
+    ) -> Result<(Verdict, usize)> {
+        // Untunnelled: the kernel answers with time exceeded, as for any packet it would route.
+        if p.ttl <= 1 {
+            return Err(Verdict::Pass);
+        }
+        let (mtu, local) = match snap.gw.tunnel(zone) {
+            Some(t) => (t.mtu, t.local),
+            None => return Err(Verdict::Drop(DropReason::NoPool)),
+        };
+        if p.total > usize::from(mtu) {
+            return self.too_big(snap, frame, p, zone, local, mtu);
+        }
+        let ip = &mut frame[p.l3..p.l3 + p.total];
+        nat::decrement_ttl(ip);
+        self.clamp(ip, zone, mtu);
+        self.encapsulate_into(snap, frame, p.total, zone)
+    }
+
+    /// Out of site tunnel `t` (the packet's zone): to an inside host, or dropped.
+    pub(super) fn leave_site_tunnel(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        p: &Parsed,
+        t: &Tunnel,
+    ) -> Result<(Verdict, usize)> {
+        let dst = p.key.dst;
+        if !snap.gw.site_delivers(t.zone, dst) {
+            return Err(Verdict::Drop(DropReason::NotInside));
+        }
+        if p.ttl <= 1 {
+            return Err(Verdict::Drop(DropReason::TtlExceeded));
+        }
+        let ip = &mut frame[p.l3..p.l3 + p.total];
+        nat::decrement_ttl(ip);
+        self.clamp(ip, t.zone, t.mtu);
+        let len = tunnel::decapsulate(frame, p.l3, p.total);
+        let iface = next_hop(snap, frame, dst)?;
+        Ok((Verdict::Tx { iface }, len))
+    }
+}

@@ -1,0 +1,178 @@
+//! The data plane as the control socket sees it: the controller writes a view (state,
+//! interfaces, workers, the current snapshot), status requests read it and the workers'
+//! published atomics; a conntrack listing is asked of each worker and collected here.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::status::{
+    BackendStatus, ConntrackStatus, DataplaneStatus, InterfaceStatus, ServiceStatus, WorkerStatus,
+};
+use super::worker::WorkerShared;
+use dataplane::counters::Counters;
+use dataplane::snapshot::Snapshot;
+
+/// What the control socket asks of the data plane.
+#[derive(Clone, Default)]
+pub struct DataplaneHandle {
+    inner: Arc<Mutex<View>>,
+}
+
+/// A worker as status sees it: id, CPU, `iface:queue` of its sockets, and what it publishes.
+pub(super) type WorkerView = (u16, Option<usize>, Vec<String>, Arc<WorkerShared>);
+
+#[derive(Default)]
+pub(super) struct View {
+    pub(super) state: String,
+    pub(super) snapshot: Option<Arc<Snapshot>>,
+    pub(super) interfaces: Vec<InterfaceStatus>,
+    pub(super) workers: Vec<WorkerView>,
+    pub(super) checks: BTreeMap<(String, usize), Option<String>>,
+    pub(super) unresolved: Vec<String>,
+}
+
+impl DataplaneHandle {
+    pub(super) fn update(&self, f: impl FnOnce(&mut View)) {
+        f(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    pub fn status(&self) -> DataplaneStatus {
+        let v = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut totals = Counters::default();
+        let workers = v
+            .workers
+            .iter()
+            .map(|(id, cpu, sockets, shared)| {
+                let c = shared.counters.read();
+                totals.accumulate(&c);
+                WorkerStatus {
+                    id: *id,
+                    cpu: *cpu,
+                    sockets: sockets.clone(),
+                    counters: c.named().into_iter().collect(),
+                    handoff_ring_full: shared.handoff_ring_full.load(Ordering::Relaxed),
+                    tx_ring_full: shared.tx_ring_full.load(Ordering::Relaxed),
+                    socket_drops: shared.socket_drops.load(Ordering::Relaxed),
+                    socket_rx_ring_full: shared.socket_rx_ring_full.load(Ordering::Relaxed),
+                    socket_rx_dropped: shared.socket_rx_dropped.load(Ordering::Relaxed),
+                }
+            })
+            .collect();
+        DataplaneStatus {
+            state: if v.state.is_empty() {
+                "disabled".into()
+            } else {
+                v.state.clone()
+            },
+            snapshot_generation: v.snapshot.as_ref().map_or(0, |s| s.generation),
+            interfaces: v.interfaces.clone(),
+            workers,
+            totals: totals.named().into_iter().collect(),
+            unresolved_neighbours: v.unresolved.clone(),
+        }
+    }
+
+    pub fn services(&self) -> Vec<ServiceStatus> {
+        let v = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(snap) = &v.snapshot else {
+            return Vec::new();
+        };
+        snap.services
+            .iter()
+            .map(|s| ServiceStatus {
+                name: s.name.clone(),
+                vip: s.vip.to_string(),
+                port: s.port,
+                protocol: match s.proto {
+                    6 => "tcp".into(),
+                    17 => "udp".into(),
+                    1 => "icmp".into(),
+                    p => p.to_string(),
+                },
+                scheduler: s.scheduler.name().to_string(),
+                persistence_ms: s.persistence_ms,
+                backends: s
+                    .backends
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| BackendStatus {
+                        address: b.addr.to_string(),
+                        port: b.port,
+                        weight: b.weight,
+                        up: b.up,
+                        check: v.checks.get(&(s.name.clone(), i)).cloned().flatten(),
+                        active_flows: v
+                            .workers
+                            .iter()
+                            .map(|w| {
+                                u64::from(w.3.active[usize::from(b.id)].load(Ordering::Relaxed))
+                            })
+                            .sum(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    fn gateway_stats(v: &View) -> Vec<super::gateway_status::GatewayStats> {
+        v.workers
+            .iter()
+            .map(|w| {
+                w.3.gateway
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
+            })
+            .collect()
+    }
+
+    /// `appctl gre`: every tunnel with its counters summed over the workers.
+    pub fn gre(&self) -> Vec<super::gateway_status::TunnelStatus> {
+        let v = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match &v.snapshot {
+            Some(snap) => super::gateway_status::tunnels(snap, &Self::gateway_stats(&v)),
+            None => Vec::new(),
+        }
+    }
+
+    /// `appctl snat`: every pool with its ports in use per address and per worker.
+    pub fn snat(&self) -> Vec<super::gateway_status::PoolStatus> {
+        let v = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match &v.snapshot {
+            Some(snap) => super::gateway_status::pools(snap, &Self::gateway_stats(&v)),
+            None => Vec::new(),
+        }
+    }
+
+    /// Asks every worker for up to `limit` flows and waits (briefly) for the answers.
+    pub async fn conntrack(&self, limit: u32) -> ConntrackStatus {
+        let workers: Vec<(u16, Arc<WorkerShared>)> = {
+            let v = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            v.workers.iter().map(|w| (w.0, w.3.clone())).collect()
+        };
+        for (_, w) in &workers {
+            *w.dump.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            w.dump_limit.store(limit, Ordering::Relaxed);
+            w.dump_request.store(true, Ordering::Release);
+        }
+        let mut out = ConntrackStatus::default();
+        for (_, w) in &workers {
+            // Idle workers answer within their poll timeout (50 ms).
+            for _ in 0..100 {
+                if let Some((used, cap, flows)) =
+                    w.dump.lock().unwrap_or_else(|p| p.into_inner()).take()
+                {
+                    out.used += used;
+                    out.capacity += cap;
+                    let room = (limit as usize).saturating_sub(out.flows.len());
+                    out.flows.extend(flows.into_iter().take(room));
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,179 @@
+//! What the fast path needs from the kernel's tables, read by rtnetlink dumps: the data
+//! interfaces' MACs and addresses, IPv4 routes through them, and their resolved neighbours.
+//! These are the dumps and message parsers; `kernel_monitor` keeps the view current from the
+//! kernel's multicast notifications.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use futures::TryStreamExt;
+use netlink_packet_route::link::LinkAttribute;
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
+
+use crate::kernel::netlink::NetlinkError;
+use crate::kernel::Netlink;
+use dataplane::neighbours::Route;
+use dataplane::wire::MacAddr;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Iface {
+    pub name: String,
+    pub index: u32,
+    pub mac: MacAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KernelView {
+    pub routes: Vec<Route>,
+    pub neighbours: Vec<(Ipv4Addr, MacAddr)>,
+    /// The host's own IPv4 addresses on the data interfaces.
+    pub locals: Vec<Ipv4Addr>,
+}
+
+const MAIN_TABLE: u32 = 254;
+
+fn request(what: &str) -> impl Fn(rtnetlink::Error) -> NetlinkError + '_ {
+    move |source| NetlinkError::Request {
+        what: what.to_string(),
+        source,
+    }
+}
+
+pub async fn iface(nl: &Netlink, name: &str) -> Result<Iface, NetlinkError> {
+    let link = nl
+        .link_by_name(name)
+        .await?
+        .ok_or_else(|| NetlinkError::NoSuchLink(name.to_string()))?;
+    let mac = link
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::Address(m) if m.len() == 6 => {
+                Some(MacAddr([m[0], m[1], m[2], m[3], m[4], m[5]]))
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
+    Ok(Iface {
+        name: name.to_string(),
+        index: link.header.index,
+        mac,
+    })
+}
+
+/// Where `index` sits among the data interfaces.
+fn slot(ifaces: &[Iface], index: u32) -> Option<usize> {
+    ifaces.iter().position(|i| i.index == index)
+}
+
+/// The fast path's view of one route: unicast, in the main table, out of a data interface.
+pub fn route_of(r: &RouteMessage, ifaces: &[Iface]) -> Option<Route> {
+    if r.header.kind != RouteType::Unicast {
+        return None;
+    }
+    let mut net = Ipv4Addr::UNSPECIFIED;
+    let (mut gateway, mut oif, mut table) = (None, None, u32::from(r.header.table));
+    for a in &r.attributes {
+        match a {
+            RouteAttribute::Destination(RouteAddress::Inet(d)) => net = *d,
+            RouteAttribute::Gateway(RouteAddress::Inet(g)) => gateway = Some(*g),
+            RouteAttribute::Oif(o) => oif = Some(*o),
+            RouteAttribute::Table(t) => table = *t,
+            _ => {}
+        }
+    }
+    let iface = slot(ifaces, oif?)?;
+    (table == MAIN_TABLE).then_some(Route {
+        net,
+        prefix_len: r.header.destination_prefix_length,
+        gateway,
+        iface: iface as u16,
+    })
+}
+
+/// A neighbour entry on a data interface: its key (interface index, address) and its MAC when
+/// the entry is usable (`None` when the kernel has no usable address for it: incomplete or
+/// failed, which for the fast path is the same as no entry).
+pub fn neighbour_of(
+    n: &NeighbourMessage,
+    ifaces: &[Iface],
+) -> Option<((u32, Ipv4Addr), Option<MacAddr>)> {
+    slot(ifaces, n.header.ifindex)?;
+    let mut addr = None;
+    let mut mac = None;
+    for a in &n.attributes {
+        match a {
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(d)) => addr = Some(*d),
+            NeighbourAttribute::LinkLayerAddress(m) if m.len() == 6 => {
+                mac = Some(MacAddr([m[0], m[1], m[2], m[3], m[4], m[5]]))
+            }
+            _ => {}
+        }
+    }
+    let usable = matches!(
+        n.header.state,
+        NeighbourState::Reachable
+            | NeighbourState::Stale
+            | NeighbourState::Delay
+            | NeighbourState::Probe
+            | NeighbourState::Permanent
+            | NeighbourState::Noarp
+    );
+    Some(((n.header.ifindex, addr?), mac.filter(|_| usable)))
+}
+
+pub async fn read_routes(nl: &Netlink, ifaces: &[Iface]) -> Result<Vec<Route>, NetlinkError> {
+    let routes: Vec<_> = nl
+        .handle()
+        .route()
+        .get(rtnetlink::RouteMessageBuilder::<Ipv4Addr>::new().build())
+        .execute()
+        .try_collect()
+        .await
+        .map_err(request("dumping IPv4 routes"))?;
+    Ok(routes.iter().filter_map(|r| route_of(r, ifaces)).collect())
+}
+
+pub async fn read_neighbours(
+    nl: &Netlink,
+    ifaces: &[Iface],
+) -> Result<Vec<((u32, Ipv4Addr), MacAddr)>, NetlinkError> {
+    let neighbours: Vec<_> = nl
+        .handle()
+        .neighbours()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(request("dumping neighbours"))?;
+    Ok(neighbours
+        .iter()
+        .filter_map(|n| neighbour_of(n, ifaces))
+        .filter_map(|(k, m)| Some((k, m?)))
+        .collect())
+}
+
+/// The host's own IPv4 addresses on the data interfaces, sorted.
+pub async fn read_locals(nl: &Netlink, ifaces: &[Iface]) -> Result<Vec<Ipv4Addr>, NetlinkError> {
+    let mut locals = Vec::new();
+    for i in ifaces {
+        for a in nl.addresses(i.index).await? {
+            if let IpAddr::V4(v4) = a {
+                locals.push(v4);
+            }
+        }
+    }
+    locals.sort();
+    Ok(locals)
+}
+
+/// Makes the kernel resolve `addr` by sending it an empty UDP datagram to the discard port: the
+/// fast path never resolves addresses itself, and a backend nothing has talked to yet has no
+/// neighbour entry. The reply (if any) is the kernel's.
+pub fn provoke_resolution(addr: Ipv4Addr) {
+    if let Ok(s) = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) {
+        let _ = s.send_to(&[], (addr, 9));
+    }
+}

@@ -1,0 +1,461 @@
+//! The data-plane subsystem of the daemon: it turns `[dataplane]` and `[[service]]` into running
+//! workers. Start order: read the data interfaces and the kernel's routes and neighbours, build
+//! the first snapshot, load one steering program per interface (sharing one map of owned keys),
+//! open one AF_XDP socket per interface queue and hand each to the worker owning that queue,
+//! start the workers, and only then attach the programs (recorded in the ledger first). Then it
+//! follows configuration, health verdicts and the kernel's tables, publishing new snapshots.
+//! On stop it detaches the programs first (traffic falls back to the kernel), then stops and
+//! joins the workers.
+
+pub mod gateway_status;
+pub mod handle;
+pub mod handoff;
+pub mod kernel_monitor;
+pub mod kernel_view;
+pub mod metrics;
+pub mod spec;
+pub mod status;
+pub mod worker;
+pub mod xdp;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::dataplane::DataplaneConfig;
+use crate::config::Config;
+use crate::dataplaned::xdp::attach::{self, Mode};
+use crate::dataplaned::xdp::steer::{OwnedMap, Program};
+use crate::dataplaned::xdp::xsk::{Xsk, XskConfig};
+use crate::events::EventLog;
+use crate::kernel::{Ledger, Netlink};
+use crate::verdicts::Verdicts;
+use dataplane::pipeline::PipelineConfig;
+use dataplane::snapshot::{self, Publisher, Snapshot};
+pub use handle::DataplaneHandle;
+use kernel_view::{Iface, KernelView};
+use status::InterfaceStatus;
+use worker::{Waker, Worker, WorkerShared};
+
+/// How often the counters are copied to the metrics and missing next hops are asked for again
+/// (routes and neighbours themselves come from the kernel monitor as they change).
+const REFRESH: Duration = Duration::from_secs(1);
+const HANDOFF_SLOTS: usize = 1024;
+
+pub struct Dataplane {
+    pub netlink: Netlink,
+    pub ledger: Ledger,
+    pub events: EventLog,
+    pub config: watch::Receiver<Arc<Config>>,
+    /// Health verdicts; `None` until a health subsystem publishes them.
+    pub verdicts: Option<watch::Receiver<Verdicts>>,
+    pub handle: DataplaneHandle,
+    pub metrics: crate::metrics::Metrics,
+}
+
+/// Everything a running data plane holds.
+struct Running {
+    ifaces: Vec<Iface>,
+    metrics: metrics::DataplaneMetrics,
+    owned: OwnedMap,
+    programs: Vec<Program>,
+    attached: Vec<String>,
+    publisher: Publisher,
+    workers: Vec<(Arc<WorkerShared>, std::thread::JoinHandle<()>)>,
+    view: KernelView,
+    /// The kernel monitor's view of routes, neighbours and local addresses.
+    kernel: watch::Receiver<KernelView>,
+    /// Stops the kernel monitor.
+    monitor_stop: CancellationToken,
+}
+
+fn verdicts_now(v: &Option<watch::Receiver<Verdicts>>) -> Verdicts {
+    v.as_ref()
+        .map(|r| r.borrow().clone())
+        .unwrap_or_else(|| Arc::new(BTreeMap::new()))
+}
+
+impl Dataplane {
+    pub async fn run(mut self, stop: CancellationToken) {
+        let cfg = self.config.borrow_and_update().clone();
+        let Some(dp) = cfg.dataplane.clone() else {
+            stop.cancelled().await;
+            return;
+        };
+        self.handle.update(|v| v.state = "starting".into());
+        let mut running = match self.start(&cfg, &dp).await {
+            Ok(r) => r,
+            Err(e) => {
+                let msg = format!("{e:#}");
+                self.events.emit(
+                    "dataplane",
+                    "failed",
+                    "dataplane",
+                    format!("data plane not started: {msg}"),
+                    json!({ "error": msg }),
+                );
+                self.handle.update(|v| v.state = format!("failed: {msg}"));
+                stop.cancelled().await;
+                return;
+            }
+        };
+        self.handle.update(|v| v.state = "running".into());
+        self.events.emit(
+            "dataplane",
+            "started",
+            "dataplane",
+            format!(
+                "data plane running: {} worker(s) on {}",
+                dp.workers,
+                dp.interfaces.join(", ")
+            ),
+            json!({ "workers": dp.workers, "interfaces": dp.interfaces }),
+        );
+        let mut tick = tokio::time::interval(REFRESH);
+        let mut verdicts = self.verdicts.clone();
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                r = self.config.changed() => {
+                    if r.is_err() {
+                        break;
+                    }
+                    self.on_reload(&mut running, &dp).await;
+                }
+                changed = verdicts_changed(&mut verdicts) => {
+                    if changed {
+                        let cfg = self.config.borrow().clone();
+                        self.republish(&mut running, &cfg, &dp).await;
+                    } else {
+                        // The health subsystem went away: keep the last verdicts.
+                        verdicts = None;
+                    }
+                }
+                r = running.kernel.changed() => {
+                    if r.is_err() {
+                        // The monitor stopped: keep the last view.
+                        std::future::pending::<()>().await;
+                    }
+                    self.on_kernel_change(&mut running, &dp).await;
+                }
+                _ = tick.tick() => self.on_tick(&mut running, &dp),
+            }
+        }
+        self.shutdown(running).await;
+    }
+
+    async fn on_reload(&mut self, running: &mut Running, dp: &DataplaneConfig) {
+        let new = self.config.borrow_and_update().clone();
+        if new.dataplane.as_ref() != Some(dp) {
+            self.events.emit(
+                "dataplane",
+                "restart_needed",
+                "dataplane",
+                "[dataplane] changed: the new interfaces or workers apply at the next start"
+                    .to_string(),
+                json!({}),
+            );
+        }
+        self.republish(running, &new, dp).await;
+    }
+
+    /// The monitor saw routes, neighbours or addresses change: publish a snapshot with them.
+    async fn on_kernel_change(&self, running: &mut Running, dp: &DataplaneConfig) {
+        running.view = running.kernel.borrow_and_update().clone();
+        let cfg = self.config.borrow().clone();
+        self.republish(running, &cfg, dp).await;
+        self.resolve_missing(running, &cfg, dp);
+    }
+
+    /// Copies the counters to the metrics and asks the kernel again for next hops still missing
+    /// (a resolution can fail, e.g. while a backend is down, and nothing else retries it).
+    fn on_tick(&self, running: &mut Running, dp: &DataplaneConfig) {
+        for (id, (shared, _)) in running.workers.iter().enumerate() {
+            running.metrics.update(id as u16, &shared.counters.read());
+        }
+        running
+            .metrics
+            .update_gateway(&self.handle.gre(), &self.handle.snat());
+        let cfg = self.config.borrow().clone();
+        self.resolve_missing(running, &cfg, dp);
+    }
+
+    /// Makes the kernel resolve the next hops the snapshot lacks; frames towards them are
+    /// counted and dropped until the monitor brings the answer.
+    fn resolve_missing(&self, running: &Running, cfg: &Config, dp: &DataplaneConfig) {
+        let missing = spec::unresolved(&spec_of(cfg, running, &self.verdicts, dp));
+        for a in &missing {
+            kernel_view::provoke_resolution(*a);
+        }
+        self.handle.update(|v| {
+            v.unresolved = missing.iter().map(|a| a.to_string()).collect();
+        });
+    }
+
+    async fn start(&self, cfg: &Config, dp: &DataplaneConfig) -> anyhow::Result<Running> {
+        let mut ifaces = Vec::new();
+        for name in &dp.interfaces {
+            ifaces.push(kernel_view::iface(&self.netlink, name).await?);
+        }
+        let monitor_stop = CancellationToken::new();
+        let mut kernel =
+            kernel_monitor::watch(self.netlink.clone(), ifaces.clone(), monitor_stop.clone())
+                .await?;
+        let view = kernel.borrow_and_update().clone();
+        // From here on, a failed start must stop the monitor too.
+        let monitor_guard = monitor_stop.clone().drop_guard();
+        let hash_seed = rand_seed();
+        let spec = spec::build(
+            &cfg.service,
+            (&cfg.gre, &cfg.snat),
+            &verdicts_now(&self.verdicts),
+            &ifaces,
+            &view,
+            dp.workers,
+            hash_seed,
+        );
+        let first = Snapshot::build(&spec, None)?;
+        let (publisher, subscriber) = snapshot::channel(first);
+        let mut owned = OwnedMap::create()?;
+        owned.set_keys(&spec::owned_keys(
+            &cfg.service,
+            (&cfg.gre, &cfg.snat),
+            &view.locals,
+        ))?;
+        owned.set_sources(&spec::source_prefixes(&cfg.gre, &cfg.snat))?;
+
+        let workers_n = usize::from(dp.workers);
+        let mut sockets: Vec<Vec<worker::Socket>> = (0..workers_n).map(|_| Vec::new()).collect();
+        let mut names: Vec<Vec<String>> = vec![Vec::new(); workers_n];
+        let mut programs = Vec::new();
+        for (i, iface) in ifaces.iter().enumerate() {
+            let prog = Program::load(&owned, dp.queues)?;
+            for q in 0..dp.queues {
+                let xsk = Xsk::open(iface.index, q, XskConfig::default())?;
+                prog.set_socket(q, xsk.fd())?;
+                let w = q as usize % workers_n;
+                sockets[w].push(worker::Socket {
+                    iface: i as u16,
+                    xsk,
+                });
+                names[w].push(format!("{}:{q}", iface.name));
+            }
+            programs.push(prog);
+        }
+
+        // Rings between every ordered pair of workers.
+        let wakers: Arc<Vec<Waker>> = Arc::new(
+            (0..workers_n)
+                .map(|_| Waker::new())
+                .collect::<std::io::Result<_>>()?,
+        );
+        let mut outs: Vec<Vec<Option<handoff::Producer>>> = (0..workers_n)
+            .map(|_| (0..workers_n).map(|_| None).collect())
+            .collect();
+        let mut ins: Vec<Vec<handoff::Consumer>> = (0..workers_n).map(|_| Vec::new()).collect();
+        for (from, row) in outs.iter_mut().enumerate() {
+            for (to, slot) in row.iter_mut().enumerate() {
+                if from != to {
+                    let (p, c) = handoff::ring(HANDOFF_SLOTS);
+                    *slot = Some(p);
+                    ins[to].push(c);
+                }
+            }
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut workers = Vec::new();
+        let mut view_workers = Vec::new();
+        for (id, ((socks, out), inn)) in sockets.into_iter().zip(outs).zip(ins).enumerate() {
+            let shared = Arc::new(WorkerShared::default());
+            let cpu = Some(id % cpus);
+            let w = Worker {
+                id: id as u16,
+                cpu,
+                sockets: socks,
+                pipeline: PipelineConfig {
+                    worker: id as u16,
+                    conntrack_capacity: dp.conntrack_per_worker,
+                    local_seed: hash_seed ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                    ..PipelineConfig::default()
+                },
+                snapshots: subscriber.clone(),
+                handoff_out: out,
+                handoff_in: inn,
+                wakers: wakers.clone(),
+                shared: shared.clone(),
+            };
+            view_workers.push((id as u16, cpu, names[id].clone(), shared.clone()));
+            workers.push((shared, w.spawn()?));
+        }
+
+        let mut running = Running {
+            metrics: metrics::DataplaneMetrics::register(&self.metrics),
+            ifaces,
+            owned,
+            programs,
+            attached: Vec::new(),
+            publisher,
+            workers,
+            view,
+            kernel,
+            monitor_stop: monitor_guard.disarm(),
+        };
+        let mut if_status = Vec::new();
+        for (iface, prog) in running.ifaces.iter().zip(&running.programs) {
+            match attach::attach(
+                &self.netlink,
+                &self.ledger,
+                &iface.name,
+                prog.fd(),
+                dp.generic_xdp,
+            )
+            .await
+            {
+                Ok(mode) => {
+                    running.attached.push(iface.name.clone());
+                    if_status.push(InterfaceStatus {
+                        name: iface.name.clone(),
+                        index: iface.index,
+                        mac: iface.mac.to_string(),
+                        xdp_mode: match mode {
+                            Mode::Native => "native".into(),
+                            Mode::Generic => "generic".into(),
+                        },
+                        queues: dp.queues,
+                    });
+                }
+                Err(e) => {
+                    self.shutdown(running).await;
+                    return Err(e.into());
+                }
+            }
+        }
+        let checks = backend_checks(cfg);
+        let snap = running.publisher.current();
+        self.handle.update(|v| {
+            v.interfaces = if_status;
+            v.workers = view_workers;
+            v.snapshot = Some(snap);
+            v.checks = checks;
+        });
+        Ok(running)
+    }
+
+    /// Publishes a snapshot of the current configuration, verdicts and kernel tables, and
+    /// updates the owned keys.
+    async fn republish(&self, running: &mut Running, cfg: &Config, dp: &DataplaneConfig) {
+        let spec = spec_of(cfg, running, &self.verdicts, dp);
+        let prev = running.publisher.current();
+        match Snapshot::build(&spec, Some(&prev)) {
+            Ok(s) => {
+                let generation = s.generation;
+                running.publisher.publish(s);
+                if let Err(e) = running.owned.set_keys(&spec::owned_keys(
+                    &cfg.service,
+                    (&cfg.gre, &cfg.snat),
+                    &running.view.locals,
+                )) {
+                    tracing::error!("updating the steering keys: {e}");
+                }
+                if let Err(e) = running
+                    .owned
+                    .set_sources(&spec::source_prefixes(&cfg.gre, &cfg.snat))
+                {
+                    tracing::error!("updating the steering source prefixes: {e}");
+                }
+                let snap = running.publisher.current();
+                let checks = backend_checks(cfg);
+                self.handle.update(|v| {
+                    v.snapshot = Some(snap);
+                    v.checks = checks;
+                });
+                tracing::debug!("published data-plane snapshot {generation}");
+            }
+            Err(e) => tracing::error!("data-plane snapshot rejected: {e}"),
+        }
+    }
+
+    async fn shutdown(&self, running: Running) {
+        running.monitor_stop.cancel();
+        for name in &running.attached {
+            if let Err(e) = attach::detach(&self.netlink, &self.ledger, name).await {
+                tracing::error!("detaching XDP from {name}: {e}");
+            }
+        }
+        for (shared, _) in &running.workers {
+            shared.stop.store(true, Ordering::Relaxed);
+        }
+        let joins: Vec<_> = running.workers.into_iter().map(|(_, j)| j).collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            for j in joins {
+                let _ = j.join();
+            }
+        })
+        .await;
+        drop(running.programs);
+        self.handle.update(|v| {
+            v.state = "stopped".into();
+            v.workers.clear();
+        });
+    }
+}
+
+/// Waits for new verdicts: `true` when they changed, `false` when their sender is gone; never
+/// returns without a receiver.
+async fn verdicts_changed(v: &mut Option<watch::Receiver<Verdicts>>) -> bool {
+    match v {
+        Some(r) => r.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
+
+fn spec_of(
+    cfg: &Config,
+    running: &Running,
+    verdicts: &Option<watch::Receiver<Verdicts>>,
+    dp: &DataplaneConfig,
+) -> dataplane::snapshot::Spec {
+    let prev = running.publisher.current();
+    spec::build(
+        &cfg.service,
+        (&cfg.gre, &cfg.snat),
+        &verdicts_now(verdicts),
+        &running.ifaces,
+        &running.view,
+        dp.workers,
+        prev.hash_seed,
+    )
+}
+
+/// A seed nobody outside can guess, so hash tables cannot be attacked with colliding flows.
+fn rand_seed() -> u64 {
+    let mut b = [0u8; 8];
+    // SAFETY: getrandom writes at most 8 bytes into our buffer.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr() as *mut libc::c_void, 8, 0) };
+    if n != 8 {
+        // Fall back to time and pid: still unpredictable enough across restarts.
+        return std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id()) << 32;
+    }
+    u64::from_ne_bytes(b)
+}
+
+/// The health check of every backend, by (service, backend index), for `appctl service`.
+fn backend_checks(cfg: &Config) -> std::collections::BTreeMap<(String, usize), Option<String>> {
+    cfg.service
+        .iter()
+        .flat_map(|s| {
+            s.backends
+                .iter()
+                .enumerate()
+                .map(move |(i, b)| ((s.name.clone(), i), b.check.clone()))
+        })
+        .collect()
+}

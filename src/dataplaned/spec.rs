@@ -1,0 +1,345 @@
+//! From configuration, health verdicts and the kernel's tables to a snapshot specification and
+//! the steering program's owned keys. Pure functions, tested without a kernel.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use super::kernel_view::{Iface, KernelView};
+use crate::config::dataplane::{Protocol, ServiceConfig};
+use crate::config::gateway::{GreConfig, SnatConfig};
+use crate::dataplaned::xdp::steer::OwnedKey;
+use crate::verdicts::Verdicts;
+use dataplane::gateway::{PoolSpec, TunnelSpec};
+use dataplane::snapshot::{BackendSpec, InterfaceSpec, ServiceSpec, Spec};
+
+/// A backend without a check is always up; one with a check is up only while its check's
+/// verdict says so (no verdict yet counts as down: traffic waits for the first success).
+pub fn backend_up(check: Option<&str>, verdicts: &Verdicts) -> bool {
+    match check {
+        None => true,
+        Some(name) => verdicts.get(name).is_some_and(|v| v.up),
+    }
+}
+
+/// The SNAT gateway's part of a spec: tunnels name their pool by index (a pool lists the
+/// tunnels it serves), services their FullNAT pool.
+pub fn gateway(gre: &GreConfig, snat: &SnatConfig) -> (Vec<TunnelSpec>, Vec<PoolSpec>) {
+    let pool_of = |tunnel: &str| {
+        snat.pool
+            .iter()
+            .position(|p| p.tunnels.iter().any(|t| t == tunnel))
+            .map(|i| i as u16)
+    };
+    let tunnels = gre
+        .tunnel
+        .iter()
+        .map(|t| TunnelSpec {
+            name: t.name.clone(),
+            local: t.local,
+            remote: t.remote,
+            key: t.key,
+            mtu: t.mtu(),
+            pool: pool_of(&t.name),
+            inside: t.inside.iter().map(|n| (n.network(), n.prefix())).collect(),
+        })
+        .collect();
+    let pools = snat
+        .pool
+        .iter()
+        .map(|p| PoolSpec {
+            name: p.name.clone(),
+            addrs: p.addresses.clone(),
+            ports: (p.ports.lo, p.ports.hi),
+            timeouts: p.timeouts.to_timeouts(),
+            sources: p
+                .sources
+                .iter()
+                .map(|n| (n.network(), n.prefix()))
+                .collect(),
+        })
+        .collect();
+    (tunnels, pools)
+}
+
+pub fn build(
+    services: &[ServiceConfig],
+    gw: (&GreConfig, &SnatConfig),
+    verdicts: &Verdicts,
+    ifaces: &[Iface],
+    view: &KernelView,
+    workers: u16,
+    hash_seed: u64,
+) -> Spec {
+    let (tunnels, pools) = gateway(gw.0, gw.1);
+    Spec {
+        services: services
+            .iter()
+            .map(|s| ServiceSpec {
+                name: s.name.clone(),
+                vip: s.vip,
+                port: s.port,
+                proto: s.protocol.number(),
+                scheduler: s.scheduler,
+                persistence_ms: s.persistence.map_or(0, |p| {
+                    p.get().as_millis().min(u128::from(u32::MAX / 2)) as u32
+                }),
+                backends: s
+                    .backends
+                    .iter()
+                    .map(|b| BackendSpec {
+                        addr: b.address,
+                        port: if s.protocol == Protocol::Icmp {
+                            0
+                        } else {
+                            b.port
+                        },
+                        weight: b.weight,
+                        up: backend_up(b.check.as_deref(), verdicts),
+                    })
+                    .collect(),
+                pool: s
+                    .pool
+                    .as_ref()
+                    .and_then(|name| gw.1.pool.iter().position(|p| &p.name == name))
+                    .map(|i| i as u16),
+            })
+            .collect(),
+        interfaces: ifaces
+            .iter()
+            .map(|i| InterfaceSpec {
+                name: i.name.clone(),
+                mac: i.mac,
+            })
+            .collect(),
+        routes: view.routes.clone(),
+        neighbours: view.neighbours.clone(),
+        workers,
+        hash_seed,
+        tunnels,
+        pools,
+    }
+}
+
+/// What the steering program must send to the data plane.
+pub fn owned_keys(
+    services: &[ServiceConfig],
+    gw: (&GreConfig, &SnatConfig),
+    locals: &[Ipv4Addr],
+) -> BTreeSet<OwnedKey> {
+    let mut keys = BTreeSet::new();
+    for t in &gw.0.tunnel {
+        keys.insert(OwnedKey::gre_remote(t.remote));
+    }
+    for p in &gw.1.pool {
+        for a in &p.addresses {
+            keys.insert(OwnedKey::pool(*a));
+        }
+    }
+    for s in services {
+        let p = s.protocol.number();
+        keys.insert(OwnedKey::service(s.vip, s.port, p));
+        for b in &s.backends {
+            let port = if s.protocol == Protocol::Icmp {
+                0
+            } else {
+                b.port
+            };
+            keys.insert(OwnedKey::backend(b.address, port, p));
+        }
+    }
+    for a in locals {
+        keys.insert(OwnedKey::local(*a));
+    }
+    keys
+}
+
+/// The inside prefixes, for the steering program's trie: the pools' `sources` and the site
+/// tunnels' `inside` (traffic from either to elsewhere is the fast path's).
+pub fn source_prefixes(gre: &GreConfig, snat: &SnatConfig) -> BTreeSet<(Ipv4Addr, u8)> {
+    let sources = snat.pool.iter().flat_map(|p| &p.sources);
+    let inside = gre.tunnel.iter().flat_map(|t| &t.inside);
+    sources
+        .chain(inside)
+        .map(|n| (n.network(), n.prefix()))
+        .collect()
+}
+
+/// Addresses whose MAC the fast path needs but the kernel has not resolved: on-link backends,
+/// on-link tunnel remotes and route gateways.
+pub fn unresolved(spec: &Spec) -> Vec<Ipv4Addr> {
+    let known: BTreeSet<Ipv4Addr> = spec.neighbours.iter().map(|(a, _)| *a).collect();
+    let mut want = BTreeSet::new();
+    for r in &spec.routes {
+        if let Some(g) = r.gateway {
+            want.insert(g);
+        }
+    }
+    let targets = spec
+        .services
+        .iter()
+        .flat_map(|s| s.backends.iter().map(|b| b.addr))
+        .chain(spec.tunnels.iter().map(|t| t.remote));
+    for addr in targets {
+        let on_link = spec.routes.iter().any(|r| {
+            r.gateway.is_none() && {
+                let mask = if r.prefix_len == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(r.prefix_len.min(32)))
+                };
+                (u32::from(addr) ^ u32::from(r.net)) & mask == 0
+            }
+        });
+        if on_link {
+            want.insert(addr);
+        }
+    }
+    want.difference(&known).copied().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::dataplane::BackendConfig;
+    use crate::verdicts::Verdict;
+    use dataplane::neighbours::Route;
+    use dataplane::snapshot::Scheduler;
+    use dataplane::wire::MacAddr;
+
+    fn services() -> Vec<ServiceConfig> {
+        vec![ServiceConfig {
+            name: "web".into(),
+            vip: Ipv4Addr::new(198, 18, 1, 1),
+            port: 80,
+            protocol: Protocol::Tcp,
+            scheduler: Scheduler::Maglev,
+            persistence: None,
+            mode: crate::config::dataplane::Mode::Nat,
+            pool: None,
+            backends: vec![
+                BackendConfig {
+                    address: Ipv4Addr::new(198, 18, 2, 1),
+                    port: 8080,
+                    weight: 1,
+                    check: None,
+                },
+                BackendConfig {
+                    address: Ipv4Addr::new(198, 18, 2, 2),
+                    port: 8080,
+                    weight: 1,
+                    check: Some("b2".into()),
+                },
+            ],
+        }]
+    }
+
+    #[test]
+    fn checks_gate_backends() {
+        let none: Verdicts = Arc::new(BTreeMap::new());
+        let view = KernelView::default();
+        let spec = build(
+            &services(),
+            (&GreConfig::default(), &SnatConfig::default()),
+            &none,
+            &[],
+            &view,
+            1,
+            0,
+        );
+        let up: Vec<bool> = spec.services[0].backends.iter().map(|b| b.up).collect();
+        assert_eq!(up, [true, false], "no verdict yet: down");
+        let mut m = BTreeMap::new();
+        m.insert(
+            "b2".to_string(),
+            Verdict {
+                up: true,
+                weight: None,
+            },
+        );
+        let spec = build(
+            &services(),
+            (&GreConfig::default(), &SnatConfig::default()),
+            &Arc::new(m),
+            &[],
+            &view,
+            1,
+            0,
+        );
+        assert!(spec.services[0].backends[1].up);
+    }
+
+    #[test]
+    fn keys_and_unresolved_neighbours() {
+        let keys = owned_keys(
+            &services(),
+            (&GreConfig::default(), &SnatConfig::default()),
+            &[Ipv4Addr::new(198, 18, 2, 254)],
+        );
+        assert_eq!(keys.len(), 4);
+        assert!(keys.contains(&OwnedKey::service(Ipv4Addr::new(198, 18, 1, 1), 80, 6)));
+        let view = KernelView {
+            routes: vec![Route {
+                net: Ipv4Addr::new(198, 18, 2, 0),
+                prefix_len: 24,
+                gateway: None,
+                iface: 0,
+            }],
+            neighbours: vec![(Ipv4Addr::new(198, 18, 2, 1), MacAddr([2, 0, 0, 0, 0, 1]))],
+            locals: vec![],
+        };
+        let spec = build(
+            &services(),
+            (&GreConfig::default(), &SnatConfig::default()),
+            &Arc::new(BTreeMap::new()),
+            &[],
+            &view,
+            1,
+            0,
+        );
+        assert_eq!(unresolved(&spec), [Ipv4Addr::new(198, 18, 2, 2)]);
+    }
+
+    #[test]
+    fn gateway_pools_and_tunnels_are_joined_by_index() {
+        let text = "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n\
+            [[gre.tunnel]]\nname = \"a\"\nlocal = \"198.18.8.1\"\nremote = \"198.18.8.10\"\n\
+            [[gre.tunnel]]\nname = \"b\"\nlocal = \"198.18.8.1\"\nremote = \"198.18.8.20\"\nkey = 5\n\
+            [[gre.tunnel]]\nname = \"up\"\nrole = \"site\"\nlocal = \"198.18.8.1\"\n\
+            remote = \"198.18.8.30\"\ninside = [\"198.18.64.0/24\"]\n\
+            [[snat.pool]]\nname = \"lb\"\naddresses = [\"198.19.0.9\"]\n\
+            [[snat.pool]]\nname = \"out\"\naddresses = [\"198.19.0.1\"]\ntunnels = [\"b\"]\n\
+            sources = [\"198.18.96.0/24\"]\n\
+            [[service]]\nname = \"web\"\nvip = \"198.18.1.1\"\nport = 80\nprotocol = \"tcp\"\n\
+            mode = \"fullnat\"\npool = \"lb\"\nbackends = []\n";
+        let cfg = crate::config::parse_str(text, std::path::Path::new("t.toml")).unwrap();
+        let none: Verdicts = Arc::new(BTreeMap::new());
+        let spec = build(
+            &cfg.service,
+            (&cfg.gre, &cfg.snat),
+            &none,
+            &[],
+            &KernelView::default(),
+            1,
+            0,
+        );
+        assert_eq!(spec.services[0].pool, Some(0));
+        let pools: Vec<Option<u16>> = spec.tunnels.iter().map(|t| t.pool).collect();
+        assert_eq!(pools, [None, Some(1), None]);
+        assert_eq!(spec.tunnels[1].mtu, 1472);
+        let inside = [(Ipv4Addr::new(198, 18, 64, 0), 24)];
+        assert_eq!(spec.tunnels[2].inside, inside);
+        assert!(spec.tunnels[..2].iter().all(|t| t.inside.is_empty()));
+        // The steering trie holds the pools' sources and the site tunnels' inside prefixes; the
+        // site tunnel's remote is steered like any tunnel's.
+        let trie: Vec<(Ipv4Addr, u8)> = source_prefixes(&cfg.gre, &cfg.snat).into_iter().collect();
+        assert_eq!(trie, [inside[0], (Ipv4Addr::new(198, 18, 96, 0), 24)]);
+        let keys = owned_keys(&cfg.service, (&cfg.gre, &cfg.snat), &[]);
+        assert!(keys.contains(&OwnedKey::gre_remote(Ipv4Addr::new(198, 18, 8, 30))));
+        assert_eq!(spec.pools[1].sources, [(Ipv4Addr::new(198, 18, 96, 0), 24)]);
+        assert_eq!(spec.pools[1].ports, (1024, 65535));
+        dataplane::snapshot::Snapshot::build(&spec, None).unwrap();
+    }
+}

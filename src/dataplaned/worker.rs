@@ -1,0 +1,381 @@
+//! One worker thread: pinned to a core, it owns its AF_XDP sockets (one per interface queue
+//! assigned to it), its pipeline (conntrack, scheduler state) and its end of the handoff rings.
+//! The loop is: load the snapshot once, drain RX rings and handoff rings through the pipeline,
+//! act on verdicts, flush TX, refill, expire, publish counters; sleep in poll() when idle,
+//! because the cores are shared with the control plane and other processes.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::gateway_status::GatewayStats;
+use super::handoff::{Consumer, Producer};
+use super::status::FlowStatus;
+use crate::dataplaned::xdp::xsk::{wait_readable, RxFrame, Xsk};
+use dataplane::counters::SharedCounters;
+use dataplane::pipeline::{Pipeline, PipelineConfig, Prepared, Verdict, PREPARE_GROUP};
+use dataplane::snapshot::{Subscriber, MAX_BACKEND_IDS};
+
+const BATCH: usize = 64;
+/// Longest a transmitted frame waits in the TX ring for its kick.
+const KICK_AFTER: Duration = Duration::from_micros(25);
+/// How long after its last packet a worker still polls with a short timeout.
+const ACTIVE: Duration = Duration::from_secs(1);
+/// How often connection counts and socket statistics are published.
+const PUBLISH_EVERY: Duration = Duration::from_millis(200);
+
+/// An eventfd a producer writes after handing frames over, so an idle owner wakes at once.
+pub struct Waker(OwnedFd);
+
+impl Waker {
+    pub fn new() -> std::io::Result<Waker> {
+        // SAFETY: plain eventfd creation.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a new descriptor nothing else owns.
+        Ok(Waker(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    pub fn wake(&self) {
+        let one = 1u64;
+        // SAFETY: writes 8 bytes from a live u64 to our eventfd.
+        unsafe {
+            libc::write(
+                self.0.as_raw_fd(),
+                &one as *const u64 as *const libc::c_void,
+                8,
+            )
+        };
+    }
+
+    fn clear(&self) {
+        let mut v = 0u64;
+        // SAFETY: reads 8 bytes into a live u64 from our non-blocking eventfd.
+        unsafe {
+            libc::read(
+                self.0.as_raw_fd(),
+                &mut v as *mut u64 as *mut libc::c_void,
+                8,
+            )
+        };
+    }
+}
+
+/// What the controller and status readers share with one worker; the worker writes, others read.
+pub struct WorkerShared {
+    pub counters: SharedCounters,
+    pub stop: AtomicBool,
+    /// Active flows per backend id, published every [`PUBLISH_EVERY`].
+    pub active: Box<[AtomicU32]>,
+    pub handoff_ring_full: AtomicU64,
+    pub tx_ring_full: AtomicU64,
+    pub socket_drops: AtomicU64,
+    pub socket_rx_ring_full: AtomicU64,
+    pub socket_rx_dropped: AtomicU64,
+    /// Set by a reader wanting a conntrack listing of at most `dump_limit` flows; the worker
+    /// answers between batches, off the packet path.
+    pub dump_request: AtomicBool,
+    pub dump_limit: AtomicU32,
+    pub dump: Mutex<Option<(u64, u64, Vec<FlowStatus>)>>,
+    /// Tunnel counters and pool port usage, published every [`PUBLISH_EVERY`].
+    pub gateway: Mutex<GatewayStats>,
+}
+
+impl Default for WorkerShared {
+    fn default() -> Self {
+        WorkerShared {
+            counters: SharedCounters::default(),
+            stop: AtomicBool::new(false),
+            active: (0..MAX_BACKEND_IDS).map(|_| AtomicU32::new(0)).collect(),
+            handoff_ring_full: AtomicU64::new(0),
+            tx_ring_full: AtomicU64::new(0),
+            socket_drops: AtomicU64::new(0),
+            socket_rx_ring_full: AtomicU64::new(0),
+            socket_rx_dropped: AtomicU64::new(0),
+            dump_request: AtomicBool::new(false),
+            dump_limit: AtomicU32::new(0),
+            dump: Mutex::new(None),
+            gateway: Mutex::new(GatewayStats::default()),
+        }
+    }
+}
+
+pub struct Socket {
+    /// Index of the interface in the snapshot.
+    pub iface: u16,
+    pub xsk: Xsk,
+}
+
+pub struct Worker {
+    pub id: u16,
+    pub cpu: Option<usize>,
+    pub sockets: Vec<Socket>,
+    pub pipeline: PipelineConfig,
+    pub snapshots: Subscriber,
+    /// `handoff_out[w]`: ring to worker `w` (none to itself).
+    pub handoff_out: Vec<Option<Producer>>,
+    pub handoff_in: Vec<Consumer>,
+    /// `wakers[w]`: worker `w`'s waker; this worker's own is `wakers[id]`.
+    pub wakers: Arc<Vec<Waker>>,
+    pub shared: Arc<WorkerShared>,
+}
+
+fn pin(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes within it; the call reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            tracing::warn!(
+                "cannot pin worker to CPU {cpu}: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
+/// Sends `frame` out of this worker's socket on `iface` (a copy: the frame is in another UMEM
+/// or in a handoff slot).
+fn transmit_copy(
+    sockets: &mut [Socket],
+    tx_socket: &[Option<usize>],
+    iface: u16,
+    frame: &[u8],
+) -> bool {
+    match tx_socket.get(usize::from(iface)).copied().flatten() {
+        Some(s) => sockets[s].xsk.transmit_copy(frame),
+        None => false,
+    }
+}
+
+impl Worker {
+    pub fn spawn(self) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name(format!("dp-worker-{}", self.id))
+            .spawn(move || self.run())
+    }
+
+    fn run(mut self) {
+        if let Some(cpu) = self.cpu {
+            pin(cpu);
+        }
+        let mut pipeline = Pipeline::new(self.pipeline);
+        let start = Instant::now();
+        let mut rx = [RxFrame { addr: 0, len: 0 }; BATCH];
+        let mut scratch = [0u8; super::handoff::SLOT_BYTES];
+        let mut fds: Vec<i32> = self.sockets.iter().map(|s| s.xsk.fd()).collect();
+        fds.push(self.wakers[usize::from(self.id)].0.as_raw_fd());
+        let mut last_publish = start;
+        let mut last_work = start;
+        let mut woke = vec![false; self.handoff_out.len()];
+        let (mut tx_full, mut handoff_full) = (0u64, 0u64);
+        // Snapshot interface index → this worker's first socket on it.
+        let mut tx_socket: Vec<Option<usize>> = Vec::new();
+        for (i, s) in self.sockets.iter().enumerate() {
+            let at = usize::from(s.iface);
+            if tx_socket.len() <= at {
+                tx_socket.resize(at + 1, None);
+            }
+            tx_socket[at].get_or_insert(i);
+        }
+        for s in &mut self.sockets {
+            s.xsk.refill(u32::MAX);
+        }
+
+        let mut last_tick = u32::MAX;
+        let (mut since_flush, mut last_flush) = (0usize, start);
+        while !self.shared.stop.load(Ordering::Relaxed) {
+            let snap = self.snapshots.load();
+            let clock = Instant::now();
+            let now = clock.duration_since(start).as_millis() as u32;
+            let mut work = 0;
+            for si in 0..self.sockets.len() {
+                let n = self.sockets[si].xsk.receive(&mut rx);
+                work += n;
+                let here = self.sockets[si].iface;
+                for group in rx[..n].chunks(PREPARE_GROUP) {
+                    // Parse the group and fetch its conntrack entries before the first is
+                    // processed: at a million flows each lookup misses the cache otherwise.
+                    let mut prepared = [Prepared::default(); PREPARE_GROUP];
+                    for (p, f) in prepared.iter_mut().zip(group) {
+                        let frame = self.sockets[si].xsk.frame_mut(f.addr, f.len);
+                        *p = pipeline.prepare(&snap, frame);
+                    }
+                    pipeline.prefetch(&prepared[..group.len()]);
+                    for (&p, f) in prepared.iter().zip(group) {
+                        let xsk = &mut self.sockets[si].xsk;
+                        // The frame and the rest of its UMEM chunk: GRE encapsulation grows it.
+                        let buf = xsk.frame_room_mut(f.addr);
+                        let (verdict, len) = pipeline.finish(&snap, now, buf, f.len as usize, p);
+                        match verdict {
+                            Verdict::Tx { iface } if iface == here => {
+                                if !xsk.transmit(f.addr, len as u32) {
+                                    tx_full += 1;
+                                }
+                            }
+                            Verdict::Tx { iface } => {
+                                scratch[..len].copy_from_slice(&buf[..len]);
+                                xsk.recycle(f.addr);
+                                if !transmit_copy(
+                                    &mut self.sockets,
+                                    &tx_socket,
+                                    iface,
+                                    &scratch[..len],
+                                ) {
+                                    tx_full += 1;
+                                }
+                            }
+                            Verdict::Handoff { worker } => {
+                                let to = usize::from(worker);
+                                let pushed = self
+                                    .handoff_out
+                                    .get_mut(to)
+                                    .and_then(Option::as_mut)
+                                    .is_some_and(|p| p.push(&buf[..f.len as usize]));
+                                if pushed {
+                                    woke[to] = true;
+                                } else {
+                                    handoff_full += 1;
+                                }
+                                xsk.recycle(f.addr);
+                            }
+                            // `Pass` here means the steering program sent a frame the pipeline
+                            // does not want; it is counted (as passed) and dropped.
+                            Verdict::Pass | Verdict::Drop(_) => xsk.recycle(f.addr),
+                        }
+                    }
+                }
+            }
+            for c in &mut self.handoff_in {
+                work += c.drain(BATCH, |buf, len| {
+                    let (verdict, len) = pipeline.process_frame(&snap, now, buf, len);
+                    if let Verdict::Tx { iface } = verdict {
+                        if !transmit_copy(&mut self.sockets, &tx_socket, iface, &buf[..len]) {
+                            tx_full += 1;
+                        }
+                    }
+                });
+            }
+            // A copy-mode TX kick is a syscall that sends at most 32 frames; kicking after
+            // every loop turn made it one syscall per frame at rates where turns carry one or
+            // two frames (perf: sendto and its entry were a sixth of the worker). Kick when 32
+            // frames may be waiting, when the loop is about to sleep, or after 25 µs.
+            since_flush += work;
+            let mut tx_waiting = false;
+            if work == 0 || since_flush >= 32 || clock.duration_since(last_flush) >= KICK_AFTER {
+                for s in &mut self.sockets {
+                    tx_waiting |= s.xsk.flush();
+                }
+                since_flush = 0;
+                last_flush = clock;
+            }
+            for s in &mut self.sockets {
+                s.xsk.refill(BATCH as u32 * 2);
+            }
+            for (w, flag) in woke.iter_mut().enumerate() {
+                if std::mem::take(flag) {
+                    self.wakers[w].wake();
+                }
+            }
+            // Expiry works in whole milliseconds, and readers sample counters far more rarely:
+            // once per millisecond is enough for both, not once per loop turn.
+            if now != last_tick {
+                last_tick = now;
+                pipeline.housekeeping(now);
+                self.shared.counters.publish(pipeline.counters());
+            }
+
+            if last_publish.elapsed() >= PUBLISH_EVERY {
+                last_publish = Instant::now();
+                self.publish_slow(&pipeline, &snap, tx_full, handoff_full);
+            }
+            if self.shared.dump_request.swap(false, Ordering::Acquire) {
+                self.dump(&pipeline, &snap, now);
+            }
+            if work > 0 {
+                last_work = clock;
+            } else {
+                // Frames left in a TX ring (the device queue was full) must not wait for the
+                // next received packet: poll() kicks copy-mode TX, and 1 ms later we retry.
+                // While traffic flows the timeout is 1 ms too: measured on veth (copy mode,
+                // kernel 6.18), the RX wakeup of poll() was missed often enough that rings
+                // overflowed at 40,000 pps with the worker using 8 % of its core and sleeping
+                // in 30-50 ms polls; with 1 ms, no loss at the same rate. After a second
+                // without traffic the worker sleeps up to 50 ms, so an idle worker costs
+                // nothing much.
+                let busy = tx_waiting || last_work.elapsed() < ACTIVE;
+                wait_readable(&fds, if busy { 1 } else { 50 });
+                self.wakers[usize::from(self.id)].clear();
+            }
+        }
+    }
+
+    /// Connection counts and socket statistics: cheap, but not per batch.
+    fn publish_slow(
+        &self,
+        pipeline: &Pipeline,
+        snap: &dataplane::snapshot::Snapshot,
+        tx_full: u64,
+        handoff_full: u64,
+    ) {
+        for s in &snap.services {
+            for b in &s.backends {
+                self.shared.active[usize::from(b.id)]
+                    .store(pipeline.sched().active(b.id), Ordering::Relaxed);
+            }
+        }
+        let (ring_full, dropped) = self
+            .sockets
+            .iter()
+            .filter_map(|s| s.xsk.stats().ok())
+            .fold((0, 0), |(f, d), s| (f + s.rx_ring_full, d + s.rx_dropped));
+        let drops = ring_full + dropped;
+        self.shared
+            .socket_rx_ring_full
+            .store(ring_full, Ordering::Relaxed);
+        self.shared
+            .socket_rx_dropped
+            .store(dropped, Ordering::Relaxed);
+        self.shared.socket_drops.store(drops, Ordering::Relaxed);
+        self.shared.tx_ring_full.store(tx_full, Ordering::Relaxed);
+        self.shared
+            .handoff_ring_full
+            .store(handoff_full, Ordering::Relaxed);
+        if !snap.gw.tunnels.is_empty() || !snap.gw.pools.is_empty() {
+            let stats = GatewayStats::collect(pipeline, snap);
+            *self
+                .shared
+                .gateway
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = stats;
+        }
+    }
+
+    fn dump(&self, pipeline: &Pipeline, snap: &dataplane::snapshot::Snapshot, now: u32) {
+        let limit = self.shared.dump_limit.load(Ordering::Relaxed) as usize;
+        let ct = pipeline.conntrack();
+        let flows = ct
+            .iter()
+            .take(limit)
+            .map(|e| FlowStatus {
+                worker: self.id,
+                protocol: e.proto,
+                client: format!("{}:{}", e.client_addr(), e.client_port),
+                vip: format!("{}:{}", e.vip_addr(), e.vip_port),
+                backend: format!("{}:{}", e.backend_addr(), e.backend_port),
+                state: format!("{:?}", e.state()),
+                idle_ms: now.wrapping_sub(e.last_seen),
+                packets: e.packets,
+                kind: e.kind().name().to_string(),
+                source: (e.kind() != dataplane::conntrack::Kind::Nat)
+                    .then(|| format!("{}:{}", e.local_addr(), e.local_port)),
+                tunnel: snap.gw.tunnel(e.zone).map(|t| t.name.clone()),
+            })
+            .collect();
+        *self.shared.dump.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((u64::from(ct.used()), u64::from(ct.capacity()), flows));
+    }
+}
