@@ -68,6 +68,22 @@ const CASES: &[Case] = &[
         says: "too long",
     },
     Case {
+        name: "a duration too long for any timer is refused, never a panic",
+        text: "[daemon]\nshutdown_grace = \"1e20s\"\n",
+        line: 2,
+        column: 18,
+        key: "daemon.shutdown_grace",
+        says: "maximum of 366 days",
+    },
+    Case {
+        name: "a duration in a health check too long for any timer",
+        text: "[checks.web]\ntype = \"tcp\"\ntarget = \"198.18.0.1:80\"\ninterval = \"600000000000h\"\n",
+        line: 4,
+        column: 12,
+        key: "checks.web.interval",
+        says: "maximum of 366 days",
+    },
+    Case {
         name: "relative state dir",
         text: "[daemon]\nnode_name = \"a\"\nstate_dir = \"run/x\"\n",
         line: 3,

@@ -37,19 +37,29 @@ impl fmt::Display for ConfigDuration {
     }
 }
 
+/// The longest duration any key accepts. Timers add durations to `Instant`s, which panics on
+/// overflow; no timer, timeout or grace period of an appliance needs more than a year, so a
+/// larger value is a typo (`"1e20s"`) and is refused here rather than crashing the daemon later.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// Parses "1.5s" and "0.01s" too, which humantime alone does not accept.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    if let Some(num) = t.strip_suffix('s') {
-        if !num.ends_with('m') && !num.ends_with('u') && !num.ends_with('n') {
-            if let Ok(v) = num.trim().parse::<f64>() {
-                if v.is_finite() && v >= 0.0 {
-                    return Ok(Duration::from_secs_f64(v));
-                }
+    let d = match t.strip_suffix('s') {
+        Some(num) if !num.ends_with(['m', 'u', 'n']) && num.trim().parse::<f64>().is_ok() => {
+            let v: f64 = num.trim().parse().unwrap_or(f64::NAN);
+            if !v.is_finite() || v < 0.0 {
+                return Err(format!("{v} is not a length of time"));
             }
+            Duration::try_from_secs_f64(v)
+                .map_err(|_| "longer than the maximum of 366 days".to_string())?
         }
+        _ => humantime::parse_duration(t).map_err(|e| e.to_string())?,
+    };
+    if d > MAX_DURATION {
+        return Err("longer than the maximum of 366 days".into());
     }
-    humantime::parse_duration(t).map_err(|e| e.to_string())
+    Ok(d)
 }
 
 impl<'de> Deserialize<'de> for ConfigDuration {
@@ -100,6 +110,20 @@ mod tests {
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert!(parse_duration("fast").is_err());
+        // Values past what a timer can add to an Instant are refused, never a panic.
+        for huge in [
+            "1e20s",
+            "1e300s",
+            "18446744073709551616s",
+            "367days",
+            "600000000000h",
+            "inf s",
+            "NaNs",
+            "-1s",
+        ] {
+            assert!(parse_duration(huge).is_err(), "{huge}");
+        }
+        assert_eq!(parse_duration("366days").unwrap(), MAX_DURATION);
         assert!(parse_duration("10").is_err());
     }
 
