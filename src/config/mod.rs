@@ -69,20 +69,65 @@ pub struct Config {
 const MAX_FILE_BYTES: u64 = 4 << 20;
 
 /// Reads, parses and validates a file.
-pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| ConfigErrors::file_level(path, format!("cannot read file: {e}")))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(ConfigErrors::file_level(
-            path,
-            format!(
-                "file is {} bytes; a configuration is at most {MAX_FILE_BYTES}",
-                meta.len()
-            ),
+/// Reads a configuration file of at most `limit` bytes. Only a regular file is accepted: a FIFO
+/// would block the reader (or the daemon's reload) until something writes to it, and a device
+/// such as `/dev/zero` has no length to check. The file is opened without blocking and checked
+/// on the open descriptor, so a path swapped for a FIFO after a check cannot hang us, and the
+/// read stops at the limit whatever the file grows to meanwhile.
+pub fn read_regular_file(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| format!("cannot read file: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read file: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "not a regular file (it is {}); give the path of a file",
+            file_kind(&meta)
         ));
     }
-    let bytes = std::fs::read(path)
-        .map_err(|e| ConfigErrors::file_level(path, format!("cannot read file: {e}")))?;
+    if meta.len() > limit {
+        return Err(format!(
+            "file is {} bytes; a configuration is at most {limit}",
+            meta.len()
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read file: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("file grew past {limit} bytes while being read"));
+    }
+    Ok(bytes)
+}
+
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+    let bytes = read_regular_file(path, MAX_FILE_BYTES)
+        .map_err(|message| ConfigErrors::file_level(path, message))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let (line, column) = line_col(
             &String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()]),

@@ -590,3 +590,29 @@ fn unreadable_file_is_one_line() {
         "/nonexistent/appliance.toml: cannot read file: No such file or directory (os error 2)"
     );
 }
+
+#[test]
+fn only_regular_files_are_read() {
+    let dir = std::env::temp_dir().join(format!("appliance-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo.toml");
+    let _ = std::fs::remove_file(&fifo);
+    nix::unistd::mkfifo(
+        &fifo,
+        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+    )
+    .unwrap();
+    // A FIFO without a writer would block a reader forever; it is refused at once.
+    for (path, says) in [
+        (fifo.as_path(), "a FIFO"),
+        (Path::new("/dev/zero"), "a character device"),
+        (dir.as_path(), "a directory"),
+    ] {
+        let e = load_file(path).unwrap_err().to_string();
+        assert!(e.contains("not a regular file") && e.contains(says), "{e}");
+    }
+    let big = dir.join("big.toml");
+    std::fs::write(&big, vec![b'#'; (super::MAX_FILE_BYTES + 1) as usize]).unwrap();
+    assert!(load_file(&big).unwrap_err().to_string().contains("at most"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
