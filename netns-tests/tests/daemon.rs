@@ -327,3 +327,40 @@ fn check_accepts_examples_and_rejects_broken_files() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:2:10: `metrics.listen`"), "{err}");
 }
+
+/// The control socket's limits apply per request: a monitoring loop may send thousands of
+/// requests on one connection, and one oversized request is refused without ending it.
+#[test]
+fn control_socket_limits_are_per_request() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixStream;
+
+    let lab = Lab::for_current_test();
+    let (_peer, node) = node_with_example(&lab);
+    let mut conn = UnixStream::connect(&node.socket).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut replies = BufReader::new(conn.try_clone().unwrap());
+    // 3,000 requests of 31 bytes: 93 kB in all, beyond the 64 KiB a single request may have.
+    let ping = b"{\"version\":1,\"command\":\"ping\"}\n";
+    let mut line = String::new();
+    for i in 0..3000 {
+        conn.write_all(ping).unwrap();
+        line.clear();
+        replies.read_line(&mut line).unwrap();
+        assert!(line.contains("\"ok\":true"), "request {i}: {line}");
+    }
+    // One request over the limit: an error, and the next request is served.
+    let mut big = vec![b' '; 70 * 1024];
+    big.push(b'\n');
+    conn.write_all(&big).unwrap();
+    line.clear();
+    replies.read_line(&mut line).unwrap();
+    assert!(line.contains("request longer than"), "{line}");
+    conn.write_all(ping).unwrap();
+    line.clear();
+    replies.read_line(&mut line).unwrap();
+    assert!(line.contains("pong"), "{line}");
+    // The daemon still answers others.
+    assert_eq!(node.status()["daemon"]["node"], "lb1");
+}

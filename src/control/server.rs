@@ -33,6 +33,14 @@ pub struct ControlContext {
 /// Most flows one `conntrack` request lists.
 const MAX_FLOWS_LISTED: u32 = 10_000;
 
+/// How long a connection may sit without completing a request. `appctl` sends its request at
+/// once; a client that opens the socket and sends nothing (or half a line) would otherwise hold
+/// a task and a descriptor for the life of the daemon.
+/// How much of an oversized request is read past before the connection is closed.
+const MAX_SKIPPED_BYTES: u64 = 16 << 20;
+
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub struct ControlServer {
     listener: UnixListener,
     path: PathBuf,
@@ -92,6 +100,31 @@ impl ControlServer {
     }
 }
 
+/// Reads and drops bytes up to the end of the current line; false when the connection ended or
+/// `max` bytes went by without one.
+async fn skip_line<R: AsyncBufReadExt + Unpin>(
+    reader: &mut tokio::io::Take<R>,
+    max: u64,
+) -> io::Result<bool> {
+    let mut skipped = 0u64;
+    let mut chunk = Vec::new();
+    while skipped < max {
+        chunk.clear();
+        reader.set_limit(MAX_REQUEST_BYTES as u64);
+        let n = tokio::time::timeout(IDLE_TIMEOUT, reader.read_until(b'\n', &mut chunk))
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        if n == 0 {
+            return Ok(false);
+        }
+        if chunk.ends_with(b"\n") {
+            return Ok(true);
+        }
+        skipped += n as u64;
+    }
+    Ok(false)
+}
+
 async fn write_line(w: &mut (impl AsyncWriteExt + Unpin), resp: &Response) -> io::Result<()> {
     let mut line = serde_json::to_vec(resp).map_err(io::Error::other)?;
     line.push(b'\n');
@@ -104,12 +137,44 @@ async fn handle(
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let (r, mut w) = stream.into_split();
+    // The limit is per request: it is reset after each line, so a long-lived client (a
+    // monitoring loop) may send any number of requests on one connection.
     let mut reader = BufReader::new(r).take(MAX_REQUEST_BYTES as u64);
     let mut line = String::new();
-    while {
+    loop {
         line.clear();
-        reader.read_line(&mut line).await? > 0
-    } {
+        reader.set_limit(MAX_REQUEST_BYTES as u64);
+        let read = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            read = tokio::time::timeout(IDLE_TIMEOUT, reader.read_line(&mut line)) => read,
+        };
+        match read {
+            Err(_) => {
+                let msg = format!(
+                    "no complete request for {}s; closing the connection",
+                    IDLE_TIMEOUT.as_secs()
+                );
+                return write_line(&mut w, &Response::err(msg)).await;
+            }
+            Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
+                // Not UTF-8: answer, then close (the rest of the line cannot be trusted).
+                return write_line(&mut w, &Response::err(format!("bad request: {e}"))).await;
+            }
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(0)) => return Ok(()),
+            Ok(Ok(_)) if !line.ends_with('\n') && reader.limit() == 0 => {
+                let msg = format!("request longer than {MAX_REQUEST_BYTES} bytes");
+                write_line(&mut w, &Response::err(msg)).await?;
+                // Skip the rest of that line and go on serving: closing with unread bytes
+                // would reset the connection before the client read the answer. A client
+                // that never ends the line is cut off after a bounded amount.
+                if !skip_line(&mut reader, MAX_SKIPPED_BYTES).await? {
+                    return Ok(());
+                }
+                continue;
+            }
+            Ok(Ok(_)) => {}
+        }
         let req: Request = match serde_json::from_str(line.trim()) {
             Ok(r) => r,
             Err(e) => {
@@ -218,5 +283,4 @@ async fn handle(
             }
         }
     }
-    Ok(())
 }
