@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::bgp::BgpConfig;
 use crate::config::Config;
-use crate::events::EventLog;
+use crate::events::{BgpEvent, EventLog};
 use crate::status::VrrpInstanceStatus;
 use crate::verdicts::Verdicts;
 
@@ -188,12 +188,15 @@ impl Bgp {
                 None => p.announced,
             };
             if changed {
-                let kind = if p.announced { "announce" } else { "withdraw" };
+                let kind = if p.announced {
+                    BgpEvent::Announce
+                } else {
+                    BgpEvent::Withdraw
+                };
                 self.events.emit(
-                    "bgp",
                     kind,
                     &p.prefix,
-                    format!("{kind} {}: {}", p.prefix, p.reason),
+                    format!("{} {}: {}", kind.as_str(), p.prefix, p.reason),
                     json!({ "reason": p.reason, "degraded": p.degraded }),
                 );
             }

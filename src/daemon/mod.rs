@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config};
 use crate::control::server::{ControlContext, ControlServer, ReloadRequest};
-use crate::events::EventLog;
+use crate::events::{DaemonEvent, EventLog};
 use crate::healthd;
 use crate::interfaces::Interfaces;
 use crate::kernel::{links, Ledger, Netlink};
@@ -225,8 +225,7 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
     ));
 
     events.emit(
-        "daemon",
-        "started",
+        DaemonEvent::Started,
         &node,
         format!(
             "applianced {} started (pid {})",
@@ -255,8 +254,7 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
 
     let grace = config_tx.borrow().daemon.shutdown_grace.get();
     events.emit(
-        "daemon",
-        "stopping",
+        DaemonEvent::Stopping,
         &node,
         format!("{why} received; stopping (grace {} ms)", grace.as_millis()),
         json!({ "signal": why }),

@@ -32,7 +32,7 @@ use crate::config::Config;
 use crate::dataplaned::xdp::attach::{self, Mode};
 use crate::dataplaned::xdp::steer::{OwnedMap, Program};
 use crate::dataplaned::xdp::xsk::{Xsk, XskConfig};
-use crate::events::EventLog;
+use crate::events::{DataplaneEvent, EventLog};
 use crate::kernel::{Ledger, Netlink};
 use crate::verdicts::Verdicts;
 use dataplane::pipeline::PipelineConfig;
@@ -93,8 +93,7 @@ impl Dataplane {
             Err(e) => {
                 let msg = format!("{e:#}");
                 self.events.emit(
-                    "dataplane",
-                    "failed",
+                    DataplaneEvent::Failed,
                     "dataplane",
                     format!("data plane not started: {msg}"),
                     json!({ "error": msg }),
@@ -106,8 +105,7 @@ impl Dataplane {
         };
         self.handle.update(|v| v.state = "running".into());
         self.events.emit(
-            "dataplane",
-            "started",
+            DataplaneEvent::Started,
             "dataplane",
             format!(
                 "data plane running: {} worker(s) on {}",
@@ -153,8 +151,7 @@ impl Dataplane {
         let new = self.config.borrow_and_update().clone();
         if new.dataplane.as_ref() != Some(dp) {
             self.events.emit(
-                "dataplane",
-                "restart_needed",
+                DataplaneEvent::RestartNeeded,
                 "dataplane",
                 "[dataplane] changed: the new interfaces or workers apply at the next start"
                     .to_string(),

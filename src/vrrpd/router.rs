@@ -15,7 +15,7 @@ use super::metrics::{self, VrrpMetrics};
 use super::notify::{Job, Notifier};
 use super::socket::TxSocket;
 use crate::config::vrrp::{ChecksumSetting, VrrpInstanceConfig};
-use crate::events::EventLog;
+use crate::events::{EventLog, VrrpEvent};
 use crate::kernel::links::LinkTable;
 use crate::kernel::netlink::Added;
 use crate::kernel::{sysctl, KernelObject, Ledger, Netlink};
@@ -379,8 +379,7 @@ impl Router {
                     .unwrap_or(0);
                 let reason = describe_reason(&reason);
                 sh.events.emit(
-                    "vrrp",
-                    "state_change",
+                    VrrpEvent::StateChange,
                     &name,
                     format!("{} -> {} ({reason})", lower(from), lower(to)),
                     json!({ "from": lower(from), "to": lower(to), "reason": reason,
@@ -401,8 +400,7 @@ impl Router {
             }
             Event::MasterChanged { previous, current } => {
                 sh.events.emit(
-                    "vrrp",
-                    "master_changed",
+                    VrrpEvent::MasterChanged,
                     &name,
                     format!(
                         "master is now {}",
@@ -423,8 +421,7 @@ impl Router {
                     .get_or_create(&metrics::instance(&name))
                     .set(1);
                 sh.events.emit(
-                    "vrrp",
-                    "split_brain",
+                    VrrpEvent::SplitBrain,
                     &name,
                     format!("split brain: another master for VRID {} at {peer} (priority {peer_priority})", self.cfg.vrid),
                     json!({ "peer": peer, "peer_priority": peer_priority, "vrid": self.cfg.vrid }),
@@ -437,8 +434,7 @@ impl Router {
                     .get_or_create(&metrics::instance(&name))
                     .set(0);
                 sh.events.emit(
-                    "vrrp",
-                    "split_brain_cleared",
+                    VrrpEvent::SplitBrainCleared,
                     &name,
                     format!("split brain over: {peer} no longer advertises as master"),
                     json!({ "peer": peer }),
@@ -446,8 +442,7 @@ impl Router {
             }
             Event::AddressListMismatch { peer, advertised } => {
                 sh.events.emit(
-                    "vrrp",
-                    "address_list_mismatch",
+                    VrrpEvent::AddressListMismatch,
                     &name,
                     format!("{peer} advertises a different address list"),
                     json!({ "peer": peer, "advertised": advertised }),
@@ -459,8 +454,7 @@ impl Router {
                     .get_or_create(&metrics::instance(&name))
                     .set(i64::from(to));
                 sh.events.emit(
-                    "vrrp",
-                    "priority_changed",
+                    VrrpEvent::PriorityChanged,
                     &name,
                     format!("effective priority {from} -> {to}"),
                     json!({ "from": from, "to": to }),
