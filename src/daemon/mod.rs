@@ -124,6 +124,7 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
     );
 
     let (vrrp_status_tx, vrrp_status_rx) = watch::channel(Vec::new());
+    let (vrrp_states_tx, vrrp_states_rx) = watch::channel(Default::default());
     tasks.spawn(
         crate::vrrpd::Vrrp {
             netlink: netlink.clone(),
@@ -134,6 +135,7 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
             verdicts: verdict_rx.clone(),
             config: config_rx.clone(),
             status: vrrp_status_tx,
+            states: vrrp_states_tx,
         }
         .run_isolated(stop.clone()),
     );
@@ -160,7 +162,7 @@ pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
             events: events.clone(),
             metrics: metrics.clone(),
             verdicts: verdict_rx.clone(),
-            vrrp_status: vrrp_status_rx.clone(),
+            vrrp_states: vrrp_states_rx,
             config: config_rx.clone(),
             handle: bgp.clone(),
         }

@@ -8,12 +8,13 @@ use std::time::Instant;
 use ipnetwork::IpNetwork;
 use serde_json::json;
 
-use ::vrrp::{Action, Centiseconds, ChecksumMode, Event, FaultReason, Instance, State, TtlCheck};
+use ::vrrp::{Action, Centiseconds, ChecksumMode, Event, FaultReason, Instance, TtlCheck};
 
 use super::garp::{self, Announcer};
 use super::metrics::{self, VrrpMetrics};
 use super::notify::{Job, Notifier};
 use super::socket::TxSocket;
+use super::state::VrrpState;
 use crate::config::vrrp::{ChecksumSetting, VrrpInstanceConfig};
 use crate::events::{EventLog, VrrpEvent};
 use crate::kernel::links::LinkTable;
@@ -83,11 +84,10 @@ impl Router {
         self.cfg.is_ipv6()
     }
 
-    pub fn state(&self) -> State {
+    pub fn state(&self) -> VrrpState {
         self.inst
             .as_ref()
-            .map(|i| i.state())
-            .unwrap_or(State::Initialize)
+            .map_or(VrrpState::Initialize, |i| i.state().into())
     }
 
     fn prefix_of(&self, ip: IpAddr) -> IpNetwork {
@@ -372,6 +372,7 @@ impl Router {
         let name = self.cfg.name.clone();
         match ev {
             Event::StateChanged { from, to, reason } => {
+                let (from, to) = (VrrpState::from(from), VrrpState::from(to));
                 let prio = self
                     .inst
                     .as_ref()
@@ -381,17 +382,17 @@ impl Router {
                 sh.events.emit(
                     VrrpEvent::StateChange,
                     &name,
-                    format!("{} -> {} ({reason})", lower(from), lower(to)),
-                    json!({ "from": lower(from), "to": lower(to), "reason": reason,
+                    format!("{from} -> {to} ({reason})"),
+                    json!({ "from": from, "to": to, "reason": reason,
                             "priority": prio, "vrid": self.cfg.vrid }),
                 );
                 sh.metrics
                     .transitions
-                    .get_or_create(&metrics::with(&name, "to", &lower(to)))
+                    .get_or_create(&metrics::with(&name, "to", to.as_str()))
                     .inc();
                 if let Some(argv) = &self.cfg.notify {
                     let mut argv = argv.clone();
-                    argv.extend([name.clone(), lower(to), prio.to_string()]);
+                    argv.extend([name.clone(), to.to_string(), prio.to_string()]);
                     sh.notifier.enqueue(Job {
                         argv,
                         timeout: self.cfg.notify_timeout.get(),
@@ -509,22 +510,9 @@ impl Router {
         self.attached = None;
     }
 
-    pub fn state_gauge(&self) -> i64 {
-        match self.state() {
-            State::Initialize => 0,
-            State::Backup => 1,
-            State::Master => 2,
-            State::Fault => 3,
-        }
-    }
-
     pub fn next_timeout(&self) -> Option<Instant> {
         self.inst.as_ref().and_then(|i| i.poll_timeout())
     }
-}
-
-pub fn lower(s: State) -> String {
-    s.to_string().to_lowercase()
 }
 
 pub fn describe_reason(r: &::vrrp::TransitionReason) -> String {
