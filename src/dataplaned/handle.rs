@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::state::DataplaneState;
 use super::status::{
     BackendStatus, ConntrackStatus, DataplaneStatus, InterfaceStatus, ServiceStatus, WorkerStatus,
 };
@@ -25,7 +26,7 @@ pub(super) type WorkerView = (u16, Option<usize>, Vec<String>, Arc<WorkerShared>
 
 #[derive(Default)]
 pub(super) struct View {
-    pub(super) state: String,
+    pub(super) state: DataplaneState,
     pub(super) snapshot: Option<Arc<Snapshot>>,
     pub(super) interfaces: Vec<InterfaceStatus>,
     pub(super) workers: Vec<WorkerView>,
@@ -61,11 +62,7 @@ impl DataplaneHandle {
             })
             .collect();
         DataplaneStatus {
-            state: if v.state.is_empty() {
-                "disabled".into()
-            } else {
-                v.state.clone()
-            },
+            state: v.state.clone(),
             snapshot_generation: v.snapshot.as_ref().map_or(0, |s| s.generation),
             interfaces: v.interfaces.clone(),
             workers,

@@ -14,6 +14,7 @@ pub mod kernel_monitor;
 pub mod kernel_view;
 pub mod metrics;
 pub mod spec;
+pub mod state;
 pub mod status;
 pub mod worker;
 pub mod xdp;
@@ -39,6 +40,7 @@ use dataplane::pipeline::PipelineConfig;
 use dataplane::snapshot::{self, Publisher, Snapshot};
 pub use handle::DataplaneHandle;
 use kernel_view::{Iface, KernelView};
+pub use state::DataplaneState;
 use status::InterfaceStatus;
 use worker::{Waker, Worker, WorkerShared};
 
@@ -87,7 +89,7 @@ impl Dataplane {
             stop.cancelled().await;
             return;
         };
-        self.handle.update(|v| v.state = "starting".into());
+        self.handle.update(|v| v.state = DataplaneState::Starting);
         let mut running = match self.start(&cfg, &dp).await {
             Ok(r) => r,
             Err(e) => {
@@ -98,12 +100,13 @@ impl Dataplane {
                     format!("data plane not started: {msg}"),
                     json!({ "error": msg }),
                 );
-                self.handle.update(|v| v.state = format!("failed: {msg}"));
+                self.handle
+                    .update(|v| v.state = DataplaneState::Failed { reason: msg });
                 stop.cancelled().await;
                 return;
             }
         };
-        self.handle.update(|v| v.state = "running".into());
+        self.handle.update(|v| v.state = DataplaneState::Running);
         self.events.emit(
             DataplaneEvent::Started,
             "dataplane",
@@ -396,7 +399,7 @@ impl Dataplane {
         .await;
         drop(running.programs);
         self.handle.update(|v| {
-            v.state = "stopped".into();
+            v.state = DataplaneState::Stopped;
             v.workers.clear();
         });
     }
