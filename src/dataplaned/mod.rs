@@ -15,6 +15,7 @@ pub mod kernel_view;
 pub mod metrics;
 pub mod spec;
 pub mod state;
+pub mod stats;
 pub mod status;
 pub mod worker;
 pub mod xdp;
@@ -176,7 +177,9 @@ impl Dataplane {
     /// (a resolution can fail, e.g. while a backend is down, and nothing else retries it).
     fn on_tick(&self, running: &mut Running, dp: &DataplaneConfig) {
         for (id, (shared, _)) in running.workers.iter().enumerate() {
-            running.metrics.update(id as u16, &shared.counters.read());
+            running
+                .metrics
+                .update(id as u16, &shared.stats.read().counters);
         }
         running
             .metrics
