@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::{unix_ms, Shared};
+use super::sources::Shared;
+use super::unix_ms;
 use crate::config::{self, Config};
 use crate::events::{ConfigEvent, EventLog};
 use crate::metrics::Metrics;
