@@ -1,7 +1,9 @@
 //! What each worker publishes about itself, through one mechanism: the worker stores a whole
 //! [`WorkerStats`] on its [`StatsBoard`] and readers (status, metrics, `appctl service`, `gre`,
 //! `snat`) load the latest one. Neither side ever waits for the other: the worker only swaps a
-//! pointer, and a reader keeps the value it loaded for as long as it needs it.
+//! pointer, and a reader keeps the value it loaded for as long as it needs it. A whole value
+//! rather than one atomic per number because the gateway's part (per tunnel, per pool address)
+//! has no fixed size, and so that a reader's numbers all come from one moment.
 //!
 //! The pipeline's counters are refreshed every millisecond. The rest only every publish period:
 //! socket statistics cost a system call each, and the gateway's state a walk over every tunnel
