@@ -1,5 +1,8 @@
 //! The ordered event log: every state change in the appliance, numbered, timestamped, kept in a
-//! bounded ring for `appctl events` and broadcast live to `appctl events --follow`.
+//! bounded ring for `appctl events` and broadcast live to `appctl events --follow`. What can be
+//! emitted is listed in [`catalogue`].
+
+pub mod catalogue;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -7,6 +10,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
+
+pub use catalogue::{
+    BgpEvent, ConfigEvent, DaemonEvent, DataplaneEvent, EventKind, HealthEvent, InterfacesEvent,
+    VrrpEvent,
+};
 
 /// Events kept for late readers; older ones are dropped (their sequence numbers tell how many).
 const RING: usize = 4096;
@@ -19,9 +27,10 @@ pub struct Event {
     pub unix_ms: u64,
     /// RFC 3339 UTC timestamp with milliseconds.
     pub time: String,
-    /// `daemon`, `config`, `interfaces`, `vrrp`, `bgp`, `health`, `dataplane`, ...
+    /// `daemon`, `config`, `interfaces`, `vrrp`, `bgp`, `health` or `dataplane`
+    /// ([`EventKind::subsystem`]).
     pub subsystem: String,
-    /// Short machine-readable kind, e.g. `state_change`, `reload_failed`.
+    /// Short machine-readable kind, e.g. `state_change`, `reload_failed` ([`EventKind::as_str`]).
     pub kind: String,
     /// The object concerned (instance, peer, check, interface), empty when none.
     pub object: String,
@@ -65,8 +74,7 @@ impl EventLog {
     /// Records an event and logs it through tracing.
     pub fn emit(
         &self,
-        subsystem: &str,
-        kind: &str,
+        kind: impl Into<EventKind>,
         object: &str,
         message: impl Into<String>,
         fields: serde_json::Value,
@@ -75,6 +83,7 @@ impl EventLog {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         let unix_ms = now.as_millis() as u64;
+        let kind = kind.into();
         let message = message.into();
         // Numbering and sending happen under one lock so followers see events in seq order.
         let ev = {
@@ -83,8 +92,8 @@ impl EventLog {
                 seq: inner.next_seq,
                 unix_ms,
                 time: rfc3339_ms(unix_ms),
-                subsystem: subsystem.to_string(),
-                kind: kind.to_string(),
+                subsystem: kind.subsystem().to_string(),
+                kind: kind.as_str().to_string(),
                 object: object.to_string(),
                 message,
                 fields,
@@ -183,14 +192,19 @@ mod tests {
     fn sequence_and_backlog() {
         let log = EventLog::new();
         for i in 0..5 {
-            log.emit("t", "k", "o", format!("e{i}"), serde_json::Value::Null);
+            log.emit(
+                DaemonEvent::Started,
+                "o",
+                format!("e{i}"),
+                serde_json::Value::Null,
+            );
         }
         let (backlog, mut rx) = log.since(2);
         assert_eq!(
             backlog.iter().map(|e| e.seq).collect::<Vec<_>>(),
             vec![3, 4, 5]
         );
-        log.emit("t", "k", "o", "live", serde_json::Value::Null);
+        log.emit(DaemonEvent::Stopping, "o", "live", serde_json::Value::Null);
         assert_eq!(rx.try_recv().unwrap().seq, 6);
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::events::EventLog;
+use crate::events::{EventLog, InterfacesEvent};
 use crate::kernel::links::{format_mac, LinkTable};
 use crate::kernel::netlink::Added;
 use crate::kernel::{KernelObject, Ledger, Netlink};
@@ -75,8 +75,7 @@ impl Interfaces {
             let before = last.insert(name.clone(), now.clone());
             if before.as_ref().is_some_and(|b| *b != now) {
                 self.events.emit(
-                    "interfaces",
-                    "link_state",
+                    InterfacesEvent::LinkState,
                     name,
                     format!("{name} is {now}"),
                     json!({ "from": before, "to": now }),
@@ -134,8 +133,7 @@ impl Interfaces {
         match self.netlink.add_address(ifname, net).await {
             Ok(Added::Created) => {
                 self.events.emit(
-                    "interfaces",
-                    "address_added",
+                    InterfacesEvent::AddressAdded,
                     ifname,
                     format!("added {net} to {ifname}"),
                     json!({ "address": net.to_string() }),
@@ -159,8 +157,7 @@ impl Interfaces {
         match self.netlink.del_address(ifname, net).await {
             Ok(_) => {
                 self.events.emit(
-                    "interfaces",
-                    "address_removed",
+                    InterfacesEvent::AddressRemoved,
                     ifname,
                     format!("removed {net} from {ifname}"),
                     json!({ "address": net.to_string() }),

@@ -90,7 +90,7 @@ pub struct VrrpInstanceStatus {
     /// `ipv4` or `ipv6`.
     pub family: String,
     /// `initialize`, `backup`, `master` or `fault`.
-    pub state: String,
+    pub state: crate::vrrpd::VrrpState,
     pub base_priority: u8,
     pub effective_priority: u8,
     /// Sum of the weights of failed trackers now applied.

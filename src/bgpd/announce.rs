@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::bgp::{parse_community, parse_large_community, AnnounceConfig, OnFailure};
 use crate::verdicts::Verdict;
+use crate::vrrpd::{VrrpState, VrrpStates};
 
 /// What `appctl bgp` shows for one configured prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,7 +35,7 @@ fn failed_gate(
     a: &AnnounceConfig,
     prefix: &Prefix,
     verdicts: &BTreeMap<String, Verdict>,
-    vrrp_states: &BTreeMap<String, String>,
+    vrrp_states: &VrrpStates,
     drained: &BTreeSet<Prefix>,
 ) -> Option<String> {
     if drained.contains(prefix) {
@@ -48,8 +49,8 @@ fn failed_gate(
         }
     }
     if let Some(v) = &a.vrrp_instance {
-        match vrrp_states.get(v).map(String::as_str) {
-            Some("master") => {}
+        match vrrp_states.get(v) {
+            Some(VrrpState::Master) => {}
             Some(s) => return Some(format!("vrrp {v} is {s}")),
             None => return Some(format!("vrrp {v} not running")),
         }
@@ -86,7 +87,7 @@ fn base_attributes(a: &AnnounceConfig) -> RouteAttributes {
 pub fn compute(
     announce: &[AnnounceConfig],
     verdicts: &BTreeMap<String, Verdict>,
-    vrrp_states: &BTreeMap<String, String>,
+    vrrp_states: &VrrpStates,
     drained: &BTreeSet<Prefix>,
 ) -> (Routes, Vec<PrefixStatus>) {
     let mut routes = Routes::new();
@@ -187,18 +188,18 @@ mod tests {
     #[test]
     fn vrrp_gate() {
         let a = ann("prefix = \"2001:db8:ffff::1/128\"\nvrrp_instance = \"vi\"\n");
-        let st = |s: &str| [("vi".to_string(), s.to_string())].into();
+        let st = |s: VrrpState| [("vi".to_string(), s)].into();
         let (r, _) = compute(
             std::slice::from_ref(&a),
             &BTreeMap::new(),
-            &st("master"),
+            &st(VrrpState::Master),
             &BTreeSet::new(),
         );
         assert_eq!(r.len(), 1);
         let (r, s) = compute(
             std::slice::from_ref(&a),
             &BTreeMap::new(),
-            &st("backup"),
+            &st(VrrpState::Backup),
             &BTreeSet::new(),
         );
         assert!(r.is_empty());

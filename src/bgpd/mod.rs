@@ -23,9 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::bgp::BgpConfig;
 use crate::config::Config;
-use crate::events::EventLog;
-use crate::status::VrrpInstanceStatus;
+use crate::events::{BgpEvent, EventLog};
 use crate::verdicts::Verdicts;
+use crate::vrrpd::VrrpStates;
 
 pub use announce::PrefixStatus;
 pub use status::{BgpHandle, BgpStatus, PeerStatus};
@@ -36,7 +36,7 @@ pub struct Bgp {
     pub events: EventLog,
     pub metrics: crate::metrics::Metrics,
     pub verdicts: watch::Receiver<Verdicts>,
-    pub vrrp_status: watch::Receiver<Vec<VrrpInstanceStatus>>,
+    pub vrrp_states: watch::Receiver<VrrpStates>,
     pub config: watch::Receiver<Arc<Config>>,
     pub handle: BgpHandle,
 }
@@ -111,7 +111,7 @@ impl Bgp {
                 _ = stop.cancelled() => break,
                 r = self.config.changed() => if r.is_err() { break },
                 r = self.verdicts.changed() => if r.is_err() { break },
-                r = self.vrrp_status.changed() => if r.is_err() { break },
+                r = self.vrrp_states.changed() => if r.is_err() { break },
                 r = drained_rx.changed() => if r.is_err() { break },
             }
         }
@@ -172,12 +172,7 @@ impl Bgp {
             return;
         };
         let verdicts = self.verdicts.borrow().clone();
-        let vrrp: BTreeMap<String, String> = self
-            .vrrp_status
-            .borrow()
-            .iter()
-            .map(|v| (v.name.clone(), v.state.clone()))
-            .collect();
+        let vrrp = self.vrrp_states.borrow().clone();
         let drained: BTreeSet<_> = self.handle.drained.borrow().clone();
         let (routes, prefixes) = announce::compute(&b.announce, &verdicts, &vrrp, &drained);
         for p in &prefixes {
@@ -188,12 +183,15 @@ impl Bgp {
                 None => p.announced,
             };
             if changed {
-                let kind = if p.announced { "announce" } else { "withdraw" };
+                let kind = if p.announced {
+                    BgpEvent::Announce
+                } else {
+                    BgpEvent::Withdraw
+                };
                 self.events.emit(
-                    "bgp",
                     kind,
                     &p.prefix,
-                    format!("{kind} {}: {}", p.prefix, p.reason),
+                    format!("{} {}: {}", kind.as_str(), p.prefix, p.reason),
                     json!({ "reason": p.reason, "degraded": p.degraded }),
                 );
             }

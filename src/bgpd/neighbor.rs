@@ -23,7 +23,7 @@ use super::metrics::{label, BgpMetrics};
 use super::socket::{self, TtlPolicy};
 use super::status::PeerStatus;
 use crate::config::bgp::{BgpConfig, FamilyName, NeighborConfig};
-use crate::events::EventLog;
+use crate::events::{BgpEvent, EventLog};
 
 /// The routes every peer should carry, and when that was decided (for the latency histogram).
 #[derive(Debug, Default)]
@@ -392,8 +392,7 @@ impl Driver {
                         .get_or_create(&label("neighbor", n))
                         .set(1);
                     self.events.emit(
-                        "bgp",
-                        "peer_established",
+                        BgpEvent::PeerEstablished,
                         n,
                         format!("session with {n} (AS {}) established", self.cfg.remote_as),
                         json!({ "remote_as": self.cfg.remote_as }),
@@ -405,8 +404,7 @@ impl Driver {
                         .get_or_create(&label("neighbor", n))
                         .set(0);
                     self.events.emit(
-                        "bgp",
-                        "peer_down",
+                        BgpEvent::PeerDown,
                         n,
                         format!("session with {n} left established (now {})", lower(to)),
                         json!({ "state": lower(to) }),
@@ -419,8 +417,7 @@ impl Driver {
                     .get_or_create(&label("neighbor", n))
                     .inc();
                 self.events.emit(
-                    "bgp",
-                    "notification_sent",
+                    BgpEvent::NotificationSent,
                     n,
                     format!("NOTIFICATION to {n}: {m}"),
                     json!({}),
@@ -433,8 +430,7 @@ impl Driver {
                     .get_or_create(&label("neighbor", n))
                     .inc();
                 self.events.emit(
-                    "bgp",
-                    "notification_received",
+                    BgpEvent::NotificationReceived,
                     n,
                     format!("NOTIFICATION from {n}: {m}"),
                     json!({}),

@@ -122,8 +122,8 @@ fn vrrp_line(o: &mut String, v: &crate::status::VrrpInstanceStatus) {
     } else {
         format!("{}/{}", v.effective_priority, v.base_priority)
     };
-    let master = match (&v.state[..], &v.master_address) {
-        ("master", _) => "self".to_string(),
+    let master = match (v.state, &v.master_address) {
+        (crate::vrrpd::VrrpState::Master, _) => "self".to_string(),
         (_, Some(m)) => m.clone(),
         _ => "-".to_string(),
     };
@@ -143,7 +143,7 @@ fn vrrp_line(o: &mut String, v: &crate::status::VrrpInstanceStatus) {
         v.name,
         v.interface,
         v.vrid,
-        v.state.to_uppercase(),
+        v.state.as_str().to_uppercase(),
         prio,
         v.advert_interval_ms,
         master,

@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::{unix_ms, Shared};
+use super::sources::Shared;
+use super::unix_ms;
 use crate::config::{self, Config};
-use crate::events::EventLog;
+use crate::events::{ConfigEvent, EventLog};
 use crate::metrics::Metrics;
 use crate::status::ReloadOutcome;
 
@@ -59,8 +60,7 @@ pub fn reload(
             metrics.count_reload(true);
             metrics.config_generation.set(s.generation as i64);
             events.emit(
-                "config",
-                "reloaded",
+                ConfigEvent::Reloaded,
                 &path.display().to_string(),
                 format!(
                     "configuration reloaded ({trigger}); generation {}{}",
@@ -80,8 +80,7 @@ pub fn reload(
             });
             metrics.count_reload(false);
             events.emit(
-                "config",
-                "reload_failed",
+                ConfigEvent::ReloadFailed,
                 &path.display().to_string(),
                 format!(
                     "reload ({trigger}) rejected; still running generation {}",

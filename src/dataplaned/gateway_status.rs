@@ -1,8 +1,9 @@
 //! What `appctl gre` and `appctl snat` show, and what each worker publishes for them (off the
-//! packet path, with its other slow statistics).
+//! packet path, with its other periodic statistics).
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -101,7 +102,7 @@ pub struct AddressStatus {
 }
 
 /// The gateway's status from the snapshot and every worker's published stats (in worker order).
-pub fn tunnels(snap: &Snapshot, workers: &[GatewayStats]) -> Vec<TunnelStatus> {
+pub fn tunnels(snap: &Snapshot, workers: &[Arc<GatewayStats>]) -> Vec<TunnelStatus> {
     snap.gw
         .tunnels
         .iter()
@@ -139,7 +140,7 @@ pub fn tunnels(snap: &Snapshot, workers: &[GatewayStats]) -> Vec<TunnelStatus> {
         .collect()
 }
 
-pub fn pools(snap: &Snapshot, workers: &[GatewayStats]) -> Vec<PoolStatus> {
+pub fn pools(snap: &Snapshot, workers: &[Arc<GatewayStats>]) -> Vec<PoolStatus> {
     snap.gw
         .pools
         .iter()
@@ -220,17 +221,19 @@ mod tests {
         let snap = Snapshot::build(&spec, None).unwrap();
         let zone = snap.gw.tunnels[0].zone;
         let a = u32::from(Ipv4Addr::new(198, 19, 0, 1));
-        let w = |n: u64| GatewayStats {
-            tunnels: [(
-                zone,
-                TunnelCounters {
-                    rx_packets: n,
-                    ..TunnelCounters::default()
-                },
-            )]
-            .into(),
-            pools: [("out".to_string(), (vec![(a, [n as u32, 1, 0])], n))].into(),
-            mappings: n,
+        let w = |n: u64| {
+            Arc::new(GatewayStats {
+                tunnels: [(
+                    zone,
+                    TunnelCounters {
+                        rx_packets: n,
+                        ..TunnelCounters::default()
+                    },
+                )]
+                .into(),
+                pools: [("out".to_string(), (vec![(a, [n as u32, 1, 0])], n))].into(),
+                mappings: n,
+            })
         };
         let t = tunnels(&snap, &[w(1), w(2)]);
         assert_eq!((t[0].rx_packets, t[0].pool.as_deref()), (3, Some("out")));

@@ -1,12 +1,15 @@
 //! The data plane as the control socket sees it: the controller writes a view (state,
 //! interfaces, workers, the current snapshot), status requests read it and the workers'
-//! published atomics; a conntrack listing is asked of each worker and collected here.
+//! published statistics; a conntrack listing is asked of each worker and collected here.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::gateway_status::GatewayStats;
+use super::state::DataplaneState;
+use super::stats::WorkerStats;
 use super::status::{
     BackendStatus, ConntrackStatus, DataplaneStatus, InterfaceStatus, ServiceStatus, WorkerStatus,
 };
@@ -25,7 +28,7 @@ pub(super) type WorkerView = (u16, Option<usize>, Vec<String>, Arc<WorkerShared>
 
 #[derive(Default)]
 pub(super) struct View {
-    pub(super) state: String,
+    pub(super) state: DataplaneState,
     pub(super) snapshot: Option<Arc<Snapshot>>,
     pub(super) interfaces: Vec<InterfaceStatus>,
     pub(super) workers: Vec<WorkerView>,
@@ -38,34 +41,35 @@ impl DataplaneHandle {
         f(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
+    /// The latest statistics of every worker, in worker order.
+    fn worker_stats(v: &View) -> Vec<Arc<WorkerStats>> {
+        v.workers.iter().map(|w| w.3.stats.read()).collect()
+    }
+
     pub fn status(&self) -> DataplaneStatus {
         let v = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut totals = Counters::default();
         let workers = v
             .workers
             .iter()
-            .map(|(id, cpu, sockets, shared)| {
-                let c = shared.counters.read();
-                totals.accumulate(&c);
+            .zip(Self::worker_stats(&v))
+            .map(|((id, cpu, sockets, _), s)| {
+                totals.accumulate(&s.counters);
                 WorkerStatus {
                     id: *id,
                     cpu: *cpu,
                     sockets: sockets.clone(),
-                    counters: c.named().into_iter().collect(),
-                    handoff_ring_full: shared.handoff_ring_full.load(Ordering::Relaxed),
-                    tx_ring_full: shared.tx_ring_full.load(Ordering::Relaxed),
-                    socket_drops: shared.socket_drops.load(Ordering::Relaxed),
-                    socket_rx_ring_full: shared.socket_rx_ring_full.load(Ordering::Relaxed),
-                    socket_rx_dropped: shared.socket_rx_dropped.load(Ordering::Relaxed),
+                    counters: s.counters.named().into_iter().collect(),
+                    handoff_ring_full: s.queues.handoff_ring_full,
+                    tx_ring_full: s.queues.tx_ring_full,
+                    socket_drops: s.queues.socket_drops(),
+                    socket_rx_ring_full: s.queues.socket_rx_ring_full,
+                    socket_rx_dropped: s.queues.socket_rx_dropped,
                 }
             })
             .collect();
         DataplaneStatus {
-            state: if v.state.is_empty() {
-                "disabled".into()
-            } else {
-                v.state.clone()
-            },
+            state: v.state.clone(),
             snapshot_generation: v.snapshot.as_ref().map_or(0, |s| s.generation),
             interfaces: v.interfaces.clone(),
             workers,
@@ -79,6 +83,7 @@ impl DataplaneHandle {
         let Some(snap) = &v.snapshot else {
             return Vec::new();
         };
+        let stats = Self::worker_stats(&v);
         snap.services
             .iter()
             .map(|s| ServiceStatus {
@@ -103,28 +108,17 @@ impl DataplaneHandle {
                         weight: b.weight,
                         up: b.up,
                         check: v.checks.get(&(s.name.clone(), i)).cloned().flatten(),
-                        active_flows: v
-                            .workers
-                            .iter()
-                            .map(|w| {
-                                u64::from(w.3.active[usize::from(b.id)].load(Ordering::Relaxed))
-                            })
-                            .sum(),
+                        active_flows: stats.iter().map(|s| u64::from(s.active.get(b.id))).sum(),
                     })
                     .collect(),
             })
             .collect()
     }
 
-    fn gateway_stats(v: &View) -> Vec<super::gateway_status::GatewayStats> {
-        v.workers
+    fn gateway_stats(v: &View) -> Vec<Arc<GatewayStats>> {
+        Self::worker_stats(v)
             .iter()
-            .map(|w| {
-                w.3.gateway
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone()
-            })
+            .map(|s| s.gateway.clone())
             .collect()
     }
 

@@ -14,6 +14,8 @@ pub mod kernel_monitor;
 pub mod kernel_view;
 pub mod metrics;
 pub mod spec;
+pub mod state;
+pub mod stats;
 pub mod status;
 pub mod worker;
 pub mod xdp;
@@ -32,13 +34,14 @@ use crate::config::Config;
 use crate::dataplaned::xdp::attach::{self, Mode};
 use crate::dataplaned::xdp::steer::{OwnedMap, Program};
 use crate::dataplaned::xdp::xsk::{Xsk, XskConfig};
-use crate::events::EventLog;
+use crate::events::{DataplaneEvent, EventLog};
 use crate::kernel::{Ledger, Netlink};
 use crate::verdicts::Verdicts;
 use dataplane::pipeline::PipelineConfig;
 use dataplane::snapshot::{self, Publisher, Snapshot};
 pub use handle::DataplaneHandle;
 use kernel_view::{Iface, KernelView};
+pub use state::DataplaneState;
 use status::InterfaceStatus;
 use worker::{Waker, Worker, WorkerShared};
 
@@ -87,27 +90,26 @@ impl Dataplane {
             stop.cancelled().await;
             return;
         };
-        self.handle.update(|v| v.state = "starting".into());
+        self.handle.update(|v| v.state = DataplaneState::Starting);
         let mut running = match self.start(&cfg, &dp).await {
             Ok(r) => r,
             Err(e) => {
                 let msg = format!("{e:#}");
                 self.events.emit(
-                    "dataplane",
-                    "failed",
+                    DataplaneEvent::Failed,
                     "dataplane",
                     format!("data plane not started: {msg}"),
                     json!({ "error": msg }),
                 );
-                self.handle.update(|v| v.state = format!("failed: {msg}"));
+                self.handle
+                    .update(|v| v.state = DataplaneState::Failed { reason: msg });
                 stop.cancelled().await;
                 return;
             }
         };
-        self.handle.update(|v| v.state = "running".into());
+        self.handle.update(|v| v.state = DataplaneState::Running);
         self.events.emit(
-            "dataplane",
-            "started",
+            DataplaneEvent::Started,
             "dataplane",
             format!(
                 "data plane running: {} worker(s) on {}",
@@ -153,8 +155,7 @@ impl Dataplane {
         let new = self.config.borrow_and_update().clone();
         if new.dataplane.as_ref() != Some(dp) {
             self.events.emit(
-                "dataplane",
-                "restart_needed",
+                DataplaneEvent::RestartNeeded,
                 "dataplane",
                 "[dataplane] changed: the new interfaces or workers apply at the next start"
                     .to_string(),
@@ -176,7 +177,9 @@ impl Dataplane {
     /// (a resolution can fail, e.g. while a backend is down, and nothing else retries it).
     fn on_tick(&self, running: &mut Running, dp: &DataplaneConfig) {
         for (id, (shared, _)) in running.workers.iter().enumerate() {
-            running.metrics.update(id as u16, &shared.counters.read());
+            running
+                .metrics
+                .update(id as u16, &shared.stats.read().counters);
         }
         running
             .metrics
@@ -399,7 +402,7 @@ impl Dataplane {
         .await;
         drop(running.programs);
         self.handle.update(|v| {
-            v.state = "stopped".into();
+            v.state = DataplaneState::Stopped;
             v.workers.clear();
         });
     }

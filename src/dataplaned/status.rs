@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DataplaneStatus {
-    /// `disabled` (no [dataplane]), `starting`, `running` or `failed: <reason>`.
-    pub state: String,
+    /// `disabled` (no [dataplane]), `starting`, `running`, `failed: <reason>` or `stopped`.
+    pub state: super::DataplaneState,
     pub snapshot_generation: u64,
     #[serde(default)]
     pub interfaces: Vec<InterfaceStatus>,

@@ -5,24 +5,24 @@
 //! because the cores are shared with the control plane and other processes.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::gateway_status::GatewayStats;
 use super::handoff::{Consumer, Producer};
+use super::stats::{ActiveFlows, QueueStats, StatsBoard};
 use super::status::FlowStatus;
 use crate::dataplaned::xdp::xsk::{wait_readable, RxFrame, Xsk};
-use dataplane::counters::SharedCounters;
 use dataplane::pipeline::{Pipeline, PipelineConfig, Prepared, Verdict, PREPARE_GROUP};
-use dataplane::snapshot::{Subscriber, MAX_BACKEND_IDS};
+use dataplane::snapshot::Subscriber;
 
 const BATCH: usize = 64;
 /// Longest a transmitted frame waits in the TX ring for its kick.
 const KICK_AFTER: Duration = Duration::from_micros(25);
 /// How long after its last packet a worker still polls with a short timeout.
 const ACTIVE: Duration = Duration::from_secs(1);
-/// How often connection counts and socket statistics are published.
+/// How often connection counts, socket statistics and the gateway's state are published.
 const PUBLISH_EVERY: Duration = Duration::from_millis(200);
 
 /// An eventfd a producer writes after handing frames over, so an idle owner wakes at once.
@@ -64,43 +64,17 @@ impl Waker {
     }
 }
 
-/// What the controller and status readers share with one worker; the worker writes, others read.
+/// What the controller and status readers share with one worker.
+#[derive(Default)]
 pub struct WorkerShared {
-    pub counters: SharedCounters,
+    /// Everything the worker counts, written by the worker alone.
+    pub stats: StatsBoard,
     pub stop: AtomicBool,
-    /// Active flows per backend id, published every [`PUBLISH_EVERY`].
-    pub active: Box<[AtomicU32]>,
-    pub handoff_ring_full: AtomicU64,
-    pub tx_ring_full: AtomicU64,
-    pub socket_drops: AtomicU64,
-    pub socket_rx_ring_full: AtomicU64,
-    pub socket_rx_dropped: AtomicU64,
     /// Set by a reader wanting a conntrack listing of at most `dump_limit` flows; the worker
     /// answers between batches, off the packet path.
     pub dump_request: AtomicBool,
     pub dump_limit: AtomicU32,
     pub dump: Mutex<Option<(u64, u64, Vec<FlowStatus>)>>,
-    /// Tunnel counters and pool port usage, published every [`PUBLISH_EVERY`].
-    pub gateway: Mutex<GatewayStats>,
-}
-
-impl Default for WorkerShared {
-    fn default() -> Self {
-        WorkerShared {
-            counters: SharedCounters::default(),
-            stop: AtomicBool::new(false),
-            active: (0..MAX_BACKEND_IDS).map(|_| AtomicU32::new(0)).collect(),
-            handoff_ring_full: AtomicU64::new(0),
-            tx_ring_full: AtomicU64::new(0),
-            socket_drops: AtomicU64::new(0),
-            socket_rx_ring_full: AtomicU64::new(0),
-            socket_rx_dropped: AtomicU64::new(0),
-            dump_request: AtomicBool::new(false),
-            dump_limit: AtomicU32::new(0),
-            dump: Mutex::new(None),
-            gateway: Mutex::new(GatewayStats::default()),
-        }
-    }
 }
 
 pub struct Socket {
@@ -285,7 +259,7 @@ impl Worker {
             if now != last_tick {
                 last_tick = now;
                 pipeline.housekeeping(now);
-                self.shared.counters.publish(pipeline.counters());
+                self.shared.stats.publish_counters(pipeline.counters());
             }
 
             if last_publish.elapsed() >= PUBLISH_EVERY {
@@ -313,7 +287,7 @@ impl Worker {
         }
     }
 
-    /// Connection counts and socket statistics: cheap, but not per batch.
+    /// Connection counts, socket statistics and the gateway's state: cheap, but not per batch.
     fn publish_slow(
         &self,
         pipeline: &Pipeline,
@@ -321,37 +295,22 @@ impl Worker {
         tx_full: u64,
         handoff_full: u64,
     ) {
-        for s in &snap.services {
-            for b in &s.backends {
-                self.shared.active[usize::from(b.id)]
-                    .store(pipeline.sched().active(b.id), Ordering::Relaxed);
-            }
-        }
         let (ring_full, dropped) = self
             .sockets
             .iter()
             .filter_map(|s| s.xsk.stats().ok())
             .fold((0, 0), |(f, d), s| (f + s.rx_ring_full, d + s.rx_dropped));
-        let drops = ring_full + dropped;
-        self.shared
-            .socket_rx_ring_full
-            .store(ring_full, Ordering::Relaxed);
-        self.shared
-            .socket_rx_dropped
-            .store(dropped, Ordering::Relaxed);
-        self.shared.socket_drops.store(drops, Ordering::Relaxed);
-        self.shared.tx_ring_full.store(tx_full, Ordering::Relaxed);
-        self.shared
-            .handoff_ring_full
-            .store(handoff_full, Ordering::Relaxed);
-        if !snap.gw.tunnels.is_empty() || !snap.gw.pools.is_empty() {
-            let stats = GatewayStats::collect(pipeline, snap);
-            *self
-                .shared
-                .gateway
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = stats;
-        }
+        let queues = QueueStats {
+            handoff_ring_full: handoff_full,
+            tx_ring_full: tx_full,
+            socket_rx_ring_full: ring_full,
+            socket_rx_dropped: dropped,
+        };
+        self.shared.stats.publish_periodic(
+            queues,
+            ActiveFlows::collect(pipeline, snap),
+            GatewayStats::collect(pipeline, snap),
+        );
     }
 
     fn dump(&self, pipeline: &Pipeline, snap: &dataplane::snapshot::Snapshot, now: u32) {

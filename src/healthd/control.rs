@@ -15,6 +15,7 @@ use super::forward::{forward, Sink};
 use super::metrics::CheckMetrics;
 use super::view::view;
 use crate::config::CheckConfig;
+use crate::events::HealthEvent;
 use crate::status::CheckView;
 use crate::verdicts::Verdict;
 
@@ -137,8 +138,7 @@ impl HealthControl {
             Err(e) => {
                 tracing::error!("health check {name} cannot start: {e}");
                 self.sink.events.emit(
-                    "health",
-                    "check_failed",
+                    HealthEvent::CheckFailed,
                     name,
                     format!("{name} cannot start: {e}"),
                     json!({ "error": e }),
@@ -261,8 +261,7 @@ impl HealthControl {
             (status, cfg)
         };
         self.sink.events.emit(
-            "health",
-            "override",
+            HealthEvent::Override,
             name,
             format!("{name}: operator override {ov}"),
             json!({ "override": ov.to_string() }),

@@ -10,7 +10,7 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::CheckSeries;
-use crate::events::EventLog;
+use crate::events::{EventLog, HealthEvent};
 use crate::verdicts::{Verdict, Verdicts};
 
 /// Where the forwarders publish; shared by every check.
@@ -84,13 +84,12 @@ pub async fn forward(
 
 fn log_transition(events: &EventLog, ev: &TransitionEvent) {
     let kind = match ev.to {
-        State::Up => "check_up",
-        State::Down => "check_down",
+        State::Up => HealthEvent::CheckUp,
+        State::Down => HealthEvent::CheckDown,
         // A check never goes back to unknown.
-        State::Unknown => "check_unknown",
+        State::Unknown => HealthEvent::CheckUnknown,
     };
     events.emit(
-        "health",
         kind,
         &ev.name,
         format!("{} is {} ({})", ev.name, ev.to, ev.reason),

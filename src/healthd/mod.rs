@@ -29,7 +29,7 @@ pub use control::HealthControl;
 pub use metrics::CheckMetrics;
 
 use crate::config::{CheckConfig, Config};
-use crate::events::EventLog;
+use crate::events::{EventLog, HealthEvent};
 use crate::metrics::Metrics;
 use crate::verdicts::Verdicts;
 
@@ -81,8 +81,7 @@ async fn apply(control: &HealthControl, new: &BTreeMap<String, CheckConfig>) {
     for name in old.keys().filter(|n| !new.contains_key(*n)) {
         control.stop(name, true).await;
         events.emit(
-            "health",
-            "check_removed",
+            HealthEvent::CheckRemoved,
             name,
             format!("{name} removed from the configuration"),
             json!({}),
@@ -96,8 +95,7 @@ async fn apply(control: &HealthControl, new: &BTreeMap<String, CheckConfig>) {
                 let carry = if o.same_probe(cfg) { state } else { None };
                 control.start(name, cfg, carry);
                 events.emit(
-                    "health",
-                    "check_changed",
+                    HealthEvent::CheckChanged,
                     name,
                     match carry {
                         Some(s) => format!("{name} reconfigured; continues from state {s}"),
@@ -111,8 +109,7 @@ async fn apply(control: &HealthControl, new: &BTreeMap<String, CheckConfig>) {
             None => {
                 control.start(name, cfg, None);
                 events.emit(
-                    "health",
-                    "check_added",
+                    HealthEvent::CheckAdded,
                     name,
                     format!(
                         "{name} added ({} {})",

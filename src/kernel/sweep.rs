@@ -2,7 +2,7 @@
 //! crashed run left) and at the end of a graceful stop (what a subsystem could not remove).
 
 use super::{KernelObject, Ledger, Netlink};
-use crate::events::EventLog;
+use crate::events::{DaemonEvent, EventLog};
 
 /// Removes objects left by an earlier run (or not removed by a subsystem during shutdown).
 /// Returns how many were found.
@@ -21,8 +21,7 @@ pub async fn sweep(netlink: &Netlink, ledger: &Ledger, events: &EventLog, why: &
             Ok(_) => {
                 n += 1;
                 events.emit(
-                    "daemon",
-                    "leftover_removed",
+                    DaemonEvent::LeftoverRemoved,
                     &obj.to_string(),
                     format!("removed {obj} ({why})"),
                     serde_json::to_value(&obj).unwrap_or_default(),

@@ -7,6 +7,7 @@ mod metrics;
 mod notify;
 mod router;
 mod socket;
+mod state;
 mod status;
 mod timer;
 mod tracking;
@@ -29,6 +30,7 @@ use crate::status::VrrpInstanceStatus;
 use crate::verdicts::Verdicts;
 
 pub use router::virtual_mac;
+pub use state::{VrrpState, VrrpStates};
 
 use router::{Router, Shared};
 use socket::{Received, RxSocket};
@@ -45,6 +47,8 @@ pub struct Vrrp {
     pub verdicts: watch::Receiver<Verdicts>,
     pub config: watch::Receiver<Arc<Config>>,
     pub status: watch::Sender<Vec<VrrpInstanceStatus>>,
+    /// Each instance's state alone, for the subsystems that act on it.
+    pub states: watch::Sender<VrrpStates>,
 }
 
 /// Receive sockets are per (interface, family) and shared by the instances there.
@@ -219,10 +223,21 @@ impl Vrrp {
         for r in routers {
             m.state
                 .get_or_create(&metrics::instance(r.name()))
-                .set(r.state_gauge());
+                .set(r.state().gauge());
         }
         self.status
             .send_replace(routers.iter().map(status::of).collect());
+        let states: VrrpStates = routers
+            .iter()
+            .map(|r| (r.name().to_string(), r.state()))
+            .collect();
+        self.states.send_if_modified(|cur| {
+            let changed = *cur != states;
+            if changed {
+                *cur = states;
+            }
+            changed
+        });
     }
 }
 

@@ -8,14 +8,15 @@ use std::time::Instant;
 use ipnetwork::IpNetwork;
 use serde_json::json;
 
-use ::vrrp::{Action, Centiseconds, ChecksumMode, Event, FaultReason, Instance, State, TtlCheck};
+use ::vrrp::{Action, Centiseconds, ChecksumMode, Event, FaultReason, Instance, TtlCheck};
 
 use super::garp::{self, Announcer};
 use super::metrics::{self, VrrpMetrics};
 use super::notify::{Job, Notifier};
 use super::socket::TxSocket;
+use super::state::VrrpState;
 use crate::config::vrrp::{ChecksumSetting, VrrpInstanceConfig};
-use crate::events::EventLog;
+use crate::events::{EventLog, VrrpEvent};
 use crate::kernel::links::LinkTable;
 use crate::kernel::netlink::Added;
 use crate::kernel::{sysctl, KernelObject, Ledger, Netlink};
@@ -83,11 +84,10 @@ impl Router {
         self.cfg.is_ipv6()
     }
 
-    pub fn state(&self) -> State {
+    pub fn state(&self) -> VrrpState {
         self.inst
             .as_ref()
-            .map(|i| i.state())
-            .unwrap_or(State::Initialize)
+            .map_or(VrrpState::Initialize, |i| i.state().into())
     }
 
     fn prefix_of(&self, ip: IpAddr) -> IpNetwork {
@@ -372,6 +372,7 @@ impl Router {
         let name = self.cfg.name.clone();
         match ev {
             Event::StateChanged { from, to, reason } => {
+                let (from, to) = (VrrpState::from(from), VrrpState::from(to));
                 let prio = self
                     .inst
                     .as_ref()
@@ -379,20 +380,19 @@ impl Router {
                     .unwrap_or(0);
                 let reason = describe_reason(&reason);
                 sh.events.emit(
-                    "vrrp",
-                    "state_change",
+                    VrrpEvent::StateChange,
                     &name,
-                    format!("{} -> {} ({reason})", lower(from), lower(to)),
-                    json!({ "from": lower(from), "to": lower(to), "reason": reason,
+                    format!("{from} -> {to} ({reason})"),
+                    json!({ "from": from, "to": to, "reason": reason,
                             "priority": prio, "vrid": self.cfg.vrid }),
                 );
                 sh.metrics
                     .transitions
-                    .get_or_create(&metrics::with(&name, "to", &lower(to)))
+                    .get_or_create(&metrics::with(&name, "to", to.as_str()))
                     .inc();
                 if let Some(argv) = &self.cfg.notify {
                     let mut argv = argv.clone();
-                    argv.extend([name.clone(), lower(to), prio.to_string()]);
+                    argv.extend([name.clone(), to.to_string(), prio.to_string()]);
                     sh.notifier.enqueue(Job {
                         argv,
                         timeout: self.cfg.notify_timeout.get(),
@@ -401,8 +401,7 @@ impl Router {
             }
             Event::MasterChanged { previous, current } => {
                 sh.events.emit(
-                    "vrrp",
-                    "master_changed",
+                    VrrpEvent::MasterChanged,
                     &name,
                     format!(
                         "master is now {}",
@@ -423,8 +422,7 @@ impl Router {
                     .get_or_create(&metrics::instance(&name))
                     .set(1);
                 sh.events.emit(
-                    "vrrp",
-                    "split_brain",
+                    VrrpEvent::SplitBrain,
                     &name,
                     format!("split brain: another master for VRID {} at {peer} (priority {peer_priority})", self.cfg.vrid),
                     json!({ "peer": peer, "peer_priority": peer_priority, "vrid": self.cfg.vrid }),
@@ -437,8 +435,7 @@ impl Router {
                     .get_or_create(&metrics::instance(&name))
                     .set(0);
                 sh.events.emit(
-                    "vrrp",
-                    "split_brain_cleared",
+                    VrrpEvent::SplitBrainCleared,
                     &name,
                     format!("split brain over: {peer} no longer advertises as master"),
                     json!({ "peer": peer }),
@@ -446,8 +443,7 @@ impl Router {
             }
             Event::AddressListMismatch { peer, advertised } => {
                 sh.events.emit(
-                    "vrrp",
-                    "address_list_mismatch",
+                    VrrpEvent::AddressListMismatch,
                     &name,
                     format!("{peer} advertises a different address list"),
                     json!({ "peer": peer, "advertised": advertised }),
@@ -459,8 +455,7 @@ impl Router {
                     .get_or_create(&metrics::instance(&name))
                     .set(i64::from(to));
                 sh.events.emit(
-                    "vrrp",
-                    "priority_changed",
+                    VrrpEvent::PriorityChanged,
                     &name,
                     format!("effective priority {from} -> {to}"),
                     json!({ "from": from, "to": to }),
@@ -515,22 +510,9 @@ impl Router {
         self.attached = None;
     }
 
-    pub fn state_gauge(&self) -> i64 {
-        match self.state() {
-            State::Initialize => 0,
-            State::Backup => 1,
-            State::Master => 2,
-            State::Fault => 3,
-        }
-    }
-
     pub fn next_timeout(&self) -> Option<Instant> {
         self.inst.as_ref().and_then(|i| i.poll_timeout())
     }
-}
-
-pub fn lower(s: State) -> String {
-    s.to_string().to_lowercase()
 }
 
 pub fn describe_reason(r: &::vrrp::TransitionReason) -> String {

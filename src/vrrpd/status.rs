@@ -2,7 +2,7 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::router::{describe_fault, describe_reason, lower, Router};
+use super::router::{describe_fault, describe_reason, Router};
 use crate::status::{VrrpCounters, VrrpInstanceStatus};
 
 fn unix_ms_of(t: Instant) -> u64 {
@@ -20,7 +20,7 @@ pub fn of(r: &Router) -> VrrpInstanceStatus {
         interface: c.interface.clone(),
         vrid: c.vrid,
         family: if r.v6() { "ipv6" } else { "ipv4" }.into(),
-        state: lower(r.state()),
+        state: r.state(),
         base_priority: c.priority,
         effective_priority: c.priority,
         advert_interval_ms: c.advert_interval.get().as_millis() as u64,

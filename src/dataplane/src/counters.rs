@@ -1,9 +1,6 @@
-//! Per-core counters. The worker increments plain integers in its own [`Counters`] per packet and
-//! copies them into its [`SharedCounters`] once per batch with relaxed atomic stores: one writer
-//! per set, so no locks, no read-modify-write atomics, and readers (status, metrics) sum the
-//! per-core sets whenever they like.
-
-use std::sync::atomic::{AtomicU64, Ordering};
+//! Per-core counters. The worker increments plain integers in its own [`Counters`] per packet,
+//! with no atomics and no sharing; its shell publishes copies off the packet path, and readers
+//! (status, metrics) sum the per-core copies.
 
 /// Why the fast path dropped a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,46 +204,16 @@ impl Counters {
     }
 }
 
-/// The published copy of one core's counters.
-pub struct SharedCounters {
-    v: [AtomicU64; COUNTERS],
-}
-
-impl Default for SharedCounters {
-    fn default() -> Self {
-        SharedCounters {
-            v: std::array::from_fn(|_| AtomicU64::new(0)),
-        }
-    }
-}
-
-impl SharedCounters {
-    /// Called by the owning worker only.
-    pub fn publish(&self, c: &Counters) {
-        for (a, v) in self.v.iter().zip(c.v.iter()) {
-            a.store(*v, Ordering::Relaxed);
-        }
-    }
-
-    pub fn read(&self) -> Counters {
-        Counters {
-            v: std::array::from_fn(|i| self.v[i].load(Ordering::Relaxed)),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn publish_read_and_sum() {
+    fn sum_and_name() {
         let mut c = Counters::default();
         c.add(Counter::RxPackets, 3);
         c.drop(DropReason::NoNeighbour);
-        let shared = SharedCounters::default();
-        shared.publish(&c);
-        let mut total = shared.read();
+        let mut total = c.clone();
         total.accumulate(&c);
         assert_eq!(total.get(Counter::RxPackets), 6);
         assert_eq!(total.drops(DropReason::NoNeighbour), 2);

@@ -1,0 +1,288 @@
+//! Start: one daemon per state directory, the kernel left clean by an earlier run, then the
+//! subsystems in dependency order and finally the control socket.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::lock::{self, PidLock};
+use super::sources::{Shared, StatusSources};
+use super::{metrics_endpoint, unix_ms};
+use crate::config::Config;
+use crate::control::server::{ControlContext, ControlServer, ReloadRequest};
+use crate::events::{DaemonEvent, EventLog};
+use crate::healthd;
+use crate::interfaces::Interfaces;
+use crate::kernel::{links, Ledger, Netlink};
+use crate::metrics::Metrics;
+use crate::verdicts::Verdicts;
+
+/// A started daemon: what the main loop and the shutdown need.
+pub(super) struct Daemon {
+    pub node: String,
+    pub config_path: PathBuf,
+    /// The control socket's path, removed at the end.
+    pub socket: PathBuf,
+    pub events: EventLog,
+    pub metrics: Metrics,
+    pub netlink: Netlink,
+    pub ledger: Ledger,
+    pub shared: Arc<Mutex<Shared>>,
+    pub config_tx: watch::Sender<Arc<Config>>,
+    pub reload_rx: mpsc::Receiver<ReloadRequest>,
+    /// Cancelled to stop every subsystem; they run in `tasks`.
+    pub stop: CancellationToken,
+    pub tasks: JoinSet<()>,
+    /// Held until the subsystems are done, so every verdict consumer could take a clone.
+    pub verdict_rx: watch::Receiver<Verdicts>,
+    /// Released last, when the process is about to exit.
+    pub lock: PidLock,
+}
+
+/// What the supervisor itself holds before any subsystem starts.
+struct Base {
+    node: String,
+    lock: PidLock,
+    metrics: Metrics,
+    events: EventLog,
+    netlink: Netlink,
+    ledger: Ledger,
+    leftovers_removed: u64,
+}
+
+pub(super) async fn start(config_path: PathBuf, cfg: Config) -> anyhow::Result<Daemon> {
+    let base = prepare(&cfg).await?;
+    let shared = Arc::new(Mutex::new(Shared {
+        node: base.node.clone(),
+        config_path: config_path.clone(),
+        started_unix_ms: unix_ms(),
+        started: Instant::now(),
+        generation: 1,
+        loaded_unix_ms: unix_ms(),
+        last_reload: None,
+        leftovers_removed: base.leftovers_removed,
+        metrics_listen: None,
+    }));
+    base.metrics.config_generation.set(1);
+
+    let stop = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let (config_tx, config_rx) = watch::channel(Arc::new(cfg.clone()));
+    let (verdict_tx, verdict_rx) = crate::verdicts::channel();
+    let parts = subsystems(
+        &base,
+        &config_rx,
+        verdict_tx,
+        &verdict_rx,
+        &mut tasks,
+        &stop,
+    )
+    .await?;
+    tasks.spawn(metrics_endpoint::run(
+        base.metrics.clone(),
+        config_rx.clone(),
+        shared.clone(),
+        stop.clone(),
+    ));
+
+    let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    let control = ControlServer::bind(&cfg.control.socket)
+        .await
+        .map_err(|e| anyhow::anyhow!("control socket {}: {e}", cfg.control.socket.display()))?;
+    let sources = StatusSources {
+        shared: shared.clone(),
+        events: base.events.clone(),
+        interfaces: parts.interfaces,
+        vrrp: parts.vrrp,
+        health: parts.health.clone(),
+        bgp: parts.bgp.clone(),
+    };
+    tasks.spawn(control.serve(
+        Arc::new(ControlContext {
+            events: base.events.clone(),
+            status: Box::new(move || sources.status()),
+            reload: reload_tx,
+            health: parts.health,
+            dataplane: parts.dataplane,
+            bgp: parts.bgp,
+        }),
+        stop.clone(),
+    ));
+
+    base.events.emit(
+        DaemonEvent::Started,
+        &base.node,
+        format!(
+            "applianced {} started (pid {})",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id()
+        ),
+        json!({ "config": config_path.display().to_string() }),
+    );
+    Ok(Daemon {
+        node: base.node,
+        config_path,
+        socket: cfg.control.socket.clone(),
+        events: base.events,
+        metrics: base.metrics,
+        netlink: base.netlink,
+        ledger: base.ledger,
+        shared,
+        config_tx,
+        reload_rx,
+        stop,
+        tasks,
+        verdict_rx,
+        lock: base.lock,
+    })
+}
+
+/// The node's name, the state directory and its lock, metrics and events, and a kernel clean
+/// of what an earlier run that did not stop gracefully left: before anything new is added.
+async fn prepare(cfg: &Config) -> anyhow::Result<Base> {
+    let node = cfg.daemon.node_name.clone().unwrap_or_else(|| {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "appliance".into())
+    });
+
+    std::fs::create_dir_all(&cfg.daemon.state_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create state directory {}: {e}",
+            cfg.daemon.state_dir.display()
+        )
+    })?;
+    let lock = lock::acquire(&cfg.daemon.state_dir).map_err(anyhow::Error::msg)?;
+
+    let metrics = Metrics::new(&node);
+    let events = {
+        let m = metrics.clone();
+        EventLog::with_hook(Arc::new(move |e| m.count_event(&e.subsystem, &e.kind)))
+    };
+    let netlink = Netlink::connect()?;
+
+    let (ledger, leftovers) = Ledger::open(&cfg.daemon.state_dir)?;
+    let mut removed = 0;
+    if !leftovers.is_empty() {
+        tracing::warn!(
+            "{} kernel object(s) left by an earlier run that did not stop cleanly",
+            leftovers.len()
+        );
+        removed =
+            crate::kernel::sweep::sweep(&netlink, &ledger, &events, "left by an earlier run").await;
+        metrics.leftovers_removed.inc_by(removed);
+    }
+    Ok(Base {
+        node,
+        lock,
+        metrics,
+        events,
+        netlink,
+        ledger,
+        leftovers_removed: removed,
+    })
+}
+
+/// What the running subsystems give the control socket.
+struct Parts {
+    interfaces: watch::Receiver<Vec<crate::status::InterfaceStatus>>,
+    vrrp: watch::Receiver<Vec<crate::status::VrrpInstanceStatus>>,
+    health: healthd::HealthControl,
+    dataplane: crate::dataplaned::DataplaneHandle,
+    bgp: crate::bgpd::BgpHandle,
+}
+
+/// Starts the subsystems, each after those whose output it consumes.
+async fn subsystems(
+    base: &Base,
+    config_rx: &watch::Receiver<Arc<Config>>,
+    verdict_tx: watch::Sender<Verdicts>,
+    verdict_rx: &watch::Receiver<Verdicts>,
+    tasks: &mut JoinSet<()>,
+    stop: &CancellationToken,
+) -> anyhow::Result<Parts> {
+    // Health first: every verdict consumer (VRRP, BGP, pools) starts with the full table.
+    // Consumers take `verdict_rx.clone()`.
+    let (health, health_task) = healthd::start(
+        config_rx.clone(),
+        base.events.clone(),
+        &base.metrics,
+        verdict_tx,
+        stop.clone(),
+    );
+    tasks.spawn(health_task);
+
+    let link_rx = links::watch_links(stop.clone()).await?;
+    let (if_status_tx, if_status_rx) = watch::channel(Vec::new());
+    tasks.spawn(
+        Interfaces {
+            netlink: base.netlink.clone(),
+            ledger: base.ledger.clone(),
+            events: base.events.clone(),
+            links: link_rx.clone(),
+            config: config_rx.clone(),
+            status: if_status_tx,
+        }
+        .run(stop.clone()),
+    );
+
+    let (vrrp_status_tx, vrrp_status_rx) = watch::channel(Vec::new());
+    let (vrrp_states_tx, vrrp_states_rx) = watch::channel(Default::default());
+    tasks.spawn(
+        crate::vrrpd::Vrrp {
+            netlink: base.netlink.clone(),
+            ledger: base.ledger.clone(),
+            events: base.events.clone(),
+            metrics: base.metrics.clone(),
+            links: link_rx.clone(),
+            verdicts: verdict_rx.clone(),
+            config: config_rx.clone(),
+            status: vrrp_status_tx,
+            states: vrrp_states_tx,
+        }
+        .run_isolated(stop.clone()),
+    );
+
+    // The fast path (idle when the file has no [dataplane]).
+    let dataplane = crate::dataplaned::DataplaneHandle::default();
+    tasks.spawn(
+        crate::dataplaned::Dataplane {
+            netlink: base.netlink.clone(),
+            ledger: base.ledger.clone(),
+            events: base.events.clone(),
+            config: config_rx.clone(),
+            verdicts: Some(verdict_rx.clone()),
+            handle: dataplane.clone(),
+            metrics: base.metrics.clone(),
+        }
+        .run(stop.clone()),
+    );
+
+    // BGP: announcements gated by verdicts, VRRP states and the operator's drain set.
+    let bgp = crate::bgpd::BgpHandle::default();
+    tasks.spawn(
+        crate::bgpd::Bgp {
+            events: base.events.clone(),
+            metrics: base.metrics.clone(),
+            verdicts: verdict_rx.clone(),
+            vrrp_states: vrrp_states_rx,
+            config: config_rx.clone(),
+            handle: bgp.clone(),
+        }
+        .run(stop.clone()),
+    );
+
+    Ok(Parts {
+        interfaces: if_status_rx,
+        vrrp: vrrp_status_rx,
+        health,
+        dataplane,
+        bgp,
+    })
+}
