@@ -1,6 +1,7 @@
 //! Start: one daemon per state directory, the kernel left clean by an earlier run, then the
 //! subsystems in dependency order and finally the control socket.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -48,6 +49,7 @@ pub(super) struct Daemon {
 struct Base {
     node: String,
     lock: PidLock,
+    control: ControlServer,
     metrics: Metrics,
     events: EventLog,
     netlink: Netlink,
@@ -74,7 +76,7 @@ pub(super) async fn start(config_path: PathBuf, cfg: Config) -> anyhow::Result<D
     let mut tasks = JoinSet::new();
     let (config_tx, config_rx) = watch::channel(Arc::new(cfg.clone()));
     let (verdict_tx, verdict_rx) = crate::verdicts::channel();
-    let parts = subsystems(
+    let parts = match subsystems(
         &base,
         &config_rx,
         verdict_tx,
@@ -82,7 +84,21 @@ pub(super) async fn start(config_path: PathBuf, cfg: Config) -> anyhow::Result<D
         &mut tasks,
         &stop,
     )
-    .await?;
+    .await
+    {
+        Ok(parts) => parts,
+        Err(e) => {
+            // What the subsystems added before one of them failed is in the ledger: the
+            // shutdown path removes it, and the socket file goes with it.
+            stop.cancel();
+            tasks.shutdown().await;
+            crate::kernel::sweep::sweep(&base.netlink, &base.ledger, &base.events, "start failed")
+                .await;
+            let _ = std::fs::remove_file(&cfg.control.socket);
+            return Err(e);
+        }
+    };
+    let control = base.control;
     tasks.spawn(metrics_endpoint::run(
         base.metrics.clone(),
         config_rx.clone(),
@@ -91,9 +107,6 @@ pub(super) async fn start(config_path: PathBuf, cfg: Config) -> anyhow::Result<D
     ));
 
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
-    let control = ControlServer::bind(&cfg.control.socket)
-        .await
-        .map_err(|e| anyhow::anyhow!("control socket {}: {e}", cfg.control.socket.display()))?;
     let sources = StatusSources {
         shared: shared.clone(),
         events: base.events.clone(),
@@ -152,13 +165,24 @@ async fn prepare(cfg: &Config) -> anyhow::Result<Base> {
             .unwrap_or_else(|| "appliance".into())
     });
 
-    std::fs::create_dir_all(&cfg.daemon.state_dir).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot create state directory {}: {e}",
-            cfg.daemon.state_dir.display()
-        )
-    })?;
+    // The state directory holds the ledger and the pid lock (and, by default, the control
+    // socket): private to root, as the documentation says.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&cfg.daemon.state_dir)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create state directory {}: {e}",
+                cfg.daemon.state_dir.display()
+            )
+        })?;
     let lock = lock::acquire(&cfg.daemon.state_dir).map_err(anyhow::Error::msg)?;
+    // Every exclusive resource before the kernel is touched: a second daemon that shares the
+    // socket path must be refused before it sweeps, adds an address or attaches a program.
+    let control = ControlServer::bind(&cfg.control.socket)
+        .await
+        .map_err(|e| anyhow::anyhow!("control socket {}: {e}", cfg.control.socket.display()))?;
 
     let metrics = Metrics::new(&node);
     let events = {
@@ -181,6 +205,7 @@ async fn prepare(cfg: &Config) -> anyhow::Result<Base> {
     Ok(Base {
         node,
         lock,
+        control,
         metrics,
         events,
         netlink,
