@@ -7,7 +7,7 @@
 
 #![deny(unsafe_code)]
 
-pub mod checksum;
+pub use wire::checksum;
 pub mod conntrack;
 pub mod counters;
 pub mod flow;
