@@ -427,16 +427,10 @@ mod tests {
         assert_eq!(zones, [1, 2, 3]);
         assert_eq!(g.tunnel(2).unwrap().name, "b");
         assert!(g.tunnel(0).is_none());
-        assert_eq!(g.pool_of_addr(Ipv4Addr::new(198, 19, 0, 2).into()), Some(0));
-        assert_eq!(g.pool_of_addr(Ipv4Addr::new(198, 19, 0, 3).into()), None);
-        assert_eq!(
-            g.pool_for_source(Ipv4Addr::new(198, 18, 100, 1).into()),
-            Some(0)
-        );
-        assert_eq!(
-            g.pool_for_source(Ipv4Addr::new(198, 18, 128, 1).into()),
-            None
-        );
+        assert_eq!(g.pool_of_addr(Ipv4Addr::new(198, 19, 0, 2)), Some(0));
+        assert_eq!(g.pool_of_addr(Ipv4Addr::new(198, 19, 0, 3)), None);
+        assert_eq!(g.pool_for_source(Ipv4Addr::new(198, 18, 100, 1)), Some(0));
+        assert_eq!(g.pool_for_source(Ipv4Addr::new(198, 18, 128, 1)), None);
     }
 
     #[test]

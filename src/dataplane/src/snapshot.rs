@@ -392,8 +392,8 @@ mod tests {
         let vip = Ipv4Addr::new(198, 18, 1, 1);
         assert_eq!(s.service_for(vip, 80, 6), Some(0));
         assert_eq!(s.service_for(vip, 80, 17), None);
-        assert!(s.is_backend(Ipv4Addr::new(198, 18, 2, 1).into(), 8080, 6));
-        assert!(!s.is_backend(Ipv4Addr::new(198, 18, 2, 1).into(), 8081, 6));
+        assert!(s.is_backend(Ipv4Addr::new(198, 18, 2, 1), 8080, 6));
+        assert!(!s.is_backend(Ipv4Addr::new(198, 18, 2, 1), 8081, 6));
         let mut dup = spec(&[(1, true)]);
         dup.services.push(dup.services[0].clone());
         assert!(matches!(

@@ -34,6 +34,8 @@ const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 7);
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
 const BACKEND: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
 const MTU: u16 = 1400;
+/// A packet cut short of its IPv4 header.
+const TRUNCATED: usize = ipv4::MIN_HEADER_LEN - 1;
 
 const IF_OUT: u16 = 0;
 const IF_IN: u16 = 1;
@@ -507,12 +509,7 @@ fn refused_and_foreign_gre_is_counted_or_passed() {
     // Truncated inner packet: malformed.
     let mut f = frames::ethernet(
         TO_US,
-        &frames::gre_packet(
-            SITE_A,
-            LOCAL,
-            Some(KEY_A),
-            &inner[..ipv4::MIN_HEADER_LEN - 1],
-        ),
+        &frames::gre_packet(SITE_A, LOCAL, Some(KEY_A), &inner[..TRUNCATED]),
     );
     assert_eq!(
         run(&mut p, &s, 0, &mut f),

@@ -21,6 +21,8 @@ const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 10);
 const CENTRAL: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 1);
 const KEY: u32 = 100;
 const MTU: u16 = 1400;
+/// A UDP datagram cut in the middle of its header.
+const TRUNCATED: usize = ipv4::MIN_HEADER_LEN + udp::HEADER_LEN / 2;
 /// Inside hosts (198.18.64.0/24 is the site's).
 const HOST: Ipv4Addr = Ipv4Addr::new(198, 18, 64, 5);
 const HOST2: Ipv4Addr = Ipv4Addr::new(198, 18, 64, 9);
@@ -214,8 +216,7 @@ fn what_is_not_the_tunnels_stays_out_of_it() {
     let answer = frames::udp_datagram(sa(SERVER, 53), sa(HOST, 5000), b"x");
     let mut f = from_central(&answer, Some(KEY + 1));
     assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Pass);
-    let truncated = &answer[..ipv4::MIN_HEADER_LEN + udp::HEADER_LEN / 2];
-    let mut f = from_central(truncated, Some(KEY));
+    let mut f = from_central(&answer[..TRUNCATED], Some(KEY));
     assert_eq!(
         run(&mut p, &s, 0, &mut f),
         Verdict::Drop(DropReason::Malformed)
