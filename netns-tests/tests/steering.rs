@@ -220,7 +220,7 @@ fn everything_else_goes_to_the_kernel() {
     fragment[14 + 6] |= 0x20;
     let mut options = eth(&frames::tcp_segment(sa(CLIENT, 1), sa(VIP, 80), SYN, b""));
     options[14] = 0x46;
-    let mut vrrp = frames::ipv4_packet(HOST, Ipv4Addr::new(224, 0, 0, 18), 112, vec![0; 20], None);
+    let mut vrrp = frames::ipv4_packet(HOST, Ipv4Addr::new(224, 0, 0, 18), 112, &[0; 20]);
     vrrp[9] = 112;
     let health_check = frames::tcp_segment(sa(HOST, 33000), sa(BACKEND, 8080), SYN, b"");
     let cases: Vec<(&str, Vec<u8>)> = vec![

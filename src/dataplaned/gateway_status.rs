@@ -115,8 +115,8 @@ pub fn tunnels(snap: &Snapshot, workers: &[Arc<GatewayStats>]) -> Vec<TunnelStat
             }
             TunnelStatus {
                 name: t.name.clone(),
-                local: Ipv4Addr::from(t.local).to_string(),
-                remote: Ipv4Addr::from(t.remote).to_string(),
+                local: t.local.to_string(),
+                remote: t.remote.to_string(),
                 key: t.key,
                 mtu: t.mtu,
                 pool: t

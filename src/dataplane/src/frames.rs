@@ -1,10 +1,14 @@
 //! Frame builders with correct checksums, and a full checksum verifier. They allocate and are
-//! for tests, benchmarks and traffic generators, never for the per-packet path.
+//! for tests, benchmarks and traffic generators, never for the per-packet path. Every header is
+//! written by its `Repr`, so the builders and the data plane share one description of each.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use super::checksum::{fold, l4_checksum_v4, sum};
-use super::wire::{icmp, proto, EtherType, EthernetFrame, IcmpPacket, Ipv4Packet, MacAddr};
+use super::wire::gre::PROTO_IPV4;
+use super::wire::{
+    proto, tcp, EtherType, EthernetRepr, GreRepr, IcmpPacket, IcmpRepr, Ipv4Packet, Ipv4Repr,
+    MacAddr, TcpRepr, TcpSegment, UdpDatagram, UdpRepr,
+};
 
 #[derive(Debug, Clone, Copy)]
 pub struct L2 {
@@ -12,68 +16,52 @@ pub struct L2 {
     pub dst: MacAddr,
 }
 
-/// An IPv4 packet (no Ethernet header) carrying `l4`, whose checksum field at `csum_at` (if any)
-/// is filled in.
-pub fn ipv4_packet(
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    protocol: u8,
-    mut l4: Vec<u8>,
-    csum_at: Option<usize>,
-) -> Vec<u8> {
-    if let Some(at) = csum_at {
-        l4[at..at + 2].copy_from_slice(&[0, 0]);
-        let c = if protocol == proto::ICMP {
-            !fold(sum(&l4))
-        } else {
-            l4_checksum_v4(src, dst, protocol, &l4)
-        };
-        let c = if protocol == proto::UDP && c == 0 {
-            0xffff
-        } else {
-            c
-        };
-        l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+/// The IPv4 header every builder here emits: TTL 64, Don't Fragment, a fixed identification.
+pub fn ipv4_repr(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, payload_len: usize) -> Ipv4Repr {
+    Ipv4Repr {
+        src,
+        dst,
+        protocol,
+        payload_len,
+        ttl: 64,
+        ident: 0x1234,
+        dont_frag: true,
+        dscp_ecn: 0,
     }
-    let total = 20 + l4.len();
-    let mut ip = vec![0u8; 20];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&(total as u16).to_be_bytes());
-    ip[4..6].copy_from_slice(&0x1234u16.to_be_bytes());
-    ip[6] = 0x40; // DF
-    ip[8] = 64;
-    ip[9] = protocol;
-    ip[12..16].copy_from_slice(&src.octets());
-    ip[16..20].copy_from_slice(&dst.octets());
-    ip.extend_from_slice(&l4);
-    Ipv4Packet::new_checked(&mut ip[..])
-        .unwrap()
-        .fill_checksum();
+}
+
+/// An IPv4 packet (no Ethernet header) around `l4`, a payload whose checksum is already right
+/// (or that has none).
+pub fn ipv4_packet(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, l4: &[u8]) -> Vec<u8> {
+    let r = ipv4_repr(src, dst, protocol, l4.len());
+    let mut ip = vec![0u8; r.buffer_len()];
+    r.emit(&mut ip);
+    ip.extend_from_slice(l4);
     ip
 }
 
 /// An outer IPv4 packet carrying `inner` (an IPv4 packet) in GRE, with an RFC 2890 key when
 /// given, as a site gateway sends it.
 pub fn gre_packet(src: Ipv4Addr, dst: Ipv4Addr, key: Option<u32>, inner: &[u8]) -> Vec<u8> {
-    let mut g = vec![0u8; if key.is_some() { 8 } else { 4 }];
-    super::wire::gre::GreRepr {
+    let r = GreRepr {
         key,
-        protocol: super::wire::gre::PROTO_IPV4,
-    }
-    .emit(&mut g);
+        protocol: PROTO_IPV4,
+    };
+    let mut g = vec![0u8; r.buffer_len()];
+    r.emit(&mut g);
     g.extend_from_slice(inner);
-    ipv4_packet(src, dst, proto::GRE, g, None)
+    ipv4_packet(src, dst, proto::GRE, &g)
 }
 
 /// Wraps an IP packet in Ethernet, padding to the 60-byte minimum as a NIC would.
 pub fn ethernet(l2: L2, ip: &[u8]) -> Vec<u8> {
-    let mut f = vec![0u8; 14];
-    {
-        let mut e = EthernetFrame::new_checked(&mut f[..]).unwrap();
-        e.set_dst(l2.dst);
-        e.set_src(l2.src);
-        e.set_ethertype(EtherType::Ipv4);
-    }
+    let r = EthernetRepr {
+        src: l2.src,
+        dst: l2.dst,
+        ethertype: EtherType::Ipv4,
+    };
+    let mut f = vec![0u8; r.buffer_len()];
+    r.emit(&mut f);
     f.extend_from_slice(ip);
     if f.len() < 60 {
         f.resize(60, 0);
@@ -81,38 +69,62 @@ pub fn ethernet(l2: L2, ip: &[u8]) -> Vec<u8> {
     f
 }
 
-pub fn tcp_segment(src: SocketAddrV4, dst: SocketAddrV4, flags: u8, payload: &[u8]) -> Vec<u8> {
-    let mut t = vec![0u8; 20];
-    t[0..2].copy_from_slice(&src.port().to_be_bytes());
-    t[2..4].copy_from_slice(&dst.port().to_be_bytes());
-    t[4..8].copy_from_slice(&1000u32.to_be_bytes());
-    t[12] = 5 << 4;
-    t[13] = flags;
-    t[14..16].copy_from_slice(&65535u16.to_be_bytes());
+/// A TCP segment with the header of `r` and `payload`, its checksum filled in.
+pub fn tcp_packet(src: Ipv4Addr, dst: Ipv4Addr, r: &TcpRepr, payload: &[u8]) -> Vec<u8> {
+    let mut t = vec![0u8; r.buffer_len()];
+    r.emit(&mut t);
     t.extend_from_slice(payload);
-    ipv4_packet(*src.ip(), *dst.ip(), proto::TCP, t, Some(16))
+    TcpSegment::new_unchecked(&mut t[..]).fill_checksum(src, dst);
+    ipv4_packet(src, dst, proto::TCP, &t)
+}
+
+/// The segment header the builders use: sequence number 1000, window 65535.
+pub fn tcp_repr(src_port: u16, dst_port: u16, flags: u8) -> TcpRepr {
+    TcpRepr {
+        src_port,
+        dst_port,
+        seq_number: 1000,
+        ack_number: 0,
+        flags,
+        window_len: 65535,
+        mss: None,
+    }
+}
+
+pub fn tcp_segment(src: SocketAddrV4, dst: SocketAddrV4, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let r = tcp_repr(src.port(), dst.port(), flags);
+    tcp_packet(*src.ip(), *dst.ip(), &r, payload)
 }
 
 pub fn udp_datagram(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> Vec<u8> {
-    let mut u = vec![0u8; 8];
-    u[0..2].copy_from_slice(&src.port().to_be_bytes());
-    u[2..4].copy_from_slice(&dst.port().to_be_bytes());
-    u[4..6].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    let r = UdpRepr {
+        src_port: src.port(),
+        dst_port: dst.port(),
+        payload_len: payload.len(),
+    };
+    let mut u = vec![0u8; r.buffer_len()];
+    r.emit(&mut u);
     u.extend_from_slice(payload);
-    ipv4_packet(*src.ip(), *dst.ip(), proto::UDP, u, Some(6))
+    UdpDatagram::new_unchecked(&mut u[..]).fill_checksum(*src.ip(), *dst.ip());
+    ipv4_packet(*src.ip(), *dst.ip(), proto::UDP, &u)
+}
+
+/// An ICMP message with the header of `r` and `data`, its checksum filled in.
+pub fn icmp_packet(src: Ipv4Addr, dst: Ipv4Addr, r: &IcmpRepr, data: &[u8]) -> Vec<u8> {
+    let mut m = vec![0u8; r.buffer_len()];
+    r.emit(&mut m);
+    m.extend_from_slice(data);
+    IcmpPacket::new_unchecked(&mut m[..]).fill_checksum();
+    ipv4_packet(src, dst, proto::ICMP, &m)
 }
 
 pub fn icmp_echo(src: Ipv4Addr, dst: Ipv4Addr, request: bool, ident: u16, data: &[u8]) -> Vec<u8> {
-    let mut m = vec![0u8; 8];
-    m[0] = if request {
-        icmp::kind::ECHO_REQUEST
+    let r = if request {
+        IcmpRepr::EchoRequest { ident, seq_no: 1 }
     } else {
-        icmp::kind::ECHO_REPLY
+        IcmpRepr::EchoReply { ident, seq_no: 1 }
     };
-    m[4..6].copy_from_slice(&ident.to_be_bytes());
-    m[6..8].copy_from_slice(&1u16.to_be_bytes());
-    m.extend_from_slice(data);
-    ipv4_packet(src, dst, proto::ICMP, m, Some(2))
+    icmp_packet(src, dst, &r, data)
 }
 
 /// An ICMP error from `src` to `dst` quoting the first `quote_len` bytes of `offending` (an IP
@@ -125,17 +137,22 @@ pub fn icmp_error(
     offending: &[u8],
     quote_len: usize,
 ) -> Vec<u8> {
-    let mut m = vec![0u8; 8];
-    m[0] = msg_type;
-    m[1] = code;
-    m.extend_from_slice(&offending[..quote_len.min(offending.len())]);
-    ipv4_packet(src, dst, proto::ICMP, m, Some(2))
+    let r = IcmpRepr::Other {
+        msg_type,
+        code,
+        rest_of_header: 0,
+    };
+    let quote = &offending[..quote_len.min(offending.len())];
+    icmp_packet(src, dst, &r, quote)
 }
 
 /// Verifies every checksum a NAT rewrite touches: the IP header, TCP/UDP (with pseudo-header),
 /// ICMP, and for ICMP errors the quoted IP header and, when fully quoted, the quoted L4 one.
 pub fn checksums_ok(frame: &[u8]) -> bool {
-    let Ok(ip) = Ipv4Packet::new_checked(&frame[14..]) else {
+    let Ok(eth) = super::wire::EthernetFrame::new_checked(frame) else {
+        return false;
+    };
+    let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else {
         return false;
     };
     ip.verify_checksum() && l4_ok(&ip, false)
@@ -145,23 +162,17 @@ fn l4_ok(ip: &Ipv4Packet<&[u8]>, quoted: bool) -> bool {
     let l4 = ip.payload();
     match ip.protocol() {
         proto::TCP | proto::UDP if quoted => true,
-        proto::UDP if l4.len() >= 8 && l4[6..8] == [0, 0] => true,
-        proto::TCP | proto::UDP => {
-            fold(
-                crate::checksum::pseudo_header_v4(
-                    ip.src(),
-                    ip.dst(),
-                    ip.protocol(),
-                    l4.len() as u16,
-                ) + sum(l4),
-            ) == 0xffff
+        proto::TCP => {
+            TcpSegment::new_checked(l4).is_ok_and(|t| t.verify_checksum(ip.src(), ip.dst()))
         }
+        proto::UDP => UdpDatagram::new_checked(l4)
+            .is_ok_and(|u| u.len() as usize == l4.len() && u.verify_checksum(ip.src(), ip.dst())),
         proto::ICMP if quoted => true,
         proto::ICMP => {
             let Ok(m) = IcmpPacket::new_checked(l4) else {
                 return false;
             };
-            if fold(sum(l4)) != 0xffff {
+            if !m.verify_checksum() {
                 return false;
             }
             if !m.is_error() {
@@ -173,8 +184,7 @@ fn l4_ok(ip: &Ipv4Packet<&[u8]>, quoted: bool) -> bool {
             let quoted_full = usize::from(q.total_len()) <= m.quoted().len();
             q.verify_checksum()
                 && (!quoted_full || {
-                    let full = Ipv4Packet::new_checked(&m.quoted()[..usize::from(q.total_len())])
-                        .expect("checked length");
+                    let full = Ipv4Packet::new_checked(q.packet()).expect("checked length");
                     l4_ok_full(&full)
                 })
         }
@@ -187,4 +197,15 @@ fn l4_ok_full(ip: &Ipv4Packet<&[u8]>) -> bool {
         proto::TCP | proto::UDP => l4_ok(ip, false),
         _ => true,
     }
+}
+
+/// A TCP header's option bytes, for tests that need option lists the Repr does not emit.
+pub fn with_tcp_options(src: Ipv4Addr, dst: Ipv4Addr, r: &TcpRepr, options: &[u8]) -> Vec<u8> {
+    let mut t = vec![0u8; tcp::MIN_HEADER_LEN + options.len()];
+    TcpRepr { mss: None, ..*r }.emit(&mut t);
+    let mut seg = TcpSegment::new_unchecked(&mut t[..]);
+    seg.set_header_len(tcp::MIN_HEADER_LEN + options.len());
+    seg.options_mut().copy_from_slice(options);
+    seg.fill_checksum(src, dst);
+    ipv4_packet(src, dst, proto::TCP, &t)
 }

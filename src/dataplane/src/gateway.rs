@@ -61,8 +61,8 @@ pub struct PoolSpec {
 pub struct Tunnel {
     pub name: String,
     pub zone: u16,
-    pub local: u32,
-    pub remote: u32,
+    pub local: Ipv4Addr,
+    pub remote: Ipv4Addr,
     pub key: Option<u32>,
     pub mtu: u16,
     pub pool: Option<u16>,
@@ -125,7 +125,8 @@ impl Default for Gateway {
 /// or link-local (169.254/16). Inside traffic to those is for the link or the host, never for
 /// a tunnel or a pool.
 #[inline(always)]
-pub fn forwardable(addr: u32) -> bool {
+pub fn forwardable(addr: Ipv4Addr) -> bool {
+    let addr = u32::from(addr);
     let first = addr >> 24;
     first < 224 && first != 0 && first != 127 && addr >> 16 != 0xa9fe
 }
@@ -191,8 +192,8 @@ impl Gateway {
             out.push(Tunnel {
                 name: t.name.clone(),
                 zone,
-                local: t.local.into(),
-                remote: t.remote.into(),
+                local: t.local,
+                remote: t.remote,
                 key: t.key,
                 mtu: t.mtu,
                 pool: t.pool,
@@ -200,7 +201,7 @@ impl Gateway {
             });
         }
         let mut by_zone = vec![u16::MAX; MAX_TUNNELS + 1].into_boxed_slice();
-        let mut seen: BTreeMap<(u32, Option<u32>), usize> = BTreeMap::new();
+        let mut seen: BTreeMap<(Ipv4Addr, Option<u32>), usize> = BTreeMap::new();
         for (i, t) in out.iter().enumerate() {
             by_zone[usize::from(t.zone)] = i as u16;
             if let Some(j) = seen.insert((t.remote, t.key), i) {
@@ -212,8 +213,12 @@ impl Gateway {
         }
         let keyed = StaticMap::build(
             out.iter().enumerate().filter_map(|(i, t)| {
-                t.key
-                    .map(|k| (u64::from(t.remote) << 32 | u64::from(k), i as u16))
+                t.key.map(|k| {
+                    (
+                        u64::from(u32::from(t.remote)) << 32 | u64::from(k),
+                        i as u16,
+                    )
+                })
             }),
             seed,
         );
@@ -221,7 +226,7 @@ impl Gateway {
             out.iter()
                 .enumerate()
                 .filter(|(_, t)| t.key.is_none())
-                .map(|(i, t)| (u64::from(t.remote), i as u16)),
+                .map(|(i, t)| (u64::from(u32::from(t.remote)), i as u16)),
             seed,
         );
         let mut addr_pool = BTreeMap::new();
@@ -276,7 +281,13 @@ impl Gateway {
 
     /// The tunnel a GRE packet from `remote` to `local` with `key` arrived on.
     #[inline(always)]
-    pub fn tunnel_for(&self, remote: u32, local: u32, key: Option<u32>) -> Option<&Tunnel> {
+    pub fn tunnel_for(
+        &self,
+        remote: Ipv4Addr,
+        local: Ipv4Addr,
+        key: Option<u32>,
+    ) -> Option<&Tunnel> {
+        let remote = u32::from(remote);
         let i = match key {
             Some(k) => self.keyed.get(u64::from(remote) << 32 | u64::from(k)),
             None => self.unkeyed.get(u64::from(remote)),
@@ -286,7 +297,7 @@ impl Gateway {
     }
 
     /// Any tunnel from `remote`: to count a packet whose header we refused to read further.
-    pub fn tunnel_from(&self, remote: u32) -> Option<&Tunnel> {
+    pub fn tunnel_from(&self, remote: Ipv4Addr) -> Option<&Tunnel> {
         self.tunnels.iter().find(|t| t.remote == remote)
     }
 
@@ -298,11 +309,11 @@ impl Gateway {
 
     /// The pool `addr` belongs to.
     #[inline(always)]
-    pub fn pool_of_addr(&self, addr: u32) -> Option<u16> {
+    pub fn pool_of_addr(&self, addr: Ipv4Addr) -> Option<u16> {
         if self.pools.is_empty() {
             return None;
         }
-        match self.pool_addrs.get(u64::from(addr)) {
+        match self.pool_addrs.get(u64::from(u32::from(addr))) {
             Some(p) if p > 0 => Some(p - 1),
             _ => None,
         }
@@ -310,7 +321,8 @@ impl Gateway {
 
     /// The pool translating untunnelled traffic from `src` (first match in file order).
     #[inline(always)]
-    pub fn pool_for_source(&self, src: u32) -> Option<u16> {
+    pub fn pool_for_source(&self, src: Ipv4Addr) -> Option<u16> {
+        let src = u32::from(src);
         self.sources
             .iter()
             .find(|(net, m, _)| src & m == *net)
@@ -321,16 +333,17 @@ impl Gateway {
     /// prefixes (first match in file order) and `dst` is in no inside prefix at all, of a site
     /// tunnel or of a pool (inside-to-inside traffic is the kernel's to route).
     #[inline(always)]
-    pub fn site_egress(&self, src: u32, dst: u32) -> Option<&Tunnel> {
+    pub fn site_egress(&self, src: Ipv4Addr, dst: Ipv4Addr) -> Option<&Tunnel> {
         if self.site_inside.is_empty() {
             return None;
         }
+        let src = u32::from(src);
         let (_, _, ti) = self
             .site_inside
             .iter()
             .find(|(net, m, _)| src & m == *net)?;
         let inside = |a: u32| self.site_inside.iter().any(|(net, m, _)| a & m == *net);
-        if inside(dst) || self.pool_for_source(dst).is_some() || !forwardable(dst) {
+        if inside(dst.into()) || self.pool_for_source(dst).is_some() || !forwardable(dst) {
             return None;
         }
         self.tunnels.get(usize::from(*ti))
@@ -340,10 +353,11 @@ impl Gateway {
     /// a site tunnel may only go there (anything else would make us an open relay for
     /// whoever can spoof the remote's address).
     #[inline(always)]
-    pub fn site_delivers(&self, zone: u16, addr: u32) -> bool {
+    pub fn site_delivers(&self, zone: u16, addr: Ipv4Addr) -> bool {
         let Some(&ti) = self.by_zone.get(usize::from(zone)) else {
             return false;
         };
+        let addr = u32::from(addr);
         self.site_inside
             .iter()
             .any(|(net, m, t)| *t == ti && addr & m == *net)
@@ -400,31 +414,23 @@ mod tests {
             1,
         )
         .unwrap();
-        let (local, r1) = (
-            u32::from(Ipv4Addr::new(198, 18, 0, 1)),
-            u32::from(Ipv4Addr::new(198, 18, 9, 1)),
-        );
+        let (local, r1) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 9, 1));
         assert_eq!(g.tunnel_for(r1, local, Some(7)).unwrap().name, "a");
         assert_eq!(g.tunnel_for(r1, local, None).unwrap().name, "b");
         assert!(g.tunnel_for(r1, local, Some(8)).is_none());
         assert!(
-            g.tunnel_for(r1, local + 1, Some(7)).is_none(),
+            g.tunnel_for(r1, Ipv4Addr::new(198, 18, 0, 2), Some(7))
+                .is_none(),
             "other local address"
         );
         let zones: Vec<u16> = g.tunnels.iter().map(|t| t.zone).collect();
         assert_eq!(zones, [1, 2, 3]);
         assert_eq!(g.tunnel(2).unwrap().name, "b");
         assert!(g.tunnel(0).is_none());
-        assert_eq!(g.pool_of_addr(Ipv4Addr::new(198, 19, 0, 2).into()), Some(0));
-        assert_eq!(g.pool_of_addr(Ipv4Addr::new(198, 19, 0, 3).into()), None);
-        assert_eq!(
-            g.pool_for_source(Ipv4Addr::new(198, 18, 100, 1).into()),
-            Some(0)
-        );
-        assert_eq!(
-            g.pool_for_source(Ipv4Addr::new(198, 18, 128, 1).into()),
-            None
-        );
+        assert_eq!(g.pool_of_addr(Ipv4Addr::new(198, 19, 0, 2)), Some(0));
+        assert_eq!(g.pool_of_addr(Ipv4Addr::new(198, 19, 0, 3)), None);
+        assert_eq!(g.pool_for_source(Ipv4Addr::new(198, 18, 100, 1)), Some(0));
+        assert_eq!(g.pool_for_source(Ipv4Addr::new(198, 18, 128, 1)), None);
     }
 
     #[test]
@@ -482,8 +488,8 @@ mod tests {
             1,
         )
         .unwrap();
-        let a = |c: u8, d: u8| u32::from(Ipv4Addr::new(198, 18, c, d));
-        let internet = u32::from(Ipv4Addr::new(198, 19, 5, 5));
+        let a = |c: u8, d: u8| Ipv4Addr::new(198, 18, c, d);
+        let internet = Ipv4Addr::new(198, 19, 5, 5);
         assert!(!g.tunnels[0].site && g.tunnels[1].site);
         assert_eq!(g.site_egress(a(10, 5), internet).unwrap().name, "s1");
         assert_eq!(g.site_egress(a(12, 5), internet).unwrap().name, "s2");
@@ -505,10 +511,10 @@ mod tests {
             Ipv4Addr::new(0, 1, 2, 3),
             Ipv4Addr::new(169, 254, 1, 1),
         ] {
-            assert!(g.site_egress(a(10, 5), never.into()).is_none(), "{never}");
+            assert!(g.site_egress(a(10, 5), never).is_none(), "{never}");
         }
-        assert!(forwardable(Ipv4Addr::new(169, 253, 1, 1).into()));
-        assert!(forwardable(Ipv4Addr::new(223, 255, 255, 255).into()));
+        assert!(forwardable(Ipv4Addr::new(169, 253, 1, 1)));
+        assert!(forwardable(Ipv4Addr::new(223, 255, 255, 255)));
         let (z1, z2) = (g.tunnels[1].zone, g.tunnels[2].zone);
         assert!(g.site_delivers(z1, a(10, 9)));
         assert!(!g.site_delivers(z1, a(11, 9)), "the other site's prefix");

@@ -3,6 +3,8 @@
 //! which `std::collections::HashMap` would also satisfy, but this one is faster for the tiny
 //! keys the fast path uses (services, backends, neighbours) and has no per-lookup SipHash.
 
+use std::net::Ipv4Addr;
+
 use crate::flow::mix2;
 
 const EMPTY: u64 = u64::MAX;
@@ -69,8 +71,8 @@ impl<V: Copy + Default> StaticMap<V> {
 
 /// Packs an (address, port, protocol) triple: VIPs and backends are looked up this way.
 #[inline(always)]
-pub fn endpoint_key(addr: u32, port: u16, proto: u8) -> u64 {
-    (u64::from(addr) << 24) | (u64::from(port) << 8) | u64::from(proto)
+pub fn endpoint_key(addr: Ipv4Addr, port: u16, proto: u8) -> u64 {
+    (u64::from(u32::from(addr)) << 24) | (u64::from(port) << 8) | u64::from(proto)
 }
 
 #[cfg(test)]
@@ -88,6 +90,7 @@ mod tests {
         let empty: StaticMap<u8> = StaticMap::build([], 0);
         assert_eq!(empty.get(0), None);
         assert!(empty.is_empty());
-        assert_ne!(endpoint_key(1, 2, 6), endpoint_key(1, 2, 17));
+        let a = Ipv4Addr::new(198, 18, 0, 1);
+        assert_ne!(endpoint_key(a, 2, 6), endpoint_key(a, 2, 17));
     }
 }

@@ -58,16 +58,17 @@ impl NextHops {
 
     /// The interface and next-hop address towards `dst`.
     #[inline(always)]
-    pub fn route(&self, dst: u32) -> Option<(u16, u32)> {
+    pub fn route(&self, dst: Ipv4Addr) -> Option<(u16, Ipv4Addr)> {
+        let d = u32::from(dst);
         self.routes
             .iter()
-            .find(|r| r.contains(dst))
-            .map(|r| (r.iface, r.gateway.map_or(dst, u32::from)))
+            .find(|r| r.contains(d))
+            .map(|r| (r.iface, r.gateway.unwrap_or(dst)))
     }
 
     #[inline(always)]
-    pub fn neighbour(&self, addr: u32) -> Option<MacAddr> {
-        self.neighbours.get(u64::from(addr))
+    pub fn neighbour(&self, addr: Ipv4Addr) -> Option<MacAddr> {
+        self.neighbours.get(u64::from(u32::from(addr)))
     }
 
     pub fn routes(&self) -> &[Route] {
@@ -100,20 +101,14 @@ mod tests {
             [(a("198.18.2.5"), MacAddr([2, 0, 0, 0, 0, 5]))],
             1,
         );
+        assert_eq!(nh.route(a("198.18.2.5")), Some((1, a("198.18.2.5"))));
+        assert_eq!(nh.route(a("198.19.0.1")), Some((0, a("198.18.0.254"))));
         assert_eq!(
-            nh.route(a("198.18.2.5").into()),
-            Some((1, a("198.18.2.5").into()))
-        );
-        assert_eq!(
-            nh.route(a("198.19.0.1").into()),
-            Some((0, a("198.18.0.254").into()))
-        );
-        assert_eq!(
-            nh.neighbour(a("198.18.2.5").into()),
+            nh.neighbour(a("198.18.2.5")),
             Some(MacAddr([2, 0, 0, 0, 0, 5]))
         );
-        assert_eq!(nh.neighbour(a("198.18.2.6").into()), None);
+        assert_eq!(nh.neighbour(a("198.18.2.6")), None);
         let none = NextHops::new(vec![], [], 1);
-        assert_eq!(none.route(1), None);
+        assert_eq!(none.route(Ipv4Addr::new(0, 0, 0, 1)), None);
     }
 }

@@ -22,6 +22,8 @@ mod icmp_errors;
 mod parse;
 mod site;
 
+use std::net::Ipv4Addr;
+
 use parse::{parse, parse_gre, quoted_key};
 
 use super::conntrack::{self, Conntrack, Dir, Entry, InsertError, Kind, NewFlow, State, Timeouts};
@@ -32,7 +34,7 @@ use super::snapshot::Snapshot;
 use super::snat::mapping::Inside;
 use super::snat::SnatState;
 use super::tunnel_counters::PerTunnel;
-use super::wire::{be16, ethernet, proto};
+use super::wire::{ethernet, proto, EtherType, EthernetFrame, Ipv4Packet};
 
 /// What to do with a frame after the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -334,14 +336,16 @@ impl Pipeline {
     /// Parses and starts fetching the flow's conntrack slot.
     #[inline(always)]
     fn stage1(&self, snap: &Snapshot, frame: &[u8]) -> Early {
-        if frame.len() < ethernet::HEADER_LEN || be16(frame, 12) != 0x0800 {
-            return Err((Verdict::Pass, 0));
-        }
-        let ipb = &frame[ethernet::HEADER_LEN..];
-        let mut p = if ipb.len() > 9 && ipb[9] == proto::GRE && !snap.gw.tunnels.is_empty() {
-            parse_gre(snap, ipb)?
+        let eth = match EthernetFrame::new_checked(frame) {
+            Ok(eth) if eth.ethertype() == EtherType::Ipv4 => eth,
+            _ => return Err((Verdict::Pass, 0)),
+        };
+        let ip = Ipv4Packet::new_checked(eth.payload())
+            .map_err(|_| (Verdict::Drop(DropReason::Malformed), 0))?;
+        let mut p = if ip.protocol() == proto::GRE && !snap.gw.tunnels.is_empty() {
+            parse_gre(snap, &ip)?
         } else {
-            parse(ipb, 0).map_err(|v| (v, 0))?
+            parse(&ip, 0).map_err(|v| (v, 0))?
         };
         p.l3 += ethernet::HEADER_LEN;
         if !p.icmp_error {
@@ -497,13 +501,19 @@ impl Pipeline {
     }
 
     #[inline(always)]
-    fn check_owner(&self, snap: &Snapshot, client: u32, client_port: u16) -> Result<()> {
+    fn check_owner(&self, snap: &Snapshot, client: Ipv4Addr, client_port: u16) -> Result<()> {
         let h = client_hash(client, client_port, snap.hash_seed);
         self.owned_by(snap, (h % u64::from(snap.workers.max(1))) as u16)
     }
 
     #[inline(always)]
-    fn check_inside_owner(&self, snap: &Snapshot, zone: u16, addr: u32, port: u16) -> Result<()> {
+    fn check_inside_owner(
+        &self,
+        snap: &Snapshot,
+        zone: u16,
+        addr: Ipv4Addr,
+        port: u16,
+    ) -> Result<()> {
         let h = inside_hash(zone, addr, port, snap.hash_seed);
         self.owned_by(snap, (h % u64::from(snap.workers.max(1))) as u16)
     }
@@ -559,7 +569,7 @@ impl Pipeline {
             original: *key,
             backend: b.addr,
             backend_port: if key.proto == proto::ICMP { 0 } else { b.port },
-            local: local.into(),
+            local,
             local_port,
             service: si,
             backend_id: b.id,
@@ -621,7 +631,7 @@ fn ttl_expired(zone: u16) -> Verdict {
 
 /// Sets the frame's MAC addresses for the hop towards `dst`; returns the interface.
 #[inline(always)]
-fn next_hop(snap: &Snapshot, frame: &mut [u8], dst: u32) -> Result<u16> {
+fn next_hop(snap: &Snapshot, frame: &mut [u8], dst: Ipv4Addr) -> Result<u16> {
     let (iface, nh) = snap
         .next_hops
         .route(dst)
@@ -634,8 +644,9 @@ fn next_hop(snap: &Snapshot, frame: &mut [u8], dst: u32) -> Result<u16> {
         .next_hops
         .neighbour(nh)
         .ok_or(Verdict::Drop(DropReason::NoNeighbour))?;
-    frame[0..6].copy_from_slice(&mac.0);
-    frame[6..12].copy_from_slice(&ifc.mac.0);
+    let mut eth = EthernetFrame::new_unchecked(frame);
+    eth.set_dst(mac);
+    eth.set_src(ifc.mac);
     Ok(iface)
 }
 

@@ -187,7 +187,7 @@ impl Snapshot {
         let mut services = Vec::with_capacity(spec.services.len());
         let mut seen_vips = BTreeMap::new();
         for (si, s) in spec.services.iter().enumerate() {
-            let key = endpoint_key(s.vip.into(), s.port, s.proto);
+            let key = endpoint_key(s.vip, s.port, s.proto);
             if seen_vips.insert(key, si).is_some() {
                 return Err(BuildError::DuplicateService(format!(
                     "{}:{}/{}",
@@ -248,14 +248,14 @@ impl Snapshot {
             services
                 .iter()
                 .enumerate()
-                .map(|(i, s)| (endpoint_key(s.vip.into(), s.port, s.proto), i as u16)),
+                .map(|(i, s)| (endpoint_key(s.vip, s.port, s.proto), i as u16)),
             spec.hash_seed,
         );
         let backends_by_addr = StaticMap::build(
             services.iter().flat_map(|s| {
                 s.backends
                     .iter()
-                    .map(move |b| (endpoint_key(b.addr.into(), b.port, s.proto), 1u8))
+                    .map(move |b| (endpoint_key(b.addr, b.port, s.proto), 1u8))
             }),
             spec.hash_seed,
         );
@@ -283,12 +283,12 @@ impl Snapshot {
     }
 
     #[inline(always)]
-    pub fn service_for(&self, vip: u32, port: u16, proto: u8) -> Option<u16> {
+    pub fn service_for(&self, vip: Ipv4Addr, port: u16, proto: u8) -> Option<u16> {
         self.services_by_vip.get(endpoint_key(vip, port, proto))
     }
 
     #[inline(always)]
-    pub fn is_backend(&self, addr: u32, port: u16, proto: u8) -> bool {
+    pub fn is_backend(&self, addr: Ipv4Addr, port: u16, proto: u8) -> bool {
         self.backends_by_addr
             .get(endpoint_key(addr, port, proto))
             .is_some()
@@ -389,11 +389,11 @@ mod tests {
     #[test]
     fn lookups_and_duplicates() {
         let s = Snapshot::build(&spec(&[(1, true)]), None).unwrap();
-        let vip = u32::from(Ipv4Addr::new(198, 18, 1, 1));
+        let vip = Ipv4Addr::new(198, 18, 1, 1);
         assert_eq!(s.service_for(vip, 80, 6), Some(0));
         assert_eq!(s.service_for(vip, 80, 17), None);
-        assert!(s.is_backend(Ipv4Addr::new(198, 18, 2, 1).into(), 8080, 6));
-        assert!(!s.is_backend(Ipv4Addr::new(198, 18, 2, 1).into(), 8081, 6));
+        assert!(s.is_backend(Ipv4Addr::new(198, 18, 2, 1), 8080, 6));
+        assert!(!s.is_backend(Ipv4Addr::new(198, 18, 2, 1), 8081, 6));
         let mut dup = spec(&[(1, true)]);
         dup.services.push(dup.services[0].clone());
         assert!(matches!(

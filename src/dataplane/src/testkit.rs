@@ -12,7 +12,9 @@ use super::frames::{self, L2};
 use super::neighbours::Route;
 use super::pipeline::{Pipeline, PipelineConfig, Verdict};
 use super::snapshot::{BackendSpec, InterfaceSpec, Scheduler, ServiceSpec, Snapshot};
-use super::wire::{Ipv4Packet, MacAddr};
+use super::wire::{
+    ethernet, EthernetFrame, IcmpPacket, Ipv4Packet, MacAddr, TcpRepr, TcpSegment, UdpDatagram,
+};
 
 /// How long a frame buffer is when the pipeline may grow the frame (GRE encapsulation), as an
 /// AF_XDP UMEM chunk leaves room behind the frame.
@@ -114,26 +116,73 @@ pub fn run_frame(p: &mut Pipeline, snap: &Snapshot, now: u32, f: &mut Vec<u8>) -
 
 /// The IPv4 packet of an Ethernet frame.
 pub fn ip_of(frame: &[u8]) -> Ipv4Packet<&[u8]> {
-    Ipv4Packet::new_checked(&frame[14..]).expect("an IPv4 packet")
+    Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]).expect("an IPv4 packet")
 }
 
-/// The source and destination ports (for TCP and UDP) of `ip`.
+/// The IPv4 packet of an Ethernet frame, for rewriting it.
+pub fn ip_mut(frame: &mut [u8]) -> Ipv4Packet<&mut [u8]> {
+    Ipv4Packet::new_checked(&mut frame[ethernet::HEADER_LEN..]).expect("an IPv4 packet")
+}
+
+/// The bytes of the IPv4 packet of an Ethernet frame, to its Total Length.
+pub fn ip_bytes(frame: &[u8]) -> &[u8] {
+    ip_of(frame).into_packet()
+}
+
+/// The Ethernet header of a frame.
+pub fn eth_of(frame: &[u8]) -> EthernetFrame<&[u8]> {
+    EthernetFrame::new_checked(frame).expect("an Ethernet frame")
+}
+
+/// The ICMP message `ip` carries.
+pub fn icmp_of<'a>(ip: &Ipv4Packet<&'a [u8]>) -> IcmpPacket<&'a [u8]> {
+    IcmpPacket::new_checked(ip.into_payload()).expect("an ICMP message")
+}
+
+/// The TCP segment `ip` carries.
+pub fn tcp_of<'a>(ip: &Ipv4Packet<&'a [u8]>) -> TcpSegment<&'a [u8]> {
+    TcpSegment::new_checked(ip.into_payload()).expect("a TCP segment")
+}
+
+/// The datagram the ICMP error in `ip` quotes.
+pub fn quoted_of<'a>(ip: &Ipv4Packet<&'a [u8]>) -> Ipv4Packet<&'a [u8]> {
+    Ipv4Packet::new_quoted(icmp_of(ip).into_quoted()).expect("a quoted IPv4 header")
+}
+
+/// `ip`, a UDP datagram in IPv4, as a sender that computes no UDP checksum sends it.
+pub fn without_udp_checksum(mut ip: Vec<u8>) -> Vec<u8> {
+    let mut v = Ipv4Packet::new_checked(&mut ip[..]).expect("an IPv4 packet");
+    UdpDatagram::new_checked(v.payload_mut())
+        .expect("a UDP datagram")
+        .set_checksum(0);
+    ip
+}
+
+/// The checksum of the UDP datagram `ip` carries.
+pub fn udp_checksum(ip: &Ipv4Packet<&[u8]>) -> u16 {
+    UdpDatagram::new_checked(ip.into_payload())
+        .expect("a UDP datagram")
+        .checksum()
+}
+
+/// The source and destination ports (for TCP and UDP, which put them in the same place) of
+/// `ip`.
 pub fn l4_ports(ip: &Ipv4Packet<&[u8]>) -> (u16, u16) {
-    let l4 = ip.payload();
-    (
-        u16::from_be_bytes([l4[0], l4[1]]),
-        u16::from_be_bytes([l4[2], l4[3]]),
-    )
+    let u = UdpDatagram::new_quoted(ip.into_payload()).expect("ports");
+    (u.src_port(), u.dst_port())
 }
 
 /// A TCP segment from port 40000 to 443 with `flags` and an MSS option of 1460, in an IPv4
 /// packet with Don't Fragment.
 pub fn tcp_with_mss_1460(src: Ipv4Addr, dst: Ipv4Addr, flags: u8) -> Vec<u8> {
-    let mut seg = vec![0u8; 24];
-    seg[0..2].copy_from_slice(&40000u16.to_be_bytes());
-    seg[2..4].copy_from_slice(&443u16.to_be_bytes());
-    seg[12] = 6 << 4;
-    seg[13] = flags;
-    seg[20..24].copy_from_slice(&[2, 4, 0x05, 0xb4]);
-    frames::ipv4_packet(src, dst, super::wire::proto::TCP, seg, Some(16))
+    let r = TcpRepr {
+        src_port: 40000,
+        dst_port: 443,
+        seq_number: 0,
+        ack_number: 0,
+        flags,
+        window_len: 0,
+        mss: Some(1460),
+    };
+    frames::tcp_packet(src, dst, &r, &[])
 }

@@ -7,10 +7,10 @@
 //! (With AF_XDP headroom the move could become an offset change; that needs the socket layer
 //! to transmit from an offset.)
 
-use super::checksum;
 use super::gateway::Tunnel;
 use super::wire::gre::{GreRepr, PROTO_IPV4};
-use super::wire::{be16, ethernet, proto, put16, put32};
+use super::wire::ipv4::{self, Ipv4Repr};
+use super::wire::{ethernet, proto, Ipv4Packet};
 
 /// Removes the outer headers: the inner packet at `inner_at` (of `inner_len` bytes) moves to
 /// just behind the Ethernet header. Returns the new frame length.
@@ -20,13 +20,16 @@ pub fn decapsulate(frame: &mut [u8], inner_at: usize, inner_len: usize) -> usize
     l3 + inner_len
 }
 
-/// Bytes the tunnel adds in front of an inner packet.
-pub fn overhead(t: &Tunnel) -> usize {
-    20 + GreRepr {
+fn gre(t: &Tunnel) -> GreRepr {
+    GreRepr {
         key: t.key,
         protocol: PROTO_IPV4,
     }
-    .buffer_len()
+}
+
+/// Bytes the tunnel adds in front of an inner packet.
+pub fn overhead(t: &Tunnel) -> usize {
+    ipv4::MIN_HEADER_LEN + gre(t).buffer_len()
 }
 
 /// Wraps the IPv4 packet behind the Ethernet header (`inner_len` bytes) in an outer IPv4 and
@@ -36,31 +39,25 @@ pub fn overhead(t: &Tunnel) -> usize {
 /// underlay router fragment one that may be.
 pub fn encapsulate(frame: &mut [u8], inner_len: usize, t: &Tunnel, ident: u16) -> Option<usize> {
     let l3 = ethernet::HEADER_LEN;
-    let gre = GreRepr {
-        key: t.key,
-        protocol: PROTO_IPV4,
-    };
-    let outer = 20 + gre.buffer_len();
+    let gre = gre(t);
+    let outer = overhead(t);
     let total = outer + inner_len;
     if l3 + total > frame.len() || total > usize::from(u16::MAX) {
         return None;
     }
     frame.copy_within(l3..l3 + inner_len, l3 + outer);
-    let df = be16(frame, l3 + outer + 6) & 0x4000;
-    let ip = &mut frame[l3..l3 + 20];
-    ip[0] = 0x45;
-    ip[1] = 0;
-    put16(ip, 2, total as u16);
-    put16(ip, 4, ident);
-    put16(ip, 6, df);
-    ip[8] = 64;
-    ip[9] = proto::GRE;
-    put16(ip, 10, 0);
-    put32(ip, 12, t.local);
-    put32(ip, 16, t.remote);
-    let c = !checksum::fold(checksum::sum(ip));
-    put16(ip, 10, c);
-    gre.emit(&mut frame[l3 + 20..l3 + outer]);
+    let ip = Ipv4Repr {
+        src: t.local,
+        dst: t.remote,
+        protocol: proto::GRE,
+        payload_len: gre.buffer_len() + inner_len,
+        ttl: 64,
+        ident,
+        dont_frag: Ipv4Packet::new_unchecked(&frame[l3 + outer..]).dont_frag(),
+        dscp_ecn: 0,
+    };
+    ip.emit(&mut frame[l3..]);
+    gre.emit(&mut frame[l3 + ip.buffer_len()..l3 + outer]);
     Some(l3 + total)
 }
 
@@ -70,14 +67,15 @@ mod tests {
 
     use super::*;
     use crate::frames::{self, L2};
-    use crate::wire::{GrePacket, Ipv4Packet, MacAddr};
+    use crate::testkit::ip_of;
+    use crate::wire::{GrePacket, MacAddr};
 
     fn tunnel(key: Option<u32>) -> Tunnel {
         Tunnel {
             name: "a".into(),
             zone: 1,
-            local: Ipv4Addr::new(198, 18, 0, 1).into(),
-            remote: Ipv4Addr::new(198, 18, 9, 1).into(),
+            local: Ipv4Addr::new(198, 18, 0, 1),
+            remote: Ipv4Addr::new(198, 18, 9, 1),
             key,
             mtu: 1400,
             pool: None,
@@ -101,19 +99,20 @@ mod tests {
             let mut f = frames::ethernet(l2, &inner);
             f.resize(256, 0xee);
             let len = encapsulate(&mut f, inner.len(), &t, 9).unwrap();
-            assert_eq!(len, 14 + overhead(&t) + inner.len());
-            let outer = Ipv4Packet::new_checked(&f[14..len]).unwrap();
+            assert_eq!(len, ethernet::HEADER_LEN + overhead(&t) + inner.len());
+            let outer = ip_of(&f[..len]);
             assert!(outer.verify_checksum());
             assert_eq!(outer.protocol(), proto::GRE);
             assert_eq!(outer.src(), Ipv4Addr::new(198, 18, 0, 1));
             assert_eq!(outer.dst(), Ipv4Addr::new(198, 18, 9, 1));
-            assert_eq!(be16(&f, 14 + 6), 0x4000, "DF copied from the inner packet");
+            assert!(outer.dont_frag(), "DF copied from the inner packet");
+            assert_eq!(outer.ttl(), 64);
             let g = GrePacket::new_checked(outer.payload()).unwrap();
             assert_eq!((g.key(), g.protocol()), (key, PROTO_IPV4));
             assert_eq!(g.payload(), &inner[..]);
-            let at = 14 + overhead(&t);
+            let at = ethernet::HEADER_LEN + overhead(&t);
             let back = decapsulate(&mut f, at, inner.len());
-            assert_eq!(&f[14..back], &inner[..]);
+            assert_eq!(&f[ethernet::HEADER_LEN..back], &inner[..]);
             // No room: refused, frame untouched.
             let mut small = frames::ethernet(l2, &inner);
             let before = small.clone();

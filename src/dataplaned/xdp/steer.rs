@@ -42,6 +42,7 @@ use super::bpf::{
     self, BpfError, BPF_F_NO_PREALLOC, MAP_TYPE_HASH, MAP_TYPE_LPM_TRIE, MAP_TYPE_XSKMAP,
 };
 use dataplane::gateway::MAX_SOURCES;
+use dataplane::wire::{ethernet, icmp, ipv4, udp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
@@ -119,18 +120,31 @@ impl OwnedKey {
     }
 }
 
-// Frame offsets for Ethernet + a 20-byte IPv4 header.
-const ETH_TYPE: i16 = 12;
-const IP_VER_IHL: i16 = 14;
-const IP_FRAG: i16 = 20;
-const IP_PROTO: i16 = 23;
-const IP_SRC: i16 = 26;
-const IP_DST: i16 = 30;
-const L4_SPORT: i16 = 34;
-const L4_DPORT: i16 = 36;
-const ICMP_TYPE: i16 = 34;
+// Frame offsets for Ethernet + a 20-byte IPv4 header, from the data plane's wire layer (TCP and
+// UDP put their ports in the same place).
+const L3: usize = ethernet::HEADER_LEN;
+const L4: usize = L3 + ipv4::MIN_HEADER_LEN;
+const ETH_TYPE: i16 = ethernet::field::ETHERTYPE.start as i16;
+const IP_VER_IHL: i16 = (L3 + ipv4::field::VER_IHL) as i16;
+const IP_FRAG: i16 = (L3 + ipv4::field::FLG_OFF.start) as i16;
+const IP_PROTO: i16 = (L3 + ipv4::field::PROTOCOL) as i16;
+const IP_SRC: i16 = (L3 + ipv4::field::SRC_ADDR.start) as i16;
+const IP_DST: i16 = (L3 + ipv4::field::DST_ADDR.start) as i16;
+const L4_SPORT: i16 = (L4 + udp::field::SRC_PORT.start) as i16;
+const L4_DPORT: i16 = (L4 + udp::field::DST_PORT.start) as i16;
+const ICMP_TYPE: i16 = (L4 + icmp::field::TYPE) as i16;
 /// The quoted datagram of an ICMP error starts after the 8-byte ICMP header.
-const Q: i16 = 42;
+const Q_AT: usize = L4 + icmp::HEADER_LEN;
+const Q: i16 = Q_AT as i16;
+const Q_PROTO: i16 = (Q_AT + ipv4::field::PROTOCOL) as i16;
+const Q_SRC: i16 = (Q_AT + ipv4::field::SRC_ADDR.start) as i16;
+const Q_DST: i16 = (Q_AT + ipv4::field::DST_ADDR.start) as i16;
+const Q_SPORT: i16 = (Q_AT + ipv4::MIN_HEADER_LEN + udp::field::SRC_PORT.start) as i16;
+const Q_DPORT: i16 = (Q_AT + ipv4::MIN_HEADER_LEN + udp::field::DST_PORT.start) as i16;
+/// A quote long enough to read: the IP header and the 8 bytes RFC 792 guarantees.
+const Q_END: i32 = (Q_AT + ipv4::MIN_HEADER_LEN + icmp::QUOTED_DATA_LEN) as i32;
+/// Past the destination port: what the program needs of a TCP or UDP packet.
+const L4_PORTS_END: i32 = (L4 + udp::field::DST_PORT.end) as i32;
 
 /// Loads as the program sees them: little-endian loads of network-order bytes.
 const ETH_P_IP_RAW: i32 = 0x0008;
@@ -245,7 +259,7 @@ pub fn program(owned: i32, sources: i32, xsks: i32, unbound: Unbound) -> Vec<Ins
     a.mov_reg(Reg::R6, Reg::R1);
     a.load(Size::W, Reg::R7, Reg::R6, 0);
     a.load(Size::W, Reg::R8, Reg::R6, 4);
-    need(&mut a, i32::from(L4_DPORT) + 2, pass);
+    need(&mut a, L4_PORTS_END, pass);
     a.load(Size::H, Reg::R2, Reg::R7, ETH_TYPE);
     a.jump_imm(Cond::Ne, Reg::R2, ETH_P_IP_RAW, pass);
     a.load(Size::B, Reg::R2, Reg::R7, IP_VER_IHL);
@@ -378,14 +392,14 @@ pub fn program(owned: i32, sources: i32, xsks: i32, unbound: Unbound) -> Vec<Ins
     a.jump(pass);
 
     a.bind(icmp_error);
-    need(&mut a, i32::from(Q) + 28, pass);
+    need(&mut a, Q_END, pass);
     a.load(Size::B, Reg::R2, Reg::R7, Q);
     a.jump_imm(Cond::Ne, Reg::R2, 0x45, pass);
     // Quoted pool address → anywhere: our SNAT or FullNAT packet, whatever its protocol.
     lookup(
         &mut a,
         owned,
-        Q + 12,
+        Q_SRC,
         None,
         ProtoFrom::Imm(0),
         KeyKind::Pool,
@@ -395,12 +409,12 @@ pub fn program(owned: i32, sources: i32, xsks: i32, unbound: Unbound) -> Vec<Ins
     // itself sent it.
     let quoted_inside = a.label();
     let quoted_other = a.label();
-    lpm_lookup(&mut a, sources, Q + 16, quoted_inside);
+    lpm_lookup(&mut a, sources, Q_DST, quoted_inside);
     a.jump(quoted_other);
     a.bind(quoted_inside);
-    local_or_redirect(&mut a, owned, Q + 12, pass, redirect);
+    local_or_redirect(&mut a, owned, Q_SRC, pass, redirect);
     a.bind(quoted_other);
-    a.load(Size::B, Reg::R9, Reg::R7, Q + 9);
+    a.load(Size::B, Reg::R9, Reg::R7, Q_PROTO);
     a.jump_imm(Cond::Eq, Reg::R9, 6, quoted_l4);
     a.jump_imm(Cond::Eq, Reg::R9, 17, quoted_l4);
     a.jump(pass);
@@ -410,8 +424,8 @@ pub fn program(owned: i32, sources: i32, xsks: i32, unbound: Unbound) -> Vec<Ins
     lookup(
         &mut a,
         owned,
-        Q + 12,
-        Some(Q + 20),
+        Q_SRC,
+        Some(Q_SPORT),
         ProtoFrom::Reg9,
         KeyKind::Service,
         redirect,
@@ -420,15 +434,15 @@ pub fn program(owned: i32, sources: i32, xsks: i32, unbound: Unbound) -> Vec<Ins
     lookup(
         &mut a,
         owned,
-        Q + 16,
-        Some(Q + 22),
+        Q_DST,
+        Some(Q_DPORT),
         ProtoFrom::Reg9,
         KeyKind::Backend,
         quoted_backend,
     );
     a.jump(pass);
     a.bind(quoted_backend);
-    local_or_redirect(&mut a, owned, Q + 12, pass, redirect);
+    local_or_redirect(&mut a, owned, Q_SRC, pass, redirect);
 
     a.bind(redirect);
     a.load(Size::W, Reg::R2, Reg::R6, 16); // ctx->rx_queue_index
@@ -576,6 +590,21 @@ impl Program {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The offsets taken from the wire layer are the ones the program was written with.
+    #[test]
+    fn frame_offsets_are_ethernet_and_a_20_byte_ipv4_header() {
+        assert_eq!(
+            (ETH_TYPE, IP_VER_IHL, IP_FRAG, IP_PROTO, IP_SRC, IP_DST),
+            (12, 14, 20, 23, 26, 30)
+        );
+        assert_eq!((L4_SPORT, L4_DPORT, ICMP_TYPE, Q), (34, 36, 34, 42));
+        assert_eq!(
+            (Q_PROTO, Q_SRC, Q_DST, Q_SPORT, Q_DPORT),
+            (42 + 9, 42 + 12, 42 + 16, 42 + 20, 42 + 22)
+        );
+        assert_eq!((L4_PORTS_END, Q_END), (36 + 2, 42 + 28));
+    }
 
     #[test]
     fn keys_are_in_packet_byte_order() {

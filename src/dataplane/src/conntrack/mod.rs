@@ -57,7 +57,7 @@ impl NewFlow {
             original,
             backend,
             backend_port,
-            local: Ipv4Addr::from(original.src),
+            local: original.src,
             local_port: original.src_port,
             service,
             backend_id,
@@ -244,8 +244,8 @@ impl Conntrack {
         on_free: &mut impl FnMut(&Entry),
     ) -> Result<u32, InsertError> {
         let reply = FlowKey {
-            src: flow.backend.into(),
-            dst: flow.local.into(),
+            src: flow.backend,
+            dst: flow.local,
             src_port: flow.backend_port,
             dst_port: flow.local_port,
             proto: flow.original.proto,

@@ -149,7 +149,7 @@ fn reply_key_conflict_is_refused() {
         .unwrap();
     // Same client port to another VIP mapped to the same backend: replies would be ambiguous.
     let mut other = flow(1, 6, State::SynSent);
-    other.original.dst = Ipv4Addr::new(198, 18, 1, 2).into();
+    other.original.dst = Ipv4Addr::new(198, 18, 1, 2);
     assert_eq!(
         ct.insert(0, &other, &mut ignore),
         Err(InsertError::Conflict)

@@ -1,6 +1,8 @@
 //! Forwarding a packet of a known flow: the rewrites of each direction, GRE decapsulation and
 //! encapsulation, path MTU (fragmentation-needed, MSS clamping), next hop.
 
+use std::net::Ipv4Addr;
+
 use super::{next_hop, Parsed, Pipeline, Result, Verdict};
 use crate::conntrack::Entry;
 use crate::counters::{Counter, DropReason};
@@ -8,7 +10,7 @@ use crate::nat::{self, Side};
 use crate::pmtu;
 use crate::snapshot::Snapshot;
 use crate::tunnel;
-use crate::wire::{be16, be32, proto};
+use crate::wire::{ipv4, proto, tcp, Ipv4Packet};
 
 impl Pipeline {
     /// Client to service, or inside to outside: rewrite, clamp, decapsulate, next hop.
@@ -20,18 +22,18 @@ impl Pipeline {
         p: &Parsed,
         e: &Entry,
     ) -> Result<(Verdict, usize)> {
-        let ip = &mut frame[p.l3..p.l3 + p.total];
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[p.l3..p.l3 + p.total]);
         if (e.vip, e.vip_port) != (e.backend, e.backend_port) {
-            nat::rewrite(ip, Side::Dst, e.backend, e.backend_port);
+            nat::rewrite(&mut ip, Side::Dst, e.backend, e.backend_port);
         }
         if (e.client, e.client_port) != (e.local, e.local_port) {
-            nat::rewrite(ip, Side::Src, e.local, e.local_port);
+            nat::rewrite(&mut ip, Side::Src, e.local, e.local_port);
         }
-        nat::decrement_ttl(ip);
+        ip.decrement_ttl();
         let mut len = len;
         if e.zone != 0 {
             if let Some(t) = snap.gw.tunnel(e.zone) {
-                self.clamp(ip, e.zone, t.mtu);
+                self.clamp(&mut ip, e.zone, t.mtu);
             }
             len = tunnel::decapsulate(frame, p.l3, p.total);
         }
@@ -57,19 +59,19 @@ impl Pipeline {
         if let Some(t) = t.filter(|t| p.total > usize::from(t.mtu)) {
             return self.too_big(snap, frame, p, e.zone, e.local, t.mtu);
         }
-        let ip = &mut frame[p.l3..p.l3 + p.total];
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[p.l3..p.l3 + p.total]);
         if (e.backend, e.backend_port) != (e.vip, e.vip_port) {
-            nat::rewrite(ip, Side::Src, e.vip, e.vip_port);
+            nat::rewrite(&mut ip, Side::Src, e.vip, e.vip_port);
         }
         if (e.local, e.local_port) != (e.client, e.client_port) {
-            nat::rewrite(ip, Side::Dst, e.client, e.client_port);
+            nat::rewrite(&mut ip, Side::Dst, e.client, e.client_port);
         }
-        nat::decrement_ttl(ip);
+        ip.decrement_ttl();
         let Some(t) = t else {
             let iface = next_hop(snap, frame, e.client)?;
             return Ok((Verdict::Tx { iface }, len));
         };
-        self.clamp(ip, e.zone, t.mtu);
+        self.clamp(&mut ip, e.zone, t.mtu);
         self.encapsulate_into(snap, frame, p.total, e.zone)
     }
 
@@ -113,15 +115,15 @@ impl Pipeline {
         frame: &mut [u8],
         p: &Parsed,
         zone: u16,
-        from: u32,
+        from: Ipv4Addr,
         mtu: u16,
     ) -> Result<(Verdict, usize)> {
-        let df = be16(frame, p.l3 + 6) & 0x4000 != 0;
-        if !df {
+        let ip = Ipv4Packet::new_unchecked(&frame[p.l3..]);
+        if !ip.dont_frag() {
             self.tunnels.zone(zone).drop(DropReason::TooBig);
             return Err(Verdict::Drop(DropReason::TooBig));
         }
-        let sender = be32(frame, p.l3 + 12);
+        let sender = ip.src();
         let len = pmtu::frag_needed(frame, p.total, from, mtu);
         let iface = next_hop(snap, frame, sender)?;
         self.tunnels.zone(zone).frag_needed_sent += 1;
@@ -131,12 +133,12 @@ impl Pipeline {
 
     /// MSS clamping on SYNs of a tunnel's flows, both ways: the MSS that fits the tunnel is its
     /// MTU less the IPv4 and TCP headers.
-    pub(super) fn clamp(&mut self, ip: &mut [u8], zone: u16, mtu: u16) {
-        if ip[9] != proto::TCP {
+    pub(super) fn clamp(&mut self, ip: &mut Ipv4Packet<&mut [u8]>, zone: u16, mtu: u16) {
+        if ip.protocol() != proto::TCP {
             return;
         }
-        let hl = usize::from(ip[0] & 0x0f) * 4;
-        if pmtu::clamp_mss(&mut ip[hl..], mtu.saturating_sub(40)) {
+        let headers = ipv4::MIN_HEADER_LEN + tcp::MIN_HEADER_LEN;
+        if pmtu::clamp_mss(ip.rest_mut(), mtu.saturating_sub(headers as u16)) {
             self.tunnels.zone(zone).mss_clamped += 1;
             self.counters.add(Counter::MssClamped, 1);
         }

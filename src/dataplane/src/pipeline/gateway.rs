@@ -8,6 +8,7 @@ use crate::counters::{Counter, DropReason};
 use crate::flow::mix2;
 use crate::snapshot::Snapshot;
 use crate::snat::mapping::Inside;
+use crate::wire::Address;
 
 impl Pipeline {
     pub(super) fn new_snat_flow(
@@ -26,7 +27,7 @@ impl Pipeline {
             port: key.src_port,
         };
         // Paired pooling: every flow of one inside host prefers the same external address.
-        let preferred = mix2(u64::from(key.src), u64::from(key.zone), snap.hash_seed);
+        let preferred = mix2(key.src.hash_word(), u64::from(key.zone), snap.hash_seed);
         let (ext_addr, ext_port) = match self.snat.open(pool, inside, preferred) {
             Some(x) => x,
             None => {
@@ -38,9 +39,9 @@ impl Pipeline {
         };
         let flow = NewFlow {
             original: key,
-            backend: key.dst.into(),
+            backend: key.dst,
             backend_port: key.dst_port,
-            local: ext_addr.into(),
+            local: ext_addr,
             local_port: ext_port,
             service: 0,
             backend_id: 0,

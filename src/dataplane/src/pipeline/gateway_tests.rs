@@ -10,11 +10,13 @@ use crate::frames::{self, L2};
 use crate::gateway::{PoolSpec, TunnelSpec};
 use crate::snapshot::Spec;
 use crate::testkit::{
-    backend, ethernet_with_room, ip_of, l2, l4_ports as ports, mac, pipeline, route,
-    run_frame as run, sa, tcp_with_mss_1460, two_interfaces, web_service,
+    backend, eth_of, ethernet_with_room, icmp_of, ip_bytes, ip_mut, ip_of, l2, l4_ports as ports,
+    mac, pipeline, quoted_of, route, run_frame as run, sa, tcp_of, tcp_with_mss_1460,
+    two_interfaces, udp_checksum, web_service, without_udp_checksum,
 };
+use crate::wire::gre::bits;
 use crate::wire::tcp::flags::*;
-use crate::wire::{GrePacket, Ipv4Packet};
+use crate::wire::{ethernet, ipv4, GrePacket, Ipv4Packet};
 
 const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 1);
 const SITE_A: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 10);
@@ -32,6 +34,8 @@ const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 7);
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
 const BACKEND: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
 const MTU: u16 = 1400;
+/// A packet cut short of its IPv4 header.
+const TRUNCATED: usize = ipv4::MIN_HEADER_LEN - 1;
 
 const IF_OUT: u16 = 0;
 const IF_IN: u16 = 1;
@@ -143,7 +147,7 @@ fn two_sites_with_the_same_addresses_stay_apart_both_ways() {
         assert!(ip.src() == EXT1 || ip.src() == EXT2);
         assert_eq!(ip.ttl(), 63);
         assert_eq!(ports(&ip).1, 443);
-        assert_eq!(&f[0..6], &mac(0x51).0, "next hop: the server");
+        assert_eq!(eth_of(&f).dst(), mac(0x51), "next hop: the server");
         out.push((ip.src(), ports(&ip).0));
     }
     assert_ne!(out[0], out[1], "one external endpoint per site");
@@ -161,12 +165,15 @@ fn two_sites_with_the_same_addresses_stay_apart_both_ways() {
         let (remote, key, inner) = untunnel(&f);
         assert_eq!(remote, site);
         assert_eq!(key, (site == SITE_A).then_some(KEY_A));
-        assert_eq!(&f[0..6], &mac(if site == SITE_A { 0x0a } else { 0x0b }).0);
+        assert_eq!(
+            eth_of(&f).dst(),
+            mac(if site == SITE_A { 0x0a } else { 0x0b })
+        );
         let ip = Ipv4Packet::new_checked(&inner[..]).unwrap();
         assert_eq!((ip.src(), ip.dst()), (SERVER, HOST));
         assert_eq!(ports(&ip), (443, 40000));
         let mut whole = frames::ethernet(TO_US, &inner);
-        whole.truncate(14 + inner.len());
+        whole.truncate(ethernet::HEADER_LEN + inner.len());
         assert!(frames::checksums_ok(&whole));
     }
     for zone in [1, 2] {
@@ -183,12 +190,11 @@ fn udp_mapping_is_endpoint_independent_and_zero_checksum_stays_zero() {
     let mut p = pipeline(0, 256);
     let mut ext = Vec::new();
     for server in [SERVER, SERVER2] {
-        let mut udp = frames::udp_datagram(sa(HOST, 5000), sa(server, 53), b"q");
-        udp[26..28].copy_from_slice(&[0, 0]);
+        let udp = without_udp_checksum(frames::udp_datagram(sa(HOST, 5000), sa(server, 53), b"q"));
         let mut f = from_site(SITE_A, &udp);
         assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Tx { iface: IF_OUT });
         let ip = ip_of(&f);
-        assert_eq!(&ip.payload()[6..8], &[0, 0]);
+        assert_eq!(udp_checksum(&ip), 0);
         ext.push((ip.src(), ports(&ip).0));
     }
     assert_eq!(
@@ -258,7 +264,7 @@ fn icmp_errors_go_back_into_the_tunnel_and_out_of_it() {
     let udp = frames::udp_datagram(sa(HOST, 5000), sa(SERVER, 53), b"query");
     let mut f = from_site(SITE_B, &udp);
     assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Tx { iface: IF_OUT });
-    let sent = f[14..].to_vec();
+    let sent = ip_bytes(&f).to_vec();
     let (ext, ext_port) = {
         let ip = ip_of(&f);
         (ip.src(), ports(&ip).0)
@@ -272,11 +278,11 @@ fn icmp_errors_go_back_into_the_tunnel_and_out_of_it() {
     assert_eq!(remote, SITE_B);
     let ip = Ipv4Packet::new_checked(&inner[..]).unwrap();
     assert_eq!((ip.src(), ip.dst()), (ROUTER, HOST));
-    let q = Ipv4Packet::new_quoted(&ip.payload()[8..]).unwrap();
+    let q = quoted_of(&ip);
     assert_eq!((q.src(), q.dst()), (HOST, SERVER));
-    assert_eq!(be16(&ip.payload()[8 + 20..], 0), 5000);
+    assert_eq!(ports(&q).0, 5000);
     let mut whole = frames::ethernet(TO_US, &inner);
-    whole.truncate(14 + inner.len());
+    whole.truncate(ethernet::HEADER_LEN + inner.len());
     assert!(frames::checksums_ok(&whole));
 
     // The server answers; the inside host says port unreachable about the answer: out of the
@@ -287,9 +293,9 @@ fn icmp_errors_go_back_into_the_tunnel_and_out_of_it() {
     assert_eq!(run(&mut p, &s, 2, &mut f), Verdict::Tx { iface: IF_OUT });
     let ip = ip_of(&f);
     assert_eq!((ip.src(), ip.dst()), (ext, SERVER));
-    let q = Ipv4Packet::new_quoted(&ip.payload()[8..]).unwrap();
+    let q = quoted_of(&ip);
     assert_eq!(q.dst(), ext);
-    assert_eq!(be16(&ip.payload()[8 + 20..], 2), ext_port);
+    assert_eq!(ports(&q).1, ext_port);
     assert_eq!(p.counters().get(Counter::IcmpTranslated), 2);
 
     // The same error from site A (same addresses) matches no flow there.
@@ -307,13 +313,13 @@ fn icmp_echo_identifier_is_translated_like_a_port() {
     let mut f = from_site(SITE_A, &frames::icmp_echo(HOST, SERVER, true, 77, b"ping"));
     assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Tx { iface: IF_OUT });
     let ip = ip_of(&f);
-    let (ext, ident) = (ip.src(), be16(ip.payload(), 4));
+    let (ext, ident) = (ip.src(), icmp_of(&ip).echo_ident());
     let mut f = from_outside(&frames::icmp_echo(SERVER, ext, false, ident, b"ping"));
     assert_eq!(run(&mut p, &s, 1, &mut f), Verdict::Tx { iface: IF_IN });
     let (_, _, inner) = untunnel(&f);
     let ip = Ipv4Packet::new_checked(&inner[..]).unwrap();
     assert_eq!(ip.dst(), HOST);
-    assert_eq!(be16(ip.payload(), 4), 77);
+    assert_eq!(icmp_of(&ip).echo_ident(), 77);
     // A ping to the pool address itself is the host's.
     let mut f = from_outside(&frames::icmp_echo(SERVER, ext, true, 9, b""));
     assert_eq!(run(&mut p, &s, 1, &mut f), Verdict::Pass);
@@ -328,7 +334,7 @@ fn too_big_for_the_tunnel_gets_frag_needed_and_syns_are_clamped() {
     let mut f = from_site(SITE_A, &syn);
     assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Tx { iface: IF_OUT });
     let ip = ip_of(&f);
-    assert_eq!(be16(ip.payload(), 22), MTU - 40);
+    assert_eq!(tcp_of(&ip).mss(), Some(MTU - 40));
     let (ext, port) = (ip.src(), ports(&ip).0);
     assert_eq!(p.tunnel_counters(1).mss_clamped, 1);
 
@@ -341,15 +347,15 @@ fn too_big_for_the_tunnel_gets_frag_needed_and_syns_are_clamped() {
         (ip.src(), ip.dst(), ip.protocol()),
         (ext, SERVER, proto::ICMP)
     );
-    assert_eq!((ip.payload()[0], ip.payload()[1]), (3, 4));
-    assert_eq!(be16(ip.payload(), 6), MTU);
+    let m = icmp_of(&ip);
+    assert_eq!((m.msg_type(), m.code()), (3, 4));
+    assert_eq!(m.next_hop_mtu(), MTU);
     assert_eq!(p.tunnel_counters(1).frag_needed_sent, 1);
     // Without DF: dropped and counted.
     let mut big = big;
-    big[6] = 0;
-    Ipv4Packet::new_checked(&mut big[..])
-        .unwrap()
-        .fill_checksum();
+    let mut ip = Ipv4Packet::new_checked(&mut big[..]).unwrap();
+    ip.set_flags_and_offset(false, false, 0);
+    ip.fill_checksum();
     let mut f = from_outside(&big);
     assert_eq!(
         run(&mut p, &s, 2, &mut f),
@@ -489,7 +495,9 @@ fn refused_and_foreign_gre_is_counted_or_passed() {
     let inner = frames::udp_datagram(sa(HOST, 5000), sa(SERVER, 53), b"q");
     // Sequence numbers (S bit): refused, counted against site A.
     let mut f = from_site(SITE_A, &inner);
-    f[14 + 20] |= 0x10;
+    let mut ip = ip_mut(&mut f);
+    let mut g = GrePacket::new_unchecked(ip.payload_mut());
+    g.set_flags(g.flags() | bits::S);
     assert_eq!(
         run(&mut p, &s, 0, &mut f),
         Verdict::Drop(DropReason::GreUnsupported)
@@ -501,7 +509,7 @@ fn refused_and_foreign_gre_is_counted_or_passed() {
     // Truncated inner packet: malformed.
     let mut f = frames::ethernet(
         TO_US,
-        &frames::gre_packet(SITE_A, LOCAL, Some(KEY_A), &inner[..10]),
+        &frames::gre_packet(SITE_A, LOCAL, Some(KEY_A), &inner[..TRUNCATED]),
     );
     assert_eq!(
         run(&mut p, &s, 0, &mut f),
@@ -514,10 +522,9 @@ fn refused_and_foreign_gre_is_counted_or_passed() {
     assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Pass);
     // An inner TTL of 1 cannot be forwarded.
     let mut low = inner.clone();
-    low[8] = 1;
-    Ipv4Packet::new_checked(&mut low[..])
-        .unwrap()
-        .fill_checksum();
+    let mut ip = Ipv4Packet::new_checked(&mut low[..]).unwrap();
+    ip.set_ttl(1);
+    ip.fill_checksum();
     let mut f = from_site(SITE_A, &low);
     assert_eq!(
         run(&mut p, &s, 0, &mut f),

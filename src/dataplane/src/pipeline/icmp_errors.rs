@@ -12,7 +12,7 @@ use crate::nat::{self, Side};
 use crate::snapshot::Snapshot;
 use crate::snat::ports::owner_of_port;
 use crate::tunnel;
-use crate::wire::{be32, IcmpPacket, Ipv4Packet};
+use crate::wire::{IcmpPacket, Ipv4Packet};
 
 impl Pipeline {
     pub(super) fn icmp_error(
@@ -24,9 +24,8 @@ impl Pipeline {
     ) -> Result<(Verdict, usize)> {
         let malformed = Verdict::Drop(DropReason::Malformed);
         let zone = p.key.zone;
-        let ipb = &frame[p.l3..p.l3 + p.total];
-        let ip = Ipv4Packet::new_checked(ipb).map_err(|_| malformed)?;
-        let (outer_src, outer_dst) = (be32(ipb, 12), be32(ipb, 16));
+        let ip = Ipv4Packet::new_checked(&frame[p.l3..p.l3 + p.total]).map_err(|_| malformed)?;
+        let (outer_src, outer_dst) = (ip.src(), ip.dst());
         let msg = IcmpPacket::new_checked(ip.payload()).map_err(|_| malformed)?;
         let mut quoted = quoted_key(msg.quoted())?;
         quoted.zone = zone;
@@ -44,7 +43,7 @@ impl Pipeline {
             return Err(ttl_expired(zone));
         }
         let e = *self.ct.get(i);
-        let ip = &mut frame[p.l3..p.l3 + p.total];
+        let ip = &mut Ipv4Packet::new_unchecked(&mut frame[p.l3..p.l3 + p.total]);
         match dir {
             Dir::Original => {
                 // About a reply we delivered (VIP or server → client): it goes the original way.
@@ -69,7 +68,7 @@ impl Pipeline {
                 }
             }
         }
-        nat::decrement_ttl(ip);
+        ip.decrement_ttl();
         self.counters.add(Counter::IcmpTranslated, 1);
         match dir {
             Dir::Original => {

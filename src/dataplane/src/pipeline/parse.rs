@@ -6,16 +6,14 @@ use crate::counters::DropReason;
 use crate::flow::FlowKey;
 use crate::snapshot::Snapshot;
 use crate::wire::gre::{GreError, PROTO_IPV4};
-use crate::wire::{
-    be16, be32, icmp, proto, GrePacket, IcmpPacket, Ipv4Packet, TcpSegment, UdpDatagram,
-};
+use crate::wire::{icmp, proto, GrePacket, IcmpPacket, Ipv4Packet, TcpSegment, UdpDatagram};
 
-/// Parses an IPv4 packet into its flow in `zone`; ICMP errors are marked (their flow is in the
-/// quote). `l3` of the result is relative to `ipb`.
+const MALFORMED: Verdict = Verdict::Drop(DropReason::Malformed);
+
+/// Parses a checked IPv4 packet into its flow in `zone`; ICMP errors are marked (their flow is
+/// in the quote). `l3` of the result is relative to the packet.
 #[inline(always)]
-pub(super) fn parse(ipb: &[u8], zone: u16) -> Result<Parsed> {
-    let malformed = Verdict::Drop(DropReason::Malformed);
-    let ip = Ipv4Packet::new_checked(ipb).map_err(|_| malformed)?;
+pub(super) fn parse(ip: &Ipv4Packet<&[u8]>, zone: u16) -> Result<Parsed> {
     if ip.is_fragment() {
         return Err(Verdict::Drop(DropReason::Fragment));
     }
@@ -24,15 +22,15 @@ pub(super) fn parse(ipb: &[u8], zone: u16) -> Result<Parsed> {
     let mut icmp_error = false;
     let (src_port, dst_port, tcp_flags) = match protocol {
         proto::TCP => {
-            let t = TcpSegment::new_checked(l4).map_err(|_| malformed)?;
+            let t = TcpSegment::new_checked(l4).map_err(|_| MALFORMED)?;
             (t.src_port(), t.dst_port(), Some(t.flags()))
         }
         proto::UDP => {
-            let u = UdpDatagram::new_checked(l4).map_err(|_| malformed)?;
+            let u = UdpDatagram::new_checked(l4).map_err(|_| MALFORMED)?;
             (u.src_port(), u.dst_port(), None)
         }
         proto::ICMP => {
-            let m = IcmpPacket::new_checked(l4).map_err(|_| malformed)?;
+            let m = IcmpPacket::new_checked(l4).map_err(|_| MALFORMED)?;
             match m.msg_type() {
                 icmp::kind::ECHO_REQUEST => (m.echo_ident(), 0, None),
                 icmp::kind::ECHO_REPLY => (0, m.echo_ident(), None),
@@ -48,8 +46,8 @@ pub(super) fn parse(ipb: &[u8], zone: u16) -> Result<Parsed> {
     Ok(Parsed {
         hash: 0,
         key: FlowKey {
-            src: be32(ipb, 12),
-            dst: be32(ipb, 16),
+            src: ip.src(),
+            dst: ip.dst(),
             src_port,
             dst_port,
             proto: protocol,
@@ -66,10 +64,8 @@ pub(super) fn parse(ipb: &[u8], zone: u16) -> Result<Parsed> {
 /// A GRE packet: from a configured tunnel, its inner IPv4 packet's flow in the tunnel's zone;
 /// otherwise the kernel's. Refusals are counted against the tunnel the remote address names.
 #[inline(always)]
-pub(super) fn parse_gre(snap: &Snapshot, ipb: &[u8]) -> Early {
-    let malformed = Verdict::Drop(DropReason::Malformed);
-    let outer = Ipv4Packet::new_checked(ipb).map_err(|_| (malformed, 0))?;
-    let (remote, local) = (be32(ipb, 12), be32(ipb, 16));
+pub(super) fn parse_gre(snap: &Snapshot, outer: &Ipv4Packet<&[u8]>) -> Early {
+    let (remote, local) = (outer.src(), outer.dst());
     let zone_of_remote = || snap.gw.tunnel_from(remote).map_or(0, |t| t.zone);
     if outer.is_fragment() {
         return Err((Verdict::Drop(DropReason::Fragment), zone_of_remote()));
@@ -94,37 +90,45 @@ pub(super) fn parse_gre(snap: &Snapshot, ipb: &[u8]) -> Early {
     if g.protocol() != PROTO_IPV4 {
         return Err((Verdict::Drop(DropReason::GreUnsupported), t.zone));
     }
-    let inner_at = outer.header_len() + g.header_len();
-    let inner = &ipb[inner_at..usize::from(outer.total_len())];
-    let mut p = parse(inner, t.zone).map_err(|v| match v {
+    let inner = Ipv4Packet::new_checked(g.payload()).map_err(|_| (MALFORMED, t.zone))?;
+    let mut p = parse(&inner, t.zone).map_err(|v| match v {
         // Not ours to pass: the kernel has no GRE.
         Verdict::Pass => (Verdict::Drop(DropReason::GreUnsupported), t.zone),
         v => (v, t.zone),
     })?;
-    p.l3 = inner_at;
+    p.l3 = outer.header_len() + g.header_len();
     Ok(p)
 }
 
 /// The flow key of the datagram quoted by an ICMP error (header plus at least 8 bytes).
 pub(super) fn quoted_key(q: &[u8]) -> Result<FlowKey> {
-    let malformed = Verdict::Drop(DropReason::Malformed);
-    let ip = Ipv4Packet::new_quoted(q).map_err(|_| malformed)?;
-    let l4 = &q[ip.header_len()..];
-    if l4.len() < 8 {
-        return Err(malformed);
+    let ip = Ipv4Packet::new_quoted(q).map_err(|_| MALFORMED)?;
+    let l4 = ip.rest();
+    if l4.len() < icmp::QUOTED_DATA_LEN {
+        return Err(MALFORMED);
     }
     let (src_port, dst_port) = match ip.protocol() {
-        proto::TCP | proto::UDP => (be16(l4, 0), be16(l4, 2)),
-        proto::ICMP => match l4[0] {
-            icmp::kind::ECHO_REQUEST => (be16(l4, 4), 0),
-            icmp::kind::ECHO_REPLY => (0, be16(l4, 4)),
-            _ => return Err(Verdict::Pass),
-        },
+        proto::TCP => {
+            let t = TcpSegment::new_quoted(l4).map_err(|_| MALFORMED)?;
+            (t.src_port(), t.dst_port())
+        }
+        proto::UDP => {
+            let u = UdpDatagram::new_quoted(l4).map_err(|_| MALFORMED)?;
+            (u.src_port(), u.dst_port())
+        }
+        proto::ICMP => {
+            let m = IcmpPacket::new_checked(l4).map_err(|_| MALFORMED)?;
+            match m.msg_type() {
+                icmp::kind::ECHO_REQUEST => (m.echo_ident(), 0),
+                icmp::kind::ECHO_REPLY => (0, m.echo_ident()),
+                _ => return Err(Verdict::Pass),
+            }
+        }
         _ => return Err(Verdict::Pass),
     };
     Ok(FlowKey {
-        src: be32(q, 12),
-        dst: be32(q, 16),
+        src: ip.src(),
+        dst: ip.dst(),
         src_port,
         dst_port,
         proto: ip.protocol(),

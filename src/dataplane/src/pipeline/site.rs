@@ -11,9 +11,9 @@
 use super::{next_hop, Parsed, Pipeline, Result, Verdict};
 use crate::counters::DropReason;
 use crate::gateway::Tunnel;
-use crate::nat;
 use crate::snapshot::Snapshot;
 use crate::tunnel;
+use crate::wire::Ipv4Packet;
 
 impl Pipeline {
     /// From the inside to the outside: into the site tunnel with `zone`. `p` is a packet right
@@ -36,9 +36,9 @@ impl Pipeline {
         if p.total > usize::from(mtu) {
             return self.too_big(snap, frame, p, zone, local, mtu);
         }
-        let ip = &mut frame[p.l3..p.l3 + p.total];
-        nat::decrement_ttl(ip);
-        self.clamp(ip, zone, mtu);
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[p.l3..p.l3 + p.total]);
+        ip.decrement_ttl();
+        self.clamp(&mut ip, zone, mtu);
         self.encapsulate_into(snap, frame, p.total, zone)
     }
 
@@ -57,9 +57,9 @@ impl Pipeline {
         if p.ttl <= 1 {
             return Err(Verdict::Drop(DropReason::TtlExceeded));
         }
-        let ip = &mut frame[p.l3..p.l3 + p.total];
-        nat::decrement_ttl(ip);
-        self.clamp(ip, t.zone, t.mtu);
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[p.l3..p.l3 + p.total]);
+        ip.decrement_ttl();
+        self.clamp(&mut ip, t.zone, t.mtu);
         let len = tunnel::decapsulate(frame, p.l3, p.total);
         let iface = next_hop(snap, frame, dst)?;
         Ok((Verdict::Tx { iface }, len))

@@ -10,17 +10,19 @@ use crate::frames::{self, L2};
 use crate::gateway::TunnelSpec;
 use crate::snapshot::Spec;
 use crate::testkit::{
-    backend, ethernet_with_room, ip_of, l2, mac, pipeline, route, run_frame as run, sa,
-    tcp_with_mss_1460, two_interfaces, web_service,
+    backend, eth_of, ethernet_with_room, icmp_of, ip_of, l2, mac, pipeline, route,
+    run_frame as run, sa, tcp_of, tcp_with_mss_1460, two_interfaces, web_service,
 };
 use crate::wire::tcp::flags::*;
-use crate::wire::{icmp, GrePacket, Ipv4Packet};
+use crate::wire::{ethernet, icmp, ipv4, udp, GrePacket, Ipv4Packet};
 
 /// Our underlay address and the central gateway's.
 const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 10);
 const CENTRAL: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 1);
 const KEY: u32 = 100;
 const MTU: u16 = 1400;
+/// A UDP datagram cut in the middle of its header.
+const TRUNCATED: usize = ipv4::MIN_HEADER_LEN + udp::HEADER_LEN / 2;
 /// Inside hosts (198.18.64.0/24 is the site's).
 const HOST: Ipv4Addr = Ipv4Addr::new(198, 18, 64, 5);
 const HOST2: Ipv4Addr = Ipv4Addr::new(198, 18, 64, 9);
@@ -87,10 +89,17 @@ fn from_central(inner: &[u8], key: Option<u32>) -> Vec<u8> {
 /// `ip` as it should arrive one hop later: TTL lowered, header checksum refilled.
 fn one_hop_later(ip: &[u8]) -> Vec<u8> {
     let mut ip = ip.to_vec();
-    ip[8] -= 1;
-    Ipv4Packet::new_checked(&mut ip[..])
-        .unwrap()
-        .fill_checksum();
+    let mut v = Ipv4Packet::new_checked(&mut ip[..]).unwrap();
+    v.set_ttl(v.ttl() - 1);
+    v.fill_checksum();
+    ip
+}
+
+/// `ip` with a TTL of 1: it dies at the next router.
+fn ttl_one(mut ip: Vec<u8>) -> Vec<u8> {
+    let mut v = Ipv4Packet::new_checked(&mut ip[..]).unwrap();
+    v.set_ttl(1);
+    v.fill_checksum();
     ip
 }
 
@@ -107,8 +116,8 @@ fn inside_traffic_goes_into_the_tunnel_and_back_out_to_the_host_without_state() 
             run(&mut p, &s, 0, &mut f),
             Verdict::Tx { iface: IF_UNDERLAY }
         );
-        assert_eq!(&f[0..6], &mac(0xce).0, "next hop: the central gateway");
-        assert_eq!(&f[6..12], &mac(0xa0).0);
+        assert_eq!(eth_of(&f).dst(), mac(0xce), "next hop: the central gateway");
+        assert_eq!(eth_of(&f).src(), mac(0xa0));
         let outer = ip_of(&f);
         assert_eq!(
             (outer.src(), outer.dst(), outer.protocol()),
@@ -126,9 +135,9 @@ fn inside_traffic_goes_into_the_tunnel_and_back_out_to_the_host_without_state() 
         let answer = frames::udp_datagram(sa(SERVER, 53), sa(HOST, 5000), b"answer");
         let mut f = from_central(&answer, Some(KEY));
         assert_eq!(run(&mut p, &s, 1, &mut f), Verdict::Tx { iface: IF_INSIDE });
-        assert_eq!(&f[0..6], &mac(0x05).0, "next hop: the inside host");
-        assert_eq!(&f[6..12], &mac(0xa1).0);
-        assert_eq!(&f[14..], &one_hop_later(&answer)[..]);
+        assert_eq!(eth_of(&f).dst(), mac(0x05), "next hop: the inside host");
+        assert_eq!(eth_of(&f).src(), mac(0xa1));
+        assert_eq!(&f[ethernet::HEADER_LEN..], &one_hop_later(&answer)[..]);
 
         // Echo requests and TCP alike.
         let ping = frames::icmp_echo(HOST, SERVER, true, 7, b"ping");
@@ -178,11 +187,7 @@ fn what_is_not_the_tunnels_stays_out_of_it() {
         assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Pass, "{dst}");
     }
     // TTL running out here: the kernel sends time exceeded.
-    let mut last_hop = frames::udp_datagram(sa(HOST, 5000), sa(SERVER, 53), b"x");
-    last_hop[8] = 1;
-    Ipv4Packet::new_checked(&mut last_hop[..])
-        .unwrap()
-        .fill_checksum();
+    let last_hop = ttl_one(frames::udp_datagram(sa(HOST, 5000), sa(SERVER, 53), b"x"));
     let mut f = from_inside(&last_hop);
     assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Pass);
 
@@ -196,11 +201,7 @@ fn what_is_not_the_tunnels_stays_out_of_it() {
         Verdict::Drop(DropReason::NotInside)
     );
     let mut f = from_central(&last_hop, Some(KEY));
-    let mut inner = frames::udp_datagram(sa(SERVER, 53), sa(HOST, 5000), b"x");
-    inner[8] = 1;
-    Ipv4Packet::new_checked(&mut inner[..])
-        .unwrap()
-        .fill_checksum();
+    let inner = ttl_one(frames::udp_datagram(sa(SERVER, 53), sa(HOST, 5000), b"x"));
     assert_eq!(
         run(&mut p, &s, 0, &mut f),
         Verdict::Drop(DropReason::NotInside),
@@ -215,7 +216,7 @@ fn what_is_not_the_tunnels_stays_out_of_it() {
     let answer = frames::udp_datagram(sa(SERVER, 53), sa(HOST, 5000), b"x");
     let mut f = from_central(&answer, Some(KEY + 1));
     assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Pass);
-    let mut f = from_central(&answer[..24], Some(KEY));
+    let mut f = from_central(&answer[..TRUNCATED], Some(KEY));
     assert_eq!(
         run(&mut p, &s, 0, &mut f),
         Verdict::Drop(DropReason::Malformed)
@@ -242,35 +243,35 @@ fn too_big_for_the_tunnel_gets_frag_needed_and_syns_are_clamped_both_ways() {
         .unwrap()
         .payload()
         .to_vec();
-    assert_eq!(be16(&inner, 20 + 22), MTU - 40);
+    let inner = Ipv4Packet::new_checked(&inner[..]).unwrap();
+    assert_eq!(tcp_of(&inner).mss(), Some(MTU - 40));
     let mut f = from_central(&tcp_with_mss_1460(SERVER, HOST, SYN | ACK), Some(KEY));
     assert_eq!(run(&mut p, &s, 1, &mut f), Verdict::Tx { iface: IF_INSIDE });
-    assert_eq!(be16(&f, 14 + 20 + 22), MTU - 40);
+    assert_eq!(tcp_of(&ip_of(&f)).mss(), Some(MTU - 40));
     assert_eq!(p.tunnel_counters(zone).mss_clamped, 2);
 
     // Larger than the tunnel with DF: the host is told the tunnel's MTU, from our address.
     let big = frames::udp_datagram(sa(HOST, 5000), sa(SERVER, 53), &[7u8; 1450]);
     let mut f = from_inside(&big);
     assert_eq!(run(&mut p, &s, 2, &mut f), Verdict::Tx { iface: IF_INSIDE });
-    assert_eq!(&f[0..6], &mac(0x05).0);
+    assert_eq!(eth_of(&f).dst(), mac(0x05));
     let ip = ip_of(&f);
     assert_eq!(
         (ip.src(), ip.dst(), ip.protocol()),
         (LOCAL, HOST, proto::ICMP)
     );
-    let m = ip.payload();
+    let m = icmp_of(&ip);
     assert_eq!(
-        (m[0], m[1]),
+        (m.msg_type(), m.code()),
         (icmp::kind::DEST_UNREACHABLE, icmp::code::FRAG_NEEDED)
     );
-    assert_eq!(be16(m, 6), MTU);
-    assert_eq!(&m[8..28], &big[..20], "quotes the packet");
+    assert_eq!(m.next_hop_mtu(), MTU);
+    assert!(big.starts_with(m.quoted()), "quotes the packet");
     // Without DF: dropped (the fast path does not fragment) and counted.
     let mut big = big;
-    big[6] = 0;
-    Ipv4Packet::new_checked(&mut big[..])
-        .unwrap()
-        .fill_checksum();
+    let mut v = Ipv4Packet::new_checked(&mut big[..]).unwrap();
+    v.set_flags_and_offset(false, false, 0);
+    v.fill_checksum();
     let mut f = from_inside(&big);
     assert_eq!(
         run(&mut p, &s, 3, &mut f),
@@ -304,7 +305,7 @@ fn an_inside_hosts_icmp_errors_go_into_the_tunnel() {
         let back = frames::icmp_error(SERVER, HOST, 3, 3, &sent, sent.len());
         let mut f = from_central(&back, Some(KEY));
         assert_eq!(run(&mut p, &s, 1, &mut f), Verdict::Tx { iface: IF_INSIDE });
-        assert_eq!(&f[14..], &one_hop_later(&back)[..]);
+        assert_eq!(&f[ethernet::HEADER_LEN..], &one_hop_later(&back)[..]);
     }
 }
 

@@ -4,10 +4,11 @@ use super::*;
 use crate::frames::{self, L2};
 use crate::snapshot::{Scheduler, ServiceSpec, Spec};
 use crate::testkit::{
-    self, backend, ip_of, l2, l4_ports, mac, route, sa, two_interfaces, web_service,
+    self, backend, ip_bytes, ip_of, l2, l4_ports, mac, quoted_of, route, sa, two_interfaces,
+    udp_checksum, web_service, without_udp_checksum,
 };
 use crate::wire::tcp::flags::*;
-use crate::wire::{EthernetFrame, Ipv4Packet};
+use crate::wire::{EtherType, EthernetFrame};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 7);
@@ -204,11 +205,10 @@ fn udp_round_robin_and_zero_checksum_stays_zero() {
     got.sort();
     assert_eq!(got, [B1, B2]);
     // No checksum from the sender: none after NAT either.
-    let mut ip = frames::udp_datagram(sa(CLIENT, 5002), sa(VIP, 53), b"q");
-    ip[26..28].copy_from_slice(&[0, 0]);
+    let ip = without_udp_checksum(frames::udp_datagram(sa(CLIENT, 5002), sa(VIP, 53), b"q"));
     let mut f = frames::ethernet(FROM_CLIENT, &ip);
     forward(&mut p, &s, 0, &mut f);
-    assert_eq!(ip_of(&f).payload()[6..8], [0, 0]);
+    assert_eq!(udp_checksum(&ip_of(&f)), 0);
 }
 
 #[test]
@@ -245,7 +245,7 @@ fn icmp_errors_about_tracked_flows_are_translated() {
         &frames::tcp_segment(sa(CLIENT, 40000), sa(VIP, 80), SYN, b""),
     );
     let b = forward(&mut p, &s, 0, &mut syn);
-    let sent_to_backend = syn[14..14 + usize::from(ip_of(&syn).total_len())].to_vec();
+    let sent_to_backend = ip_bytes(&syn).to_vec();
 
     // The backend refuses: port unreachable quoting client → backend, sent to the client.
     for quote in [28, sent_to_backend.len()] {
@@ -257,9 +257,9 @@ fn icmp_errors_about_tracked_flows_are_translated() {
         assert!(frames::checksums_ok(&err), "quote of {quote}");
         let outer = ip_of(&err);
         assert_eq!((outer.src(), outer.dst()), (VIP, CLIENT));
-        let q = Ipv4Packet::new_quoted(&outer.payload()[8..]).unwrap();
+        let q = quoted_of(&outer);
         assert_eq!((q.src(), q.dst()), (CLIENT, VIP));
-        assert_eq!(be16(&outer.payload()[8 + 20..], 2), 80);
+        assert_eq!(l4_ports(&q).1, 80);
     }
 
     // A router on the client's path says our reply VIP → client could not be delivered.
@@ -271,7 +271,7 @@ fn icmp_errors_about_tracked_flows_are_translated() {
         p.process(&s, 1, &mut reply),
         Verdict::Tx { iface: IF_CLIENT }
     );
-    let sent_to_client = reply[14..14 + usize::from(ip_of(&reply).total_len())].to_vec();
+    let sent_to_client = ip_bytes(&reply).to_vec();
     let mut err = frames::ethernet(
         FROM_CLIENT,
         &frames::icmp_error(ROUTER, VIP, 3, 1, &sent_to_client, sent_to_client.len()),
@@ -283,9 +283,9 @@ fn icmp_errors_about_tracked_flows_are_translated() {
     assert!(frames::checksums_ok(&err));
     let outer = ip_of(&err);
     assert_eq!((outer.src(), outer.dst()), (ROUTER, b));
-    let q = Ipv4Packet::new_quoted(&outer.payload()[8..]).unwrap();
+    let q = quoted_of(&outer);
     assert_eq!((q.src(), q.dst()), (b, CLIENT));
-    assert_eq!(be16(&outer.payload()[8 + 20..], 0), 8080);
+    assert_eq!(l4_ports(&q).0, 8080);
     assert_eq!(p.counters().get(Counter::IcmpTranslated), 3);
 
     // About a flow nobody tracks: the kernel's.
@@ -302,10 +302,14 @@ fn what_is_not_ours_goes_to_the_kernel() {
     let s = snap([true, true]);
     let mut p = pipeline();
     let mut arp = frames::ethernet(FROM_CLIENT, &[0u8; 28]);
-    arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    EthernetFrame::new_checked(&mut arp[..])
+        .unwrap()
+        .set_ethertype(EtherType::Arp);
     assert_eq!(p.process(&s, 0, &mut arp), Verdict::Pass);
     let mut v6 = arp.clone();
-    v6[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+    EthernetFrame::new_checked(&mut v6[..])
+        .unwrap()
+        .set_ethertype(EtherType::Ipv6);
     assert_eq!(p.process(&s, 0, &mut v6), Verdict::Pass);
     // Another port on the VIP (say SSH), a ping to the host, a backend's own traffic.
     for ip in [

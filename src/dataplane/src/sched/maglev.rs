@@ -147,11 +147,11 @@ mod tests {
 
     #[test]
     fn weights_set_the_share() {
-        let mut m = members(3);
-        m[0].weight = 1;
-        m[1].weight = 2;
-        m[2].weight = 5;
-        let t = Maglev::build(&m, 4093, 1);
+        let mut backends = members(3);
+        backends[0].weight = 1;
+        backends[1].weight = 2;
+        backends[2].weight = 5;
+        let t = Maglev::build(&backends, 4093, 1);
         let s = shares(&t, 3);
         let total = t.size() as f64;
         for (i, want) in [(0, 1.0 / 8.0), (1, 2.0 / 8.0), (2, 5.0 / 8.0)] {
@@ -162,12 +162,12 @@ mod tests {
 
     #[test]
     fn zero_weight_and_empty_tables() {
-        let mut m = members(2);
-        m[0].weight = 0;
-        let t = Maglev::build(&m, 251, 1);
+        let mut backends = members(2);
+        backends[0].weight = 0;
+        let t = Maglev::build(&backends, 251, 1);
         assert!(t.slots().iter().all(|&s| s == 1));
-        m[1].weight = 0;
-        let t = Maglev::build(&m, 251, 1);
+        backends[1].weight = 0;
+        let t = Maglev::build(&backends, 251, 1);
         assert_eq!(t.pick(12345), None);
     }
 

@@ -7,6 +7,8 @@ pub mod maglev;
 pub mod persist;
 pub mod wrr;
 
+use std::net::Ipv4Addr;
+
 use super::flow::client_hash;
 use super::snapshot::{Scheduler, Service, Snapshot, MAX_BACKEND_IDS};
 use persist::PersistCache;
@@ -73,7 +75,7 @@ impl SchedState {
         &mut self,
         snap: &Snapshot,
         si: u16,
-        client: u32,
+        client: Ipv4Addr,
         client_port: u16,
         now: u32,
     ) -> Option<Choice> {
@@ -81,9 +83,12 @@ impl SchedState {
         self.sync(snap);
         let svc: &Service = &snap.services[usize::from(si)];
         if svc.persistence_ms > 0 {
-            if let Some(id) = self.persist.get(client, si, now, svc.persistence_ms) {
+            if let Some(id) = self
+                .persist
+                .get(u32::from(client), si, now, svc.persistence_ms)
+            {
                 if let Some(i) = svc.backends.iter().position(|b| b.id == id && b.up) {
-                    self.persist.put(client, si, id, now);
+                    self.persist.put(u32::from(client), si, id, now);
                     return Some(Choice::Persisted(i as u16));
                 }
             }
@@ -104,8 +109,12 @@ impl SchedState {
             ),
         }?;
         if svc.persistence_ms > 0 {
-            self.persist
-                .put(client, si, svc.backends[usize::from(picked)].id, now);
+            self.persist.put(
+                u32::from(client),
+                si,
+                svc.backends[usize::from(picked)].id,
+                now,
+            );
         }
         Some(Choice::Scheduled(picked))
     }
@@ -150,12 +159,20 @@ mod tests {
         let mut st = SchedState::new(16, 1);
         st.sync(&s);
         let picks: Vec<u16> = (0..4)
-            .map(|p| st.select(&s, 0, 1, p, 0).unwrap().index())
+            .map(|p| {
+                st.select(&s, 0, Ipv4Addr::from(1u32), p, 0)
+                    .unwrap()
+                    .index()
+            })
             .collect();
         assert_eq!(picks.iter().filter(|&&i| i == 2).count(), 2);
         let down = snap(Scheduler::RoundRobin, 0, [true, false, true]);
         st.sync(&down);
-        assert!((0..10).all(|p| st.select(&down, 0, 1, p, 0).unwrap().index() != 1));
+        assert!((0..10).all(|p| st
+            .select(&down, 0, Ipv4Addr::from(1u32), p, 0)
+            .unwrap()
+            .index()
+            != 1));
     }
 
     #[test]
@@ -164,7 +181,10 @@ mod tests {
         let mut a = SchedState::new(16, 1);
         let mut b = SchedState::new(16, 2);
         for p in 0..100 {
-            assert_eq!(a.select(&s, 0, 9, p, 0), b.select(&s, 0, 9, p, 0));
+            assert_eq!(
+                a.select(&s, 0, Ipv4Addr::from(9u32), p, 0),
+                b.select(&s, 0, Ipv4Addr::from(9u32), p, 0)
+            );
         }
     }
 
@@ -176,10 +196,16 @@ mod tests {
         st.flow_started(ids[0]);
         st.flow_started(ids[2]);
         // 0: 1/1, 1: 0/1, 2: 1/2 → backend 1.
-        assert_eq!(st.select(&s, 0, 1, 1, 0), Some(Choice::Scheduled(1)));
+        assert_eq!(
+            st.select(&s, 0, Ipv4Addr::from(1u32), 1, 0),
+            Some(Choice::Scheduled(1))
+        );
         st.flow_started(ids[1]);
         // 0: 1/1, 1: 1/1, 2: 1/2 → backend 2.
-        assert_eq!(st.select(&s, 0, 1, 2, 0), Some(Choice::Scheduled(2)));
+        assert_eq!(
+            st.select(&s, 0, Ipv4Addr::from(1u32), 2, 0),
+            Some(Choice::Scheduled(2))
+        );
         st.flow_ended(ids[0]);
         st.flow_ended(ids[0]);
         assert_eq!(st.active(ids[0]), 0);
@@ -190,26 +216,29 @@ mod tests {
         let s = snap(Scheduler::RoundRobin, 1000, [true, true, true]);
         let mut st = SchedState::new(16, 1);
         st.sync(&s);
-        let first = st.select(&s, 0, 7, 1, 0).unwrap();
+        let first = st.select(&s, 0, Ipv4Addr::from(7u32), 1, 0).unwrap();
         assert!(matches!(first, Choice::Scheduled(_)));
         for p in 2..10 {
             assert_eq!(
-                st.select(&s, 0, 7, p, 500),
+                st.select(&s, 0, Ipv4Addr::from(7u32), p, 500),
                 Some(Choice::Persisted(first.index()))
             );
         }
         // Each new flow refreshed it; after a quiet timeout the scheduler chooses again.
         assert!(matches!(
-            st.select(&s, 0, 7, 1, 1500),
+            st.select(&s, 0, Ipv4Addr::from(7u32), 1, 1500),
             Some(Choice::Scheduled(_))
         ));
         // The remembered backend going down breaks persistence.
-        let remembered = st.select(&s, 0, 8, 1, 0).unwrap().index();
+        let remembered = st
+            .select(&s, 0, Ipv4Addr::from(8u32), 1, 0)
+            .unwrap()
+            .index();
         let mut up = [true; 3];
         up[usize::from(remembered)] = false;
         let down = snap(Scheduler::RoundRobin, 1000, up);
         st.sync(&down);
-        let again = st.select(&down, 0, 8, 2, 10).unwrap();
+        let again = st.select(&down, 0, Ipv4Addr::from(8u32), 2, 10).unwrap();
         assert!(matches!(again, Choice::Scheduled(i) if i != remembered));
     }
 }

@@ -7,21 +7,35 @@
 //! once at start for as many mappings as the worker has conntrack entries (every mapping has a
 //! flow), so it never grows and never fills before the conntrack does.
 
+use std::net::Ipv4Addr;
+
 use crate::flow::mix2;
+use crate::wire::Address;
 
 /// An inside endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Inside {
     pub zone: u16,
     pub proto: u8,
-    pub addr: u32,
+    pub addr: Ipv4Addr,
     pub port: u16,
+}
+
+impl Default for Inside {
+    fn default() -> Self {
+        Inside {
+            zone: 0,
+            proto: 0,
+            addr: Ipv4Addr::UNSPECIFIED,
+            port: 0,
+        }
+    }
 }
 
 impl Inside {
     fn hash(&self, seed: u64) -> u64 {
         mix2(
-            u64::from(self.addr) << 16 | u64::from(self.port),
+            self.addr.hash_word() << 16 | u64::from(self.port),
             u64::from(self.zone) << 8 | u64::from(self.proto),
             seed,
         )
@@ -175,7 +189,7 @@ mod tests {
         Inside {
             zone,
             proto: 17,
-            addr: 0xc612_0001,
+            addr: Ipv4Addr::new(198, 18, 0, 1),
             port,
         }
     }

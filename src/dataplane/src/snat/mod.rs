@@ -16,6 +16,8 @@ pub mod bitmap;
 pub mod mapping;
 pub mod ports;
 
+use std::net::Ipv4Addr;
+
 use mapping::{Inside, Mappings};
 use ports::{PoolPorts, PortSpace};
 
@@ -82,13 +84,14 @@ impl SnatState {
             .map(|(k, a, p)| (k.proto, a, p))
             .collect();
         for (proto, addr, port) in held {
-            self.claim(proto, addr, port);
+            self.claim(proto, addr.into(), port);
         }
         true
     }
 
     /// Marks a port a live flow holds.
-    pub fn claim(&mut self, proto: u8, addr: u32, port: u16) {
+    pub fn claim(&mut self, proto: u8, addr: Ipv4Addr, port: u16) {
+        let addr = u32::from(addr);
         for p in &mut self.pools {
             if p.owns(addr) {
                 p.claim(addr, proto, port);
@@ -98,7 +101,8 @@ impl SnatState {
     }
 
     /// Gives a port back to the pool that owns its address.
-    pub fn release_port(&mut self, proto: u8, addr: u32, port: u16) {
+    pub fn release_port(&mut self, proto: u8, addr: Ipv4Addr, port: u16) {
+        let addr = u32::from(addr);
         for p in &mut self.pools {
             if p.owns(addr) {
                 p.release(addr, proto, port);
@@ -109,33 +113,34 @@ impl SnatState {
 
     /// The external endpoint for a new flow of `inside` through `pool`: its existing mapping
     /// (one more reference) or a new one. `preferred` picks the address (see the module doc).
-    pub fn open(&mut self, pool: u16, inside: Inside, preferred: u64) -> Option<(u32, u16)> {
-        if let Some(ext) = self.mappings.get(&inside) {
+    pub fn open(&mut self, pool: u16, inside: Inside, preferred: u64) -> Option<(Ipv4Addr, u16)> {
+        if let Some((addr, port)) = self.mappings.get(&inside) {
             self.mappings.hold(&inside);
-            return Some(ext);
+            return Some((addr.into(), port));
         }
         let p = self.pools.get_mut(usize::from(pool))?;
         let n = p.addrs.len().max(1) as u64;
         let (addr, port) = p.allocate(inside.proto, (preferred % n) as usize)?;
         if !self.mappings.insert(inside, addr, port) {
-            self.release_port(inside.proto, addr, port);
+            self.release_port(inside.proto, addr.into(), port);
             return None;
         }
-        Some((addr, port))
+        Some((addr.into(), port))
     }
 
     /// A flow of `inside` ended.
     pub fn close(&mut self, inside: &Inside) {
         if let Some((addr, port)) = self.mappings.release(inside) {
-            self.release_port(inside.proto, addr, port);
+            self.release_port(inside.proto, addr.into(), port);
         }
     }
 
     /// A port for one FullNAT flow (no mapping: each flow has its own).
-    pub fn allocate(&mut self, pool: u16, proto: u8, preferred: u64) -> Option<(u32, u16)> {
+    pub fn allocate(&mut self, pool: u16, proto: u8, preferred: u64) -> Option<(Ipv4Addr, u16)> {
         let p = self.pools.get_mut(usize::from(pool))?;
         let n = p.addrs.len().max(1) as u64;
-        p.allocate(proto, (preferred % n) as usize)
+        let (addr, port) = p.allocate(proto, (preferred % n) as usize)?;
+        Some((addr.into(), port))
     }
 }
 
@@ -157,7 +162,7 @@ mod tests {
         Inside {
             zone,
             proto: 17,
-            addr: 0x0a00_0001,
+            addr: Ipv4Addr::new(10, 0, 0, 1),
             port,
         }
     }

@@ -7,9 +7,19 @@
 //! +-------------------+-------------------+-------+----------
 //! ```
 
-use super::{be16, put16, Truncated};
+use super::bytes::{read_u16, write_u16};
+use super::{Field, Rest, Truncated};
 
-pub const HEADER_LEN: usize = 14;
+pub mod field {
+    use super::{Field, Rest};
+
+    pub const DESTINATION: Field = 0..6;
+    pub const SOURCE: Field = 6..12;
+    pub const ETHERTYPE: Field = 12..14;
+    pub const PAYLOAD: Rest = 14..;
+}
+
+pub const HEADER_LEN: usize = field::PAYLOAD.start;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct MacAddr(pub [u8; 6]);
@@ -76,11 +86,13 @@ impl From<EtherType> for u16 {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
 pub struct EthernetFrame<T> {
     buf: T,
 }
 
 impl<T: AsRef<[u8]>> EthernetFrame<T> {
+    #[inline]
     pub fn new_checked(buf: T) -> Result<Self, Truncated> {
         if buf.as_ref().len() < HEADER_LEN {
             return Err(Truncated);
@@ -88,24 +100,30 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
         Ok(EthernetFrame { buf })
     }
 
+    /// A view over a buffer known to hold the header (an accessor panics otherwise).
+    #[inline]
+    pub fn new_unchecked(buf: T) -> Self {
+        EthernetFrame { buf }
+    }
+
+    #[inline]
     pub fn dst(&self) -> MacAddr {
-        let mut m = [0; 6];
-        m.copy_from_slice(&self.buf.as_ref()[0..6]);
-        MacAddr(m)
+        mac_at(self.buf.as_ref(), field::DESTINATION)
     }
 
+    #[inline]
     pub fn src(&self) -> MacAddr {
-        let mut m = [0; 6];
-        m.copy_from_slice(&self.buf.as_ref()[6..12]);
-        MacAddr(m)
+        mac_at(self.buf.as_ref(), field::SOURCE)
     }
 
+    #[inline]
     pub fn ethertype(&self) -> EtherType {
-        be16(self.buf.as_ref(), 12).into()
+        read_u16(&self.buf.as_ref()[field::ETHERTYPE]).into()
     }
 
+    #[inline]
     pub fn payload(&self) -> &[u8] {
-        &self.buf.as_ref()[HEADER_LEN..]
+        &self.buf.as_ref()[field::PAYLOAD]
     }
 
     pub fn into_inner(self) -> T {
@@ -113,27 +131,68 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 }
 
+fn mac_at(b: &[u8], f: Field) -> MacAddr {
+    let mut m = [0; 6];
+    m.copy_from_slice(&b[f]);
+    MacAddr(m)
+}
+
 impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
+    #[inline]
     pub fn set_dst(&mut self, m: MacAddr) {
-        self.buf.as_mut()[0..6].copy_from_slice(&m.0);
+        self.buf.as_mut()[field::DESTINATION].copy_from_slice(&m.0);
     }
 
+    #[inline]
     pub fn set_src(&mut self, m: MacAddr) {
-        self.buf.as_mut()[6..12].copy_from_slice(&m.0);
+        self.buf.as_mut()[field::SOURCE].copy_from_slice(&m.0);
     }
 
+    #[inline]
     pub fn set_ethertype(&mut self, t: EtherType) {
-        put16(self.buf.as_mut(), 12, t.into());
+        write_u16(&mut self.buf.as_mut()[field::ETHERTYPE], t.into());
     }
 
+    #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
-        &mut self.buf.as_mut()[HEADER_LEN..]
+        &mut self.buf.as_mut()[field::PAYLOAD]
+    }
+}
+
+/// The header's fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EthernetRepr {
+    pub src: MacAddr,
+    pub dst: MacAddr,
+    pub ethertype: EtherType,
+}
+
+impl EthernetRepr {
+    pub fn parse<T: AsRef<[u8]>>(f: &EthernetFrame<T>) -> EthernetRepr {
+        EthernetRepr {
+            src: f.src(),
+            dst: f.dst(),
+            ethertype: f.ethertype(),
+        }
+    }
+
+    pub const fn buffer_len(&self) -> usize {
+        HEADER_LEN
+    }
+
+    /// Writes the header at the start of `buf`, which must be at least `buffer_len()` long.
+    pub fn emit(&self, buf: &mut [u8]) {
+        let mut f = EthernetFrame::new_unchecked(buf);
+        f.set_dst(self.dst);
+        f.set_src(self.src);
+        f.set_ethertype(self.ethertype);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn fields_and_truncation() {
@@ -151,5 +210,16 @@ mod tests {
         assert!(EthernetFrame::new_checked(&b[..13]).is_err());
         assert!("02:00:00:00:00".parse::<MacAddr>().is_err());
         assert!("02:00:00:00:00:00:01".parse::<MacAddr>().is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn emit_then_parse(src in any::<[u8; 6]>(), dst in any::<[u8; 6]>(), t in any::<u16>()) {
+            let r = EthernetRepr { src: MacAddr(src), dst: MacAddr(dst), ethertype: t.into() };
+            let mut b = [0u8; HEADER_LEN];
+            r.emit(&mut b);
+            prop_assert_eq!(EthernetRepr::parse(&EthernetFrame::new_checked(&b[..]).unwrap()), r);
+            prop_assert_eq!(u16::from(r.ethertype), t);
+        }
     }
 }

@@ -27,17 +27,28 @@
 //!
 //! Reserved0 bits 6 to 12 are ignored on receipt, as RFC 2784 §2.3 asks.
 
-use super::{be16, be32, put16, put32};
+use super::bytes::{read_u16, read_u32, write_u16, write_u32};
+
+pub mod field {
+    use crate::wire::Field;
+
+    /// The C, R, K, S, s bits, Recur, Reserved0 and Ver.
+    pub const FLAGS: Field = 0..2;
+    pub const PROTOCOL: Field = 2..4;
+    /// The RFC 2890 key, when K is set (C is refused, so it always follows the base header).
+    pub const KEY: Field = 4..8;
+}
 
 /// Base header: flags and version, protocol type.
-pub const BASE_LEN: usize = 4;
+pub const BASE_LEN: usize = field::PROTOCOL.end;
 /// The RFC 2890 key.
-pub const KEY_LEN: usize = 4;
+pub const KEY_LEN: usize = field::KEY.end - field::KEY.start;
 
 /// Protocol type of an IPv4 payload (an EtherType, RFC 2784 §2.4).
 pub const PROTO_IPV4: u16 = 0x0800;
 
-mod bits {
+/// Bits of the flags and version word.
+pub mod bits {
     pub const C: u16 = 0x8000;
     pub const R: u16 = 0x4000;
     pub const K: u16 = 0x2000;
@@ -62,6 +73,7 @@ pub enum GreError {
 }
 
 /// A view of a GRE header and its payload.
+#[derive(Debug, Clone, Copy)]
 pub struct GrePacket<T> {
     buf: T,
 }
@@ -69,11 +81,11 @@ pub struct GrePacket<T> {
 impl<T: AsRef<[u8]>> GrePacket<T> {
     /// Checks the flags we refuse and the length the flags announce.
     pub fn new_checked(buf: T) -> Result<Self, GreError> {
-        let b = buf.as_ref();
-        if b.len() < BASE_LEN {
+        if buf.as_ref().len() < BASE_LEN {
             return Err(GreError::Truncated);
         }
-        let f = be16(b, 0);
+        let p = GrePacket { buf };
+        let f = p.flags();
         if f & bits::VERSION != 0 {
             return Err(GreError::Version((f & bits::VERSION) as u8));
         }
@@ -86,15 +98,20 @@ impl<T: AsRef<[u8]>> GrePacket<T> {
         if f & bits::S != 0 {
             return Err(GreError::Sequence);
         }
-        let p = GrePacket { buf };
         if p.buf.as_ref().len() < p.header_len() {
             return Err(GreError::Truncated);
         }
         Ok(p)
     }
 
-    fn flags(&self) -> u16 {
-        be16(self.buf.as_ref(), 0)
+    /// A view over a buffer the caller has validated (an accessor panics if it is too short).
+    pub fn new_unchecked(buf: T) -> Self {
+        GrePacket { buf }
+    }
+
+    /// The flags and version word whole.
+    pub fn flags(&self) -> u16 {
+        read_u16(&self.buf.as_ref()[field::FLAGS])
     }
 
     pub fn has_key(&self) -> bool {
@@ -106,16 +123,37 @@ impl<T: AsRef<[u8]>> GrePacket<T> {
     }
 
     pub fn protocol(&self) -> u16 {
-        be16(self.buf.as_ref(), 2)
+        read_u16(&self.buf.as_ref()[field::PROTOCOL])
     }
 
     /// The RFC 2890 key, when the K bit is set.
     pub fn key(&self) -> Option<u32> {
-        self.has_key().then(|| be32(self.buf.as_ref(), BASE_LEN))
+        self.has_key()
+            .then(|| read_u32(&self.buf.as_ref()[field::KEY]))
     }
 
     pub fn payload(&self) -> &[u8] {
         &self.buf.as_ref()[self.header_len()..]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> GrePacket<T> {
+    /// Version 0 with no flag but K, as the key says; the key itself when there is one.
+    pub fn set_key(&mut self, key: Option<u32>) {
+        let f = if key.is_some() { bits::K } else { 0 };
+        write_u16(&mut self.buf.as_mut()[field::FLAGS], f);
+        if let Some(k) = key {
+            write_u32(&mut self.buf.as_mut()[field::KEY], k);
+        }
+    }
+
+    /// Sets the flags and version word whole (the key, if K is set, is not touched).
+    pub fn set_flags(&mut self, v: u16) {
+        write_u16(&mut self.buf.as_mut()[field::FLAGS], v);
+    }
+
+    pub fn set_protocol(&mut self, v: u16) {
+        write_u16(&mut self.buf.as_mut()[field::PROTOCOL], v);
     }
 }
 
@@ -140,11 +178,9 @@ impl GreRepr {
 
     /// Writes the header at the start of `buf`, which must be at least `buffer_len()` long.
     pub fn emit(&self, buf: &mut [u8]) {
-        put16(buf, 0, if self.key.is_some() { bits::K } else { 0 });
-        put16(buf, 2, self.protocol);
-        if let Some(k) = self.key {
-            put32(buf, BASE_LEN, k);
-        }
+        let mut p = GrePacket::new_unchecked(&mut buf[..self.buffer_len()]);
+        p.set_key(self.key);
+        p.set_protocol(self.protocol);
     }
 }
 

@@ -1,5 +1,6 @@
-//! IPv6 fixed header (RFC 8200), read-only and minimal: the NAT pipeline is IPv4 for now and
-//! hands IPv6 to the kernel, but classifies it first so counters show what it passed.
+//! IPv6 fixed header (RFC 8200). The NAT pipeline hands IPv6 to the kernel for now but
+//! classifies it first so counters show what it passed; the view, its setters and
+//! [`IpHeader`] are what an IPv6 rewrite needs. Extension headers are not walked.
 //!
 //! ```text
 //! |Version| Traffic Class |           Flow Label                  |
@@ -10,59 +11,232 @@
 
 use std::net::Ipv6Addr;
 
-use super::{be16, Truncated};
+use super::bytes::{read_u16, read_u32, write_u16, write_u32};
+use super::ip::IpHeader;
+use super::Truncated;
 
-pub const HEADER_LEN: usize = 40;
+pub mod field {
+    use crate::wire::Field;
 
+    /// Version (4 bits), Traffic Class (8), Flow Label (20).
+    pub const VER_TC_FLOW: Field = 0..4;
+    pub const LENGTH: Field = 4..6;
+    pub const NXT_HDR: usize = 6;
+    pub const HOP_LIMIT: usize = 7;
+    pub const SRC_ADDR: Field = 8..24;
+    pub const DST_ADDR: Field = 24..40;
+}
+
+pub const HEADER_LEN: usize = field::DST_ADDR.end;
+
+#[derive(Debug, Clone, Copy)]
 pub struct Ipv6Packet<T> {
     buf: T,
 }
 
 impl<T: AsRef<[u8]>> Ipv6Packet<T> {
+    /// Checks the version and that the buffer holds Payload Length bytes behind the header.
+    #[inline]
     pub fn new_checked(buf: T) -> Result<Self, Truncated> {
         let b = buf.as_ref();
-        if b.len() < HEADER_LEN || b[0] >> 4 != 6 {
+        if b.len() < HEADER_LEN {
             return Err(Truncated);
         }
-        if HEADER_LEN + usize::from(be16(b, 4)) > b.len() {
+        let p = Ipv6Packet { buf };
+        if p.version() != 6 || HEADER_LEN + usize::from(p.payload_len()) > p.buf.as_ref().len() {
             return Err(Truncated);
         }
-        Ok(Ipv6Packet { buf })
+        Ok(p)
     }
 
+    /// A view over a buffer the caller has validated (an accessor panics if it is too short).
+    #[inline]
+    pub fn new_unchecked(buf: T) -> Self {
+        Ipv6Packet { buf }
+    }
+
+    #[inline]
+    fn ver_tc_flow(&self) -> u32 {
+        read_u32(&self.buf.as_ref()[field::VER_TC_FLOW])
+    }
+
+    #[inline]
+    pub fn version(&self) -> u8 {
+        (self.ver_tc_flow() >> 28) as u8
+    }
+
+    #[inline]
+    pub fn traffic_class(&self) -> u8 {
+        (self.ver_tc_flow() >> 20) as u8
+    }
+
+    #[inline]
+    pub fn flow_label(&self) -> u32 {
+        self.ver_tc_flow() & 0x000f_ffff
+    }
+
+    #[inline]
     pub fn payload_len(&self) -> u16 {
-        be16(self.buf.as_ref(), 4)
+        read_u16(&self.buf.as_ref()[field::LENGTH])
     }
 
     /// The first next-header value; extension headers are not walked.
+    #[inline]
     pub fn next_header(&self) -> u8 {
-        self.buf.as_ref()[6]
+        self.buf.as_ref()[field::NXT_HDR]
     }
 
+    #[inline]
     pub fn hop_limit(&self) -> u8 {
-        self.buf.as_ref()[7]
+        self.buf.as_ref()[field::HOP_LIMIT]
     }
 
+    #[inline]
     pub fn src(&self) -> Ipv6Addr {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&self.buf.as_ref()[8..24]);
-        Ipv6Addr::from(a)
+        addr_at(self.buf.as_ref(), field::SRC_ADDR)
     }
 
+    #[inline]
     pub fn dst(&self) -> Ipv6Addr {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&self.buf.as_ref()[24..40]);
-        Ipv6Addr::from(a)
+        addr_at(self.buf.as_ref(), field::DST_ADDR)
     }
 
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buf.as_ref()[HEADER_LEN..HEADER_LEN + usize::from(self.payload_len())]
+    }
+}
+
+fn addr_at(b: &[u8], f: crate::wire::Field) -> Ipv6Addr {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&b[f]);
+    Ipv6Addr::from(a)
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
+    /// Version 6 with a traffic class and flow label.
+    #[inline]
+    pub fn set_version_tc_flow(&mut self, traffic_class: u8, flow_label: u32) {
+        let w = 6 << 28 | u32::from(traffic_class) << 20 | (flow_label & 0x000f_ffff);
+        write_u32(&mut self.buf.as_mut()[field::VER_TC_FLOW], w);
+    }
+
+    #[inline]
+    pub fn set_payload_len(&mut self, v: u16) {
+        write_u16(&mut self.buf.as_mut()[field::LENGTH], v);
+    }
+
+    #[inline]
+    pub fn set_next_header(&mut self, v: u8) {
+        self.buf.as_mut()[field::NXT_HDR] = v;
+    }
+
+    #[inline]
+    pub fn set_hop_limit(&mut self, v: u8) {
+        self.buf.as_mut()[field::HOP_LIMIT] = v;
+    }
+
+    #[inline]
+    pub fn set_src(&mut self, a: Ipv6Addr) {
+        self.buf.as_mut()[field::SRC_ADDR].copy_from_slice(&a.octets());
+    }
+
+    #[inline]
+    pub fn set_dst(&mut self, a: Ipv6Addr) {
+        self.buf.as_mut()[field::DST_ADDR].copy_from_slice(&a.octets());
+    }
+
+    #[inline]
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let end = HEADER_LEN + usize::from(self.payload_len());
+        &mut self.buf.as_mut()[HEADER_LEN..end]
+    }
+}
+
+/// No header checksum: the address setters are the plain ones.
+impl<T: AsRef<[u8]> + AsMut<[u8]>> IpHeader for Ipv6Packet<T> {
+    type Addr = Ipv6Addr;
+
+    #[inline(always)]
+    fn src_addr(&self) -> Ipv6Addr {
+        self.src()
+    }
+
+    #[inline(always)]
+    fn dst_addr(&self) -> Ipv6Addr {
+        self.dst()
+    }
+
+    #[inline(always)]
+    fn upper_protocol(&self) -> u8 {
+        self.next_header()
+    }
+
+    #[inline(always)]
+    fn set_src_update_checksum(&mut self, a: Ipv6Addr) {
+        self.set_src(a)
+    }
+
+    #[inline(always)]
+    fn set_dst_update_checksum(&mut self, a: Ipv6Addr) {
+        self.set_dst(a)
+    }
+
+    #[inline(always)]
+    fn decrement_hop_limit(&mut self) {
+        self.set_hop_limit(self.hop_limit() - 1)
+    }
+
+    #[inline(always)]
+    fn upper_layer_mut(&mut self) -> &mut [u8] {
+        &mut self.buf.as_mut()[HEADER_LEN..]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv6Repr {
+    pub src: Ipv6Addr,
+    pub dst: Ipv6Addr,
+    pub next_header: u8,
+    pub payload_len: usize,
+    pub hop_limit: u8,
+    pub traffic_class: u8,
+    pub flow_label: u32,
+}
+
+impl Ipv6Repr {
+    pub fn parse<T: AsRef<[u8]>>(p: &Ipv6Packet<T>) -> Ipv6Repr {
+        Ipv6Repr {
+            src: p.src(),
+            dst: p.dst(),
+            next_header: p.next_header(),
+            payload_len: usize::from(p.payload_len()),
+            hop_limit: p.hop_limit(),
+            traffic_class: p.traffic_class(),
+            flow_label: p.flow_label(),
+        }
+    }
+
+    pub const fn buffer_len(&self) -> usize {
+        HEADER_LEN
+    }
+
+    /// Writes the header at the start of `buf` (at least `buffer_len()` long).
+    pub fn emit(&self, buf: &mut [u8]) {
+        let mut p = Ipv6Packet::new_unchecked(&mut buf[..HEADER_LEN]);
+        p.set_version_tc_flow(self.traffic_class, self.flow_label);
+        p.set_payload_len(self.payload_len as u16);
+        p.set_next_header(self.next_header);
+        p.set_hop_limit(self.hop_limit);
+        p.set_src(self.src);
+        p.set_dst(self.dst);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn fields() {
@@ -81,5 +255,41 @@ mod tests {
         assert_eq!(p.payload().len(), 8);
         assert!(Ipv6Packet::new_checked(&b[..47]).is_err());
         assert!(Ipv6Packet::new_checked(&b[..39]).is_err());
+        let mut b4 = b;
+        b4[0] = 0x40;
+        assert!(Ipv6Packet::new_checked(&b4[..]).is_err());
+    }
+
+    #[test]
+    fn setters() {
+        let mut b = [0u8; 40];
+        let mut p = Ipv6Packet::new_unchecked(&mut b[..]);
+        p.set_version_tc_flow(0xb8, 0xfffff);
+        p.set_hop_limit(2);
+        p.decrement_hop_limit();
+        let a: Ipv6Addr = "2001:db8::7".parse().unwrap();
+        p.set_src_update_checksum(a);
+        assert_eq!(
+            (p.version(), p.traffic_class(), p.flow_label()),
+            (6, 0xb8, 0xfffff)
+        );
+        assert_eq!((p.hop_limit(), p.src_addr()), (1, a));
+    }
+
+    proptest! {
+        #[test]
+        fn emit_then_parse(src in any::<u128>(), dst in any::<u128>(), next_header in any::<u8>(),
+                           payload_len in 0usize..64, hop_limit in any::<u8>(),
+                           traffic_class in any::<u8>(), flow_label in 0u32..0x10_0000) {
+            let r = Ipv6Repr {
+                src: src.into(), dst: dst.into(), next_header, payload_len, hop_limit,
+                traffic_class, flow_label,
+            };
+            let mut b = vec![0u8; r.buffer_len() + payload_len];
+            r.emit(&mut b);
+            let p = Ipv6Packet::new_checked(&b[..]).unwrap();
+            prop_assert_eq!(Ipv6Repr::parse(&p), r);
+            prop_assert!(Ipv6Packet::new_checked(&b[..b.len() - 1]).is_err());
+        }
     }
 }

@@ -1,25 +1,42 @@
-//! Zero-copy views over frames, smoltcp-style: `View<T: AsRef<[u8]>>` checks the length once in
-//! `new_checked` and then reads fields in place; setters exist when `T: AsMut<[u8]>`. Nothing
-//! here allocates or copies, so the per-packet path can parse a frame where it lies in the UMEM.
+//! The one wire layer of the data plane: zero-copy views over every header it reads or
+//! rewrites, smoltcp-style. Each format has a `field` module naming its byte ranges; a view
+//! `Packet<T: AsRef<[u8]>>` checks the length once in `new_checked` and then reads fields in
+//! place, with setters when `T: AsMut<[u8]>`; a `Repr` parses a view into plain fields and emits
+//! them into a buffer (for what the data plane builds, and for the tests' frames). Nothing here
+//! allocates or copies, so the per-packet path can parse a frame where it lies in the UMEM.
 //!
-//! Only what the fast path reads or rewrites has an accessor. Unknown code points are returned
-//! as raw numbers, never as errors: classifying them is the pipeline's job.
+//! No code outside this module indexes header bytes (`.ci/wire-offsets` checks it): header
+//! layouts, the big-endian helpers (`bytes`) and the checksum arithmetic live here alone.
+//!
+//! Unknown code points are returned as raw numbers, never as errors: classifying them is the
+//! pipeline's job.
 
+mod bytes;
+pub mod checksum;
 pub mod ethernet;
 pub mod gre;
 pub mod icmp;
+pub mod icmpv6;
+pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
 pub mod tcp;
 pub mod udp;
 
-pub use ethernet::{EtherType, EthernetFrame, MacAddr};
-pub use gre::GrePacket;
-pub use icmp::IcmpPacket;
-pub use ipv4::Ipv4Packet;
-pub use ipv6::Ipv6Packet;
-pub use tcp::TcpSegment;
-pub use udp::UdpDatagram;
+pub use ethernet::{EtherType, EthernetFrame, EthernetRepr, MacAddr};
+pub use gre::{GrePacket, GreRepr};
+pub use icmp::{IcmpPacket, IcmpRepr};
+pub use icmpv6::{Icmpv6Packet, Icmpv6Repr};
+pub use ip::{Address, IpHeader};
+pub use ipv4::{Ipv4Packet, Ipv4Repr};
+pub use ipv6::{Ipv6Packet, Ipv6Repr};
+pub use tcp::{TcpRepr, TcpSegment};
+pub use udp::{UdpDatagram, UdpRepr};
+
+/// A header field's byte range.
+pub type Field = core::ops::Range<usize>;
+/// From a byte offset to the end of the buffer.
+pub type Rest = core::ops::RangeFrom<usize>;
 
 /// The buffer is shorter than the header (or than a length field says).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,24 +49,4 @@ pub mod proto {
     pub const UDP: u8 = 17;
     pub const GRE: u8 = 47;
     pub const ICMPV6: u8 = 58;
-}
-
-#[inline(always)]
-pub fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
-}
-
-#[inline(always)]
-pub fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-#[inline(always)]
-pub fn put16(b: &mut [u8], at: usize, v: u16) {
-    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
-}
-
-#[inline(always)]
-pub fn put32(b: &mut [u8], at: usize, v: u32) {
-    b[at..at + 4].copy_from_slice(&v.to_be_bytes());
 }
