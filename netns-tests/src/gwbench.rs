@@ -123,6 +123,7 @@ fn snapshot(workers: u16, sessions: u32) -> Snapshot {
         sources: vec![],
     };
     let spec = Spec {
+        locals: Vec::new(),
         services: vec![web(Some(1))],
         interfaces: two_interfaces("outside", "inside"),
         routes: vec![

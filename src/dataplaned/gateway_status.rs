@@ -199,6 +199,7 @@ mod tests {
     #[test]
     fn sums_over_workers() {
         let spec = Spec {
+            locals: Vec::new(),
             tunnels: vec![TunnelSpec {
                 name: "a".into(),
                 local: Ipv4Addr::new(198, 18, 8, 1),

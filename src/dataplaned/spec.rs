@@ -72,6 +72,7 @@ pub fn build(
 ) -> Spec {
     let (tunnels, pools) = gateway(gw.0, gw.1);
     Spec {
+        locals: view.locals.clone(),
         services: services
             .iter()
             .map(|s| ServiceSpec {

@@ -73,6 +73,7 @@ fn client(i: u32) -> SocketAddrV4 {
 
 fn snapshot() -> Snapshot {
     let spec = Spec {
+        locals: Vec::new(),
         services: vec![gwbench::web(None)],
         interfaces: two_interfaces("outside", "inside"),
         routes: vec![

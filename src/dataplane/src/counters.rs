@@ -10,7 +10,9 @@ pub enum DropReason {
     Malformed,
     /// IP fragments: only the first carries ports, so they cannot be balanced (as Katran).
     Fragment,
-    /// A packet that cannot open a flow (TCP RST or FIN without one).
+    /// A packet that cannot open a flow (TCP RST or FIN without one), or one the steering
+    /// rules give us that belongs to no flow (a backend's reply, an ICMP error about nothing
+    /// we track).
     NoFlow,
     /// Every backend of the service is down or drained.
     NoBackend,
@@ -22,8 +24,8 @@ pub enum DropReason {
     NoRoute,
     /// The next hop's MAC address is not (yet) known.
     NoNeighbour,
-    /// A GRE header we do not accept (checksum, sequence, routing, version) or a payload that
-    /// is not IPv4.
+    /// A GRE header we do not accept (checksum, sequence, routing, version, a key that is not
+    /// the tunnel's or a missing one) or a payload that is not IPv4.
     GreUnsupported,
     /// Tunnel traffic with no SNAT pool to take it out.
     NoPool,
@@ -33,7 +35,8 @@ pub enum DropReason {
     NoMapping,
     /// Larger than the tunnel MTU without Don't Fragment: the fast path does not fragment.
     TooBig,
-    /// An inner packet whose TTL ran out (the kernel cannot answer for a tunnel).
+    /// A packet whose TTL ran out here: the steering program gave it to us, so the kernel
+    /// never sees it.
     TtlExceeded,
     /// No room in the frame buffer for the tunnel headers.
     NoRoom,

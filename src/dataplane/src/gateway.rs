@@ -329,6 +329,15 @@ impl Gateway {
             .map(|(_, _, p)| *p)
     }
 
+    /// Whether `addr` is in an inside prefix: a pool's `sources` or a site tunnel's `inside`
+    /// (the steering program's trie).
+    #[inline]
+    pub fn is_inside(&self, addr: Ipv4Addr) -> bool {
+        let a = u32::from(addr);
+        self.pool_for_source(addr).is_some()
+            || self.site_inside.iter().any(|(net, m, _)| a & m == *net)
+    }
+
     /// The site tunnel that carries a packet from `src` to `dst`: `src` is in its inside
     /// prefixes (first match in file order) and `dst` is in no inside prefix at all, of a site
     /// tunnel or of a pool (inside-to-inside traffic is the kernel's to route).

@@ -25,6 +25,7 @@ mod prefetch;
 pub mod sched;
 pub mod snapshot;
 pub mod snat;
+pub mod steering;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod tunnel;

@@ -33,6 +33,7 @@ use super::sched::{Choice, SchedState};
 use super::snapshot::Snapshot;
 use super::snat::mapping::Inside;
 use super::snat::SnatState;
+use super::steering;
 use super::tunnel_counters::PerTunnel;
 use super::wire::{ethernet, proto, EtherType, EthernetFrame, Ipv4Packet};
 
@@ -366,6 +367,11 @@ impl Pipeline {
         self.counters.add(Counter::RxPackets, 1);
         self.counters.add(Counter::RxBytes, len as u64);
         let (v, len, zone) = match early {
+            // A frame the pipeline refused before looking at its flow: malformed or a fragment
+            // only counts against us if the steering rules make it ours.
+            Err((v, _)) if v != Verdict::Pass && !steering::owns(snap, &buf[..len]) => {
+                (Verdict::Pass, len, 0)
+            }
             Err((v, zone)) => (v, len, zone),
             Ok(p) => {
                 let zone = p.key.zone;
@@ -382,7 +388,11 @@ impl Pipeline {
                 let r = if let Some(t) = site {
                     self.leave_site_tunnel(snap, buf, &p, t)
                 } else if p.icmp_error {
-                    self.icmp_error(snap, buf, len, &p)
+                    if zone == 0 && !steering::owns(snap, &buf[..len]) {
+                        Err(Verdict::Pass)
+                    } else {
+                        self.icmp_error(snap, buf, len, &p).map_err(owned)
+                    }
                 } else {
                     self.translate(snap, now, buf, len, &p)
                 };
@@ -428,10 +438,20 @@ impl Pipeline {
                 self.ct.touch(i, dir, now, p.tcp_flags);
                 (i, dir)
             }
-            None => match self.classify_new(snap, now, p)? {
-                New::Flow(i) => (i, Dir::Original),
-                New::SiteEgress(zone) => return self.enter_site_tunnel(snap, frame, p, zone),
-            },
+            None => {
+                // A flow's first packet: the steering rules say whether it is ours at all (the
+                // worker only ever sees frames the program sent; this keeps the pipeline's
+                // answer the same for any frame).
+                if key.zone == 0 && !steering::owns(snap, &frame[..len]) {
+                    return Err(Verdict::Pass);
+                }
+                match self.classify_new(snap, now, p).map_err(owned)? {
+                    New::Flow(i) => (i, Dir::Original),
+                    New::SiteEgress(zone) => {
+                        return self.enter_site_tunnel(snap, frame, p, zone).map_err(owned)
+                    }
+                }
+            }
         };
         let e = *self.ct.get(i);
         match dir {
@@ -460,7 +480,7 @@ impl Pipeline {
         if let Some(si) = snap.service_for(key.dst, key.dst_port, key.proto) {
             self.check_owner(snap, key.src, key.src_port)?;
             if p.ttl <= 1 {
-                return Err(Verdict::Pass);
+                return Err(ttl_expired(key.zone));
             }
             return self
                 .new_flow(snap, now, si, &key, p.tcp_flags)
@@ -493,7 +513,7 @@ impl Pipeline {
         ) {
             self.check_inside_owner(snap, 0, key.src, key.src_port)?;
             if p.ttl <= 1 {
-                return Err(Verdict::Pass);
+                return Err(ttl_expired(key.zone));
             }
             return self.new_snat_flow(snap, now, pool, p).map(New::Flow);
         }
@@ -603,6 +623,16 @@ impl Pipeline {
     }
 }
 
+/// A frame the steering rules give us but nothing here wants (a reply without a flow, traffic
+/// to a pool address that no mapping expects): the kernel will not see it either, so it is a
+/// counted drop, never `Pass`.
+fn owned(v: Verdict) -> Verdict {
+    match v {
+        Verdict::Pass => Verdict::Drop(DropReason::NoFlow),
+        v => v,
+    }
+}
+
 fn insert_error(e: InsertError) -> Verdict {
     Verdict::Drop(match e {
         InsertError::Full => DropReason::ConntrackFull,
@@ -619,14 +649,10 @@ fn initial_state(protocol: u8, tcp_flags: Option<u8>) -> Result<State> {
     })
 }
 
-/// A packet whose TTL runs out here: the kernel answers for untunnelled ones; for an inner
-/// packet it cannot (it has no GRE), so that is a counted drop.
-fn ttl_expired(zone: u16) -> Verdict {
-    if zone == 0 {
-        Verdict::Pass
-    } else {
-        Verdict::Drop(DropReason::TtlExceeded)
-    }
+/// A packet whose TTL runs out here. The steering program sent it to us, so the kernel will
+/// never see it: a counted drop (counted against the tunnel for an inner packet).
+fn ttl_expired(_zone: u16) -> Verdict {
+    Verdict::Drop(DropReason::TtlExceeded)
 }
 
 /// Sets the frame's MAC addresses for the hop towards `dst`; returns the interface.

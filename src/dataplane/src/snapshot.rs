@@ -84,6 +84,9 @@ pub struct Spec {
     pub hash_seed: u64,
     pub tunnels: Vec<TunnelSpec>,
     pub pools: Vec<PoolSpec>,
+    /// The host's own addresses on the data interfaces: what is addressed to them is the
+    /// kernel's (see `steering`).
+    pub locals: Vec<Ipv4Addr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +138,8 @@ pub struct Snapshot {
     services_by_vip: StaticMap<u16>,
     /// (backend address, port, proto) → present, to recognise replies from backends.
     backends_by_addr: StaticMap<u8>,
+    /// The host's own addresses, sorted.
+    locals: Vec<Ipv4Addr>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -279,12 +284,24 @@ impl Snapshot {
             hash_seed: spec.hash_seed,
             services_by_vip,
             backends_by_addr,
+            locals: {
+                let mut l = spec.locals.clone();
+                l.sort_unstable();
+                l.dedup();
+                l
+            },
         })
     }
 
     #[inline(always)]
     pub fn service_for(&self, vip: Ipv4Addr, port: u16, proto: u8) -> Option<u16> {
         self.services_by_vip.get(endpoint_key(vip, port, proto))
+    }
+
+    /// Whether `addr` is one of the host's own addresses.
+    #[inline]
+    pub fn is_local(&self, addr: Ipv4Addr) -> bool {
+        self.locals.binary_search(&addr).is_ok()
     }
 
     #[inline(always)]
@@ -340,6 +357,7 @@ mod tests {
 
     fn spec(backends: &[(u8, bool)]) -> Spec {
         Spec {
+            locals: Vec::new(),
             services: vec![ServiceSpec {
                 name: "web".into(),
                 vip: Ipv4Addr::new(198, 18, 1, 1),

@@ -44,6 +44,7 @@ fn spec(workers: u16, ports: (u16, u16), udp_timeout_ms: u32) -> Spec {
     let mut t = Timeouts::default();
     t.ms[Class::Udp as usize] = udp_timeout_ms;
     Spec {
+        locals: Vec::new(),
         services: vec![web_service(
             VIP,
             vec![backend(BACKEND, 8080, true)],
@@ -515,9 +516,32 @@ fn refused_and_foreign_gre_is_counted_or_passed() {
         run(&mut p, &s, 0, &mut f),
         Verdict::Drop(DropReason::Malformed)
     );
-    // Wrong key, unknown remote: not a tunnel of ours.
-    let mut f = frames::ethernet(TO_US, &frames::gre_packet(SITE_A, LOCAL, Some(1), &inner));
-    assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Pass);
+    // A tunnel's remote with a wrong key or none: the steering program gives us all GRE from
+    // the remote, so it is refused and counted against that tunnel.
+    let before = p.tunnel_counters(1).drops[DropReason::GreUnsupported as usize];
+    for key in [Some(1), None] {
+        let mut f = frames::ethernet(TO_US, &frames::gre_packet(SITE_A, LOCAL, key, &inner));
+        assert_eq!(
+            run(&mut p, &s, 0, &mut f),
+            Verdict::Drop(DropReason::GreUnsupported),
+            "{key:?}"
+        );
+    }
+    assert_eq!(
+        p.tunnel_counters(1).drops[DropReason::GreUnsupported as usize],
+        before + 2
+    );
+    // An inner fragment: only the first carries ports, so it cannot be translated.
+    let mut frag = inner.clone();
+    let mut ip = Ipv4Packet::new_checked(&mut frag[..]).unwrap();
+    ip.set_flags_and_offset(false, true, 0);
+    ip.fill_checksum();
+    let mut f = from_site(SITE_A, &frag);
+    assert_eq!(
+        run(&mut p, &s, 0, &mut f),
+        Verdict::Drop(DropReason::Fragment)
+    );
+    // Unknown remote: not a tunnel of ours.
     let mut f = frames::ethernet(TO_US, &frames::gre_packet(CLIENT, LOCAL, None, &inner));
     assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Pass);
     // An inner TTL of 1 cannot be forwarded.

@@ -85,7 +85,12 @@ pub(super) fn parse_gre(snap: &Snapshot, outer: &Ipv4Packet<&[u8]>) -> Early {
         }
     };
     let Some(t) = snap.gw.tunnel_for(remote, local, g.key()) else {
-        return Err((Verdict::Pass, 0));
+        // From a tunnel's remote with a key (or to an address) that is not the tunnel's: the
+        // steering program gave it to us, so it is refused and counted against the tunnel.
+        return match zone_of_remote() {
+            0 => Err((Verdict::Pass, 0)),
+            zone => Err((Verdict::Drop(DropReason::GreUnsupported), zone)),
+        };
     };
     if g.protocol() != PROTO_IPV4 {
         return Err((Verdict::Drop(DropReason::GreUnsupported), t.zone));

@@ -25,9 +25,8 @@ impl Pipeline {
         p: &Parsed,
         zone: u16,
     ) -> Result<(Verdict, usize)> {
-        // Untunnelled: the kernel answers with time exceeded, as for any packet it would route.
         if p.ttl <= 1 {
-            return Err(Verdict::Pass);
+            return Err(Verdict::Drop(DropReason::TtlExceeded));
         }
         let (mtu, local) = match snap.gw.tunnel(zone) {
             Some(t) => (t.mtu, t.local),

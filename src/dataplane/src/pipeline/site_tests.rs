@@ -39,6 +39,7 @@ const IF_INSIDE: u16 = 1;
 
 fn snap(workers: u16) -> Snapshot {
     let spec = Spec {
+        locals: Vec::new(),
         services: vec![web_service(VIP, vec![backend(BACKEND, 8080, true)], None)],
         interfaces: two_interfaces("underlay", "inside"),
         routes: vec![
@@ -186,10 +187,13 @@ fn what_is_not_the_tunnels_stays_out_of_it() {
         let mut f = from_inside(&frames::udp_datagram(sa(HOST, 5353), sa(dst, 5353), b"x"));
         assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Pass, "{dst}");
     }
-    // TTL running out here: the kernel sends time exceeded.
+    // TTL running out here: ours (the program sent it), so a counted drop.
     let last_hop = ttl_one(frames::udp_datagram(sa(HOST, 5000), sa(SERVER, 53), b"x"));
     let mut f = from_inside(&last_hop);
-    assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Pass);
+    assert_eq!(
+        run(&mut p, &s, 0, &mut f),
+        Verdict::Drop(DropReason::TtlExceeded)
+    );
 
     // Out of the tunnel to an address that is not the site's: refused, not relayed.
     let mut f = from_central(
@@ -212,10 +216,14 @@ fn what_is_not_the_tunnels_stays_out_of_it() {
         run(&mut p, &s, 0, &mut f),
         Verdict::Drop(DropReason::TtlExceeded)
     );
-    // Another key is another (unknown) tunnel; a malformed inner packet is counted.
+    // Another key from the tunnel's remote is refused and counted; so is a malformed inner
+    // packet.
     let answer = frames::udp_datagram(sa(SERVER, 53), sa(HOST, 5000), b"x");
     let mut f = from_central(&answer, Some(KEY + 1));
-    assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Pass);
+    assert_eq!(
+        run(&mut p, &s, 0, &mut f),
+        Verdict::Drop(DropReason::GreUnsupported)
+    );
     let mut f = from_central(&answer[..TRUNCATED], Some(KEY));
     assert_eq!(
         run(&mut p, &s, 0, &mut f),

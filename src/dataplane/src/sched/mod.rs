@@ -129,6 +129,7 @@ mod tests {
 
     fn snap(scheduler: Scheduler, persistence_ms: u32, up: [bool; 3]) -> Snapshot {
         let spec = Spec {
+            locals: Vec::new(),
             services: vec![ServiceSpec {
                 name: "s".into(),
                 vip: Ipv4Addr::new(198, 18, 1, 1),
