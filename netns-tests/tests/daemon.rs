@@ -255,6 +255,20 @@ fn leftovers_of_a_crash_are_removed_at_start() {
 fn events_follow_streams_live_changes() {
     let lab = Lab::for_current_test();
     let (_peer, node) = node_with_example(&lab);
+    // Quiet first: the start's own events (addresses added) come after the socket answers.
+    wait_until(
+        "static addresses installed",
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || {
+            node.status()["interfaces"][0]["static_addresses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|a| a["state"] == "installed")
+        },
+    )
+    .unwrap();
     let since = node.status()["daemon"]["last_event_seq"].as_u64().unwrap();
     let mut child = std::process::Command::new(netns_tests::bin_path("appctl"))
         .args([
