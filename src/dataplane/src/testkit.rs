@@ -6,6 +6,8 @@
 //! Conventions: MAC addresses are `02:00:00:00:00:<last>` ([`mac`]); a two-interface appliance
 //! has MAC `…:a0` on interface 0 and `…:a1` on interface 1 ([`two_interfaces`]).
 
+pub mod memory;
+
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::frames::{self, L2};
