@@ -6,5 +6,4 @@ pub use lab::*;
 
 pub mod drill;
 pub mod fwdbench;
-pub mod gwbench;
 pub mod zeroloss;

@@ -118,7 +118,19 @@ impl<'a> MemoryQueue<'a> {
 
     /// The bytes of the last frame transmitted.
     pub fn last_sent(&self) -> Option<&[u8]> {
-        self.last_sent.map(|s| &self.slots[s.index][..s.len])
+        self.last_sent.map(|s| self.bytes(s))
+    }
+
+    /// The bytes of a frame (until its slot is reused).
+    pub fn bytes(&self, s: Slot) -> &[u8] {
+        &self.slots[s.index][..s.len]
+    }
+
+    /// The first `n` slots, each cut to the templates' length: the frames of the last
+    /// [`Queues::receive`] of `n`, for a caller that processes them as one batch.
+    pub fn received_mut(&mut self, n: usize) -> impl Iterator<Item = &mut [u8]> {
+        let len = self.templates.len();
+        self.slots[..n].iter_mut().map(move |s| &mut s[..len])
     }
 }
 
