@@ -4,6 +4,5 @@
 
 pub use lab::*;
 
-pub mod drill;
 pub mod fwdbench;
 pub mod zeroloss;

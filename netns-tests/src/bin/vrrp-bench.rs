@@ -4,7 +4,7 @@
 //!
 //!   vrrp-bench [--trials 20] [--intervals 1000,100,10] [--json]
 
-use netns_tests::drill::{median, Drill, Implementation, Scenario, Trial};
+use appliance::drill::failover::{median, Drill, Implementation, Scenario, Trial};
 use netns_tests::Lab;
 
 fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
