@@ -3,6 +3,3 @@
 //! that a test names everything it needs from one place.
 
 pub use lab::*;
-
-pub mod fwdbench;
-pub mod zeroloss;

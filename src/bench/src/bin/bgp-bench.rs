@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use netns_tests::{require_tool, wait_for_log, wait_until, Appliance, Lab, Netns, Proc};
+use lab::{require_tool, wait_for_log, wait_until, Appliance, Lab, Netns, Proc};
 
 const VIP: &str = "198.18.255.1";
 const ROUTER_AS: u32 = 65000;

@@ -1,7 +1,7 @@
 //! Health-check scale benchmark (issue 5): N TCP checks at one interval against a local server
 //! in another namespace, first by `applianced`, then by keepalived running the same N checks.
 //! Reports each one's CPU (utime + stime from /proc over the window, as a share of one core)
-//! and resident memory. Run it through `netns-tests/bench-health` (release build, root).
+//! and resident memory. Run it through `src/bench/bench-health` (release build, root).
 //!
 //! keepalived's own TCP_CHECK lives in its LVS checker, which exits at start without IPVS in the
 //! kernel ("IPVS: Can't initialize ipvs ... permanent error FATAL"), so the closest equivalent
@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use netns_tests::{bin_path, require_tool, run_appctl, wait_until, Lab, Netns, Proc};
+use lab::{bin_path, require_tool, run_appctl, wait_until, Lab, Netns, Proc};
 
 const LB: &str = "198.18.1.1";
 const SRV: &str = "198.18.1.2";
@@ -317,7 +317,7 @@ fn main() {
             "echo 2 > /sys/class/net/eth0/queues/rx-0/rps_cpus",
         ]);
     }
-    netns_tests::wait_for_log(&server, "listening", Duration::from_secs(10)).unwrap();
+    lab::wait_for_log(&server, "listening", Duration::from_secs(10)).unwrap();
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
