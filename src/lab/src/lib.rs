@@ -53,6 +53,7 @@
 mod addr;
 mod appliance;
 mod bins;
+pub mod bird;
 mod cleanup;
 mod cmd;
 pub mod cpustat;
@@ -60,6 +61,7 @@ mod lab;
 mod link;
 mod netns;
 pub mod pcap;
+pub mod peers;
 mod process;
 mod tools;
 pub mod vrrp_lab;

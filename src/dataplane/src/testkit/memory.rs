@@ -150,14 +150,16 @@ impl Queues for MemoryQueue<'_> {
     fn receive(&mut self, _q: usize, into: &mut [Slot]) -> usize {
         let len = self.templates.len();
         let n = self.remaining().min(into.len()).min(self.slots.len());
-        for (k, (slot, d)) in self
+        let from = &self.templates.data[self.next * len..(self.next + n) * len];
+        let frames = from.chunks_exact(len);
+        for (k, ((slot, d), f)) in self
             .slots
             .iter_mut()
             .zip(into.iter_mut())
-            .take(n)
+            .zip(frames)
             .enumerate()
         {
-            slot[..len].copy_from_slice(self.templates.get(self.next + k));
+            slot[..len].copy_from_slice(f);
             *d = Slot { index: k, len };
         }
         self.next += n;
