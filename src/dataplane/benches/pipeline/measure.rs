@@ -10,13 +10,15 @@ use dataplane::pipeline::{Pipeline, Verdict};
 use dataplane::snapshot::Snapshot;
 use dataplane::testkit::memory::{Frames, MemoryQueue, Slot};
 
+/// A timed run's figures.
 pub struct Run {
     pub packets: u64,
     pub elapsed: Duration,
     pub allocs: u64,
     pub tx: u64,
-    /// The last frame processed, as transmitted.
+    /// The last frame processed, as transmitted (empty where a case does not check it).
     pub last: Vec<u8>,
+    /// The benchmark's own copy of a frame into its slot, ns (0 where not measured).
     pub copy_ns: f64,
 }
 

@@ -15,6 +15,8 @@ use dataplane::testkit::web::{self, client, client_frame, to_frame, FRAME};
 use dataplane::testkit::{self, l2, mac, route, two_interfaces};
 use dataplane::wire::tcp::flags::{ACK, SYN};
 
+use crate::measure::Run;
+
 /// The default router's address (`…:fe`).
 pub const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
 
@@ -35,22 +37,6 @@ fn snapshot() -> Snapshot {
         ..Spec::default()
     };
     Snapshot::build(&spec, None).expect("valid snapshot")
-}
-
-pub struct Run {
-    pub packets: u64,
-    pub elapsed: Duration,
-    pub allocs: u64,
-    pub tx: u64,
-}
-
-impl Run {
-    pub fn ns_per_packet(&self) -> f64 {
-        self.elapsed.as_nanos() as f64 / self.packets as f64
-    }
-    pub fn mpps(&self) -> f64 {
-        self.packets as f64 / self.elapsed.as_secs_f64() / 1e6
-    }
 }
 
 /// Feeds `templates` through the pipeline in batches until `min` has passed, copying each
@@ -93,12 +79,14 @@ fn run_frames(
         elapsed: start.elapsed(),
         allocs: allocs() - a0,
         tx,
+        last: Vec::new(),
+        copy_ns: 0.0,
     }
 }
 
 /// Established flows: each flow is opened, then the measured frames alternate between the
 /// client's packet and the backend's reply.
-pub fn established(flows: u32, shuffled: bool, min: Duration, allocs: fn() -> u64) -> (Run, f64) {
+pub fn established(flows: u32, shuffled: bool, min: Duration, allocs: fn() -> u64) -> Run {
     let snap = snapshot();
     let mut p = testkit::pipeline(0, flows);
     let mut templates = Vec::with_capacity(flows as usize * 2);
@@ -122,9 +110,10 @@ pub fn established(flows: u32, shuffled: bool, min: Duration, allocs: fn() -> u6
             .flat_map(|&i| [templates[2 * i], templates[2 * i + 1]])
             .collect();
     }
-    let run = run_frames(&mut p, &snap, &templates, min, false, allocs);
+    let mut run = run_frames(&mut p, &snap, &templates, min, false, allocs);
     assert_eq!(run.tx, run.packets, "every frame translated");
-    (run, copy_cost(&templates, min / 4))
+    run.copy_ns = copy_cost(&templates, min / 4);
+    run
 }
 
 /// The cost of the benchmark's own per-batch copy, to tell it apart from the pipeline's.
@@ -163,7 +152,7 @@ pub fn run(big: u32, min: Duration, allocs: fn() -> u64) {
         "case", "ns/packet", "Mpps", "packets", "allocs"
     );
     for (flows, shuffled) in [(1_000u32, false), (big, false), (big, true)] {
-        let (r, copy) = established(flows, shuffled, min, allocs);
+        let r = established(flows, shuffled, min, allocs);
         println!(
             "{:<34} {:>10.1} {:>9.2} {:>12} {:>8}   (of which {:.1} ns is the benchmark's frame copy)",
             format!(
@@ -174,7 +163,7 @@ pub fn run(big: u32, min: Duration, allocs: fn() -> u64) {
             r.mpps(),
             r.packets,
             r.allocs,
-            copy
+            r.copy_ns
         );
     }
     let r = new_flows(big, allocs);
