@@ -12,7 +12,7 @@ use dataplane::pipeline::{Pipeline, Verdict};
 use dataplane::snapshot::{Snapshot, Spec};
 use dataplane::testkit::memory::shuffled_order;
 use dataplane::testkit::web::{self, client, client_frame, to_frame, FRAME};
-use dataplane::testkit::{self, l2, mac, route, two_interfaces};
+use dataplane::testkit::{self, ip_of, l2, mac, route, two_interfaces};
 use dataplane::wire::tcp::flags::{ACK, SYN};
 
 use crate::measure::Run;
@@ -94,7 +94,7 @@ pub fn established(flows: u32, shuffled: bool, min: Duration, allocs: fn() -> u6
         let mut f = client_frame(i, ACK);
         let v = p.process(&snap, 0, &mut f);
         assert!(matches!(v, Verdict::Tx { .. }), "{v:?}");
-        let to = Ipv4Addr::new(f[30], f[31], f[32], f[33]);
+        let to = ip_of(&f).dst();
         templates.push(client_frame(i, ACK));
         templates.push(to_frame(frames::ethernet(
             l2(0xb0 + to.octets()[3] - 1, 0xa1),

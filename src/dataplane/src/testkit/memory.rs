@@ -43,7 +43,7 @@ impl Frames {
     }
 
     pub fn get(&self, i: usize) -> &[u8] {
-        &self.data[i * self.len..(i + 1) * self.len]
+        &self.data[i * self.len..(i + 1) * self.len] // wire-offsets: not a header
     }
 
     /// The frames in a fixed pseudo-random order ([`shuffled_order`]), groups of `group`
