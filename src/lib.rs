@@ -9,6 +9,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod dataplaned;
+pub mod drill;
 pub mod events;
 pub mod healthd;
 pub mod interfaces;

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use netns_tests::{require_tool, wait_for_log, wait_until, Appliance, Lab, Netns, Proc, Signal};
+use netns_tests::{
+    bird, require_tool, wait_for_log, wait_until, Appliance, Lab, Netns, Proc, Signal,
+};
 
 const VIP: &str = "198.18.255.1";
 const VIP6: &str = "2001:db8:ffff::1";
@@ -38,13 +40,7 @@ struct Peering {
 }
 
 fn router_conf(peers: &[Peering], v6: bool) -> String {
-    let mut c = format!(
-        "router id 198.18.1.1;\nlog stderr all;\nprotocol device {{ scan time 10; }}\n\
-         protocol kernel {{ ipv4 {{ import none; export all; }}; merge paths yes limit 16; }}\n\
-         protocol kernel {{ ipv6 {{ import none; export all; }}; merge paths yes limit 16; }}\n\
-         template bgp peer {{ local as {ROUTER_AS}; hold time 3; keepalive time 1; \
-         connect retry time 1; error wait time 1, 2; graceful restart off; }}\n"
-    );
+    let mut c = bird::router_header("198.18.1.1", "all", ROUTER_AS, v6);
     for (i, p) in peers.iter().enumerate() {
         let i = i as u32 + 1;
         let (n4, n6) = node_addr(i);
@@ -63,16 +59,23 @@ fn router_conf(peers: &[Peering], v6: bool) -> String {
         if p.gtsm {
             direct.push_str(" ttl security yes;");
         }
-        c.push_str(&format!(
-            "protocol bgp n{i} from peer {{ neighbor {n4} as {}; source address {r4}; {pw} {direct} \
-             ipv4 {{ import all; export none; }}; }}\n",
-            p.node_as
+        let options = format!("{pw} {direct}");
+        c.push_str(&bird::session(
+            &format!("n{i}"),
+            &n4,
+            p.node_as,
+            &r4,
+            &options,
+            "ipv4",
         ));
         if v6 {
-            c.push_str(&format!(
-                "protocol bgp n{i}v6 from peer {{ neighbor {n6} as {}; source address {r6}; {pw} {direct} \
-                 ipv6 {{ import all; export none; }}; }}\n",
-                p.node_as
+            c.push_str(&bird::session(
+                &format!("n{i}v6"),
+                &n6,
+                p.node_as,
+                &r6,
+                &options,
+                "ipv6",
             ));
         }
     }
@@ -124,7 +127,6 @@ s.bind((sys.argv[1],8080))\ns.listen(16)\nprint('listening',flush=True)\n\
 while True:\n    c,_=s.accept()\n    c.close()\n";
 
 fn setup(peers: Vec<Peering>, node_md5: &[Option<&str>], v6: bool) -> Bed {
-    let bird = require_tool("bird");
     let lab = Lab::for_current_test();
     let router = lab.netns("r");
     let mut nodes = Vec::new();
@@ -149,22 +151,7 @@ fn setup(peers: Vec<Peering>, node_md5: &[Option<&str>], v6: bool) -> Bed {
         let node = Appliance::new(&lab, &ns, &format!("n{i}"), &cfg);
         nodes.push((ns, node));
     }
-    let conf = lab.write_artifact("router.conf", router_conf(&peers, v6));
-    let sock = lab.artifact_path("bird.ctl");
-    let pid = lab.artifact_path("bird.pid");
-    let bird = router.spawn(
-        "bird",
-        &[
-            bird.to_str().unwrap(),
-            "-f",
-            "-c",
-            conf.to_str().unwrap(),
-            "-s",
-            sock.to_str().unwrap(),
-            "-P",
-            pid.to_str().unwrap(),
-        ],
-    );
+    let bird = bird::spawn(&lab, &router, "bird", &router_conf(&peers, v6));
     let mut bed = Bed {
         lab,
         router,

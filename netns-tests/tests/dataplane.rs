@@ -8,15 +8,11 @@
 
 use std::time::Duration;
 
+use netns_tests::cpustat::cpu_seconds;
+use netns_tests::peers::{full_checksums, serve_http};
 use netns_tests::{wait_until, Appliance, DataplaneHeader, Lab, Netns};
 
 const VIP: &str = "198.18.30.1";
-
-/// Offloaded checksums never get computed on a veth, and AF_XDP sees such frames as they are:
-/// the peers send with full checksums, as a real NIC's receive path would deliver them.
-fn full_checksums(ns: &Netns) {
-    ns.run_ok(&["ethtool", "-K", "eth0", "tx", "off"]);
-}
 
 fn backend(lab: &Lab, lb: &Netns, name: &str, lb_if: &str, subnet: u8) -> Netns {
     let b = lab.netns(name);
@@ -24,22 +20,9 @@ fn backend(lab: &Lab, lb: &Netns, name: &str, lb_if: &str, subnet: u8) -> Netns 
     lb.add_addr(lb_if, &format!("198.18.{subnet}.1/24"));
     b.add_addr("eth0", &format!("198.18.{subnet}.2/24"));
     b.add_route(&format!("default via 198.18.{subnet}.1"));
+    full_checksums(&b, "eth0");
     serve_http(lab, &b, name);
     b
-}
-
-/// `python3 -m http.server 8080` whose `/who` answers `name`.
-fn serve_http(lab: &Lab, b: &Netns, name: &str) {
-    full_checksums(b);
-    let root = lab.artifact_path(&format!("www-{name}"));
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("who"), name).unwrap();
-    b.process(
-        &format!("http-{name}"),
-        &["python3", "-m", "http.server", "8080"],
-    )
-    .current_dir(&root)
-    .spawn();
 }
 
 fn config(b1_weight: u32) -> String {
@@ -161,7 +144,7 @@ fn two_armed_with_backends(lab: &Lab, generic: bool) -> (Netns, Netns, Appliance
     lb.add_addr("eth0", &format!("{VIP}/32"));
     client.add_addr("eth0", "198.18.20.2/24");
     client.add_route("198.18.30.0/24 via 198.18.20.1");
-    full_checksums(&client);
+    full_checksums(&client, "eth0");
     let b1 = backend(lab, &lb, "b1", "eth1", 21);
     let b2 = backend(lab, &lb, "b2", "eth2", 22);
     // The kernel must not forward: what reaches the backends went through the fast path.
@@ -206,9 +189,10 @@ fn one_armed_on_a_switched_lan() {
     lb.add_addr("eth0", &format!("{VIP}/32"));
     client.add_addr("eth0", "198.18.51.2/24");
     client.add_route("198.18.30.0/24 via 198.18.51.1");
-    full_checksums(&client);
+    full_checksums(&client, "eth0");
     for (b, name) in [(&b1, "b1"), (&b2, "b2")] {
         b.add_route("default via 198.18.50.1");
+        full_checksums(b, "eth0");
         serve_http(&lab, b, name);
     }
     lb.sysctl("net.ipv4.ip_forward", "0");
@@ -393,14 +377,10 @@ fn a_backend_mac_change_reaches_the_fast_path() {
     both_backends_answer(&node, &client, 6);
 }
 
-/// CPU seconds (user + system) a process has used so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let rest: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    let ticks: f64 = rest[11].parse::<f64>().unwrap() + rest[12].parse::<f64>().unwrap();
-    // SAFETY: sysconf has no preconditions.
-    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+/// CPU seconds (user + system) a running process has used so far.
+fn cpu_used(pid: u32) -> f64 {
+    let (user, system) = cpu_seconds(pid, false).expect("applianced running");
+    user + system
 }
 
 /// Removing a data interface under a running data plane: the workers stay idle (no busy loop on
@@ -412,9 +392,9 @@ fn a_data_interface_vanishing_does_not_make_workers_spin() {
     let pid = node.proc().pid();
     lb.ip_ok(&["link", "del", "eth2"]);
     std::thread::sleep(Duration::from_millis(300));
-    let before = cpu_seconds(pid);
+    let before = cpu_used(pid);
     std::thread::sleep(Duration::from_secs(2));
-    let used = cpu_seconds(pid) - before;
+    let used = cpu_used(pid) - before;
     assert!(
         used < 0.5,
         "applianced used {used:.2} s of CPU in 2 s while idle"

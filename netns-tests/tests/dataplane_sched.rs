@@ -7,41 +7,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use netns_tests::peers::{full_checksums, serve_http};
 use netns_tests::{wait_until, Appliance, DataplaneHeader, Lab, Netns, Proc};
 
 const VIP: &str = "198.18.30.1";
-
-/// Offloaded checksums never get computed on a veth; AF_XDP needs them as a NIC delivers them.
-fn full_checksums(ns: &Netns) {
-    ns.run_ok(&["ethtool", "-K", "eth0", "tx", "off"]);
-}
-
-/// `python3 -m http.server 8080` whose `/who` answers `name`, listening when this returns.
-fn serve_http(lab: &Lab, b: &Netns, name: &str) -> Proc {
-    let root = lab.artifact_path(&format!("www-{name}"));
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("who"), name).unwrap();
-    let server = b
-        .process(
-            &format!("http-{name}"),
-            &["python3", "-m", "http.server", "8080"],
-        )
-        .current_dir(&root)
-        .spawn();
-    // Requests before the server listens would be refused and spoil the counts.
-    wait_until(
-        "backend HTTP server listening",
-        Duration::from_secs(10),
-        Duration::from_millis(20),
-        || {
-            b.exec(&["curl", "-s", "--max-time", "1", "http://127.0.0.1:8080/who"])
-                .status
-                .success()
-        },
-    )
-    .unwrap();
-    server
-}
 
 struct Setup {
     lab: Lab,
@@ -118,7 +87,7 @@ fn setup(s: &Service<'_>) -> Setup {
     lb.add_addr("eth0", &format!("{VIP}/32"));
     client.add_addr("eth0", "198.18.20.2/24");
     client.add_route("198.18.30.0/24 via 198.18.20.1");
-    full_checksums(&client);
+    full_checksums(&client, "eth0");
     let mut servers = Vec::new();
     let mut backends = Vec::new();
     for (name, lb_if, subnet) in [("b1", "eth1", 21), ("b2", "eth2", 22)] {
@@ -127,7 +96,7 @@ fn setup(s: &Service<'_>) -> Setup {
         lb.add_addr(lb_if, &format!("198.18.{subnet}.1/24"));
         b.add_addr("eth0", &format!("198.18.{subnet}.2/24"));
         b.add_route(&format!("default via 198.18.{subnet}.1"));
-        full_checksums(&b);
+        full_checksums(&b, "eth0");
         servers.push(serve_http(&lab, &b, name));
         backends.push(b);
     }

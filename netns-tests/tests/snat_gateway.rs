@@ -25,6 +25,7 @@
 
 use std::time::Duration;
 
+use netns_tests::peers::full_checksums;
 use netns_tests::{wait_for_log, wait_until, Appliance, DataplaneHeader, Lab, Netns};
 
 const SERVER: &str = "198.18.70.2";
@@ -32,11 +33,6 @@ const PORT: &str = "7000";
 
 fn peer_script(name: &str) -> String {
     format!("{}/tests/peers/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Offloaded checksums are never computed on a veth; the fast path sees frames as sent.
-fn full_checksums(ns: &Netns, ifname: &str) {
-    ns.run_ok(&["ethtool", "-K", ifname, "tx", "off"]);
 }
 
 /// The central gateway's end of site a's tunnel.

@@ -36,11 +36,22 @@ enum Cmd {
         #[arg(short = 'c', long = "config", default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// The failover drill (root): two nodes of this build and a client in network namespaces;
+    /// crashes, stops and unplugs the master and reports each failover time and the loss.
+    Drill {
+        /// Print the trials as JSON.
+        #[arg(long)]
+        json: bool,
+        /// VRRP advertisement interval in milliseconds.
+        #[arg(long, default_value_t = 100)]
+        interval_ms: u64,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Cmd::Drill { json, interval_ms } => appliance::drill::run(json, interval_ms),
         Cmd::Check { config } => match appliance::daemon::load(&config) {
             Ok(cfg) => {
                 println!("{}: valid", config.display());

@@ -111,6 +111,13 @@ impl Consumer {
     }
 }
 
+impl dataplane::batch::HandedOver for Consumer {
+    #[inline]
+    fn drain(&mut self, max: usize, f: impl FnMut(&mut [u8], usize)) -> usize {
+        Consumer::drain(self, max, f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

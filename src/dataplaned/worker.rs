@@ -14,10 +14,10 @@ use super::handoff::{Consumer, Producer};
 use super::stats::{ActiveFlows, QueueStats, StatsBoard};
 use super::status::FlowStatus;
 use crate::dataplaned::xdp::xsk::{wait_readable, RxFrame, Xsk};
-use dataplane::pipeline::{Pipeline, PipelineConfig, Prepared, Verdict, PREPARE_GROUP};
+use dataplane::batch::{Handoff, Queues, WorkerLoop, BATCH};
+use dataplane::pipeline::{Pipeline, PipelineConfig};
 use dataplane::snapshot::Subscriber;
 
-const BATCH: usize = 64;
 /// Longest a transmitted frame waits in the TX ring for its kick.
 const KICK_AFTER: Duration = Duration::from_micros(25);
 /// How long after its last packet a worker still polls with a short timeout.
@@ -111,17 +111,87 @@ fn pin(cpu: usize) {
     }
 }
 
-/// Sends `frame` out of this worker's socket on `iface` (a copy: the frame is in another UMEM
-/// or in a handoff slot).
-fn transmit_copy(
-    sockets: &mut [Socket],
-    tx_socket: &[Option<usize>],
-    iface: u16,
-    frame: &[u8],
-) -> bool {
-    match tx_socket.get(usize::from(iface)).copied().flatten() {
-        Some(s) => sockets[s].xsk.transmit_copy(frame),
-        None => false,
+/// This worker's sockets as the packet path's queues: socket `q` receives on its interface and
+/// sends there in place; a frame for another interface is copied to this worker's first socket
+/// on it (the frame is in another UMEM).
+struct Sockets<'a> {
+    sockets: &'a mut [Socket],
+    /// Snapshot interface index → this worker's first socket on it.
+    tx_socket: &'a [Option<usize>],
+}
+
+impl Queues for Sockets<'_> {
+    type Frame = RxFrame;
+
+    #[inline]
+    fn count(&self) -> usize {
+        self.sockets.len()
+    }
+
+    #[inline]
+    fn iface(&self, q: usize) -> u16 {
+        self.sockets[q].iface
+    }
+
+    #[inline]
+    fn receive(&mut self, q: usize, into: &mut [RxFrame]) -> usize {
+        self.sockets[q].xsk.receive(into)
+    }
+
+    #[inline]
+    fn len(f: &RxFrame) -> usize {
+        f.len as usize
+    }
+
+    #[inline]
+    fn frame(&mut self, q: usize, f: RxFrame) -> &[u8] {
+        self.sockets[q].xsk.frame_mut(f.addr, f.len)
+    }
+
+    #[inline]
+    fn frame_room(&mut self, q: usize, f: RxFrame) -> &mut [u8] {
+        self.sockets[q].xsk.frame_room_mut(f.addr)
+    }
+
+    #[inline]
+    fn transmit(&mut self, q: usize, f: RxFrame, len: usize) -> bool {
+        self.sockets[q].xsk.transmit(f.addr, len as u32)
+    }
+
+    #[inline]
+    fn recycle(&mut self, q: usize, f: RxFrame) {
+        self.sockets[q].xsk.recycle(f.addr)
+    }
+
+    #[inline]
+    fn transmit_copy(&mut self, iface: u16, bytes: &[u8]) -> bool {
+        match self.tx_socket.get(usize::from(iface)).copied().flatten() {
+            Some(s) => self.sockets[s].xsk.transmit_copy(bytes),
+            None => false,
+        }
+    }
+}
+
+/// The rings to the other workers; a worker handed frames is woken after the turn.
+struct Handoffs<'a> {
+    /// `out[w]`: ring to worker `w` (none to itself).
+    out: &'a mut [Option<Producer>],
+    woke: &'a mut [bool],
+}
+
+impl Handoff for Handoffs<'_> {
+    #[inline]
+    fn push(&mut self, to: u16, frame: &[u8]) -> bool {
+        let to = usize::from(to);
+        let pushed = self
+            .out
+            .get_mut(to)
+            .and_then(Option::as_mut)
+            .is_some_and(|p| p.push(frame));
+        if pushed {
+            self.woke[to] = true;
+        }
+        pushed
     }
 }
 
@@ -138,8 +208,6 @@ impl Worker {
         }
         let mut pipeline = Pipeline::new(self.pipeline);
         let start = Instant::now();
-        let mut rx = [RxFrame { addr: 0, len: 0 }; BATCH];
-        let mut scratch = [0u8; super::handoff::SLOT_BYTES];
         let mut fds: Vec<i32> = self.sockets.iter().map(|s| s.xsk.fd()).collect();
         fds.push(self.wakers[usize::from(self.id)].0.as_raw_fd());
         let mut last_publish = start;
@@ -159,80 +227,26 @@ impl Worker {
             s.xsk.refill(u32::MAX);
         }
 
-        let mut last_tick = u32::MAX;
+        let mut path = WorkerLoop::new(super::handoff::SLOT_BYTES, RxFrame { addr: 0, len: 0 });
         let (mut since_flush, mut last_flush) = (0usize, start);
         while !self.shared.stop.load(Ordering::Relaxed) {
             let snap = self.snapshots.load();
             let clock = Instant::now();
             let now = clock.duration_since(start).as_millis() as u32;
-            let mut work = 0;
-            for si in 0..self.sockets.len() {
-                let n = self.sockets[si].xsk.receive(&mut rx);
-                work += n;
-                let here = self.sockets[si].iface;
-                for group in rx[..n].chunks(PREPARE_GROUP) {
-                    // Parse the group and fetch its conntrack entries before the first is
-                    // processed: at a million flows each lookup misses the cache otherwise.
-                    let mut prepared = [Prepared::default(); PREPARE_GROUP];
-                    for (p, f) in prepared.iter_mut().zip(group) {
-                        let frame = self.sockets[si].xsk.frame_mut(f.addr, f.len);
-                        *p = pipeline.prepare(&snap, frame);
-                    }
-                    pipeline.prefetch(&prepared[..group.len()]);
-                    for (&p, f) in prepared.iter().zip(group) {
-                        let xsk = &mut self.sockets[si].xsk;
-                        // The frame and the rest of its UMEM chunk: GRE encapsulation grows it.
-                        let buf = xsk.frame_room_mut(f.addr);
-                        let (verdict, len) = pipeline.finish(&snap, now, buf, f.len as usize, p);
-                        match verdict {
-                            Verdict::Tx { iface } if iface == here => {
-                                if !xsk.transmit(f.addr, len as u32) {
-                                    tx_full += 1;
-                                }
-                            }
-                            Verdict::Tx { iface } => {
-                                scratch[..len].copy_from_slice(&buf[..len]);
-                                xsk.recycle(f.addr);
-                                if !transmit_copy(
-                                    &mut self.sockets,
-                                    &tx_socket,
-                                    iface,
-                                    &scratch[..len],
-                                ) {
-                                    tx_full += 1;
-                                }
-                            }
-                            Verdict::Handoff { worker } => {
-                                let to = usize::from(worker);
-                                let pushed = self
-                                    .handoff_out
-                                    .get_mut(to)
-                                    .and_then(Option::as_mut)
-                                    .is_some_and(|p| p.push(&buf[..f.len as usize]));
-                                if pushed {
-                                    woke[to] = true;
-                                } else {
-                                    handoff_full += 1;
-                                }
-                                xsk.recycle(f.addr);
-                            }
-                            // `Pass` here means the steering program sent a frame the pipeline
-                            // does not want; it is counted (as passed) and dropped.
-                            Verdict::Pass | Verdict::Drop(_) => xsk.recycle(f.addr),
-                        }
-                    }
-                }
-            }
-            for c in &mut self.handoff_in {
-                work += c.drain(BATCH, |buf, len| {
-                    let (verdict, len) = pipeline.process_frame(&snap, now, buf, len);
-                    if let Verdict::Tx { iface } = verdict {
-                        if !transmit_copy(&mut self.sockets, &tx_socket, iface, &buf[..len]) {
-                            tx_full += 1;
-                        }
-                    }
-                });
-            }
+            let mut queues = Sockets {
+                sockets: &mut self.sockets,
+                tx_socket: &tx_socket,
+            };
+            let mut handoff = Handoffs {
+                out: &mut self.handoff_out,
+                woke: &mut woke,
+            };
+            let rx = path.receive(&mut pipeline, &snap, now, &mut queues, &mut handoff);
+            let handed =
+                path.handed_over(&mut pipeline, &snap, now, &mut queues, &mut self.handoff_in);
+            let work = rx.frames + handed.frames;
+            tx_full += rx.tx_full + handed.tx_full;
+            handoff_full += rx.handoff_full;
             // A copy-mode TX kick is a syscall that sends at most 32 frames; kicking after
             // every loop turn made it one syscall per frame at rates where turns carry one or
             // two frames (perf: sendto and its entry were a sixth of the worker). Kick when 32
@@ -254,11 +268,8 @@ impl Worker {
                     self.wakers[w].wake();
                 }
             }
-            // Expiry works in whole milliseconds, and readers sample counters far more rarely:
-            // once per millisecond is enough for both, not once per loop turn.
-            if now != last_tick {
-                last_tick = now;
-                pipeline.housekeeping(now);
+            // Counters are published with the housekeeping: once per millisecond.
+            if path.housekeeping(&mut pipeline, now) {
                 self.shared.stats.publish_counters(pipeline.counters());
             }
 

@@ -10,6 +10,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod batch;
 pub mod conntrack;
 pub mod counters;
 pub mod flow;

@@ -1,10 +1,13 @@
 //! Fixtures for tests and benchmarks: the pieces of a [`Spec`](super::snapshot::Spec), the
 //! pipeline and the frames that the pipeline's unit tests and the in-memory benchmarks
-//! (`netns-tests`) build the same way. Like [`frames`], they allocate and panic on bad input;
+//! (`benches/`) build the same way. Like [`frames`], they allocate and panic on bad input;
 //! the daemon never uses them.
 //!
 //! Conventions: MAC addresses are `02:00:00:00:00:<last>` ([`mac`]); a two-interface appliance
 //! has MAC `…:a0` on interface 0 and `…:a1` on interface 1 ([`two_interfaces`]).
+
+pub mod memory;
+pub mod web;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 

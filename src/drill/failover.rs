@@ -1,5 +1,6 @@
-//! The failover drill and the VRRP benchmark share this: two VRRP nodes (appliance or
-//! keepalived) and a client on a bridged LAN; a trial breaks the master (crash, graceful stop,
+//! The failover drill's trials, which the VRRP benchmark (`src/bench`) also runs against
+//! keepalived as the reference: two VRRP nodes (appliance or keepalived) and a client on a
+//! bridged LAN; a trial breaks the master (crash, graceful stop,
 //! link down), times the failover from packets captured on the bridge (the old master's last
 //! advertisement to the new master's first gratuitous ARP) and counts the loss a probe stream
 //! from the client to the virtual address saw.
@@ -9,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::vrrp_lab::{appliance_config, has_addr, Keepalived, VrrpSpec};
-use crate::{pcap, require_tool, wait_for_log, wait_until, Appliance, Lab, Netns, Signal};
+use lab::vrrp_lab::{appliance_config, has_addr, Keepalived, VrrpSpec};
+use lab::{pcap, require_tool, wait_for_log, wait_until, Appliance, Lab, Netns, Signal};
 
 pub const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
 /// Probe spacing: 5 ms (200 probes/s), so loss is measured to 5 ms.

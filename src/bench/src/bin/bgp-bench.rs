@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use netns_tests::{require_tool, wait_for_log, wait_until, Appliance, Lab, Netns, Proc};
+use lab::{bird, wait_for_log, wait_until, Appliance, Lab, Netns};
 
 const VIP: &str = "198.18.255.1";
 const ROUTER_AS: u32 = 65000;
@@ -57,16 +57,24 @@ fn bulk_prefix(i: usize) -> String {
 }
 
 fn router_conf() -> String {
-    format!(
-        "router id 198.18.1.1;\nlog stderr {{ warning, error, fatal }};\n\
-         protocol device {{ scan time 10; }}\n\
-         protocol kernel {{ ipv4 {{ import none; export all; }}; merge paths yes limit 16; }}\n\
-         template bgp peer {{ local as {ROUTER_AS}; hold time 3; keepalive time 1; \
-         connect retry time 1; error wait time 1, 2; graceful restart off; \
-         ipv4 {{ import all; export none; }}; }}\n\
-         protocol bgp n1 from peer {{ neighbor 198.18.1.2 as 65001; source address 198.18.1.1; }}\n\
-         protocol bgp x1 from peer {{ neighbor 198.18.1.6 as 65002; source address 198.18.1.5; }}\n"
-    )
+    let mut c = bird::router_header("198.18.1.1", "{ warning, error, fatal }", ROUTER_AS, false);
+    c.push_str(&bird::session(
+        "n1",
+        "198.18.1.2",
+        65001,
+        "198.18.1.1",
+        "",
+        "ipv4",
+    ));
+    c.push_str(&bird::session(
+        "x1",
+        "198.18.1.6",
+        65002,
+        "198.18.1.5",
+        "",
+        "ipv4",
+    ));
+    c
 }
 
 fn node_conf(prefixes: usize) -> String {
@@ -112,26 +120,6 @@ const WEB_PY: &str = "import socket\n\
 s=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
 s.bind(('198.18.1.2',8080))\ns.listen(16)\nprint('listening',flush=True)\n\
 while True:\n    c,_=s.accept()\n    c.close()\n";
-
-fn spawn_bird(lab: &Lab, ns: &Netns, name: &str, conf: &str) -> Proc {
-    let bird = require_tool("bird");
-    let conf = lab.write_artifact(&format!("{name}.conf"), conf);
-    let sock = lab.artifact_path(&format!("{name}.ctl"));
-    let pid = lab.artifact_path(&format!("{name}.pid"));
-    ns.spawn(
-        name,
-        &[
-            bird.to_str().unwrap(),
-            "-f",
-            "-c",
-            conf.to_str().unwrap(),
-            "-s",
-            sock.to_str().unwrap(),
-            "-P",
-            pid.to_str().unwrap(),
-        ],
-    )
-}
 
 /// Lines of `ip monitor route` in the router's namespace, stamped on arrival.
 fn monitor(router: &Netns) -> (std::process::Child, mpsc::Receiver<(Instant, String)>) {
@@ -228,7 +216,7 @@ fn main() {
     node.add_addr("eth0", "198.18.1.2/30");
     router.add_addr("eth2", "198.18.1.5/30");
     other.add_addr("eth0", "198.18.1.6/30");
-    let _router_bird = spawn_bird(&lab, &router, "router", &router_conf());
+    let _router_bird = bird::spawn(&lab, &router, "router", &router_conf());
     let script = lab.write_artifact("web.py", WEB_PY);
     let web = node.spawn("web", &["/usr/bin/python3", script.to_str().unwrap()]);
     wait_for_log(&web, "listening", Duration::from_secs(10)).unwrap();
@@ -280,7 +268,7 @@ fn main() {
 
     if a.bird_announcer {
         let t0 = Instant::now();
-        let _x = spawn_bird(&lab, &other, "announcer", &bird_announcer_conf(a.prefixes));
+        let _x = bird::spawn(&lab, &other, "announcer", &bird_announcer_conf(a.prefixes));
         let (first, all) = time_bulk(&router, a.prefixes, t0);
         println!(
             "BIRD 2:     {} prefixes: first in the router's FIB {:8.1} ms after start, all {:8.1} ms; transfer {:8.1} ms",

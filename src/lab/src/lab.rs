@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
+use crate::bins::workspace_root;
 use crate::cleanup;
 use crate::cmd;
 use crate::netns::Netns;
@@ -127,16 +128,27 @@ impl std::fmt::Debug for Lab {
 
 impl Lab {
     /// Starts a lab for `test_name` (used for the artifacts directory
-    /// `netns-tests/artifacts/<test_name>-<pid>/`).
+    /// `netns-tests/artifacts/<test_name>-<pid>/` of the source tree: the
+    /// tests' and the benchmarks' labs keep their logs beside the tests).
     ///
     /// Panics (failing the test) if not root or `ip` is missing. The first Lab
     /// of a process also removes stale namespaces left by killed earlier runs.
     pub fn new(test_name: &str) -> Lab {
+        Lab::new_in(
+            &workspace_root().join("netns-tests").join("artifacts"),
+            test_name,
+        )
+    }
+
+    /// Like [`Lab::new`], with the artifacts directory `<base>/<test_name>-<pid>/`: for a
+    /// program that runs outside the source tree (the failover drill of an installed
+    /// `applianced`).
+    pub fn new_in(base: &Path, test_name: &str) -> Lab {
         require_root();
         require_tool("ip");
         cleanup::remove_stale_once();
 
-        let artifacts = create_artifacts_dir(test_name);
+        let artifacts = create_artifacts_dir(base, test_name);
         let cmd_log = File::create(artifacts.join("lab-commands.log")).ok();
         Lab {
             inner: Arc::new(LabInner {
@@ -244,12 +256,11 @@ fn sanitize(name: &str) -> String {
     }
 }
 
-/// Creates `netns-tests/artifacts/<test>-<pid>[-k]/`; `create_dir` (not
-/// `_all`) on the leaf makes two Labs with the same name in one process get
-/// distinct directories instead of sharing one.
-fn create_artifacts_dir(test_name: &str) -> PathBuf {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");
-    fs::create_dir_all(&base)
+/// Creates `<base>/<test>-<pid>[-k]/`; `create_dir` (not `_all`) on the
+/// leaf makes two Labs with the same name in one process get distinct
+/// directories instead of sharing one.
+fn create_artifacts_dir(base: &Path, test_name: &str) -> PathBuf {
+    fs::create_dir_all(base)
         .unwrap_or_else(|e| panic!("netns-tests: cannot create {}: {e}", base.display()));
     let stem = format!("{}-{}", sanitize(test_name), std::process::id());
     for k in 1.. {

@@ -6,9 +6,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::cpustat::{cpu_busy, pin, threads_runtime};
+use lab::cpustat::{cpu_busy, pin, threads_runtime};
+use lab::{wait_until, Netns};
+
 use crate::zeroloss::{search, Search, Trial};
-use crate::{wait_until, Netns};
 
 /// The forwarding core; the generator runs on the other.
 pub const FWD_CPU: usize = 0;

@@ -23,9 +23,9 @@
 
 use std::path::PathBuf;
 
+use bench::fwdbench::{header, quiet_sink, report, run_ok_sh, Bench, Opts, FWD_CPU};
 use dataplane::checksum;
-use netns_tests::fwdbench::{header, quiet_sink, report, run_ok_sh, Bench, Opts, FWD_CPU};
-use netns_tests::{require_tool, Appliance, DataplaneHeader, Lab};
+use lab::{require_tool, Appliance, DataplaneHeader, Lab};
 
 const SITE: &str = "198.18.50.2";
 const TUNNEL_LOCAL: &str = "198.18.50.1";

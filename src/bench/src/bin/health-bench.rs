@@ -1,7 +1,7 @@
 //! Health-check scale benchmark (issue 5): N TCP checks at one interval against a local server
 //! in another namespace, first by `applianced`, then by keepalived running the same N checks.
 //! Reports each one's CPU (utime + stime from /proc over the window, as a share of one core)
-//! and resident memory. Run it through `netns-tests/bench-health` (release build, root).
+//! and resident memory. Run it through `src/bench/bench-health` (release build, root).
 //!
 //! keepalived's own TCP_CHECK lives in its LVS checker, which exits at start without IPVS in the
 //! kernel ("IPVS: Can't initialize ipvs ... permanent error FATAL"), so the closest equivalent
@@ -13,7 +13,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use netns_tests::{bin_path, require_tool, run_appctl, wait_until, Lab, Netns, Proc};
+use lab::cpustat::cpu_seconds;
+use lab::{bin_path, require_tool, run_appctl, wait_until, Lab, Netns, Proc};
 
 const LB: &str = "198.18.1.1";
 const SRV: &str = "198.18.1.2";
@@ -81,31 +82,6 @@ fn args() -> Args {
     a
 }
 
-/// CPU seconds (user, system) of a process: its own (all threads), plus reaped children's.
-fn cpu_seconds(pid: u32, with_children: bool) -> (f64, f64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name, which ends at the last ')': state is index 0.
-    let f: Vec<u64> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| {
-            rest.split_whitespace()
-                .map(|x| x.parse().unwrap_or(0))
-                .collect()
-        })
-        .unwrap_or_default();
-    if f.len() < 15 {
-        return (0.0, 0.0);
-    }
-    let (user, sys) = if with_children {
-        (f[11] + f[13], f[12] + f[14])
-    } else {
-        (f[11], f[12])
-    };
-    // SAFETY: sysconf only reads a constant of the running system.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    (user as f64 / hz, sys as f64 / hz)
-}
-
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -126,7 +102,7 @@ struct Measured {
 fn measure(seconds: u64, pids: impl Fn() -> Vec<u32>, with_children: bool) -> Measured {
     let cpu = |ps: &[u32]| {
         ps.iter()
-            .map(|p| cpu_seconds(*p, with_children))
+            .map(|p| cpu_seconds(*p, with_children).unwrap_or((0.0, 0.0)))
             .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
     };
     let start_pids = pids();
@@ -317,7 +293,7 @@ fn main() {
             "echo 2 > /sys/class/net/eth0/queues/rx-0/rps_cpus",
         ]);
     }
-    netns_tests::wait_for_log(&server, "listening", Duration::from_secs(10)).unwrap();
+    lab::wait_for_log(&server, "listening", Duration::from_secs(10)).unwrap();
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(

@@ -1,6 +1,7 @@
 //! CPU time for per-packet cost: a CPU's busy time from `/proc/stat` (what a forwarding core
-//! spends, softirq included, whoever it is spent for) and a thread's run time from its
-//! `schedstat` (nanoseconds on the CPU, exact rather than tick-sampled).
+//! spends, softirq included, whoever it is spent for), a thread's run time from its
+//! `schedstat` (nanoseconds on the CPU, exact rather than tick-sampled), and a process's user
+//! and system time from its `stat`.
 
 use std::time::Duration;
 
@@ -27,6 +28,31 @@ fn busy_of(line: &str) -> Duration {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     Duration::from_nanos(ticks * 1_000_000_000 / hz)
+}
+
+/// CPU seconds (user, system) of process `pid`: all its threads, plus its reaped children's
+/// with `with_children`; `None` once it is gone.
+pub fn cpu_seconds(pid: u32, with_children: bool) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which may hold spaces and ends at the last ')':
+    // state is index 0.
+    let f: Vec<u64> = stat
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    if f.len() < 15 {
+        return None;
+    }
+    let (user, sys) = if with_children {
+        (f[11] + f[13], f[12] + f[14])
+    } else {
+        (f[11], f[12])
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some((user as f64 / hz, sys as f64 / hz))
 }
 
 /// Run time of the thread of `pid` named `name` (its `comm`), if there is one.
@@ -81,5 +107,19 @@ mod tests {
         let d = busy_of("cpu0 10 0 20 1000 500 0 30 0 0 0");
         assert_eq!(d, Duration::from_nanos(60 * 1_000_000_000 / hz));
         assert!(cpu_busy(0) > Duration::ZERO);
+    }
+
+    #[test]
+    fn cpu_seconds_of_a_busy_process_grow() {
+        let me = std::process::id();
+        let (u0, s0) = cpu_seconds(me, false).unwrap();
+        let t = std::time::Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < Duration::from_millis(300) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let (u1, s1) = cpu_seconds(me, true).unwrap();
+        assert!(u1 + s1 > u0 + s0, "{u0}+{s0} -> {u1}+{s1}");
+        assert_eq!(cpu_seconds(u32::MAX, false), None);
     }
 }

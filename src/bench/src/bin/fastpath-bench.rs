@@ -24,11 +24,9 @@
 
 use std::path::{Path, PathBuf};
 
-use netns_tests::cpustat::pin;
-use netns_tests::fwdbench::{
-    header, napi_threads, quiet_sink, report, run_ok_sh, Bench, Opts, FWD_CPU,
-};
-use netns_tests::{require_tool, Appliance, DataplaneHeader, Lab};
+use bench::fwdbench::{header, napi_threads, quiet_sink, report, run_ok_sh, Bench, Opts, FWD_CPU};
+use lab::cpustat::pin;
+use lab::{require_tool, Appliance, DataplaneHeader, Lab};
 
 const VIP: &str = "198.18.42.1";
 const GEN: &str = "198.18.40.2";

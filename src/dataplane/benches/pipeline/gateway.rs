@@ -1,5 +1,5 @@
-//! The SNAT gateway and FullNAT cases of `dataplane-bench`: the pipeline of one worker over
-//! frames in memory, no IO.
+//! (d), the SNAT gateway and FullNAT cases: the packet path of one worker over frames in
+//! memory, no IO.
 //!
 //! - *site → Internet*: Ethernet + outer IPv4 + GRE with an RFC 2890 key + inner IPv4/UDP from
 //!   one of [`SITES`] tunnels; decapsulated, source-translated to a pool address and port,
@@ -12,11 +12,11 @@
 //! - *FullNAT*: a service whose source is taken from a pool: established (client → VIP and the
 //!   backend's reply, alternating) and new flows.
 //!
-//! Frames go through the pipeline as the AF_XDP worker hands them over: in groups of
-//! [`PREPARE_GROUP`], each prepared (parsed, hashed), the group's conntrack entries prefetched,
-//! then each finished in its slot with room to grow; [`Pipeline::housekeeping`] once per batch of
-//! [`BATCH`], as the worker does once per loop. `, batch` rows use [`Pipeline::process_batch`]
-//! for comparison (its frames cannot grow, so it serves only the decapsulating direction).
+//! Frames go through the AF_XDP worker's own packet path, [`dataplane::batch::WorkerLoop`]: in
+//! groups of [`PREPARE_GROUP`], each prepared (parsed, hashed), the group's conntrack entries
+//! prefetched, then each finished in its slot with room to grow and sent; housekeeping once per
+//! millisecond. `, batch` rows use [`Pipeline::process_batch`] for comparison (its frames
+//! cannot grow, so it serves only the decapsulating direction).
 //!
 //! The benchmarked pipeline is worker 0 of `workers`: it owns the ports `p` with
 //! `p % workers == 0` of every pool address, and only inside endpoints (and FullNAT clients)
@@ -25,30 +25,26 @@
 //! happen anyway, is printed and fails the run.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use dataplane::batch::BATCH;
 use dataplane::counters::{Counter, DropReason};
 use dataplane::frames;
 use dataplane::gateway::{PoolSpec, TunnelSpec};
-use dataplane::pipeline::{Pipeline, Prepared, Verdict, PREPARE_GROUP};
-use dataplane::snapshot::{ServiceSpec, Snapshot, Spec};
+use dataplane::pipeline::{Pipeline, Verdict, PREPARE_GROUP};
+use dataplane::snapshot::{Snapshot, Spec};
 use dataplane::snat::ports::PortSpace;
-use dataplane::testkit::{
-    self, ip_of as ipv4, l2, l4_ports, mac, route, two_interfaces, web_service,
-};
+use dataplane::testkit::memory::{Frames, SLOT};
+use dataplane::testkit::web::{self, VIP};
+use dataplane::testkit::{self, ip_of as ipv4, l2, l4_ports, mac, route, two_interfaces};
 use dataplane::wire::tcp::flags::ACK;
-use dataplane::wire::{proto, GrePacket, Ipv4Packet, MacAddr};
+use dataplane::wire::{proto, GrePacket, Ipv4Packet};
 
-pub const BATCH: usize = 64;
-/// A work slot: the largest frame (88 bytes) with room for the tunnel headers.
-const SLOT: usize = 128;
+use crate::measure::{measure, Api, Run};
+
 pub const SITES: u32 = 4;
 const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 1);
 const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 19, 255, 254);
-/// The web service's address (TCP port 80) here and in `dataplane-bench`'s NAT cases.
-pub const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
-/// How many backends the web service has: [`backend`]`(0)` to `backend(BACKENDS - 1)`.
-pub const BACKENDS: u8 = 10;
 const SERVERS: u32 = 100;
 /// UDP payload: the inner datagram is 46 bytes, the translated frame the 60-byte minimum.
 const PAYLOAD: [u8; 18] = [0x55; 18];
@@ -62,23 +58,6 @@ fn site(s: u32) -> Ipv4Addr {
 
 fn key(s: u32) -> u32 {
     1000 + s
-}
-
-pub fn backend(i: u8) -> Ipv4Addr {
-    Ipv4Addr::new(198, 18, 2, 1 + i)
-}
-
-/// The web service over every backend (port 8080); FullNAT from `pool` if given.
-pub fn web(pool: Option<u16>) -> ServiceSpec {
-    let backends = (0..BACKENDS)
-        .map(|i| testkit::backend(backend(i), 8080, true))
-        .collect();
-    web_service(VIP, backends, pool)
-}
-
-/// The backends' neighbour entries: backend `i` has MAC `…:b<i>`.
-pub fn backend_neighbours() -> impl Iterator<Item = (Ipv4Addr, MacAddr)> {
-    (0..BACKENDS).map(|i| (backend(i), mac(0xb0 + i)))
 }
 
 /// Session `i`'s inside endpoint (behind site `i % SITES`): 4096 ports per host.
@@ -124,7 +103,7 @@ fn snapshot(workers: u16, sessions: u32) -> Snapshot {
     };
     let spec = Spec {
         locals: Vec::new(),
-        services: vec![web(Some(1))],
+        services: vec![web::service(Some(1))],
         interfaces: two_interfaces("outside", "inside"),
         routes: vec![
             route([198, 18, 8, 0], 24, None, IF_IN),
@@ -133,7 +112,7 @@ fn snapshot(workers: u16, sessions: u32) -> Snapshot {
         ],
         neighbours: (0..SITES)
             .map(|s| (site(s), mac(0x10 + s as u8)))
-            .chain(backend_neighbours())
+            .chain(web::backend_neighbours())
             .chain([(ROUTER, mac(0xfe))])
             .collect(),
         workers,
@@ -182,182 +161,6 @@ fn from_client(i: u32) -> Vec<u8> {
         l2(0xfe, 0xa0),
         &frames::tcp_segment(client(i), SocketAddrV4::new(VIP, 80), ACK, b""),
     )
-}
-
-/// Frames of one length, back to back.
-pub struct Frames {
-    data: Vec<u8>,
-    len: usize,
-}
-
-impl Frames {
-    fn new(len: usize, n: usize) -> Frames {
-        Frames {
-            data: Vec::with_capacity(len * n),
-            len,
-        }
-    }
-    fn push(&mut self, f: &[u8]) {
-        assert_eq!(f.len(), self.len);
-        self.data.extend_from_slice(f);
-    }
-    fn count(&self) -> usize {
-        self.data.len() / self.len
-    }
-    fn get(&self, i: usize) -> &[u8] {
-        &self.data[i * self.len..(i + 1) * self.len]
-    }
-    /// A fixed pseudo-random order, groups of `group` frames kept together: sessions were
-    /// opened in order, so their entries sit in order; shuffled, every entry is a cache miss.
-    fn shuffled(&self, group: usize) -> Frames {
-        let order = shuffled_order(self.count() / group);
-        let mut out = Frames::new(self.len, self.count());
-        for g in order {
-            for k in 0..group {
-                out.push(self.get(g * group + k));
-            }
-        }
-        out
-    }
-}
-
-/// `0..n` in a fixed pseudo-random order (Fisher-Yates with xorshift64), the same every run.
-pub fn shuffled_order(n: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    for i in (1..n).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        order.swap(i, (x % (i as u64 + 1)) as usize);
-    }
-    order
-}
-
-pub struct Run {
-    pub packets: u64,
-    pub elapsed: Duration,
-    pub allocs: u64,
-    pub tx: u64,
-    /// The last frame processed, as transmitted.
-    pub last: Vec<u8>,
-    pub copy_ns: f64,
-}
-
-impl Run {
-    pub fn ns_per_packet(&self) -> f64 {
-        self.elapsed.as_nanos() as f64 / self.packets as f64
-    }
-    pub fn mpps(&self) -> f64 {
-        self.packets as f64 / self.elapsed.as_secs_f64() / 1e6
-    }
-}
-
-/// How frames are handed to the pipeline.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Api {
-    /// [`Pipeline::prepare`] / [`Pipeline::prefetch`] / [`Pipeline::finish`] over groups of
-    /// frames with room behind them, as the AF_XDP worker does, and
-    /// [`Pipeline::housekeeping`] per batch.
-    Frame,
-    /// [`Pipeline::process_batch`] (groups with prefetch, housekeeping included); frames cannot
-    /// grow (no encapsulation) and their new length is not returned.
-    Batch,
-}
-
-/// Feeds `t` through `p` in batches until `min` has passed (or once), each frame restored from
-/// its template into a slot with room to grow first.
-fn measure(
-    p: &mut Pipeline,
-    snap: &Snapshot,
-    t: &Frames,
-    min: Duration,
-    once: bool,
-    api: Api,
-    allocs: fn() -> u64,
-) -> Run {
-    let mut work = vec![[0u8; SLOT]; BATCH];
-    let mut verdicts = [Verdict::Pass; BATCH];
-    let mut last = (0, 0);
-    let a0 = allocs();
-    let start = Instant::now();
-    let (mut packets, mut tx) = (0u64, 0u64);
-    loop {
-        for chunk in t.data.chunks(BATCH * t.len) {
-            let now = start.elapsed().as_millis() as u32;
-            let n = chunk.len() / t.len;
-            match api {
-                Api::Frame => {
-                    for (w, f) in work.iter_mut().zip(chunk.chunks(t.len)) {
-                        w[..t.len].copy_from_slice(f);
-                    }
-                    // As the worker: prepare a group, prefetch its entries, finish each.
-                    let mut k = 0;
-                    for group in work[..n].chunks_mut(PREPARE_GROUP) {
-                        let mut prepared = [Prepared::default(); PREPARE_GROUP];
-                        for (pr, w) in prepared.iter_mut().zip(group.iter()) {
-                            *pr = p.prepare(snap, &w[..t.len]);
-                        }
-                        p.prefetch(&prepared[..group.len()]);
-                        for (&pr, w) in prepared.iter().zip(group.iter_mut()) {
-                            let (v, len) = p.finish(snap, now, w, t.len, pr);
-                            tx += u64::from(matches!(v, Verdict::Tx { .. }));
-                            last = (k, len);
-                            k += 1;
-                        }
-                    }
-                    p.housekeeping(now);
-                }
-                Api::Batch => {
-                    for (w, f) in work.iter_mut().zip(chunk.chunks(t.len)) {
-                        w[..t.len].copy_from_slice(f);
-                    }
-                    p.process_batch(
-                        snap,
-                        now,
-                        work[..n].iter_mut().map(|w| &mut w[..t.len]),
-                        &mut verdicts,
-                    );
-                    tx += verdicts[..n]
-                        .iter()
-                        .filter(|v| matches!(v, Verdict::Tx { .. }))
-                        .count() as u64;
-                    last = (n - 1, t.len);
-                }
-            }
-            packets += n as u64;
-        }
-        if once || start.elapsed() >= min {
-            break;
-        }
-    }
-    let elapsed = start.elapsed();
-    let allocs = allocs() - a0;
-    Run {
-        packets,
-        elapsed,
-        allocs,
-        tx,
-        last: work[last.0][..last.1].to_vec(),
-        copy_ns: if once { 0.0 } else { copy_cost(t, min / 4) },
-    }
-}
-
-/// The cost of the benchmark's own copy of each frame into its slot.
-fn copy_cost(t: &Frames, min: Duration) -> f64 {
-    let mut work = vec![[0u8; SLOT]; BATCH];
-    let start = Instant::now();
-    let mut packets = 0u64;
-    while start.elapsed() < min {
-        for chunk in t.data.chunks(BATCH * t.len) {
-            for (w, f) in work.iter_mut().zip(chunk.chunks(t.len)) {
-                w[..t.len].copy_from_slice(f);
-            }
-            std::hint::black_box(&mut work);
-            packets += (chunk.len() / t.len) as u64;
-        }
-    }
-    start.elapsed().as_nanos() as f64 / packets.max(1) as f64
 }
 
 /// The first `n` candidates (`frame(0)`, `frame(1)`, …) worker 0 owns: with one worker all of
@@ -470,7 +273,7 @@ pub fn established(sessions: u32, workers: u16, shuffle: bool, min: Duration, a:
         back = back.shuffled(1);
     }
     let random = if shuffle { ", random" } else { "" };
-    let mut cases = vec![("out", Api::Frame, &out), ("back", Api::Frame, &back)];
+    let mut cases = vec![("out", Api::Worker, &out), ("back", Api::Worker, &back)];
     if shuffle {
         // For comparison: what the batch API's prefetch does for the direction it can take.
         cases.push(("out", Api::Batch, &out));
@@ -510,7 +313,7 @@ pub fn new_sessions(sessions: u32, workers: u16, a: fn() -> u64) {
     let mut p = pipeline(sessions);
     // The first snapshot sizes the port maps (per snapshot, not per packet): before measuring.
     p.process_batch(&snap, 0, std::iter::empty(), &mut []);
-    let r = measure(&mut p, &snap, &t, Duration::ZERO, true, Api::Frame, a);
+    let r = measure(&mut p, &snap, &t, Duration::ZERO, true, Api::Worker, a);
     let exhausted = p.counters().drops(DropReason::PortsExhausted);
     let ports = addrs_for(sessions, workers) * share(workers);
     line(
@@ -556,7 +359,7 @@ pub fn fullnat(flows: u32, workers: u16, shuffle: bool, min: Duration, a: fn() -
     if shuffle {
         t = t.shuffled(2);
     }
-    let r = measure(&mut p, &snap, &t, min, false, Api::Frame, a);
+    let r = measure(&mut p, &snap, &t, min, false, Api::Worker, a);
     assert_eq!(r.tx, r.packets, "every frame translated");
     check_fullnat(&r.last, workers);
     line(
@@ -578,7 +381,7 @@ pub fn fullnat_new(flows: u32, workers: u16, a: fn() -> u64) {
     }
     let mut p = pipeline(flows);
     p.process_batch(&snap, 0, std::iter::empty(), &mut []);
-    let r = measure(&mut p, &snap, &t, Duration::ZERO, true, Api::Frame, a);
+    let r = measure(&mut p, &snap, &t, Duration::ZERO, true, Api::Worker, a);
     let exhausted = p.counters().drops(DropReason::PortsExhausted);
     line(
         &format!("fullnat new flows, {flows}"),
@@ -593,8 +396,9 @@ pub fn fullnat_new(flows: u32, workers: u16, a: fn() -> u64) {
 /// All gateway cases: 1 000 and `big` sessions.
 pub fn run(big: u32, workers: u16, min: Duration, allocs: fn() -> u64) {
     println!(
-        "(d) SNAT gateway and FullNAT, worker 0 of {workers}, prepare/prefetch/finish in groups of \
-         {PREPARE_GROUP} as the worker (\", batch\": process_batch), housekeeping per {BATCH} frames"
+        "(d) SNAT gateway and FullNAT, worker 0 of {workers}, the worker's packet path: batches of \
+         {BATCH} in groups of {PREPARE_GROUP} prepared, prefetched, finished, housekeeping once per \
+         ms (\", batch\": process_batch)"
     );
     println!(
         "    out: 88-byte frames (IPv4 + GRE with key + IPv4/UDP, {SITES} tunnels) -> 60; \
@@ -617,31 +421,4 @@ pub fn run(big: u32, workers: u16, min: Duration, allocs: fn() -> u64) {
         fullnat(n, workers, shuffle, min, allocs);
     }
     fullnat_new(big, workers, allocs);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every case at a small size, with one worker and as worker 0 of two: the frames are
-    /// translated (the cases assert it), so the benchmark measures what it says.
-    #[test]
-    fn every_case_translates_its_frames() {
-        let ms = Duration::from_millis(1);
-        for workers in [1, 2] {
-            established(300, workers, false, ms, || 0);
-            established(300, workers, true, ms, || 0);
-            new_sessions(300, workers, || 0);
-            fullnat(300, workers, true, ms, || 0);
-            fullnat_new(300, workers, || 0);
-        }
-    }
-
-    #[test]
-    fn pools_cover_worker_zeros_share() {
-        assert_eq!(share(1), 64512);
-        assert_eq!(share(2), 32256);
-        assert_eq!(addrs_for(1_000_000, 1), 17);
-        assert_eq!(addrs_for(1_000_000, 2), 33);
-    }
 }

@@ -1,43 +1,52 @@
 //! Locating the workspace's built binaries (`applianced`, `appctl`).
 //!
-//! Tests run the real binaries rather than linking the daemon in, so they
+//! Labs run the real binaries rather than linking the daemon in, so they
 //! exercise exactly what ships. They must already be built: cargo does not
-//! build another package's binaries for this crate's tests.
+//! build another package's binaries for a crate's tests.
 
 use std::path::{Path, PathBuf};
 
-/// The workspace root (this crate lives in `<root>/netns-tests`).
+/// The workspace root (this crate lives in `<root>/src/lab`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("netns-tests lives inside the workspace")
+        .ancestors()
+        .nth(2)
+        .expect("src/lab lives inside the workspace")
         .to_path_buf()
 }
 
 /// Directories searched by [`bin_path`], in order.
 ///
 /// 1. `$APPLIANCE_BIN_DIR` (explicit override, e.g. for release builds);
-/// 2. `$CARGO_TARGET_DIR/debug` (a relative value is taken from the workspace root);
-/// 3. the profile directory this test executable itself was built into
+/// 2. the directory of the running executable when it is not a test
+///    (`applianced drill` runs its own build's `applianced`, a benchmark the
+///    daemon built beside it);
+/// 3. `$CARGO_TARGET_DIR/debug` (a relative value is taken from the workspace root);
+/// 4. the profile directory this test executable itself was built into
 ///    (`<target>/<profile>/deps/test-xxxx` -> `<target>/<profile>`), which
 ///    finds the right target dir even when `CARGO_TARGET_DIR` was set only
 ///    for the build;
-/// 4. `<workspace root>/target/debug`.
+/// 5. `<workspace root>/target/debug`.
 pub fn bin_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(d) = std::env::var_os("APPLIANCE_BIN_DIR") {
         dirs.push(PathBuf::from(d));
     }
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf));
+    let test_exe = exe_dir
+        .as_deref()
+        .is_some_and(|d| d.file_name().is_some_and(|n| n == "deps"));
+    if let (Some(d), false) = (&exe_dir, test_exe) {
+        dirs.push(d.clone());
+    }
     if let Some(d) = std::env::var_os("CARGO_TARGET_DIR") {
         dirs.push(workspace_root().join(d).join("debug"));
     }
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(deps) = exe.parent() {
-            if deps.file_name().is_some_and(|n| n == "deps") {
-                if let Some(profile) = deps.parent() {
-                    dirs.push(profile.to_path_buf());
-                }
-            }
+    if let (Some(deps), true) = (&exe_dir, test_exe) {
+        if let Some(profile) = deps.parent() {
+            dirs.push(profile.to_path_buf());
         }
     }
     dirs.push(workspace_root().join("target").join("debug"));

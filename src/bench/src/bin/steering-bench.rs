@@ -1,0 +1,67 @@
+//! The XDP steering program's cost per frame, run in the kernel with `BPF_PROG_TEST_RUN`
+//! (10^6 runs each), for a frame it steers to a socket (owned: the web service's SYN) and for a
+//! frame it passes to the kernel (another port of the VIP). The figure includes the test-run
+//! harness's own per-run overhead. Root only.
+//!
+//! `steering-bench [--cpu N]`; `--cpu N` pins the benchmark to CPU N.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::process::ExitCode;
+
+use appliance::dataplaned::xdp::steer::{OwnedKey, OwnedMap, Program, Unbound};
+use dataplane::frames;
+use dataplane::testkit::l2;
+use dataplane::testkit::web::{backend, client, client_frame, to_frame, VIP};
+use dataplane::wire::tcp::flags::SYN;
+
+/// One of the host's own addresses, as the daemon registers them.
+const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
+
+/// ns per run of the steering program for a frame it steers and one it passes.
+fn steering_cost() -> Result<(u32, u32), String> {
+    let mut owned = OwnedMap::create().map_err(|e| e.to_string())?;
+    let keys = [
+        OwnedKey::service(VIP, 80, 6),
+        OwnedKey::backend(backend(0), 8080, 6),
+        OwnedKey::local(LOCAL),
+    ]
+    .into();
+    owned.set_keys(&keys).map_err(|e| e.to_string())?;
+    let prog = Program::load_with(&owned, 1, Unbound::Drop).map_err(|e| e.to_string())?;
+    let owned_frame = client_frame(0, SYN);
+    let passed_frame = to_frame(frames::ethernet(
+        l2(1, 2),
+        &frames::tcp_segment(client(0), SocketAddrV4::new(VIP, 22), SYN, b""),
+    ));
+    let run = |f: &[u8]| {
+        prog.test_run(f, 1_000_000)
+            .map(|r| r.1)
+            .map_err(|e| e.to_string())
+    };
+    Ok((run(&owned_frame)?, run(&passed_frame)?))
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--cpu") {
+        let cpu = args
+            .get(i + 1)
+            .and_then(|c| c.parse().ok())
+            .expect("--cpu N");
+        if let Err(e) = lab::cpustat::pin(std::process::id(), cpu) {
+            eprintln!("cannot pin to CPU {cpu}: {e}");
+        }
+    }
+    match steering_cost() {
+        Ok((owned, passed)) => {
+            println!(
+                "steering program (BPF_PROG_TEST_RUN, 10^6 runs): owned frame {owned} ns, passed frame {passed} ns"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("steering program: cannot run it: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
