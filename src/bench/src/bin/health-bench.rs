@@ -1,5 +1,7 @@
 //! Health-check scale benchmark (issue 5): N TCP checks at one interval against a local server
-//! in another namespace, first by `applianced`, then by keepalived running the same N checks.
+//! in another namespace, first by `applianced`, then by HAProxy (the checker operators take as
+//! the reference: one backend of N servers, `check inter`) and keepalived running the same N
+//! checks.
 //! Reports each one's CPU (utime + stime from /proc over the window, as a share of one core)
 //! and resident memory. Run it through `src/bench/bench-health` (release build, root).
 //!
@@ -34,6 +36,9 @@ struct Args {
     seconds: u64,
     interval_s: u64,
     keepalived: bool,
+    haproxy: bool,
+    /// One JSON object per checker on stdout instead of the table.
+    json: bool,
     /// Place the work as on a host with a real NIC: the checker on CPU 0, the server and the
     /// receive processing of its interface (RPS) on CPU 1. Over a veth pair the receiver's
     /// softirq otherwise runs in the sender's context and is billed to the checker.
@@ -48,6 +53,8 @@ fn args() -> Args {
         seconds: 30,
         interval_s: 1,
         keepalived: true,
+        haproxy: true,
+        json: false,
         rps: false,
         handshakes: vec!["full".into(), "half-open".into()],
     };
@@ -64,6 +71,8 @@ fn args() -> Args {
             "--seconds" => a.seconds = num(),
             "--interval" => a.interval_s = num(),
             "--no-keepalived" => a.keepalived = false,
+            "--no-haproxy" => a.haproxy = false,
+            "--json" => a.json = true,
             "--rps" => a.rps = true,
             "--handshake" => {
                 let h = it.next().cloned().unwrap_or_default();
@@ -75,7 +84,8 @@ fn args() -> Args {
             }
             other => panic!(
                 "unknown argument {other}; usage: health-bench [--checks N] [--seconds S] \
-                 [--interval SECONDS] [--no-keepalived] [--rps] [--handshake full|half-open]"
+                 [--interval SECONDS] [--no-keepalived] [--no-haproxy] [--rps] \
+                 [--handshake full|half-open] [--json]"
             ),
         }
     }
@@ -269,6 +279,81 @@ fn keepalived(lab: &Lab, lb: &Netns, a: &Args) -> Measured {
     m
 }
 
+/// HAProxy checking N servers (all the same listener: HAProxy keys servers by name) with
+/// `check inter`, one thread, as a load balancer's health checker runs. Up when its stats socket
+/// reports every server UP.
+fn haproxy(lab: &Lab, lb: &Netns, a: &Args) -> (Measured, usize) {
+    let bin = require_tool("haproxy");
+    let art = lab.artifacts();
+    let stats = art.join("haproxy.sock");
+    let mut cfg = format!(
+        "global\n  nbthread 1\n  stats socket {} mode 600 level admin\n\
+         defaults\n  mode tcp\n  timeout connect 1s\n  timeout check 1s\n  \
+         timeout client 10s\n  timeout server 10s\n\
+         backend bench\n  default-server check inter {}s rise 2 fall 3\n",
+        stats.display(),
+        a.interval_s
+    );
+    for i in 0..a.checks {
+        let _ = writeln!(cfg, "  server c{i:04} {SRV}:{PORT}");
+    }
+    let conf = lab.write_artifact("haproxy.cfg", &cfg);
+    let argv = pinned(
+        a,
+        "0",
+        &[bin.to_str().unwrap(), "-db", "-f", conf.to_str().unwrap()],
+    );
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let proc: Proc = lb.process("haproxy", &argv).spawn();
+    let up = || -> usize {
+        use std::io::{Read, Write};
+        let Ok(mut c) = std::os::unix::net::UnixStream::connect(&stats) else {
+            return 0;
+        };
+        let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut out = String::new();
+        if c.write_all(b"show stat\n").is_err() || c.read_to_string(&mut out).is_err() {
+            return 0;
+        }
+        // CSV: pxname,svname,...,status (18th field).
+        out.lines()
+            .filter(|l| l.starts_with("bench,c"))
+            .filter(|l| l.split(',').nth(17) == Some("UP"))
+            .count()
+    };
+    wait_until(
+        "every HAProxy server up",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || {
+            assert!(proc.is_running(), "haproxy exited:\n{}", proc.log());
+            up() == a.checks
+        },
+    )
+    .unwrap();
+    let pid = proc.pid();
+    let m = measure(a.seconds, || vec![pid], false);
+    let still_up = up();
+    proc.stop(Duration::from_secs(5));
+    (m, still_up)
+}
+
+fn json_line(checker: &str, a: &Args, m: &Measured, up: Option<usize>) -> String {
+    serde_json::json!({
+        "benchmark": "health",
+        "checker": checker,
+        "checks": a.checks,
+        "interval_s": a.interval_s,
+        "window_s": a.seconds,
+        "rps": a.rps,
+        "cpu_percent": m.cpu_percent,
+        "user_percent": m.user_percent,
+        "rss_max_mib": m.rss_max_mib,
+        "checks_up_at_end": up,
+    })
+    .to_string()
+}
+
 fn main() {
     let a = args();
     let lab = Lab::new("health-bench");
@@ -310,23 +395,53 @@ fn main() {
     let mut ours = Vec::new();
     for h in &a.handshakes {
         let (m, still_up) = applianced(&lab, &lb, &a, h);
-        println!(
-            "applianced {h:<9}  CPU {:6.2}% of one core (user {:.2}%)   RSS max {:6.1} MiB   ({still_up}/{} checks up at the end)",
-            m.cpu_percent, m.user_percent, m.rss_max_mib, a.checks
-        );
+        if a.json {
+            println!(
+                "{}",
+                json_line(&format!("applianced {h}"), &a, &m, Some(still_up))
+            );
+        } else {
+            println!(
+                "applianced {h:<9}  CPU {:6.2}% of one core (user {:.2}%)   RSS max {:6.1} MiB   ({still_up}/{} checks up at the end)",
+                m.cpu_percent, m.user_percent, m.rss_max_mib, a.checks
+            );
+        }
         ours.push((h, m));
+    }
+    let mut others = Vec::new();
+    if a.haproxy {
+        let (m, still_up) = haproxy(&lab, &lb, &a);
+        if a.json {
+            println!("{}", json_line("haproxy", &a, &m, Some(still_up)));
+        } else {
+            println!(
+                "haproxy               CPU {:6.2}% of one core (user {:.2}%)   RSS max {:6.1} MiB   ({still_up}/{} servers up at the end; check inter, one thread)",
+                m.cpu_percent, m.user_percent, m.rss_max_mib, a.checks
+            );
+        }
+        others.push(("haproxy", m));
     }
     if a.keepalived {
         let ka = keepalived(&lab, &lb, &a);
-        println!(
-            "keepalived            CPU {:6.2}% of one core (user {:.2}%)   RSS max {:6.1} MiB   (vrrp_script + bash /dev/tcp, scripts' CPU included)",
-            ka.cpu_percent, ka.user_percent, ka.rss_max_mib
-        );
+        if a.json {
+            println!("{}", json_line("keepalived", &a, &ka, None));
+        } else {
+            println!(
+                "keepalived            CPU {:6.2}% of one core (user {:.2}%)   RSS max {:6.1} MiB   (vrrp_script + bash /dev/tcp, scripts' CPU included)",
+                ka.cpu_percent, ka.user_percent, ka.rss_max_mib
+            );
+        }
+        others.push(("keepalived", ka));
+    }
+    if a.json {
+        return;
+    }
+    for (name, o) in &others {
         for (h, m) in &ours {
             println!(
-                "ratio {h:<9}       CPU {:.1}x   RSS {:.1}x   (keepalived / applianced)",
-                ka.cpu_percent / m.cpu_percent.max(0.01),
-                ka.rss_max_mib / m.rss_max_mib.max(0.01)
+                "ratio {h:<9}       CPU {:.1}x   RSS {:.1}x   ({name} / applianced)",
+                o.cpu_percent / m.cpu_percent.max(0.01),
+                o.rss_max_mib / m.rss_max_mib.max(0.01)
             );
         }
     }
