@@ -208,6 +208,7 @@ impl Bgp {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .prefixes = prefixes;
+        self.handle.applied.send_replace(drained);
         routes_tx.send_if_modified(|cur| {
             if cur.routes == routes {
                 return false;

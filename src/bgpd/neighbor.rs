@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ::bgp::packet::family::Afi;
-use ::bgp::{Command, ConnectionId, Event, Family, Peer, PeerConfig, State};
+use ::bgp::{CloseReason, Command, ConnectionId, Event, Family, Peer, PeerConfig, State};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -244,6 +244,7 @@ impl Driver {
                         Err(_) => self.peer.handle_closed(now, id),
                     },
                     Err(e) => {
+                        tracing::info!("bgp {}: dialling failed: {e}", self.name);
                         self.st.last_error = Some(format!("connect: {e}"));
                         self.peer.handle_closed(now, id);
                     }
@@ -276,8 +277,19 @@ impl Driver {
         if let Err(e) = socket::apply_accepted(&stream, self.ttl) {
             tracing::warn!("bgp {}: TTL on accepted connection: {e}", self.name);
         }
-        if let Some(id) = self.peer.accept(Instant::now(), local.ip()) {
-            self.spawn_conn(id, stream);
+        match self.peer.accept(Instant::now(), local.ip()) {
+            Some(id) => {
+                tracing::info!(
+                    "bgp {}: accepted a connection from the peer ({})",
+                    self.name,
+                    lower(self.peer.state())
+                );
+                self.spawn_conn(id, stream);
+            }
+            None => tracing::info!(
+                "bgp {}: incoming connection closed (two connections already, or stopping)",
+                self.name
+            ),
         }
     }
 
@@ -385,7 +397,10 @@ impl Driver {
         let n = &self.name;
         match ev {
             Event::StateChanged { from, to } => {
+                tracing::info!("bgp {n}: {} -> {}", lower(from), lower(to));
                 if to == State::Established {
+                    // Errors of the attempts that led here are history now.
+                    self.st.last_error = None;
                     self.established_at = Some((Instant::now(), unix_ms()));
                     self.metrics
                         .established
@@ -411,6 +426,23 @@ impl Driver {
                     );
                 }
             }
+            Event::ConnectionClosed { conn, reason } => {
+                let why = match &reason {
+                    CloseReason::NotificationSent(m) => format!("we sent NOTIFICATION {m}"),
+                    CloseReason::NotificationReceived(m) => {
+                        format!("the peer sent NOTIFICATION {m}")
+                    }
+                    CloseReason::TcpFailed => "TCP closed or failed".into(),
+                    CloseReason::ConnectTimeout => "no answer within connect_retry".into(),
+                    CloseReason::Stopped => "stopped".into(),
+                };
+                tracing::info!("bgp {n}: connection {} closed: {why}", conn.0);
+            }
+            Event::CollisionResolved { kept, closed } => tracing::info!(
+                "bgp {n}: connection collision: kept {}, closed {}",
+                kept.0,
+                closed.0
+            ),
             Event::NotificationSent(m) => {
                 self.metrics
                     .notifications_sent

@@ -247,7 +247,7 @@ async fn handle(
                 write_line(&mut w, &resp).await?;
             }
             Command::BgpDrain { prefix, drain } => {
-                let resp = match ctx.bgp.set_drain(&prefix, drain) {
+                let resp = match ctx.bgp.set_drain(&prefix, drain).await {
                     Ok(s) => Response::ok(serde_json::to_value(s)?),
                     Err(e) => Response::err(e),
                 };
