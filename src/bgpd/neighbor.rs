@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -46,8 +46,9 @@ pub struct NeighborTask {
     /// Set before `stop` is cancelled when the session is only being restarted (a reload):
     /// then no graceful-shutdown wait.
     pub quick: Arc<AtomicBool>,
-    /// `graceful_shutdown_wait`, already shortened to fit the daemon's shutdown grace.
-    pub gshut_wait: Duration,
+    /// `graceful_shutdown_wait` in milliseconds, already shortened to fit the daemon's
+    /// shutdown grace; a reload changes it in place.
+    pub gshut_wait_ms: Arc<AtomicU64>,
 }
 
 enum Input {
@@ -168,7 +169,7 @@ impl NeighborTask {
                     } else {
                         // RFC 8326: routers lower our preference and move traffic first.
                         d.peer.set_graceful_shutdown(true);
-                        self.gshut_wait
+                        Duration::from_millis(self.gshut_wait_ms.load(Ordering::Relaxed))
                     };
                     shutdown_at = Some(tokio::time::Instant::now() + wait);
                 }
