@@ -248,6 +248,9 @@ fn ebgp_ecmp_follows_health_drain_and_sigterm() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The reply is the state after the drain, not before it.
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("drained by operator"), "{text}");
     bed.expect_nexthops(VIP, 1, Duration::from_secs(5));
     let st = bed.nodes[1].1.status();
     assert_eq!(
@@ -258,6 +261,8 @@ fn ebgp_ecmp_follows_health_drain_and_sigterm() {
         .1
         .appctl(&["bgp", "undrain", "198.18.255.1/32"]);
     assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!text.contains("drained by operator"), "{text}");
     bed.expect_nexthops(VIP, 2, Duration::from_secs(5));
     let bad = bed.nodes[1].1.appctl(&["bgp", "drain", "198.18.254.0/24"]);
     assert!(!bad.status.success());
