@@ -213,3 +213,76 @@ impl Interfaces {
         self.status.send_replace(list);
     }
 }
+
+/// What a reload does to `[interfaces]`: static addresses are added and removed one by one
+/// (`reconcile` above); the others stay installed. Descriptions only change the status.
+pub fn reload_plan(
+    old: &BTreeMap<String, crate::config::InterfaceConfig>,
+    new: &BTreeMap<String, crate::config::InterfaceConfig>,
+) -> Vec<(String, crate::control::protocol::ReloadAction, String)> {
+    use crate::control::protocol::ReloadAction;
+    let empty = crate::config::InterfaceConfig::default();
+    let mut out = Vec::new();
+    let names: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    for name in names {
+        let o = old.get(name).unwrap_or(&empty);
+        let n = new.get(name).unwrap_or(&empty);
+        for a in o
+            .static_addresses
+            .iter()
+            .filter(|a| !n.static_addresses.contains(a))
+        {
+            out.push((name.clone(), ReloadAction::Removed, format!("address {a}")));
+        }
+        for a in n
+            .static_addresses
+            .iter()
+            .filter(|a| !o.static_addresses.contains(a))
+        {
+            out.push((name.clone(), ReloadAction::Added, format!("address {a}")));
+        }
+        if o.description != n.description {
+            out.push((name.clone(), ReloadAction::Applied, "description".into()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod reload_plan_tests {
+    use std::path::Path;
+
+    use super::reload_plan;
+    use crate::config::parse_str;
+    use crate::control::protocol::ReloadAction;
+
+    #[test]
+    fn addresses_are_added_and_removed_one_by_one() {
+        let cfg = |a: &str| {
+            parse_str(
+                &format!("[interfaces.eth0]\nstatic_addresses = [{a}]\n"),
+                Path::new("t.toml"),
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+            .interfaces
+        };
+        let old = cfg("\"198.18.0.1/24\", \"198.18.0.2/24\"");
+        let new = cfg("\"198.18.0.2/24\", \"198.18.0.3/24\"");
+        assert_eq!(
+            reload_plan(&old, &new),
+            vec![
+                (
+                    "eth0".into(),
+                    ReloadAction::Removed,
+                    "address 198.18.0.1/24".into()
+                ),
+                (
+                    "eth0".into(),
+                    ReloadAction::Added,
+                    "address 198.18.0.3/24".into()
+                ),
+            ]
+        );
+        assert!(reload_plan(&old, &old).is_empty());
+    }
+}

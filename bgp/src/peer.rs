@@ -168,9 +168,16 @@ impl Peer {
 
     /// The peer connected to us (TcpConnectionConfirmed). Returns the id to
     /// use for this socket, or `None` if the shell must close it at once
-    /// (stopped, waiting to restart, or two connections already).
+    /// (stopped, or two connections already).
+    ///
+    /// Accepted in Connect and Active (RFC 4271 §8.2.2) and also while Idle
+    /// waits to dial again after a failure, as BIRD and FRR do: a peer that
+    /// only dials out, or one that just restarted and refused our last
+    /// attempt, must not wait for our backoff. The pending dial still happens
+    /// unless a session is up by then; collision detection picks between the
+    /// two connections.
     pub fn accept(&mut self, now: Instant, local: IpAddr) -> Option<ConnectionId> {
-        if !self.started || self.idle_until.is_some() || self.conns.len() >= 2 {
+        if !self.started || self.conns.len() >= 2 {
             return None;
         }
         let id = self.alloc_id();
@@ -253,7 +260,9 @@ impl Peer {
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.idle_until.is_some_and(|t| t <= now) {
             self.idle_until = None;
-            if self.started {
+            // An incoming connection accepted meanwhile may already be
+            // Established; then there is nothing to dial for.
+            if self.started && self.established().is_none() && self.conns.len() < 2 {
                 self.enter_connect(now);
             }
         }
@@ -647,6 +656,7 @@ impl Peer {
         };
         self.backoff.reset();
         self.connect_retry_at = None;
+        self.idle_until = None;
         // A dial still in progress is pointless now.
         let pending: Vec<ConnectionId> = self
             .conns

@@ -573,6 +573,72 @@ fn tcp_failure_in_each_state_goes_idle_then_retries() {
     }
 }
 
+/// A peer that only dials out (ExaBGP with listening off), or one that just
+/// restarted and refused our dial: its connection is accepted while we wait
+/// to dial again, and the session comes up without waiting for the backoff.
+#[test]
+fn refused_dial_still_accepts_the_peers_connection() {
+    let mut h = Harness::new(cfg());
+    let now = h.now;
+    h.peer.start(now);
+    let [Command::Connect(dial)] = h.commands()[..] else {
+        panic!()
+    };
+    // Connection refused: Idle with a restart pending.
+    h.peer.handle_closed(now, dial);
+    assert_eq!(h.peer.state(), State::Idle);
+    let retry_at = h.peer.poll_timeout().expect("a restart is pending");
+    assert!(retry_at > now);
+    h.commands();
+
+    let inc = h
+        .peer
+        .accept(now, LOCAL)
+        .expect("accepted while Idle waits");
+    assert_eq!(h.peer.state(), State::OpenSent);
+    assert!(matches!(h.sent(inc)[..], [Message::Open(_)]));
+    h.recv(inc, Message::Open(peer_open(65002, 90, PEER_ID)));
+    assert_eq!(h.sent(inc), vec![Message::Keepalive]);
+    h.recv(inc, Message::Keepalive);
+    assert_eq!(h.peer.state(), State::Established);
+
+    // The restart that was pending dials nothing once the session is up.
+    h.now = retry_at + Duration::from_secs(1);
+    let now = h.now;
+    h.peer.handle_timeout(now);
+    assert!(
+        !h.commands()
+            .iter()
+            .any(|c| matches!(c, Command::Connect(_))),
+        "dialled although Established"
+    );
+    assert_eq!(h.peer.state(), State::Established);
+}
+
+/// While the accepted connection is still opening, the pending dial goes out
+/// and the two connections are left to collision detection.
+#[test]
+fn pending_dial_goes_out_beside_an_opening_inbound_connection() {
+    let mut h = Harness::new(cfg());
+    let now = h.now;
+    h.peer.start(now);
+    let [Command::Connect(dial)] = h.commands()[..] else {
+        panic!()
+    };
+    h.peer.handle_closed(now, dial);
+    h.commands();
+    let inc = h.peer.accept(now, LOCAL).unwrap();
+    h.sent(inc);
+    h.fire_next();
+    let cmds = h.commands();
+    let [Command::Connect(out)] = cmds[..] else {
+        panic!("{cmds:?}")
+    };
+    assert_ne!(out, inc);
+    assert_eq!(h.peer.connections().len(), 2);
+    assert_eq!(h.peer.state(), State::OpenSent);
+}
+
 #[test]
 fn passive_waits_in_active_and_accepts() {
     let mut c = cfg();

@@ -248,6 +248,9 @@ fn ebgp_ecmp_follows_health_drain_and_sigterm() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The reply is the state after the drain, not before it.
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("drained by operator"), "{text}");
     bed.expect_nexthops(VIP, 1, Duration::from_secs(5));
     let st = bed.nodes[1].1.status();
     assert_eq!(
@@ -258,6 +261,8 @@ fn ebgp_ecmp_follows_health_drain_and_sigterm() {
         .1
         .appctl(&["bgp", "undrain", "198.18.255.1/32"]);
     assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!text.contains("drained by operator"), "{text}");
     bed.expect_nexthops(VIP, 2, Duration::from_secs(5));
     let bad = bed.nodes[1].1.appctl(&["bgp", "drain", "198.18.254.0/24"]);
     assert!(!bad.status.success());
@@ -487,4 +492,58 @@ fn gtsm_one_sided_does_not_establish() {
     assert_eq!(bed.nexthops(VIP), 0);
     let st = bed.nodes[0].1.status();
     assert_ne!(st["bgp"]["peers"][0]["state"], "established", "{st}");
+}
+
+/// A reload that adds an announcement and changes a check's interval applies both in place:
+/// the reply says so, the session stays up (same establishment time), the new prefix reaches
+/// the router.
+#[test]
+fn reload_keeps_session() {
+    let bed = setup(
+        vec![Peering {
+            node_as: 65001,
+            ..Default::default()
+        }],
+        &[None],
+        false,
+    );
+    bed.expect_nexthops(VIP, 1, Duration::from_secs(20));
+    let node = &bed.nodes[0].1;
+    let since = node.status()["bgp"]["peers"][0]["established_unix_ms"].clone();
+    assert!(since.is_u64(), "{}", node.status());
+
+    let cfg = std::fs::read_to_string(&node.config).unwrap();
+    let cfg = cfg.replace("interval = \"200ms\"", "interval = \"300ms\"")
+        + "\n[[bgp.announce]]\nprefix = \"198.18.255.2/32\"\n";
+    std::fs::write(&node.config, cfg).unwrap();
+    let out = node.appctl(&["reload"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("health")
+            && lines[0].contains("web")
+            && lines[0].contains("applied")
+            && lines[0].contains("interval 200ms → 300ms"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("bgp")
+            && lines[1].contains("198.18.255.2/32")
+            && lines[1].contains("added"),
+        "{text}"
+    );
+    let json = node.appctl(&["reload", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["changes"], serde_json::json!([]), "{v}");
+
+    bed.expect_nexthops("198.18.255.2", 1, Duration::from_secs(5));
+    let st = node.status();
+    assert_eq!(st["bgp"]["peers"][0]["state"], "established", "{st}");
+    assert_eq!(st["bgp"]["peers"][0]["established_unix_ms"], since, "{st}");
 }

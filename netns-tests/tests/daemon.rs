@@ -142,6 +142,18 @@ fn sighup_with_broken_file_keeps_running_config() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(node.status()["daemon"]["config_generation"], 2);
+    // The reply says what changed: one address removed, one added, nothing else.
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].contains("removed") && lines[0].contains("address 198.18.0.10/24"),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains("added") && lines[1].contains("address 198.18.0.11/24"),
+        "{text}"
+    );
     wait_until(
         "address moved",
         Duration::from_secs(5),

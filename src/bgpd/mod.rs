@@ -1,27 +1,29 @@
 //! The BGP subsystem: announces `[[bgp.announce]]` prefixes to every `[[bgp.neighbor]]` while
 //! their gates (health checks, VRRP mastership, operator drain) allow. One task per neighbour
 //! drives a sans-IO `bgp::Peer` (see `neighbor`); this supervisor owns the listeners and the
-//! announcement engine, and restarts sessions when a reload changes them.
+//! announcement engine, and starts, stops or restarts sessions as a reload changes them
+//! (`reload_plan`).
 
 mod announce;
 mod listener;
 mod metrics;
 mod neighbor;
+pub mod reload_plan;
 mod socket;
 mod status;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::bgp::BgpConfig;
+use crate::config::bgp::{BgpConfig, NeighborConfig};
 use crate::config::Config;
 use crate::events::{BgpEvent, EventLog};
 use crate::verdicts::Verdicts;
@@ -41,22 +43,42 @@ pub struct Bgp {
     pub handle: BgpHandle,
 }
 
-/// The running sessions and what they were started from.
-struct Sessions {
-    /// The `[bgp]` section without its announcements (those never restart a session).
-    started_from: Option<BgpConfig>,
+/// One neighbour's running session.
+struct Session {
+    cfg: NeighborConfig,
     stop: CancellationToken,
+    /// Set before `stop` when the session is only restarted (a reload): no graceful wait.
     quick: Arc<AtomicBool>,
-    tasks: JoinSet<()>,
+    task: JoinHandle<()>,
+    inbound: mpsc::Sender<tokio::net::TcpStream>,
+}
+
+impl Session {
+    async fn stop_quickly(self) {
+        self.quick.store(true, Ordering::Relaxed);
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// The running sessions and listeners, and what they were started from.
+#[derive(Default)]
+struct Sessions {
+    /// `reload_plan::global_part` of the running `[bgp]`; `None` when there is none.
+    global: Option<BgpConfig>,
+    neighbors: BTreeMap<IpAddr, Session>,
+    /// The neighbours the listeners were set up for, their stop token and tasks.
+    listeners: Option<(Vec<NeighborConfig>, CancellationToken, JoinSet<()>)>,
+    /// `graceful_shutdown_wait` in milliseconds, shared with every session so a reload
+    /// changes it in place.
+    gshut_wait_ms: Arc<AtomicU64>,
 }
 
 impl Sessions {
-    fn idle() -> Self {
-        Sessions {
-            started_from: None,
-            stop: CancellationToken::new(),
-            quick: Arc::new(AtomicBool::new(false)),
-            tasks: JoinSet::new(),
+    async fn stop_listeners(&mut self) {
+        if let Some((_, stop, mut tasks)) = self.listeners.take() {
+            stop.cancel();
+            while tasks.join_next().await.is_some() {}
         }
     }
 }
@@ -70,19 +92,12 @@ fn gshut_wait(b: &BgpConfig, grace: Duration) -> Duration {
         .min(grace.saturating_sub(margin))
 }
 
-fn session_part(b: &BgpConfig) -> BgpConfig {
-    BgpConfig {
-        announce: Vec::new(),
-        ..b.clone()
-    }
-}
-
 impl Bgp {
     pub async fn run(mut self, stop: CancellationToken) {
         let m = metrics::BgpMetrics::register(&self.metrics);
         let (routes_tx, _) = watch::channel(Arc::new(RouteSet::default()));
         let mut drained_rx = self.handle.drained.subscribe();
-        let mut sessions = Sessions::idle();
+        let mut sessions = Sessions::default();
         let mut last: BTreeMap<String, PrefixStatus> = BTreeMap::new();
         loop {
             // Other subsystems stop with us and may publish their last states (checks gone,
@@ -92,19 +107,9 @@ impl Bgp {
                 break;
             }
             let cfg = self.config.borrow_and_update().bgp.clone();
-            let want = cfg.as_ref().map(session_part);
-            if want != sessions.started_from {
-                // A reload changed the sessions: restart them without the graceful wait.
-                sessions.quick.store(true, Ordering::Relaxed);
-                sessions.stop.cancel();
-                while sessions.tasks.join_next().await.is_some() {}
-                sessions = Sessions::idle();
-                if let Some(b) = &cfg {
-                    let grace = self.config.borrow().daemon.shutdown_grace.get();
-                    self.start_sessions(grace, b, &mut sessions, &routes_tx, &m, &stop);
-                }
-                sessions.started_from = want;
-            }
+            let grace = self.config.borrow().daemon.shutdown_grace.get();
+            self.reconcile(cfg.as_ref(), grace, &mut sessions, &routes_tx, &m, &stop)
+                .await;
             self.recompute(cfg.as_ref(), &routes_tx, &mut last, &m);
 
             tokio::select! {
@@ -115,32 +120,66 @@ impl Bgp {
                 r = drained_rx.changed() => if r.is_err() { break },
             }
         }
-        // The neighbour tasks saw the same token: they announce GRACEFUL_SHUTDOWN, wait,
-        // withdraw and send Cease before they finish.
-        sessions.stop.cancel();
-        while sessions.tasks.join_next().await.is_some() {}
+        // The neighbour tasks saw the same token (theirs are its children): they announce
+        // GRACEFUL_SHUTDOWN, wait, withdraw and send Cease before they finish.
+        for (_, s) in std::mem::take(&mut sessions.neighbors) {
+            s.stop.cancel();
+            let _ = s.task.await;
+        }
+        sessions.stop_listeners().await;
     }
 
-    fn start_sessions(
+    /// Brings the sessions in line with `cfg` as `reload_plan` describes: a change of the keys
+    /// every session is built from restarts them all, otherwise only the neighbours that were
+    /// added, removed or changed start, stop or restart.
+    async fn reconcile(
         &self,
+        cfg: Option<&BgpConfig>,
         grace: Duration,
-        b: &BgpConfig,
         s: &mut Sessions,
         routes_tx: &watch::Sender<Arc<RouteSet>>,
         m: &metrics::BgpMetrics,
         stop: &CancellationToken,
     ) {
-        s.stop = stop.child_token();
-        *self.handle.engine.lock().unwrap_or_else(|p| p.into_inner()) = BgpStatus {
-            local_as: b.local_as,
-            router_id: b.router_id.to_string(),
-            ..Default::default()
-        };
-        let mut inbound: HashMap<IpAddr, mpsc::Sender<tokio::net::TcpStream>> = HashMap::new();
+        let global = cfg.map(reload_plan::global_part);
+        if global != s.global {
+            for (_, n) in std::mem::take(&mut s.neighbors) {
+                n.stop_quickly().await;
+            }
+            s.stop_listeners().await;
+            s.global = global;
+            if let Some(b) = cfg {
+                *self.handle.engine.lock().unwrap_or_else(|p| p.into_inner()) = BgpStatus {
+                    local_as: b.local_as,
+                    router_id: b.router_id.to_string(),
+                    ..Default::default()
+                };
+            }
+        }
+        let Some(b) = cfg else { return };
+        s.gshut_wait_ms
+            .store(gshut_wait(b, grace).as_millis() as u64, Ordering::Relaxed);
+        let mut changed = false;
+        let gone: Vec<IpAddr> = s
+            .neighbors
+            .iter()
+            .filter(|(a, run)| !b.neighbor.iter().any(|n| n.address == **a && *n == run.cfg))
+            .map(|(a, _)| *a)
+            .collect();
+        for a in gone {
+            if let Some(n) = s.neighbors.remove(&a) {
+                n.stop_quickly().await;
+                changed = true;
+            }
+        }
         for n in &b.neighbor {
+            if s.neighbors.contains_key(&n.address) {
+                continue;
+            }
             let (tx, rx) = mpsc::channel(4);
-            inbound.insert(n.address, tx);
-            s.tasks.spawn(
+            let token = stop.child_token();
+            let quick = Arc::new(AtomicBool::new(false));
+            let task = tokio::spawn(
                 NeighborTask {
                     global: b.clone(),
                     cfg: n.clone(),
@@ -149,13 +188,38 @@ impl Bgp {
                     events: self.events.clone(),
                     metrics: m.clone(),
                     status: self.handle.peers.clone(),
-                    quick: s.quick.clone(),
-                    gshut_wait: gshut_wait(b, grace),
+                    quick: quick.clone(),
+                    gshut_wait_ms: s.gshut_wait_ms.clone(),
                 }
-                .run(s.stop.clone()),
+                .run(token.clone()),
             );
+            s.neighbors.insert(
+                n.address,
+                Session {
+                    cfg: n.clone(),
+                    stop: token,
+                    quick,
+                    task,
+                    inbound: tx,
+                },
+            );
+            changed = true;
         }
-        listener::start(b, inbound, &mut s.tasks, s.stop.clone());
+        // Listeners carry every neighbour's MD5 key and hand connections to its session:
+        // set them up again when the neighbours changed (sessions already up have their own
+        // sockets and are not affected).
+        if changed || s.listeners.is_none() {
+            s.stop_listeners().await;
+            let inbound: HashMap<IpAddr, mpsc::Sender<tokio::net::TcpStream>> = s
+                .neighbors
+                .iter()
+                .map(|(a, n)| (*a, n.inbound.clone()))
+                .collect();
+            let token = stop.child_token();
+            let mut tasks = JoinSet::new();
+            listener::start(b, inbound, &mut tasks, token.clone());
+            s.listeners = Some((b.neighbor.clone(), token, tasks));
+        }
     }
 
     /// Recomputes the desired routes; hands them to every session only when they changed.
@@ -208,6 +272,7 @@ impl Bgp {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .prefixes = prefixes;
+        self.handle.applied.send_replace(drained);
         routes_tx.send_if_modified(|cur| {
             if cur.routes == routes {
                 return false;

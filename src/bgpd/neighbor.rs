@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ::bgp::packet::family::Afi;
-use ::bgp::{Command, ConnectionId, Event, Family, Peer, PeerConfig, State};
+use ::bgp::{CloseReason, Command, ConnectionId, Event, Family, Peer, PeerConfig, State};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -46,8 +46,9 @@ pub struct NeighborTask {
     /// Set before `stop` is cancelled when the session is only being restarted (a reload):
     /// then no graceful-shutdown wait.
     pub quick: Arc<AtomicBool>,
-    /// `graceful_shutdown_wait`, already shortened to fit the daemon's shutdown grace.
-    pub gshut_wait: Duration,
+    /// `graceful_shutdown_wait` in milliseconds, already shortened to fit the daemon's
+    /// shutdown grace; a reload changes it in place.
+    pub gshut_wait_ms: Arc<AtomicU64>,
 }
 
 enum Input {
@@ -168,7 +169,7 @@ impl NeighborTask {
                     } else {
                         // RFC 8326: routers lower our preference and move traffic first.
                         d.peer.set_graceful_shutdown(true);
-                        self.gshut_wait
+                        Duration::from_millis(self.gshut_wait_ms.load(Ordering::Relaxed))
                     };
                     shutdown_at = Some(tokio::time::Instant::now() + wait);
                 }
@@ -244,6 +245,7 @@ impl Driver {
                         Err(_) => self.peer.handle_closed(now, id),
                     },
                     Err(e) => {
+                        tracing::info!("bgp {}: dialling failed: {e}", self.name);
                         self.st.last_error = Some(format!("connect: {e}"));
                         self.peer.handle_closed(now, id);
                     }
@@ -276,8 +278,19 @@ impl Driver {
         if let Err(e) = socket::apply_accepted(&stream, self.ttl) {
             tracing::warn!("bgp {}: TTL on accepted connection: {e}", self.name);
         }
-        if let Some(id) = self.peer.accept(Instant::now(), local.ip()) {
-            self.spawn_conn(id, stream);
+        match self.peer.accept(Instant::now(), local.ip()) {
+            Some(id) => {
+                tracing::info!(
+                    "bgp {}: accepted a connection from the peer ({})",
+                    self.name,
+                    lower(self.peer.state())
+                );
+                self.spawn_conn(id, stream);
+            }
+            None => tracing::info!(
+                "bgp {}: incoming connection closed (two connections already, or stopping)",
+                self.name
+            ),
         }
     }
 
@@ -385,7 +398,10 @@ impl Driver {
         let n = &self.name;
         match ev {
             Event::StateChanged { from, to } => {
+                tracing::info!("bgp {n}: {} -> {}", lower(from), lower(to));
                 if to == State::Established {
+                    // Errors of the attempts that led here are history now.
+                    self.st.last_error = None;
                     self.established_at = Some((Instant::now(), unix_ms()));
                     self.metrics
                         .established
@@ -411,6 +427,23 @@ impl Driver {
                     );
                 }
             }
+            Event::ConnectionClosed { conn, reason } => {
+                let why = match &reason {
+                    CloseReason::NotificationSent(m) => format!("we sent NOTIFICATION {m}"),
+                    CloseReason::NotificationReceived(m) => {
+                        format!("the peer sent NOTIFICATION {m}")
+                    }
+                    CloseReason::TcpFailed => "TCP closed or failed".into(),
+                    CloseReason::ConnectTimeout => "no answer within connect_retry".into(),
+                    CloseReason::Stopped => "stopped".into(),
+                };
+                tracing::info!("bgp {n}: connection {} closed: {why}", conn.0);
+            }
+            Event::CollisionResolved { kept, closed } => tracing::info!(
+                "bgp {n}: connection collision: kept {}, closed {}",
+                kept.0,
+                closed.0
+            ),
             Event::NotificationSent(m) => {
                 self.metrics
                     .notifications_sent

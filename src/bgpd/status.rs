@@ -58,6 +58,8 @@ pub struct BgpHandle {
     pub(super) peers: Arc<Mutex<BTreeMap<String, PeerStatus>>>,
     pub(super) engine: Arc<Mutex<BgpStatus>>,
     pub(super) drained: watch::Sender<BTreeSet<Prefix>>,
+    /// The drain set the announcement engine last decided with (its `prefixes` follow it).
+    pub(super) applied: watch::Sender<BTreeSet<Prefix>>,
 }
 
 impl Default for BgpHandle {
@@ -66,6 +68,7 @@ impl Default for BgpHandle {
             peers: Default::default(),
             engine: Default::default(),
             drained: watch::channel(BTreeSet::new()).0,
+            applied: watch::channel(BTreeSet::new()).0,
         }
     }
 }
@@ -97,8 +100,10 @@ impl BgpHandle {
         Some(s)
     }
 
-    /// Drains (withdraws regardless of health) or undrains a configured prefix.
-    pub fn set_drain(&self, prefix: &str, drain: bool) -> Result<BgpStatus, String> {
+    /// Drains (withdraws regardless of health) or undrains a configured prefix, and returns
+    /// the status once the announcement engine has decided with the change (the state after
+    /// it, not before).
+    pub async fn set_drain(&self, prefix: &str, drain: bool) -> Result<BgpStatus, String> {
         let p: Prefix = prefix
             .parse()
             .map_err(|e| format!("{e}; write a prefix such as 198.18.255.1/32"))?;
@@ -120,6 +125,14 @@ impl BgpHandle {
                 d.remove(&p);
             }
         });
+        let mut applied = self.applied.subscribe();
+        // The engine recomputes at once; the bound only keeps a stopping daemon from
+        // holding the request.
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            applied.wait_for(|a| a.contains(&p) == drain),
+        )
+        .await;
         self.status()
             .ok_or_else(|| "BGP is not configured".to_string())
     }

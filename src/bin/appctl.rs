@@ -41,7 +41,12 @@ enum Cmd {
         json: bool,
     },
     /// Re-read the configuration file; a bad file leaves the running configuration in place.
-    Reload,
+    /// Prints what was applied in place, restarted, added or removed.
+    Reload {
+        /// The reply as JSON (`generation` and `changes`).
+        #[arg(long)]
+        json: bool,
+    },
     /// The ordered event log.
     Events {
         /// Keep printing new events as they happen.
@@ -195,12 +200,9 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
                 print!("{}", render::vrrp(&status));
             }
         }
-        Cmd::Reload => {
+        Cmd::Reload { json } => {
             let data = client.call(Command::Reload)?;
-            println!(
-                "reloaded: configuration generation {}",
-                data.get("generation").and_then(|g| g.as_u64()).unwrap_or(0)
-            );
+            show(data, *json, appliance::cli::reload::reload)?;
         }
         Cmd::Dataplane { json } => {
             let data = client.call(Command::Dataplane)?;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use appliance::config::overrides::Overrides;
 use appliance::config::DEFAULT_CONFIG_PATH;
 use appliance::logging::{self, LogFormat};
 
@@ -30,6 +31,12 @@ enum Cmd {
         /// Log level (error, warn, info, debug, trace); RUST_LOG overrides it.
         #[arg(long, default_value = "info")]
         log_level: String,
+        /// State directory (pid lock, ledger); overrides `[daemon] state_dir`.
+        #[arg(long = "state-dir", value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// Control socket; overrides `[control] socket`.
+        #[arg(short = 's', long = "socket", value_name = "PATH")]
+        socket: Option<PathBuf>,
     },
     /// Validate a configuration file and print a summary; exit 0 when valid, 1 when not.
     Check {
@@ -52,7 +59,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Drill { json, interval_ms } => appliance::drill::run(json, interval_ms),
-        Cmd::Check { config } => match appliance::daemon::load(&config) {
+        Cmd::Check { config } => match appliance::daemon::load(&config, &Overrides::default()) {
             Ok(cfg) => {
                 println!("{}: valid", config.display());
                 print!("{}", appliance::config::summary::summary(&cfg));
@@ -68,9 +75,12 @@ fn main() -> ExitCode {
             config,
             log_format,
             log_level,
+            state_dir,
+            socket,
         } => {
             logging::init(log_format, &log_level);
-            let cfg = match appliance::daemon::load(&config) {
+            let overrides = Overrides { state_dir, socket };
+            let cfg = match appliance::daemon::load(&config, &overrides) {
                 Ok(c) => c,
                 Err(errs) => {
                     for e in &errs.0 {
@@ -91,7 +101,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(appliance::daemon::run(config, cfg)) {
+            match rt.block_on(appliance::daemon::run(config, cfg, overrides)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");

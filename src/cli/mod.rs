@@ -3,4 +3,5 @@
 pub mod bgp;
 pub mod dataplane;
 pub mod gateway;
+pub mod reload;
 pub mod render;

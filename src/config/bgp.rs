@@ -170,6 +170,9 @@ mod withdraw_str {
 fn default_hold() -> ConfigDuration {
     ConfigDuration::from_secs(9)
 }
+/// As FRR's `timers connect` (1-65535 s).
+const MAX_CONNECT_RETRY: std::time::Duration = std::time::Duration::from_secs(65535);
+
 fn default_connect_retry() -> ConfigDuration {
     ConfigDuration::from_secs(5)
 }
@@ -269,6 +272,13 @@ pub fn validate(
             root.key("connect_retry"),
             "must be greater than zero",
             Some("e.g. \"5s\"".into()),
+        );
+    } else if bgp.connect_retry.get() > MAX_CONNECT_RETRY {
+        // It also bounds each dial (the TCP handshake's timeout): a day-long value is a typo.
+        issues.push(
+            root.key("connect_retry"),
+            "connect_retry is at most 65535s",
+            Some("e.g. \"5s\"; the router's own connect timer is typically 5s to 120s".into()),
         );
     }
     let mut seen = BTreeSet::new();

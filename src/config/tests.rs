@@ -19,6 +19,60 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
+    // Numbers the parser takes but the daemon cannot use: each is refused with its place, never
+    // left for a multiplication, an allocation or a timer to panic on.
+    Case {
+        name: "the most negative tracking weight (negating it overflowed)",
+        text: "[interfaces.eth0]\n[[vrrp.instance]]\nname = \"vi\"\ninterface = \"eth0\"\nvrid = 7\n\
+               virtual_addresses = [\"198.18.0.100/24\"]\n\
+               track_interfaces = [{ interface = \"eth0\", weight = -2147483648 }]\n",
+        line: 7,
+        column: 52,
+        key: "vrrp.instance[0].track_interfaces[0].weight",
+        says: "-254..254",
+    },
+    Case {
+        name: "a connect_retry of a year",
+        text: "[bgp]\nlocal_as = 65001\nrouter_id = \"198.18.0.1\"\nconnect_retry = \"366days\"\n",
+        line: 4,
+        column: 17,
+        key: "bgp.connect_retry",
+        says: "at most 65535s",
+    },
+    Case {
+        name: "a duration past what a timer can add to an Instant",
+        text: "[bgp]\nlocal_as = 65001\nrouter_id = \"198.18.0.1\"\ngraceful_shutdown_wait = \"1e20s\"\n",
+        line: 4,
+        column: 26,
+        key: "bgp.graceful_shutdown_wait",
+        says: "366 days",
+    },
+    Case {
+        name: "a conntrack table that cannot be allocated",
+        text: "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\nconntrack_per_worker = 4294967295\n",
+        line: 4,
+        column: 24,
+        key: "dataplane.conntrack_per_worker",
+        says: "16 to 67108864",
+    },
+    Case {
+        name: "a backend weight that would overflow the scheduler's sums",
+        text: "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n[[service]]\nname = \"web\"\n\
+               vip = \"198.18.100.1\"\nport = 80\nprotocol = \"tcp\"\n\
+               backends = [{ address = \"198.18.1.2\", port = 80, weight = 4294967295 }]\n",
+        line: 9,
+        column: 59,
+        key: "service[0].backends[0].weight",
+        says: "0 to 10000",
+    },
+    Case {
+        name: "as many queues as a u32 holds",
+        text: "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\nqueues = 4294967295\n",
+        line: 4,
+        column: 10,
+        key: "dataplane.queues",
+        says: "queue",
+    },
     Case {
         name: "typo in a daemon key gets a did-you-mean",
         text: "[daemon]\nstate_dirr = \"/x\"\n",

@@ -312,7 +312,7 @@ pub fn validate(
         for (j, t) in inst.track_interfaces.iter().enumerate() {
             let tp = p.key("track_interfaces").index(j);
             interfaces::check_ref(ifaces, &t.interface, tp.key("interface"), issues);
-            if t.weight.abs() > MAX_WEIGHT {
+            if t.weight.unsigned_abs() > MAX_WEIGHT.unsigned_abs() {
                 issues.push(tp.key("weight"), "weight must be within -254..254", None);
             }
         }
@@ -328,7 +328,7 @@ pub fn validate(
                     Some(hint),
                 );
             }
-            if t.weight.abs() > MAX_WEIGHT {
+            if t.weight.unsigned_abs() > MAX_WEIGHT.unsigned_abs() {
                 issues.push(tp.key("weight"), "weight must be within -254..254", None);
             }
         }

@@ -87,12 +87,76 @@ impl Response {
     }
 }
 
+/// What a reload did to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReloadAction {
+    /// Changed in place: nothing that was running was interrupted.
+    Applied,
+    /// Stopped and started again with the new settings.
+    Restarted,
+    Added,
+    Removed,
+    /// Accepted in the file but used only from the next start of the daemon.
+    NextStart,
+}
+
+impl ReloadAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReloadAction::Applied => "applied",
+            ReloadAction::Restarted => "restarted",
+            ReloadAction::Added => "added",
+            ReloadAction::Removed => "removed",
+            ReloadAction::NextStart => "next start",
+        }
+    }
+}
+
+/// One line of a reload's plan: `subsystem` (`bgp`, `health`, ...), the `object` in it (a
+/// neighbour, a check, an instance), what happened to it and what changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadChange {
+    pub subsystem: String,
+    pub object: String,
+    pub action: ReloadAction,
+    pub what: String,
+}
+
+/// The reply to `reload`: the generation now running and what the reload changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadReply {
+    pub generation: u64,
+    #[serde(default)]
+    pub changes: Vec<ReloadChange>,
+}
+
 /// Longest request line accepted; requests are tiny, this bounds a misbehaving client.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reload_reply_wire_form() {
+        let r = ReloadReply {
+            generation: 2,
+            changes: vec![ReloadChange {
+                subsystem: "bgp".into(),
+                object: "198.18.255.1/32".into(),
+                action: ReloadAction::NextStart,
+                what: "announcement".into(),
+            }],
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"generation":2,"changes":[{"subsystem":"bgp","object":"198.18.255.1/32","action":"next_start","what":"announcement"}]}"#
+        );
+        // A reply without `changes` (an older daemon) still decodes.
+        let r: ReloadReply = serde_json::from_str(r#"{"generation":3}"#).unwrap();
+        assert!(r.changes.is_empty());
+    }
 
     #[test]
     fn wire_form_is_stable() {

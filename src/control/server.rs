@@ -11,12 +11,15 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::protocol::{Command, Request, Response, MAX_REQUEST_BYTES, PROTOCOL_VERSION};
+use super::protocol::{
+    Command, ReloadReply, Request, Response, MAX_REQUEST_BYTES, PROTOCOL_VERSION,
+};
 use crate::events::EventLog;
 use crate::status::Status;
 
-/// A reload request: the reply says the new generation or why the file was rejected.
-pub type ReloadRequest = oneshot::Sender<Result<u64, String>>;
+/// A reload request: the reply says the new generation and what changed, or why the file was
+/// rejected.
+pub type ReloadRequest = oneshot::Sender<Result<ReloadReply, String>>;
 
 /// What the socket needs from the rest of the daemon.
 pub struct ControlContext {
@@ -203,9 +206,7 @@ async fn handle(
                     Response::err("daemon is shutting down")
                 } else {
                     match rx.await {
-                        Ok(Ok(generation)) => {
-                            Response::ok(serde_json::json!({ "generation": generation }))
-                        }
+                        Ok(Ok(reply)) => Response::ok(serde_json::to_value(reply)?),
                         Ok(Err(e)) => Response::err(e),
                         Err(_) => Response::err("daemon is shutting down"),
                     }
@@ -247,7 +248,7 @@ async fn handle(
                 write_line(&mut w, &resp).await?;
             }
             Command::BgpDrain { prefix, drain } => {
-                let resp = match ctx.bgp.set_drain(&prefix, drain) {
+                let resp = match ctx.bgp.set_drain(&prefix, drain).await {
                     Ok(s) => Response::ok(serde_json::to_value(s)?),
                     Err(e) => Response::err(e),
                 };

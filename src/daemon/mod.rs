@@ -5,6 +5,8 @@
 mod lock;
 mod metrics_endpoint;
 mod reload;
+mod reload_plan;
+mod reload_vrrp;
 mod shutdown;
 mod sources;
 mod start;
@@ -14,6 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::config::overrides::Overrides;
 use crate::config::{self, Config};
 use start::Daemon;
 
@@ -24,8 +27,10 @@ pub fn unix_ms() -> u64 {
         .as_millis() as u64
 }
 
-pub async fn run(config_path: PathBuf, cfg: Config) -> anyhow::Result<()> {
-    let mut daemon = start::start(config_path, cfg).await?;
+/// Runs the daemon on `cfg`, loaded from `config_path` with `overrides` (the command line's)
+/// applied; every reload applies them again.
+pub async fn run(config_path: PathBuf, cfg: Config, overrides: Overrides) -> anyhow::Result<()> {
+    let mut daemon = start::start(config_path, cfg, overrides).await?;
     let why = until_stopped(&mut daemon).await?;
     shutdown::shutdown(daemon, why).await;
     Ok(())
@@ -39,6 +44,7 @@ async fn until_stopped(d: &mut Daemon) -> anyhow::Result<&'static str> {
     let reload = |d: &Daemon, trigger| {
         reload::reload(
             &d.config_path,
+            &d.overrides,
             &d.config_tx,
             &d.shared,
             &d.events,
@@ -62,6 +68,8 @@ async fn until_stopped(d: &mut Daemon) -> anyhow::Result<&'static str> {
 }
 
 /// Used by `applianced check` and at start: the whole file, or every problem in it.
-pub fn load(path: &std::path::Path) -> Result<Config, config::ConfigErrors> {
-    config::load_file(path)
+pub fn load(path: &std::path::Path, overrides: &Overrides) -> Result<Config, config::ConfigErrors> {
+    let mut cfg = config::load_file(path)?;
+    overrides.apply(&mut cfg);
+    Ok(cfg)
 }

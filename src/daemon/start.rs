@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::lock::{self, PidLock};
 use super::sources::{Shared, StatusSources};
 use super::{metrics_endpoint, unix_ms};
+use crate::config::overrides::Overrides;
 use crate::config::Config;
 use crate::control::server::{ControlContext, ControlServer, ReloadRequest};
 use crate::events::{DaemonEvent, EventLog};
@@ -27,6 +28,8 @@ use crate::verdicts::Verdicts;
 pub(super) struct Daemon {
     pub node: String,
     pub config_path: PathBuf,
+    /// The command line's settings, applied to every reload too.
+    pub overrides: Overrides,
     /// The control socket's path, removed at the end.
     pub socket: PathBuf,
     pub events: EventLog,
@@ -57,7 +60,11 @@ struct Base {
     leftovers_removed: u64,
 }
 
-pub(super) async fn start(config_path: PathBuf, cfg: Config) -> anyhow::Result<Daemon> {
+pub(super) async fn start(
+    config_path: PathBuf,
+    cfg: Config,
+    overrides: Overrides,
+) -> anyhow::Result<Daemon> {
     let base = prepare(&cfg).await?;
     let shared = Arc::new(Mutex::new(Shared {
         node: base.node.clone(),
@@ -140,6 +147,7 @@ pub(super) async fn start(config_path: PathBuf, cfg: Config) -> anyhow::Result<D
     Ok(Daemon {
         node: base.node,
         config_path,
+        overrides,
         socket: cfg.control.socket.clone(),
         events: base.events,
         metrics: base.metrics,

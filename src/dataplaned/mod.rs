@@ -13,6 +13,7 @@ pub mod handoff;
 pub mod kernel_monitor;
 pub mod kernel_view;
 pub mod metrics;
+pub mod reload_plan;
 pub mod spec;
 pub mod state;
 pub mod stats;

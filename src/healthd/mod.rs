@@ -12,6 +12,7 @@
 mod control;
 mod forward;
 mod metrics;
+pub mod reload_plan;
 mod view;
 
 #[cfg(test)]
