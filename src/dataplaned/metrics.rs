@@ -64,6 +64,16 @@ const PLAIN: [(C, &str, &str); 11] = [
         "mss_clamped",
         "TCP SYNs whose MSS was lowered to fit a tunnel",
     ),
+    (
+        C::IcmpTimeExceededSent,
+        "icmp_time_exceeded_sent",
+        "ICMP time exceeded errors sent for packets whose TTL ran out here",
+    ),
+    (
+        C::IcmpRateLimited,
+        "icmp_rate_limited",
+        "ICMP errors not sent because the worker's rate limit was reached",
+    ),
 ];
 
 pub struct DataplaneMetrics {

@@ -23,6 +23,7 @@ pub mod neighbours;
 pub mod pipeline;
 pub mod pmtu;
 mod prefetch;
+pub mod ratelimit;
 pub mod sched;
 pub mod snapshot;
 pub mod snat;
