@@ -12,7 +12,7 @@ use crate::metrics::{Labels, Metrics};
 use dataplane::counters::{Counter as C, Counters, DropReason};
 
 /// Counters exported as `appliance_dataplane_<name>_total{worker}`.
-const PLAIN: [(C, &str, &str); 11] = [
+const PLAIN: [(C, &str, &str); 13] = [
     (
         C::Passed,
         "passed",
