@@ -28,6 +28,7 @@ pub mod sched;
 pub mod snapshot;
 pub mod snat;
 pub mod steering;
+pub mod tables;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod tunnel;

@@ -33,9 +33,10 @@ use super::flow::{client_hash, inside_hash, mix2, FlowKey};
 use super::ratelimit::TokenBucket;
 use super::sched::{Choice, SchedState};
 use super::snapshot::Snapshot;
-use super::snat::mapping::Inside;
+use super::snat::mapping::{Inside, Mappings};
 use super::snat::SnatState;
 use super::steering;
+use super::tables::AllocError;
 use super::tunnel_counters::PerTunnel;
 use super::wire::{ethernet, proto, Address, EtherType, EthernetFrame, Ipv4Packet};
 
@@ -171,17 +172,31 @@ fn release(sched: &mut SchedState, snat: &mut SnatState, e: &Entry) {
 }
 
 impl Pipeline {
+    /// A worker's pipeline with its tables allocated. Panics when the memory cannot be had:
+    /// the daemon uses [`Pipeline::try_new`].
     pub fn new(cfg: PipelineConfig) -> Pipeline {
-        let ct = Conntrack::new(cfg.conntrack_capacity, cfg.timeouts, cfg.local_seed);
+        Pipeline::try_new(cfg).expect("pipeline tables")
+    }
+
+    /// The memory the tables of one worker's pipeline take that grows with the configuration
+    /// (conntrack entries and index, SNAT mappings); the rest is a few hundred KiB.
+    pub fn table_bytes(cfg: &PipelineConfig) -> u64 {
+        Conntrack::bytes_for(cfg.conntrack_capacity)
+            + Mappings::bytes_for(cfg.conntrack_capacity as usize)
+    }
+
+    /// [`Pipeline::new`], or an error when a table cannot be allocated.
+    pub fn try_new(cfg: PipelineConfig) -> std::result::Result<Pipeline, AllocError> {
+        let ct = Conntrack::try_new(cfg.conntrack_capacity, cfg.timeouts, cfg.local_seed)?;
         let mut counters = Counters::default();
         counters.set(Counter::ConntrackCapacity, u64::from(ct.capacity()));
-        Pipeline {
+        Ok(Pipeline {
             sched: SchedState::new(cfg.persist_slots, cfg.local_seed ^ 0x7065_7273),
-            snat: SnatState::new(
+            snat: SnatState::try_new(
                 cfg.worker,
                 cfg.conntrack_capacity as usize,
                 cfg.local_seed ^ 0x736e_6174,
-            ),
+            )?,
             tunnels: PerTunnel::default(),
             icmp_bucket: TokenBucket::new(cfg.icmp_errors_per_second, cfg.icmp_errors_burst, 0),
             cfg,
@@ -189,7 +204,7 @@ impl Pipeline {
             counters,
             synced: 0,
             ident: 0,
-        }
+        })
     }
 
     /// Takes what changed from a new snapshot: scheduler cursors, the pools' port maps (ports
@@ -722,3 +737,6 @@ mod gateway_tests;
 
 #[cfg(test)]
 mod site_tests;
+
+#[cfg(test)]
+mod robustness_tests;
