@@ -407,3 +407,46 @@ fn a_data_interface_vanishing_does_not_make_workers_spin() {
     assert!(status.success(), "{status:?}");
     assert!(!lb.ip_ok(&["link", "show", "dev", "eth0"]).contains("xdp"));
 }
+
+/// Tables larger than the machine: `check` and `run` refuse the configuration, naming the key
+/// with its line and column, before anything in the kernel changes (no XDP program attached,
+/// no static address added).
+#[test]
+fn tables_too_large_for_the_machine_refuse_the_start_without_touching_the_kernel() {
+    let lab = Lab::for_current_test();
+    let (lb, peer) = (lab.netns("lb"), lab.netns("peer"));
+    lab.veth_builder(&lb, "eth0", &peer, "eth0").create();
+    // 64 workers of 2^26 flows: hundreds of GiB of tables.
+    let config = "[daemon]\nnode_name = \"lb\"\nstate_dir = \"/run/appliance\"\n\n\
+                  [control]\nsocket = \"/run/appliance/appctl.sock\"\n\n\
+                  [interfaces.eth0]\nstatic_addresses = [\"198.18.20.1/24\"]\n\n\
+                  [dataplane]\ninterfaces = [\"eth0\"]\nworkers = 64\nqueues = 64\n\
+                  conntrack_per_worker = 67108864\n";
+    let node = Appliance::new(&lab, &lb, "lb", config);
+    let path = lab.artifacts().join("huge.toml");
+    std::fs::write(&path, node.render(config)).unwrap();
+    let bin = netns_tests::bin_path("applianced");
+    for cmd in ["check", "run"] {
+        let out = lb.exec(&[
+            "timeout",
+            "30",
+            bin.to_str().unwrap(),
+            cmd,
+            "-c",
+            path.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{cmd} accepted it:\n{err}");
+        assert_ne!(out.status.code(), Some(124), "{cmd} did not stop:\n{err}");
+        assert!(
+            err.contains("huge.toml:15:")
+                && err.contains("dataplane.conntrack_per_worker")
+                && err.contains("more than this machine's"),
+            "{cmd}: {err}"
+        );
+    }
+    let link = lb.run_ok(&["ip", "-d", "link", "show", "eth0"]);
+    assert!(!link.contains("xdp"), "a program was attached: {link}");
+    let addrs = lb.run_ok(&["ip", "-4", "addr", "show", "eth0"]);
+    assert!(!addrs.contains("198.18.20.1"), "an address was added: {addrs}");
+}
