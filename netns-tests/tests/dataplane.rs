@@ -448,7 +448,10 @@ fn tables_too_large_for_the_machine_refuse_the_start_without_touching_the_kernel
     let link = lb.run_ok(&["ip", "-d", "link", "show", "eth0"]);
     assert!(!link.contains("xdp"), "a program was attached: {link}");
     let addrs = lb.run_ok(&["ip", "-4", "addr", "show", "eth0"]);
-    assert!(!addrs.contains("198.18.20.1"), "an address was added: {addrs}");
+    assert!(
+        !addrs.contains("198.18.20.1"),
+        "an address was added: {addrs}"
+    );
 }
 
 /// Sends a UDP datagram with TTL 1 to `VIP:53` and prints the ICMP error the kernel queued

@@ -27,15 +27,15 @@ impl Pipeline {
         p: &Parsed,
         zone: u16,
     ) -> Result<(Verdict, usize)> {
-        let (mtu, local) = match snap.gw.tunnel(zone) {
-            Some(t) => (t.mtu, t.local),
-            None => return Err(Verdict::Drop(DropReason::NoPool)),
+        let Some(t) = snap.gw.tunnel(zone) else {
+            return Err(Verdict::Drop(DropReason::NoPool));
         };
+        let (mtu, local) = (t.mtu, t.local);
         if p.ttl <= 1 {
             return self.time_exceeded(snap, now, frame, p, local, None);
         }
         if p.total > usize::from(mtu) {
-            return self.too_big(snap, now, frame, p, zone, local, mtu);
+            return self.too_big(snap, now, frame, p, t, local);
         }
         let mut ip = Ipv4Packet::new_unchecked(&mut frame[p.l3..p.l3 + p.total]);
         ip.decrement_ttl();

@@ -705,7 +705,7 @@ fn ttl_expiry_is_answered_from_the_vip_within_the_rate_limit() {
 
     // Never about an ICMP error.
     let err = with_ttl(
-        frames::icmp_error(ROUTER, VIP, 3, 1, &ip_bytes(&open), 28),
+        frames::icmp_error(ROUTER, VIP, 3, 1, ip_bytes(&open), 28),
         1,
     );
     let mut f = testkit::ethernet_with_room(FROM_CLIENT, &err);
