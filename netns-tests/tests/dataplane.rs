@@ -407,3 +407,97 @@ fn a_data_interface_vanishing_does_not_make_workers_spin() {
     assert!(status.success(), "{status:?}");
     assert!(!lb.ip_ok(&["link", "show", "dev", "eth0"]).contains("xdp"));
 }
+
+/// Tables larger than the machine: `check` and `run` refuse the configuration, naming the key
+/// with its line and column, before anything in the kernel changes (no XDP program attached,
+/// no static address added).
+#[test]
+fn tables_too_large_for_the_machine_refuse_the_start_without_touching_the_kernel() {
+    let lab = Lab::for_current_test();
+    let (lb, peer) = (lab.netns("lb"), lab.netns("peer"));
+    lab.veth_builder(&lb, "eth0", &peer, "eth0").create();
+    // 64 workers of 2^26 flows: hundreds of GiB of tables.
+    let config = "[daemon]\nnode_name = \"lb\"\nstate_dir = \"/run/appliance\"\n\n\
+                  [control]\nsocket = \"/run/appliance/appctl.sock\"\n\n\
+                  [interfaces.eth0]\nstatic_addresses = [\"198.18.20.1/24\"]\n\n\
+                  [dataplane]\ninterfaces = [\"eth0\"]\nworkers = 64\nqueues = 64\n\
+                  conntrack_per_worker = 67108864\n";
+    let node = Appliance::new(&lab, &lb, "lb", config);
+    let path = lab.artifacts().join("huge.toml");
+    std::fs::write(&path, node.render(config)).unwrap();
+    let bin = netns_tests::bin_path("applianced");
+    for cmd in ["check", "run"] {
+        let out = lb.exec(&[
+            "timeout",
+            "30",
+            bin.to_str().unwrap(),
+            cmd,
+            "-c",
+            path.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{cmd} accepted it:\n{err}");
+        assert_ne!(out.status.code(), Some(124), "{cmd} did not stop:\n{err}");
+        assert!(
+            err.contains("huge.toml:15:")
+                && err.contains("dataplane.conntrack_per_worker")
+                && err.contains("more than this machine's"),
+            "{cmd}: {err}"
+        );
+    }
+    let link = lb.run_ok(&["ip", "-d", "link", "show", "eth0"]);
+    assert!(!link.contains("xdp"), "a program was attached: {link}");
+    let addrs = lb.run_ok(&["ip", "-4", "addr", "show", "eth0"]);
+    assert!(
+        !addrs.contains("198.18.20.1"),
+        "an address was added: {addrs}"
+    );
+}
+
+/// Sends a UDP datagram with TTL 1 to `VIP:53` and prints the ICMP error the kernel queued
+/// for the socket: `type code offender`.
+const TTL_ONE: &str = r#"
+import socket, struct, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 1)
+s.setsockopt(socket.IPPROTO_IP, 11, 1)  # IP_RECVERR
+s.connect((sys.argv[1], 53))
+for _ in range(30):
+    try:
+        s.send(b'q')
+    except OSError:
+        pass
+    time.sleep(0.1)
+    try:
+        _, anc, _, _ = s.recvmsg(512, 512, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        continue
+    for level, kind, data in anc:
+        if level == socket.IPPROTO_IP and kind == 11:
+            _, origin, typ, code = struct.unpack_from('=IBBB', data)
+            offender = socket.inet_ntoa(data[20:24])
+            print(typ, code, offender)
+            sys.exit(0)
+print('no error')
+sys.exit(1)
+"#;
+
+/// TTL running out at the appliance is answered as a router answers it: ICMP time exceeded
+/// from the VIP the packet was sent to, which is what a traceroute shows for this hop.
+#[test]
+fn ttl_expiry_at_the_vip_is_answered_with_time_exceeded() {
+    let lab = Lab::for_current_test();
+    let (_lb, client, node) = two_armed(&lab, false);
+    let out = client.exec(&["python3", "-c", TTL_ONE, VIP]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.trim() == format!("11 0 {VIP}"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = node.json(&["dataplane", "--json"]);
+    assert!(
+        st["totals"]["icmp_time_exceeded_sent"].as_u64() >= Some(1),
+        "{st}"
+    );
+}

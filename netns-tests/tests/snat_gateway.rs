@@ -685,3 +685,45 @@ fn a_second_appliance_is_the_site_gateway() {
     )
     .unwrap();
 }
+
+/// GRE from a tunnel's remote with the wrong key (or none where one is expected, or one where
+/// none is) is refused and counted against that tunnel as `gre_unsupported`, which `appctl gre`
+/// shows; nothing of it reaches the server.
+#[test]
+fn gre_with_a_wrong_or_missing_key_is_counted_against_its_tunnel() {
+    let lab = Lab::for_current_test();
+    let lb = lab.netns("lb");
+    let _srv = internet(&lab, &lb);
+    // Site a's tunnel expects key 100 and its gateway sends none; site b's expects none and
+    // gets key 100.
+    let ua = site(&lab, &lb, "a", "eth1", 41, "-");
+    let ub = site(&lab, &lb, "b", "eth2", 42, "100");
+    let inside = lab.netns("in");
+    host_behind(&lab, &lb, "eth3", &inside, "198.18.96", 9);
+    lb.sysctl("net.ipv4.ip_forward", "0");
+    let mut node = Appliance::new(&lab, &lb, "gw", &config(TWO_ADDRESSES));
+    node.start();
+    node.wait_dataplane_running();
+    for user in [&ua, &ub] {
+        let out = user.exec(&["ping", "-c", "3", "-i", "0.2", "-W", "1", SERVER]);
+        assert!(!out.status.success(), "a refused tunnel reached the server");
+    }
+    let drops = |name: &str| {
+        let gre = node.json(&["gre", "--json"]);
+        gre.as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .and_then(|t| t["drops"]["gre_unsupported"].as_u64())
+            .unwrap_or(0)
+    };
+    wait_until(
+        "gre_unsupported counted on both tunnels",
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || drops("site-a") >= 3 && drops("site-b") >= 3,
+    )
+    .unwrap_or_else(|e| panic!("{e}: {}", node.json(&["gre", "--json"])));
+    let human = String::from_utf8_lossy(&node.appctl(&["gre"]).stdout).into_owned();
+    assert!(human.contains("gre_unsupported"), "{human}");
+}

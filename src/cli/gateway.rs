@@ -32,8 +32,8 @@ pub fn tunnels(list: &[TunnelStatus]) -> String {
         );
         let _ = writeln!(
             o,
-            "  frag-needed sent {}, MSS clamped {}",
-            t.frag_needed_sent, t.mss_clamped
+            "  frag-needed sent {}, time-exceeded sent {}, MSS clamped {}",
+            t.frag_needed_sent, t.time_exceeded_sent, t.mss_clamped
         );
         if !t.drops.is_empty() {
             let drops: Vec<String> = t.drops.iter().map(|(k, v)| format!("{k} {v}")).collect();

@@ -151,6 +151,76 @@ pub const MAX_WEIGHT: u32 = 10_000;
 /// Largest number of workers (the conntrack and counters are per worker).
 pub const MAX_WORKERS: u16 = 64;
 
+/// The machine's memory, from `/proc/meminfo`, in bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct HostMemory {
+    pub total: u64,
+    pub available: u64,
+}
+
+/// `None` where `/proc/meminfo` cannot be read or lacks the fields.
+pub fn host_memory() -> Option<HostMemory> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let field = |name: &str| {
+        let line = text.lines().find(|l| l.starts_with(name))?;
+        let kib: u64 = line[name.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib * 1024)
+    };
+    Some(HostMemory {
+        total: field("MemTotal:")?,
+        available: field("MemAvailable:")?,
+    })
+}
+
+/// The workers' tables must fit in the machine's memory (`total` bytes): they are allocated
+/// and filled at start, and more than the machine has can never start. (Whether they fit in
+/// what is free is for the start to say: a running data plane's own tables are not free.)
+fn check_table_memory(dp: &DataplaneConfig, total: u64, issues: &mut Issues) {
+    let cfg = dataplane::pipeline::PipelineConfig {
+        conntrack_capacity: dp.conntrack_per_worker,
+        ..Default::default()
+    };
+    let need = dataplane::pipeline::Pipeline::table_bytes(&cfg) * u64::from(dp.workers);
+    if need > total {
+        issues.push(
+            KeyPath::root().key("dataplane").key("conntrack_per_worker"),
+            format!(
+                "{} flows per worker for {} worker(s) need {} MiB of tables, more than this \
+                 machine's {} MiB of memory",
+                dp.conntrack_per_worker,
+                dp.workers,
+                need >> 20,
+                total >> 20
+            ),
+            Some(format!(
+                "at most about {} flows per worker fit",
+                max_flows_within(total / u64::from(dp.workers.max(1)))
+            )),
+        );
+    }
+}
+
+/// The largest power of two of flows whose tables take at most `bytes`.
+fn max_flows_within(bytes: u64) -> u32 {
+    let mut n: u32 = 16;
+    while n < (1 << 26) {
+        let cfg = dataplane::pipeline::PipelineConfig {
+            conntrack_capacity: n * 2,
+            ..Default::default()
+        };
+        if dataplane::pipeline::Pipeline::table_bytes(&cfg) > bytes {
+            break;
+        }
+        n *= 2;
+    }
+    n
+}
+
 pub fn validate(
     dp: Option<&DataplaneConfig>,
     services: &[ServiceConfig],
@@ -200,6 +270,8 @@ pub fn validate(
                 "conntrack_per_worker must be 16 to 67108864",
                 None,
             );
+        } else if let Some(mem) = host_memory() {
+            check_table_memory(dp, mem.total, issues);
         }
     } else if !services.is_empty() {
         issues.push(
@@ -334,6 +406,27 @@ mod tests {
         ] {
             assert!(keys.contains(&want), "{want} not in {e:?}");
         }
+    }
+
+    #[test]
+    fn tables_larger_than_the_machine_are_refused() {
+        let cfg = parse_str(BASE, Path::new("t.toml")).unwrap();
+        let mut dp = cfg.dataplane.unwrap();
+        dp.conntrack_per_worker = 1 << 26;
+        let mut issues = super::Issues::default();
+        // Two workers of 2^26 flows: several GiB each.
+        super::check_table_memory(&dp, 4 << 30, &mut issues);
+        let e = &issues.0;
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].path.to_string(), "dataplane.conntrack_per_worker");
+        assert!(
+            e[0].message.contains("more than this machine's 4096 MiB"),
+            "{e:?}"
+        );
+        let mut issues = super::Issues::default();
+        dp.conntrack_per_worker = 1 << 18;
+        super::check_table_memory(&dp, 4 << 30, &mut issues);
+        assert!(issues.0.is_empty(), "{:?}", issues.0);
     }
 
     #[test]

@@ -75,6 +75,9 @@ pub struct TunnelStatus {
     pub tx_packets: u64,
     pub tx_bytes: u64,
     pub frag_needed_sent: u64,
+    /// ICMP time exceeded errors sent back into the tunnel.
+    #[serde(default)]
+    pub time_exceeded_sent: u64,
     pub mss_clamped: u64,
     /// Drops by reason (only reasons that occurred).
     pub drops: BTreeMap<String, u64>,
@@ -129,6 +132,7 @@ pub fn tunnels(snap: &Snapshot, workers: &[Arc<GatewayStats>]) -> Vec<TunnelStat
                 tx_packets: c.tx_packets,
                 tx_bytes: c.tx_bytes,
                 frag_needed_sent: c.frag_needed_sent,
+                time_exceeded_sent: c.time_exceeded_sent,
                 mss_clamped: c.mss_clamped,
                 drops: c
                     .named_drops()

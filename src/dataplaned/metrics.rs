@@ -12,7 +12,7 @@ use crate::metrics::{Labels, Metrics};
 use dataplane::counters::{Counter as C, Counters, DropReason};
 
 /// Counters exported as `appliance_dataplane_<name>_total{worker}`.
-const PLAIN: [(C, &str, &str); 11] = [
+const PLAIN: [(C, &str, &str); 13] = [
     (
         C::Passed,
         "passed",
@@ -63,6 +63,16 @@ const PLAIN: [(C, &str, &str); 11] = [
         C::MssClamped,
         "mss_clamped",
         "TCP SYNs whose MSS was lowered to fit a tunnel",
+    ),
+    (
+        C::IcmpTimeExceededSent,
+        "icmp_time_exceeded_sent",
+        "ICMP time exceeded errors sent for packets whose TTL ran out here",
+    ),
+    (
+        C::IcmpRateLimited,
+        "icmp_rate_limited",
+        "ICMP errors not sent because the worker's rate limit was reached",
     ),
 ];
 

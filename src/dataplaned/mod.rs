@@ -38,7 +38,7 @@ use crate::dataplaned::xdp::xsk::{Xsk, XskConfig};
 use crate::events::{DataplaneEvent, EventLog};
 use crate::kernel::{Ledger, Netlink};
 use crate::verdicts::Verdicts;
-use dataplane::pipeline::PipelineConfig;
+use dataplane::pipeline::{Pipeline, PipelineConfig};
 use dataplane::snapshot::{self, Publisher, Snapshot};
 pub use handle::DataplaneHandle;
 use kernel_view::{Iface, KernelView};
@@ -225,6 +225,9 @@ impl Dataplane {
         );
         let first = Snapshot::build(&spec, None)?;
         let (publisher, subscriber) = snapshot::channel(first);
+        // Every worker's tables before anything in the kernel changes: a size that cannot be
+        // had refuses the start and leaves no map, program or socket behind.
+        let pipelines = allocate_pipelines(dp, hash_seed)?;
         let mut owned = OwnedMap::create()?;
         owned.set_keys(&spec::owned_keys(
             &cfg.service,
@@ -274,19 +277,14 @@ impl Dataplane {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut workers = Vec::new();
         let mut view_workers = Vec::new();
-        for (id, ((socks, out), inn)) in sockets.into_iter().zip(outs).zip(ins).enumerate() {
+        let per_worker = sockets.into_iter().zip(outs).zip(ins).zip(pipelines);
+        for (id, (((socks, out), inn), pipeline)) in per_worker.enumerate() {
             let shared = Arc::new(WorkerShared::default());
             let cpu = Some(id % cpus);
             let w = Worker {
                 id: id as u16,
                 cpu,
                 sockets: socks,
-                pipeline: PipelineConfig {
-                    worker: id as u16,
-                    conntrack_capacity: dp.conntrack_per_worker,
-                    local_seed: hash_seed ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-                    ..PipelineConfig::default()
-                },
                 snapshots: subscriber.clone(),
                 handoff_out: out,
                 handoff_in: inn,
@@ -294,7 +292,7 @@ impl Dataplane {
                 shared: shared.clone(),
             };
             view_workers.push((id as u16, cpu, names[id].clone(), shared.clone()));
-            workers.push((shared, w.spawn()?));
+            workers.push((shared, w.spawn(pipeline)?));
         }
 
         let mut running = Running {
@@ -437,6 +435,48 @@ fn spec_of(
 }
 
 /// A seed nobody outside can guess, so hash tables cannot be attacked with colliding flows.
+/// One worker's pipeline configuration.
+fn pipeline_config(dp: &DataplaneConfig, id: u16, hash_seed: u64) -> PipelineConfig {
+    PipelineConfig {
+        worker: id,
+        conntrack_capacity: dp.conntrack_per_worker,
+        local_seed: hash_seed ^ u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        ..PipelineConfig::default()
+    }
+}
+
+/// Allocates every worker's pipeline, after checking that their tables fit in the memory the
+/// machine has free: the allocator would promise more (overcommit) and the kernel's OOM killer
+/// would take the daemon while it fills them.
+fn allocate_pipelines(dp: &DataplaneConfig, hash_seed: u64) -> anyhow::Result<Vec<Pipeline>> {
+    let configs: Vec<PipelineConfig> = (0..dp.workers)
+        .map(|id| pipeline_config(dp, id, hash_seed))
+        .collect();
+    let need: u64 = configs.iter().map(Pipeline::table_bytes).sum();
+    if let Some(mem) = crate::config::dataplane::host_memory() {
+        if need > mem.available {
+            anyhow::bail!(
+                "conntrack_per_worker = {} needs {} MiB of tables for {} worker(s), but only {} MiB                  of memory is available: lower dataplane.conntrack_per_worker",
+                dp.conntrack_per_worker,
+                need >> 20,
+                dp.workers,
+                mem.available >> 20
+            );
+        }
+    }
+    configs
+        .into_iter()
+        .map(|c| {
+            Pipeline::try_new(c).map_err(|e| {
+                anyhow::anyhow!(
+                    "conntrack_per_worker = {}: {e}: lower dataplane.conntrack_per_worker",
+                    dp.conntrack_per_worker
+                )
+            })
+        })
+        .collect()
+}
+
 fn rand_seed() -> u64 {
     let mut b = [0u8; 8];
     // SAFETY: getrandom writes at most 8 bytes into our buffer.

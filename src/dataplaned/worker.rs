@@ -15,7 +15,7 @@ use super::stats::{ActiveFlows, QueueStats, StatsBoard};
 use super::status::FlowStatus;
 use crate::dataplaned::xdp::xsk::{wait_readable, RxFrame, Xsk};
 use dataplane::batch::{Handoff, Queues, WorkerLoop, BATCH};
-use dataplane::pipeline::{Pipeline, PipelineConfig};
+use dataplane::pipeline::Pipeline;
 use dataplane::snapshot::Subscriber;
 
 /// Longest a transmitted frame waits in the TX ring for its kick.
@@ -87,7 +87,6 @@ pub struct Worker {
     pub id: u16,
     pub cpu: Option<usize>,
     pub sockets: Vec<Socket>,
-    pub pipeline: PipelineConfig,
     pub snapshots: Subscriber,
     /// `handoff_out[w]`: ring to worker `w` (none to itself).
     pub handoff_out: Vec<Option<Producer>>,
@@ -196,17 +195,18 @@ impl Handoff for Handoffs<'_> {
 }
 
 impl Worker {
-    pub fn spawn(self) -> std::io::Result<std::thread::JoinHandle<()>> {
+    /// Starts the worker's thread with `pipeline`, whose tables the controller allocated
+    /// before it changed anything in the kernel.
+    pub fn spawn(self, pipeline: Pipeline) -> std::io::Result<std::thread::JoinHandle<()>> {
         std::thread::Builder::new()
             .name(format!("dp-worker-{}", self.id))
-            .spawn(move || self.run())
+            .spawn(move || self.run(pipeline))
     }
 
-    fn run(mut self) {
+    fn run(mut self, mut pipeline: Pipeline) {
         if let Some(cpu) = self.cpu {
             pin(cpu);
         }
-        let mut pipeline = Pipeline::new(self.pipeline);
         let start = Instant::now();
         let mut fds: Vec<i32> = self.sockets.iter().map(|s| s.xsk.fd()).collect();
         fds.push(self.wakers[usize::from(self.id)].0.as_raw_fd());

@@ -42,9 +42,15 @@ pub enum DropReason {
     NoRoom,
     /// Out of a site tunnel, to an address outside the site's inside prefixes.
     NotInside,
+    /// A source no router forwards from (RFC 1812 §5.3.7): 0.0.0.0/8, 127.0.0.0/8, multicast,
+    /// class E and the limited broadcast.
+    MartianSource,
+    /// An IPv4 header whose checksum does not verify: nothing in it can be trusted, and a
+    /// rewrite must not pass it on.
+    BadChecksum,
 }
 
-pub const DROP_REASONS: usize = 16;
+pub const DROP_REASONS: usize = 18;
 
 impl DropReason {
     pub const ALL: [DropReason; DROP_REASONS] = [
@@ -64,6 +70,8 @@ impl DropReason {
         DropReason::TtlExceeded,
         DropReason::NoRoom,
         DropReason::NotInside,
+        DropReason::MartianSource,
+        DropReason::BadChecksum,
     ];
 
     pub fn name(self) -> &'static str {
@@ -84,6 +92,8 @@ impl DropReason {
             DropReason::TtlExceeded => "ttl_exceeded",
             DropReason::NoRoom => "no_room",
             DropReason::NotInside => "not_inside",
+            DropReason::MartianSource => "martian_source",
+            DropReason::BadChecksum => "bad_checksum",
         }
     }
 }
@@ -115,6 +125,10 @@ pub enum Counter {
     FragNeededSent,
     /// TCP SYNs whose MSS option was lowered to fit a tunnel.
     MssClamped,
+    /// ICMP time exceeded errors sent for packets whose TTL ran out here.
+    IcmpTimeExceededSent,
+    /// ICMP errors not sent because the worker's rate limit was reached (RFC 1812 §4.3.2.8).
+    IcmpRateLimited,
     /// Endpoint-independent mappings in use (a gauge).
     SnatMappings,
     Drops,
@@ -142,6 +156,8 @@ impl Counter {
         (Counter::GreEncapsulated, "gre_encapsulated"),
         (Counter::FragNeededSent, "frag_needed_sent"),
         (Counter::MssClamped, "mss_clamped"),
+        (Counter::IcmpTimeExceededSent, "icmp_time_exceeded_sent"),
+        (Counter::IcmpRateLimited, "icmp_rate_limited"),
         (Counter::SnatMappings, "snat_mappings"),
     ];
 }

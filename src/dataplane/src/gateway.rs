@@ -131,6 +131,15 @@ pub fn forwardable(addr: Ipv4Addr) -> bool {
     first < 224 && first != 0 && first != 127 && addr >> 16 != 0xa9fe
 }
 
+/// A source address a router must not forward from (RFC 1812 §5.3.7): "this network" (0/8),
+/// loopback (127/8), multicast, class E and the limited broadcast (224/3). Link-local sources
+/// are left to the destination check (a host may answer one on its own link).
+#[inline(always)]
+pub fn martian_source(addr: Ipv4Addr) -> bool {
+    let first = u32::from(addr) >> 24;
+    first >= 224 || first == 0 || first == 127
+}
+
 fn mask(len: u8) -> u32 {
     if len == 0 {
         0

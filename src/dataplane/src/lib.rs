@@ -23,10 +23,12 @@ pub mod neighbours;
 pub mod pipeline;
 pub mod pmtu;
 mod prefetch;
+pub mod ratelimit;
 pub mod sched;
 pub mod snapshot;
 pub mod snat;
 pub mod steering;
+pub mod tables;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod tunnel;

@@ -21,6 +21,7 @@ mod gateway;
 mod icmp_errors;
 mod parse;
 mod site;
+mod ttl;
 
 use std::net::Ipv4Addr;
 
@@ -28,14 +29,16 @@ use parse::{parse, parse_gre, quoted_key};
 
 use super::conntrack::{self, Conntrack, Dir, Entry, InsertError, Kind, NewFlow, State, Timeouts};
 use super::counters::{Counter, Counters, DropReason};
-use super::flow::{client_hash, inside_hash, FlowKey};
+use super::flow::{client_hash, inside_hash, mix2, FlowKey};
+use super::ratelimit::TokenBucket;
 use super::sched::{Choice, SchedState};
 use super::snapshot::Snapshot;
-use super::snat::mapping::Inside;
+use super::snat::mapping::{Inside, Mappings};
 use super::snat::SnatState;
 use super::steering;
+use super::tables::AllocError;
 use super::tunnel_counters::PerTunnel;
-use super::wire::{ethernet, proto, EtherType, EthernetFrame, Ipv4Packet};
+use super::wire::{ethernet, proto, Address, EtherType, EthernetFrame, Ipv4Packet};
 
 /// What to do with a frame after the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +47,8 @@ pub enum Verdict {
     Tx {
         iface: u16,
     },
-    /// Not the fast path's: the kernel's (ARP, other protocols, unknown replies, TTL expiry).
+    /// Not the fast path's: the kernel's (ARP, other protocols, replies without a flow that
+    /// the steering rules do not give us).
     Pass,
     Drop(DropReason),
     /// Another worker owns this flow; hand the frame over unchanged.
@@ -64,6 +68,10 @@ pub struct PipelineConfig {
     pub local_seed: u64,
     /// List heads examined per batch for expiry.
     pub expire_budget: u32,
+    /// ICMP errors this worker may originate per second (time exceeded, fragmentation
+    /// needed), and how many it may send at once after a quiet spell (RFC 1812 §4.3.2.8).
+    pub icmp_errors_per_second: u32,
+    pub icmp_errors_burst: u32,
 }
 
 impl Default for PipelineConfig {
@@ -75,6 +83,9 @@ impl Default for PipelineConfig {
             persist_slots: 1 << 12,
             local_seed: 0x5eed,
             expire_budget: 64,
+            // As Linux's `icmp_msgs_per_sec` and `icmp_msgs_burst`.
+            icmp_errors_per_second: 1000,
+            icmp_errors_burst: 50,
         }
     }
 }
@@ -90,6 +101,8 @@ pub struct Pipeline {
     synced: u64,
     /// Identification of the next outer IPv4 header we build.
     ident: u16,
+    /// The ICMP errors this worker originates.
+    icmp_bucket: TokenBucket,
 }
 
 type Result<T> = std::result::Result<T, Verdict>;
@@ -100,6 +113,9 @@ enum New {
     Flow(u32),
     /// Nothing to track: into the site tunnel with this zone.
     SiteEgress(u16),
+    /// The first packet's TTL runs out here: answered from `from`, an address of ours, into
+    /// tunnel `back` when it came out of one (see `pipeline/ttl.rs`).
+    TtlExpired { from: Ipv4Addr, back: Option<u16> },
 }
 
 /// Frames parsed and prefetched ahead of processing, per group of a batch.
@@ -156,24 +172,39 @@ fn release(sched: &mut SchedState, snat: &mut SnatState, e: &Entry) {
 }
 
 impl Pipeline {
+    /// A worker's pipeline with its tables allocated. Panics when the memory cannot be had:
+    /// the daemon uses [`Pipeline::try_new`].
     pub fn new(cfg: PipelineConfig) -> Pipeline {
-        let ct = Conntrack::new(cfg.conntrack_capacity, cfg.timeouts, cfg.local_seed);
+        Pipeline::try_new(cfg).expect("pipeline tables")
+    }
+
+    /// The memory the tables of one worker's pipeline take that grows with the configuration
+    /// (conntrack entries and index, SNAT mappings); the rest is a few hundred KiB.
+    pub fn table_bytes(cfg: &PipelineConfig) -> u64 {
+        Conntrack::bytes_for(cfg.conntrack_capacity)
+            + Mappings::bytes_for(cfg.conntrack_capacity as usize)
+    }
+
+    /// [`Pipeline::new`], or an error when a table cannot be allocated.
+    pub fn try_new(cfg: PipelineConfig) -> std::result::Result<Pipeline, AllocError> {
+        let ct = Conntrack::try_new(cfg.conntrack_capacity, cfg.timeouts, cfg.local_seed)?;
         let mut counters = Counters::default();
         counters.set(Counter::ConntrackCapacity, u64::from(ct.capacity()));
-        Pipeline {
+        Ok(Pipeline {
             sched: SchedState::new(cfg.persist_slots, cfg.local_seed ^ 0x7065_7273),
-            snat: SnatState::new(
+            snat: SnatState::try_new(
                 cfg.worker,
                 cfg.conntrack_capacity as usize,
                 cfg.local_seed ^ 0x736e_6174,
-            ),
+            )?,
             tunnels: PerTunnel::default(),
+            icmp_bucket: TokenBucket::new(cfg.icmp_errors_per_second, cfg.icmp_errors_burst, 0),
             cfg,
             ct,
             counters,
             synced: 0,
             ident: 0,
-        }
+        })
     }
 
     /// Takes what changed from a new snapshot: scheduler cursors, the pools' port maps (ports
@@ -386,12 +417,12 @@ impl Pipeline {
                     z => snap.gw.tunnel(z).filter(|t| t.site),
                 };
                 let r = if let Some(t) = site {
-                    self.leave_site_tunnel(snap, buf, &p, t)
+                    self.leave_site_tunnel(snap, now, buf, &p, t)
                 } else if p.icmp_error {
                     if zone == 0 && !steering::owns(snap, &buf[..len]) {
                         Err(Verdict::Pass)
                     } else {
-                        self.icmp_error(snap, buf, len, &p).map_err(owned)
+                        self.icmp_error(snap, now, buf, len, &p).map_err(owned)
                     }
                 } else {
                     self.translate(snap, now, buf, len, &p)
@@ -433,7 +464,9 @@ impl Pipeline {
         let (i, dir) = match self.ct.lookup_hashed(&key, p.hash) {
             Some((i, dir)) => {
                 if p.ttl <= 1 {
-                    return Err(ttl_expired(key.zone));
+                    let e = *self.ct.get(i);
+                    let (from, back) = self.error_source(snap, &e, dir)?;
+                    return self.time_exceeded(snap, now, frame, p, from, back);
                 }
                 self.ct.touch(i, dir, now, p.tcp_flags);
                 (i, dir)
@@ -448,7 +481,12 @@ impl Pipeline {
                 match self.classify_new(snap, now, p).map_err(owned)? {
                     New::Flow(i) => (i, Dir::Original),
                     New::SiteEgress(zone) => {
-                        return self.enter_site_tunnel(snap, frame, p, zone).map_err(owned)
+                        return self
+                            .enter_site_tunnel(snap, now, frame, p, zone)
+                            .map_err(owned)
+                    }
+                    New::TtlExpired { from, back } => {
+                        return self.time_exceeded(snap, now, frame, p, from, back)
                     }
                 }
             }
@@ -456,7 +494,7 @@ impl Pipeline {
         let e = *self.ct.get(i);
         match dir {
             Dir::Original => self.forward_original(snap, frame, len, p, &e),
-            Dir::Reply => self.forward_reply(snap, frame, len, p, &e),
+            Dir::Reply => self.forward_reply(snap, now, frame, len, p, &e),
         }
     }
 
@@ -473,14 +511,21 @@ impl Pipeline {
                 .ok_or(Verdict::Drop(DropReason::NoPool))?;
             self.check_inside_owner(snap, key.zone, key.src, key.src_port)?;
             if p.ttl <= 1 {
-                return Err(ttl_expired(key.zone));
+                let t = snap.gw.tunnel(key.zone).ok_or(ttl_expired())?;
+                return Ok(New::TtlExpired {
+                    from: t.local,
+                    back: Some(key.zone),
+                });
             }
             return self.new_snat_flow(snap, now, pool, p).map(New::Flow);
         }
         if let Some(si) = snap.service_for(key.dst, key.dst_port, key.proto) {
             self.check_owner(snap, key.src, key.src_port)?;
             if p.ttl <= 1 {
-                return Err(ttl_expired(key.zone));
+                return Ok(New::TtlExpired {
+                    from: key.dst,
+                    back: None,
+                });
             }
             return self
                 .new_flow(snap, now, si, &key, p.tcp_flags)
@@ -513,7 +558,14 @@ impl Pipeline {
         ) {
             self.check_inside_owner(snap, 0, key.src, key.src_port)?;
             if p.ttl <= 1 {
-                return Err(ttl_expired(key.zone));
+                // The address the host's flows leave from (paired pooling, as `new_snat_flow`).
+                let addrs = &snap.gw.pools[usize::from(pool)].addrs;
+                let preferred = mix2(key.src.hash_word(), 0, snap.hash_seed);
+                let from = match addrs.len() {
+                    0 => return Err(ttl_expired()),
+                    n => Ipv4Addr::from(addrs[(preferred % n as u64) as usize]),
+                };
+                return Ok(New::TtlExpired { from, back: None });
             }
             return self.new_snat_flow(snap, now, pool, p).map(New::Flow);
         }
@@ -649,9 +701,10 @@ fn initial_state(protocol: u8, tcp_flags: Option<u8>) -> Result<State> {
     })
 }
 
-/// A packet whose TTL runs out here. The steering program sent it to us, so the kernel will
-/// never see it: a counted drop (counted against the tunnel for an inner packet).
-fn ttl_expired(_zone: u16) -> Verdict {
+/// A packet whose TTL runs out here and gets no answer (an ICMP error, or over the rate
+/// limit). The steering program sent it to us, so the kernel will never see it: a counted drop
+/// (counted against the tunnel for an inner packet).
+fn ttl_expired() -> Verdict {
     Verdict::Drop(DropReason::TtlExceeded)
 }
 
@@ -684,3 +737,6 @@ mod gateway_tests;
 
 #[cfg(test)]
 mod site_tests;
+
+#[cfg(test)]
+mod robustness_tests;

@@ -38,15 +38,45 @@ const CS6: u8 = 0xc0;
 
 /// Replaces the IPv4 packet behind the Ethernet header (`len` bytes, with DF set and larger
 /// than `mtu`) by an ICMP fragmentation-needed error from `from` to its source, quoting its
-/// start. Returns the new frame length. The caller sets the MAC addresses for the way back.
-pub fn frag_needed(frame: &mut [u8], len: usize, from: Ipv4Addr, mtu: u16) -> usize {
+/// start. Returns the new frame length (`None`: no room for the error, which cannot happen for
+/// a packet of at least 576 bytes). The caller sets the MAC addresses for the way back.
+pub fn frag_needed(frame: &mut [u8], len: usize, from: Ipv4Addr, mtu: u16) -> Option<usize> {
+    let m = IcmpRepr::DestUnreachable {
+        code: icmp::code::FRAG_NEEDED,
+        next_hop_mtu: mtu,
+    };
+    icmp_error(frame, len, from, &m)
+}
+
+/// Replaces the IPv4 packet behind the Ethernet header (`len` bytes) whose TTL ran out here by
+/// an ICMP time exceeded in transit (RFC 792 type 11 code 0) from `from` to its source.
+/// Returns the new frame length; the caller sets the MAC addresses.
+pub fn time_exceeded(frame: &mut [u8], len: usize, from: Ipv4Addr) -> Option<usize> {
+    let m = IcmpRepr::TimeExceeded {
+        code: icmp::code::TTL_EXCEEDED,
+    };
+    icmp_error(frame, len, from, &m)
+}
+
+/// The error `m` (a destination unreachable or time exceeded header) about the IPv4 packet
+/// behind the Ethernet header, `len` bytes, written in its place: from `from` to the packet's
+/// source, quoting as much of it as fits in 576 bytes (RFC 1812 §4.3.2.3). Returns the new
+/// frame length, or `None` when `frame` has no room for the headers and the least quote RFC 792
+/// asks for (the offending header and 8 bytes of its data); `frame` is then unchanged.
+pub fn icmp_error(frame: &mut [u8], len: usize, from: Ipv4Addr, m: &IcmpRepr) -> Option<usize> {
     let l3 = ethernet::HEADER_LEN;
-    // With a tunnel MTU of at least 576 the error is never longer than the packet it answers,
-    // so it fits where that packet was; the quote is shortened should the buffer say otherwise.
+    // The error is never longer than the packet it answers when that packet is at least 576
+    // bytes, so it fits where that packet was; a smaller one needs the room behind the frame
+    // (an AF_XDP chunk has it), and the quote is shortened to what the buffer holds.
     let quote = len
         .min(MAX_QUOTE)
         .min(frame.len().saturating_sub(l3 + ERROR_HEADERS));
-    let to = Ipv4Packet::new_unchecked(&frame[l3..]).src();
+    let offending = Ipv4Packet::new_checked(frame.get(l3..l3 + len)?).ok()?;
+    let least = (offending.header_len() + icmp::QUOTED_DATA_LEN).min(len);
+    if quote < least {
+        return None;
+    }
+    let to = offending.src();
     frame.copy_within(l3..l3 + quote, l3 + ERROR_HEADERS);
     let ip = Ipv4Repr {
         src: from,
@@ -60,14 +90,10 @@ pub fn frag_needed(frame: &mut [u8], len: usize, from: Ipv4Addr, mtu: u16) -> us
     };
     ip.emit(&mut frame[l3..]);
     let end = l3 + ip.buffer_len() + ip.payload_len;
-    let m = &mut frame[l3 + ip.buffer_len()..end];
-    IcmpRepr::DestUnreachable {
-        code: icmp::code::FRAG_NEEDED,
-        next_hop_mtu: mtu,
-    }
-    .emit(m);
-    IcmpPacket::new_unchecked(m).fill_checksum();
-    end
+    let msg = &mut frame[l3 + ip.buffer_len()..end];
+    m.emit(msg);
+    IcmpPacket::new_unchecked(msg).fill_checksum();
+    Some(end)
 }
 
 #[cfg(test)]
@@ -148,7 +174,7 @@ mod tests {
             &[7u8; 1400],
         );
         let mut f = frame(&big);
-        let len = frag_needed(&mut f, big.len(), Ipv4Addr::new(198, 19, 0, 1), 1400);
+        let len = frag_needed(&mut f, big.len(), Ipv4Addr::new(198, 19, 0, 1), 1400).unwrap();
         assert_eq!(len, 14 + 576);
         assert!(frames::checksums_ok(&f[..len]));
         let ip = ip_of(&f[..len]);

@@ -14,6 +14,8 @@ pub struct TunnelCounters {
     pub tx_packets: u64,
     pub tx_bytes: u64,
     pub frag_needed_sent: u64,
+    /// ICMP time exceeded errors sent back into the tunnel.
+    pub time_exceeded_sent: u64,
     pub mss_clamped: u64,
     /// Drops by [`DropReason`] position.
     pub drops: [u64; super::counters::DROP_REASONS],
@@ -30,6 +32,7 @@ impl TunnelCounters {
         self.tx_packets += o.tx_packets;
         self.tx_bytes += o.tx_bytes;
         self.frag_needed_sent += o.frag_needed_sent;
+        self.time_exceeded_sent += o.time_exceeded_sent;
         self.mss_clamped += o.mss_clamped;
         for (a, b) in self.drops.iter_mut().zip(o.drops) {
             *a += b;

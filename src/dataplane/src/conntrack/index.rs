@@ -6,6 +6,7 @@
 
 use super::state::Dir;
 pub use crate::prefetch::prefetch;
+use crate::tables::{self, AllocError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slot {
@@ -49,11 +50,25 @@ pub struct Index {
 impl Index {
     /// An index for `keys` keys at a load factor of at most one half.
     pub fn with_keys(keys: usize) -> Index {
-        let n = (keys * 2).next_power_of_two().max(16);
-        Index {
-            slots: vec![Slot::EMPTY; n].into_boxed_slice(),
+        Index::try_with_keys(keys).expect("conntrack index")
+    }
+
+    /// [`Index::with_keys`], or an error when the memory cannot be had.
+    pub fn try_with_keys(keys: usize) -> Result<Index, AllocError> {
+        let n = Index::slots_for(keys);
+        Ok(Index {
+            slots: tables::boxed("conntrack index", n, Slot::EMPTY)?,
             mask: (n - 1) as u32,
-        }
+        })
+    }
+
+    fn slots_for(keys: usize) -> usize {
+        keys.saturating_mul(2).next_power_of_two().max(16)
+    }
+
+    /// The memory [`Index::with_keys`] takes.
+    pub fn bytes_for(keys: usize) -> u64 {
+        tables::bytes_of::<Slot>(Index::slots_for(keys))
     }
 
     pub fn slots(&self) -> usize {

@@ -24,6 +24,7 @@ pub use index::Index;
 pub use state::{Class, Dir, State, Timeouts, CLASSES};
 
 use crate::flow::FlowKey;
+use crate::tables::{self, AllocError};
 use lru::List;
 
 /// A new flow to record: its original-direction key (zone included), where it was sent and the
@@ -109,10 +110,21 @@ fn age(now: u32, then: u32) -> u32 {
 }
 
 impl Conntrack {
-    /// Allocates everything now; nothing is allocated afterwards.
+    /// Allocates everything now; nothing is allocated afterwards. Panics when the memory
+    /// cannot be had: the daemon uses [`Conntrack::try_new`].
     pub fn new(capacity: u32, timeouts: Timeouts, seed: u64) -> Conntrack {
+        Conntrack::try_new(capacity, timeouts, seed).expect("conntrack")
+    }
+
+    /// The memory a table of `capacity` flows takes: its entries and its index.
+    pub fn bytes_for(capacity: u32) -> u64 {
+        tables::bytes_of::<Entry>(capacity as usize) + Index::bytes_for(capacity as usize * 2)
+    }
+
+    /// [`Conntrack::new`], or an error when the memory cannot be had.
+    pub fn try_new(capacity: u32, timeouts: Timeouts, seed: u64) -> Result<Conntrack, AllocError> {
         assert!(capacity > 0 && capacity < (1 << 30), "capacity {capacity}");
-        let mut entries = vec![Entry::EMPTY; capacity as usize].into_boxed_slice();
+        let mut entries = tables::boxed("conntrack entries", capacity as usize, Entry::EMPTY)?;
         // Free list threaded through `next`, in index order so fresh tables fill from the start.
         for (i, e) in entries.iter_mut().enumerate() {
             e.next = if i + 1 == capacity as usize {
@@ -121,16 +133,16 @@ impl Conntrack {
                 i as u32 + 1
             };
         }
-        Conntrack {
+        Ok(Conntrack {
             entries,
-            index: Index::with_keys(capacity as usize * 2),
+            index: Index::try_with_keys(capacity as usize * 2)?,
             lists: [List::EMPTY; CLASSES * PROFILES],
             free: 0,
             used: 0,
             seed,
             timeouts: [timeouts; PROFILES],
             stats: Stats::default(),
-        }
+        })
     }
 
     pub fn capacity(&self) -> u32 {

@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 use super::{next_hop, Parsed, Pipeline, Result, Verdict};
 use crate::conntrack::Entry;
 use crate::counters::{Counter, DropReason};
+use crate::gateway::Tunnel;
 use crate::nat::{self, Side};
 use crate::pmtu;
 use crate::snapshot::Snapshot;
@@ -46,6 +47,7 @@ impl Pipeline {
     pub(super) fn forward_reply(
         &mut self,
         snap: &Snapshot,
+        now: u32,
         frame: &mut [u8],
         len: usize,
         p: &Parsed,
@@ -57,7 +59,7 @@ impl Pipeline {
             z => Some(snap.gw.tunnel(z).ok_or(Verdict::Drop(DropReason::NoPool))?),
         };
         if let Some(t) = t.filter(|t| p.total > usize::from(t.mtu)) {
-            return self.too_big(snap, frame, p, e.zone, e.local, t.mtu);
+            return self.too_big(snap, now, frame, p, t, e.local);
         }
         let mut ip = Ipv4Packet::new_unchecked(&mut frame[p.l3..p.l3 + p.total]);
         if (e.backend, e.backend_port) != (e.vip, e.vip_port) {
@@ -105,26 +107,33 @@ impl Pipeline {
         Ok((Verdict::Tx { iface }, len))
     }
 
-    /// A packet for tunnel `zone` larger than its MTU: with Don't Fragment, ICMP
+    /// A packet for tunnel `t` larger than its MTU: with Don't Fragment, ICMP
     /// fragmentation-needed goes back to its sender from `from`, an address of ours (the pool
     /// address a reply was sent to; the tunnel's own for a site's packet); without, it is
-    /// dropped, since the fast path does not fragment.
+    /// dropped, since the fast path does not fragment. Errors share the worker's ICMP rate
+    /// limit: over it, the packet is dropped as without Don't Fragment.
     pub(super) fn too_big(
         &mut self,
         snap: &Snapshot,
+        now: u32,
         frame: &mut [u8],
         p: &Parsed,
-        zone: u16,
+        t: &Tunnel,
         from: Ipv4Addr,
-        mtu: u16,
     ) -> Result<(Verdict, usize)> {
+        let (zone, mtu) = (t.zone, t.mtu);
         let ip = Ipv4Packet::new_unchecked(&frame[p.l3..]);
         if !ip.dont_frag() {
             self.tunnels.zone(zone).drop(DropReason::TooBig);
             return Err(Verdict::Drop(DropReason::TooBig));
         }
         let sender = ip.src();
-        let len = pmtu::frag_needed(frame, p.total, from, mtu);
+        if !self.may_send_icmp_error(now) {
+            self.tunnels.zone(zone).drop(DropReason::TooBig);
+            return Err(Verdict::Drop(DropReason::TooBig));
+        }
+        let len = pmtu::frag_needed(frame, p.total, from, mtu)
+            .ok_or(Verdict::Drop(DropReason::NoRoom))?;
         let iface = next_hop(snap, frame, sender)?;
         self.tunnels.zone(zone).frag_needed_sent += 1;
         self.counters.add(Counter::FragNeededSent, 1);

@@ -544,16 +544,27 @@ fn refused_and_foreign_gre_is_counted_or_passed() {
     // Unknown remote: not a tunnel of ours.
     let mut f = frames::ethernet(TO_US, &frames::gre_packet(CLIENT, LOCAL, None, &inner));
     assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Pass);
-    // An inner TTL of 1 cannot be forwarded.
+    // An inner TTL of 1 cannot be forwarded: time exceeded goes back into the tunnel, from
+    // the tunnel's local address, quoting the inner packet.
     let mut low = inner.clone();
     let mut ip = Ipv4Packet::new_checked(&mut low[..]).unwrap();
     ip.set_ttl(1);
     ip.fill_checksum();
     let mut f = from_site(SITE_A, &low);
-    assert_eq!(
-        run(&mut p, &s, 0, &mut f),
-        Verdict::Drop(DropReason::TtlExceeded)
-    );
+    assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Tx { iface: IF_IN });
+    let (to, key, answer) = untunnel(&f);
+    assert_eq!((to, key), (SITE_A, Some(KEY_A)));
+    let e = ethernet_with_room(TO_US, &answer);
+    let ip = ip_of(&e);
+    assert_eq!((ip.src(), ip.dst()), (LOCAL, HOST));
+    let m = icmp_of(&ip);
+    assert_eq!((m.msg_type(), m.code()), (11, 0));
+    assert_eq!(m.quoted(), &low[..]);
+    assert!(frames::checksums_ok(
+        &e[..ethernet::HEADER_LEN + answer.len()]
+    ));
+    assert_eq!(p.tunnel_counters(1).time_exceeded_sent, 1);
+    assert_eq!(p.counters().get(Counter::IcmpTimeExceededSent), 1);
     // A reply into a tunnel without room for its headers.
     let mut f = from_site(SITE_A, &inner);
     assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Tx { iface: IF_OUT });
@@ -663,4 +674,37 @@ mod fuzz {
             prop_assert_eq!(run(&mut p, &s, 2, &mut again), Verdict::Tx { iface: IF_OUT });
         }
     }
+}
+
+#[test]
+fn martian_and_damaged_inner_packets_are_counted_against_their_tunnel() {
+    let s = snap(1);
+    let mut p = pipeline(0, 256);
+    let martian = frames::udp_datagram(sa(Ipv4Addr::new(127, 0, 0, 1), 5000), sa(SERVER, 53), b"q");
+    let mut f = from_site(SITE_A, &martian);
+    assert_eq!(
+        run(&mut p, &s, 0, &mut f),
+        Verdict::Drop(DropReason::MartianSource)
+    );
+    let mut damaged = frames::udp_datagram(sa(HOST, 5000), sa(SERVER, 53), b"q");
+    damaged[10] ^= 0xff;
+    let mut f = from_site(SITE_A, &damaged);
+    assert_eq!(
+        run(&mut p, &s, 0, &mut f),
+        Verdict::Drop(DropReason::BadChecksum)
+    );
+    // A damaged outer header from the tunnel's remote is the tunnel's too.
+    let mut f = from_site(
+        SITE_A,
+        &frames::udp_datagram(sa(HOST, 5000), sa(SERVER, 53), b"q"),
+    );
+    f[ethernet::HEADER_LEN + 10] ^= 0xff;
+    assert_eq!(
+        run(&mut p, &s, 0, &mut f),
+        Verdict::Drop(DropReason::BadChecksum)
+    );
+    let t = p.tunnel_counters(1);
+    assert_eq!(t.drops[DropReason::MartianSource as usize], 1);
+    assert_eq!(t.drops[DropReason::BadChecksum as usize], 2);
+    assert_eq!(p.conntrack().used(), 0);
 }

@@ -18,6 +18,7 @@ impl Pipeline {
     pub(super) fn icmp_error(
         &mut self,
         snap: &Snapshot,
+        now: u32,
         frame: &mut [u8],
         len: usize,
         p: &Parsed,
@@ -35,12 +36,13 @@ impl Pipeline {
             // tunnel goes back into it, like any of the host's packets.
             if let (Verdict::Pass, Some(t)) = (v, snap.gw.site_egress(outer_src, outer_dst)) {
                 let site_zone = t.zone;
-                return self.enter_site_tunnel(snap, frame, p, site_zone);
+                return self.enter_site_tunnel(snap, now, frame, p, site_zone);
             }
             return Err(v);
         };
+        // Errors are never answered with errors (RFC 1812 §4.3.2.7).
         if p.ttl <= 1 {
-            return Err(ttl_expired(zone));
+            return Err(ttl_expired());
         }
         let e = *self.ct.get(i);
         let ip = &mut Ipv4Packet::new_unchecked(&mut frame[p.l3..p.l3 + p.total]);

@@ -4,6 +4,7 @@
 use super::{Early, Parsed, Result, Verdict};
 use crate::counters::DropReason;
 use crate::flow::FlowKey;
+use crate::gateway::martian_source;
 use crate::snapshot::Snapshot;
 use crate::wire::gre::{GreError, PROTO_IPV4};
 use crate::wire::{icmp, proto, GrePacket, IcmpPacket, Ipv4Packet, TcpSegment, UdpDatagram};
@@ -14,6 +15,16 @@ const MALFORMED: Verdict = Verdict::Drop(DropReason::Malformed);
 /// in the quote). `l3` of the result is relative to the packet.
 #[inline(always)]
 pub(super) fn parse(ip: &Ipv4Packet<&[u8]>, zone: u16) -> Result<Parsed> {
+    // Every packet, established flows included: the rewrites update the checksum
+    // incrementally, and a header nothing vouches for must not be forwarded (a router discards
+    // it, RFC 1812 §5.2.2). It is checked first because a damaged header's other fields mean
+    // nothing.
+    if !ip.verify_checksum() {
+        return Err(Verdict::Drop(DropReason::BadChecksum));
+    }
+    if martian_source(ip.src()) {
+        return Err(Verdict::Drop(DropReason::MartianSource));
+    }
     if ip.is_fragment() {
         return Err(Verdict::Drop(DropReason::Fragment));
     }
@@ -67,6 +78,9 @@ pub(super) fn parse(ip: &Ipv4Packet<&[u8]>, zone: u16) -> Result<Parsed> {
 pub(super) fn parse_gre(snap: &Snapshot, outer: &Ipv4Packet<&[u8]>) -> Early {
     let (remote, local) = (outer.src(), outer.dst());
     let zone_of_remote = || snap.gw.tunnel_from(remote).map_or(0, |t| t.zone);
+    if !outer.verify_checksum() {
+        return Err((Verdict::Drop(DropReason::BadChecksum), zone_of_remote()));
+    }
     if outer.is_fragment() {
         return Err((Verdict::Drop(DropReason::Fragment), zone_of_remote()));
     }

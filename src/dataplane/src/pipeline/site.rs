@@ -6,7 +6,8 @@
 //!
 //! Path MTU as at the central end: SYNs clamped both ways, and a packet with Don't Fragment
 //! that does not fit answered with ICMP fragmentation-needed (from the tunnel's local address,
-//! which is ours).
+//! which is ours). A packet whose TTL runs out here is answered with time exceeded from the
+//! same address, into the tunnel when it came out of it.
 
 use super::{next_hop, Parsed, Pipeline, Result, Verdict};
 use crate::counters::DropReason;
@@ -21,19 +22,20 @@ impl Pipeline {
     pub(super) fn enter_site_tunnel(
         &mut self,
         snap: &Snapshot,
+        now: u32,
         frame: &mut [u8],
         p: &Parsed,
         zone: u16,
     ) -> Result<(Verdict, usize)> {
-        if p.ttl <= 1 {
-            return Err(Verdict::Drop(DropReason::TtlExceeded));
-        }
-        let (mtu, local) = match snap.gw.tunnel(zone) {
-            Some(t) => (t.mtu, t.local),
-            None => return Err(Verdict::Drop(DropReason::NoPool)),
+        let Some(t) = snap.gw.tunnel(zone) else {
+            return Err(Verdict::Drop(DropReason::NoPool));
         };
+        let (mtu, local) = (t.mtu, t.local);
+        if p.ttl <= 1 {
+            return self.time_exceeded(snap, now, frame, p, local, None);
+        }
         if p.total > usize::from(mtu) {
-            return self.too_big(snap, frame, p, zone, local, mtu);
+            return self.too_big(snap, now, frame, p, t, local);
         }
         let mut ip = Ipv4Packet::new_unchecked(&mut frame[p.l3..p.l3 + p.total]);
         ip.decrement_ttl();
@@ -45,6 +47,7 @@ impl Pipeline {
     pub(super) fn leave_site_tunnel(
         &mut self,
         snap: &Snapshot,
+        now: u32,
         frame: &mut [u8],
         p: &Parsed,
         t: &Tunnel,
@@ -54,7 +57,7 @@ impl Pipeline {
             return Err(Verdict::Drop(DropReason::NotInside));
         }
         if p.ttl <= 1 {
-            return Err(Verdict::Drop(DropReason::TtlExceeded));
+            return self.time_exceeded(snap, now, frame, p, t.local, Some(t.zone));
         }
         let mut ip = Ipv4Packet::new_unchecked(&mut frame[p.l3..p.l3 + p.total]);
         ip.decrement_ttl();

@@ -187,13 +187,14 @@ fn what_is_not_the_tunnels_stays_out_of_it() {
         let mut f = from_inside(&frames::udp_datagram(sa(HOST, 5353), sa(dst, 5353), b"x"));
         assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Pass, "{dst}");
     }
-    // TTL running out here: ours (the program sent it), so a counted drop.
+    // TTL running out here: ours (the program sent it), answered from the tunnel's address.
     let last_hop = ttl_one(frames::udp_datagram(sa(HOST, 5000), sa(SERVER, 53), b"x"));
     let mut f = from_inside(&last_hop);
-    assert_eq!(
-        run(&mut p, &s, 0, &mut f),
-        Verdict::Drop(DropReason::TtlExceeded)
-    );
+    assert_eq!(run(&mut p, &s, 0, &mut f), Verdict::Tx { iface: IF_INSIDE });
+    let ip = ip_of(&f);
+    assert_eq!((ip.src(), ip.dst()), (LOCAL, HOST));
+    assert_eq!(icmp_of(&ip).msg_type(), icmp::kind::TIME_EXCEEDED);
+    assert_eq!(icmp_of(&ip).quoted(), &last_hop[..]);
 
     // Out of the tunnel to an address that is not the site's: refused, not relayed.
     let mut f = from_central(
@@ -211,11 +212,18 @@ fn what_is_not_the_tunnels_stays_out_of_it() {
         Verdict::Drop(DropReason::NotInside),
         "to the server: not inside"
     );
+    // Out of the tunnel with its TTL run out: the answer goes back into it.
     let mut f = from_central(&inner, Some(KEY));
     assert_eq!(
         run(&mut p, &s, 0, &mut f),
-        Verdict::Drop(DropReason::TtlExceeded)
+        Verdict::Tx { iface: IF_UNDERLAY }
     );
+    let outer = ip_of(&f);
+    assert_eq!((outer.src(), outer.dst()), (LOCAL, CENTRAL));
+    let g = GrePacket::new_checked(outer.payload()).unwrap();
+    let answer = Ipv4Packet::new_checked(g.payload()).unwrap();
+    assert_eq!((answer.src(), answer.dst()), (LOCAL, SERVER));
+    assert_eq!(icmp_of(&answer).msg_type(), icmp::kind::TIME_EXCEEDED);
     // Another key from the tunnel's remote is refused and counted; so is a malformed inner
     // packet.
     let answer = frames::udp_datagram(sa(SERVER, 53), sa(HOST, 5000), b"x");
@@ -231,9 +239,9 @@ fn what_is_not_the_tunnels_stays_out_of_it() {
     );
     let t = p.tunnel_counters(zone);
     assert_eq!(t.drops[DropReason::NotInside as usize], 2);
-    assert_eq!(t.drops[DropReason::TtlExceeded as usize], 1);
+    assert_eq!(t.drops[DropReason::TtlExceeded as usize], 0);
     assert_eq!(t.drops[DropReason::Malformed as usize], 1);
-    assert_eq!(t.tx_packets, 0);
+    assert_eq!((t.tx_packets, t.time_exceeded_sent), (1, 1));
 }
 
 #[test]

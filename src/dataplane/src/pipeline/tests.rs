@@ -347,7 +347,8 @@ fn what_is_not_ours_goes_to_the_kernel() {
     ip.fill_checksum();
     assert_eq!(p.process(&s, 0, &mut frag), Verdict::Pass);
     assert_eq!(p.counters().get(Counter::Passed), 6);
-    // TTL running out at a service: ours (the program sent it), so a counted drop.
+    // TTL running out at a service, in a buffer with no room for the error (which is longer
+    // than a bare SYN): ours (the program sent it), so a counted drop.
     let mut ttl1 = frames::tcp_segment(sa(CLIENT, 1), sa(VIP, 80), SYN, b"");
     let mut ip = Ipv4Packet::new_checked(&mut ttl1[..]).unwrap();
     ip.set_ttl(1);
@@ -638,4 +639,168 @@ mod fuzz {
             prop_assert!(matches!(after, Verdict::Tx { .. }), "after: {:?}", after);
         }
     }
+}
+
+/// `ip` (an IPv4 packet) with its TTL set to `ttl`, the header checksum refilled.
+fn with_ttl(mut ip: Vec<u8>, ttl: u8) -> Vec<u8> {
+    let mut v = Ipv4Packet::new_checked(&mut ip[..]).unwrap();
+    v.set_ttl(ttl);
+    v.fill_checksum();
+    ip
+}
+
+#[test]
+fn ttl_expiry_is_answered_from_the_vip_within_the_rate_limit() {
+    let s = snap([true, true]);
+    let mut p = pipeline();
+    // A flow's first packet: time exceeded from the VIP to the client, quoting the SYN.
+    let syn = with_ttl(
+        frames::tcp_segment(sa(CLIENT, 3000), sa(VIP, 80), SYN, b""),
+        1,
+    );
+    let mut f = testkit::ethernet_with_room(FROM_CLIENT, &syn);
+    assert_eq!(
+        testkit::run_frame(&mut p, &s, 0, &mut f),
+        Verdict::Tx { iface: IF_CLIENT }
+    );
+    let ip = ip_of(&f);
+    assert_eq!((ip.src(), ip.dst(), ip.ttl()), (VIP, CLIENT, 64));
+    let m = testkit::icmp_of(&ip);
+    assert_eq!((m.msg_type(), m.code()), (11, 0));
+    assert_eq!(m.quoted(), &syn[..]);
+    assert_eq!(EthernetFrame::new_checked(&f[..]).unwrap().dst(), mac(7));
+    assert_eq!(
+        p.conntrack().used(),
+        0,
+        "no flow for a packet that died here"
+    );
+
+    // A packet of an established flow and a backend's reply: from the VIP too.
+    let mut open = frames::ethernet(
+        FROM_CLIENT,
+        &frames::tcp_segment(sa(CLIENT, 3001), sa(VIP, 80), SYN, b""),
+    );
+    let b = forward(&mut p, &s, 1, &mut open);
+    let late = with_ttl(
+        frames::tcp_segment(sa(CLIENT, 3001), sa(VIP, 80), ACK, b"x"),
+        1,
+    );
+    let mut f = testkit::ethernet_with_room(FROM_CLIENT, &late);
+    assert_eq!(
+        testkit::run_frame(&mut p, &s, 2, &mut f),
+        Verdict::Tx { iface: IF_CLIENT }
+    );
+    assert_eq!((ip_of(&f).src(), ip_of(&f).dst()), (VIP, CLIENT));
+    let reply = with_ttl(
+        frames::tcp_segment(sa(b, 8080), sa(CLIENT, 3001), SYN | ACK, b""),
+        1,
+    );
+    let mut f = testkit::ethernet_with_room(from_backend(b), &reply);
+    assert_eq!(
+        testkit::run_frame(&mut p, &s, 3, &mut f),
+        Verdict::Tx { iface: IF_BACKEND }
+    );
+    assert_eq!((ip_of(&f).src(), ip_of(&f).dst()), (VIP, b));
+    assert_eq!(p.counters().get(Counter::IcmpTimeExceededSent), 3);
+
+    // Never about an ICMP error.
+    let err = with_ttl(
+        frames::icmp_error(ROUTER, VIP, 3, 1, ip_bytes(&open), 28),
+        1,
+    );
+    let mut f = testkit::ethernet_with_room(FROM_CLIENT, &err);
+    let before = p.counters().get(Counter::IcmpTimeExceededSent);
+    let v = testkit::run_frame(&mut p, &s, 4, &mut f);
+    assert!(matches!(v, Verdict::Drop(_)), "{v:?}");
+    assert_eq!(p.counters().get(Counter::IcmpTimeExceededSent), before);
+
+    // Within the worker's rate limit: a burst of 50 at once, then one per millisecond.
+    let mut p = pipeline();
+    let mut sent = 0;
+    for port in 0..80u16 {
+        let syn = with_ttl(
+            frames::tcp_segment(sa(CLIENT, 4000 + port), sa(VIP, 80), SYN, b""),
+            0,
+        );
+        let mut f = testkit::ethernet_with_room(FROM_CLIENT, &syn);
+        match testkit::run_frame(&mut p, &s, 10, &mut f) {
+            Verdict::Tx { .. } => sent += 1,
+            v => assert_eq!(v, Verdict::Drop(DropReason::TtlExceeded)),
+        }
+    }
+    assert_eq!(sent, 50);
+    let c = p.counters();
+    assert_eq!(c.get(Counter::IcmpRateLimited), 30);
+    assert_eq!(c.drops(DropReason::TtlExceeded), 30);
+    let syn = with_ttl(frames::tcp_segment(sa(CLIENT, 9), sa(VIP, 80), SYN, b""), 1);
+    let mut f = testkit::ethernet_with_room(FROM_CLIENT, &syn);
+    assert!(matches!(
+        testkit::run_frame(&mut p, &s, 11, &mut f),
+        Verdict::Tx { .. }
+    ));
+}
+
+#[test]
+fn martian_sources_and_bad_header_checksums_are_dropped_by_reason() {
+    let s = snap([true, true]);
+    let mut p = pipeline();
+    for src in [
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::new(0, 1, 2, 3),
+        Ipv4Addr::new(127, 0, 0, 1),
+        Ipv4Addr::new(224, 0, 0, 1),
+        Ipv4Addr::new(240, 0, 0, 1),
+        Ipv4Addr::BROADCAST,
+    ] {
+        let mut f = frames::ethernet(
+            FROM_CLIENT,
+            &frames::tcp_segment(sa(src, 1000), sa(VIP, 80), SYN, b""),
+        );
+        assert_eq!(
+            p.process(&s, 0, &mut f),
+            Verdict::Drop(DropReason::MartianSource),
+            "{src}"
+        );
+    }
+    assert_eq!(p.counters().drops(DropReason::MartianSource), 6);
+    assert_eq!(p.conntrack().used(), 0);
+
+    // A first packet with a damaged header checksum opens nothing.
+    let bad = |flags, payload: &[u8]| {
+        let mut f = frames::ethernet(
+            FROM_CLIENT,
+            &frames::tcp_segment(sa(CLIENT, 5000), sa(VIP, 80), flags, payload),
+        );
+        let mut ip = testkit::ip_mut(&mut f);
+        let c = ip.checksum();
+        ip.set_checksum(c ^ 0x0100);
+        f
+    };
+    let mut f = bad(SYN, b"");
+    assert_eq!(
+        p.process(&s, 0, &mut f),
+        Verdict::Drop(DropReason::BadChecksum)
+    );
+    assert_eq!(p.conntrack().used(), 0);
+    // Nor is one forwarded on an established flow (the rewrite must not launder it).
+    let mut syn = frames::ethernet(
+        FROM_CLIENT,
+        &frames::tcp_segment(sa(CLIENT, 5000), sa(VIP, 80), SYN, b""),
+    );
+    forward(&mut p, &s, 1, &mut syn);
+    let mut f = bad(ACK, b"data");
+    assert_eq!(
+        p.process(&s, 2, &mut f),
+        Verdict::Drop(DropReason::BadChecksum)
+    );
+    assert_eq!(p.counters().drops(DropReason::BadChecksum), 2);
+    // Not ours (to an address that is no service): the kernel's, which counts it itself.
+    let mut f = frames::ethernet(
+        FROM_CLIENT,
+        &frames::tcp_segment(sa(CLIENT, 5000), sa(HOST_CLIENT_SIDE, 22), SYN, b""),
+    );
+    let mut ip = testkit::ip_mut(&mut f);
+    let c = ip.checksum();
+    ip.set_checksum(!c);
+    assert_eq!(p.process(&s, 3, &mut f), Verdict::Pass);
 }

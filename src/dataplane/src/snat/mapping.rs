@@ -10,6 +10,7 @@
 use std::net::Ipv4Addr;
 
 use crate::flow::mix2;
+use crate::tables::{self, AllocError};
 use crate::wire::Address;
 
 /// An inside endpoint.
@@ -60,13 +61,27 @@ pub struct Mappings {
 
 impl Mappings {
     pub fn new(capacity: usize, seed: u64) -> Mappings {
-        let n = (capacity * 2).next_power_of_two().max(16);
-        Mappings {
-            slots: vec![Slot::default(); n].into_boxed_slice(),
+        Mappings::try_new(capacity, seed).expect("SNAT mappings")
+    }
+
+    /// [`Mappings::new`], or an error when the memory cannot be had.
+    pub fn try_new(capacity: usize, seed: u64) -> Result<Mappings, AllocError> {
+        let n = Mappings::slots_for(capacity);
+        Ok(Mappings {
+            slots: tables::boxed("SNAT mappings", n, Slot::default())?,
             mask: n - 1,
             seed,
             len: 0,
-        }
+        })
+    }
+
+    fn slots_for(capacity: usize) -> usize {
+        capacity.saturating_mul(2).next_power_of_two().max(16)
+    }
+
+    /// The memory [`Mappings::new`] takes.
+    pub fn bytes_for(capacity: usize) -> u64 {
+        tables::bytes_of::<Slot>(Mappings::slots_for(capacity))
     }
 
     pub fn len(&self) -> usize {

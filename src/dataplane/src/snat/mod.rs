@@ -22,6 +22,7 @@ use mapping::{Inside, Mappings};
 use ports::{PoolPorts, PortSpace};
 
 use super::gateway::Pool;
+use super::tables::AllocError;
 
 /// What the worker's share looks like for one snapshot's pools: rebuilt when the pools change.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,15 +41,20 @@ pub struct SnatState {
 impl SnatState {
     /// `capacity`: most mappings (the worker's conntrack capacity).
     pub fn new(worker: u16, capacity: usize, seed: u64) -> SnatState {
-        SnatState {
+        SnatState::try_new(worker, capacity, seed).expect("SNAT state")
+    }
+
+    /// [`SnatState::new`], or an error when the memory cannot be had.
+    pub fn try_new(worker: u16, capacity: usize, seed: u64) -> Result<SnatState, AllocError> {
+        Ok(SnatState {
             worker,
             layout: Layout {
                 pools: Vec::new(),
                 workers: 1,
             },
             pools: Vec::new(),
-            mappings: Mappings::new(capacity, seed),
-        }
+            mappings: Mappings::try_new(capacity, seed)?,
+        })
     }
 
     /// Adopts a snapshot's pools. Returns true when the port maps were rebuilt: the caller must

@@ -47,6 +47,8 @@ pub mod kind {
 pub mod code {
     /// Fragmentation needed and DF set; the next-hop MTU is in the header (RFC 1191 §4).
     pub const FRAG_NEEDED: u8 = 4;
+    /// Time to live exceeded in transit (RFC 792), of type time exceeded.
+    pub const TTL_EXCEEDED: u8 = 0;
 }
 
 #[derive(Debug, Clone, Copy)]
