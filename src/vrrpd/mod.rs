@@ -159,21 +159,23 @@ impl Vrrp {
                     (None, _) => std::future::pending().await,
                 }
             };
+            // Biased, in this order: a shutdown resigns before any other advert goes out; a due
+            // timer, a link, verdict or configuration change is never starved by a stream of
+            // packets (the sleep branch itself handles what was received before firing).
             tokio::select! {
+                biased;
                 _ = stop.cancelled() => break,
-                Some((key, pkt)) = rx_rx.recv() => {
+                _ = sleep => {
+                    // A Master_Down_Timer that fires late (this thread was not scheduled on
+                    // time) may find the Master's advert already waiting in a socket: handle
+                    // what was received first, so a live Master is never taken over by a stale
+                    // timer. The yield lets the receive tasks move what the sockets hold into
+                    // the channel (tokio polls IO readiness before resuming a yielded task).
+                    tokio::task::yield_now().await;
                     let now = Instant::now();
-                    let mut batch = vec![(key, pkt)];
-                    // Adverts that arrived together are handled together, then settled once.
-                    while let Ok(more) = rx_rx.try_recv() {
-                        batch.push(more);
-                    }
-                    for (key, pkt) in batch {
+                    while let Ok((key, pkt)) = rx_rx.try_recv() {
                         dispatch(&mut routers, &key, pkt, now, &metrics);
                     }
-                }
-                _ = sleep => {
-                    let now = Instant::now();
                     for r in &mut routers {
                         if r.next_timeout().is_some_and(|d| d <= now) {
                             if let Some(i) = &mut r.inst {
@@ -200,6 +202,17 @@ impl Vrrp {
                         apply_config(&new, &mut routers, &mut groups, Instant::now(), &sh).await;
                     }
                     cfg = new;
+                }
+                Some((key, pkt)) = rx_rx.recv() => {
+                    let now = Instant::now();
+                    let mut batch = vec![(key, pkt)];
+                    // Adverts that arrived together are handled together, then settled once.
+                    while let Ok(more) = rx_rx.try_recv() {
+                        batch.push(more);
+                    }
+                    for (key, pkt) in batch {
+                        dispatch(&mut routers, &key, pkt, now, &metrics);
+                    }
                 }
             }
         }
