@@ -46,7 +46,12 @@ fn both_roles(v6: bool, virtual_mac: bool) {
 
     let frr = FrrVrrp::start(&lab, &f, "frr", &spec(v6, 200, true));
     frr.wait_state("Master", T);
-    let mut node = Appliance::new(&lab, &a, "a", &appliance_config("a", &[ours.clone()], ""));
+    let mut node = Appliance::new(
+        &lab,
+        &a,
+        "a",
+        &appliance_config("a", std::slice::from_ref(&ours), ""),
+    );
     node.start();
     wait_vrrp_state(&node, &inst, "backup", T);
     let heard = counters(&node, &inst)["rcvd_advertisements"]
