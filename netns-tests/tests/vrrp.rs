@@ -388,3 +388,121 @@ fn priority_follows_health_check_verdicts() {
     assert!(out.status.success());
     wait_vrrp_state(&a, "vi", "master", T);
 }
+
+/// Watches `addrs` in `ns` every 5 ms until stopped; returns every address seen missing.
+fn watch_addrs(
+    ns: &Netns,
+    addrs: &[&str],
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<Vec<String>>,
+) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (ns, addrs, flag) = (
+        ns.clone(),
+        addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        stop.clone(),
+    );
+    let handle = std::thread::spawn(move || {
+        let mut missing = Vec::new();
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            for a in &addrs {
+                if !has_addr(&ns, a) {
+                    missing.push(a.clone());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        missing
+    });
+    (stop, handle)
+}
+
+fn instance(n: &Appliance, inst: &str) -> serde_json::Value {
+    n.status()["vrrp"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == inst)
+        .unwrap()
+        .clone()
+}
+
+fn reload(n: &Appliance, config: &str) {
+    n.write_config(config);
+    let out = n.appctl(&["reload"]);
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// A reload applies priority and address changes in place: the master never resigns, its
+/// addresses never leave, and only a priority below the backup's makes the backup take over,
+/// by an ordinary preemption.
+#[test]
+fn reload_applies_in_place() {
+    let lab = Lab::for_current_test();
+    let l = lan(&lab);
+    let a = node(&lab, &l.a, "a", &[VrrpSpec::v4(200, 100)]);
+    let b = node(&lab, &l.b, "b", &[VrrpSpec::v4(100, 100)]);
+    wait_vrrp_state(&a, "vi", "master", T);
+    wait_vrrp_state(&b, "vi", "backup", T);
+    let transitions = counters(&a, "vi")["master_transitions"].clone();
+
+    // Priority 200 -> 150 (still the highest).
+    let (stop, watcher) = watch_addrs(&l.a, &["198.18.0.100"]);
+    reload(&a, &appliance_config("a", &[VrrpSpec::v4(150, 100)], ""));
+    wait_until("priority 150 shown", T, Duration::from_millis(10), || {
+        instance(&a, "vi")["base_priority"] == 150
+            && instance(&a, "vi")["effective_priority"] == 150
+    })
+    .unwrap();
+    // Several adverts with the new priority reach the backup.
+    wait_until("b hears priority 150", T, Duration::from_millis(10), || {
+        instance(&b, "vi")["master_priority"] == 150
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let missing = watcher.join().unwrap();
+    assert!(
+        missing.is_empty(),
+        "VIP left during the reload: {missing:?}"
+    );
+    assert_eq!(vrrp_state(&a, "vi"), "master");
+    assert_eq!(counters(&a, "vi")["master_transitions"], transitions);
+    assert_eq!(counters(&a, "vi")["sent_pri_zero_packets"], 0);
+    assert_eq!(counters(&b, "vi")["rcvd_pri_zero_packets"], 0);
+    assert_eq!(counters(&b, "vi")["master_transitions"], 0);
+
+    // One more virtual address: it appears, the other never leaves.
+    let two = |prio: u8| {
+        appliance_config("a", &[VrrpSpec::v4(prio, 100)], "").replace(
+            "virtual_addresses = [\"198.18.0.100/24\"]",
+            "virtual_addresses = [\"198.18.0.100/24\", \"198.18.0.101/24\"]",
+        )
+    };
+    let (stop, watcher) = watch_addrs(&l.a, &["198.18.0.100"]);
+    reload(&a, &two(150));
+    wait_until("second VIP added", T, Duration::from_millis(5), || {
+        has_addr(&l.a, "198.18.0.101")
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(watcher.join().unwrap().is_empty());
+    l.client.assert_ping("198.18.0.101");
+    assert_eq!(counters(&a, "vi")["master_transitions"], transitions);
+    assert_eq!(counters(&b, "vi")["rcvd_pri_zero_packets"], 0);
+
+    // Below the backup (preempt on): b takes over once, by preemption; no resignation.
+    reload(&a, &two(50));
+    wait_vrrp_state(&b, "vi", "master", T);
+    wait_vrrp_state(&a, "vi", "backup", T);
+    std::thread::sleep(Duration::from_millis(500));
+    let cb = counters(&b, "vi");
+    assert_eq!(cb["master_transitions"], 1, "{cb}");
+    assert_eq!(cb["new_master_reason"], "preempted", "{cb}");
+    assert_eq!(cb["rcvd_pri_zero_packets"], 0, "{cb}");
+    assert_eq!(vrrp_state(&a, "vi"), "backup");
+    assert!(!has_addr(&l.a, "198.18.0.100") && !has_addr(&l.a, "198.18.0.101"));
+    l.client.assert_ping("198.18.0.100");
+}

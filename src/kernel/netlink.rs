@@ -195,8 +195,16 @@ impl Netlink {
             .collect())
     }
 
-    /// Creates a private-mode macvlan (the VRRP virtual MAC) on `parent` with IPv6 address
+    /// Creates a bridge-mode macvlan (the VRRP virtual MAC) on `parent` with IPv6 address
     /// generation off, so it never sends its own NDP or MLD traffic from the shared MAC.
+    ///
+    /// Bridge mode, not private: in private (and passthru/source) mode the kernel hands a
+    /// multicast frame whose source MAC is a local macvlan's to that macvlan alone, as if it
+    /// had looped back, and the parent never sees it. Another router's VRRP master sends its
+    /// adverts from the same virtual MAC (RFC 9568 §7.3), so a backup listening on the parent
+    /// would hear nothing and become master too. In bridge mode such a frame reaches the
+    /// parent like any other (FRR's vrrpd creates its macvlans in bridge mode for the same
+    /// reason).
     pub async fn add_macvlan(
         &self,
         name: &str,
@@ -206,7 +214,7 @@ impl Netlink {
         use netlink_packet_route::link::{AfSpecInet6, AfSpecUnspec, In6AddrGenMode, MacVlanMode};
         // Created down: the kernel rejects IFLA_AF_SPEC in RTM_NEWLINK, and a link that came
         // up before addrgenmode is set would already have sent from a link-local address.
-        let msg = rtnetlink::LinkMacVlan::new(name, parent, MacVlanMode::Private)
+        let msg = rtnetlink::LinkMacVlan::new(name, parent, MacVlanMode::Bridge)
             .address(mac.to_vec())
             .build();
         let added = match self.handle.link().add(msg).execute().await {

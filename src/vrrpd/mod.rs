@@ -5,6 +5,7 @@
 mod garp;
 mod metrics;
 mod notify;
+pub mod reload_plan;
 mod router;
 mod socket;
 mod state;
@@ -34,6 +35,9 @@ pub use state::{VrrpState, VrrpStates};
 
 use router::{Router, Shared};
 use socket::{Received, RxSocket};
+
+/// The subsystem's OS thread.
+const THREAD_NAME: &str = "vrrp";
 
 /// How often an instance that could not start (no interface or address yet) is retried.
 const RETRY: Duration = Duration::from_secs(1);
@@ -67,7 +71,7 @@ impl Vrrp {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let rt_prio = self.config.borrow().vrrp.realtime_priority;
         let spawned = std::thread::Builder::new()
-            .name("vrrp".into())
+            .name(THREAD_NAME.into())
             .spawn(move || {
                 if rt_prio > 0 {
                     set_realtime(rt_prio);
@@ -155,21 +159,23 @@ impl Vrrp {
                     (None, _) => std::future::pending().await,
                 }
             };
+            // Biased, in this order: a shutdown resigns before any other advert goes out; a due
+            // timer, a link, verdict or configuration change is never starved by a stream of
+            // packets (the sleep branch itself handles what was received before firing).
             tokio::select! {
+                biased;
                 _ = stop.cancelled() => break,
-                Some((key, pkt)) = rx_rx.recv() => {
+                _ = sleep => {
+                    // A Master_Down_Timer that fires late (this thread was not scheduled on
+                    // time) may find the Master's advert already waiting in a socket: handle
+                    // what was received first, so a live Master is never taken over by a stale
+                    // timer. The yield lets the receive tasks move what the sockets hold into
+                    // the channel (tokio polls IO readiness before resuming a yielded task).
+                    tokio::task::yield_now().await;
                     let now = Instant::now();
-                    let mut batch = vec![(key, pkt)];
-                    // Adverts that arrived together are handled together, then settled once.
-                    while let Ok(more) = rx_rx.try_recv() {
-                        batch.push(more);
-                    }
-                    for (key, pkt) in batch {
+                    while let Ok((key, pkt)) = rx_rx.try_recv() {
                         dispatch(&mut routers, &key, pkt, now, &metrics);
                     }
-                }
-                _ = sleep => {
-                    let now = Instant::now();
                     for r in &mut routers {
                         if r.next_timeout().is_some_and(|d| d <= now) {
                             if let Some(i) = &mut r.inst {
@@ -185,10 +191,28 @@ impl Vrrp {
                     if r.is_err() { break }
                     let new = self.config.borrow_and_update().clone();
                     if new.vrrp != cfg.vrrp {
+                        // Only the subsystem's own thread (`run_isolated`) is rescheduled,
+                        // never a runtime thread shared with the rest of the daemon.
+                        if new.vrrp.realtime_priority != cfg.vrrp.realtime_priority
+                            && std::thread::current().name() == Some(THREAD_NAME)
+                        {
+                            set_realtime(new.vrrp.realtime_priority);
+                        }
                         let sh = self.shared(&metrics, &notifier);
                         apply_config(&new, &mut routers, &mut groups, Instant::now(), &sh).await;
                     }
                     cfg = new;
+                }
+                Some((key, pkt)) = rx_rx.recv() => {
+                    let now = Instant::now();
+                    let mut batch = vec![(key, pkt)];
+                    // Adverts that arrived together are handled together, then settled once.
+                    while let Ok(more) = rx_rx.try_recv() {
+                        batch.push(more);
+                    }
+                    for (key, pkt) in batch {
+                        dispatch(&mut routers, &key, pkt, now, &metrics);
+                    }
                 }
             }
         }
@@ -241,13 +265,19 @@ impl Vrrp {
     }
 }
 
+/// SCHED_FIFO at `priority` for the calling thread; 0 returns it to normal scheduling.
 fn set_realtime(priority: u8) {
     let param = libc::sched_param {
         sched_priority: i32::from(priority),
     };
+    let policy = if priority == 0 {
+        libc::SCHED_OTHER
+    } else {
+        libc::SCHED_FIFO
+    };
     // SAFETY: sched_setscheduler with pid 0 changes only the calling thread; `param` is a valid
     // sched_param for the duration of the call.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
     if rc != 0 {
         tracing::warn!(
             "vrrp: SCHED_FIFO priority {priority} refused ({}); running with normal scheduling",
@@ -256,8 +286,10 @@ fn set_realtime(priority: u8) {
     }
 }
 
-/// Reconciles the routers with the configuration: removed or changed instances stop (resign,
-/// remove their addresses), new or changed ones are created; unchanged ones keep running.
+/// Reconciles the routers with the configuration, as `reload_plan` describes: removed
+/// instances stop (resign, remove their addresses), new ones are created, changed ones take
+/// the new configuration in place unless `reload_plan::restart_reasons` says it makes them
+/// another Virtual Router; unchanged ones are not touched.
 async fn apply_config(
     cfg: &Config,
     routers: &mut Vec<Router>,
@@ -265,29 +297,32 @@ async fn apply_config(
     now: Instant,
     sh: &Shared<'_>,
 ) {
-    let group_of = |name: &str| {
-        cfg.vrrp
-            .sync_group
-            .iter()
-            .find(|g| g.instances.iter().any(|i| i == name))
-            .map(|g| g.name.clone())
-    };
     let mut keep = Vec::new();
     for mut r in std::mem::take(routers) {
-        let same = cfg
-            .vrrp
-            .instance
-            .iter()
-            .any(|c| *c == r.cfg && group_of(&c.name) == r.sync_group);
-        if same {
-            keep.push(r);
-        } else {
-            r.stop(now, sh).await;
+        let group = reload_plan::group_of(&cfg.vrrp, r.name());
+        match cfg.vrrp.instance.iter().find(|c| c.name == r.cfg.name) {
+            Some(c) if *c == r.cfg && group == r.sync_group => keep.push(r),
+            Some(c) if reload_plan::restart_reasons(&r.cfg, c).is_empty() => {
+                if r.reconfigure(now, c.clone(), group.clone(), sh).await {
+                    keep.push(r);
+                } else {
+                    r.stop(now, sh).await;
+                    keep.push(Router::new(c.clone(), group));
+                }
+            }
+            Some(c) => {
+                r.stop(now, sh).await;
+                keep.push(Router::new(c.clone(), group));
+            }
+            None => r.stop(now, sh).await,
         }
     }
     for c in &cfg.vrrp.instance {
-        if !keep.iter().any(|r| r.cfg == *c) {
-            keep.push(Router::new(c.clone(), group_of(&c.name)));
+        if !keep.iter().any(|r| r.cfg.name == c.name) {
+            keep.push(Router::new(
+                c.clone(),
+                reload_plan::group_of(&cfg.vrrp, &c.name),
+            ));
         }
     }
     *routers = keep;
@@ -346,6 +381,11 @@ fn dispatch(
     m: &metrics::VrrpMetrics,
 ) {
     let Some(vrid) = peek_vrid(&pkt.payload) else {
+        // Not even a VRID: no instance's row can count it, so the subsystem does
+        // (RFC 6527 vrrpv3StatisticsPacketLengthErrors, router-wide).
+        m.rx_errors
+            .get_or_create(&metrics::with("", "reason", "packet_length"))
+            .inc();
         return;
     };
     let meta = RxMeta {
@@ -359,7 +399,17 @@ fn dispatch(
             if let Some(inst) = &mut r.inst {
                 matched = true;
                 let before = inst.statistics().rcvd_advertisements;
-                inst.handle_advertisement(now, meta, &pkt.payload);
+                // Every discard is counted here; the instance's ReceiveError event only
+                // reports the first of a run, for the log.
+                if let Some(error) = inst.handle_advertisement(now, meta, &pkt.payload) {
+                    m.rx_errors
+                        .get_or_create(&metrics::with(
+                            &r.cfg.name,
+                            "reason",
+                            router::rx_reason(&error),
+                        ))
+                        .inc();
+                }
                 if inst.statistics().rcvd_advertisements > before {
                     m.adverts_received
                         .get_or_create(&metrics::instance(&r.cfg.name))
@@ -424,5 +474,118 @@ fn ensure_rx(
             }
             Err(e) => tracing::error!("vrrp: cannot open receive socket on {}: {e}", key.0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::vrrp::VrrpConfig;
+
+    fn router(vip: &str, primary: &str) -> Router {
+        let cfg: VrrpConfig = toml::from_str(&format!(
+            "[[instance]]\nname = \"vi\"\ninterface = \"eth0\"\nvrid = 51\nvirtual_addresses = [\"{vip}\"]"
+        ))
+        .unwrap();
+        let c = cfg.instance[0].clone();
+        let mut r = Router::new(c, None);
+        let mut inst = ::vrrp::Instance::new(::vrrp::Config::new(
+            51,
+            primary.parse().unwrap(),
+            vec![vip.parse::<ipnetwork::IpNetwork>().unwrap().ip()],
+        ))
+        .unwrap();
+        inst.handle_startup(Instant::now());
+        r.inst = Some(inst);
+        r
+    }
+
+    fn received(src: &str, dst: &str, payload: &[u8]) -> Received {
+        Received {
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            ttl: 255,
+            payload: payload.to_vec(),
+        }
+    }
+
+    /// A header cut after 4 or 7 bytes (IPv4) or 6 (IPv6) is a length error of the instance
+    /// its VRID names, in its RFC 6527 row and in the metric; one without a VRID is counted
+    /// router-wide.
+    #[test]
+    fn truncated_adverts_are_counted() {
+        let m = metrics::VrrpMetrics::default();
+        let header = [0x31, 51, 200, 1, 0x00, 0x64, 0, 0];
+        let mut routers = vec![router("198.18.0.100", "198.18.0.10")];
+        let key = ("eth0".to_string(), false);
+        for len in [4, 7] {
+            let pkt = received("198.18.0.1", "224.0.0.18", &header[..len]);
+            dispatch(&mut routers, &key, pkt, Instant::now(), &m);
+        }
+        let stats = routers[0].inst.as_ref().unwrap().statistics();
+        assert_eq!(stats.packet_length_errors, 2);
+        let reason = |inst: &str, r: &str| {
+            m.rx_errors
+                .get_or_create(&metrics::with(inst, "reason", r))
+                .get()
+        };
+        assert_eq!(reason("vi", "packet_length"), 2);
+
+        let mut v6 = vec![router("2001:db8::100", "fe80::10")];
+        let key6 = ("eth0".to_string(), true);
+        let pkt = received("fe80::1", "ff02::12", &header[..6]);
+        dispatch(&mut v6, &key6, pkt, Instant::now(), &m);
+        assert_eq!(
+            v6[0]
+                .inst
+                .as_ref()
+                .unwrap()
+                .statistics()
+                .packet_length_errors,
+            1
+        );
+        assert_eq!(reason("vi", "packet_length"), 3);
+
+        let pkt = received("198.18.0.1", "224.0.0.18", &header[..1]);
+        dispatch(&mut routers, &key, pkt, Instant::now(), &m);
+        assert_eq!(reason("", "packet_length"), 1);
+    }
+
+    /// Every discarded advert is counted in the metric, not only the first of a run.
+    #[test]
+    fn every_discard_is_counted() {
+        let m = metrics::VrrpMetrics::default();
+        let mut routers = vec![router("198.18.0.100", "198.18.0.10")];
+        let key = ("eth0".to_string(), false);
+        let adv = ::vrrp::Advertisement {
+            vrid: 51,
+            priority: 200,
+            max_adver_int: ::vrrp::Centiseconds(100),
+            addresses: vec!["198.18.0.100".parse().unwrap()],
+        };
+        let ctx = ::vrrp::ChecksumContext {
+            src: "0.0.0.0".parse().unwrap(),
+            dst: "224.0.0.18".parse().unwrap(),
+            mode: ::vrrp::ChecksumMode::PseudoHeaderV4,
+        };
+        let bytes = adv.to_bytes(&ctx);
+        for _ in 0..3 {
+            let pkt = received("0.0.0.0", "224.0.0.18", &bytes);
+            dispatch(&mut routers, &key, pkt, Instant::now(), &m);
+        }
+        let n = m
+            .rx_errors
+            .get_or_create(&metrics::with("vi", "reason", "invalid_source"))
+            .get();
+        assert_eq!(n, 3);
+        assert_eq!(
+            routers[0]
+                .inst
+                .as_ref()
+                .unwrap()
+                .statistics()
+                .invalid_source_errors,
+            3
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! One virtual router: the sans-IO instance plus what it needs from the host (the device its
 //! adverts leave from, its primary address, the virtual MAC) and the IO for its actions.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -51,7 +51,9 @@ pub struct Router {
     attached: Option<Attached>,
     /// Why the instance is not running yet (no interface, no primary address...).
     pub not_started: Option<String>,
-    installed: BTreeSet<IpAddr>,
+    /// The virtual addresses on the device, with the prefix each was added with (what
+    /// removing it must name, even once the configuration no longer lists it).
+    installed: BTreeMap<IpAddr, IpNetwork>,
     pub split_brain: Option<IpAddr>,
     /// The last fault and adjustment given to the instance, to call it only on change.
     fault: Option<FaultReason>,
@@ -68,7 +70,7 @@ impl Router {
             inst: None,
             attached: None,
             not_started: Some("not started yet".into()),
-            installed: BTreeSet::new(),
+            installed: BTreeMap::new(),
             split_brain: None,
             fault: None,
             adjustment: 0,
@@ -107,28 +109,7 @@ impl Router {
         }
         match self.attach(links, sh).await {
             Ok((att, primary)) => {
-                let mut c = ::vrrp::Config::new(
-                    self.cfg.vrid,
-                    primary,
-                    self.cfg.virtual_addresses.iter().map(|n| n.ip()).collect(),
-                );
-                c.priority = self.cfg.priority;
-                c.advertisement_interval =
-                    Centiseconds((self.cfg.advert_interval.get().as_millis() / 10) as u16);
-                c.preempt = self.cfg.preempt;
-                c.preempt_delay = self.cfg.preempt_delay.get();
-                c.accept_mode = self.cfg.accept_mode;
-                c.checksum_mode = match self.cfg.checksum {
-                    ChecksumSetting::PseudoHeader => ChecksumMode::PseudoHeaderV4,
-                    ChecksumSetting::Rfc9568 => ChecksumMode::Rfc9568,
-                };
-                c.accept_either_checksum = self.cfg.accept_either_checksum;
-                c.unicast_peers = self.cfg.unicast_peers.clone();
-                c.check_unicast_source = !self.cfg.unicast_peers.is_empty();
-                if let Some(min) = self.cfg.unicast_min_ttl {
-                    c.ttl_check = TtlCheck::Range { min, max: 255 };
-                }
-                c.sync_group = self.sync_group.is_some();
+                let c = self.core_config(primary);
                 match Instance::new(c) {
                     Ok(mut inst) => {
                         if let Some(f) = &self.fault {
@@ -157,6 +138,103 @@ impl Router {
                 self.not_started = Some(why);
             }
         }
+    }
+
+    /// The core's configuration of this instance, with adverts from `primary`.
+    fn core_config(&self, primary: IpAddr) -> ::vrrp::Config {
+        let mut c = ::vrrp::Config::new(
+            self.cfg.vrid,
+            primary,
+            self.cfg.virtual_addresses.iter().map(|n| n.ip()).collect(),
+        );
+        c.priority = self.cfg.priority;
+        c.advertisement_interval =
+            Centiseconds((self.cfg.advert_interval.get().as_millis() / 10) as u16);
+        c.preempt = self.cfg.preempt;
+        c.preempt_delay = self.cfg.preempt_delay.get();
+        c.accept_mode = self.cfg.accept_mode;
+        c.checksum_mode = match self.cfg.checksum {
+            ChecksumSetting::PseudoHeader => ChecksumMode::PseudoHeaderV4,
+            ChecksumSetting::Rfc9568 => ChecksumMode::Rfc9568,
+        };
+        c.accept_either_checksum = self.cfg.accept_either_checksum;
+        c.unicast_peers = self.cfg.unicast_peers.clone();
+        c.check_unicast_source = !self.cfg.unicast_peers.is_empty();
+        if let Some(min) = self.cfg.unicast_min_ttl {
+            c.ttl_check = TtlCheck::Range { min, max: 255 };
+        }
+        c.sync_group = self.sync_group.is_some();
+        c
+    }
+
+    /// Applies a new configuration of the same Virtual Router in place (the caller checked
+    /// `reload_plan::restart_reasons`): the instance keeps its state, a master keeps its
+    /// addresses and adds or removes only the ones that changed. Tracking, notify commands
+    /// and announcement settings are read from `cfg` when used, so replacing it is enough.
+    /// Returns false if the core refused (the caller restarts the instance then).
+    pub async fn reconfigure(
+        &mut self,
+        now: Instant,
+        cfg: VrrpInstanceConfig,
+        sync_group: Option<String>,
+        sh: &Shared<'_>,
+    ) -> bool {
+        let old = std::mem::replace(&mut self.cfg, cfg);
+        let old_group = std::mem::replace(&mut self.sync_group, sync_group);
+        let Some(inst) = &self.inst else {
+            // Not started: it starts with the new configuration.
+            return true;
+        };
+        let c = self.core_config(inst.config().primary_address);
+        // Ledger first for the addresses that may appear, as at start.
+        let added: Vec<KernelObject> = self
+            .vip_objects()
+            .into_iter()
+            .filter(|o| matches!(o, KernelObject::Address { address, .. } if !old.virtual_addresses.contains(address)))
+            .collect();
+        for obj in &added {
+            if let Err(e) = sh.ledger.record(obj.clone()) {
+                tracing::error!("vrrp {}: ledger: {e}", self.cfg.name);
+            }
+        }
+        if let Some(inst) = &mut self.inst {
+            if let Err(e) = inst.reconfigure(now, c) {
+                tracing::warn!(
+                    "vrrp {}: cannot apply in place ({e}); restarting it",
+                    self.cfg.name
+                );
+                self.cfg = old;
+                self.sync_group = old_group;
+                return false;
+            }
+        }
+        // An address kept with another prefix length: replace it where it is installed.
+        let reprefixed: Vec<IpNetwork> = self
+            .cfg
+            .virtual_addresses
+            .iter()
+            .filter(|n| self.installed.get(&n.ip()).is_some_and(|cur| cur != *n))
+            .copied()
+            .collect();
+        for net in reprefixed {
+            self.remove_vip(net.ip(), sh).await;
+            self.add_vip(net.ip(), sh).await;
+        }
+        // Perform the additions and removals now, then forget what can no longer appear.
+        self.drain(sh).await;
+        let device = self.attached.as_ref().map(|a| a.device.clone());
+        if let Some(device) = device {
+            for net in &old.virtual_addresses {
+                let kept = self.cfg.virtual_addresses.contains(net);
+                if !kept && !self.installed.values().any(|n| n == net) {
+                    let _ = sh.ledger.forget(&KernelObject::Address {
+                        ifname: device.clone(),
+                        address: *net,
+                    });
+                }
+            }
+        }
+        true
     }
 
     async fn attach(
@@ -297,17 +375,7 @@ impl Router {
                 // No ledger write here: the addresses were recorded when the instance started
                 // (a write is an fsync, milliseconds on the failover path).
                 for ip in ips {
-                    let net = self.prefix_of(ip);
-                    match sh
-                        .netlink
-                        .add_address_at(att.device_index, &att.device, net, true)
-                        .await
-                    {
-                        Ok(_) => {
-                            self.installed.insert(ip);
-                        }
-                        Err(e) => tracing::error!("vrrp {name}: {e}"),
-                    }
+                    self.add_vip(ip, sh).await;
                 }
             }
             Action::RemoveVirtualAddresses(ips) => {
@@ -340,9 +408,28 @@ impl Router {
         }
     }
 
-    async fn remove_vip(&mut self, ip: IpAddr, sh: &Shared<'_>) {
+    async fn add_vip(&mut self, ip: IpAddr, sh: &Shared<'_>) {
         let Some(att) = &self.attached else { return };
         let net = self.prefix_of(ip);
+        match sh
+            .netlink
+            .add_address_at(att.device_index, &att.device, net, true)
+            .await
+        {
+            Ok(_) => {
+                self.installed.insert(ip, net);
+            }
+            Err(e) => tracing::error!("vrrp {}: {e}", self.cfg.name),
+        }
+    }
+
+    async fn remove_vip(&mut self, ip: IpAddr, sh: &Shared<'_>) {
+        let Some(att) = &self.attached else { return };
+        let net = self
+            .installed
+            .get(&ip)
+            .copied()
+            .unwrap_or_else(|| self.prefix_of(ip));
         match sh.netlink.del_address(&att.device, net).await {
             Ok(_) => {
                 self.installed.remove(&ip);
@@ -462,10 +549,7 @@ impl Router {
                 );
             }
             Event::ReceiveError { src, error } => {
-                sh.metrics
-                    .rx_errors
-                    .get_or_create(&metrics::with(&name, "reason", rx_reason(&error)))
-                    .inc();
+                // Counted per packet where it is received (`dispatch`); this is the log line.
                 tracing::warn!("vrrp {name}: discarded advert from {src}: {error}");
             }
             Event::Version2Peer { src, .. } => {
@@ -484,7 +568,7 @@ impl Router {
             i.handle_shutdown(now);
         }
         self.drain(sh).await;
-        for ip in self.installed.clone() {
+        for ip in self.installed.keys().copied().collect::<Vec<_>>() {
             self.remove_vip(ip, sh).await;
         }
         if self.installed.is_empty() {
@@ -541,15 +625,21 @@ pub fn describe_fault(f: &FaultReason) -> String {
     }
 }
 
-fn rx_reason(e: &::vrrp::RxError) -> &'static str {
-    use ::vrrp::RxError as E;
+/// The `reason` label of `vrrp_rx_errors`.
+pub fn rx_reason(e: &::vrrp::RxError) -> &'static str {
+    use ::vrrp::{DecodeError as D, RxError as E};
     match e {
         E::Ttl { .. } => "ttl",
-        E::Decode(_) => "malformed",
+        E::Decode(D::TooShort { .. } | D::LengthMismatch { .. } | D::V2OverIpv6) => "packet_length",
+        E::Decode(D::Version { .. }) => "version",
+        E::Decode(D::UnknownType { .. }) => "type",
         E::Checksum { .. } => "checksum",
         E::Vrid { .. } => "vrid",
         E::ZeroInterval => "interval",
-        E::NoAddresses => "address_list",
-        _ => "other",
+        E::NoAddresses | E::AddressList => "address_list",
+        E::Family(_) => "family",
+        E::UnknownSource(_) => "unknown_source",
+        E::InvalidSource(_) => "invalid_source",
+        E::Destination(_) => "destination",
     }
 }

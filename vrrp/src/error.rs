@@ -68,6 +68,10 @@ pub enum ConfigError {
     /// A relaxed TTL check only makes sense for routed unicast peers.
     #[error("a relaxed TTL/hop-limit check requires unicast peers")]
     RelaxedTtlWithoutUnicast,
+    /// [`crate::Instance::reconfigure`]: this change cannot be made to a
+    /// running Virtual Router (another VRID is another Virtual Router).
+    #[error("changing the {0} needs a new instance")]
+    NotInPlace(&'static str),
     /// `min > max` in a TTL range.
     #[error("TTL range {min}..={max} is empty")]
     EmptyTtlRange {
@@ -117,6 +121,18 @@ pub enum RxError {
     /// The source is not an address family this instance runs.
     #[error("source {0} is not in the instance's address family")]
     Family(IpAddr),
+    /// The source is not a unicast address (0.0.0.0, 255.255.255.255,
+    /// multicast, ::): no router sends from it (RFC 9568 §5.1.1.1 / §5.1.2.1:
+    /// the source is the sending interface's primary or link-local address),
+    /// and following it would make an address nobody owns the Master.
+    #[error("source {0} is not a unicast address")]
+    InvalidSource(IpAddr),
+    /// §7.1: "It MUST verify that the IP destination address is the VRRP
+    /// multicast group" (unless unicast peers are configured): an advert
+    /// unicast to us on a multicast instance was not meant for this segment's
+    /// Virtual Router.
+    #[error("destination {0} is not the VRRP multicast group")]
+    Destination(IpAddr),
     /// Unicast instance with source checking: the sender is not a configured peer.
     #[error("source {0} is not a configured unicast peer")]
     UnknownSource(IpAddr),

@@ -260,9 +260,13 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 }
 
 /// Reads the VRID of a raw message, so the shell can pick the instance. `None`
-/// means the buffer is too short to hold a VRRP header.
+/// means the buffer is too short to hold even the VRID (2 bytes).
 pub fn peek_vrid(bytes: &[u8]) -> Option<u8> {
-    Packet::new_checked(bytes).ok().map(|p| p.vrid())
+    // A message cut short still names its Virtual Router once the VRID byte
+    // is there: it goes to that instance, which counts it in its
+    // vrrpv3StatisticsPacketLengthErrors. Only a message without a VRID is
+    // the shell's to count.
+    bytes.get(field::VRID).copied()
 }
 
 #[cfg(test)]
@@ -318,7 +322,8 @@ mod tests {
                 Packet::new_checked(&VECTOR_C[..len]).err(),
                 Some(DecodeError::TooShort { len })
             );
-            assert_eq!(peek_vrid(&VECTOR_C[..len]), None);
+            let named = (len > field::VRID).then_some(51);
+            assert_eq!(peek_vrid(&VECTOR_C[..len]), named);
         }
         assert_eq!(peek_vrid(&VECTOR_C), Some(51));
     }

@@ -100,6 +100,10 @@ pub struct Statistics {
     pub sent_advertisements: u64,
     /// Not in RFC 6527: unicast adverts from unknown sources.
     pub unknown_source_errors: u64,
+    /// Not in RFC 6527: adverts from a source that is not a unicast address.
+    pub invalid_source_errors: u64,
+    /// Not in RFC 6527: adverts of a multicast instance not sent to its group.
+    pub destination_errors: u64,
 }
 
 impl Statistics {
@@ -139,6 +143,8 @@ impl Statistics {
             // the length counter is the closest "malformed" bucket.
             RxError::Family(_) => self.packet_length_errors += 1,
             RxError::UnknownSource(_) => self.unknown_source_errors += 1,
+            RxError::InvalidSource(_) => self.invalid_source_errors += 1,
+            RxError::Destination(_) => self.destination_errors += 1,
         }
     }
 }
@@ -169,6 +175,10 @@ mod tests {
         assert_eq!(s.address_list_errors, 1);
         s.record_rx_error(&RxError::ZeroInterval);
         assert_eq!(s.adv_interval_errors, 1);
+        s.record_rx_error(&RxError::InvalidSource("0.0.0.0".parse().unwrap()));
+        assert_eq!(s.invalid_source_errors, 1);
+        s.record_rx_error(&RxError::Destination("198.18.0.1".parse().unwrap()));
+        assert_eq!(s.destination_errors, 1);
         let mut total = RouterStatistics::default();
         total.merge(&s.router);
         total.merge(&s.router);

@@ -29,7 +29,8 @@ pub struct Status {
     pub master_priority: Option<u8>,
     /// Configured Advertisement_Interval.
     pub advertisement_interval: Centiseconds,
-    /// Master_Adver_Interval learned from the Master's adverts.
+    /// Master_Adver_Interval: the Master's advertised interval while Backup,
+    /// our own Advertisement_Interval while Master.
     pub master_adver_interval: Centiseconds,
     /// Current Skew_Time.
     pub skew_time: Duration,

@@ -789,3 +789,256 @@ fn unicast_master_sends_to_each_peer() {
     assert_ne!(sends[0].payload, sends[1].payload);
     assert_eq!(inst.statistics().sent_advertisements, 2);
 }
+
+/// `advert` with the checksum and header of an arbitrary source/destination.
+fn advert_between(src: &str, dst: &str, priority: u8) -> (RxMeta, Vec<u8>) {
+    let adv = Advertisement {
+        vrid: 51,
+        priority,
+        max_adver_int: Centiseconds(100),
+        addresses: vec![ip(VIP)],
+    };
+    let ctx = ChecksumContext {
+        src: ip(src),
+        dst: ip(dst),
+        mode: ChecksumMode::PseudoHeaderV4,
+    };
+    let meta = RxMeta {
+        src: ip(src),
+        dst: ip(dst),
+        ttl_or_hop_limit: 255,
+    };
+    (meta, adv.to_bytes(&ctx))
+}
+
+// §5.1.1.1: "Source Address: This is the primary IPv4 address of the
+// interface the packet is being sent from." 0.0.0.0, the broadcast and a
+// group are nobody's interface address: following one would make a Master
+// that no priority-0 advert or Master_Down_Timer of a real router can end.
+#[test]
+fn non_unicast_source_is_discarded_and_counted() {
+    let t0 = Instant::now();
+    let mut inst = started(t0, config(100));
+    let before = inst.poll_timeout();
+    for src in ["0.0.0.0", "255.255.255.255", "224.0.0.5"] {
+        let (meta, bytes) = advert_between(src, GROUP, 200);
+        assert_eq!(
+            inst.handle_advertisement(t0 + ms(10), meta, &bytes),
+            Some(RxError::InvalidSource(ip(src)))
+        );
+    }
+    let s = inst.statistics();
+    assert_eq!(s.invalid_source_errors, 3);
+    assert_eq!(s.rcvd_advertisements, 0);
+    assert_eq!(inst.status().master_address, None);
+    assert_eq!(
+        inst.poll_timeout(),
+        before,
+        "the Master_Down_Timer is untouched"
+    );
+    assert!(events(&drain(&mut inst)).iter().any(|e| matches!(
+        e,
+        Event::ReceiveError {
+            error: RxError::InvalidSource(_),
+            ..
+        }
+    )));
+
+    let mut v6 = started(
+        t0,
+        Config::new(51, ip("fe80::10"), vec![ip("2001:db8::100")]),
+    );
+    let adv = Advertisement {
+        vrid: 51,
+        priority: 200,
+        max_adver_int: Centiseconds(100),
+        addresses: vec![ip("2001:db8::100")],
+    };
+    let ctx = ChecksumContext {
+        src: ip("::"),
+        dst: ip("ff02::12"),
+        mode: ChecksumMode::Rfc9568,
+    };
+    let meta = RxMeta {
+        src: ip("::"),
+        dst: ip("ff02::12"),
+        ttl_or_hop_limit: 255,
+    };
+    assert_eq!(
+        v6.handle_advertisement(t0, meta, &adv.to_bytes(&ctx)),
+        Some(RxError::InvalidSource(ip("::")))
+    );
+    assert_eq!(v6.statistics().invalid_source_errors, 1);
+}
+
+// §7.1: "It MUST verify that the IP destination address is the VRRP
+// multicast group" on an instance without unicast peers.
+#[test]
+fn unicast_destination_on_a_multicast_instance_is_discarded() {
+    let t0 = Instant::now();
+    let mut inst = started(t0, config(100));
+    let (meta, bytes) = advert_between("198.18.0.1", LOCAL, 200);
+    assert_eq!(
+        inst.handle_advertisement(t0, meta, &bytes),
+        Some(RxError::Destination(ip(LOCAL)))
+    );
+    assert_eq!(inst.statistics().destination_errors, 1);
+    assert_eq!(inst.statistics().rcvd_advertisements, 0);
+    assert_eq!(inst.status().master_address, None);
+
+    // With unicast peers the same packet is what the protocol expects.
+    let mut c = config(100);
+    c.unicast_peers = vec![ip("198.18.0.1")];
+    let mut uni = started(t0, c);
+    assert_eq!(uni.handle_advertisement(t0, meta, &bytes), None);
+    assert_eq!(uni.statistics().rcvd_advertisements, 1);
+}
+
+// §6.1: Active_Adver_Interval is "the Advertisement_Interval of the current
+// Active Router": once we are the Master it is ours, not the one we learned
+// while following another router.
+#[test]
+fn master_shows_its_own_interval_not_the_learned_one() {
+    let t0 = Instant::now();
+    let mut inst = started(t0, config(100));
+    let (meta, bytes) = advert("198.18.0.1", 200, 50, &[VIP]);
+    inst.handle_advertisement(t0, meta, &bytes);
+    assert_eq!(inst.status().master_adver_interval, Centiseconds(50));
+    let at = inst.poll_timeout().unwrap();
+    inst.handle_timeout(at);
+    drain(&mut inst);
+    assert_eq!(inst.state(), State::Master);
+    let status = inst.status();
+    assert_eq!(status.master_adver_interval, Centiseconds(100));
+    // Skew_Time and Master_Down_Interval follow the interval in force.
+    assert_eq!(
+        status.master_down_interval,
+        Duration::from_micros(3_609_375)
+    );
+}
+
+// Reconfiguration in place: a Master whose priority changes stays Master and
+// never resigns; its next advert carries the new priority (§6.4.3 "Send an
+// ADVERTISEMENT" on the Adver_Timer, with the router's Priority).
+#[test]
+fn reconfigured_priority_keeps_the_master_and_goes_in_the_next_advert() {
+    let t0 = Instant::now();
+    let (mut inst, at) = become_master(t0, 200);
+    let mut c = config(150);
+    c.primary_address = ip("198.18.0.99"); // ignored: the running primary stays
+    inst.reconfigure(at + ms(10), c).unwrap();
+    let actions = drain(&mut inst);
+    assert_eq!(inst.state(), State::Master);
+    assert!(
+        sent_priorities(&actions).is_empty(),
+        "nothing sent, no priority 0"
+    );
+    assert!(!actions.iter().any(|a| matches!(
+        a,
+        Action::RemoveVirtualAddresses(_) | Action::AddVirtualAddresses(_)
+    )));
+    assert!(events(&actions).contains(&Event::PriorityChanged { from: 200, to: 150 }));
+    assert_eq!(inst.statistics().sent_pri_zero_packets, 0);
+    let next = inst.poll_timeout().unwrap();
+    assert_eq!(next, at + ms(1000), "the advert schedule is unchanged");
+    inst.handle_timeout(next);
+    let actions = drain(&mut inst);
+    assert_eq!(sent_priorities(&actions), vec![150]);
+    let Action::SendAdvertisement(tx) = &actions[0] else {
+        panic!("advert first");
+    };
+    assert_eq!(tx.src, ip(LOCAL));
+
+    // Lower than a Backup's: that Backup preempts as after any advert, and we
+    // follow its higher-priority advert (§6.4.3).
+    let actions = rx(&mut inst, next + ms(5), "198.18.0.1", 180);
+    assert_eq!(inst.state(), State::Backup);
+    assert!(actions.contains(&Action::RemoveVirtualAddresses(vec![ip(VIP)])));
+}
+
+// Adding and removing virtual addresses on a Master touches only those.
+#[test]
+fn reconfigured_addresses_change_one_by_one() {
+    let t0 = Instant::now();
+    let mut c = config(200);
+    c.virtual_addresses = vec![ip(VIP), ip("198.18.0.101")];
+    let mut inst = started(t0, c.clone());
+    let at = inst.poll_timeout().unwrap();
+    inst.handle_timeout(at);
+    drain(&mut inst);
+    c.virtual_addresses = vec![ip(VIP), ip("198.18.0.102")];
+    inst.reconfigure(at, c).unwrap();
+    let actions = drain(&mut inst);
+    assert_eq!(
+        actions,
+        vec![
+            Action::RemoveVirtualAddresses(vec![ip("198.18.0.101")]),
+            Action::AddVirtualAddresses(vec![ip("198.18.0.102")]),
+            Action::SendGratuitous(vec![ip("198.18.0.102")]),
+        ]
+    );
+    inst.handle_timeout(inst.poll_timeout().unwrap());
+    let actions = drain(&mut inst);
+    let Action::SendAdvertisement(tx) = &actions[0] else {
+        panic!("advert");
+    };
+    assert_eq!(
+        tx.advertisement.addresses,
+        vec![ip(VIP), ip("198.18.0.102")]
+    );
+
+    // A Backup holds no address: nothing to do.
+    let mut backup = started(t0, config(100));
+    let mut c = config(100);
+    c.virtual_addresses.push(ip("198.18.0.103"));
+    backup.reconfigure(t0, c).unwrap();
+    assert!(drain(&mut backup).is_empty());
+}
+
+#[test]
+fn reconfigured_interval_applies_to_the_next_advert() {
+    let t0 = Instant::now();
+    let (mut inst, at) = become_master(t0, 200);
+    let mut c = config(200);
+    c.advertisement_interval = Centiseconds(10);
+    inst.reconfigure(at + ms(1), c).unwrap();
+    assert_eq!(inst.poll_timeout(), Some(at + ms(101)));
+    assert_eq!(inst.status().master_adver_interval, Centiseconds(10));
+    inst.handle_timeout(at + ms(101));
+    let actions = drain(&mut inst);
+    let Action::SendAdvertisement(tx) = &actions[0] else {
+        panic!("advert");
+    };
+    assert_eq!(tx.advertisement.max_adver_int, Centiseconds(10));
+    assert_eq!(inst.poll_timeout(), Some(at + ms(201)));
+}
+
+#[test]
+fn reconfigure_refuses_another_vrid_and_invalid_values() {
+    let t0 = Instant::now();
+    let (mut inst, at) = become_master(t0, 200);
+    let mut c = config(200);
+    c.vrid = 52;
+    assert_eq!(
+        inst.reconfigure(at, c),
+        Err(vrrp::ConfigError::NotInPlace("VRID"))
+    );
+    let mut c = config(200);
+    c.virtual_addresses.clear();
+    assert!(inst.reconfigure(at, c).is_err());
+    assert_eq!(inst.config().priority, 200);
+    assert_eq!(inst.state(), State::Master);
+}
+
+// §6.4.1: the address owner becomes Master; made the owner by a reload, a
+// Backup does so at once, as a restart would make it, without the gap.
+#[test]
+fn reconfigured_owner_takes_over() {
+    let t0 = Instant::now();
+    let mut inst = started(t0, config(100));
+    rx(&mut inst, t0 + ms(5), "198.18.0.1", 200);
+    inst.reconfigure(t0 + ms(6), config(255)).unwrap();
+    let actions = drain(&mut inst);
+    assert_eq!(inst.state(), State::Master);
+    assert_eq!(sent_priorities(&actions), vec![255]);
+}

@@ -235,9 +235,16 @@ impl Instance {
     }
 
     /// A received VRRP message (the IP payload). Malformed or invalid packets
-    /// are counted and dropped; this never panics.
-    pub fn handle_advertisement(&mut self, now: Instant, meta: RxMeta, bytes: &[u8]) {
-        self.receive(now, meta, bytes);
+    /// are counted and dropped; this never panics. Returns why the packet was
+    /// discarded, if it was (every discard, where the [`Event::ReceiveError`]
+    /// reports only the first of a run from one source).
+    pub fn handle_advertisement(
+        &mut self,
+        now: Instant,
+        meta: RxMeta,
+        bytes: &[u8],
+    ) -> Option<RxError> {
+        self.receive(now, meta, bytes)
     }
 
     /// Sets the sum of the tracker weights. The effective priority is the
@@ -366,5 +373,7 @@ fn rx_error_kind(error: &RxError) -> u8 {
         RxError::AddressList => 11,
         RxError::Family(_) => 12,
         RxError::UnknownSource(_) => 13,
+        RxError::InvalidSource(_) => 14,
+        RxError::Destination(_) => 15,
     }
 }

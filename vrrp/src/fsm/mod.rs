@@ -2,6 +2,7 @@
 
 mod instance;
 mod receive;
+mod reconfigure;
 mod transitions;
 
 pub use instance::{Instance, RxMeta, SyncView};

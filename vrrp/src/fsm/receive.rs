@@ -15,18 +15,18 @@ use crate::timers::Timer;
 use crate::v2::{AdvertisementV2, VERSION_2};
 
 impl Instance {
-    pub(super) fn receive(&mut self, now: Instant, meta: RxMeta, bytes: &[u8]) {
+    pub(super) fn receive(&mut self, now: Instant, meta: RxMeta, bytes: &[u8]) -> Option<RxError> {
         // Our own multicast looped back: not an error, not an advert.
         if meta.src == self.config.primary_address {
-            return;
+            return None;
         }
         let advert = match self.validate(&meta, bytes) {
             Ok(advert) => advert,
             Err(error) => {
                 self.stats.record_rx_error(&error);
                 let event = self.error_event(&meta, bytes, &error);
-                self.report_rx_error(meta.src, error, event);
-                return;
+                self.report_rx_error(meta.src, error.clone(), event);
+                return Some(error);
             }
         };
         self.stats.rcvd_advertisements += 1;
@@ -49,7 +49,7 @@ impl Instance {
                 });
             }
             if self.config.address_mismatch == AddressMismatchPolicy::Discard {
-                return;
+                return Some(RxError::AddressList);
             }
         }
         if self
@@ -64,6 +64,7 @@ impl Instance {
             // Counted above; no state to update.
             State::Initialize | State::Fault => {}
         }
+        None
     }
 
     /// RFC 9568 §7.1, in the RFC's order. The VRID check follows the
@@ -79,6 +80,15 @@ impl Instance {
             return Err(RxError::Ttl {
                 ttl: meta.ttl_or_hop_limit,
             });
+        }
+        if !is_unicast(meta.src) {
+            return Err(RxError::InvalidSource(meta.src));
+        }
+        // §7.1: "It MUST verify that the IP destination address is the
+        // VRRP multicast group" — a multicast instance takes nothing else;
+        // with unicast peers the kernel only delivers what is addressed here.
+        if self.config.unicast_peers.is_empty() && !self.config.destinations().contains(&meta.dst) {
+            return Err(RxError::Destination(meta.dst));
         }
         let packet = Packet::new_checked(bytes).map_err(RxError::Decode)?;
         // "It MUST verify that the VRRP version is 3."
@@ -274,5 +284,14 @@ impl Instance {
         // sending VRRP Router and to update any learning bridges with the
         // correct Active VRRP Router path."
         self.send_advertisement(local);
+    }
+}
+
+/// Whether `a` can be a router's interface address: not unspecified, not
+/// multicast, not the IPv4 limited broadcast.
+fn is_unicast(a: std::net::IpAddr) -> bool {
+    match a {
+        std::net::IpAddr::V4(v) => !v.is_unspecified() && !v.is_broadcast() && !v.is_multicast(),
+        std::net::IpAddr::V6(v) => !v.is_unspecified() && !v.is_multicast(),
     }
 }

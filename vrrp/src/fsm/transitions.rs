@@ -43,6 +43,11 @@ impl Instance {
     pub(super) fn enter_master(&mut self, now: Instant, reason: TransitionReason) {
         let from = self.state;
         self.state = State::Master;
+        // The Master is us: the interval in force is our own, not the one
+        // learned from the Master we followed (RFC 9568 §6.1: the
+        // Active_Adver_Interval is "the Advertisement_Interval of the
+        // current Active Router").
+        self.master_adver_interval = self.config.advertisement_interval;
         self.reset_backup_memory();
         self.timers.stop(Timer::MasterDown);
         self.send_advertisement(self.effective_priority);
