@@ -140,6 +140,12 @@ pub struct VrrpCounters {
     pub version_errors: u64,
     pub vrid_errors: u64,
     pub unknown_source_errors: u64,
+    /// Adverts from a source that is not a unicast address (0.0.0.0, broadcast, multicast, ::).
+    #[serde(default)]
+    pub invalid_source_errors: u64,
+    /// Adverts to another destination than the instance's group (multicast instances).
+    #[serde(default)]
+    pub destination_errors: u64,
     pub proto_err_reason: String,
 }
 

@@ -191,7 +191,7 @@ pub fn vrrp(st: &Status) -> String {
         );
         let _ = writeln!(
             o,
-            "  {:<10} priority 0 sent {} received {}  errors: ttl {} interval {} address list {} length {} type {} checksum {} version {} vrid {} unknown source {}",
+            "  {:<10} priority 0 sent {} received {}  errors: ttl {} interval {} address list {} length {} type {} checksum {} version {} vrid {} unknown source {} invalid source {} destination {}",
             "",
             c.sent_pri_zero_packets,
             c.rcvd_pri_zero_packets,
@@ -203,7 +203,9 @@ pub fn vrrp(st: &Status) -> String {
             c.checksum_errors,
             c.version_errors,
             c.vrid_errors,
-            c.unknown_source_errors
+            c.unknown_source_errors,
+            c.invalid_source_errors,
+            c.destination_errors
         );
     }
     o

@@ -6,7 +6,6 @@ mod lock;
 mod metrics_endpoint;
 mod reload;
 mod reload_plan;
-mod reload_vrrp;
 mod shutdown;
 mod sources;
 mod start;

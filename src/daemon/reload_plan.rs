@@ -32,7 +32,7 @@ pub fn plan(old: &Config, new: &Config) -> Vec<ReloadChange> {
     );
     add(
         "vrrp",
-        super::reload_vrrp::reload_plan(&old.vrrp, &new.vrrp),
+        crate::vrrpd::reload_plan::reload_plan(&old.vrrp, &new.vrrp),
     );
     add(
         "bgp",

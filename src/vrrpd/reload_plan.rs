@@ -7,26 +7,7 @@ use std::fmt::Display;
 
 use crate::config::vrrp::{VrrpConfig, VrrpInstanceConfig};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReloadAction {
-    /// Changed in place: the instance keeps its state and addresses.
-    Applied,
-    /// Stopped (resigns if master, removes its addresses) and started again.
-    Restarted,
-    Added,
-    Removed,
-}
-
-impl ReloadAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReloadAction::Applied => "applied",
-            ReloadAction::Restarted => "restarted",
-            ReloadAction::Added => "added",
-            ReloadAction::Removed => "removed",
-        }
-    }
-}
+pub use crate::control::protocol::ReloadAction;
 
 /// Why `new` cannot be applied to a running `old` in place (empty: it can). A different
 /// VRID or family is another Virtual Router; another interface, virtual-MAC device or

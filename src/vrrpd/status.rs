@@ -63,6 +63,8 @@ pub fn of(r: &Router) -> VrrpInstanceStatus {
             version_errors: stats.router.version_errors,
             vrid_errors: stats.router.vrid_errors,
             unknown_source_errors: stats.unknown_source_errors,
+            invalid_source_errors: stats.invalid_source_errors,
+            destination_errors: stats.destination_errors,
             proto_err_reason: format!("{:?}", stats.proto_err_reason).to_lowercase(),
         };
     }

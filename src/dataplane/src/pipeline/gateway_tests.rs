@@ -687,7 +687,11 @@ fn martian_and_damaged_inner_packets_are_counted_against_their_tunnel() {
         Verdict::Drop(DropReason::MartianSource)
     );
     let mut damaged = frames::udp_datagram(sa(HOST, 5000), sa(SERVER, 53), b"q");
-    damaged[10] ^= 0xff;
+    {
+        let mut ip = Ipv4Packet::new_checked(&mut damaged[..]).unwrap();
+        let c = ip.checksum();
+        ip.set_checksum(!c);
+    }
     let mut f = from_site(SITE_A, &damaged);
     assert_eq!(
         run(&mut p, &s, 0, &mut f),
@@ -698,7 +702,11 @@ fn martian_and_damaged_inner_packets_are_counted_against_their_tunnel() {
         SITE_A,
         &frames::udp_datagram(sa(HOST, 5000), sa(SERVER, 53), b"q"),
     );
-    f[ethernet::HEADER_LEN + 10] ^= 0xff;
+    {
+        let mut outer = ip_mut(&mut f);
+        let c = outer.checksum();
+        outer.set_checksum(!c);
+    }
     assert_eq!(
         run(&mut p, &s, 0, &mut f),
         Verdict::Drop(DropReason::BadChecksum)
