@@ -57,6 +57,7 @@ pub mod bird;
 mod cleanup;
 mod cmd;
 pub mod cpustat;
+pub mod exabgp;
 pub mod frr;
 mod lab;
 mod link;
