@@ -381,7 +381,13 @@ fn main() {
     lab::wait_for_log(&server, "listening", Duration::from_secs(10)).unwrap();
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!(
+    // The header goes to stderr with --json, so stdout is one JSON object per line.
+    let header = if a.json {
+        |l: String| eprintln!("{l}")
+    } else {
+        |l: String| println!("{l}")
+    };
+    header(format!(
         "health-bench: {} TCP checks every {} s, {} s window, {cores} cores{}",
         a.checks,
         a.interval_s,
@@ -391,7 +397,7 @@ fn main() {
         } else {
             ""
         }
-    );
+    ));
     let mut ours = Vec::new();
     for h in &a.handshakes {
         let (m, still_up) = applianced(&lab, &lb, &a, h);
