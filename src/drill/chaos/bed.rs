@@ -5,7 +5,7 @@
 //! Each node runs VRRP for the VIP (priority 200 and 100), tracks an HTTP check of the backend
 //! (weight -50, so a backend failure lowers both nodes alike and keeps the master), and
 //! announces the service prefix to the router with the VRRP gate: the router's route must
-//! follow the master. The client pings the VIP 100 times a second for the whole run.
+//! follow the master. The client pings the VIP every 10 ms for the whole run.
 
 use std::time::Duration;
 
@@ -129,7 +129,7 @@ impl Bed {
         }
         bed.ping = Some(ns[2].spawn(
             "ping-vip",
-            &["ping", "-q", "-n", "-i", "0.01", "-W", "1", VIP],
+            &["ping", "-D", "-O", "-n", "-i", "0.01", "-W", "1", VIP],
         ));
         bed
     }
@@ -166,7 +166,12 @@ impl Bed {
     }
 
     pub fn start_bird(&mut self) {
-        self.bird = Some(bird::spawn(&self.lab, &self.router, "bird", &router_config()));
+        self.bird = Some(bird::spawn(
+            &self.lab,
+            &self.router,
+            "bird",
+            &router_config(),
+        ));
     }
 
     pub fn kill_bird(&mut self) {

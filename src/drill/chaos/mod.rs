@@ -22,6 +22,7 @@ mod invariants;
 mod overlap;
 pub mod report;
 mod rng;
+mod traffic;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -149,6 +150,7 @@ pub fn run_in(lab: Lab, opts: Options, progress: bool) -> Report {
             vrrp_settle_ms: initial.0,
             settle_ms: initial.1,
             overlap_ms: 0.0,
+            pings_lost: 0,
             violations: initial.2,
         });
     }
@@ -210,7 +212,7 @@ pub fn run(opts: Options, json: bool) -> ExitCode {
     if !json {
         println!(
             "chaos drill: 2 appliance nodes (VRRP {} ms, BGP to BIRD, HTTP check of a backend), \
-             client pinging the VIP at 100/s; seed {}",
+             client pinging the VIP every 10 ms; seed {}",
             opts.interval_ms, opts.seed
         );
     }
@@ -269,7 +271,11 @@ impl Chaos {
 
     /// Polls until VRRP, the kernel, the health check (`check` state) and the router agree;
     /// returns (VRRP settle ms, full settle ms, violations).
-    fn settle(&mut self, since: Instant, check: &str) -> (Option<u64>, Option<u64>, Vec<Violation>) {
+    fn settle(
+        &mut self,
+        since: Instant,
+        check: &str,
+    ) -> (Option<u64>, Option<u64>, Vec<Violation>) {
         let mut vrrp_ms = None;
         let mut out = Vec::new();
         let full_ms = loop {
@@ -380,7 +386,9 @@ impl Chaos {
             }
             Kind::ReloadValid => {
                 let before = self.transitions();
-                let gen = self.status_or(t, &mut v).map(|s| s.daemon.config_generation);
+                let gen = self
+                    .status_or(t, &mut v)
+                    .map(|s| s.daemon.config_generation);
                 let base = BASE_PRIORITY[t];
                 let now = self.bed.nodes[t].priority;
                 let choices: Vec<u8> = [base - 10, base, base + 10]
@@ -416,7 +424,10 @@ impl Chaos {
                     if inst.map(|i| i.base_priority) != Some(p) {
                         v.push(violation(
                             "reload",
-                            format!("priority {:?} after the reload, want {p}", inst.map(|i| i.base_priority)),
+                            format!(
+                                "priority {:?} after the reload, want {p}",
+                                inst.map(|i| i.base_priority)
+                            ),
                         ));
                     }
                 }
@@ -424,7 +435,9 @@ impl Chaos {
                 if after != before {
                     v.push(violation(
                         "reload",
-                        format!("master transitions {before:?} -> {after:?}: the reload disturbed VRRP"),
+                        format!(
+                            "master transitions {before:?} -> {after:?}: the reload disturbed VRRP"
+                        ),
                     ));
                 }
             }
@@ -440,10 +453,16 @@ impl Chaos {
                             "priority = 300\n",
                         ),
                     ),
-                    ("shutdown_grace 1e20s", good.replace("shutdown_grace = \"3s\"", "shutdown_grace = \"1e20s\"")),
+                    (
+                        "shutdown_grace 1e20s",
+                        good.replace("shutdown_grace = \"3s\"", "shutdown_grace = \"1e20s\""),
+                    ),
                     ("TOML syntax error", format!("{good}\n[vrrp.instance\n")),
                     ("unknown key", good.replace("preempt = ", "preemt = ")),
-                    ("unknown check", good.replace(&format!("check = \"{}\"", bed::CHECK), "check = \"nope\"")),
+                    (
+                        "unknown check",
+                        good.replace(&format!("check = \"{}\"", bed::CHECK), "check = \"nope\""),
+                    ),
                 ];
                 let (what, text) = &variants[self.rng.range(0, variants.len() as u64 - 1) as usize];
                 let n = &self.bed.nodes[t];
@@ -453,7 +472,10 @@ impl Chaos {
                 n.app.write_config(&good);
                 detail = format!("invalid file: {what}");
                 if out.status.success() {
-                    v.push(violation("reload", format!("invalid file ({what}) accepted")));
+                    v.push(violation(
+                        "reload",
+                        format!("invalid file ({what}) accepted"),
+                    ));
                 }
                 if let Some(st) = n.app.proc().try_status() {
                     v.push(violation(
@@ -472,7 +494,10 @@ impl Chaos {
                         ));
                     }
                     if st.daemon.last_reload.as_ref().is_none_or(|r| r.ok) {
-                        v.push(violation("reload", "status does not show the refused reload"));
+                        v.push(violation(
+                            "reload",
+                            "status does not show the refused reload",
+                        ));
                     }
                 }
                 let after = self.transitions();
@@ -509,7 +534,9 @@ impl Chaos {
                 self.bed.start_backend();
                 detail = format!(
                     "killed; check down after {} ms; restarted after {ms} ms more",
-                    followed.map(|m| m.to_string()).unwrap_or_else(|| "-".into())
+                    followed
+                        .map(|m| m.to_string())
+                        .unwrap_or_else(|| "-".into())
                 );
             }
             Kind::BgpPeer => {
@@ -536,6 +563,12 @@ impl Chaos {
             }
         }
         let overlap_ms = self.overlap_ms(from_us, &excluded);
+        let pings_lost = self
+            .bed
+            .ping
+            .as_ref()
+            .map(|p| traffic::lost_since(&p.log(), from_us))
+            .unwrap_or(0);
         let bound = self.opts.interval_ms as f64 + OVERLAP_TOLERANCE_MS;
         if overlap_ms > bound {
             v.push(violation(
@@ -553,6 +586,7 @@ impl Chaos {
             vrrp_settle_ms: vrrp_ms,
             settle_ms,
             overlap_ms,
+            pings_lost,
             violations: v,
         }
     }

@@ -21,6 +21,8 @@ pub struct EventRecord {
     pub settle_ms: Option<u64>,
     /// Longest time the VIP was on both live nodes during the event and its settling.
     pub overlap_ms: f64,
+    /// Pings to the VIP lost from the event's start to its settling.
+    pub pings_lost: u64,
     pub violations: Vec<Violation>,
 }
 
@@ -162,8 +164,9 @@ impl Report {
 /// One event as a line (and its violations beneath it).
 pub fn event_line(e: &EventRecord) -> String {
     let ms = |v: Option<u64>| v.map(|v| format!("{v}")).unwrap_or_else(|| "-".into());
-    let mut s = format!(
-        "{:>7.1}s #{:<3} {:<16} {:<7} vrrp {:>5} ms  settled {:>5} ms  overlap {:>5.1} ms  {}  {}",
+    let mut s =
+        format!(
+        "{:>7.1}s #{:<3} {:<16} {:<7} vrrp {:>5} ms  settled {:>5} ms  overlap {:>5.1} ms  lost {:>3}  {}  {}",
         e.t_ms as f64 / 1000.0,
         e.seq,
         e.kind,
@@ -171,6 +174,7 @@ pub fn event_line(e: &EventRecord) -> String {
         ms(e.vrrp_settle_ms),
         ms(e.settle_ms),
         e.overlap_ms,
+        e.pings_lost,
         if e.violations.is_empty() { "ok  " } else { "FAIL" },
         e.detail
     );
