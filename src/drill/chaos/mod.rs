@@ -15,7 +15,8 @@
 //! (`daemon_exit`); a valid reload applied in place without a transition, an invalid one
 //! refused with nothing changed (`reload`); the health check following the backend
 //! (`health`); the router's route following the master (`bgp`); VRRP settled within
-//! 3 × advert + skew + 1 s (`settle`).
+//! 3 × advert + skew + 1 s (`settle`); an event that touches only the backup, the backend or
+//! the router moves mastership not even for a moment (`stable_master`).
 
 mod bed;
 mod invariants;
@@ -327,6 +328,25 @@ impl Chaos {
         st
     }
 
+    /// Per node: (pid, master transitions, master now).
+    fn mastership(&self) -> Vec<(u32, u64, bool)> {
+        (0..self.bed.nodes.len())
+            .map(|i| {
+                self.bed
+                    .status(i)
+                    .map(|s| {
+                        let v = s.vrrp.iter().find(|v| v.name == INSTANCE);
+                        (
+                            s.daemon.pid,
+                            v.map(|v| v.counters.master_transitions).unwrap_or(0),
+                            v.is_some_and(|v| v.state == crate::vrrpd::VrrpState::Master),
+                        )
+                    })
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
     fn transitions(&self) -> Vec<u64> {
         (0..self.bed.nodes.len())
             .map(|i| {
@@ -349,6 +369,7 @@ impl Chaos {
         let t = self.next_target[k];
         self.next_target[k] = 1 - t;
         let mut target = self.bed.nodes[t].name.clone();
+        let before = self.mastership();
         let mut excluded = Vec::new();
         let mut v = Vec::new();
         let detail;
@@ -549,6 +570,33 @@ impl Chaos {
         }
         let (vrrp_ms, settle_ms, sv) = self.settle(Instant::now(), "up");
         v.extend(sv);
+        // An event that touches only the backup, the backend or the router must not move
+        // mastership, not even for a moment (a transient master sends adverts and gratuitous
+        // ARPs that pull the clients away). Reloads have their own check above.
+        let touches_master = before.get(t).is_some_and(|m| m.2);
+        let node_event = matches!(kind, Kind::Crash | Kind::Stop | Kind::LinkFlap);
+        let reload = matches!(kind, Kind::ReloadValid | Kind::ReloadInvalid);
+        if !reload && !(node_event && touches_master) {
+            let after = self.mastership();
+            // A node whose status could not be read (pid 0) is judged by the other invariants.
+            for (i, (b, a)) in before.iter().zip(after).enumerate() {
+                if b.0 == 0 || a.0 == 0 {
+                    continue;
+                }
+                // A restarted daemon counts from zero.
+                let expected = if a.0 == b.0 { b.1 } else { 0 };
+                if a.1 != expected {
+                    v.push(violation(
+                        "stable_master",
+                        format!(
+                            "lb{}: {} master transition(s) during an event that did not touch the master",
+                            i + 1,
+                            a.1 - expected.min(a.1)
+                        ),
+                    ));
+                }
+            }
+        }
         if let Some(had_vip) = swept_check {
             let removed = self
                 .bed
