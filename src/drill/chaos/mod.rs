@@ -576,7 +576,8 @@ impl Chaos {
         let touches_master = before.get(t).is_some_and(|m| m.2);
         let node_event = matches!(kind, Kind::Crash | Kind::Stop | Kind::LinkFlap);
         let reload = matches!(kind, Kind::ReloadValid | Kind::ReloadInvalid);
-        if !reload && !(node_event && touches_master) {
+        let spared = reload || (node_event && touches_master);
+        if !spared {
             let after = self.mastership();
             // A node whose status could not be read (pid 0) is judged by the other invariants.
             for (i, (b, a)) in before.iter().zip(after).enumerate() {
