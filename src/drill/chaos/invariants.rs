@@ -249,6 +249,8 @@ impl Monotonic {
 #[derive(Default)]
 pub struct Memory {
     lives: HashMap<u32, (u64, u64)>,
+    /// Lives already reported: one violation per life, not one per look.
+    flagged: std::collections::HashSet<u32>,
 }
 
 /// A life's growth above this is a violation: twice the first sample plus 16 MiB catches a
@@ -272,13 +274,13 @@ impl Memory {
         let kib = rss_kib(pid)?;
         let e = self.lives.entry(pid).or_insert((kib, kib));
         e.1 = e.1.max(kib);
-        (kib > rss_limit_kib(e.0)).then(|| {
+        let first = e.0;
+        (kib > rss_limit_kib(first) && self.flagged.insert(pid)).then(|| {
             violation(
                 "memory",
                 format!(
-                    "lb{} (pid {pid}) RSS {kib} KiB, started at {} KiB",
-                    node + 1,
-                    e.0
+                    "lb{} (pid {pid}) RSS {kib} KiB, started at {first} KiB",
+                    node + 1
                 ),
             )
         })
