@@ -92,6 +92,8 @@ const VRRP_MARGIN_MS: u64 = 1000;
 /// Health check and BGP: a session to re-establish takes BIRD's connect retry and error
 /// wait (1-2 s) and the node's idle hold (1 s, doubling).
 const SETTLE_LIMIT: Duration = Duration::from_secs(20);
+/// A restarted daemon removes its predecessor's addresses before anything else it does.
+const SWEEP_LIMIT: Duration = Duration::from_secs(2);
 /// The backend check goes down on the second failure: interval + fastinter + timeouts.
 const HEALTH_LIMIT: Duration = Duration::from_secs(3);
 
@@ -372,7 +374,7 @@ impl Chaos {
         let before = self.mastership();
         let mut excluded = Vec::new();
         let mut v = Vec::new();
-        let detail;
+        let detail: String;
         let mut swept_check = None;
         match kind {
             Kind::Crash => {
@@ -380,9 +382,10 @@ impl Chaos {
                 self.bed.nodes[t].app.proc().kill();
                 let dead = unix_us();
                 let ms = self.sleep_ms(100, 1500);
-                excluded.push((dead, unix_us()));
+                let restart = unix_us();
+                excluded.push((dead, restart));
                 self.bed.nodes[t].app.start();
-                swept_check = Some(had_vip);
+                swept_check = Some((had_vip, restart));
                 detail = format!(
                     "SIGKILL{}, restarted after {ms} ms",
                     if had_vip { " (holding the VIP)" } else { "" }
@@ -598,17 +601,36 @@ impl Chaos {
                 }
             }
         }
-        if let Some(had_vip) = swept_check {
+        let mut detail = detail;
+        if let Some((true, restart)) = swept_check {
             let removed = self
                 .bed
                 .status(t)
                 .map(|s| s.daemon.leftovers_removed)
                 .unwrap_or(0);
-            if had_vip && removed == 0 {
+            if removed == 0 {
                 v.push(violation(
                     "leftovers",
                     format!("{target} died holding {VIP}; the restart swept nothing"),
                 ));
+            }
+            // The dead daemon's address stays until the new one sweeps it at start: that is
+            // the start-up's work, bounded by SWEEP_LIMIT, not VRRP's; the overlap that counts
+            // starts once it is gone.
+            let now = unix_us();
+            let leftover = overlap::presence(&self.bed.nodes[t].monitor.log(), VIP, now)
+                .into_iter()
+                .find(|&(a, b)| a <= restart && restart < b);
+            if let Some((_, swept)) = leftover {
+                let ms = (swept - restart) / 1000;
+                detail.push_str(&format!(", its VIP swept {ms} ms after the restart"));
+                if swept >= now || ms > SWEEP_LIMIT.as_millis() as i64 {
+                    v.push(violation(
+                        "leftovers",
+                        format!("{target}'s leftover {VIP} not swept within {SWEEP_LIMIT:?} of the restart"),
+                    ));
+                }
+                excluded.push((restart, swept));
             }
         }
         let overlap_ms = self.overlap_ms(from_us, &excluded);
