@@ -43,22 +43,69 @@ enum Cmd {
         #[arg(short = 'c', long = "config", default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
-    /// The failover drill (root): two nodes of this build and a client in network namespaces;
+    /// Drills (root) on nodes of this build in network namespaces. `failover` (the default):
     /// crashes, stops and unplugs the master and reports each failover time and the loss.
+    /// `chaos`: random events against an HA pair with traffic, invariants checked after each.
     Drill {
-        /// Print the trials as JSON.
+        /// `failover` or `chaos`.
+        #[arg(long, value_enum, default_value = "failover")]
+        scenario: DrillScenario,
+        /// Print the report as JSON.
         #[arg(long)]
         json: bool,
         /// VRRP advertisement interval in milliseconds.
         #[arg(long, default_value_t = 100)]
         interval_ms: u64,
+        /// chaos: run this many minutes (default 1).
+        #[arg(long, conflicts_with = "events")]
+        minutes: Option<f64>,
+        /// chaos: run this many events.
+        #[arg(long)]
+        events: Option<u64>,
+        /// chaos: seed of the event generator (the same seed draws the same events).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DrillScenario {
+    Failover,
+    Chaos,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Drill { json, interval_ms } => appliance::drill::run(json, interval_ms),
+        Cmd::Drill {
+            scenario: DrillScenario::Failover,
+            json,
+            interval_ms,
+            ..
+        } => appliance::drill::run(json, interval_ms),
+        Cmd::Drill {
+            scenario: DrillScenario::Chaos,
+            json,
+            interval_ms,
+            minutes,
+            events,
+            seed,
+        } => {
+            use appliance::drill::chaos::{Length, Options};
+            let length = match (events, minutes) {
+                (Some(n), _) => Length::Events(n),
+                (None, Some(m)) => Length::Minutes(m),
+                (None, None) => Length::Minutes(1.0),
+            };
+            appliance::drill::run_chaos(
+                Options {
+                    length,
+                    seed,
+                    interval_ms,
+                },
+                json,
+            )
+        }
         Cmd::Check { config } => match appliance::daemon::load(&config, &Overrides::default()) {
             Ok(cfg) => {
                 println!("{}: valid", config.display());

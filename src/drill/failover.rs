@@ -347,7 +347,7 @@ impl Drill {
 }
 
 /// "N packets transmitted, M received" from ping's summary.
-fn parse_ping(log: &str) -> (u64, u64) {
+pub(crate) fn parse_ping(log: &str) -> (u64, u64) {
     for line in log.lines() {
         if let Some((tx, rest)) = line.split_once(" packets transmitted, ") {
             let sent = tx.trim().parse().unwrap_or(0);

@@ -1,4 +1,6 @@
-//! `applianced drill`: the failover drill. Two appliance nodes (VRRP, priority 200 and 100) and
+//! `applianced drill`: the failover drill (below) and the chaos drill ([`chaos`]).
+//!
+//! The failover drill. Two appliance nodes (VRRP, priority 200 and 100) and
 //! a client on one bridged LAN, in network namespaces removed afterwards. It crashes the
 //! master, then stops it gracefully, then takes its link down, and for each reports the
 //! failover time measured from packets captured on the bridge and the loss seen by a 200/s
@@ -7,6 +9,7 @@
 //! The nodes run this executable's own `applianced` (and `appctl` beside it), so the drill
 //! tests the build it is part of.
 
+pub mod chaos;
 pub mod failover;
 
 use std::process::ExitCode;
@@ -50,6 +53,15 @@ pub fn run(json: bool, interval_ms: u64) -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// `applianced drill --scenario chaos`.
+pub fn run_chaos(opts: chaos::Options, json: bool) -> ExitCode {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("applianced drill: needs root (it builds network namespaces); run it with sudo");
+        return ExitCode::FAILURE;
+    }
+    chaos::run(opts, json)
 }
 
 fn print_table(trials: &[Trial]) {

@@ -61,6 +61,8 @@ type RxKey = (String, bool);
 struct RxTask {
     ifindex: u32,
     handle: JoinHandle<()>,
+    /// Shared with the task, so that a firing timer can read what waits in the socket.
+    sock: Arc<RxSocket>,
 }
 
 impl Vrrp {
@@ -167,14 +169,21 @@ impl Vrrp {
                 _ = stop.cancelled() => break,
                 _ = sleep => {
                     // A Master_Down_Timer that fires late (this thread was not scheduled on
-                    // time) may find the Master's advert already waiting in a socket: handle
-                    // what was received first, so a live Master is never taken over by a stale
-                    // timer. The yield lets the receive tasks move what the sockets hold into
-                    // the channel (tokio polls IO readiness before resuming a yielded task).
-                    tokio::task::yield_now().await;
+                    // time, or the process was stopped) may find the Master's adverts already
+                    // waiting: handle what was received first, so a live Master is never taken
+                    // over by a stale timer. What the receive tasks moved into the channel is
+                    // older than what the sockets still hold, so the channel goes first. The
+                    // sockets are read here rather than left to the receive tasks: this loop is
+                    // the runtime's `block_on` future, polled before any task that the same
+                    // IO poll woke, so a yield alone does not let them run first.
                     let now = Instant::now();
                     while let Ok((key, pkt)) = rx_rx.try_recv() {
                         dispatch(&mut routers, &key, pkt, now, &metrics);
+                    }
+                    for (key, t) in &rx_tasks {
+                        while let Some(pkt) = t.sock.try_recv() {
+                            dispatch(&mut routers, key, pkt, now, &metrics);
+                        }
                     }
                     for r in &mut routers {
                         if r.next_timeout().is_some_and(|d| d <= now) {
@@ -453,9 +462,12 @@ fn ensure_rx(
         }
         match RxSocket::open(&key.0, ifindex, key.1) {
             Ok(sock) => {
+                let sock = Arc::new(sock);
                 let tx = tx.clone();
                 let k = key.clone();
+                let task_sock = sock.clone();
                 let handle = tokio::spawn(async move {
+                    let sock = task_sock;
                     loop {
                         match sock.recv().await {
                             Ok(pkt) => {
@@ -470,7 +482,14 @@ fn ensure_rx(
                         }
                     }
                 });
-                tasks.insert(key, RxTask { ifindex, handle });
+                tasks.insert(
+                    key,
+                    RxTask {
+                        ifindex,
+                        handle,
+                        sock,
+                    },
+                );
             }
             Err(e) => tracing::error!("vrrp: cannot open receive socket on {}: {e}", key.0),
         }

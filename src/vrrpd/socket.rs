@@ -53,6 +53,23 @@ impl RxSocket {
         Ok(RxSocket { fd, v6 })
     }
 
+    /// What the socket holds now, without waiting: `None` once it is empty (or on an error,
+    /// which the receive task reports when it meets it).
+    pub fn try_recv(&self) -> Option<Received> {
+        loop {
+            let r = if self.v6 {
+                recv_v6(self.fd.get_ref())
+            } else {
+                recv_v4(self.fd.get_ref())
+            };
+            match r {
+                Ok(Some(r)) => return Some(r),
+                Ok(None) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
     pub async fn recv(&self) -> io::Result<Received> {
         loop {
             let mut guard = self.fd.readable().await?;
