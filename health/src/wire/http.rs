@@ -160,7 +160,10 @@ mod tests {
             );
         }
         // Within a limit of usize::MAX it is a chunk whose bytes have not arrived yet.
-        assert_eq!(decode_chunked(b"ffffffffffffffff\r\nxx", usize::MAX), Ok(None));
+        assert_eq!(
+            decode_chunked(b"ffffffffffffffff\r\nxx", usize::MAX),
+            Ok(None)
+        );
     }
 
     #[test]
