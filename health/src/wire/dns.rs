@@ -324,6 +324,11 @@ pub fn encode_reply(query: &[u8], rcode: Rcode, addrs: &[std::net::IpAddr]) -> O
     r.name().ok()?;
     r.bytes(4).ok()?;
     let question = &query[HEADER_LEN..r.pos];
+    // The reply copies the question: a compression pointer in it would point into the
+    // query's header, which the reply's header replaces. No resolver compresses a question.
+    if !uncompressed(question) {
+        return None;
+    }
     let mut out = Vec::new();
     out.extend_from_slice(&id.to_be_bytes());
     let flags = FLAG_QR | (qflags & FLAG_RD) | 0x0080 /* RA */ | u16::from(rcode.0 & 0x0F);
@@ -345,6 +350,22 @@ pub fn encode_reply(query: &[u8], rcode: Rcode, addrs: &[std::net::IpAddr]) -> O
         out.extend_from_slice(&data);
     }
     Some(out)
+}
+
+/// Whether the name at the start of `question` (already read without error) is made of
+/// labels alone.
+fn uncompressed(question: &[u8]) -> bool {
+    let mut pos = 0;
+    while let Some(&len) = question.get(pos) {
+        if len == 0 {
+            return true;
+        }
+        if len & 0xC0 != 0 {
+            return false;
+        }
+        pos += 1 + usize::from(len);
+    }
+    false
 }
 
 #[cfg(test)]
@@ -369,6 +390,18 @@ mod tests {
             encode_query(0x1234, "www.example.com.", QType::A, true),
             QUERY
         );
+    }
+
+    /// Found by the `dns_response` fuzz target: a question whose name points into the
+    /// header was copied into a reply whose header differs, and the reply did not parse.
+    #[test]
+    fn no_reply_to_a_compressed_question() {
+        // Id 0x0100 and flags 0x0100 (RD) read as two one-octet labels and the root when a
+        // pointer leads to offset 0; a reply's flags (0x81..) do not.
+        let mut q = vec![0x01, 0x00, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0];
+        q.extend_from_slice(&[0x01, b'a', 0xC0, 0x00, 0x00, 0x01, 0x00, 0x01]);
+        assert!(parse_response(&q).is_ok(), "the query itself parses");
+        assert_eq!(encode_reply(&q, Rcode::NOERROR, &[]), None);
     }
 
     #[test]

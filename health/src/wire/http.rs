@@ -127,10 +127,11 @@ pub fn decode_chunked(buf: &[u8], max_body: usize) -> Result<Option<Vec<u8>>, Ht
                 }
             }
         }
-        if body.len() + size > max_body {
+        // The size is the server's: up to usize::MAX, so no sum with it may overflow.
+        if size > max_body.saturating_sub(body.len()) {
             return Err(HttpError::BodyTooLarge(max_body));
         }
-        if buf.len() < pos + size + 2 {
+        if buf.len() - pos < size.saturating_add(2) {
             return Ok(None);
         }
         body.extend_from_slice(&buf[pos..pos + size]);
@@ -145,6 +146,25 @@ pub fn decode_chunked(buf: &[u8], max_body: usize) -> Result<Option<Vec<u8>>, Ht
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Found writing the `http_response` fuzz target: a chunk size near usize::MAX overflowed
+    /// the body-size sum and the end of the chunk (a panic with overflow checks; wrapped, a
+    /// slice panic in a release build).
+    #[test]
+    fn chunk_size_of_usize_max_is_refused_or_incomplete() {
+        let after_a_chunk = b"1\r\nA\r\nffffffffffffffff\r\nxx\r\n";
+        for max in [1 << 20, usize::MAX] {
+            assert_eq!(
+                decode_chunked(after_a_chunk, max),
+                Err(HttpError::BodyTooLarge(max))
+            );
+        }
+        // Within a limit of usize::MAX it is a chunk whose bytes have not arrived yet.
+        assert_eq!(
+            decode_chunked(b"ffffffffffffffff\r\nxx", usize::MAX),
+            Ok(None)
+        );
+    }
 
     #[test]
     fn request_shape() {
