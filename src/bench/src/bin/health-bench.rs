@@ -190,12 +190,20 @@ fn applianced(lab: &Lab, lb: &Netns, a: &Args, handshake: &str) -> (Measured, us
             })
             .unwrap_or(0)
     };
+    let result = measure_once_up("applianced", &proc, up, a);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Waits until `up()` counts every check, measures `proc` over the window, and stops it;
+/// returns the measurement and how many checks were still up at its end.
+fn measure_once_up(name: &str, proc: &Proc, up: impl Fn() -> usize, a: &Args) -> (Measured, usize) {
     wait_until(
-        "every check up",
+        &format!("every check of {name} up"),
         Duration::from_secs(60),
         Duration::from_millis(500),
         || {
-            assert!(proc.is_running(), "applianced exited:\n{}", proc.log());
+            assert!(proc.is_running(), "{name} exited:\n{}", proc.log());
             up() == a.checks
         },
     )
@@ -204,7 +212,6 @@ fn applianced(lab: &Lab, lb: &Netns, a: &Args, handshake: &str) -> (Measured, us
     let m = measure(a.seconds, || vec![pid], false);
     let still_up = up();
     proc.stop(Duration::from_secs(5));
-    let _ = std::fs::remove_dir_all(&dir);
     (m, still_up)
 }
 
@@ -321,21 +328,7 @@ fn haproxy(lab: &Lab, lb: &Netns, a: &Args) -> (Measured, usize) {
             .filter(|l| l.split(',').nth(17) == Some("UP"))
             .count()
     };
-    wait_until(
-        "every HAProxy server up",
-        Duration::from_secs(60),
-        Duration::from_millis(500),
-        || {
-            assert!(proc.is_running(), "haproxy exited:\n{}", proc.log());
-            up() == a.checks
-        },
-    )
-    .unwrap();
-    let pid = proc.pid();
-    let m = measure(a.seconds, || vec![pid], false);
-    let still_up = up();
-    proc.stop(Duration::from_secs(5));
-    (m, still_up)
+    measure_once_up("haproxy", &proc, up, a)
 }
 
 fn json_line(checker: &str, a: &Args, m: &Measured, up: Option<usize>) -> String {
