@@ -126,9 +126,7 @@ impl Default for Gateway {
 /// a tunnel or a pool.
 #[inline(always)]
 pub fn forwardable(addr: Ipv4Addr) -> bool {
-    let addr = u32::from(addr);
-    let first = addr >> 24;
-    first < 224 && first != 0 && first != 127 && addr >> 16 != 0xa9fe
+    !martian_source(addr) && !addr.is_link_local()
 }
 
 /// A source address a router must not forward from (RFC 1812 §5.3.7): "this network" (0/8),
