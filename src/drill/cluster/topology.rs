@@ -1,0 +1,517 @@
+//! The cluster in namespaces: a client behind a router, and three appliance nodes and three
+//! backends on one switched segment with the router (direct server return needs the nodes and
+//! the backends on one L2 segment; the router is there too, so the backends' replies reach it
+//! directly).
+//!
+//! ```text
+//!  client 198.18.40.2 ── eth1 198.18.40.1  router (BIRD or FRR, ECMP, L4 hash)
+//!                                  eth0 198.18.41.1
+//!                                    │ switch (bridge)
+//!    ┌───────────────┬───────────────┼───────────────┬───────────────┬─────────┐
+//!  n1 .2           n2 .3           n3 .4           b1 .5           b2 .6     b3 .7
+//!  applianced: [[service]] VIP:8080 (maglev, dr|tunnel)  DSR backends: VIP on lo, echo
+//!  eBGP (AS 65001) to the router, announcing VIP/32      server; replies via the router
+//! ```
+//!
+//! Every node announces the same VIP/32 (198.18.42.1) to the router, which installs one
+//! multipath route over the three and spreads the client's flows by their L4 hash. A node
+//! forwards a flow to a backend: in `dr` mode by rewriting the MAC only, in `tunnel` mode in an
+//! IP-in-IP packet to the backend's address. `fullnat` is the reference that is not direct
+//! server return: each node replaces the client's address with one of its own, so the backends
+//! reply through the node that saw the flow.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use lab::{bin_path, wait_until, Appliance, DataplaneHeader, Lab, Netns};
+
+use super::backend::{self, Backend, Service};
+use super::fib::FibWatch;
+use super::probe;
+use super::router::{Flavour, Router, RouterSpec};
+
+pub const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 40, 2);
+pub const ROUTER_CLIENT_SIDE: Ipv4Addr = Ipv4Addr::new(198, 18, 40, 1);
+pub const LAN: &str = "198.18.41.0/24";
+pub const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 41, 1);
+pub const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 42, 1);
+pub const PORT: u16 = 8080;
+pub const ROUTER_AS: u32 = 65000;
+pub const NODES_AS: u32 = 65001;
+pub const NODES: usize = 3;
+pub const BACKENDS: usize = 3;
+/// The nodes' BGP hold time: the longest a silent node keeps its path without BFD.
+pub const HOLD_TIME_S: u64 = 3;
+
+/// Node `i`'s address (0-based): .2, .3, .4 (the router is .1 on the LAN).
+pub fn node_addr(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(198, 18, 41, 2 + i as u8)
+}
+
+/// Backend `i`'s address: .5, .6, .7.
+pub fn backend_addr(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(198, 18, 41, (2 + NODES + i) as u8)
+}
+
+/// Node `i`'s FullNAT pool address (fullnat mode only): on its LAN interface, so the backends
+/// reach it by ARP.
+pub fn pool_addr(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(198, 18, 41, 101 + i as u8)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Direct routing: the node rewrites the destination MAC only.
+    Dr,
+    /// IP-in-IP (RFC 2003) from the node to the backend.
+    Tunnel,
+    /// Not DSR: the reference that shows what a cluster without consistent choice and DSR does.
+    Fullnat,
+}
+
+impl Mode {
+    /// The modes of issue 14's proof; `fullnat` only when asked for.
+    pub const DSR: [Mode; 2] = [Mode::Dr, Mode::Tunnel];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Dr => "dr",
+            Mode::Tunnel => "tunnel",
+            Mode::Fullnat => "fullnat",
+        }
+    }
+}
+
+/// BFD on the router sessions (both ends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bfd {
+    pub interval_ms: u32,
+    pub multiplier: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    pub router: Flavour,
+    pub mode: Mode,
+    /// Off until the BFD work (issue 14, part 3) is merged: the node's config key does not
+    /// exist before.
+    pub bfd: Option<Bfd>,
+}
+
+/// Node `i`'s configuration.
+pub fn node_config(i: usize, spec: &Spec) -> String {
+    let name = format!("n{}", i + 1);
+    let header = DataplaneHeader {
+        node: &name,
+        shutdown_grace: Some("4s"),
+        interfaces: &[("eth0", "cluster segment")],
+        workers: 1,
+        queues: 1,
+    };
+    let addr = node_addr(i);
+    let backends: Vec<String> = (0..BACKENDS)
+        .map(|b| format!("  {{ address = \"{}\", port = {PORT} }},", backend_addr(b)))
+        .collect();
+    let (pool, pool_key) = match spec.mode {
+        Mode::Fullnat => (
+            format!(
+                "\n[[snat.pool]]\nname = \"cluster\"\naddresses = [\"{}\"]\n",
+                pool_addr(i)
+            ),
+            "pool = \"cluster\"\n",
+        ),
+        Mode::Dr | Mode::Tunnel => (String::new(), ""),
+    };
+    let bfd = spec
+        .bfd
+        .map(|b| {
+            format!(
+                "bfd = {{ interval = \"{}ms\", multiplier = {} }}\n",
+                b.interval_ms, b.multiplier
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        r#"{header}conntrack_per_worker = 16384
+{pool}
+[[service]]
+name = "echo"
+vip = "{VIP}"
+port = {PORT}
+protocol = "tcp"
+scheduler = "maglev"
+mode = "{mode}"
+{pool_key}backends = [
+{backends}
+]
+
+[bgp]
+local_as = {NODES_AS}
+router_id = "{addr}"
+hold_time = "{HOLD_TIME_S}s"
+connect_retry = "1s"
+graceful_shutdown_wait = "1s"
+
+[[bgp.neighbor]]
+address = "{ROUTER}"
+remote_as = {ROUTER_AS}
+local_address = "{addr}"
+{bfd}
+[[bgp.announce]]
+prefix = "{VIP}/32"
+"#,
+        mode = spec.mode.name(),
+        backends = backends.join("\n"),
+    )
+}
+
+pub struct Node {
+    pub name: String,
+    pub ns: Netns,
+    pub addr: Ipv4Addr,
+    pub app: Appliance,
+    /// Its link is cut (a crash takes the node off the segment with its daemon).
+    pub cut: bool,
+}
+
+impl Node {
+    pub fn running(&self) -> bool {
+        self.app.proc_opt().is_some_and(|p| p.is_running())
+    }
+}
+
+/// The built cluster. Fields drop in order: the watcher's thread and the processes' handles
+/// go before the lab removes the namespaces.
+pub struct Cluster {
+    pub spec: Spec,
+    pub fib: FibWatch,
+    pub router: Router,
+    pub nodes: Vec<Node>,
+    pub backends: Vec<Backend>,
+    pub router_ns: Netns,
+    pub client_ns: Netns,
+    pub lab: Lab,
+}
+
+/// How long the cluster may take to come up: BGP sessions, the FIB, the data planes.
+const UP_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Cluster {
+    /// Builds the cluster in `lab` and waits until the router has a path through every node
+    /// and every node's data plane runs.
+    pub fn build(lab: Lab, spec: Spec) -> Cluster {
+        lab::require_tool("python3");
+        check_config(&lab, &spec);
+        let router_ns = lab.netns("r");
+        let client_ns = lab.netns("cl");
+        let node_ns: Vec<Netns> = (0..NODES)
+            .map(|i| lab.netns(&format!("n{}", i + 1)))
+            .collect();
+        let backend_ns: Vec<Netns> = (0..BACKENDS)
+            .map(|i| lab.netns(&format!("b{}", i + 1)))
+            .collect();
+        let mut hosts: Vec<&Netns> = vec![&router_ns];
+        hosts.extend(node_ns.iter());
+        hosts.extend(backend_ns.iter());
+        lab.lan(&hosts, LAN);
+
+        lab.veth(&router_ns, "eth1", &client_ns, "eth0");
+        router_ns.add_addr("eth1", &format!("{ROUTER_CLIENT_SIDE}/24"));
+        client_ns.add_addr("eth0", &format!("{CLIENT}/24"));
+        client_ns.add_route(&format!("default via {ROUTER_CLIENT_SIDE}"));
+        for (key, value) in [
+            ("net.ipv4.ip_forward", "1"),
+            // L4 hash: the flows of one client spread over every path.
+            ("net.ipv4.fib_multipath_hash_policy", "1"),
+            ("net.ipv4.conf.all.rp_filter", "0"),
+            ("net.ipv4.conf.default.rp_filter", "0"),
+            ("net.ipv4.conf.eth0.rp_filter", "0"),
+            ("net.ipv4.conf.eth1.rp_filter", "0"),
+        ] {
+            router_ns.sysctl(key, value);
+        }
+        // What enters a node's fast path must carry whole checksums (veths compute none).
+        lab::peers::full_checksums(&client_ns, "eth0");
+        lab::peers::full_checksums(&router_ns, "eth0");
+        lab::peers::full_checksums(&router_ns, "eth1");
+
+        let svc = Service {
+            vip: VIP,
+            port: PORT,
+            router: ROUTER,
+        };
+        let backends: Vec<Backend> = backend_ns
+            .iter()
+            .enumerate()
+            .map(|(i, ns)| {
+                backend::start(
+                    &lab,
+                    ns,
+                    &format!("b{}", i + 1),
+                    backend_addr(i),
+                    svc,
+                    spec.mode == Mode::Tunnel,
+                )
+            })
+            .collect();
+        // The backends answer for the VIP the way this mode hands them packets, before any
+        // node runs (each node's fast path would take these packets).
+        for b in &backends {
+            let checked = match spec.mode {
+                Mode::Dr => probe::direct(&node_ns[0], b.addr, VIP),
+                Mode::Tunnel => probe::tunnel(node_ns[0].name(), node_addr(0), b.addr, VIP),
+                Mode::Fullnat => Ok(()),
+            };
+            checked.unwrap_or_else(|e| panic!("backend {}: {e}", b.name));
+        }
+
+        let mut nodes = Vec::new();
+        for (i, ns) in node_ns.iter().enumerate() {
+            // The fast path forwards; the kernel must not (what reaches a backend went
+            // through the node's workers).
+            ns.sysctl("net.ipv4.ip_forward", "0");
+            // The way back to the clients (fullnat: the fast path routes the replies).
+            ns.add_route(&format!("default via {ROUTER}"));
+            if spec.mode == Mode::Fullnat {
+                ns.add_addr("eth0", &format!("{}/32", pool_addr(i)));
+            }
+            let name = format!("n{}", i + 1);
+            let app = Appliance::new(&lab, ns, &name, &node_config(i, &spec));
+            nodes.push(Node {
+                name,
+                ns: ns.clone(),
+                addr: node_addr(i),
+                app,
+                cut: false,
+            });
+        }
+
+        let router = Router::start(
+            &lab,
+            &router_ns,
+            &RouterSpec {
+                flavour: spec.router,
+                id: ROUTER,
+                local_as: ROUTER_AS,
+                nodes_as: NODES_AS,
+                nodes: (0..NODES).map(node_addr).collect(),
+                bfd: spec.bfd.map(|b| (b.interval_ms, b.multiplier)),
+            },
+        );
+        let fib = FibWatch::start(router_ns.name(), VIP);
+        let mut c = Cluster {
+            spec,
+            fib,
+            router,
+            nodes,
+            backends,
+            router_ns,
+            client_ns,
+            lab,
+        };
+        for n in &mut c.nodes {
+            n.app.start();
+        }
+        let all: Vec<Ipv4Addr> = (0..NODES).map(node_addr).collect();
+        c.wait_paths(Instant::now(), &all, UP_TIMEOUT)
+            .unwrap_or_else(|e| panic!("the cluster does not come up: {e}"));
+        for i in 0..NODES {
+            c.wait_dataplane(i, UP_TIMEOUT)
+                .unwrap_or_else(|e| panic!("the cluster does not come up: {e}"));
+        }
+        c
+    }
+
+    /// The VIP and port the client talks to.
+    pub fn service(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(VIP, PORT)
+    }
+
+    /// Waits until the router's route to the VIP has exactly the paths `want` (in any order);
+    /// returns when that was first seen, at or after `since`.
+    pub fn wait_paths(
+        &self,
+        since: Instant,
+        want: &[Ipv4Addr],
+        timeout: Duration,
+    ) -> Result<Instant, String> {
+        let mut want = want.to_vec();
+        want.sort();
+        self.fib
+            .wait(since, timeout, |h| h == want.as_slice())
+            .ok_or_else(|| {
+                format!(
+                    "the router's route to {VIP} has {:?}, not {want:?}, after {timeout:?}{}\n{}",
+                    self.fib.current(),
+                    self.fib
+                        .error()
+                        .map(|e| format!(" (FIB watch failed: {e})"))
+                        .unwrap_or_default(),
+                    self.router.sessions(&self.router_ns)
+                )
+            })
+    }
+
+    /// Waits until node `i`'s data plane runs with every next hop resolved.
+    pub fn wait_dataplane(&self, i: usize, timeout: Duration) -> Result<(), String> {
+        let n = &self.nodes[i];
+        wait_until(
+            &format!("data plane of {} running", n.name),
+            timeout,
+            Duration::from_millis(50),
+            || {
+                let out = n.app.appctl(&["dataplane", "--json"]);
+                let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+                st["state"] == "running"
+                    && st["unresolved_neighbours"]
+                        .as_array()
+                        .is_some_and(|a| a.is_empty())
+            },
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }
+
+    /// The addresses of the nodes whose daemon runs and whose link is up.
+    pub fn live(&self) -> Vec<Ipv4Addr> {
+        self.nodes
+            .iter()
+            .filter(|n| n.running() && !n.cut)
+            .map(|n| n.addr)
+            .collect()
+    }
+
+    /// `appctl bgp drain VIP/32` on node `i`.
+    pub fn drain(&self, i: usize) -> Result<(), String> {
+        let out = self.nodes[i]
+            .app
+            .appctl(&["bgp", "drain", &format!("{VIP}/32")]);
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// SIGTERM to node `i`'s daemon; waits for it to exit. Err if it exits with a failure or
+    /// needs SIGKILL.
+    pub fn stop(&self, i: usize) -> Result<(), String> {
+        let p = self.nodes[i].app.proc();
+        let st = p.stop(Duration::from_secs(10));
+        if st.success() {
+            Ok(())
+        } else {
+            Err(format!("{} stopped with {st}", self.nodes[i].name))
+        }
+    }
+
+    /// A node dies as a machine does: its link is cut first (nothing it sent afterwards, such
+    /// as the kernel closing its BGP connection, reaches anyone), then its daemon gets SIGKILL.
+    /// Returns the moment of the SIGKILL.
+    pub fn crash(&mut self, i: usize) -> Instant {
+        let n = &mut self.nodes[i];
+        n.ns.set_down("eth0");
+        n.cut = true;
+        let t = Instant::now();
+        n.app.proc().kill();
+        t
+    }
+
+    /// Starts node `i`'s daemon (its link first, if cut) and waits for its control socket.
+    pub fn start(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        if n.cut {
+            n.ns.set_up("eth0");
+            n.cut = false;
+        }
+        n.app.start();
+    }
+}
+
+/// `applianced check` on node 1's file before anything is built: a mode or key this build does
+/// not know fails here with the configuration's own message.
+fn check_config(lab: &Lab, spec: &Spec) {
+    let path = lab.write_artifact("check-n1.toml", node_config(0, spec));
+    let out = std::process::Command::new(bin_path("applianced"))
+        .args(["check", "-c"])
+        .arg(&path)
+        .output()
+        .expect("run applianced check");
+    assert!(
+        out.status.success(),
+        "this build refuses the nodes' configuration (mode {}{}):\n{}",
+        spec.mode.name(),
+        if spec.bfd.is_some() { ", BFD" } else { "" },
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(mode: Mode, bfd: Option<Bfd>) -> Spec {
+        Spec {
+            router: Flavour::Bird,
+            mode,
+            bfd,
+        }
+    }
+
+    #[test]
+    fn addresses_are_test_addresses_and_distinct() {
+        let mut all = vec![CLIENT, ROUTER_CLIENT_SIDE, ROUTER, VIP];
+        all.extend((0..NODES).map(node_addr));
+        all.extend((0..BACKENDS).map(backend_addr));
+        all.extend((0..NODES).map(pool_addr));
+        for a in &all {
+            lab::assert_test_addr(&a.to_string());
+        }
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n);
+    }
+
+    /// The file parses and validates as the daemon sees it (fullnat: the modes of issue 14
+    /// need the data plane's DR and tunnel work).
+    #[test]
+    fn node_config_is_valid_for_fullnat() {
+        let text = node_config(1, &spec(Mode::Fullnat, None));
+        let dir = std::env::temp_dir().join(format!("cluster-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("n2.toml");
+        std::fs::write(&path, text.replace("/run/appliance", dir.to_str().unwrap())).unwrap();
+        let r = crate::daemon::load(&path, &Default::default());
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(e) = r {
+            panic!("{e}");
+        }
+    }
+
+    #[test]
+    fn node_config_says_mode_pool_and_bfd() {
+        let c = node_config(0, &spec(Mode::Dr, None));
+        assert!(c.contains("mode = \"dr\""), "{c}");
+        assert!(!c.contains("pool"), "{c}");
+        assert!(!c.contains("bfd"), "{c}");
+        assert_eq!(c.matches("port = 8080 }").count(), BACKENDS, "{c}");
+        let c = node_config(
+            2,
+            &spec(
+                Mode::Tunnel,
+                Some(Bfd {
+                    interval_ms: 50,
+                    multiplier: 3,
+                }),
+            ),
+        );
+        assert!(c.contains("mode = \"tunnel\""), "{c}");
+        assert!(
+            c.contains("bfd = { interval = \"50ms\", multiplier = 3 }"),
+            "{c}"
+        );
+        assert!(c.contains("router_id = \"198.18.41.4\""), "{c}");
+    }
+}
