@@ -420,6 +420,48 @@ pub fn validate(
     }
 }
 
+/// A NAT or FullNAT service whose VIP is announced over BGP without a VRRP gate is refused.
+/// Without the gate every node with this configuration announces the VIP and takes a share of
+/// the flows (ECMP, anycast), and a router re-hashes flows whenever a node comes or goes; a NAT
+/// flow's state (its backend, a FullNAT pool port) lives on the node that opened it, so each
+/// re-hash would break the connections that moved, silently. Direct-return services carry on
+/// (Maglev from `cluster_seed`); active/standby pairs gate the announcement on VRRP.
+pub fn check_anycast_state(
+    services: &[ServiceConfig],
+    announce: &[super::bgp::AnnounceConfig],
+    issues: &mut Issues,
+) {
+    for (si, s) in services.iter().enumerate() {
+        if s.mode.direct() {
+            continue;
+        }
+        let vip = std::net::IpAddr::V4(s.vip);
+        let Some((ai, a)) = announce
+            .iter()
+            .enumerate()
+            .find(|(_, a)| a.vrrp_instance.is_none() && a.prefix.contains(vip))
+        else {
+            continue;
+        };
+        issues.push(
+            KeyPath::root().key("service").index(si).key("mode"),
+            format!(
+                "a {} service's flows live on one node, but its VIP {} is announced by \
+                 bgp.announce[{ai}] ({}) without a vrrp_instance, so every node with this \
+                 configuration takes a share of them and a router's re-hash breaks those that move",
+                s.mode.name(),
+                s.vip,
+                a.prefix
+            ),
+            Some(
+                "use mode = \"dr\" or \"tunnel\" with scheduler = \"maglev\" for an ECMP \
+                 cluster, or gate the announcement on VRRP (vrrp_instance) for an active/standby pair"
+                    .into(),
+            ),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::parse_str;
@@ -503,6 +545,27 @@ mod tests {
         assert_eq!(e[0].0, "service[0]");
         let e = errors("[dataplane]\ninterfaces = []\nbogus = 1\n");
         assert!(e[0].1.contains("unknown key `bogus`"), "{e:?}");
+    }
+
+    #[test]
+    fn nat_state_cannot_be_announced_from_every_node() {
+        let text = |mode: &str, gate: &str| {
+            format!(
+                "{BASE}[[service]]\nname = \"web\"\nvip = \"198.18.1.1\"\nport = 80\nprotocol = \"tcp\"\n\
+                 mode = \"{mode}\"\nbackends = [{{ address = \"198.18.2.1\", port = 80 }}]\n\
+                 [[vrrp.instance]]\nname = \"v\"\ninterface = \"eth0\"\nvrid = 1\npriority = 100\n\
+                 virtual_addresses = [\"198.18.0.100/24\"]\n\
+                 [bgp]\nlocal_as = 65001\nrouter_id = \"198.18.0.1\"\n\
+                 [[bgp.neighbor]]\naddress = \"198.18.0.254\"\nremote_as = 65000\n\
+                 [[bgp.announce]]\nprefix = \"198.18.1.0/24\"\n{gate}"
+            )
+        };
+        let e = errors(&text("nat", ""));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].0, "service[0].mode");
+        assert!(e[0].1.contains("bgp.announce[0]"), "{e:?}");
+        assert!(errors(&text("dr", "")).is_empty());
+        assert!(errors(&text("nat", "vrrp_instance = \"v\"\n")).is_empty());
     }
 
     #[test]
