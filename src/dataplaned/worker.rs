@@ -325,6 +325,7 @@ impl Worker {
     }
 
     fn dump(&self, pipeline: &Pipeline, snap: &dataplane::snapshot::Snapshot, now: u32) {
+        use dataplane::conntrack::Kind;
         let limit = self.shared.dump_limit.load(Ordering::Relaxed) as usize;
         let ct = pipeline.conntrack();
         let flows = ct
@@ -340,8 +341,14 @@ impl Worker {
                 idle_ms: now.wrapping_sub(e.last_seen),
                 packets: e.packets,
                 kind: e.kind().name().to_string(),
-                source: (e.kind() != dataplane::conntrack::Kind::Nat)
-                    .then(|| format!("{}:{}", e.local_addr(), e.local_port)),
+                source: match e.kind() {
+                    Kind::Nat | Kind::Dr => None,
+                    // The tunnel's outer source.
+                    Kind::Tunnel => Some(e.local_addr().to_string()),
+                    Kind::Snat | Kind::FullNat => {
+                        Some(format!("{}:{}", e.local_addr(), e.local_port))
+                    }
+                },
                 tunnel: snap.gw.tunnel(e.zone).map(|t| t.name.clone()),
             })
             .collect();

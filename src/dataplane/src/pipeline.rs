@@ -16,6 +16,7 @@
 //! Nothing here allocates, locks or performs IO. Time is an argument (milliseconds on a wrapping
 //! 32-bit clock), so tests drive it on a virtual clock.
 
+mod direct;
 mod forward;
 mod gateway;
 mod icmp_errors;
@@ -157,7 +158,7 @@ struct Parsed {
 /// reference to an endpoint-independent mapping.
 fn release(sched: &mut SchedState, snat: &mut SnatState, e: &Entry) {
     match e.kind() {
-        Kind::Nat => sched.flow_ended(e.backend_id),
+        Kind::Nat | Kind::Dr | Kind::Tunnel => sched.flow_ended(e.backend_id),
         Kind::FullNat => {
             sched.flow_ended(e.backend_id);
             snat.release_port(e.proto, e.local, e.local_port);
@@ -493,6 +494,9 @@ impl Pipeline {
         };
         let e = *self.ct.get(i);
         match dir {
+            Dir::Original if e.kind().one_way() => {
+                self.forward_direct(snap, now, frame, len, p, &e)
+            }
             Dir::Original => self.forward_original(snap, frame, len, p, &e),
             Dir::Reply => self.forward_reply(snap, now, frame, len, p, &e),
         }
@@ -611,13 +615,19 @@ impl Pipeline {
         key: &FlowKey,
         tcp_flags: Option<u8>,
     ) -> Result<u32> {
-        let state = initial_state(key.proto, tcp_flags)?;
+        let svc = &snap.services[usize::from(si)];
+        let state = match (svc.direct, tcp_flags) {
+            (Some(_), Some(f)) => conntrack::state::tcp_initial_one_way(f),
+            _ => initial_state(key.proto, tcp_flags)?,
+        };
         let choice = self
             .sched
             .select(snap, si, key.src, key.src_port, now)
             .ok_or(Verdict::Drop(DropReason::NoBackend))?;
-        let svc = &snap.services[usize::from(si)];
         let b = svc.backends[usize::from(choice.index())];
+        if let Some(d) = svc.direct {
+            return self.new_direct_flow(snap, now, si, key, state, b, d, choice);
+        }
         // FullNAT: the source becomes a pool address and a port from this worker's share, so the
         // backend's reply comes back to this worker (the port says so) without a route to the
         // client.
@@ -660,12 +670,16 @@ impl Pipeline {
                 return Err(insert_error(e));
             }
         };
-        self.sched.flow_started(b.id);
+        self.flow_opened(b.id, choice);
+        Ok(i)
+    }
+
+    fn flow_opened(&mut self, backend_id: u16, choice: Choice) {
+        self.sched.flow_started(backend_id);
         self.counters.add(Counter::NewFlows, 1);
         if matches!(choice, Choice::Persisted(_)) {
             self.counters.add(Counter::Persisted, 1);
         }
-        Ok(i)
     }
 
     /// Frees expired flows (and so their ports) before giving up on an allocation.
@@ -740,3 +754,6 @@ mod site_tests;
 
 #[cfg(test)]
 mod robustness_tests;
+
+#[cfg(test)]
+mod direct_tests;

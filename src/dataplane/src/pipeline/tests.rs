@@ -63,6 +63,7 @@ fn spec(up: [bool; 2], workers: u16) -> Spec {
         ],
         workers,
         hash_seed: 42,
+        cluster_seed: 0,
         ..Spec::default()
     }
 }
