@@ -70,9 +70,13 @@ enum Cmd {
         /// ecmp-cluster: the router in front of the nodes.
         #[arg(long, value_enum, default_value = "both")]
         router: RouterChoice,
-        /// ecmp-cluster: the service's mode (`fullnat`: the reference without DSR).
+        /// ecmp-cluster: the service's direct-return mode.
         #[arg(long, value_enum, default_value = "both")]
         mode: ModeChoice,
+        /// ecmp-cluster: give every node a `cluster_seed` of its own (the counterfactual:
+        /// connections that move between nodes break).
+        #[arg(long)]
+        per_node_seed: bool,
         /// ecmp-cluster: long-lived connections from the client.
         #[arg(long, default_value_t = 1000)]
         connections: usize,
@@ -95,7 +99,6 @@ enum ModeChoice {
     Dr,
     Tunnel,
     Both,
-    Fullnat,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -122,6 +125,7 @@ fn main() -> ExitCode {
             mode,
             connections,
             bfd_ms,
+            per_node_seed,
             ..
         } => {
             use appliance::drill::cluster::router::Flavour;
@@ -135,8 +139,7 @@ fn main() -> ExitCode {
             let modes = match mode {
                 ModeChoice::Dr => vec![Mode::Dr],
                 ModeChoice::Tunnel => vec![Mode::Tunnel],
-                ModeChoice::Both => Mode::DSR.to_vec(),
-                ModeChoice::Fullnat => vec![Mode::Fullnat],
+                ModeChoice::Both => Mode::ALL.to_vec(),
             };
             appliance::drill::run_cluster(
                 Options {
@@ -147,6 +150,7 @@ fn main() -> ExitCode {
                         interval_ms: ms,
                         multiplier: 3,
                     }),
+                    per_node_seed,
                     seed,
                 },
                 json,

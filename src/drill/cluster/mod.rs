@@ -38,6 +38,8 @@ pub struct Options {
     pub modes: Vec<Mode>,
     pub connections: usize,
     pub bfd: Option<Bfd>,
+    /// Every node a `cluster_seed` of its own (see [`Spec::per_node_seed`]).
+    pub per_node_seed: bool,
     /// Seeds the order connections are exercised in and their payloads.
     pub seed: u64,
 }
@@ -58,6 +60,7 @@ pub fn run_one(
             router,
             mode,
             bfd: opts.bfd,
+            per_node_seed: opts.per_node_seed,
         },
     );
     let mut s = Scenario::new(cluster, opts.seed);
@@ -91,6 +94,7 @@ pub fn run_all(base: &std::path::Path, opts: &Options, progress: &mut dyn FnMut(
         bfd: opts
             .bfd
             .map(|b| json!({"interval_ms": b.interval_ms, "multiplier": b.multiplier})),
+        per_node_seed: opts.per_node_seed,
         ..Report::default()
     };
     for &router in &opts.routers {
@@ -142,6 +146,9 @@ pub fn run(opts: Options, json: bool) -> ExitCode {
                 .map(|b| format!(", BFD {} ms x {}", b.interval_ms, b.multiplier))
                 .unwrap_or_default()
         );
+        if opts.per_node_seed {
+            println!("every node with a cluster_seed of its own: moved connections should break");
+        }
     }
     let mut progress = |r: &Row| {
         if !json {

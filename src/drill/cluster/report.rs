@@ -50,6 +50,8 @@ pub struct Report {
     pub connections: usize,
     /// `{interval_ms, multiplier}` when BFD was on.
     pub bfd: Option<serde_json::Value>,
+    /// The counterfactual run: every node with a `cluster_seed` of its own.
+    pub per_node_seed: bool,
     pub rows: Vec<Row>,
     pub errors: Vec<RunError>,
     /// The FIB watch's slowest dump rate of all runs (the resolution of `router_converged_ms`).
@@ -68,6 +70,7 @@ impl Report {
         json!({
             "connections": self.connections,
             "bfd": self.bfd,
+            "per_node_seed": self.per_node_seed,
             "fib_poll_hz": self.fib_poll_hz.map(|h| h.round()),
             "ok": self.ok(),
             "rows": self.rows,

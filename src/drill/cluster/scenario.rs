@@ -6,7 +6,7 @@
 //! | `drain` | n1 | `appctl bgp drain VIP/32`, wait until the router's FIB has 2 paths, then stop it (SIGTERM) | 2 |
 //! | `crash` | n2 | its link cut and its daemon SIGKILLed at once: a machine that dies | 1 |
 //! | `add` | n1 | started again | 2 |
-//! | `restart` | n3 | SIGTERM, wait for the exit, start again | 2 |
+//! | `restart` | n3 | SIGTERM, wait for the exit and its path to go, exercise, start again | 2 |
 //!
 //! After each, the drill waits until the router's FIB has exactly the expected paths (and a
 //! started node's data plane runs), then every live connection sends and receives (see
@@ -104,7 +104,6 @@ impl Scenario {
         self.round += 1;
         self.client
             .exercise(self.round, self.seed, EXERCISE_TIMEOUT)
-            .clone()
     }
 
     /// Opens `n` connections and exercises them once: the `established` row counts those
@@ -140,6 +139,8 @@ impl Scenario {
         if !with.contains(&addr) {
             with.push(addr);
         }
+        // An exercise in the middle of the event (restart: while the node is down).
+        let mut meanwhile: Option<Outcome> = None;
         let (converged, detail) = match event {
             Event::Drain => {
                 let t = Instant::now();
@@ -192,6 +193,8 @@ impl Scenario {
                 let gone = self
                     .cluster
                     .wait_paths(t_stop, &without, WITHDRAW_TIMEOUT)?;
+                // While it is down too: its flows are on the other nodes now.
+                meanwhile = Some(self.exercise());
                 let t = Instant::now();
                 self.cluster.start(i);
                 let back = self.cluster.wait_paths(t, &with, ANNOUNCE_TIMEOUT)?;
@@ -199,8 +202,8 @@ impl Scenario {
                 (
                     ms(t, back),
                     format!(
-                        "SIGTERM: path gone after {:.1} ms, exited after {:.0} ms; started: path \
-                         back after {:.1} ms",
+                        "SIGTERM: path gone after {:.1} ms, exited after {:.0} ms, connections \
+                         exercised; started: path back after {:.1} ms",
                         ms(t_stop, gone),
                         ms(t_stop, exited),
                         ms(t, back)
@@ -208,7 +211,15 @@ impl Scenario {
                 )
             }
         };
-        let out = self.exercise();
+        let mut out = self.exercise();
+        if let Some(first) = meanwhile {
+            // Broken in either exercise: those of the first are gone from the second.
+            for (k, v) in first.broken {
+                *out.broken.entry(k).or_default() += v;
+            }
+            out.connections = first.connections;
+            out.elapsed_ms = out.elapsed_ms.max(first.elapsed_ms);
+        }
         let mut r = self.row(event.name(), node, out);
         r.router_converged_ms = Some(converged);
         r.detail = detail;

@@ -16,9 +16,8 @@
 //! Every node announces the same VIP/32 (198.18.42.1) to the router, which installs one
 //! multipath route over the three and spreads the client's flows by their L4 hash. A node
 //! forwards a flow to a backend: in `dr` mode by rewriting the MAC only, in `tunnel` mode in an
-//! IP-in-IP packet to the backend's address. `fullnat` is the reference that is not direct
-//! server return: each node replaces the client's address with one of its own, so the backends
-//! reply through the node that saw the flow.
+//! IP-in-IP packet to the backend's address. Every node has the same `cluster_seed`, so every
+//! node's Maglev picks the same backend for a flow.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
@@ -53,11 +52,8 @@ pub fn backend_addr(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(198, 18, 41, (2 + NODES + i) as u8)
 }
 
-/// Node `i`'s FullNAT pool address (fullnat mode only): on its LAN interface, so the backends
-/// reach it by ARP.
-pub fn pool_addr(i: usize) -> Ipv4Addr {
-    Ipv4Addr::new(198, 18, 41, 101 + i as u8)
-}
+/// The nodes' common `cluster_seed`: the same Maglev table on every node.
+pub const CLUSTER_SEED: u64 = 14;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -66,19 +62,15 @@ pub enum Mode {
     Dr,
     /// IP-in-IP (RFC 2003) from the node to the backend.
     Tunnel,
-    /// Not DSR: the reference that shows what a cluster without consistent choice and DSR does.
-    Fullnat,
 }
 
 impl Mode {
-    /// The modes of issue 14's proof; `fullnat` only when asked for.
-    pub const DSR: [Mode; 2] = [Mode::Dr, Mode::Tunnel];
+    pub const ALL: [Mode; 2] = [Mode::Dr, Mode::Tunnel];
 
     pub fn name(self) -> &'static str {
         match self {
             Mode::Dr => "dr",
             Mode::Tunnel => "tunnel",
-            Mode::Fullnat => "fullnat",
         }
     }
 }
@@ -97,6 +89,10 @@ pub struct Spec {
     /// Off until the BFD work (issue 14, part 3) is merged: the node's config key does not
     /// exist before.
     pub bfd: Option<Bfd>,
+    /// The counterfactual: every node gets a `cluster_seed` of its own, so the nodes' Maglev
+    /// tables differ and a flow that moves to another node lands on another backend (which
+    /// resets it). Shows what the consistent choice buys, and that the drill sees a break.
+    pub per_node_seed: bool,
 }
 
 /// Node `i`'s configuration.
@@ -113,15 +109,10 @@ pub fn node_config(i: usize, spec: &Spec) -> String {
     let backends: Vec<String> = (0..BACKENDS)
         .map(|b| format!("  {{ address = \"{}\", port = {PORT} }},", backend_addr(b)))
         .collect();
-    let (pool, pool_key) = match spec.mode {
-        Mode::Fullnat => (
-            format!(
-                "\n[[snat.pool]]\nname = \"cluster\"\naddresses = [\"{}\"]\n",
-                pool_addr(i)
-            ),
-            "pool = \"cluster\"\n",
-        ),
-        Mode::Dr | Mode::Tunnel => (String::new(), ""),
+    let seed = if spec.per_node_seed {
+        CLUSTER_SEED + 1 + i as u64
+    } else {
+        CLUSTER_SEED
     };
     let bfd = spec
         .bfd
@@ -134,7 +125,8 @@ pub fn node_config(i: usize, spec: &Spec) -> String {
         .unwrap_or_default();
     format!(
         r#"{header}conntrack_per_worker = 16384
-{pool}
+cluster_seed = {seed}
+
 [[service]]
 name = "echo"
 vip = "{VIP}"
@@ -142,7 +134,7 @@ port = {PORT}
 protocol = "tcp"
 scheduler = "maglev"
 mode = "{mode}"
-{pool_key}backends = [
+backends = [
 {backends}
 ]
 
@@ -261,7 +253,6 @@ impl Cluster {
             let checked = match spec.mode {
                 Mode::Dr => probe::direct(&node_ns[0], b.addr, VIP),
                 Mode::Tunnel => probe::tunnel(node_ns[0].name(), node_addr(0), b.addr, VIP),
-                Mode::Fullnat => Ok(()),
             };
             checked.unwrap_or_else(|e| panic!("backend {}: {e}", b.name));
         }
@@ -271,11 +262,9 @@ impl Cluster {
             // The fast path forwards; the kernel must not (what reaches a backend went
             // through the node's workers).
             ns.sysctl("net.ipv4.ip_forward", "0");
-            // The way back to the clients (fullnat: the fast path routes the replies).
+            // The way to the clients, for what a node itself sends them (tunnel mode's ICMP
+            // fragmentation-needed).
             ns.add_route(&format!("default via {ROUTER}"));
-            if spec.mode == Mode::Fullnat {
-                ns.add_addr("eth0", &format!("{}/32", pool_addr(i)));
-            }
             let name = format!("n{}", i + 1);
             let app = Appliance::new(&lab, ns, &name, &node_config(i, &spec));
             nodes.push(Node {
@@ -456,6 +445,7 @@ mod tests {
             router: Flavour::Bird,
             mode,
             bfd,
+            per_node_seed: false,
         }
     }
 
@@ -464,7 +454,6 @@ mod tests {
         let mut all = vec![CLIENT, ROUTER_CLIENT_SIDE, ROUTER, VIP];
         all.extend((0..NODES).map(node_addr));
         all.extend((0..BACKENDS).map(backend_addr));
-        all.extend((0..NODES).map(pool_addr));
         for a in &all {
             lab::assert_test_addr(&a.to_string());
         }
@@ -474,11 +463,19 @@ mod tests {
         assert_eq!(all.len(), n);
     }
 
-    /// The file parses and validates as the daemon sees it (fullnat: the modes of issue 14
-    /// need the data plane's DR and tunnel work).
+    /// The file parses and validates as the daemon sees it, in both modes.
     #[test]
-    fn node_config_is_valid_for_fullnat() {
-        let text = node_config(1, &spec(Mode::Fullnat, None));
+    fn node_config_is_valid() {
+        for mode in Mode::ALL {
+            valid(&node_config(1, &spec(mode, None)));
+        }
+        let mut s = spec(Mode::Dr, None);
+        s.per_node_seed = true;
+        valid(&node_config(2, &s));
+        assert!(node_config(2, &s).contains("cluster_seed = 17"));
+    }
+
+    fn valid(text: &str) {
         let dir = std::env::temp_dir().join(format!("cluster-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("n2.toml");
@@ -491,10 +488,10 @@ mod tests {
     }
 
     #[test]
-    fn node_config_says_mode_pool_and_bfd() {
+    fn node_config_says_mode_seed_and_bfd() {
         let c = node_config(0, &spec(Mode::Dr, None));
         assert!(c.contains("mode = \"dr\""), "{c}");
-        assert!(!c.contains("pool"), "{c}");
+        assert!(c.contains("cluster_seed = 14"), "{c}");
         assert!(!c.contains("bfd"), "{c}");
         assert_eq!(c.matches("port = 8080 }").count(), BACKENDS, "{c}");
         let c = node_config(
