@@ -24,6 +24,10 @@ pub struct Row {
     /// From the event's action (drain, SIGKILL, start) to the router's FIB showing the paths
     /// expected after it; for a crash, the crashed node's path gone.
     pub router_converged_ms: Option<f64>,
+    /// Flows the nodes took over mid-flow during the event and its exercise: the client opens
+    /// no connection after `established`, so every flow a node opens is one the router moved
+    /// to it (a restarted node's own flows count again).
+    pub picked_up: u64,
     /// Paths in the router's FIB after the event.
     pub paths: usize,
     /// The exercise after the event: first payload sent to last echo back.
@@ -82,7 +86,7 @@ impl Report {
         let mut o = String::new();
         let _ = writeln!(
             o,
-            "{:<6} {:<8} {:<12} {:<5} {:>11} {:>9} {:>7} {:>13} {:>6} {:>12}",
+            "{:<6} {:<8} {:<12} {:<5} {:>11} {:>9} {:>7} {:>10} {:>13} {:>6} {:>12}",
             "router",
             "mode",
             "event",
@@ -90,6 +94,7 @@ impl Report {
             "connections",
             "survived",
             "broken",
+            "picked up",
             "converged ms",
             "paths",
             "exercise ms"
@@ -101,7 +106,7 @@ impl Report {
                 .unwrap_or_else(|| "-".into());
             let _ = writeln!(
                 o,
-                "{:<6} {:<8} {:<12} {:<5} {:>11} {:>9} {:>7} {:>13} {:>6} {:>12}",
+                "{:<6} {:<8} {:<12} {:<5} {:>11} {:>9} {:>7} {:>10} {:>13} {:>6} {:>12}",
                 r.router,
                 r.mode,
                 r.event,
@@ -109,6 +114,7 @@ impl Report {
                 r.connections,
                 r.survived,
                 r.broken_count(),
+                r.picked_up,
                 conv,
                 r.paths,
                 r.exercise_ms
@@ -133,7 +139,7 @@ impl Report {
             let _ = writeln!(
                 o,
                 "\nconverged: the event's action to the router's FIB showing the expected paths \
-                 (FIB dumped at {hz:.0} Hz or more)"
+                 (FIB dumped at {hz:.0} Hz or more); picked up: flows a node took over mid-flow"
             );
         }
         let _ = writeln!(
@@ -167,6 +173,7 @@ mod tests {
                 BTreeMap::new()
             },
             router_converged_ms: Some(3012.5),
+            picked_up: 4,
             paths: 1,
             exercise_ms: 40,
             detail: "SIGKILL, link cut".into(),

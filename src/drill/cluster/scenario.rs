@@ -67,6 +67,20 @@ pub struct Scenario {
     round: u32,
 }
 
+/// Flows the nodes opened between two looks at their `new_flows` counters: a daemon that
+/// started in between (another pid) counts from zero.
+pub fn opened_between(before: &[Option<(u32, u64)>], after: &[Option<(u32, u64)>]) -> u64 {
+    before
+        .iter()
+        .zip(after)
+        .map(|(b, a)| match (b, a) {
+            (Some((bp, bn)), Some((ap, an))) if bp == ap => an.saturating_sub(*bn),
+            (_, Some((_, an))) => *an,
+            (_, None) => 0,
+        })
+        .sum()
+}
+
 fn ms(from: Instant, to: Instant) -> f64 {
     to.saturating_duration_since(from).as_secs_f64() * 1000.0
 }
@@ -94,6 +108,7 @@ impl Scenario {
             survived: out.survived,
             broken: out.broken,
             router_converged_ms: None,
+            picked_up: 0,
             paths: self.cluster.fib.current().len(),
             exercise_ms: out.elapsed_ms,
             detail: String::new(),
@@ -139,6 +154,7 @@ impl Scenario {
         if !with.contains(&addr) {
             with.push(addr);
         }
+        let flows_before = self.cluster.new_flows();
         // An exercise in the middle of the event (restart: while the node is down).
         let mut meanwhile: Option<Outcome> = None;
         let (converged, detail) = match event {
@@ -221,8 +237,22 @@ impl Scenario {
             out.elapsed_ms = out.elapsed_ms.max(first.elapsed_ms);
         }
         let mut r = self.row(event.name(), node, out);
+        // The client opened nothing: every flow a node opened was one that moved to it.
+        r.picked_up = opened_between(&flows_before, &self.cluster.new_flows());
         r.router_converged_ms = Some(converged);
         r.detail = detail;
         Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flows_opened_count_a_restarted_daemon_from_zero() {
+        let before = [Some((10, 100)), Some((11, 50)), None, Some((13, 7))];
+        let after = [Some((10, 130)), Some((21, 20)), Some((22, 5)), None];
+        assert_eq!(opened_between(&before, &after), 30 + 20 + 5);
     }
 }

@@ -362,6 +362,19 @@ impl Cluster {
         .map_err(|e| e.to_string())
     }
 
+    /// Per node whose daemon runs: its pid and its data plane's `new_flows` counter.
+    pub fn new_flows(&self) -> Vec<Option<(u32, u64)>> {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let pid = n.app.proc_opt().filter(|p| p.is_running())?.pid();
+                let out = n.app.appctl(&["dataplane", "--json"]);
+                let st: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+                Some((pid, st["totals"]["new_flows"].as_u64()?))
+            })
+            .collect()
+    }
+
     /// The addresses of the nodes whose daemon runs and whose link is up.
     pub fn live(&self) -> Vec<Ipv4Addr> {
         self.nodes
