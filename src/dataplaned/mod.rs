@@ -14,6 +14,7 @@ pub mod kernel_monitor;
 pub mod kernel_view;
 pub mod metrics;
 pub mod reload_plan;
+pub mod resolve;
 pub mod spec;
 pub mod state;
 pub mod stats;

@@ -228,6 +228,7 @@ impl Worker {
         }
 
         let mut path = WorkerLoop::new(super::handoff::SLOT_BYTES, RxFrame { addr: 0, len: 0 });
+        let mut resolver = super::resolve::Resolver::default();
         let (mut since_flush, mut last_flush) = (0usize, start);
         while !self.shared.stop.load(Ordering::Relaxed) {
             let snap = self.snapshots.load();
@@ -271,6 +272,7 @@ impl Worker {
             // Counters are published with the housekeeping: once per millisecond.
             if path.housekeeping(&mut pipeline, now) {
                 self.shared.stats.publish_counters(pipeline.counters());
+                resolver.ask(pipeline.take_unresolved(), clock);
             }
 
             if last_publish.elapsed() >= PUBLISH_EVERY {

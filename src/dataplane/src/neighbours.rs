@@ -1,7 +1,7 @@
 //! Next hops: a small route table (longest prefix first) and the neighbour table the kernel
 //! resolved, both copied into each snapshot from rtnetlink dumps and monitors. The fast path
-//! never resolves addresses itself; a missing neighbour is counted and the frame dropped while
-//! the controller asks the kernel to resolve it.
+//! never resolves addresses itself; a missing neighbour is counted, the frame dropped, and the
+//! next hop recorded so the worker's shell asks the kernel to resolve it at once.
 
 use std::net::Ipv4Addr;
 

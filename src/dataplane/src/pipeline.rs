@@ -104,6 +104,36 @@ pub struct Pipeline {
     ident: u16,
     /// The ICMP errors this worker originates.
     icmp_bucket: TokenBucket,
+    /// Next hops a frame lacked a MAC for since the shell last looked.
+    unresolved: Unresolved,
+}
+
+/// The last few next hops without a neighbour entry (a small ring: a burst towards one address
+/// records it once; the shell takes them every millisecond and asks the kernel to resolve them).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unresolved {
+    addrs: [Option<Ipv4Addr>; Unresolved::SLOTS],
+    next: usize,
+}
+
+impl Unresolved {
+    pub const SLOTS: usize = 8;
+
+    #[inline]
+    fn note(&mut self, a: Ipv4Addr) {
+        if self.addrs.contains(&Some(a)) {
+            return;
+        }
+        self.addrs[self.next] = Some(a);
+        self.next = (self.next + 1) % Self::SLOTS;
+    }
+
+    /// The addresses recorded since the last call, emptied.
+    pub fn take(&mut self) -> impl Iterator<Item = Ipv4Addr> {
+        let out = std::mem::take(&mut self.addrs);
+        self.next = 0;
+        out.into_iter().flatten()
+    }
 }
 
 type Result<T> = std::result::Result<T, Verdict>;
@@ -205,6 +235,7 @@ impl Pipeline {
             counters,
             synced: 0,
             ident: 0,
+            unresolved: Unresolved::default(),
         })
     }
 
@@ -240,6 +271,11 @@ impl Pipeline {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Next hops whose MAC was missing since the last call (see [`Unresolved`]).
+    pub fn take_unresolved(&mut self) -> impl Iterator<Item = Ipv4Addr> {
+        self.unresolved.take()
     }
 
     pub fn conntrack(&self) -> &Conntrack {
@@ -722,9 +758,16 @@ fn ttl_expired() -> Verdict {
     Verdict::Drop(DropReason::TtlExceeded)
 }
 
-/// Sets the frame's MAC addresses for the hop towards `dst`; returns the interface.
+/// Sets the frame's MAC addresses for the hop towards `dst`; returns the interface. A next hop
+/// without a MAC is recorded in `unresolved`, so the shell can have the kernel resolve it now
+/// rather than when something else happens to talk to it.
 #[inline(always)]
-fn next_hop(snap: &Snapshot, frame: &mut [u8], dst: Ipv4Addr) -> Result<u16> {
+fn next_hop(
+    snap: &Snapshot,
+    unresolved: &mut Unresolved,
+    frame: &mut [u8],
+    dst: Ipv4Addr,
+) -> Result<u16> {
     let (iface, nh) = snap
         .next_hops
         .route(dst)
@@ -733,10 +776,10 @@ fn next_hop(snap: &Snapshot, frame: &mut [u8], dst: Ipv4Addr) -> Result<u16> {
         .interfaces
         .get(usize::from(iface))
         .ok_or(Verdict::Drop(DropReason::NoRoute))?;
-    let mac = snap
-        .next_hops
-        .neighbour(nh)
-        .ok_or(Verdict::Drop(DropReason::NoNeighbour))?;
+    let Some(mac) = snap.next_hops.neighbour(nh) else {
+        unresolved.note(nh);
+        return Err(Verdict::Drop(DropReason::NoNeighbour));
+    };
     let mut eth = EthernetFrame::new_unchecked(frame);
     eth.set_dst(mac);
     eth.set_src(ifc.mac);

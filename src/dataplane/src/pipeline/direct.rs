@@ -96,10 +96,10 @@ impl Pipeline {
                 .interfaces
                 .get(usize::from(iface))
                 .ok_or(Verdict::Drop(DropReason::NoRoute))?;
-            let mac = snap
-                .next_hops
-                .neighbour(e.backend)
-                .ok_or(Verdict::Drop(DropReason::NoNeighbour))?;
+            let Some(mac) = snap.next_hops.neighbour(e.backend) else {
+                self.unresolved.note(e.backend);
+                return Err(Verdict::Drop(DropReason::NoNeighbour));
+            };
             let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
             eth.set_dst(mac);
             eth.set_src(ifc.mac);
@@ -123,7 +123,7 @@ impl Pipeline {
         self.ident = self.ident.wrapping_add(1);
         let len = tunnel::encapsulate_ipip(frame, p.total, e.local, e.backend, self.ident)
             .ok_or(Verdict::Drop(DropReason::NoRoom))?;
-        let iface = next_hop(snap, frame, e.backend)?;
+        let iface = next_hop(snap, &mut self.unresolved, frame, e.backend)?;
         self.counters.add(Counter::IpipEncapsulated, 1);
         Ok((Verdict::Tx { iface }, len))
     }
@@ -147,7 +147,7 @@ impl Pipeline {
         let sender = ip.src();
         let len =
             pmtu::frag_needed(frame, p.total, vip, mtu).ok_or(Verdict::Drop(DropReason::NoRoom))?;
-        let iface = next_hop(snap, frame, sender)?;
+        let iface = next_hop(snap, &mut self.unresolved, frame, sender)?;
         self.counters.add(Counter::FragNeededSent, 1);
         Ok((Verdict::Tx { iface }, len))
     }
