@@ -4,8 +4,9 @@
 //! (DR or tunnel mode) through them; nodes are drained, crashed, added and restarted, and after
 //! each event every connection must still send and receive.
 //!
-//! - [`topology`]: the namespaces, the router, the nodes, the backends ([`backend`], with the
-//!   tunnel backends' XDP decapsulation in [`decap`], checked by [`probe`]);
+//! - [`plan`]: the addresses and the nodes' configuration; [`topology`]: the namespaces, the
+//!   router ([`router`]), the nodes, the backends ([`backend`], with the tunnel backends' XDP
+//!   decapsulation in [`decap`], checked by [`probe`]);
 //! - [`fib`]: the router's FIB, dumped at more than 1 kHz from inside its namespace;
 //! - [`traffic`]: the client's connections, on one thread inside the client's namespace;
 //! - [`scenario`]: the events; [`report`]: the rows, as a table or JSON.
@@ -14,6 +15,7 @@ pub mod backend;
 pub mod decap;
 pub mod fib;
 pub mod netns;
+pub mod plan;
 pub mod probe;
 pub mod report;
 pub mod router;
