@@ -16,6 +16,7 @@ pub mod interfaces;
 pub mod kernel;
 pub mod logging;
 pub mod metrics;
+pub mod package;
 pub mod status;
 pub mod verdicts;
 pub mod vrrpd;
