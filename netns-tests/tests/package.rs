@@ -99,6 +99,16 @@ impl Cgroup {
             .map(PathBuf::from)
             .find(|p| p.join("cgroup.controllers").is_file())
             .expect("no cgroup2 hierarchy at /sys/fs/cgroup or /sys/fs/cgroup/unified");
+        // A test process killed outright (no Drop) left its cgroup: remove those first.
+        if let Ok(entries) = std::fs::read_dir(&root) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let owner = name.strip_prefix("appliance-pkgtest-");
+                if owner.is_some_and(|pid| !Path::new("/proc").join(pid).exists()) {
+                    remove_tree(&e.path());
+                }
+            }
+        }
         let name = format!("appliance-pkgtest-{}", std::process::id());
         let cg = Cgroup {
             dir: root.join(&name),
