@@ -41,6 +41,8 @@ pub struct Bgp {
     pub vrrp_states: watch::Receiver<VrrpStates>,
     pub config: watch::Receiver<Arc<Config>>,
     pub handle: BgpHandle,
+    /// Each neighbour's BFD state (empty without BFD sessions).
+    pub bfd: watch::Receiver<crate::bfdd::BfdStates>,
 }
 
 /// One neighbour's running session.
@@ -163,7 +165,12 @@ impl Bgp {
         let gone: Vec<IpAddr> = s
             .neighbors
             .iter()
-            .filter(|(a, run)| !b.neighbor.iter().any(|n| n.address == **a && *n == run.cfg))
+            .filter(|(a, run)| {
+                !b.neighbor.iter().any(|n| {
+                    n.address == **a
+                        && reload_plan::session_part(n) == reload_plan::session_part(&run.cfg)
+                })
+            })
             .map(|(a, _)| *a)
             .collect();
         for a in gone {
@@ -190,6 +197,7 @@ impl Bgp {
                     status: self.handle.peers.clone(),
                     quick: quick.clone(),
                     gshut_wait_ms: s.gshut_wait_ms.clone(),
+                    bfd: self.bfd.clone(),
                 }
                 .run(token.clone()),
             );

@@ -130,6 +130,7 @@ pub(super) async fn start(
             health: parts.health,
             dataplane: parts.dataplane,
             bgp: parts.bgp,
+            bfd: parts.bfd,
         }),
         stop.clone(),
     ));
@@ -229,6 +230,7 @@ struct Parts {
     health: healthd::HealthControl,
     dataplane: crate::dataplaned::DataplaneHandle,
     bgp: crate::bgpd::BgpHandle,
+    bfd: crate::bfdd::BfdHandle,
 }
 
 /// Starts the subsystems, each after those whose output it consumes.
@@ -297,6 +299,20 @@ async fn subsystems(
         .run(stop.clone()),
     );
 
+    // BFD before BGP: the sessions watch their neighbour's BFD state from their start.
+    let (bfd, bfd_requests) = crate::bfdd::BfdHandle::new();
+    let (bfd_states_tx, bfd_states_rx) = watch::channel(crate::bfdd::BfdStates::new());
+    tasks.spawn(
+        crate::bfdd::Bfd {
+            events: base.events.clone(),
+            metrics: base.metrics.clone(),
+            config: config_rx.clone(),
+            requests: bfd_requests,
+            states: bfd_states_tx,
+        }
+        .run_isolated(stop.clone()),
+    );
+
     // BGP: announcements gated by verdicts, VRRP states and the operator's drain set.
     let bgp = crate::bgpd::BgpHandle::default();
     tasks.spawn(
@@ -307,6 +323,7 @@ async fn subsystems(
             vrrp_states: vrrp_states_rx,
             config: config_rx.clone(),
             handle: bgp.clone(),
+            bfd: bfd_states_rx,
         }
         .run(stop.clone()),
     );
@@ -317,5 +334,6 @@ async fn subsystems(
         health,
         dataplane,
         bgp,
+        bfd,
     })
 }
