@@ -39,6 +39,9 @@ const RETRY: Duration = Duration::from_secs(1);
 /// At shutdown, AdminDown packets go out for a Detection Time of the peer (RFC 5880
 /// §6.8.16), but never longer than this.
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(2);
+/// At shutdown, the sessions stay Up while BGP closes gracefully, but never longer than this
+/// past the daemon's shutdown grace (then the supervisor stops waiting anyway).
+const BGP_WAIT_MARGIN: Duration = Duration::from_millis(500);
 
 pub struct Bfd {
     pub events: EventLog,
@@ -48,6 +51,8 @@ pub struct Bfd {
     pub requests: mpsc::Receiver<oneshot::Sender<BfdStatus>>,
     /// Each peer's state and failures, for the BGP sessions.
     pub states: watch::Sender<BfdStates>,
+    /// Cancelled once the BGP sessions have closed at shutdown.
+    pub bgp_stopped: CancellationToken,
 }
 
 struct RxTask {
@@ -117,6 +122,8 @@ impl Bfd {
         };
         let mut cfg = self.config.borrow_and_update().clone();
         e.apply(&cfg, Instant::now(), &self.shared(&m));
+        // Set when the daemon stops: the sessions run on until BGP is done (or this passes).
+        let mut stopping: Option<tokio::time::Instant> = None;
 
         loop {
             let sh = self.shared(&m);
@@ -140,7 +147,18 @@ impl Bfd {
             // transmission or a Detection Time.
             tokio::select! {
                 biased;
-                _ = stop.cancelled() => break,
+                _ = stop.cancelled(), if stopping.is_none() => {
+                    // The BGP sessions close first (RFC 8326's graceful shutdown included): a
+                    // peer that took our AdminDown for a failure (BIRD 2.0 does, against RFC
+                    // 5882 §3.2) would otherwise drop them, and the traffic, at once.
+                    let grace = cfg.daemon.shutdown_grace.get().saturating_sub(BGP_WAIT_MARGIN);
+                    stopping = Some(tokio::time::Instant::now() + grace);
+                }
+                _ = self.bgp_stopped.cancelled(), if stopping.is_some() => break,
+                _ = tokio::time::sleep_until(stopping.unwrap_or_else(tokio::time::Instant::now)), if stopping.is_some() => {
+                    tracing::warn!("bfd: BGP did not finish closing; stopping the sessions anyway");
+                    break;
+                }
                 _ = sleep => {
                     // Whatever arrived before the timer fired is handled first: a Detection
                     // Time that fires late must not take down a session whose packet is
@@ -157,7 +175,7 @@ impl Bfd {
                     }
                     e.fire(now);
                 }
-                r = self.config.changed() => {
+                r = self.config.changed(), if stopping.is_none() => {
                     if r.is_err() { break }
                     let new = self.config.borrow_and_update().clone();
                     if new.bgp != cfg.bgp {
@@ -188,18 +206,31 @@ impl Bfd {
             }
         }
 
-        // Shutdown: every session goes AdminDown, so that peers do not take our leaving for a
-        // path failure (RFC 5882 §3.2) while the BGP sessions close gracefully; the AdminDown
-        // packets go out for a Detection Time, then the thread ends.
+        // Shutdown, BGP being closed: every session goes AdminDown (RFC 5880 §6.8.16), so that
+        // peers know we left on purpose (RFC 5882 §3.2); the AdminDown packets go out for a
+        // Detection Time, then the thread ends.
         let sh = self.shared(&m);
         let now = Instant::now();
+        // A peer that is Up with us gets the AdminDown packets for its whole Detection Time;
+        // to the others (already Down) the first one says enough.
+        let mut was_up = BTreeSet::new();
         for s in &mut e.sessions {
+            if s.retiring || s.core.state() == ::bfd::State::Up {
+                was_up.insert(s.core.local_discr());
+            }
             s.core.admin_down(now, Diagnostic::AdministrativelyDown);
         }
         e.settle(&sh);
         self.publish(&e);
         let limit = now + SHUTDOWN_LIMIT;
-        while let Some(d) = e.next_timeout().filter(|d| *d <= limit) {
+        while let Some(d) = e
+            .sessions
+            .iter()
+            .filter(|s| was_up.contains(&s.core.local_discr()))
+            .filter_map(|s| s.core.poll_timeout())
+            .min()
+            .filter(|d| *d <= limit)
+        {
             tokio::time::sleep_until(d.into()).await;
             e.fire(Instant::now());
             e.settle(&sh);

@@ -43,6 +43,10 @@ pub struct Bgp {
     pub handle: BgpHandle,
     /// Each neighbour's BFD state (empty without BFD sessions).
     pub bfd: watch::Receiver<crate::bfdd::BfdStates>,
+    /// Cancelled when every session has closed at shutdown (or the subsystem ended): BFD
+    /// keeps its sessions Up until then, so that no peer takes our leaving for a failure
+    /// before the graceful shutdown is done.
+    pub stopped: CancellationToken,
 }
 
 /// One neighbour's running session.
@@ -96,6 +100,8 @@ fn gshut_wait(b: &BgpConfig, grace: Duration) -> Duration {
 
 impl Bgp {
     pub async fn run(mut self, stop: CancellationToken) {
+        // However this ends (a panic too), BFD must learn that BGP is done.
+        let _stopped = self.stopped.clone().drop_guard();
         let m = metrics::BgpMetrics::register(&self.metrics);
         let (routes_tx, _) = watch::channel(Arc::new(RouteSet::default()));
         let mut drained_rx = self.handle.drained.subscribe();

@@ -302,6 +302,7 @@ async fn subsystems(
     // BFD before BGP: the sessions watch their neighbour's BFD state from their start.
     let (bfd, bfd_requests) = crate::bfdd::BfdHandle::new();
     let (bfd_states_tx, bfd_states_rx) = watch::channel(crate::bfdd::BfdStates::new());
+    let bgp_stopped = CancellationToken::new();
     tasks.spawn(
         crate::bfdd::Bfd {
             events: base.events.clone(),
@@ -309,6 +310,7 @@ async fn subsystems(
             config: config_rx.clone(),
             requests: bfd_requests,
             states: bfd_states_tx,
+            bgp_stopped: bgp_stopped.clone(),
         }
         .run_isolated(stop.clone()),
     );
@@ -324,6 +326,7 @@ async fn subsystems(
             config: config_rx.clone(),
             handle: bgp.clone(),
             bfd: bfd_states_rx,
+            stopped: bgp_stopped,
         }
         .run(stop.clone()),
     );

@@ -59,6 +59,7 @@ mod cmd;
 pub mod cpustat;
 pub mod exabgp;
 pub mod frr;
+pub mod frr_router;
 mod lab;
 mod link;
 mod netns;
