@@ -501,3 +501,30 @@ fn ttl_expiry_at_the_vip_is_answered_with_time_exceeded() {
         "{st}"
     );
 }
+
+/// A reply towards an on-link client the kernel has no neighbour entry for (it aged out, or a
+/// new VRRP master never talked to it) makes the worker ask the kernel to resolve it at once:
+/// the connection carries on after one retransmission instead of stalling until the client
+/// happens to ARP again.
+#[test]
+fn a_missing_client_neighbour_is_resolved_at_once() {
+    let lab = Lab::for_current_test();
+    let (lb, client, node) = two_armed(&lab, false);
+    assert!(get(&client, "/who").is_some());
+    // The client keeps lb's MAC (so it will not ARP on its own); lb forgets the client's.
+    lb.ip_ok(&["neigh", "flush", "dev", "eth0"]);
+    let started = std::time::Instant::now();
+    let body = get(&client, "/who");
+    let took = started.elapsed();
+    let st = node.json(&["dataplane", "--json"]);
+    assert!(body.is_some(), "no answer within 3 s: {st}");
+    // One retransmission of the backend's SYN-ACK (1 s) at most, not the seconds until the
+    // client's own entry for lb goes stale.
+    assert!(took < Duration::from_millis(2500), "{took:?}: {st}");
+    let neigh = lb.ip_ok(&["neigh", "show", "198.18.20.2", "dev", "eth0"]);
+    assert!(
+        neigh.contains("REACHABLE") || neigh.contains("STALE") || neigh.contains("DELAY"),
+        "{neigh}"
+    );
+    drop(node);
+}

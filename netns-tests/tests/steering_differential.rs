@@ -101,6 +101,15 @@ protocol = "tcp"
 mode = "fullnat"
 pool = "lb"
 backends = [{ address = "198.18.2.4", port = 8443 }]
+
+# Direct return: the backend's own packets from port 443 are never ours.
+[[service]]
+name = "direct"
+vip = "198.18.1.2"
+port = 443
+protocol = "tcp"
+mode = "dr"
+backends = [{ address = "198.18.2.3" }]
 "#;
 
 /// The host's own addresses on the data interfaces (the kernel view's `locals`).
@@ -162,12 +171,14 @@ fn world() -> World {
                 prefix_len: 15,
                 gateway: None,
                 iface: 1,
+                src: None,
             },
             Route {
                 net: Ipv4Addr::new(0, 0, 0, 0),
                 prefix_len: 0,
                 gateway: Some(Ipv4Addr::new(198, 18, 0, 254)),
                 iface: 0,
+                src: None,
             },
         ],
         neighbours: [
@@ -189,7 +200,7 @@ fn world() -> World {
         &[],
         &view,
         2,
-        0x5eed,
+        (0x5eed, 0),
     );
     let snap = Snapshot::build(&spec, None).expect("snapshot");
     let mut owned = OwnedMap::create().expect("owned map");

@@ -46,8 +46,10 @@ enum Cmd {
     /// Drills (root) on nodes of this build in network namespaces. `failover` (the default):
     /// crashes, stops and unplugs the master and reports each failover time and the loss.
     /// `chaos`: random events against an HA pair with traffic, invariants checked after each.
+    /// `ecmp-cluster`: three nodes behind an ECMP router, long-lived connections to a DSR
+    /// service, nodes drained, crashed, added and restarted; fails if a connection breaks.
     Drill {
-        /// `failover` or `chaos`.
+        /// `failover`, `chaos` or `ecmp-cluster`.
         #[arg(long, value_enum, default_value = "failover")]
         scenario: DrillScenario,
         /// Print the report as JSON.
@@ -65,13 +67,45 @@ enum Cmd {
         /// chaos: seed of the event generator (the same seed draws the same events).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// ecmp-cluster: the router in front of the nodes.
+        #[arg(long, value_enum, default_value = "both")]
+        router: RouterChoice,
+        /// ecmp-cluster: the service's direct-return mode.
+        #[arg(long, value_enum, default_value = "both")]
+        mode: ModeChoice,
+        /// ecmp-cluster: give every node a `cluster_seed` of its own (the counterfactual:
+        /// connections that move between nodes break).
+        #[arg(long)]
+        per_node_seed: bool,
+        /// ecmp-cluster: long-lived connections from the client.
+        #[arg(long, default_value_t = 1000)]
+        connections: usize,
+        /// ecmp-cluster: BFD on the router sessions at this interval in milliseconds
+        /// (multiplier 3).
+        #[arg(long, value_name = "MS")]
+        bfd_ms: Option<u32>,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RouterChoice {
+    Frr,
+    Bird,
+    Both,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModeChoice {
+    Dr,
+    Tunnel,
+    Both,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum DrillScenario {
     Failover,
     Chaos,
+    EcmpCluster,
 }
 
 fn main() -> ExitCode {
@@ -84,12 +118,52 @@ fn main() -> ExitCode {
             ..
         } => appliance::drill::run(json, interval_ms),
         Cmd::Drill {
+            scenario: DrillScenario::EcmpCluster,
+            json,
+            seed,
+            router,
+            mode,
+            connections,
+            bfd_ms,
+            per_node_seed,
+            ..
+        } => {
+            use appliance::drill::cluster::router::Flavour;
+            use appliance::drill::cluster::topology::{Bfd, Mode};
+            use appliance::drill::cluster::Options;
+            let routers = match router {
+                RouterChoice::Frr => vec![Flavour::Frr],
+                RouterChoice::Bird => vec![Flavour::Bird],
+                RouterChoice::Both => Flavour::ALL.to_vec(),
+            };
+            let modes = match mode {
+                ModeChoice::Dr => vec![Mode::Dr],
+                ModeChoice::Tunnel => vec![Mode::Tunnel],
+                ModeChoice::Both => Mode::ALL.to_vec(),
+            };
+            appliance::drill::run_cluster(
+                Options {
+                    routers,
+                    modes,
+                    connections,
+                    bfd: bfd_ms.map(|ms| Bfd {
+                        interval_ms: ms,
+                        multiplier: 3,
+                    }),
+                    per_node_seed,
+                    seed,
+                },
+                json,
+            )
+        }
+        Cmd::Drill {
             scenario: DrillScenario::Chaos,
             json,
             interval_ms,
             minutes,
             events,
             seed,
+            ..
         } => {
             use appliance::drill::chaos::{Length, Options};
             let length = match (events, minutes) {

@@ -80,11 +80,12 @@ pub fn services(list: &[ServiceStatus]) -> String {
     for s in list {
         let _ = writeln!(
             o,
-            "{} {}:{}/{} {}{}",
+            "{} {}:{}/{} {} {}{}",
             s.name,
             s.vip,
             s.port,
             s.protocol,
+            if s.mode.is_empty() { "nat" } else { &s.mode },
             s.scheduler,
             if s.persistence_ms > 0 {
                 format!(" persistence {} ms", s.persistence_ms)

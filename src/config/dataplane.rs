@@ -13,7 +13,8 @@
 //! protocol = "tcp"                # tcp, udp or icmp (echo; port 0)
 //! scheduler = "maglev"            # maglev, round_robin or least_conn
 //! persistence = "0s"              # source-address persistence timeout
-//! mode = "nat"                    # nat, or fullnat (with `pool`: see gateway.rs)
+//! mode = "nat"                    # nat, fullnat (with `pool`: see gateway.rs), dr or tunnel
+//! tunnel_source = "198.18.2.254"  # tunnel mode: outer source (default: the route's source)
 //! backends = [
 //!   { address = "198.18.2.1", port = 8080, weight = 1, check = "web1" },
 //! ]
@@ -46,6 +47,22 @@ pub struct DataplaneConfig {
     /// Attach in generic (skb) mode even where the driver has native XDP.
     #[serde(default)]
     pub generic_xdp: bool,
+    /// Seed of Maglev's tables and client hash. Nodes with the same seed and services send a
+    /// flow to the same backend, whatever their start order or worker count: what an ECMP
+    /// cluster of direct-return nodes needs. Change it only on every node at once.
+    #[serde(default)]
+    pub cluster_seed: u64,
+}
+
+impl DataplaneConfig {
+    /// Whether `other` differs only in what a reload applies in place (`cluster_seed`, which
+    /// lives in the snapshot); the rest is what the workers and programs were built from.
+    pub fn same_at_start(&self, other: &DataplaneConfig) -> bool {
+        DataplaneConfig {
+            cluster_seed: other.cluster_seed,
+            ..self.clone()
+        } == *other
+    }
 }
 
 fn one() -> u16 {
@@ -105,6 +122,10 @@ pub struct ServiceConfig {
     /// The `[[snat.pool]]` of a FullNAT service.
     #[serde(default)]
     pub pool: Option<String>,
+    /// Tunnel mode: the outer source address; by default the preferred source of the kernel's
+    /// route towards each backend.
+    #[serde(default)]
+    pub tunnel_source: Option<Ipv4Addr>,
     pub backends: Vec<BackendConfig>,
 }
 
@@ -114,6 +135,10 @@ pub enum Mode {
     #[default]
     Nat,
     Fullnat,
+    /// Direct routing: only the MACs change; backends on a connected segment hold the VIP.
+    Dr,
+    /// IP in IP (RFC 2003) to backends that hold the VIP and decapsulate.
+    Tunnel,
 }
 
 impl Mode {
@@ -121,7 +146,14 @@ impl Mode {
         match self {
             Mode::Nat => "nat",
             Mode::Fullnat => "fullnat",
+            Mode::Dr => "dr",
+            Mode::Tunnel => "tunnel",
         }
+    }
+
+    /// Whether backends answer clients themselves (direct server return).
+    pub fn direct(self) -> bool {
+        matches!(self, Mode::Dr | Mode::Tunnel)
     }
 }
 
@@ -323,6 +355,22 @@ pub fn validate(
                 None,
             );
         }
+        if s.tunnel_source.is_some() && s.mode != Mode::Tunnel {
+            issues.push(
+                root.key("tunnel_source"),
+                "only a tunnel-mode service has a tunnel source",
+                Some("add `mode = \"tunnel\"` or remove `tunnel_source`".into()),
+            );
+        }
+        if s.tunnel_source.is_some_and(|a| {
+            a.is_unspecified() || a.is_multicast() || a.is_broadcast() || a.is_loopback()
+        }) {
+            issues.push(
+                root.key("tunnel_source"),
+                "the tunnel source must be a unicast address of this host",
+                None,
+            );
+        }
         let mut seen = BTreeSet::new();
         for (bi, b) in s.backends.iter().enumerate() {
             let path = root.key("backends").index(bi);
@@ -343,7 +391,19 @@ pub fn validate(
             if s.protocol == Protocol::Icmp && b.port != 0 {
                 issues.push(path.key("port"), "an ICMP backend has no port", None);
             }
-            if s.protocol != Protocol::Icmp && b.port == 0 {
+            if s.mode.direct() {
+                if b.port != 0 && b.port != s.port {
+                    issues.push(
+                        path.key("port"),
+                        format!(
+                            "a {} backend receives the packet unchanged, on the service's port {}",
+                            s.mode.name(),
+                            s.port
+                        ),
+                        Some(format!("remove `port` or set it to {}", s.port)),
+                    );
+                }
+            } else if s.protocol != Protocol::Icmp && b.port == 0 {
                 issues.push(path.key("port"), "a TCP or UDP backend needs a port", None);
             }
             if b.address.is_unspecified() || b.address.is_multicast() || b.address.is_broadcast() {
@@ -357,6 +417,48 @@ pub fn validate(
                 issues.push(path.key("check"), "empty check name", None);
             }
         }
+    }
+}
+
+/// A NAT or FullNAT service whose VIP is announced over BGP without a VRRP gate is refused.
+/// Without the gate every node with this configuration announces the VIP and takes a share of
+/// the flows (ECMP, anycast), and a router re-hashes flows whenever a node comes or goes; a NAT
+/// flow's state (its backend, a FullNAT pool port) lives on the node that opened it, so each
+/// re-hash would break the connections that moved, silently. Direct-return services carry on
+/// (Maglev from `cluster_seed`); active/standby pairs gate the announcement on VRRP.
+pub fn check_anycast_state(
+    services: &[ServiceConfig],
+    announce: &[super::bgp::AnnounceConfig],
+    issues: &mut Issues,
+) {
+    for (si, s) in services.iter().enumerate() {
+        if s.mode.direct() {
+            continue;
+        }
+        let vip = std::net::IpAddr::V4(s.vip);
+        let Some((ai, a)) = announce
+            .iter()
+            .enumerate()
+            .find(|(_, a)| a.vrrp_instance.is_none() && a.prefix.contains(vip))
+        else {
+            continue;
+        };
+        issues.push(
+            KeyPath::root().key("service").index(si).key("mode"),
+            format!(
+                "a {} service's flows live on one node, but its VIP {} is announced by \
+                 bgp.announce[{ai}] ({}) without a vrrp_instance, so every node with this \
+                 configuration takes a share of them and a router's re-hash breaks those that move",
+                s.mode.name(),
+                s.vip,
+                a.prefix
+            ),
+            Some(
+                "use mode = \"dr\" or \"tunnel\" with scheduler = \"maglev\" for an ECMP \
+                 cluster, or gate the announcement on VRRP (vrrp_instance) for an active/standby pair"
+                    .into(),
+            ),
+        );
     }
 }
 
@@ -443,5 +545,67 @@ mod tests {
         assert_eq!(e[0].0, "service[0]");
         let e = errors("[dataplane]\ninterfaces = []\nbogus = 1\n");
         assert!(e[0].1.contains("unknown key `bogus`"), "{e:?}");
+    }
+
+    #[test]
+    fn nat_state_cannot_be_announced_from_every_node() {
+        let text = |mode: &str, gate: &str| {
+            format!(
+                "{BASE}[[service]]\nname = \"web\"\nvip = \"198.18.1.1\"\nport = 80\nprotocol = \"tcp\"\n\
+                 mode = \"{mode}\"\nbackends = [{{ address = \"198.18.2.1\", port = 80 }}]\n\
+                 [[vrrp.instance]]\nname = \"v\"\ninterface = \"eth0\"\nvrid = 1\npriority = 100\n\
+                 virtual_addresses = [\"198.18.0.100/24\"]\n\
+                 [bgp]\nlocal_as = 65001\nrouter_id = \"198.18.0.1\"\n\
+                 [[bgp.neighbor]]\naddress = \"198.18.0.254\"\nremote_as = 65000\n\
+                 [[bgp.announce]]\nprefix = \"198.18.1.0/24\"\n{gate}"
+            )
+        };
+        let e = errors(&text("nat", ""));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].0, "service[0].mode");
+        assert!(e[0].1.contains("bgp.announce[0]"), "{e:?}");
+        assert!(errors(&text("dr", "")).is_empty());
+        assert!(errors(&text("nat", "vrrp_instance = \"v\"\n")).is_empty());
+    }
+
+    #[test]
+    fn direct_return_services() {
+        let svc = |mode: &str, extra: &str, backend: &str| {
+            format!(
+                "{BASE}cluster_seed = 7\n[[service]]\nname = \"web\"\nvip = \"198.18.1.1\"\nport = 80\n\
+                 protocol = \"tcp\"\nmode = \"{mode}\"\n{extra}backends = [{backend}]\n"
+            )
+        };
+        let ok = svc(
+            "dr",
+            "",
+            "{ address = \"198.18.2.1\" }, { address = \"198.18.2.2\", port = 80 }",
+        );
+        let cfg = parse_str(&ok, Path::new("t.toml")).unwrap();
+        assert_eq!(cfg.service[0].mode, super::Mode::Dr);
+        assert_eq!(cfg.dataplane.unwrap().cluster_seed, 7);
+        let ok = svc(
+            "tunnel",
+            "tunnel_source = \"198.18.2.254\"\n",
+            "{ address = \"198.19.2.1\" }",
+        );
+        assert!(parse_str(&ok, Path::new("t.toml")).is_ok());
+        let e = errors(&svc("dr", "", "{ address = \"198.18.2.1\", port = 8080 }"));
+        assert_eq!(e[0].0, "service[0].backends[0].port", "{e:?}");
+        assert!(e[0].1.contains("unchanged"), "{e:?}");
+        let e = errors(&svc(
+            "nat",
+            "tunnel_source = \"198.18.2.254\"\n",
+            "{ address = \"198.18.2.1\", port = 80 }",
+        ));
+        assert_eq!(e[0].0, "service[0].tunnel_source", "{e:?}");
+        let e = errors(&svc("dr", "pool = \"p\"\n", "{ address = \"198.18.2.1\" }"));
+        assert!(e.iter().any(|(k, _)| k == "service[0].pool"), "{e:?}");
+        let e = errors(&svc(
+            "tunnel",
+            "tunnel_source = \"224.0.0.1\"\n",
+            "{ address = \"198.18.2.1\" }",
+        ));
+        assert_eq!(e[0].0, "service[0].tunnel_source", "{e:?}");
     }
 }

@@ -545,7 +545,7 @@ pub fn validate(
                 "a fullnat service needs a pool",
                 Some("add `pool = \"NAME\"` naming a [[snat.pool]]".into()),
             ),
-            (super::dataplane::Mode::Nat, Some(_)) => issues.push(
+            (m, Some(_)) if m != super::dataplane::Mode::Fullnat => issues.push(
                 sp.key("pool"),
                 "only a fullnat service takes a pool",
                 Some("add `mode = \"fullnat\"` or remove `pool`".into()),

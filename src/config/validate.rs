@@ -63,5 +63,8 @@ pub fn validate(cfg: &Config) -> Issues {
     // BGP announcements are gated by checks and VRRP instances declared elsewhere.
     let vrrp_names: Vec<&str> = cfg.vrrp.instance.iter().map(|i| i.name.as_str()).collect();
     super::bgp::validate(cfg.bgp.as_ref(), &check_names, &vrrp_names, &mut issues);
+    if let Some(bgp) = &cfg.bgp {
+        super::dataplane::check_anycast_state(&cfg.service, &bgp.announce, &mut issues);
+    }
     issues
 }

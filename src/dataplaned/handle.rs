@@ -98,6 +98,13 @@ impl DataplaneHandle {
                 },
                 scheduler: s.scheduler.name().to_string(),
                 persistence_ms: s.persistence_ms,
+                mode: match (s.direct, s.pool) {
+                    (Some(dataplane::snapshot::Direct::Routing), _) => "dr",
+                    (Some(dataplane::snapshot::Direct::Tunnel { .. }), _) => "tunnel",
+                    (None, Some(_)) => "fullnat",
+                    (None, None) => "nat",
+                }
+                .to_string(),
                 backends: s
                     .backends
                     .iter()

@@ -267,6 +267,7 @@ mod tests {
             name: "eth1".into(),
             index: 7,
             mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            mtu: 1500,
         }]
     }
 

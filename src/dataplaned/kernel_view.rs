@@ -22,6 +22,7 @@ pub struct Iface {
     pub name: String,
     pub index: u32,
     pub mac: MacAddr,
+    pub mtu: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -56,10 +57,19 @@ pub async fn iface(nl: &Netlink, name: &str) -> Result<Iface, NetlinkError> {
             _ => None,
         })
         .unwrap_or_default();
+    let mtu = link
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::Mtu(m) => Some((*m).min(u32::from(u16::MAX)) as u16),
+            _ => None,
+        })
+        .unwrap_or(1500);
     Ok(Iface {
         name: name.to_string(),
         index: link.header.index,
         mac,
+        mtu,
     })
 }
 
@@ -75,12 +85,14 @@ pub fn route_of(r: &RouteMessage, ifaces: &[Iface]) -> Option<Route> {
     }
     let mut net = Ipv4Addr::UNSPECIFIED;
     let (mut gateway, mut oif, mut table) = (None, None, u32::from(r.header.table));
+    let mut src = None;
     for a in &r.attributes {
         match a {
             RouteAttribute::Destination(RouteAddress::Inet(d)) => net = *d,
             RouteAttribute::Gateway(RouteAddress::Inet(g)) => gateway = Some(*g),
             RouteAttribute::Oif(o) => oif = Some(*o),
             RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::PrefSource(RouteAddress::Inet(s)) => src = Some(*s),
             _ => {}
         }
     }
@@ -90,6 +102,7 @@ pub fn route_of(r: &RouteMessage, ifaces: &[Iface]) -> Option<Route> {
         prefix_len: r.header.destination_prefix_length,
         gateway,
         iface: iface as u16,
+        src,
     })
 }
 

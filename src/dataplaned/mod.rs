@@ -14,6 +14,7 @@ pub mod kernel_monitor;
 pub mod kernel_view;
 pub mod metrics;
 pub mod reload_plan;
+pub mod resolve;
 pub mod spec;
 pub mod state;
 pub mod stats;
@@ -154,7 +155,7 @@ impl Dataplane {
 
     async fn on_reload(&mut self, running: &mut Running, dp: &DataplaneConfig) {
         let new = self.config.borrow_and_update().clone();
-        if new.dataplane.as_ref() != Some(dp) {
+        if !new.dataplane.as_ref().is_some_and(|n| n.same_at_start(dp)) {
             self.events.emit(
                 DataplaneEvent::RestartNeeded,
                 "dataplane",
@@ -221,7 +222,7 @@ impl Dataplane {
             &ifaces,
             &view,
             dp.workers,
-            hash_seed,
+            (hash_seed, dp.cluster_seed),
         );
         let first = Snapshot::build(&spec, None)?;
         let (publisher, subscriber) = snapshot::channel(first);
@@ -430,7 +431,13 @@ fn spec_of(
         &running.ifaces,
         &running.view,
         dp.workers,
-        prev.hash_seed,
+        // The cluster seed is only in the snapshot: a reload changes it in place.
+        (
+            prev.hash_seed,
+            cfg.dataplane
+                .as_ref()
+                .map_or(dp.cluster_seed, |d| d.cluster_seed),
+        ),
     )
 }
 

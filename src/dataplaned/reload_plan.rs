@@ -14,7 +14,23 @@ type Plan = Vec<(String, ReloadAction, String)>;
 
 pub fn reload_plan(old: &Config, new: &Config) -> Plan {
     let mut out = Vec::new();
-    if old.dataplane != new.dataplane {
+    if let (Some(a), Some(b)) = (&old.dataplane, &new.dataplane) {
+        if a.cluster_seed != b.cluster_seed {
+            out.push((
+                "dataplane.cluster_seed".into(),
+                ReloadAction::Applied,
+                format!(
+                    "{} -> {}: new flows follow the new Maglev tables",
+                    a.cluster_seed, b.cluster_seed
+                ),
+            ));
+        }
+    }
+    let at_start = match (&old.dataplane, &new.dataplane) {
+        (Some(a), Some(b)) => a.same_at_start(b),
+        (a, b) => a == b,
+    };
+    if !at_start {
         let what = match (&old.dataplane, &new.dataplane) {
             (Some(a), Some(b)) => diff::summary(a, b, "changed"),
             (None, Some(_)) => "[dataplane] added".into(),

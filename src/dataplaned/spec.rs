@@ -5,12 +5,13 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use super::kernel_view::{Iface, KernelView};
+use crate::config::dataplane::Mode;
 use crate::config::dataplane::{Protocol, ServiceConfig};
 use crate::config::gateway::{GreConfig, SnatConfig};
 use crate::dataplaned::xdp::steer::OwnedKey;
 use crate::verdicts::Verdicts;
 use dataplane::gateway::{PoolSpec, TunnelSpec};
-use dataplane::snapshot::{BackendSpec, InterfaceSpec, ServiceSpec, Spec};
+use dataplane::snapshot::{BackendSpec, Direct, InterfaceSpec, ServiceSpec, Spec};
 
 /// A backend without a check is always up; one with a check is up only while its check's
 /// verdict says so (no verdict yet counts as down: traffic waits for the first success).
@@ -68,7 +69,7 @@ pub fn build(
     ifaces: &[Iface],
     view: &KernelView,
     workers: u16,
-    hash_seed: u64,
+    (hash_seed, cluster_seed): (u64, u64),
 ) -> Spec {
     let (tunnels, pools) = gateway(gw.0, gw.1);
     Spec {
@@ -91,6 +92,8 @@ pub fn build(
                         addr: b.address,
                         port: if s.protocol == Protocol::Icmp {
                             0
+                        } else if s.mode.direct() {
+                            s.port
                         } else {
                             b.port
                         },
@@ -103,6 +106,13 @@ pub fn build(
                     .as_ref()
                     .and_then(|name| gw.1.pool.iter().position(|p| &p.name == name))
                     .map(|i| i as u16),
+                direct: match s.mode {
+                    Mode::Dr => Some(Direct::Routing),
+                    Mode::Tunnel => Some(Direct::Tunnel {
+                        source: s.tunnel_source,
+                    }),
+                    Mode::Nat | Mode::Fullnat => None,
+                },
             })
             .collect(),
         interfaces: ifaces
@@ -110,12 +120,14 @@ pub fn build(
             .map(|i| InterfaceSpec {
                 name: i.name.clone(),
                 mac: i.mac,
+                mtu: i.mtu,
             })
             .collect(),
         routes: view.routes.clone(),
         neighbours: view.neighbours.clone(),
         workers,
         hash_seed,
+        cluster_seed,
         tunnels,
         pools,
     }
@@ -139,6 +151,10 @@ pub fn owned_keys(
     for s in services {
         let p = s.protocol.number();
         keys.insert(OwnedKey::service(s.vip, s.port, p));
+        // Backends of a direct-return service answer clients themselves, never through us.
+        if s.mode.direct() {
+            continue;
+        }
         for b in &s.backends {
             let port = if s.protocol == Protocol::Icmp {
                 0
@@ -220,6 +236,7 @@ mod tests {
             persistence: None,
             mode: crate::config::dataplane::Mode::Nat,
             pool: None,
+            tunnel_source: None,
             backends: vec![
                 BackendConfig {
                     address: Ipv4Addr::new(198, 18, 2, 1),
@@ -248,7 +265,7 @@ mod tests {
             &[],
             &view,
             1,
-            0,
+            (0, 0),
         );
         let up: Vec<bool> = spec.services[0].backends.iter().map(|b| b.up).collect();
         assert_eq!(up, [true, false], "no verdict yet: down");
@@ -267,7 +284,7 @@ mod tests {
             &[],
             &view,
             1,
-            0,
+            (0, 0),
         );
         assert!(spec.services[0].backends[1].up);
     }
@@ -283,6 +300,7 @@ mod tests {
         assert!(keys.contains(&OwnedKey::service(Ipv4Addr::new(198, 18, 1, 1), 80, 6)));
         let view = KernelView {
             routes: vec![Route {
+                src: None,
                 net: Ipv4Addr::new(198, 18, 2, 0),
                 prefix_len: 24,
                 gateway: None,
@@ -298,7 +316,7 @@ mod tests {
             &[],
             &view,
             1,
-            0,
+            (0, 0),
         );
         assert_eq!(unresolved(&spec), [Ipv4Addr::new(198, 18, 2, 2)]);
     }
@@ -324,7 +342,7 @@ mod tests {
             &[],
             &KernelView::default(),
             1,
-            0,
+            (0, 0),
         );
         assert_eq!(spec.services[0].pool, Some(0));
         let pools: Vec<Option<u16>> = spec.tunnels.iter().map(|t| t.pool).collect();

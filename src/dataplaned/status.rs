@@ -59,6 +59,9 @@ pub struct ServiceStatus {
     pub protocol: String,
     pub scheduler: String,
     pub persistence_ms: u32,
+    /// `nat`, `fullnat`, `dr` or `tunnel`.
+    #[serde(default)]
+    pub mode: String,
     pub backends: Vec<BackendStatus>,
 }
 
@@ -84,10 +87,10 @@ pub struct FlowStatus {
     pub state: String,
     pub idle_ms: u32,
     pub packets: u32,
-    /// `nat`, `snat` or `fullnat`.
+    /// `nat`, `snat`, `fullnat`, `dr` or `tunnel`.
     #[serde(default)]
     pub kind: String,
-    /// The translated source (SNAT and FullNAT).
+    /// The translated source (SNAT and FullNAT), or a tunnel's outer source.
     #[serde(default)]
     pub source: Option<String>,
     /// The GRE tunnel the client is behind.

@@ -228,6 +228,7 @@ impl Worker {
         }
 
         let mut path = WorkerLoop::new(super::handoff::SLOT_BYTES, RxFrame { addr: 0, len: 0 });
+        let mut resolver = super::resolve::Resolver::default();
         let (mut since_flush, mut last_flush) = (0usize, start);
         while !self.shared.stop.load(Ordering::Relaxed) {
             let snap = self.snapshots.load();
@@ -271,6 +272,7 @@ impl Worker {
             // Counters are published with the housekeeping: once per millisecond.
             if path.housekeeping(&mut pipeline, now) {
                 self.shared.stats.publish_counters(pipeline.counters());
+                resolver.ask(pipeline.take_unresolved(), clock);
             }
 
             if last_publish.elapsed() >= PUBLISH_EVERY {
@@ -325,6 +327,7 @@ impl Worker {
     }
 
     fn dump(&self, pipeline: &Pipeline, snap: &dataplane::snapshot::Snapshot, now: u32) {
+        use dataplane::conntrack::Kind;
         let limit = self.shared.dump_limit.load(Ordering::Relaxed) as usize;
         let ct = pipeline.conntrack();
         let flows = ct
@@ -340,8 +343,14 @@ impl Worker {
                 idle_ms: now.wrapping_sub(e.last_seen),
                 packets: e.packets,
                 kind: e.kind().name().to_string(),
-                source: (e.kind() != dataplane::conntrack::Kind::Nat)
-                    .then(|| format!("{}:{}", e.local_addr(), e.local_port)),
+                source: match e.kind() {
+                    Kind::Nat | Kind::Dr => None,
+                    // The tunnel's outer source.
+                    Kind::Tunnel => Some(e.local_addr().to_string()),
+                    Kind::Snat | Kind::FullNat => {
+                        Some(format!("{}:{}", e.local_addr(), e.local_port))
+                    }
+                },
                 tunnel: snap.gw.tunnel(e.zone).map(|t| t.name.clone()),
             })
             .collect();

@@ -1,4 +1,5 @@
-//! `applianced drill`: the failover drill (below) and the chaos drill ([`chaos`]).
+//! `applianced drill`: the failover drill (below), the chaos drill ([`chaos`]) and the ECMP
+//! cluster drill ([`cluster`]).
 //!
 //! The failover drill. Two appliance nodes (VRRP, priority 200 and 100) and
 //! a client on one bridged LAN, in network namespaces removed afterwards. It crashes the
@@ -10,7 +11,9 @@
 //! tests the build it is part of.
 
 pub mod chaos;
+pub mod cluster;
 pub mod failover;
+pub mod rng;
 
 use std::process::ExitCode;
 
@@ -53,6 +56,15 @@ pub fn run(json: bool, interval_ms: u64) -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// `applianced drill --scenario ecmp-cluster`.
+pub fn run_cluster(opts: cluster::Options, json: bool) -> ExitCode {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("applianced drill: needs root (it builds network namespaces); run it with sudo");
+        return ExitCode::FAILURE;
+    }
+    cluster::run(opts, json)
 }
 
 /// `applianced drill --scenario chaos`.

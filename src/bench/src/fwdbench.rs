@@ -240,7 +240,20 @@ pub fn report(mode: &str, s: &Search, best: &Option<Measured>, out: &mut String)
     out.push_str(&format!("{mode:<32} {rate:>30} {fwd:>16} {worker:>14}\n"));
 }
 
-/// Makes the sink drop the benchmark's datagrams (UDP port 9) at its earliest netfilter hook.
+/// One forwarder's result as a JSON record (`--json`): `forwarder`, `zero_loss_pps`,
+/// `generator_bound`, `cpu_ns_per_packet` (the forwarding core), `worker_ns_per_packet`.
+pub fn record(forwarder: &str, s: &Search, best: &Option<Measured>) -> serde_json::Value {
+    serde_json::json!({
+        "forwarder": forwarder,
+        "zero_loss_pps": best.map(|b| b.trial.forwarded.round()),
+        "generator_bound": s.generator_bound,
+        "cpu_ns_per_packet": best.map(|b| b.fwd_ns.round()),
+        "worker_ns_per_packet": best.and_then(|b| b.worker_ns).map(f64::round),
+    })
+}
+
+/// Makes the sink drop the benchmark's datagrams (UDP port 9, also inside IP in IP) at its
+/// earliest netfilter hook.
 /// On veth the sink's receive runs on the forwarding core, in softirq after each transmit:
 /// without this, its route lookup, socket lookup and a rate-limited port unreachable per packet
 /// were about half of what was measured as forwarding, in both modes (`perf` on the worker).
@@ -250,7 +263,8 @@ pub fn quiet_sink(sink: &Netns) {
         "nft",
         "add table ip sink; \
          add chain ip sink pre { type filter hook prerouting priority raw; }; \
-         add rule ip sink pre udp dport 9 drop",
+         add rule ip sink pre udp dport 9 drop; \
+         add rule ip sink pre ip protocol ipip drop",
     ]);
 }
 

@@ -48,9 +48,15 @@ pub enum DropReason {
     /// An IPv4 header whose checksum does not verify: nothing in it can be trusted, and a
     /// rewrite must not pass it on.
     BadChecksum,
+    /// A direct-routing backend that is not on a directly connected segment: only its MAC
+    /// changes, so a router in between would send the packet back to the VIP's owner.
+    NotOnLink,
+    /// A tunnel-mode packet with no outer source: no `tunnel_source` and no preferred source
+    /// on the route towards the backend.
+    NoSource,
 }
 
-pub const DROP_REASONS: usize = 18;
+pub const DROP_REASONS: usize = 20;
 
 impl DropReason {
     pub const ALL: [DropReason; DROP_REASONS] = [
@@ -72,6 +78,8 @@ impl DropReason {
         DropReason::NotInside,
         DropReason::MartianSource,
         DropReason::BadChecksum,
+        DropReason::NotOnLink,
+        DropReason::NoSource,
     ];
 
     pub fn name(self) -> &'static str {
@@ -94,6 +102,8 @@ impl DropReason {
             DropReason::NotInside => "not_inside",
             DropReason::MartianSource => "martian_source",
             DropReason::BadChecksum => "bad_checksum",
+            DropReason::NotOnLink => "not_on_link",
+            DropReason::NoSource => "no_source",
         }
     }
 }
@@ -131,6 +141,10 @@ pub enum Counter {
     IcmpRateLimited,
     /// Endpoint-independent mappings in use (a gauge).
     SnatMappings,
+    /// Packets of direct-return services sent on: MAC rewritten (`dr`), or wrapped in IP in IP
+    /// (`tunnel`, RFC 2003).
+    DirectRouted,
+    IpipEncapsulated,
     Drops,
 }
 
@@ -159,6 +173,8 @@ impl Counter {
         (Counter::IcmpTimeExceededSent, "icmp_time_exceeded_sent"),
         (Counter::IcmpRateLimited, "icmp_rate_limited"),
         (Counter::SnatMappings, "snat_mappings"),
+        (Counter::DirectRouted, "direct_routed"),
+        (Counter::IpipEncapsulated, "ipip_encapsulated"),
     ];
 }
 

@@ -1,7 +1,7 @@
 //! Next hops: a small route table (longest prefix first) and the neighbour table the kernel
 //! resolved, both copied into each snapshot from rtnetlink dumps and monitors. The fast path
-//! never resolves addresses itself; a missing neighbour is counted and the frame dropped while
-//! the controller asks the kernel to resolve it.
+//! never resolves addresses itself; a missing neighbour is counted, the frame dropped, and the
+//! next hop recorded so the worker's shell asks the kernel to resolve it at once.
 
 use std::net::Ipv4Addr;
 
@@ -16,6 +16,9 @@ pub struct Route {
     pub gateway: Option<Ipv4Addr>,
     /// Index into the snapshot's interfaces.
     pub iface: u16,
+    /// The kernel's preferred source for this route (`src` in `ip route`): the outer source of
+    /// what the fast path tunnels along it.
+    pub src: Option<Ipv4Addr>,
 }
 
 impl Route {
@@ -66,6 +69,16 @@ impl NextHops {
             .map(|r| (r.iface, r.gateway.unwrap_or(dst)))
     }
 
+    /// The preferred source of the route towards `dst`.
+    #[inline]
+    pub fn source(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        let d = u32::from(dst);
+        self.routes
+            .iter()
+            .find(|r| r.contains(d))
+            .and_then(|r| r.src)
+    }
+
     #[inline(always)]
     pub fn neighbour(&self, addr: Ipv4Addr) -> Option<MacAddr> {
         self.neighbours.get(u64::from(u32::from(addr)))
@@ -90,12 +103,14 @@ mod tests {
                     prefix_len: 0,
                     gateway: Some(a("198.18.0.254")),
                     iface: 0,
+                    src: None,
                 },
                 Route {
                     net: a("198.18.2.0"),
                     prefix_len: 24,
                     gateway: None,
                     iface: 1,
+                    src: Some(a("198.18.2.1")),
                 },
             ],
             [(a("198.18.2.5"), MacAddr([2, 0, 0, 0, 0, 5]))],
@@ -108,6 +123,8 @@ mod tests {
             Some(MacAddr([2, 0, 0, 0, 0, 5]))
         );
         assert_eq!(nh.neighbour(a("198.18.2.6")), None);
+        assert_eq!(nh.source(a("198.18.2.9")), Some(a("198.18.2.1")));
+        assert_eq!(nh.source(a("198.19.0.1")), None);
         let none = NextHops::new(vec![], [], 1);
         assert_eq!(none.route(Ipv4Addr::new(0, 0, 0, 1)), None);
     }

@@ -16,6 +16,7 @@
 //! Nothing here allocates, locks or performs IO. Time is an argument (milliseconds on a wrapping
 //! 32-bit clock), so tests drive it on a virtual clock.
 
+mod direct;
 mod forward;
 mod gateway;
 mod icmp_errors;
@@ -103,6 +104,36 @@ pub struct Pipeline {
     ident: u16,
     /// The ICMP errors this worker originates.
     icmp_bucket: TokenBucket,
+    /// Next hops a frame lacked a MAC for since the shell last looked.
+    unresolved: Unresolved,
+}
+
+/// The last few next hops without a neighbour entry (a small ring: a burst towards one address
+/// records it once; the shell takes them every millisecond and asks the kernel to resolve them).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unresolved {
+    addrs: [Option<Ipv4Addr>; Unresolved::SLOTS],
+    next: usize,
+}
+
+impl Unresolved {
+    pub const SLOTS: usize = 8;
+
+    #[inline]
+    fn note(&mut self, a: Ipv4Addr) {
+        if self.addrs.contains(&Some(a)) {
+            return;
+        }
+        self.addrs[self.next] = Some(a);
+        self.next = (self.next + 1) % Self::SLOTS;
+    }
+
+    /// The addresses recorded since the last call, emptied.
+    pub fn take(&mut self) -> impl Iterator<Item = Ipv4Addr> {
+        let out = std::mem::take(&mut self.addrs);
+        self.next = 0;
+        out.into_iter().flatten()
+    }
 }
 
 type Result<T> = std::result::Result<T, Verdict>;
@@ -157,7 +188,7 @@ struct Parsed {
 /// reference to an endpoint-independent mapping.
 fn release(sched: &mut SchedState, snat: &mut SnatState, e: &Entry) {
     match e.kind() {
-        Kind::Nat => sched.flow_ended(e.backend_id),
+        Kind::Nat | Kind::Dr | Kind::Tunnel => sched.flow_ended(e.backend_id),
         Kind::FullNat => {
             sched.flow_ended(e.backend_id);
             snat.release_port(e.proto, e.local, e.local_port);
@@ -204,6 +235,7 @@ impl Pipeline {
             counters,
             synced: 0,
             ident: 0,
+            unresolved: Unresolved::default(),
         })
     }
 
@@ -239,6 +271,11 @@ impl Pipeline {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Next hops whose MAC was missing since the last call (see [`Unresolved`]).
+    pub fn take_unresolved(&mut self) -> impl Iterator<Item = Ipv4Addr> {
+        self.unresolved.take()
     }
 
     pub fn conntrack(&self) -> &Conntrack {
@@ -493,6 +530,9 @@ impl Pipeline {
         };
         let e = *self.ct.get(i);
         match dir {
+            Dir::Original if e.kind().one_way() => {
+                self.forward_direct(snap, now, frame, len, p, &e)
+            }
             Dir::Original => self.forward_original(snap, frame, len, p, &e),
             Dir::Reply => self.forward_reply(snap, now, frame, len, p, &e),
         }
@@ -611,13 +651,19 @@ impl Pipeline {
         key: &FlowKey,
         tcp_flags: Option<u8>,
     ) -> Result<u32> {
-        let state = initial_state(key.proto, tcp_flags)?;
+        let svc = &snap.services[usize::from(si)];
+        let state = match (svc.direct, tcp_flags) {
+            (Some(_), Some(f)) => conntrack::state::tcp_initial_one_way(f),
+            _ => initial_state(key.proto, tcp_flags)?,
+        };
         let choice = self
             .sched
             .select(snap, si, key.src, key.src_port, now)
             .ok_or(Verdict::Drop(DropReason::NoBackend))?;
-        let svc = &snap.services[usize::from(si)];
         let b = svc.backends[usize::from(choice.index())];
+        if let Some(d) = svc.direct {
+            return self.new_direct_flow(snap, now, si, key, state, b, d, choice);
+        }
         // FullNAT: the source becomes a pool address and a port from this worker's share, so the
         // backend's reply comes back to this worker (the port says so) without a route to the
         // client.
@@ -660,12 +706,16 @@ impl Pipeline {
                 return Err(insert_error(e));
             }
         };
-        self.sched.flow_started(b.id);
+        self.flow_opened(b.id, choice);
+        Ok(i)
+    }
+
+    fn flow_opened(&mut self, backend_id: u16, choice: Choice) {
+        self.sched.flow_started(backend_id);
         self.counters.add(Counter::NewFlows, 1);
         if matches!(choice, Choice::Persisted(_)) {
             self.counters.add(Counter::Persisted, 1);
         }
-        Ok(i)
     }
 
     /// Frees expired flows (and so their ports) before giving up on an allocation.
@@ -708,9 +758,16 @@ fn ttl_expired() -> Verdict {
     Verdict::Drop(DropReason::TtlExceeded)
 }
 
-/// Sets the frame's MAC addresses for the hop towards `dst`; returns the interface.
+/// Sets the frame's MAC addresses for the hop towards `dst`; returns the interface. A next hop
+/// without a MAC is recorded in `unresolved`, so the shell can have the kernel resolve it now
+/// rather than when something else happens to talk to it.
 #[inline(always)]
-fn next_hop(snap: &Snapshot, frame: &mut [u8], dst: Ipv4Addr) -> Result<u16> {
+fn next_hop(
+    snap: &Snapshot,
+    unresolved: &mut Unresolved,
+    frame: &mut [u8],
+    dst: Ipv4Addr,
+) -> Result<u16> {
     let (iface, nh) = snap
         .next_hops
         .route(dst)
@@ -719,10 +776,10 @@ fn next_hop(snap: &Snapshot, frame: &mut [u8], dst: Ipv4Addr) -> Result<u16> {
         .interfaces
         .get(usize::from(iface))
         .ok_or(Verdict::Drop(DropReason::NoRoute))?;
-    let mac = snap
-        .next_hops
-        .neighbour(nh)
-        .ok_or(Verdict::Drop(DropReason::NoNeighbour))?;
+    let Some(mac) = snap.next_hops.neighbour(nh) else {
+        unresolved.note(nh);
+        return Err(Verdict::Drop(DropReason::NoNeighbour));
+    };
     let mut eth = EthernetFrame::new_unchecked(frame);
     eth.set_dst(mac);
     eth.set_src(ifc.mac);
@@ -740,3 +797,6 @@ mod site_tests;
 
 #[cfg(test)]
 mod robustness_tests;
+
+#[cfg(test)]
+mod direct_tests;

@@ -42,6 +42,18 @@ impl Scheduler {
     }
 }
 
+/// Direct server return: packets reach the backend with the VIP still their destination, and
+/// the backend answers the client itself (it holds the VIP), so replies never cross us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direct {
+    /// Only the MAC addresses change (LVS's "direct routing"): the backend shares a segment
+    /// with us.
+    Routing,
+    /// IP in IP (RFC 2003) to the backend, from `source`, or else from the preferred source of
+    /// the route towards the backend.
+    Tunnel { source: Option<Ipv4Addr> },
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackendSpec {
     pub addr: Ipv4Addr,
@@ -64,12 +76,16 @@ pub struct ServiceSpec {
     /// FullNAT: the pool (index into `Spec::pools`) whose addresses and ports become the source
     /// of packets to backends, so backends need no route back to clients. `None`: NAT mode.
     pub pool: Option<u16>,
+    /// Direct server return instead of NAT (never with `pool`).
+    pub direct: Option<Direct>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct InterfaceSpec {
     pub name: String,
     pub mac: MacAddr,
+    /// The link's MTU: what a tunnel-mode packet may grow to.
+    pub mtu: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -80,8 +96,13 @@ pub struct Spec {
     pub neighbours: Vec<(Ipv4Addr, MacAddr)>,
     /// Number of workers; flows are owned by `client_hash % workers`.
     pub workers: u16,
-    /// Seed of every hash that must agree across workers (ownership, Maglev).
+    /// Seed of every hash that must agree across workers (ownership, lookup maps); random per
+    /// start.
     pub hash_seed: u64,
+    /// Seed of the choices that must agree across nodes and restarts: Maglev's tables and its
+    /// client hash. From configuration, so every node with the same services sends a flow to
+    /// the same backend.
+    pub cluster_seed: u64,
     pub tunnels: Vec<TunnelSpec>,
     pub pools: Vec<PoolSpec>,
     /// The host's own addresses on the data interfaces: what is addressed to them is the
@@ -122,6 +143,7 @@ pub struct Service {
     pub wrr: wrr::Sequence,
     /// FullNAT pool (index into `gw.pools`).
     pub pool: Option<u16>,
+    pub direct: Option<Direct>,
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +154,7 @@ pub struct Snapshot {
     pub next_hops: NextHops,
     pub workers: u16,
     pub hash_seed: u64,
+    pub cluster_seed: u64,
     /// GRE tunnels and SNAT pools.
     pub gw: Gateway,
     /// (VIP, port, proto) → service index.
@@ -152,6 +175,8 @@ pub enum BuildError {
     ServiceTooLarge(String),
     #[error("service {0} refers to a pool that does not exist")]
     NoSuchPool(String),
+    #[error("service {0} cannot both return directly and take a FullNAT pool")]
+    DirectWithPool(String),
     #[error(transparent)]
     Gateway(#[from] GatewayError),
 }
@@ -226,7 +251,11 @@ impl Snapshot {
                         weight: b.effective_weight(),
                     })
                     .collect();
-                Maglev::build(&members, maglev::table_size(members.len()), spec.hash_seed)
+                Maglev::build(
+                    &members,
+                    maglev::table_size(members.len()),
+                    spec.cluster_seed,
+                )
             });
             let wrr = if s.scheduler == Scheduler::RoundRobin {
                 wrr::Sequence::build(&weights)
@@ -236,8 +265,12 @@ impl Snapshot {
             if s.pool.is_some_and(|p| usize::from(p) >= spec.pools.len()) {
                 return Err(BuildError::NoSuchPool(s.name.clone()));
             }
+            if s.direct.is_some() && s.pool.is_some() {
+                return Err(BuildError::DirectWithPool(s.name.clone()));
+            }
             services.push(Service {
                 pool: s.pool,
+                direct: s.direct,
                 name: s.name.clone(),
                 vip: s.vip,
                 port: s.port,
@@ -257,11 +290,15 @@ impl Snapshot {
             spec.hash_seed,
         );
         let backends_by_addr = StaticMap::build(
-            services.iter().flat_map(|s| {
-                s.backends
-                    .iter()
-                    .map(move |b| (endpoint_key(b.addr, b.port, s.proto), 1u8))
-            }),
+            // Backends of direct-return services never send their replies through us.
+            services
+                .iter()
+                .filter(|s| s.direct.is_none())
+                .flat_map(|s| {
+                    s.backends
+                        .iter()
+                        .map(move |b| (endpoint_key(b.addr, b.port, s.proto), 1u8))
+                }),
             spec.hash_seed,
         );
         let gw = Gateway::build(
@@ -282,6 +319,7 @@ impl Snapshot {
             ),
             workers: spec.workers.max(1),
             hash_seed: spec.hash_seed,
+            cluster_seed: spec.cluster_seed,
             services_by_vip,
             backends_by_addr,
             locals: {
@@ -375,9 +413,11 @@ mod tests {
                     })
                     .collect(),
                 pool: None,
+                direct: None,
             }],
             workers: 2,
             hash_seed: 5,
+            cluster_seed: 0,
             ..Spec::default()
         }
     }

@@ -47,6 +47,7 @@ pub fn route(net: [u8; 4], prefix_len: u8, gateway: Option<Ipv4Addr>, iface: u16
         prefix_len,
         gateway,
         iface,
+        src: None,
     }
 }
 
@@ -56,10 +57,12 @@ pub fn two_interfaces(first: &str, second: &str) -> Vec<InterfaceSpec> {
         InterfaceSpec {
             name: first.into(),
             mac: mac(0xa0),
+            mtu: 1500,
         },
         InterfaceSpec {
             name: second.into(),
             mac: mac(0xa1),
+            mtu: 1500,
         },
     ]
 }
@@ -86,6 +89,7 @@ pub fn web_service(vip: Ipv4Addr, backends: Vec<BackendSpec>, pool: Option<u16>)
         persistence_ms: 0,
         backends,
         pool,
+        direct: None,
     }
 }
 

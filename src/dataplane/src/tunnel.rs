@@ -61,6 +61,39 @@ pub fn encapsulate(frame: &mut [u8], inner_len: usize, t: &Tunnel, ident: u16) -
     Some(l3 + total)
 }
 
+/// Bytes IP in IP adds in front of an inner packet.
+pub const IPIP_OVERHEAD: usize = ipv4::MIN_HEADER_LEN;
+
+/// Wraps the IPv4 packet behind the Ethernet header (`inner_len` bytes) in an outer IPv4
+/// header from `src` to `dst` with protocol 4 (IP in IP, RFC 2003 §3). The outer header copies
+/// the inner Don't Fragment bit and has TTL 64 (§3.1). `None` if `frame` has no room.
+pub fn encapsulate_ipip(
+    frame: &mut [u8],
+    inner_len: usize,
+    src: std::net::Ipv4Addr,
+    dst: std::net::Ipv4Addr,
+    ident: u16,
+) -> Option<usize> {
+    let l3 = ethernet::HEADER_LEN;
+    let total = IPIP_OVERHEAD + inner_len;
+    if l3 + total > frame.len() || total > usize::from(u16::MAX) {
+        return None;
+    }
+    frame.copy_within(l3..l3 + inner_len, l3 + IPIP_OVERHEAD);
+    let ip = Ipv4Repr {
+        src,
+        dst,
+        protocol: proto::IPIP,
+        payload_len: inner_len,
+        ttl: 64,
+        ident,
+        dont_frag: Ipv4Packet::new_unchecked(&frame[l3 + IPIP_OVERHEAD..]).dont_frag(),
+        dscp_ecn: Ipv4Packet::new_unchecked(&frame[l3 + IPIP_OVERHEAD..]).dscp_ecn(),
+    };
+    ip.emit(&mut frame[l3..]);
+    Some(l3 + total)
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::{Ipv4Addr, SocketAddrV4};
@@ -119,5 +152,34 @@ mod tests {
             assert_eq!(encapsulate(&mut small, inner.len(), &t, 9), None);
             assert_eq!(small, before);
         }
+    }
+
+    #[test]
+    fn ip_in_ip_wraps_the_packet_unchanged() {
+        let inner = frames::udp_datagram(
+            SocketAddrV4::new(Ipv4Addr::new(198, 18, 64, 5), 5000),
+            SocketAddrV4::new(Ipv4Addr::new(198, 19, 1, 1), 53),
+            b"hello",
+        );
+        let l2 = L2 {
+            src: MacAddr([2, 0, 0, 0, 0, 1]),
+            dst: MacAddr([2, 0, 0, 0, 0, 2]),
+        };
+        let mut f = frames::ethernet(l2, &inner);
+        f.resize(256, 0xee);
+        let (src, dst) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 2, 7));
+        let len = encapsulate_ipip(&mut f, inner.len(), src, dst, 3).unwrap();
+        assert_eq!(len, ethernet::HEADER_LEN + IPIP_OVERHEAD + inner.len());
+        let outer = ip_of(&f[..len]);
+        assert!(outer.verify_checksum());
+        assert_eq!(
+            (outer.protocol(), outer.src(), outer.dst()),
+            (proto::IPIP, src, dst)
+        );
+        assert_eq!(usize::from(outer.total_len()), IPIP_OVERHEAD + inner.len());
+        assert!(outer.dont_frag());
+        assert_eq!(outer.payload(), &inner[..]);
+        let mut small = frames::ethernet(l2, &inner);
+        assert_eq!(encapsulate_ipip(&mut small, inner.len(), src, dst, 3), None);
     }
 }

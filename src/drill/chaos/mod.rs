@@ -22,7 +22,6 @@ mod bed;
 mod invariants;
 mod overlap;
 pub mod report;
-mod rng;
 mod traffic;
 
 use std::process::ExitCode;
@@ -30,10 +29,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lab::{Lab, Signal};
 
+use super::rng::Rng;
 use bed::{node_config, Bed, BASE_PRIORITY, INSTANCE, VIP};
 use invariants::{observe, violation, Memory, Monotonic, Observation, Violation};
 use report::{event_line, EventRecord, Report};
-use rng::Rng;
 
 /// How long a run lasts: a number of events or of minutes.
 #[derive(Debug, Clone, Copy)]

@@ -110,6 +110,11 @@ impl Appliance {
         self.proc.as_ref().expect("applianced not started")
     }
 
+    /// The process of the last start, if it was started.
+    pub fn proc_opt(&self) -> Option<&Proc> {
+        self.proc.as_ref()
+    }
+
     pub fn appctl(&self, args: &[&str]) -> Output {
         run_appctl(&self.socket, args)
     }

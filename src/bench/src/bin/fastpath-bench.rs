@@ -13,6 +13,9 @@
 //!   (where the XDP program runs and copies into the UMEM) is threaded and pinned to CPU 0 too,
 //!   as a NIC's queue interrupt would be.
 //!
+//! - `--direct`: the fast path again in the direct-return modes, the same service reloaded with
+//!   `mode = "dr"` (only the MACs change) and `mode = "tunnel"` (IP in IP to the sink).
+//!
 //! For each mode a binary search on the offered rate finds the highest rate with loss under
 //! 0.1 % (sink's interface counter against the generator's). CPU per packet is the forwarding
 //! core's busy time in `/proc/stat` over the measuring window, less what it was busy with
@@ -20,11 +23,16 @@
 //! own run time (`schedstat`) per packet is shown too.
 //!
 //! `APPLIANCE_BIN_DIR=target/release target/release/fastpath-bench [--seconds S] [--steps N]
-//! [--max-rate PPS] [--no-napi-pin] [--fast-only]` as root, with trafgen (netsniff-ng) and nftables installed.
+//! [--max-rate PPS] [--no-napi-pin] [--fast-only] [--direct] [--json]` as root, with trafgen
+//! (netsniff-ng) and nftables installed. `--json` prints one JSON object per forwarder
+//! (`forwarder`, `zero_loss_pps`, `generator_bound`, `cpu_ns_per_packet`, ...) instead of the
+//! table.
 
 use std::path::{Path, PathBuf};
 
-use bench::fwdbench::{header, napi_threads, quiet_sink, report, run_ok_sh, Bench, Opts, FWD_CPU};
+use bench::fwdbench::{
+    header, napi_threads, quiet_sink, record, report, run_ok_sh, Bench, Opts, FWD_CPU,
+};
 use lab::cpustat::pin;
 use lab::{require_tool, Appliance, DataplaneHeader, Lab};
 
@@ -44,7 +52,7 @@ fn trafgen_config(lab: &Lab, gen_mac: &str, lb_mac: &str) -> PathBuf {
     )
 }
 
-fn config() -> String {
+fn config(mode: &str) -> String {
     let header = DataplaneHeader {
         node: "lb",
         shutdown_grace: None,
@@ -59,6 +67,7 @@ name = "sink"
 vip = "{VIP}"
 port = 9
 protocol = "udp"
+mode = "{mode}"
 backends = [{{ address = "{SINK}", port = 9 }}]
 "#
     )
@@ -67,6 +76,8 @@ backends = [{{ address = "{SINK}", port = 9 }}]
 fn main() {
     let opts = Opts::parse();
     let (no_napi_pin, fast_only) = (opts.flag("--no-napi-pin"), opts.flag("--fast-only"));
+    let (direct, json) = (opts.flag("--direct"), opts.flag("--json"));
+    let mut records = Vec::new();
     require_tool("trafgen");
     require_tool("nft");
     let lab = Lab::new("fastpath-bench");
@@ -105,13 +116,14 @@ fn main() {
     if !fast_only {
         let (s, best) = bench.zero_loss("kernel, nftables DNAT", opts.max_rate, opts.steps);
         report("kernel, nftables DNAT (RPS)", &s, &best, &mut table);
+        records.push(record("kernel nftables DNAT", &s, &best));
     }
     run_ok_sh(&lb, &format!("echo 0 > {rps}"));
     lb.run_ok(&["nft", "delete table ip bench"]);
     lb.sysctl("net.ipv4.ip_forward", "0");
 
     // The fast path.
-    let mut node = Appliance::new(&lab, &lb, "lb", &config());
+    let mut node = Appliance::new(&lab, &lb, "lb", &config("nat"));
     node.start();
     node.wait_dataplane_running();
     // XDP on veth runs in the receiving device's NAPI; threaded, its thread can be put on the
@@ -141,8 +153,26 @@ fn main() {
     bench.worker_of = Some(node.proc().pid());
     let (s, best) = bench.zero_loss("fast path, 1 worker", opts.max_rate, opts.steps);
     report("fast path, 1 worker", &s, &best, &mut table);
+    records.push(record("fast path nat", &s, &best));
+    if direct {
+        for mode in ["dr", "tunnel"] {
+            node.write_config(&config(mode));
+            let out = node.appctl(&["reload"]);
+            assert!(out.status.success(), "reload to {mode}");
+            let what = format!("fast path, 1 worker, {mode}");
+            let (s, best) = bench.zero_loss(&what, opts.max_rate, opts.steps);
+            report(&what, &s, &best, &mut table);
+            records.push(record(&format!("fast path {mode}"), &s, &best));
+        }
+    }
     let status = node.appctl(&["dataplane"]);
 
+    if json {
+        for r in &records {
+            println!("{r}");
+        }
+        return;
+    }
     println!("{table}");
     println!(
         "trial {} s each, {} bisection steps, search from {:.0} pps; {napi_note}",

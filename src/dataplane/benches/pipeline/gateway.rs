@@ -117,6 +117,7 @@ fn snapshot(workers: u16, sessions: u32) -> Snapshot {
             .collect(),
         workers,
         hash_seed: 42,
+        cluster_seed: 0,
         tunnels: (0..SITES)
             .map(|s| TunnelSpec {
                 name: format!("site-{s}"),

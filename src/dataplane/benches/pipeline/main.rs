@@ -5,7 +5,8 @@
 //! (c) conntrack memory per entry and raw insert / lookup rates at one million entries;
 //! (d) the SNAT gateway (GRE-decapsulated and translated site → Internet, translated back and
 //!     encapsulated Internet → site, new sessions) and a FullNAT service, through the AF_XDP
-//!     worker's own packet path (`dataplane::batch`).
+//!     worker's own packet path (`dataplane::batch`);
+//! (e) direct server return (`dr`, `tunnel`) beside NAT: established flows and mid-flow pickup.
 //!
 //! (The XDP steering program's cost, which runs in the kernel, is `steering-bench` in
 //! `src/bench`.)
@@ -13,14 +14,16 @@
 //! A counting allocator checks that the measured loops allocate nothing.
 //!
 //! `cargo bench -p dataplane --bench pipeline -- [--cpu N] [--quick] [--min-ms N]
-//! [--gateway-only | --no-gateway] [--gw-workers N]`.
+//! [--gateway-only | --no-gateway] [--gw-workers N] [--direct-only [--json]]`.
 //! `--cpu N` pins the benchmark to CPU N. `--min-ms`: the duration of each timed run (default
 //! 2000; 200 with `--quick`, which also uses 100 000 flows instead of 1 000 000).
 //! `--gateway-only` runs only (d), `--no-gateway` all but (d). `--gw-workers N`: (d) benchmarks
 //! worker 0 of N, with its share of the pool ports (`port % N == 0`) and the sessions it owns
-//! (default 1).
+//! (default 1). `--direct-only` runs only (e); with `--json` it prints one JSON object per case
+//! (`mode`, `case`, `ns_per_packet`, `ratio_to_nat`, ...).
 
 mod conntrack;
+mod direct;
 mod gateway;
 mod measure;
 mod nat;
@@ -94,6 +97,10 @@ fn main() {
         eprintln!("warning: a debug build; figures mean nothing (use cargo bench)");
     }
     let big = if quick { 100_000 } else { 1_000_000 };
+    if args.iter().any(|a| a == "--direct-only") {
+        direct::run(big, min, args.iter().any(|a| a == "--json"), allocs);
+        return;
+    }
     let gateway_only = args.iter().any(|a| a == "--gateway-only");
     if !gateway_only {
         nat::run(big, min, allocs);
@@ -110,5 +117,9 @@ fn main() {
         };
         println!();
         gateway::run(big, workers, min, allocs);
+    }
+    if !gateway_only {
+        println!();
+        direct::run(big, min, false, allocs);
     }
 }

@@ -34,6 +34,7 @@ fn snapshot() -> Snapshot {
             .collect(),
         workers: 1,
         hash_seed: 42,
+        cluster_seed: 0,
         ..Spec::default()
     };
     Snapshot::build(&spec, None).expect("valid snapshot")

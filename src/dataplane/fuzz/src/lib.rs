@@ -12,7 +12,7 @@ use dataplane::conntrack::Timeouts;
 use dataplane::frames::{self, L2};
 use dataplane::gateway::{PoolSpec, TunnelSpec};
 use dataplane::pipeline::{Pipeline, PipelineConfig, Verdict};
-use dataplane::snapshot::{Scheduler, ServiceSpec, Snapshot, Spec};
+use dataplane::snapshot::{Direct, Scheduler, ServiceSpec, Snapshot, Spec};
 use dataplane::testkit::{backend, ethernet_with_room, l2, mac, route, two_interfaces, ROOM};
 use dataplane::wire::gre::PROTO_IPV4;
 use dataplane::wire::tcp::flags::{ACK, PSH, SYN};
@@ -66,6 +66,7 @@ pub fn spec(workers: u16) -> Spec {
         persistence_ms: 0,
         backends,
         pool: Some(1),
+        direct: None,
     };
     let dns = ServiceSpec {
         name: "dns".into(),
@@ -87,9 +88,27 @@ pub fn spec(workers: u16) -> Spec {
         pool: None,
         ..web.clone()
     };
+    // Direct server return, both ways of reaching the backend.
+    let dr = ServiceSpec {
+        name: "dr".into(),
+        port: 443,
+        pool: None,
+        direct: Some(Direct::Routing),
+        ..web.clone()
+    };
+    let tunnelled = ServiceSpec {
+        name: "tunnelled".into(),
+        port: 8443,
+        proto: proto::UDP,
+        pool: None,
+        direct: Some(Direct::Tunnel {
+            source: Some(LOCAL),
+        }),
+        ..web.clone()
+    };
     Spec {
         locals: vec![HOST_OWN],
-        services: vec![web, dns, ping],
+        services: vec![web, dns, ping, dr, tunnelled],
         interfaces: two_interfaces("outside", "inside"),
         routes: vec![
             route([198, 18, 8, 0], 24, None, IF_IN),
@@ -113,6 +132,7 @@ pub fn spec(workers: u16) -> Spec {
         ],
         workers,
         hash_seed: 42,
+        cluster_seed: 0,
         tunnels: vec![
             TunnelSpec {
                 name: "site-a".into(),
@@ -194,6 +214,11 @@ pub fn setup_frames() -> Vec<Vec<u8>> {
         ));
     }
     out.push(frames::icmp_echo(CLIENT, VIP, true, 7, b"ping"));
+    for port in 41000..41002 {
+        out.push(frames::tcp_segment(sa(CLIENT, port), sa(VIP, 443), SYN, b""));
+        out.push(frames::tcp_segment(sa(CLIENT, port), sa(VIP, 443), ACK, b"x"));
+        out.push(frames::udp_datagram(sa(CLIENT, port), sa(VIP, 8443), b"u"));
+    }
     let framed: Vec<Vec<u8>> = out
         .into_iter()
         .map(|ip| ethernet_with_room(FROM_OUTSIDE, &ip))

@@ -25,6 +25,7 @@ fn snap(workers: u16) -> Snapshot {
         neighbours: vec![(CLIENT, mac(7)), (B1, mac(0xb1))],
         workers,
         hash_seed: 42,
+        cluster_seed: 0,
         ..Spec::default()
     };
     Snapshot::build(&spec, None).unwrap()

@@ -5,7 +5,9 @@
 //! vip:vip_port` (in `zone`), sent on as `local:local_port → backend:backend_port`; the reply
 //! direction is `backend:backend_port → local:local_port` (never tunnelled: zone 0). NAT mode
 //! has `local == client`; SNAT has `backend == vip` (the destination is kept) and `local` from a
-//! pool; FullNAT changes both.
+//! pool; FullNAT changes both. Direct-return flows (`Kind::Dr`, `Kind::Tunnel`) have no reply
+//! direction: `backend` is where the packet goes unchanged, and for a tunnel `local` is the outer
+//! source.
 
 use std::net::Ipv4Addr;
 
@@ -62,6 +64,11 @@ pub enum Kind {
     Snat = 1,
     /// A FullNAT service flow: a backend's connection count and its pool port.
     FullNat = 2,
+    /// Direct server return flows (a backend's connection count): the backend answers the
+    /// client itself, so only the original direction is ever seen and indexed. `dr` changes
+    /// only the MACs; `tunnel` wraps the packet in IP in IP from `local` to `backend`.
+    Dr = 3,
+    Tunnel = 4,
 }
 
 impl Kind {
@@ -69,6 +76,8 @@ impl Kind {
         match v {
             1 => Kind::Snat,
             2 => Kind::FullNat,
+            3 => Kind::Dr,
+            4 => Kind::Tunnel,
             _ => Kind::Nat,
         }
     }
@@ -78,7 +87,15 @@ impl Kind {
             Kind::Nat => "nat",
             Kind::Snat => "snat",
             Kind::FullNat => "fullnat",
+            Kind::Dr => "dr",
+            Kind::Tunnel => "tunnel",
         }
+    }
+
+    /// Whether only the original direction crosses us (direct server return).
+    #[inline(always)]
+    pub fn one_way(self) -> bool {
+        matches!(self, Kind::Dr | Kind::Tunnel)
     }
 }
 

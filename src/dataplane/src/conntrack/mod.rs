@@ -224,7 +224,11 @@ impl Conntrack {
         e.last_seen = now;
         e.packets = e.packets.wrapping_add(1);
         let Some(f) = tcp_flags else { return };
-        let (next, fins) = state::tcp_next(e.state(), e.fins, dir, f);
+        let (next, fins) = if e.kind().one_way() {
+            state::tcp_next_one_way(e.state(), e.fins, f)
+        } else {
+            state::tcp_next(e.state(), e.fins, dir, f)
+        };
         e.fins = fins;
         if next as u8 != e.state {
             let (old, new) = (e.state().class(), next.class());
@@ -264,7 +268,8 @@ impl Conntrack {
             zone: 0,
         };
         debug_assert!(usize::from(flow.profile) < PROFILES);
-        if self.lookup(&reply).is_some() {
+        let one_way = flow.kind.one_way();
+        if !one_way && self.lookup(&reply).is_some() {
             self.stats.conflicts += 1;
             return Err(InsertError::Conflict);
         }
@@ -302,7 +307,9 @@ impl Conntrack {
         self.lists[l].push_tail(&mut self.entries, i);
         self.index
             .insert(flow.original.hash(self.seed), i, Dir::Original);
-        self.index.insert(reply.hash(self.seed), i, Dir::Reply);
+        if !one_way {
+            self.index.insert(reply.hash(self.seed), i, Dir::Reply);
+        }
         self.used += 1;
         self.stats.inserted += 1;
         Ok(i)
@@ -336,8 +343,10 @@ impl Conntrack {
         }
         self.index
             .remove(e.original_key().hash(self.seed), i, Dir::Original);
-        self.index
-            .remove(e.reply_key().hash(self.seed), i, Dir::Reply);
+        if !e.kind().one_way() {
+            self.index
+                .remove(e.reply_key().hash(self.seed), i, Dir::Reply);
+        }
         self.entries[i as usize] = Entry {
             next: self.free,
             ..Entry::EMPTY

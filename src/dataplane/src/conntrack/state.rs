@@ -133,6 +133,43 @@ pub fn tcp_initial(tcp_flags: u8) -> Option<State> {
     }
 }
 
+/// The first state of a flow of a direct-return service, whose replies we never see (IPVS's
+/// "input only" table does the same). Any packet opens one: a flow that moved here from
+/// another node (ECMP rehash) or another worker must reach the backend it was on, and Maglev
+/// picks that backend again, so even a FIN or RST is sent on rather than dropped.
+pub fn tcp_initial_one_way(tcp_flags: u8) -> State {
+    if tcp_flags & flags::RST != 0 {
+        State::Close
+    } else if tcp_flags & flags::FIN != 0 {
+        State::FinWait
+    } else if tcp_flags & flags::SYN != 0 && tcp_flags & flags::ACK == 0 {
+        State::SynSent
+    } else {
+        State::Established
+    }
+}
+
+/// The next state of a direct-return flow: the client's ACK after its SYN establishes it, its
+/// FIN starts the close (the backend's is never seen), a RST ends it.
+pub fn tcp_next_one_way(state: State, fins: u8, tcp_flags: u8) -> (State, u8) {
+    if tcp_flags & flags::RST != 0 {
+        return (State::Close, fins);
+    }
+    let syn = tcp_flags & flags::SYN != 0;
+    let ack = tcp_flags & flags::ACK != 0;
+    if syn && !ack && matches!(state, State::TimeWait | State::Close) {
+        return (State::SynSent, 0);
+    }
+    if tcp_flags & flags::FIN != 0 {
+        return (State::FinWait, fins | FIN_ORIGINAL);
+    }
+    let next = match state {
+        State::SynSent if ack && !syn => State::Established,
+        s => s,
+    };
+    (next, fins)
+}
+
 /// The next TCP state and FIN bits after a packet with `tcp_flags` in direction `dir`.
 pub fn tcp_next(state: State, fins: u8, dir: Dir, tcp_flags: u8) -> (State, u8) {
     if tcp_flags & flags::RST != 0 {
@@ -206,6 +243,22 @@ mod tests {
             tcp_next(State::SynSent, 0, Dir::Original, SYN | ACK).0,
             State::SynSent
         );
+    }
+
+    #[test]
+    fn one_way_flows_follow_the_client_alone() {
+        assert_eq!(tcp_initial_one_way(SYN), State::SynSent);
+        assert_eq!(tcp_initial_one_way(ACK), State::Established);
+        assert_eq!(tcp_initial_one_way(FIN | ACK), State::FinWait);
+        assert_eq!(tcp_initial_one_way(RST), State::Close);
+        let (s, f) = tcp_next_one_way(State::SynSent, 0, ACK);
+        assert_eq!(s, State::Established);
+        // A retransmitted SYN does not establish it.
+        assert_eq!(tcp_next_one_way(State::SynSent, 0, SYN).0, State::SynSent);
+        let (s, f) = tcp_next_one_way(s, f, FIN | ACK);
+        assert_eq!((s, f), (State::FinWait, FIN_ORIGINAL));
+        assert_eq!(tcp_next_one_way(s, f, RST).0, State::Close);
+        assert_eq!(tcp_next_one_way(State::Close, 0, SYN), (State::SynSent, 0));
     }
 
     #[test]

@@ -38,7 +38,7 @@ impl Pipeline {
             }
             len = tunnel::decapsulate(frame, p.l3, p.total);
         }
-        let iface = next_hop(snap, frame, e.backend)?;
+        let iface = next_hop(snap, &mut self.unresolved, frame, e.backend)?;
         Ok((Verdict::Tx { iface }, len))
     }
 
@@ -70,7 +70,7 @@ impl Pipeline {
         }
         ip.decrement_ttl();
         let Some(t) = t else {
-            let iface = next_hop(snap, frame, e.client)?;
+            let iface = next_hop(snap, &mut self.unresolved, frame, e.client)?;
             return Ok((Verdict::Tx { iface }, len));
         };
         self.clamp(&mut ip, e.zone, t.mtu);
@@ -95,7 +95,7 @@ impl Pipeline {
             self.tunnels.zone(zone).drop(DropReason::NoRoom);
             return Err(Verdict::Drop(DropReason::NoRoom));
         };
-        let iface = next_hop(snap, frame, t.remote).inspect_err(|v| {
+        let iface = next_hop(snap, &mut self.unresolved, frame, t.remote).inspect_err(|v| {
             if let Verdict::Drop(r) = v {
                 self.tunnels.zone(zone).drop(*r);
             }
@@ -134,7 +134,7 @@ impl Pipeline {
         }
         let len = pmtu::frag_needed(frame, p.total, from, mtu)
             .ok_or(Verdict::Drop(DropReason::NoRoom))?;
-        let iface = next_hop(snap, frame, sender)?;
+        let iface = next_hop(snap, &mut self.unresolved, frame, sender)?;
         self.tunnels.zone(zone).frag_needed_sent += 1;
         self.counters.add(Counter::FragNeededSent, 1);
         Ok((Verdict::Tx { iface }, len))

@@ -67,6 +67,7 @@ fn spec(workers: u16, ports: (u16, u16), udp_timeout_ms: u32) -> Spec {
         ],
         workers,
         hash_seed: 42,
+        cluster_seed: 0,
         tunnels: vec![
             TunnelSpec {
                 name: "site-a".into(),

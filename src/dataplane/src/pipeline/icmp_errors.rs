@@ -79,7 +79,7 @@ impl Pipeline {
                 } else {
                     len
                 };
-                let iface = next_hop(snap, frame, e.backend)?;
+                let iface = next_hop(snap, &mut self.unresolved, frame, e.backend)?;
                 Ok((Verdict::Tx { iface }, len))
             }
             Dir::Reply if e.zone != 0 => {
@@ -95,7 +95,7 @@ impl Pipeline {
                 self.encapsulate_into(snap, frame, p.total, e.zone)
             }
             Dir::Reply => {
-                let iface = next_hop(snap, frame, e.client)?;
+                let iface = next_hop(snap, &mut self.unresolved, frame, e.client)?;
                 Ok((Verdict::Tx { iface }, len))
             }
         }

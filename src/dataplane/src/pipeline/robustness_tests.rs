@@ -55,6 +55,7 @@ fn snap(workers: u16) -> Snapshot {
             ],
             workers,
             hash_seed: 42,
+            cluster_seed: 0,
             tunnels: vec![TunnelSpec {
                 name: "site".into(),
                 local: LOCAL,

@@ -63,7 +63,7 @@ impl Pipeline {
         ip.decrement_ttl();
         self.clamp(&mut ip, t.zone, t.mtu);
         let len = tunnel::decapsulate(frame, p.l3, p.total);
-        let iface = next_hop(snap, frame, dst)?;
+        let iface = next_hop(snap, &mut self.unresolved, frame, dst)?;
         Ok((Verdict::Tx { iface }, len))
     }
 }

@@ -56,6 +56,7 @@ fn snap(workers: u16) -> Snapshot {
         ],
         workers,
         hash_seed: 42,
+        cluster_seed: 0,
         tunnels: vec![TunnelSpec {
             name: "to-central".into(),
             local: LOCAL,

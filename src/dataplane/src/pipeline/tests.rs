@@ -63,6 +63,7 @@ fn spec(up: [bool; 2], workers: u16) -> Spec {
         ],
         workers,
         hash_seed: 42,
+        cluster_seed: 0,
         ..Spec::default()
     }
 }
@@ -415,10 +416,18 @@ fn drops_are_counted_by_reason() {
             &frames::tcp_segment(sa(b, 8080), sa(stranger, 5), ACK, b""),
         );
     }
+    let again = reply_to_stranger.clone();
     assert_eq!(
         p2.process(&s, 0, &mut reply_to_stranger),
         Verdict::Drop(DropReason::NoNeighbour)
     );
+    // The shell learns which next hop to resolve, once however many frames needed it.
+    assert_eq!(
+        p2.process(&s, 0, &mut again.clone()),
+        Verdict::Drop(DropReason::NoNeighbour)
+    );
+    assert_eq!(p2.take_unresolved().collect::<Vec<_>>(), [stranger]);
+    assert_eq!(p2.take_unresolved().count(), 0);
     let c = p.counters();
     for (r, n) in [
         (DropReason::NoFlow, 1),

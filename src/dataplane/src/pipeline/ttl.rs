@@ -74,7 +74,8 @@ impl Pipeline {
         let len = pmtu::time_exceeded(frame, p.total, from).ok_or(ttl_expired())?;
         let v = match back {
             Some(zone) => self.encapsulate_into(snap, frame, len - ethernet::HEADER_LEN, zone),
-            None => next_hop(snap, frame, sender).map(|iface| (Verdict::Tx { iface }, len)),
+            None => next_hop(snap, &mut self.unresolved, frame, sender)
+                .map(|iface| (Verdict::Tx { iface }, len)),
         }?;
         self.counters.add(Counter::IcmpTimeExceededSent, 1);
         if let Some(zone) = back {

@@ -97,7 +97,7 @@ impl SchedState {
             Scheduler::Maglev => svc
                 .maglev
                 .as_ref()
-                .and_then(|m| m.pick(client_hash(client, client_port, snap.hash_seed))),
+                .and_then(|m| m.pick(client_hash(client, client_port, snap.cluster_seed))),
             Scheduler::RoundRobin => svc.wrr.next(&mut self.cursors[usize::from(si)]),
             Scheduler::LeastConn => leastconn::pick(
                 svc.backends
@@ -146,9 +146,11 @@ mod tests {
                     })
                     .collect(),
                 pool: None,
+                direct: None,
             }],
             workers: 1,
             hash_seed: 11,
+            cluster_seed: 0,
             ..Spec::default()
         };
         Snapshot::build(&spec, None).unwrap()

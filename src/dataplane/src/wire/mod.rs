@@ -46,6 +46,8 @@ pub struct Truncated;
 /// IP protocol numbers the fast path knows.
 pub mod proto {
     pub const ICMP: u8 = 1;
+    /// IP in IP (RFC 2003).
+    pub const IPIP: u8 = 4;
     pub const TCP: u8 = 6;
     pub const UDP: u8 = 17;
     pub const GRE: u8 = 47;

@@ -1,4 +1,4 @@
-//! The drill's random source: xorshift64* (Vigna, 2016) seeded through SplitMix64, so that a
+//! The drills' random source: xorshift64* (Vigna, 2016) seeded through SplitMix64, so that a
 //! run is reproduced exactly from its `--seed` and no dependency is needed for it.
 
 pub struct Rng(u64);
