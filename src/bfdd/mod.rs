@@ -389,37 +389,22 @@ impl Engine {
         }
     }
 
-    /// RFC 5880 §6.8.6: the session is the one Your Discriminator names when it is nonzero,
-    /// else the one for the source address (and, with a `local_address`, the destination).
-    /// Either way the source must be the session's peer: single-hop sessions are per
-    /// neighbour.
+    /// Hands a datagram to its session (see [`select`]), or counts it as no session's.
     fn dispatch(&mut self, pkt: Received, now: Instant, m: &BfdMetrics) {
         let your = peek_your_discriminator(&pkt.payload).unwrap_or(0);
-        let live = |s: &&mut ShellSession| !s.retiring;
-        let found = if your != 0 {
-            self.sessions
-                .iter_mut()
-                .filter(live)
-                .find(|s| s.core.local_discr() == your)
-                .filter(|s| s.spec.peer == pkt.src)
-        } else {
-            self.sessions
-                .iter_mut()
-                .filter(live)
-                .find(|s| s.spec.peer == pkt.src && s.spec.local.is_none_or(|l| l == pkt.dst))
-        };
-        match found {
-            Some(s) => {
+        let keys = self.sessions.iter().map(|s| Key {
+            peer: s.spec.peer,
+            local: s.spec.local,
+            discr: s.core.local_discr(),
+            live: !s.retiring,
+        });
+        match select(keys, pkt.src, pkt.dst, your) {
+            Ok(i) => {
+                let s = &mut self.sessions[i];
                 s.receive(now, pkt.ttl, &pkt.payload, m);
                 s.export_timing(m);
             }
-            None => {
-                let reason =
-                    if your != 0 && self.sessions.iter().all(|s| s.core.local_discr() != your) {
-                        Discard::YourDiscriminatorUnknown
-                    } else {
-                        Discard::NoSession
-                    };
+            Err(reason) => {
                 *self.unmatched.entry(reason).or_default() += 1;
                 m.discards
                     .get_or_create(&metrics::with("", "reason", reason.as_str()))
@@ -496,6 +481,49 @@ impl Engine {
     }
 }
 
+/// What demultiplexing needs to know of a session.
+struct Key {
+    peer: IpAddr,
+    local: Option<IpAddr>,
+    discr: u32,
+    /// Not retiring: a removed session takes no datagrams.
+    live: bool,
+}
+
+/// RFC 5880 §6.8.6: "If the Your Discriminator field is nonzero, it MUST be used to select the
+/// session with which this BFD packet is associated. If no session is found, the packet MUST be
+/// discarded." Otherwise the session is the one for the source address (and, with a
+/// `local_address`, the destination). Either way the source must be the session's peer:
+/// single-hop sessions are per neighbour, and a discriminator is no credential.
+fn select(
+    sessions: impl Iterator<Item = Key>,
+    src: IpAddr,
+    dst: IpAddr,
+    your: u32,
+) -> Result<usize, Discard> {
+    let mut named = false;
+    for (i, k) in sessions.enumerate() {
+        if !k.live {
+            continue;
+        }
+        if your != 0 {
+            if k.discr == your {
+                named = true;
+                if k.peer == src {
+                    return Ok(i);
+                }
+            }
+        } else if k.peer == src && k.local.is_none_or(|l| l == dst) {
+            return Ok(i);
+        }
+    }
+    if your != 0 && !named {
+        Err(Discard::YourDiscriminatorUnknown)
+    } else {
+        Err(Discard::NoSession)
+    }
+}
+
 /// The random values BFD asks for (discriminators, the first authentication sequence
 /// number, source ports, per-packet jitter): xorshift64* seeded from the kernel. Nothing here
 /// needs to resist prediction beyond what the RFC asks ("SHOULD be set to a random (but
@@ -528,5 +556,67 @@ impl Rng {
     /// A port in 49152-65535 (RFC 5881 §4) to start the search for a free one from.
     fn port(&mut self) -> u16 {
         49152 + (self.next_u64() % 16384) as u16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(peer: &str, local: Option<&str>, discr: u32, live: bool) -> Key {
+        Key {
+            peer: peer.parse().unwrap(),
+            local: local.map(|l| l.parse().unwrap()),
+            discr,
+            live,
+        }
+    }
+
+    fn keys() -> Vec<Key> {
+        vec![
+            key("198.18.1.1", Some("198.18.1.2"), 10, true),
+            key("198.18.1.5", None, 20, true),
+            key("2001:db8:1::1", Some("2001:db8:1::2"), 30, true),
+            // A removed session still sending AdminDown takes nothing.
+            key("198.18.1.9", None, 40, false),
+        ]
+    }
+
+    fn sel(src: &str, dst: &str, your: u32) -> Result<usize, Discard> {
+        select(
+            keys().into_iter(),
+            src.parse().unwrap(),
+            dst.parse().unwrap(),
+            your,
+        )
+    }
+
+    #[test]
+    fn your_discriminator_first_then_addresses() {
+        assert_eq!(sel("198.18.1.1", "198.18.1.2", 10), Ok(0));
+        assert_eq!(sel("198.18.1.5", "198.18.1.6", 20), Ok(1));
+        assert_eq!(sel("2001:db8:1::1", "2001:db8:1::2", 30), Ok(2));
+        // Your Discriminator 0 (the peer's first packets, or a restarted peer): by address.
+        assert_eq!(sel("198.18.1.1", "198.18.1.2", 0), Ok(0));
+        assert_eq!(sel("198.18.1.5", "198.18.1.6", 0), Ok(1));
+        // A configured local address must be the destination.
+        assert_eq!(sel("198.18.1.1", "198.18.1.3", 0), Err(Discard::NoSession));
+    }
+
+    #[test]
+    fn unknown_and_stolen_discriminators() {
+        assert_eq!(
+            sel("198.18.1.1", "198.18.1.2", 99),
+            Err(Discard::YourDiscriminatorUnknown)
+        );
+        // Another session's discriminator from the wrong peer.
+        assert_eq!(sel("198.18.1.5", "198.18.1.6", 10), Err(Discard::NoSession));
+        assert_eq!(sel("198.18.7.7", "198.18.1.2", 0), Err(Discard::NoSession));
+        // Retiring sessions take nothing: their discriminator names no session any more.
+        assert_eq!(
+            sel("198.18.1.9", "198.18.1.10", 40),
+            Err(Discard::YourDiscriminatorUnknown)
+        );
+        assert_eq!(sel("198.18.1.9", "198.18.1.10", 0), Err(Discard::NoSession));
     }
 }
