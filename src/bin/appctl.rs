@@ -85,6 +85,11 @@ enum Cmd {
         #[command(subcommand)]
         action: Option<BgpCmd>,
     },
+    /// BFD sessions: state, discriminators, negotiated timers, packets, discards by reason.
+    Bfd {
+        #[arg(long)]
+        json: bool,
+    },
     /// GRE tunnels: packets and bytes each way, drops by reason.
     Gre {
         #[arg(long)]
@@ -245,6 +250,10 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
             };
             let data = client.call(cmd)?;
             show(data, *json, appliance::cli::bgp::bgp)?;
+        }
+        Cmd::Bfd { json } => {
+            let data = client.call(Command::Bfd)?;
+            show(data, *json, appliance::cli::bfd::bfd)?;
         }
         Cmd::Events {
             follow,
