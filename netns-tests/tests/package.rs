@@ -418,7 +418,7 @@ const FILES: &[(&str, &str)] = &[
 
 /// Every subsystem whose kernel interface the unit's sandbox could break: VRRP with a
 /// virtual MAC (raw sockets, a macvlan, ARP sysctls), SCHED_FIFO, checks of every privileged
-/// kind, BGP listening on port 179 with MD5, and the AF_XDP fast path.
+/// kind, BGP listening on port 179 with MD5 and BFD, and the AF_XDP fast path.
 const FULL: &str = r#"
 [daemon]
 node_name = "pkgtest"
@@ -491,6 +491,7 @@ remote_as = 65000
 local_address = "198.18.0.10"
 passive = true
 md5_password = "pkgtest"
+bfd = { interval = "100ms", multiplier = 3 }
 
 [[bgp.announce]]
 prefix = "198.18.1.1/32"
@@ -657,11 +658,17 @@ fn the_package_installs_runs_under_systemd_and_purges() {
         all_up,
     )
     .unwrap_or_else(|e| panic!("{e}\n{}\n{}", c.out("appctl status"), c.journal()));
-    let threads = c.out("ps -eLo cls,rtprio,comm | grep -w vrrp");
-    assert!(
-        threads.contains("FF") && threads.contains("10"),
-        "{threads}"
-    );
+    // The real-time threads (VRRP, BFD) got SCHED_FIFO 10.
+    for thread in ["vrrp", "bfd"] {
+        let line = c.out(&format!("ps -eLo cls,rtprio,comm | grep -w {thread}"));
+        assert_eq!(
+            line.split_whitespace().collect::<Vec<_>>(),
+            ["FF", "10", thread]
+        );
+    }
+    // BFD's single-hop socket (RFC 5881: UDP 3784).
+    let bfd = c.out("ss -Hlun 'sport = :3784'");
+    assert!(bfd.contains(":3784"), "{bfd}");
     assert_eq!(
         c.out("cat /proc/sys/net/ipv4/conf/eth0/arp_announce")
             .trim(),
