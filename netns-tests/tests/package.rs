@@ -13,8 +13,9 @@
 //! new privileges it runs with, a configuration with VRRP (virtual MAC), health checks of every
 //! kind the sandbox could stop (ICMP, half-open TCP, HTTP, a command), BGP on port 179 and the
 //! AF_XDP fast path carrying a client's HTTP request; the watchdog restarting a hung daemon,
-//! whose successor removes what it left in the kernel; removal stopping the daemon cleanly and
-//! purge leaving nothing behind.
+//! whose successor removes what it left in the kernel; an upgrade leaving the daemon running and
+//! the configuration as the operator wrote it; removal stopping the daemon cleanly and purge
+//! leaving nothing behind.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -722,6 +723,18 @@ fn the_package_installs_runs_under_systemd_and_purges() {
     )
     .unwrap_or_else(|e| panic!("{e}\n{}", c.journal()));
     c.out("rm -r /etc/systemd/system/applianced.service.d && systemctl daemon-reload");
+
+    // An upgrade (the same package again) leaves the running daemon alone (a restart is a
+    // failover), says so, and keeps the operator's configuration.
+    let running = c.prop("MainPID");
+    let upgrade = c.out("dpkg -i /var/tmp/appliance.deb");
+    assert!(
+        upgrade.contains("applianced still runs the previous version"),
+        "{upgrade}"
+    );
+    assert_eq!(c.prop("MainPID"), running);
+    assert_eq!(c.prop("ActiveState"), "active");
+    assert_eq!(c.out("cat /etc/appliance/appliance.toml"), FULL);
 
     // Removal stops the daemon gracefully: nothing it added stays in the kernel.
     c.out("dpkg -r appliance");
