@@ -35,21 +35,35 @@ pub enum Discard {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// The peer is heard (again).
-    PeerUp { node_id: u64, epoch: u64 },
+    PeerUp {
+        node_id: u64,
+        epoch: u64,
+    },
     /// Nothing heard for `dead_after` hello intervals.
     PeerDown,
     /// The peer came back with a new epoch: it lost its tables. Its receive state was reset,
     /// records in flight to it abandoned, and a bulk resync to it begun.
-    PeerRestarted { node_id: u64, epoch: u64 },
+    PeerRestarted {
+        node_id: u64,
+        epoch: u64,
+    },
     /// The peer's settings differ: nothing is sent to it nor applied from it until they agree.
-    SettingsMismatch { ours: Settings, theirs: Settings },
+    SettingsMismatch {
+        ours: Settings,
+        theirs: Settings,
+    },
     SettingsAgreed,
     /// The send queue refused a record; a bulk resync follows once the queue has drained.
     QueueOverflow,
     /// Our bulk resync to the peer is acknowledged whole.
-    BulkSent { entries: u64 },
+    BulkSent {
+        entries: u64,
+    },
     /// The peer's bulk resync to us arrived whole (every entry before it delivered).
-    BulkReceived { entries: u64, total: u64 },
+    BulkReceived {
+        entries: u64,
+        total: u64,
+    },
 }
 
 /// The data plane's table, read page by page for a bulk resync.
@@ -259,7 +273,7 @@ impl Peer {
             let q = &mut self.queue[(pos - self.queue_base) as usize];
             q.record = q.record.clone().supersede(record);
             q.bulk |= bulk;
-            self.stats.records_queued += 1;
+            self.stats.records_queued += u64::from(!bulk);
             self.stats.records_coalesced += 1;
             return Ok(());
         }
@@ -280,7 +294,7 @@ impl Peer {
             bulk,
             at: now,
         });
-        self.stats.records_queued += 1;
+        self.stats.records_queued += u64::from(!bulk);
         Ok(())
     }
 
@@ -323,7 +337,11 @@ impl Peer {
         }
         let mut pulled = 0;
         // A page and its marker must fit the backlog, itself at most half the queue.
-        let limit = self.cfg.bulk_backlog.min(self.cfg.queue_capacity / 2).max(2);
+        let limit = self
+            .cfg
+            .bulk_backlog
+            .min(self.cfg.queue_capacity / 2)
+            .max(2);
         let size = self.cfg.bulk_page.min(limit - 1);
         let mut page = Vec::with_capacity(size);
         while self.queue.len() + size < limit {

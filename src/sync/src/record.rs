@@ -22,7 +22,7 @@ pub mod code {
 
 /// The original direction of a flow, `client:client_port -> vip:vip_port` in `zone` (its
 /// tunnel, 0 for none): the identity of a flow on every node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKey {
     pub zone: u16,
     pub proto: u8,
@@ -88,7 +88,7 @@ pub struct FlowRefresh {
 }
 
 /// An inside endpoint of the SNAT gateway (`snat::mapping::Inside`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Inside {
     pub zone: u16,
     pub proto: u8,
@@ -172,7 +172,7 @@ pub enum Record {
 }
 
 /// What records coalesce on: a later record with the same key supersedes a queued one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CoalesceKey {
     Flow(FlowKey),
     Snat(Inside),

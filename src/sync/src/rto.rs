@@ -89,6 +89,10 @@ mod tests {
         for _ in 0..100 {
             r.sample(ms(30));
         }
-        assert!(r.current() >= ms(30) && r.current() < ms(35), "{:?}", r.current());
+        assert!(
+            r.current() >= ms(30) && r.current() < ms(35),
+            "{:?}",
+            r.current()
+        );
     }
 }

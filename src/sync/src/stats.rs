@@ -78,6 +78,7 @@ pub struct BulkProgress {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Records the caller queued (bulk entries are counted in the bulk progress).
     pub records_queued: u64,
     /// Queued records replaced by a later one of the same key before they were sent.
     pub records_coalesced: u64,

@@ -13,16 +13,24 @@ fn v4() -> impl Strategy<Value = Ipv4Addr> {
 }
 
 fn flow_key() -> impl Strategy<Value = FlowKey> {
-    (any::<u16>(), any::<u8>(), v4(), any::<u16>(), v4(), any::<u16>()).prop_map(
-        |(zone, proto, client, client_port, vip, vip_port)| FlowKey {
-            zone,
-            proto,
-            client,
-            client_port,
-            vip,
-            vip_port,
-        },
+    (
+        any::<u16>(),
+        any::<u8>(),
+        v4(),
+        any::<u16>(),
+        v4(),
+        any::<u16>(),
     )
+        .prop_map(
+            |(zone, proto, client, client_port, vip, vip_port)| FlowKey {
+                zone,
+                proto,
+                client,
+                client_port,
+                vip,
+                vip_port,
+            },
+        )
 }
 
 fn inside() -> impl Strategy<Value = Inside> {
@@ -50,21 +58,23 @@ fn record() -> impl Strategy<Value = Record> {
             any::<u16>(),
             any::<u32>()
         )
-            .prop_map(|(key, kind, s, backend, backend_port, local, local_port, ms)| {
-                Record::FlowUpsert(Flow {
-                    key,
-                    kind,
-                    state: s[0],
-                    class: s[1],
-                    fins: s[2],
-                    profile: s[3],
-                    backend,
-                    backend_port,
-                    local,
-                    local_port,
-                    remaining_ms: ms,
-                })
-            }),
+            .prop_map(
+                |(key, kind, s, backend, backend_port, local, local_port, ms)| {
+                    Record::FlowUpsert(Flow {
+                        key,
+                        kind,
+                        state: s[0],
+                        class: s[1],
+                        fins: s[2],
+                        profile: s[3],
+                        backend,
+                        backend_port,
+                        local,
+                        local_port,
+                        remaining_ms: ms,
+                    })
+                }
+            ),
         (flow_key(), any::<[u8; 3]>(), any::<u32>()).prop_map(|(key, s, ms)| {
             Record::FlowRefresh(FlowRefresh {
                 key,
@@ -84,8 +94,15 @@ fn record() -> impl Strategy<Value = Record> {
             })
         }),
         inside().prop_map(Record::SnatMappingRemoved),
-        (any::<u8>(), v4(), any::<u16>(), v4(), any::<u16>(), any::<bool>()).prop_map(
-            |(proto, local, local_port, backend, backend_port, held)| {
+        (
+            any::<u8>(),
+            v4(),
+            any::<u16>(),
+            v4(),
+            any::<u16>(),
+            any::<bool>()
+        )
+            .prop_map(|(proto, local, local_port, backend, backend_port, held)| {
                 Record::FullNatPort(FullNatPort {
                     proto,
                     local,
@@ -94,8 +111,7 @@ fn record() -> impl Strategy<Value = Record> {
                     backend_port,
                     held,
                 })
-            }
-        ),
+            }),
         any::<u64>().prop_map(|cursor| Record::BulkRequest(BulkRequest { cursor })),
         (any::<u64>(), any::<u64>(), any::<u32>(), any::<bool>()).prop_map(
             |(cursor, total, entries, last)| Record::BulkPage(BulkPage {
@@ -141,7 +157,11 @@ fn datagram() -> impl Strategy<Value = Datagram> {
     )
         .prop_map(|(data, flags, w, s, records)| Datagram {
             header: Header {
-                msg_type: if data { MsgType::Data } else { MsgType::Control },
+                msg_type: if data {
+                    MsgType::Data
+                } else {
+                    MsgType::Control
+                },
                 flags,
                 node_id: w[0],
                 epoch: w[1],

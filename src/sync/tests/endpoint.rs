@@ -99,9 +99,10 @@ fn a_lost_datagram_is_resent_after_the_rto_and_applied_once() {
         let now = a.poll_timeout().unwrap();
         a.handle_timeout(now);
         let sent: Vec<_> = std::iter::from_fn(|| a.poll_transmit(now)).collect();
-        if let Some(d) = sent.into_iter().find(|d| {
-            Datagram::decode(d, &Key::new(KEY)).unwrap().header.msg_type == MsgType::Data
-        }) {
+        if let Some(d) = sent
+            .into_iter()
+            .find(|d| Datagram::decode(d, &Key::new(KEY)).unwrap().header.msg_type == MsgType::Data)
+        {
             break (d, now);
         }
     };
@@ -221,8 +222,14 @@ fn data_from_a(seq: u32, peer_epoch: u64, i: u32) -> Vec<u8> {
 fn beyond_the_window_and_to_a_stale_epoch_are_refused() {
     let t = Instant::now();
     let (_a, mut b) = pair(t);
-    assert_eq!(b.receive(&data_from_a(66, 0xB, 0), t), Err(Discard::OutOfWindow));
-    assert_eq!(b.receive(&data_from_a(1, 0xBAD, 0), t), Err(Discard::StaleEpoch));
+    assert_eq!(
+        b.receive(&data_from_a(66, 0xB, 0), t),
+        Err(Discard::OutOfWindow)
+    );
+    assert_eq!(
+        b.receive(&data_from_a(1, 0xBAD, 0), t),
+        Err(Discard::StaleEpoch)
+    );
     assert_eq!(b.receive(&data_from_a(65, 0xB, 0), t), Ok(vec![]));
     assert_eq!(b.stats().discards.out_of_window, 1);
     assert_eq!(b.stats().discards.stale_epoch, 1);
@@ -244,7 +251,9 @@ fn a_flooding_peer_grows_nothing() {
     let mut cfg = config(3);
     cfg.queue_capacity = 1000;
     let mut c = Peer::new(cfg, 1, t).unwrap();
-    let refused = (0..100_000).filter(|&i| c.queue(upsert(i), t).is_err()).count();
+    let refused = (0..100_000)
+        .filter(|&i| c.queue(upsert(i), t).is_err())
+        .count();
     assert_eq!((c.queued(), refused), (1000, 99_000));
     assert_eq!(c.stats().records_lost, 99_000);
     assert_eq!(c.poll_event(), Some(Event::QueueOverflow));
@@ -265,10 +274,20 @@ fn an_overflowed_queue_is_repaired_by_a_bulk_resync() {
     // The first bulk (on first contact) runs; then the live records overflow.
     a.pump_bulk(t, &mut table);
     exchange(&mut a, &mut b, t);
-    let fails = (1000..1300).filter(|&i| a.queue(upsert(i), t).is_err()).count();
+    let fails = (1000..1300)
+        .filter(|&i| a.queue(upsert(i), t).is_err())
+        .count();
     assert_eq!(fails, 200);
     table.0.extend((1000..1300).map(upsert));
-    let (_, _, got) = run(&mut a, &mut b, t, 50, ms(10), &mut table, &mut Table(vec![]));
+    let (_, _, got) = run(
+        &mut a,
+        &mut b,
+        t,
+        50,
+        ms(10),
+        &mut table,
+        &mut Table(vec![]),
+    );
     for i in 1000..1300 {
         assert!(got.contains(&upsert(i)), "record {i} repaired");
     }
@@ -331,7 +350,15 @@ fn a_restarted_peer_gets_a_bulk_resync_and_old_epochs_are_stale() {
     assert!(a.bulk_sending().done);
     // b restarts with a new epoch and an empty table.
     let mut b = Peer::new(config(2), 0xB2, t).unwrap();
-    let (t, _, got) = run(&mut a, &mut b, t, 100, ms(10), &mut table, &mut Table(vec![]));
+    let (t, _, got) = run(
+        &mut a,
+        &mut b,
+        t,
+        100,
+        ms(10),
+        &mut table,
+        &mut Table(vec![]),
+    );
     assert_eq!(got, table.0);
     let events: Vec<Event> = std::iter::from_fn(|| a.poll_event()).collect();
     assert!(events.contains(&Event::PeerRestarted {
