@@ -69,7 +69,7 @@ pub enum Event {
 /// The data plane's table, read page by page for a bulk resync.
 pub trait BulkSource {
     /// Entries in the table now (the progress's total).
-    fn len(&self) -> u64;
+    fn entries(&self) -> u64;
     /// Appends up to `max` state records from `cursor` (0: the start) to `out`; returns the
     /// cursor after them, or `None` when the table has nothing after them.
     fn page(&mut self, cursor: u64, max: usize, out: &mut Vec<Record>) -> Option<u64>;
@@ -346,7 +346,7 @@ impl Peer {
         let mut page = Vec::with_capacity(size);
         while self.queue.len() + size < limit {
             if self.bulk_tx.progress.sent == 0 && self.bulk_tx.cursor == 0 {
-                self.bulk_tx.progress.total = source.len();
+                self.bulk_tx.progress.total = source.entries();
             }
             page.clear();
             let next = source.page(self.bulk_tx.cursor, size, &mut page);

@@ -100,7 +100,7 @@ struct Live<'a> {
 }
 
 impl BulkSource for Live<'_> {
-    fn len(&self) -> u64 {
+    fn entries(&self) -> u64 {
         self.model.0.len() as u64
     }
     fn page(&mut self, cursor: u64, max: usize, out: &mut Vec<Record>) -> Option<u64> {
@@ -199,13 +199,8 @@ impl Sim {
         let picked = (!self.ever.is_empty())
             .then(|| self.ever[self.rng.below(self.ever.len() as u64) as usize])
             .filter(|k| self.model_a.0.contains_key(k));
-        let r = if picked.is_none() || roll < 40 {
-            self.next_id += 1;
-            let mut f = flow(self.next_id);
-            f.remaining_ms = v;
-            Record::FlowUpsert(f)
-        } else if roll < 90 {
-            match picked.expect("checked") {
+        let r = match picked {
+            Some(k) if (40..90).contains(&roll) => match k {
                 CoalesceKey::Flow(key) if roll < 70 => Record::FlowRefresh(FlowRefresh {
                     key,
                     state: (v % 7) as u8,
@@ -216,20 +211,27 @@ impl Sim {
                 CoalesceKey::Flow(key) => Record::FlowRemoved(key),
                 CoalesceKey::Snat(i) => Record::SnatMappingRemoved(i),
                 CoalesceKey::FullNat(..) => unreachable!(),
+            },
+            Some(_) if roll >= 90 => {
+                self.next_id += 1;
+                Record::SnatMapping(SnatMapping {
+                    inside: Inside {
+                        zone: 0,
+                        proto: 17,
+                        addr: key(self.next_id).client,
+                        port: (self.next_id & 0xffff) as u16,
+                    },
+                    external: std::net::Ipv4Addr::new(198, 18, 0, 1),
+                    external_port: 1024 + (v % 60000) as u16,
+                    pool: 0,
+                })
             }
-        } else {
-            self.next_id += 1;
-            Record::SnatMapping(SnatMapping {
-                inside: Inside {
-                    zone: 0,
-                    proto: 17,
-                    addr: key(self.next_id).client,
-                    port: (self.next_id & 0xffff) as u16,
-                },
-                external: std::net::Ipv4Addr::new(198, 18, 0, 1),
-                external_port: 1024 + (v % 60000) as u16,
-                pool: 0,
-            })
+            _ => {
+                self.next_id += 1;
+                let mut f = flow(self.next_id);
+                f.remaining_ms = v;
+                Record::FlowUpsert(f)
+            }
         };
         self.model_a.apply(&r);
         if let Some(k) = r.coalesce_key() {

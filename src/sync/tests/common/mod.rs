@@ -64,7 +64,7 @@ pub fn upsert(i: u32) -> Record {
 pub struct Table(pub Vec<Record>);
 
 impl BulkSource for Table {
-    fn len(&self) -> u64 {
+    fn entries(&self) -> u64 {
         self.0.len() as u64
     }
     fn page(&mut self, cursor: u64, max: usize, out: &mut Vec<Record>) -> Option<u64> {
