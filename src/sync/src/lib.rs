@@ -66,7 +66,10 @@
 //! * **Replay**: a Data sequence number at or behind the cumulative ack or already buffered
 //!   is counted `replayed` and dropped; beyond the window, `out_of_window`. A Data datagram
 //!   addressed to an earlier epoch of ours, or from an epoch of the peer that was replaced
-//!   (the last 8 are remembered), is `stale_epoch`.
+//!   (the last 8 are remembered), is `stale_epoch`. Known limit: after *we* restart, the
+//!   replaced epochs are forgotten, so someone who recorded the peer's signed datagrams can
+//!   replay one of an older peer epoch and make us take it for a restart: that costs a
+//!   bulk resync, never wrong state (data to a wrong epoch is refused by the peer).
 //! * **Restart**: a new sender epoch means the peer lost its tables. Receive state is reset,
 //!   records in flight to it are abandoned (counted lost; they are superseded) and a bulk
 //!   resync to it begins. Data is sent only once the peer's hello has arrived with settings
