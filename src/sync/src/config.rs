@@ -95,4 +95,6 @@ pub enum ConfigError {
     Liveness,
     #[error("rto bounds: 0 < min <= max")]
     Rto,
+    #[error("the epoch must be nonzero")]
+    Epoch,
 }

@@ -151,6 +151,10 @@ impl Peer {
     /// `epoch`: a random value drawn at each start of the daemon (nonzero).
     pub fn new(cfg: Config, epoch: u64, now: Instant) -> Result<Peer, ConfigError> {
         cfg.validate()?;
+        // 0 on the wire means "no epoch heard yet".
+        if epoch == 0 {
+            return Err(ConfigError::Epoch);
+        }
         Ok(Peer {
             key: Key::new(&cfg.key),
             rto: Rto::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),

@@ -419,4 +419,5 @@ fn bad_configs_are_refused() {
     let mut c = config(1);
     c.max_datagram = 100;
     assert_eq!(Peer::new(c, 1, t).err(), Some(ConfigError::MaxDatagram));
+    assert_eq!(Peer::new(config(1), 0, t).err(), Some(ConfigError::Epoch));
 }
