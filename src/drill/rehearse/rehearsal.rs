@@ -1,0 +1,274 @@
+//! A running rehearsal: the bed and what watches it (each node's events, each router's routes,
+//! the client's traffic), and the questions the scenarios ask of it: who is master, what should
+//! the routers route where, is the pair steady.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use super::bed::Bed;
+use super::follow::Follower;
+use super::plan::Role;
+use super::routes::RouteWatch;
+use super::traffic::{now_us, Traffic};
+use crate::status::Status;
+use crate::vrrpd::VrrpState;
+
+/// Something the drill did, for the timeline.
+#[derive(Debug, Clone)]
+pub struct Mark {
+    pub t_us: i64,
+    pub label: String,
+}
+
+/// Fields drop in order: the watchers' threads before the bed (and its lab) go.
+pub struct Rehearsal {
+    pub traffic: Option<Traffic>,
+    pub follower: Follower,
+    pub routes: Vec<RouteWatch>,
+    pub bed: Bed,
+    pub marks: Vec<Mark>,
+    /// Per node, the times its daemon was not running: `(from, to)`, `to` open while down.
+    pub down: Vec<Vec<(i64, Option<i64>)>>,
+    /// Sessions the drill stopped at a router: `(router, node)`.
+    pub disabled: BTreeSet<(usize, usize)>,
+}
+
+impl Rehearsal {
+    pub fn new(bed: Bed, traffic: Option<Traffic>) -> Rehearsal {
+        let sockets = bed.nodes.iter().map(|n| n.app.socket.clone()).collect();
+        let follower = Follower::start(sockets);
+        let routes = bed
+            .plan
+            .routers
+            .iter()
+            .map(|r| RouteWatch::start(bed.hosts[r.host].name(), bed.plan.prefixes.clone()))
+            .collect();
+        let down = vec![Vec::new(); bed.nodes.len()];
+        Rehearsal {
+            traffic,
+            follower,
+            routes,
+            bed,
+            marks: Vec::new(),
+            down,
+            disabled: BTreeSet::new(),
+        }
+    }
+
+    pub fn mark(&mut self, label: impl Into<String>) -> i64 {
+        let t_us = now_us();
+        self.marks.push(Mark {
+            t_us,
+            label: label.into(),
+        });
+        t_us
+    }
+
+    pub fn node_down(&mut self, i: usize, t_us: i64) {
+        self.down[i].push((t_us, None));
+    }
+
+    pub fn node_up(&mut self, i: usize, t_us: i64) {
+        if let Some(last) = self.down[i].last_mut().filter(|d| d.1.is_none()) {
+            last.1 = Some(t_us);
+        }
+    }
+
+    pub fn statuses(&self) -> Vec<Option<Status>> {
+        self.bed
+            .nodes
+            .iter()
+            .map(|n| if n.running() { n.status() } else { None })
+            .collect()
+    }
+
+    /// The node that is master of the timed instance, if exactly one is.
+    pub fn master(&self) -> Option<usize> {
+        let inst = &self.bed.plan.front.instance;
+        let masters: Vec<usize> = self
+            .statuses()
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.as_ref().is_some_and(|s| state_of(s, inst) == Some(VrrpState::Master)))
+            .map(|(i, _)| i)
+            .collect();
+        (masters.len() == 1).then(|| masters[0])
+    }
+
+    /// Per router and prefix, the next hops the router should have now: the nodes that
+    /// announce the prefix whole (or, if none does, those that announce it degraded), over
+    /// sessions the drill has not stopped.
+    pub fn expected_routes(&self, st: &[Option<Status>]) -> Vec<Vec<Vec<IpAddr>>> {
+        let plan = &self.bed.plan;
+        plan.routers
+            .iter()
+            .enumerate()
+            .map(|(ri, r)| {
+                plan.prefixes
+                    .iter()
+                    .map(|p| {
+                        let mut whole = Vec::new();
+                        let mut degraded = Vec::new();
+                        for s in &r.sessions {
+                            if self.disabled.contains(&(ri, s.node)) {
+                                continue;
+                            }
+                            let Some(Some(status)) = st.get(s.node) else {
+                                continue;
+                            };
+                            let Some(ps) = status.bgp.as_ref().and_then(|b| {
+                                b.prefixes.iter().find(|x| x.prefix == p.to_string())
+                            }) else {
+                                continue;
+                            };
+                            if !ps.announced {
+                                continue;
+                            }
+                            let nh = plan.nodes[s.node]
+                                .config()
+                                .bgp
+                                .iter()
+                                .flat_map(|b| &b.announce)
+                                .find(|a| a.prefix == *p)
+                                .and_then(|a| a.next_hop)
+                                .unwrap_or(s.node_addr);
+                            if ps.degraded {
+                                degraded.push(nh);
+                            } else {
+                                whole.push(nh);
+                            }
+                        }
+                        let mut v = if whole.is_empty() { degraded } else { whole };
+                        v.sort();
+                        v
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Whether every router routes every prefix as expected now.
+    pub fn routes_as_expected(&self, st: &[Option<Status>]) -> bool {
+        let want = self.expected_routes(st);
+        self.routes
+            .iter()
+            .zip(&want)
+            .all(|(w, e)| w.current() == *e)
+    }
+
+    /// The first moment at or after `since` from which every router's routes stayed as they
+    /// are now (the routes' convergence), and whether they changed after `since` at all.
+    pub fn routes_settled_at(&self, since: i64) -> (Option<i64>, bool) {
+        let mut last: Option<i64> = None;
+        for w in &self.routes {
+            if let Some(s) = w.timeline().iter().rev().find(|s| s.t_us >= since) {
+                last = Some(last.map_or(s.t_us, |l: i64| l.max(s.t_us)));
+            }
+        }
+        (last, last.is_some())
+    }
+
+    /// Requests done in the last `ms` milliseconds: `(done, failed)`.
+    pub fn recent_requests(&self, ms: i64) -> (usize, usize) {
+        let Some(t) = &self.traffic else {
+            return (0, 0);
+        };
+        let now = now_us();
+        let (reqs, _) = t.between(now - ms * 1000 - 2_000_000, now + 1);
+        let recent: Vec<_> = reqs
+            .iter()
+            .filter(|r| r.done_us >= now - ms * 1000)
+            .collect();
+        (
+            recent.len(),
+            recent.iter().filter(|r| r.failed.is_some()).count(),
+        )
+    }
+
+    /// What keeps the pair from being steady now (empty: steady): both daemons answering,
+    /// one master for every instance, every check up on both nodes, the routers' routes as
+    /// expected, the traffic answered.
+    pub fn unsteady(&self) -> Vec<String> {
+        let st = self.statuses();
+        let mut why = Vec::new();
+        for (i, s) in st.iter().enumerate() {
+            if s.is_none() {
+                why.push(format!("{} does not answer", self.bed.nodes[i].name));
+            }
+        }
+        let instances: BTreeSet<&str> = st
+            .iter()
+            .flatten()
+            .flat_map(|s| s.vrrp.iter().map(|v| v.name.as_str()))
+            .collect();
+        for inst in instances {
+            let masters = st
+                .iter()
+                .flatten()
+                .filter(|s| state_of(s, inst) == Some(VrrpState::Master))
+                .count();
+            if masters != 1 {
+                why.push(format!("VRRP instance {inst} has {masters} masters"));
+            }
+        }
+        for (i, s) in st.iter().enumerate() {
+            for c in s.iter().flat_map(|s| &s.checks) {
+                if c.state != "up" {
+                    why.push(format!(
+                        "check {} is {} on {}",
+                        c.name, c.state, self.bed.nodes[i].name
+                    ));
+                }
+            }
+        }
+        if !self.routes_as_expected(&st) {
+            why.push("the routers' routes are not as the nodes announce them".into());
+        }
+        if self.traffic.is_some() {
+            let (done, failed) = self.recent_requests(300);
+            if failed > 0 {
+                why.push(format!("{failed} of the last {done} requests failed"));
+            }
+        }
+        why
+    }
+
+    /// Waits until the pair is steady for `calm`, up to `limit`; the time it took, or what
+    /// was still wrong at the limit.
+    pub fn wait_steady(&self, limit: Duration, calm: Duration) -> Result<Duration, Vec<String>> {
+        let start = Instant::now();
+        let mut since: Option<Instant> = None;
+        loop {
+            let why = self.unsteady();
+            if why.is_empty() {
+                let s = *since.get_or_insert_with(Instant::now);
+                if s.elapsed() >= calm {
+                    return Ok(s - start);
+                }
+            } else {
+                since = None;
+                if start.elapsed() > limit {
+                    return Err(why);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The namespace names of hosts of `role`, with their plan index.
+    pub fn hosts_of(&self, role: Role) -> Vec<usize> {
+        self.bed
+            .plan
+            .hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.role == role)
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
+pub fn state_of(s: &Status, instance: &str) -> Option<VrrpState> {
+    s.vrrp.iter().find(|v| v.name == instance).map(|v| v.state)
+}
