@@ -116,6 +116,10 @@ impl Bed {
             for r in &h.routes {
                 ns.add_route(r);
             }
+            if h.role == Role::Client {
+                // Echo requests from ping sockets, without raw sockets.
+                ns.sysctl("net.ipv4.ping_group_range", "0 2147483647");
+            }
             hosts.push(ns);
         }
 

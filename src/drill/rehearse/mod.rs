@@ -241,6 +241,7 @@ fn run_in(
     report.traffic = json!({
         "http_per_s": if spec.http.is_empty() { 0 } else { spec.http_rate },
         "udp_per_s": if spec.udp.is_empty() { 0 } else { spec.udp_rate },
+        "icmp_per_s": if spec.icmp.is_empty() { 0 } else { spec.http_rate },
         "connections": if spec.http.is_empty() { 0 } else { spec.connections },
         "exchange_every_ms": spec.period.as_millis() as u64,
         "request_timeout_ms": spec.request_timeout.as_millis() as u64,
@@ -264,7 +265,7 @@ fn run_in(
     if let Err(why) = r.wait_steady(START_LIMIT, Duration::from_millis(500)) {
         report.unsteady_at_start = why;
     }
-    if !spec.http.is_empty() || !spec.udp.is_empty() {
+    if !spec.http.is_empty() || !spec.udp.is_empty() || !spec.icmp.is_empty() {
         let t = Traffic::start(r.bed.client().name(), spec);
         t.reopen(Duration::from_secs(15));
         r.traffic = Some(t);
@@ -378,6 +379,11 @@ fn traffic_spec(plan: &Plan, opts: &Options) -> Spec {
             .filter(|s| s.protocol == Protocol::Udp)
             .map(addr)
             .collect(),
+        icmp: if plan.services.is_empty() {
+            plan.front.vip.into_iter().collect()
+        } else {
+            Vec::new()
+        },
         http_rate: opts.rate.max(1),
         udp_rate: (opts.rate / 2).max(1),
         connections: opts.connections,
@@ -406,6 +412,14 @@ fn describe_traffic(s: &Spec) -> String {
     }
     if !s.udp.is_empty() {
         parts.push(format!("{} UDP requests/s to {}", s.udp_rate, list(&s.udp)));
+    }
+    if !s.icmp.is_empty() {
+        let to: Vec<String> = s.icmp.iter().map(|a| a.to_string()).collect();
+        parts.push(format!(
+            "{} echo requests/s to {} (no service: the virtual address itself)",
+            s.http_rate,
+            to.join(" ")
+        ));
     }
     if parts.is_empty() {
         "none (no TCP or UDP service)".into()

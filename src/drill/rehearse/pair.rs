@@ -186,9 +186,15 @@ pub fn derive(a: &NodeFile) -> Result<NodeFile, Vec<String>> {
             let b = match peer {
                 Some(p) => p,
                 None => used.next_after(&subnet, net.ip()).ok_or_else(|| {
+                    let why = if super::addr::is_subnet(net) {
+                        format!("no free address left in {subnet} for the second node")
+                    } else {
+                        format!(
+                            "{net} is a single address, which the second node cannot have too"
+                        )
+                    };
                     vec![format!(
-                        "{from}: interfaces.{ifname}: no free address left in {subnet} for the \
-                         second node; give the second node's file"
+                        "{from}: interfaces.{ifname}: {why}; give the second node's file"
                     )]
                 })?,
             };

@@ -234,20 +234,31 @@ impl Rehearsal {
         why
     }
 
-    /// Waits until the pair is steady for `calm`, up to `limit`; the time it took, or what
-    /// was still wrong at the limit.
-    pub fn wait_steady(&self, limit: Duration, calm: Duration) -> Result<Duration, Vec<String>> {
+    /// Waits until the pair is steady for `calm`, up to `limit`; the time it took and what
+    /// held it up longest (if anything), or what was still wrong at the limit.
+    pub fn wait_steady(
+        &self,
+        limit: Duration,
+        calm: Duration,
+    ) -> Result<(Duration, Option<String>), Vec<String>> {
         let start = Instant::now();
         let mut since: Option<Instant> = None;
+        let mut seen: std::collections::BTreeMap<String, u32> = Default::default();
         loop {
             let why = self.unsteady();
             if why.is_empty() {
                 let s = *since.get_or_insert_with(Instant::now);
                 if s.elapsed() >= calm {
-                    return Ok(s - start);
+                    let longest = seen.into_iter().max_by_key(|(_, n)| *n).map(|(w, _)| w);
+                    return Ok((s - start, longest));
                 }
             } else {
                 since = None;
+                for w in &why {
+                    // Counts vary from poll to poll; the kind of reason is what repeats.
+                    let kind: String = w.chars().filter(|c| !c.is_ascii_digit()).collect();
+                    *seen.entry(kind).or_default() += 1;
+                }
                 if start.elapsed() > limit {
                     return Err(why);
                 }

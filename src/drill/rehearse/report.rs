@@ -20,6 +20,7 @@ pub struct Row {
     pub requests: usize,
     pub failed_http: usize,
     pub failed_udp: usize,
+    pub failed_icmp: usize,
     /// Why they failed: `timeout`, `refused`, `reset`, ...
     pub failed_by: BTreeMap<&'static str, usize>,
     pub connections_broken: usize,
@@ -54,6 +55,7 @@ impl Row {
             requests: counted.len(),
             failed_http: failed(Proto::Http),
             failed_udp: failed(Proto::Udp),
+            failed_icmp: failed(Proto::Icmp),
             failed_by,
             connections_broken: breaks.iter().filter(|b| b.t_us >= run.event_us).count(),
             svg,
@@ -62,7 +64,7 @@ impl Row {
     }
 
     pub fn requests_failed(&self) -> usize {
-        self.failed_http + self.failed_udp
+        self.failed_http + self.failed_udp + self.failed_icmp
     }
 
     pub fn to_json(&self) -> Value {
@@ -80,12 +82,14 @@ impl Row {
             "requests_failed": self.requests_failed(),
             "requests_failed_http": self.failed_http,
             "requests_failed_udp": self.failed_udp,
+            "requests_failed_icmp": self.failed_icmp,
             "requests_failed_by": self.failed_by,
             "connections": r.connections,
             "connections_broken": self.connections_broken,
             "route_convergence_ms": r.route_convergence_ms.map(round1),
             "settled": r.settled,
             "recovery_ms": r.recovery_ms,
+            "recovery_held_by": r.recovery_held_by,
             "window_ms": (r.to_us - r.from_us) / 1000,
             "detail": r.detail,
             "problems": r.problems,
@@ -186,7 +190,11 @@ impl Report {
                 r.run.rfc_ms.map_or("-".into(), |v| format!("{v:.0} ms")),
                 r.requests,
                 r.requests_failed(),
-                format!("{}/{}", r.connections_broken, r.run.connections),
+                if r.run.connections == 0 && r.connections_broken == 0 {
+                    "-".to_string()
+                } else {
+                    format!("{}/{}", r.connections_broken, r.run.connections)
+                },
                 ms(r.run.route_convergence_ms),
                 r.run
                     .recovery_ms
@@ -204,6 +212,9 @@ impl Report {
         for r in &self.rows {
             if !r.run.detail.is_empty() {
                 let _ = writeln!(s, "{}: {}", r.run.scenario.name(), r.run.detail);
+            }
+            if let Some(w) = &r.run.recovery_held_by {
+                let _ = writeln!(s, "{}: recovery held up by: {w}", r.run.scenario.name());
             }
         }
         for (n, why) in &self.skipped {

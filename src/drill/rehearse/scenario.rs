@@ -88,6 +88,8 @@ pub struct Run {
     pub detail: String,
     pub problems: Vec<String>,
     pub recovery_ms: Option<u64>,
+    /// What kept a slow recovery (over 3 s) from being steady, most of the time.
+    pub recovery_held_by: Option<String>,
     /// Connections open when the event came.
     pub connections: usize,
 }
@@ -161,8 +163,8 @@ impl Rehearsal {
                 self.node_down(m, event_us);
             }
             Scenario::Graceful => {
+                // The daemon runs on while it resigns and withdraws; it is down once it exits.
                 let _ = self.bed.nodes[m].app.proc().signal(Signal::SIGTERM);
-                self.node_down(m, event_us);
             }
             Scenario::LinkDown => {
                 let n = &self.bed.nodes[m];
@@ -200,7 +202,12 @@ impl Rehearsal {
 
         // Settling.
         let start = Instant::now();
+        let mut exited = false;
         let settled = loop {
+            if s == Scenario::Graceful && !exited && !self.bed.nodes[m].running() {
+                exited = true;
+                self.node_down(m, now_us());
+            }
             let st = self.statuses();
             let master_ok = if s.fails_over() {
                 self.master() == Some(other)
@@ -231,6 +238,9 @@ impl Rehearsal {
         };
         if s == Scenario::Graceful {
             let st = self.bed.nodes[m].app.proc().wait_timeout(Duration::from_secs(10));
+            if !exited {
+                self.node_down(m, now_us());
+            }
             match st {
                 Some(x) if x.success() => {}
                 Some(x) => problems.push(format!("{} stopped with {x}", self.bed.nodes[m].name)),
@@ -319,7 +329,7 @@ impl Rehearsal {
         if let Some(t) = &self.traffic {
             t.reopen(Duration::from_secs(10));
         }
-        let _ = recovery;
+        let recovery_held_by = recovery.1.filter(|_| recovery.0 > Duration::from_secs(3));
         Ok(Run {
             scenario: s,
             target,
@@ -337,6 +347,7 @@ impl Rehearsal {
             detail,
             problems,
             recovery_ms: Some(rec.elapsed().as_millis() as u64),
+            recovery_held_by,
             connections,
         })
     }

@@ -4,6 +4,8 @@
 //!   within the request timeout;
 //! - UDP requests at a steady rate over the UDP services, one datagram each from a port of its
 //!   own; one fails without an answer within the timeout;
+//! - without services, ICMP echo requests at the HTTP rate to the timed instance's virtual
+//!   address (a VRRP-only pair), one socket each;
 //! - long-lived TCP connections over the TCP services, each sending an HTTP keep-alive request
 //!   every period; one breaks when an exchange errs or has no answer within the connection
 //!   timeout (a retransmission that gets through in time is no break).
@@ -11,7 +13,7 @@
 //! One thread inside the client's namespace drives everything on a current-thread tokio
 //! runtime; what happens is recorded with Unix times in microseconds.
 
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -35,6 +37,7 @@ pub fn now_us() -> i64 {
 pub enum Proto {
     Http,
     Udp,
+    Icmp,
 }
 
 /// One request: sent at `t_us`, done (answered or given up) at `done_us`.
@@ -65,6 +68,8 @@ pub struct Log {
 pub struct Spec {
     pub http: Vec<SocketAddrV4>,
     pub udp: Vec<SocketAddrV4>,
+    /// Echo requests to these addresses at `http_rate` (when there is no service).
+    pub icmp: Vec<Ipv4Addr>,
     /// HTTP requests per second (all TCP services together).
     pub http_rate: u32,
     /// UDP requests per second (all UDP services together).
@@ -117,6 +122,9 @@ impl Traffic {
     /// Opens connections up to the spec's number and waits (up to `timeout`) until they are
     /// open; returns how many are.
     pub fn reopen(&self, timeout: Duration) -> usize {
+        if self.spec.http.is_empty() {
+            return 0;
+        }
         if let Some(tx) = &self.tx {
             let _ = tx.send(Cmd::Reopen);
         }
@@ -205,6 +213,25 @@ async fn drive(
             }
         });
     }
+    if !spec.icmp.is_empty() && spec.http_rate > 0 {
+        let (s, l) = (spec.clone(), log.clone());
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1) / s.http_rate);
+            tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            for k in 0usize.. {
+                tick.tick().await;
+                let to = s.icmp[k % s.icmp.len()];
+                let (l, timeout) = (l.clone(), s.request_timeout);
+                tokio::spawn(async move {
+                    let t = now_us();
+                    let r = tokio::time::timeout(timeout, echo(to, k))
+                        .await
+                        .unwrap_or(Err("timeout"));
+                    record(&l, t, Proto::Icmp, r.err());
+                });
+            }
+        });
+    }
     let mut next_slot = 0usize;
     while let Some(Cmd::Reopen) = rx.recv().await {
         if spec.http.is_empty() {
@@ -272,6 +299,29 @@ async fn udp_request(to: SocketAddrV4, k: usize) -> Result<(), &'static str> {
         .map_err(|e| reason(&e))?;
     let mut buf = [0u8; 2048];
     s.recv(&mut buf).await.map(|_| ()).map_err(|e| reason(&e))
+}
+
+/// One echo request from a ping socket of its own (the kernel sets the identifier and
+/// delivers only the replies to it; the client's namespace allows root's group such sockets).
+async fn echo(to: Ipv4Addr, k: usize) -> Result<(), &'static str> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::ICMPV4))
+        .map_err(|e| reason(&e))?;
+    s.set_nonblocking(true).map_err(|e| reason(&e))?;
+    let s = UdpSocket::from_std(std::net::UdpSocket::from(s)).map_err(|e| reason(&e))?;
+    s.connect((to, 0)).await.map_err(|e| reason(&e))?;
+    let seq = (k & 0xffff) as u16;
+    let [hi, lo] = seq.to_be_bytes();
+    // Echo request: type 8, code 0; checksum and identifier are the kernel's.
+    let req = [8, 0, 0, 0, 0, 0, hi, lo, b'd', b'r', b'i', b'l', b'l', 0, 0, 0];
+    s.send(&req).await.map_err(|e| reason(&e))?;
+    let mut buf = [0u8; 2048];
+    loop {
+        let n = s.recv(&mut buf).await.map_err(|e| reason(&e))?;
+        if n >= 8 && buf[0] == 0 && buf[6..8] == [hi, lo] {
+            return Ok(());
+        }
+    }
 }
 
 /// One long-lived connection: opened, then an exchange every period until one fails.

@@ -261,7 +261,8 @@ pub fn plan(files: [NodeFile; 2]) -> Result<Plan, Vec<String>> {
 
 #[derive(Default)]
 pub(super) struct Planner {
-    refusals: Vec<String>,
+    /// `(files, what is refused)`: one reason found in both files is one line naming both.
+    refusals: Vec<(Vec<String>, String)>,
     notes: Vec<String>,
     used: Used,
 }
@@ -285,10 +286,21 @@ fn node_names(files: &[NodeFile; 2]) -> [String; 2] {
 
 impl Planner {
     pub(super) fn refuse(&mut self, f: &NodeFile, key: &str, why: impl std::fmt::Display) {
-        let line = format!("{}: {key}: {why}", f.origin.describe());
-        if !self.refusals.contains(&line) {
-            self.refusals.push(line);
+        let origin = f.origin.describe();
+        let what = format!("{key}: {why}");
+        match self.refusals.iter_mut().find(|(_, w)| *w == what) {
+            Some((files, _)) if !files.contains(&origin) => files.push(origin),
+            Some(_) => {}
+            None => self.refusals.push((vec![origin], what)),
         }
+    }
+
+    /// The refusals as lines, emptied.
+    fn take_refusals(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.refusals)
+            .into_iter()
+            .map(|(files, what)| format!("{}: {what}", files.join(" and ")))
+            .collect()
     }
 
     pub(super) fn note(&mut self, s: String) {
@@ -319,7 +331,7 @@ impl Planner {
         }
         self.check_interfaces(&files);
         if !self.refusals.is_empty() {
-            return Err(std::mem::take(&mut self.refusals));
+            return Err(self.take_refusals());
         }
 
         let names = node_names(&files);
@@ -388,7 +400,7 @@ impl Planner {
             }
         }
         if !self.refusals.is_empty() {
-            return Err(std::mem::take(&mut self.refusals));
+            return Err(self.take_refusals());
         }
         let front = front.expect("refused above when missing");
         Ok(Plan {
