@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnetwork::IpNetwork;
 
-use super::super::addr::parse_target;
+use super::super::addr::{emulable, parse_target};
 use super::super::pair::NodeFile;
 use super::{
     Host, HostLink, NodePlan, Planner, Role, RouterPlan, Segment, Serve, ServicePlan, Session,
@@ -128,6 +128,10 @@ impl Planner {
         segments: &[Segment],
         hosts: &mut Vec<Host>,
     ) -> Option<usize> {
+        if !emulable(ip) {
+            // Refused already, for its range.
+            return None;
+        }
         if let Some(i) = hosts
             .iter()
             .position(|h| h.links.iter().flat_map(|l| &l.addrs).any(|a| a.ip() == ip))

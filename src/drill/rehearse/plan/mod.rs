@@ -329,8 +329,11 @@ impl Planner {
                 self.used.insert(ip);
             }
         }
+        // Files that do not declare the same interfaces cannot be planned further; every
+        // other reason is gathered with what the placing of the hosts finds.
+        let before = self.refusals.len();
         self.check_interfaces(&files);
-        if !self.refusals.is_empty() {
+        if self.refusals.len() > before {
             return Err(self.take_refusals());
         }
 
