@@ -78,19 +78,30 @@ fn assert_healthy_rehearsal(r: &Value, names: &[&str]) {
     assert_eq!(r["ok"], true, "problems: {:#}", r["problems"]);
     for &n in names {
         let s = scenario(r, n);
-        for key in ["failover_ms", "requests_failed", "connections_broken", "svg"] {
+        for key in [
+            "failover_ms",
+            "requests_failed",
+            "connections_broken",
+            "svg",
+        ] {
             assert!(s.get(key).is_some(), "{n}: no {key} in {s:#}");
         }
         assert!(s["requests_failed"].is_u64(), "{s:#}");
         assert!(s["connections_broken"].is_u64(), "{s:#}");
-        assert!(s["requests"].as_u64().unwrap() > 0, "{n}: no traffic: {s:#}");
+        assert!(
+            s["requests"].as_u64().unwrap() > 0,
+            "{n}: no traffic: {s:#}"
+        );
         let svg = s["svg"].as_str().expect("an SVG path");
         assert!(Path::new(svg).is_file(), "{svg}");
         if ["crash", "graceful", "link-down"].contains(&n) {
             let f = s["failover_ms"].as_f64().expect("a failover time");
             let rfc = s["rfc_ms"].as_f64().expect("the RFC's time");
             // The backup takes over after the RFC's interval, within a few scheduling delays.
-            assert!(f > rfc * 0.5 && f < rfc + 250.0, "{n}: {f} ms, RFC {rfc} ms");
+            assert!(
+                f > rfc * 0.5 && f < rfc + 250.0,
+                "{n}: {f} ms, RFC {rfc} ms"
+            );
             assert_ne!(s["master_after"], s["master_before"], "{s:#}");
         } else {
             assert!(s["failover_ms"].is_null(), "{s:#}");
@@ -103,7 +114,10 @@ fn assert_healthy_rehearsal(r: &Value, names: &[&str]) {
         assert!(s["requests_failed"].as_u64().unwrap() <= 2, "{s:#}");
         assert_eq!(s["connections_broken"], 0, "{s:#}");
         assert!(
-            s["detail"].as_str().unwrap().contains("unknown key `priorty`"),
+            s["detail"]
+                .as_str()
+                .unwrap()
+                .contains("unknown key `priorty`"),
             "{s:#}"
         );
     }
@@ -137,8 +151,14 @@ fn no_file_rehearses_the_builtin_pair_and_the_timeline_opens_in_a_browser() {
     let r = drill(&[], &out);
     assert_eq!(r.status, 0, "{}\n{:#}", r.stderr, r.json);
     assert_healthy_rehearsal(&r.json, &ALL);
-    assert_eq!(r.json["nodes"][0]["config"], "built-in examples/ha-pair-a.toml");
-    let svg = scenario(&r.json, "crash")["svg"].as_str().unwrap().to_string();
+    assert_eq!(
+        r.json["nodes"][0]["config"],
+        "built-in examples/ha-pair-a.toml"
+    );
+    let svg = scenario(&r.json, "crash")["svg"]
+        .as_str()
+        .unwrap()
+        .to_string();
     check_svg(Path::new(&svg));
     let _ = std::fs::remove_dir_all(&out);
 }
@@ -186,7 +206,10 @@ fn one_file_derives_the_second_node() {
     assert!(derived.contains(&"vrrp.instance front: priority 200 -> 100"));
     // The derived file is in the output directory for the operator to read.
     let text = std::fs::read_to_string(out.join("lb2.toml")).unwrap();
-    assert!(text.starts_with("# Derived by `applianced drill`"), "{text}");
+    assert!(
+        text.starts_with("# Derived by `applianced drill`"),
+        "{text}"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
 
@@ -198,7 +221,10 @@ fn refuses_files_it_cannot_rehearse_with_one_line_each() {
     // A backend on no segment, a check of an address outside the test ranges, a GRE tunnel.
     let bad = base
         .replace("198.18.2.12\", port = 8080", "198.18.9.12\", port = 8080")
-        .replace("target = \"198.18.2.12:8080\"", "target = \"192.0.2.12:8080\"")
+        .replace(
+            "target = \"198.18.2.12:8080\"",
+            "target = \"192.0.2.12:8080\"",
+        )
         + "\n[[gre.tunnel]]\nname = \"site\"\nlocal = \"198.18.0.2\"\nremote = \"198.18.0.99\"\n";
     let path = out.join("bad.toml");
     std::fs::write(&path, bad).unwrap();
@@ -219,7 +245,10 @@ fn refuses_files_it_cannot_rehearse_with_one_line_each() {
         has("checks.web2.target: 192.0.2.12 is outside what the drill emulates"),
         "{stderr}"
     );
-    assert!(has("gre.tunnel \"site\": GRE sites are not rehearsed yet"), "{stderr}");
+    assert!(
+        has("gre.tunnel \"site\": GRE sites are not rehearsed yet"),
+        "{stderr}"
+    );
     // Each reason once, naming both the file and its derived second node.
     assert_eq!(
         lines.iter().filter(|l| l.contains("GRE sites")).count(),
@@ -248,7 +277,10 @@ fn refuses_files_it_cannot_rehearse_with_one_line_each() {
 /// stopped daemon's, and the failed requests' red.
 fn check_svg(svg: &Path) {
     let text = std::fs::read_to_string(svg).unwrap();
-    assert!(!text.contains("<script") && !text.contains("href="), "not self-contained");
+    assert!(
+        !text.contains("<script") && !text.contains("href="),
+        "not self-contained"
+    );
     let xml = Command::new("python3")
         .args([
             "-c",
@@ -292,7 +324,12 @@ fn check_svg(svg: &Path) {
     );
     let counts = colours(&png);
     let total: u64 = counts.values().sum();
-    let of = |hex: &str| counts.get(hex.trim_start_matches('#')).copied().unwrap_or(0);
+    let of = |hex: &str| {
+        counts
+            .get(hex.trim_start_matches('#'))
+            .copied()
+            .unwrap_or(0)
+    };
     let white = of("#ffffff");
     assert!(total >= 1280 * 600, "{total} pixels");
     assert!(white < total * 9 / 10, "blank: {white} of {total} white");

@@ -171,8 +171,11 @@ fn main() -> ExitCode {
             connections,
             bfd_ms,
         } => {
-            let other: Vec<DrillScenario> =
-                scenario.iter().copied().filter(|s| s.other_drill()).collect();
+            let other: Vec<DrillScenario> = scenario
+                .iter()
+                .copied()
+                .filter(|s| s.other_drill())
+                .collect();
             if !other.is_empty() && (scenario.len() > 1 || !configs.is_empty()) {
                 eprintln!(
                     "applianced drill: --scenario failover, chaos and ecmp-cluster are drills of \

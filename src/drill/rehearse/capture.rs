@@ -63,7 +63,7 @@ pub fn failover(frames: &[Frame], since: f64, vrid: u8, vip: Ipv4Addr) -> Option
     let old = frames
         .iter()
         .filter(|f| f.t < since)
-        .filter_map(|f| advert(f))
+        .filter_map(advert)
         .next_back();
     let garp = frames
         .iter()
@@ -72,14 +72,10 @@ pub fn failover(frames: &[Frame], since: f64, vrid: u8, vip: Ipv4Addr) -> Option
         .iter()
         .filter(|f| f.t >= garp.t)
         .find_map(|f| advert(f).filter(|&s| old.is_none_or(|o| o != s)))?;
-    if old == Some(new) {
-        return None;
-    }
     let last_old = frames
         .iter()
         .filter(|f| f.t <= garp.t)
-        .filter(|f| advert(f).is_some_and(|s| s != new))
-        .next_back()?;
+        .rfind(|f| advert(f).is_some_and(|s| s != new))?;
     Some(((garp.t - last_old.t) * 1000.0, new))
 }
 

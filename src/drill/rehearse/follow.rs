@@ -107,7 +107,15 @@ fn follow(node: usize, path: &PathBuf, out: &Mutex<Vec<NodeEvent>>, stop: &Atomi
         let Ok(mut w) = stream.try_clone() else {
             continue;
         };
-        if send(&mut w, Command::Events { since, follow: true }).is_err() {
+        if send(
+            &mut w,
+            Command::Events {
+                since,
+                follow: true,
+            },
+        )
+        .is_err()
+        {
             continue;
         }
         let mut reader = BufReader::new(stream);

@@ -101,7 +101,10 @@ pub fn run(opts: Options, json: bool) -> ExitCode {
         let _ = std::fs::write(out.join(format!("{}.toml", n.name)), &n.file.text);
     }
     if !json {
-        println!("rehearsing the pair in network namespaces; output in {}", out.display());
+        println!(
+            "rehearsing the pair in network namespaces; output in {}",
+            out.display()
+        );
     }
     let report = rehearse(plan, &opts, &out, !json);
     let _ = std::fs::write(
@@ -203,7 +206,13 @@ fn rehearse(plan: Plan, opts: &Options, out: &Path, progress: bool) -> Report {
         nodes: plan
             .nodes
             .iter()
-            .map(|n| (n.name.clone(), n.file.origin.describe(), n.file.changes.clone()))
+            .map(|n| {
+                (
+                    n.name.clone(),
+                    n.file.origin.describe(),
+                    n.file.changes.clone(),
+                )
+            })
             .collect(),
         topology: plan.describe(),
         notes: plan.notes.clone(),
@@ -258,9 +267,12 @@ fn run_in(
     if let Some(vip) = r.bed.plan.front.vip {
         // The client's first ARP for the VIP, before the traffic counts.
         let client = r.bed.client().clone();
-        let _ = lab::wait_until("the VIP answering", START_LIMIT, Duration::from_millis(100), || {
-            client.ping(&vip.to_string())
-        });
+        let _ = lab::wait_until(
+            "the VIP answering",
+            START_LIMIT,
+            Duration::from_millis(100),
+            || client.ping(&vip.to_string()),
+        );
     }
     if let Err(why) = r.wait_steady(START_LIMIT, Duration::from_millis(500)) {
         report.unsteady_at_start = why;
@@ -354,7 +366,8 @@ fn row(r: &Rehearsal, run: scenario::Run, out: &Path, n: usize) -> Row {
         ),
     ];
     if !row.run.problems.is_empty() {
-        tl.summary.push(format!("problems: {}", row.run.problems.join("; ")));
+        tl.summary
+            .push(format!("problems: {}", row.run.problems.join("; ")));
     }
     let path = out.join(format!("{}-{}.svg", n + 1, row.run.scenario.name()));
     if std::fs::write(&path, svg::render(&tl, row.run.event_us)).is_ok() {
@@ -395,7 +408,10 @@ fn traffic_spec(plan: &Plan, opts: &Options) -> Spec {
 
 fn describe_traffic(s: &Spec) -> String {
     let list = |v: &[std::net::SocketAddrV4]| {
-        v.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" ")
+        v.iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     let mut parts = Vec::new();
     if !s.http.is_empty() {

@@ -189,9 +189,7 @@ pub fn derive(a: &NodeFile) -> Result<NodeFile, Vec<String>> {
                     let why = if super::addr::is_subnet(net) {
                         format!("no free address left in {subnet} for the second node")
                     } else {
-                        format!(
-                            "{net} is a single address, which the second node cannot have too"
-                        )
+                        format!("{net} is a single address, which the second node cannot have too")
                     };
                     vec![format!(
                         "{from}: interfaces.{ifname}: {why}; give the second node's file"

@@ -90,7 +90,10 @@ impl Rehearsal {
             .statuses()
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.as_ref().is_some_and(|s| state_of(s, inst) == Some(VrrpState::Master)))
+            .filter(|(_, s)| {
+                s.as_ref()
+                    .is_some_and(|s| state_of(s, inst) == Some(VrrpState::Master))
+            })
             .map(|(i, _)| i)
             .collect();
         (masters.len() == 1).then(|| masters[0])

@@ -132,7 +132,10 @@ impl Rehearsal {
                 backend = Some(b);
                 let h = &self.bed.plan.hosts[b];
                 let ip = h.links[0].addrs[0].ip();
-                (h.name.clone(), format!("backend {} ({ip}) stops serving", h.name))
+                (
+                    h.name.clone(),
+                    format!("backend {} ({ip}) stops serving", h.name),
+                )
             }
             Scenario::BgpPeerLost => {
                 if self.bed.routers.is_empty() {
@@ -150,13 +153,18 @@ impl Rehearsal {
             }
             Scenario::BadReload => (
                 self.bed.nodes[m].name.clone(),
-                format!("reload of a broken file on {} (master)", self.bed.nodes[m].name),
+                format!(
+                    "reload of a broken file on {} (master)",
+                    self.bed.nodes[m].name
+                ),
             ),
         };
 
         // The event.
         let event_us = self.mark(action.clone());
-        let generation = self.bed.nodes[m].status().map(|s| s.daemon.config_generation);
+        let generation = self.bed.nodes[m]
+            .status()
+            .map(|s| s.daemon.config_generation);
         match s {
             Scenario::Crash => {
                 self.bed.nodes[m].app.proc().kill();
@@ -217,14 +225,15 @@ impl Rehearsal {
             let checks_ok = match backend {
                 Some(b) => self.checks_of(b).iter().all(|(node, check)| {
                     st[*node].as_ref().is_some_and(|x| {
-                        x.checks.iter().any(|c| &c.name == check && c.state == "down")
+                        x.checks
+                            .iter()
+                            .any(|c| &c.name == check && c.state == "down")
                     })
                 }),
                 None => true,
             };
             let fixed = s == Scenario::BadReload;
-            let graceful_done = s != Scenario::Graceful
-                || !self.bed.nodes[m].running();
+            let graceful_done = s != Scenario::Graceful || !self.bed.nodes[m].running();
             if !fixed && master_ok && checks_ok && graceful_done && self.routes_as_expected(&st) {
                 let (done, failed) = self.recent_requests(300);
                 if failed == 0 || done == 0 {
@@ -237,7 +246,10 @@ impl Rehearsal {
             std::thread::sleep(Duration::from_millis(20));
         };
         if s == Scenario::Graceful {
-            let st = self.bed.nodes[m].app.proc().wait_timeout(Duration::from_secs(10));
+            let st = self.bed.nodes[m]
+                .app
+                .proc()
+                .wait_timeout(Duration::from_secs(10));
             if !exited {
                 self.node_down(m, now_us());
             }
@@ -257,10 +269,7 @@ impl Rehearsal {
         // What happened.
         let master_after = self.master();
         if s.fails_over() && master_after != Some(other) {
-            problems.push(format!(
-                "{} did not take over",
-                self.bed.nodes[other].name
-            ));
+            problems.push(format!("{} did not take over", self.bed.nodes[other].name));
         }
         if !s.fails_over() && master_after != Some(m) {
             problems.push(format!(
@@ -283,7 +292,9 @@ impl Rehearsal {
             route_at.map(|t| (t - event_us) as f64 / 1000.0)
         };
         if s == Scenario::BadReload {
-            let now = self.bed.nodes[m].status().map(|s| s.daemon.config_generation);
+            let now = self.bed.nodes[m]
+                .status()
+                .map(|s| s.daemon.config_generation);
             if now != generation {
                 problems.push(format!(
                     "the running configuration changed (generation {generation:?} -> {now:?})"
@@ -301,7 +312,10 @@ impl Rehearsal {
             }
             Scenario::LinkDown => {
                 self.bed.nodes[m].ns.set_up(&front.interface);
-                self.mark(format!("{} up on {}", front.interface, self.bed.nodes[m].name));
+                self.mark(format!(
+                    "{} up on {}",
+                    front.interface, self.bed.nodes[m].name
+                ));
             }
             Scenario::BackendFail => {
                 let name = self.bed.plan.hosts[backend.expect("chosen")].name.clone();
@@ -378,8 +392,7 @@ impl Rehearsal {
     ) -> (Option<f64>, Option<&'static str>) {
         let front = &self.bed.plan.front;
         if let Some(vip) = front.vip {
-            if let Some((ms, _)) =
-                capture::failover(frames, event_us as f64 / 1e6, front.vrid, vip)
+            if let Some((ms, _)) = capture::failover(frames, event_us as f64 / 1e6, front.vrid, vip)
             {
                 return (Some(ms), Some("capture"));
             }
@@ -391,10 +404,7 @@ impl Rehearsal {
                 && e.vrrp_change().is_some_and(|(_, to)| to == "master")
         });
         match took {
-            Some(e) => (
-                Some((e.t_us() - event_us) as f64 / 1000.0),
-                Some("events"),
-            ),
+            Some(e) => (Some((e.t_us() - event_us) as f64 / 1000.0), Some("events")),
             None => (None, None),
         }
     }

@@ -147,7 +147,11 @@ fn udp_socket(port: u16) -> std::io::Result<UdpSocket> {
 async fn listen(host: &str, serve: &Serve, tasks: &mut JoinSet<()>) -> Result<(), String> {
     let body = format!(
         "{host}\n{}",
-        serve.http_body.as_deref().map(|b| format!("{b}\n")).unwrap_or_default()
+        serve
+            .http_body
+            .as_deref()
+            .map(|b| format!("{b}\n"))
+            .unwrap_or_default()
     );
     for &port in &serve.tcp {
         let l = tcp_listener(port).map_err(|e| format!("{host}: tcp port {port}: {e}"))?;
@@ -256,11 +260,16 @@ mod tests {
             });
             let mut c = TcpStream::connect(addr).await.unwrap();
             for _ in 0..3 {
-                c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+                c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .await
+                    .unwrap();
                 let mut buf = vec![0u8; 256];
                 let n = c.read(&mut buf).await.unwrap();
                 let text = String::from_utf8_lossy(&buf[..n]).to_string();
-                assert!(text.starts_with("HTTP/1.1 200 OK") && text.ends_with("\r\n\r\nb1\n"), "{text}");
+                assert!(
+                    text.starts_with("HTTP/1.1 200 OK") && text.ends_with("\r\n\r\nb1\n"),
+                    "{text}"
+                );
             }
             let mut c = TcpStream::connect(addr).await.unwrap();
             c.write_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")

@@ -105,7 +105,11 @@ pub fn render(tl: &Timeline, event_us: i64) -> String {
         let w = e.label.len() as f64 * 6.2 + 8.0;
         let row = (0..LABEL_ROWS)
             .find(|&r| row_end[r] < x)
-            .unwrap_or_else(|| (0..LABEL_ROWS).min_by(|a, b| row_end[*a].total_cmp(&row_end[*b])).unwrap_or(0));
+            .unwrap_or_else(|| {
+                (0..LABEL_ROWS)
+                    .min_by(|a, b| row_end[*a].total_cmp(&row_end[*b]))
+                    .unwrap_or(0)
+            });
         row_end[row] = x + w;
         let colour = match e.kind {
             MarkKind::Drill => "#b71c1c",
@@ -276,7 +280,11 @@ pub fn render(tl: &Timeline, event_us: i64) -> String {
         );
     }
     for (x, top, colour, kind) in lines {
-        let dash = if kind == MarkKind::Drill { "" } else { r#" stroke-dasharray="4 3""# };
+        let dash = if kind == MarkKind::Drill {
+            ""
+        } else {
+            r#" stroke-dasharray="4 3""#
+        };
         let _ = writeln!(
             body,
             r#"<line x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{plot_bottom:.1}" stroke="{colour}" stroke-width="1.3"{dash}/>"#
@@ -348,11 +356,17 @@ mod tests {
             vrrp: vec![
                 Band {
                     label: "lb1 front".into(),
-                    spans: vec![span(0, 1_000_000, "master"), span(1_000_000, 2_000_000, "down")],
+                    spans: vec![
+                        span(0, 1_000_000, "master"),
+                        span(1_000_000, 2_000_000, "down"),
+                    ],
                 },
                 Band {
                     label: "lb2 front".into(),
-                    spans: vec![span(0, 1_350_000, "backup"), span(1_350_000, 2_000_000, "master")],
+                    spans: vec![
+                        span(0, 1_350_000, "backup"),
+                        span(1_350_000, 2_000_000, "master"),
+                    ],
                 },
             ],
             routes: vec![Band {
@@ -403,11 +417,22 @@ mod tests {
         let svg = render(&sample(), 1_000_000);
         assert!(svg.starts_with("<?xml"), "{svg}");
         assert!(balanced(&svg), "{svg}");
-        for c in [MASTER, BACKUP, DOWN, FAILED, BROKEN, ROUTE_NODE[0], ANSWERED] {
+        for c in [
+            MASTER,
+            BACKUP,
+            DOWN,
+            FAILED,
+            BROKEN,
+            ROUTE_NODE[0],
+            ANSWERED,
+        ] {
             assert!(svg.contains(c), "{c}");
         }
         assert!(svg.contains("crash &lt;lb1&gt; &amp; co"));
         assert!(!svg.contains("<script") && !svg.contains("href"));
-        assert!(svg.contains(">+0.50 s<") && svg.contains(">-0.50 s<"), "{svg}");
+        assert!(
+            svg.contains(">+0.50 s<") && svg.contains(">-0.50 s<"),
+            "{svg}"
+        );
     }
 }

@@ -278,7 +278,10 @@ fn reason(e: &std::io::Error) -> &'static str {
 async fn http_request(to: SocketAddrV4) -> Result<(), &'static str> {
     let mut s = TcpStream::connect(to).await.map_err(|e| reason(&e))?;
     let _ = s.set_nodelay(true);
-    let req = format!("GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", to.ip());
+    let req = format!(
+        "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        to.ip()
+    );
     s.write_all(req.as_bytes()).await.map_err(|e| reason(&e))?;
     let mut resp = Vec::new();
     s.read_to_end(&mut resp).await.map_err(|e| reason(&e))?;
@@ -305,15 +308,17 @@ async fn udp_request(to: SocketAddrV4, k: usize) -> Result<(), &'static str> {
 /// delivers only the replies to it; the client's namespace allows root's group such sockets).
 async fn echo(to: Ipv4Addr, k: usize) -> Result<(), &'static str> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::ICMPV4))
-        .map_err(|e| reason(&e))?;
+    let s =
+        Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::ICMPV4)).map_err(|e| reason(&e))?;
     s.set_nonblocking(true).map_err(|e| reason(&e))?;
     let s = UdpSocket::from_std(std::net::UdpSocket::from(s)).map_err(|e| reason(&e))?;
     s.connect((to, 0)).await.map_err(|e| reason(&e))?;
     let seq = (k & 0xffff) as u16;
     let [hi, lo] = seq.to_be_bytes();
     // Echo request: type 8, code 0; checksum and identifier are the kernel's.
-    let req = [8, 0, 0, 0, 0, 0, hi, lo, b'd', b'r', b'i', b'l', b'l', 0, 0, 0];
+    let req = [
+        8, 0, 0, 0, 0, 0, hi, lo, b'd', b'r', b'i', b'l', b'l', 0, 0, 0,
+    ];
     s.send(&req).await.map_err(|e| reason(&e))?;
     let mut buf = [0u8; 2048];
     loop {

@@ -110,7 +110,7 @@ impl Planner {
     }
 
     /// The segment whose subnet holds `ip`, and that subnet.
-    fn locate<'s>(segments: &'s [Segment], ip: IpAddr) -> Option<(&'s Segment, IpNetwork)> {
+    fn locate(segments: &[Segment], ip: IpAddr) -> Option<(&Segment, IpNetwork)> {
         segments
             .iter()
             .find_map(|s| s.subnets.iter().find(|n| n.contains(ip)).map(|n| (s, *n)))
