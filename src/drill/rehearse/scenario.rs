@@ -115,7 +115,9 @@ impl Rehearsal {
         let rfc_ms = self.rfc_ms(s, other);
         let mut problems = Vec::new();
         let mut detail = String::new();
-        let mut limit = Duration::from_secs(15);
+        // A router may keep a dead node's path until its hold timer expires: the window waits
+        // for that, so the convergence is measured, not cut short.
+        let mut limit = (self.hold_time() + Duration::from_secs(5)).max(Duration::from_secs(15));
         let mut backend: Option<usize> = None;
         let (target, action) = match s {
             Scenario::Crash | Scenario::Graceful | Scenario::LinkDown => {
@@ -249,7 +251,7 @@ impl Rehearsal {
             let st = self.bed.nodes[m]
                 .app
                 .proc()
-                .wait_timeout(Duration::from_secs(10));
+                .wait_timeout(self.stop_limit());
             if !exited {
                 self.node_down(m, now_us());
             }
@@ -257,8 +259,9 @@ impl Rehearsal {
                 Some(x) if x.success() => {}
                 Some(x) => problems.push(format!("{} stopped with {x}", self.bed.nodes[m].name)),
                 None => problems.push(format!(
-                    "{} did not stop within 10 s of SIGTERM",
-                    self.bed.nodes[m].name
+                    "{} did not stop within {} s of SIGTERM",
+                    self.bed.nodes[m].name,
+                    self.stop_limit().as_secs()
                 )),
             }
         }
@@ -364,6 +367,31 @@ impl Rehearsal {
             recovery_held_by,
             connections,
         })
+    }
+
+    /// The longest BGP hold time of the files (zero without BGP), at most 200 s.
+    fn hold_time(&self) -> Duration {
+        self.bed
+            .plan
+            .nodes
+            .iter()
+            .filter_map(|n| n.config().bgp.as_ref().map(|b| b.hold_time.get()))
+            .max()
+            .unwrap_or_default()
+            .min(Duration::from_secs(200))
+    }
+
+    /// How long a SIGTERMed daemon may take to exit: its `shutdown_grace` and 5 s.
+    fn stop_limit(&self) -> Duration {
+        let grace = self
+            .bed
+            .plan
+            .nodes
+            .iter()
+            .map(|n| n.config().daemon.shutdown_grace.get())
+            .max()
+            .unwrap_or_default();
+        grace + Duration::from_secs(5)
     }
 
     /// RFC 9568's failover time for the backup `b` of the timed instance.
