@@ -1,7 +1,8 @@
 //! `applianced drill` rehearsing an HA pair (issue 18): with no file (the built-in example
 //! pair), with the example pair's two files, and with one file (the second node derived);
-//! the JSON has every scenario's figures and timeline; a healthy pair loses nothing to a bad
-//! reload and at most what its checks allow to a backend failure; the timeline opens in a real
+//! the JSON has every scenario's figures (through the services and through the SNAT gateway)
+//! and timeline; a healthy pair loses nothing to a bad reload and at most what its checks allow
+//! to a backend failure; the timeline opens in a real
 //! browser (headless Chromium) and shows the VRRP states' colours; files the drill cannot
 //! rehearse are refused with one line per reason; nothing of a rehearsal remains.
 //!
@@ -92,6 +93,10 @@ fn assert_healthy_rehearsal(r: &Value, names: &[&str]) {
             s["requests"].as_u64().unwrap() > 0,
             "{n}: no traffic: {s:#}"
         );
+        // The office's traffic through the SNAT gateway, counted apart.
+        let snat = &s["snat"];
+        assert!(snat["requests"].as_u64().unwrap() > 0, "{n}: {s:#}");
+        assert!(snat["connections_broken"].is_u64(), "{n}: {s:#}");
         let svg = s["svg"].as_str().expect("an SVG path");
         assert!(Path::new(svg).is_file(), "{svg}");
         if ["crash", "graceful", "link-down"].contains(&n) {
@@ -113,6 +118,8 @@ fn assert_healthy_rehearsal(r: &Value, names: &[&str]) {
         let s = scenario(r, "bad-reload");
         assert!(s["requests_failed"].as_u64().unwrap() <= 2, "{s:#}");
         assert_eq!(s["connections_broken"], 0, "{s:#}");
+        assert!(s["snat"]["requests_failed"].as_u64().unwrap() <= 2, "{s:#}");
+        assert_eq!(s["snat"]["connections_broken"], 0, "{s:#}");
         assert!(
             s["detail"]
                 .as_str()
@@ -127,6 +134,9 @@ fn assert_healthy_rehearsal(r: &Value, names: &[&str]) {
         let s = scenario(r, "backend-fail");
         let failed = s["requests_failed"].as_u64().unwrap();
         assert!(failed <= 2 * 200 * 300 / 1000, "{failed}: {s:#}");
+        // The office's traffic does not pass the backends.
+        assert!(s["snat"]["requests_failed"].as_u64().unwrap() <= 2, "{s:#}");
+        assert_eq!(s["snat"]["connections_broken"], 0, "{s:#}");
     }
     // The router's route moves with the master.
     if names.contains(&"crash") {

@@ -16,6 +16,7 @@ pub mod addr;
 pub mod bed;
 pub mod capture;
 pub mod follow;
+pub mod logtail;
 pub mod node_text;
 pub mod pair;
 pub mod plan;
@@ -256,6 +257,14 @@ fn run_in(
         "request_timeout_ms": spec.request_timeout.as_millis() as u64,
         "connection_timeout_ms": spec.connection_timeout.as_millis() as u64,
         "describe": describe_traffic(&spec),
+        "snat": plan.snat.iter().map(|sp| {
+            let s = snat_spec(sp, opts);
+            json!({
+                "pool": sp.pool,
+                "from": plan.hosts[sp.host].first_v4().map(|a| a.to_string()),
+                "describe": describe_traffic(&s),
+            })
+        }).collect::<Vec<_>>(),
     });
     let lab_dir = lab.artifacts().to_path_buf();
     let bed = Bed::build(lab, plan)?;
@@ -281,6 +290,14 @@ fn run_in(
         let t = Traffic::start(r.bed.client().name(), spec);
         t.reopen(Duration::from_secs(15));
         r.traffic = Some(t);
+    }
+    for sp in r.bed.plan.snat.clone() {
+        let ns = r.bed.hosts[sp.host].name().to_string();
+        let t = Traffic::start(&ns, snat_spec(&sp, opts));
+        t.reopen(Duration::from_secs(15));
+        r.snat.push(t);
+    }
+    if r.traffic.is_some() || !r.snat.is_empty() {
         // The traffic itself settles (first ARP, first flows).
         let _ = r.wait_steady(Duration::from_secs(10), Duration::from_millis(500));
     }
@@ -339,6 +356,12 @@ fn row(r: &Rehearsal, run: scenario::Run, out: &Path, n: usize) -> Row {
         .as_ref()
         .map(|t| t.between(run.from_us, run.to_us))
         .unwrap_or_default();
+    let in_recovery: usize = r
+        .traffic
+        .iter()
+        .chain(&r.snat)
+        .map(|t| t.between(run.to_us, run.end_us).1.len())
+        .sum();
     let route_at = run
         .route_convergence_ms
         .map(|ms| run.event_us + (ms * 1000.0) as i64);
@@ -349,6 +372,16 @@ fn row(r: &Rehearsal, run: scenario::Run, out: &Path, n: usize) -> Row {
         route_at,
     );
     let mut row = Row::new(run, &names, &reqs, &breaks, None);
+    row.broken_in_recovery = in_recovery;
+    if !r.snat.is_empty() {
+        let (mut sreqs, mut sbreaks) = (Vec::new(), Vec::new());
+        for t in &r.snat {
+            let (q, b) = t.between(row.run.from_us, row.run.to_us);
+            sreqs.extend(q);
+            sbreaks.extend(b);
+        }
+        row = row.with_snat(&sreqs, &sbreaks);
+    }
     let ms = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("{v:.1} ms"));
     tl.summary = vec![
         format!(
@@ -365,6 +398,13 @@ fn row(r: &Rehearsal, run: scenario::Run, out: &Path, n: usize) -> Row {
             row.run.connections
         ),
     ];
+    if let Some((n, failed, broken)) = row.snat {
+        tl.summary.push(format!(
+            "through the SNAT gateway: {failed} of {n} requests failed, {broken} of {} \
+             connections broken",
+            row.run.snat_connections
+        ));
+    }
     if !row.run.problems.is_empty() {
         tl.summary
             .push(format!("problems: {}", row.run.problems.join("; ")));
@@ -400,6 +440,22 @@ fn traffic_spec(plan: &Plan, opts: &Options) -> Spec {
         http_rate: opts.rate.max(1),
         udp_rate: (opts.rate / 2).max(1),
         connections: opts.connections,
+        period: Duration::from_millis(500),
+        request_timeout: Duration::from_secs(1),
+        connection_timeout: Duration::from_secs(3),
+    }
+}
+
+/// The inside host's traffic to the client through the SNAT gateway: half the services' rate,
+/// a fifth of their connections.
+fn snat_spec(sp: &plan::SnatPlan, opts: &Options) -> Spec {
+    Spec {
+        http: vec![std::net::SocketAddrV4::new(sp.to, plan::OUTSIDE_TCP)],
+        udp: vec![std::net::SocketAddrV4::new(sp.to, plan::OUTSIDE_UDP)],
+        icmp: Vec::new(),
+        http_rate: (opts.rate / 2).max(1),
+        udp_rate: (opts.rate / 4).max(1),
+        connections: opts.connections / 5,
         period: Duration::from_millis(500),
         request_timeout: Duration::from_secs(1),
         connection_timeout: Duration::from_secs(3),

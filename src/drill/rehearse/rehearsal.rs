@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::bed::Bed;
-use super::follow::Follower;
+use super::follow::{Follower, NodeEvent};
 use super::plan::Role;
 use super::routes::RouteWatch;
 use super::traffic::{now_us, Traffic};
@@ -24,6 +24,8 @@ pub struct Mark {
 /// Fields drop in order: the watchers' threads before the bed (and its lab) go.
 pub struct Rehearsal {
     pub traffic: Option<Traffic>,
+    /// Per SNAT pool of the plan, its inside host's traffic to the client.
+    pub snat: Vec<Traffic>,
     pub follower: Follower,
     pub routes: Vec<RouteWatch>,
     pub bed: Bed,
@@ -32,6 +34,8 @@ pub struct Rehearsal {
     pub down: Vec<Vec<(i64, Option<i64>)>>,
     /// Sessions the drill stopped at a router: `(router, node)`.
     pub disabled: BTreeSet<(usize, usize)>,
+    /// Events a stopped daemon wrote after its event stream had ended, from its log.
+    pub from_logs: Vec<NodeEvent>,
 }
 
 impl Rehearsal {
@@ -47,12 +51,42 @@ impl Rehearsal {
         let down = vec![Vec::new(); bed.nodes.len()];
         Rehearsal {
             traffic,
+            snat: Vec::new(),
             follower,
             routes,
             bed,
             marks: Vec::new(),
             down,
             disabled: BTreeSet::new(),
+            from_logs: Vec::new(),
+        }
+    }
+
+    /// Every node event: the followed ones and those read back from logs.
+    pub fn events(&self) -> Vec<NodeEvent> {
+        let mut ev = self.follower.events();
+        ev.extend(self.from_logs.iter().cloned());
+        ev.sort_by_key(|e| e.event.unix_ms);
+        ev
+    }
+
+    /// After node `i`'s daemon exited: the events of its last moments that the stream did not
+    /// carry (the control socket closes first when a daemon stops).
+    pub fn read_back_log(&mut self, i: usize) {
+        let Some(p) = self.bed.nodes[i].app.proc_opt() else {
+            return;
+        };
+        let seen: BTreeSet<(u64, u64)> = self
+            .events()
+            .iter()
+            .filter(|e| e.node == i)
+            .map(|e| (e.event.seq, e.event.unix_ms))
+            .collect();
+        let start = self.down[i].last().map_or(0, |d| d.0 / 1000 - 60_000);
+        for ev in super::logtail::events(&p.log()) {
+            if ev.unix_ms as i64 >= start && !seen.contains(&(ev.seq, ev.unix_ms)) {
+                self.from_logs.push(NodeEvent { node: i, event: ev });
+            }
         }
     }
 
@@ -172,21 +206,26 @@ impl Rehearsal {
         (last, last.is_some())
     }
 
-    /// Requests done in the last `ms` milliseconds: `(done, failed)`.
+    /// Requests (through the services and the SNAT gateway) done in the last `ms`
+    /// milliseconds: `(done, failed)`.
     pub fn recent_requests(&self, ms: i64) -> (usize, usize) {
-        let Some(t) = &self.traffic else {
-            return (0, 0);
-        };
         let now = now_us();
-        let (reqs, _) = t.between(now - ms * 1000 - 2_000_000, now + 1);
-        let recent: Vec<_> = reqs
-            .iter()
-            .filter(|r| r.done_us >= now - ms * 1000)
-            .collect();
-        (
-            recent.len(),
-            recent.iter().filter(|r| r.failed.is_some()).count(),
-        )
+        let mut out = (0, 0);
+        for t in self.traffic.iter().chain(&self.snat) {
+            let (reqs, _) = t.between(now - ms * 1000 - 2_000_000, now + 1);
+            for r in reqs.iter().filter(|r| r.done_us >= now - ms * 1000) {
+                out.0 += 1;
+                out.1 += usize::from(r.failed.is_some());
+            }
+        }
+        out
+    }
+
+    /// Reopens the broken connections of every traffic.
+    pub fn reopen(&self) {
+        for t in self.traffic.iter().chain(&self.snat) {
+            t.reopen(Duration::from_secs(10));
+        }
     }
 
     /// What keeps the pair from being steady now (empty: steady): both daemons answering,
@@ -228,7 +267,7 @@ impl Rehearsal {
         if !self.routes_as_expected(&st) {
             why.push("the routers' routes are not as the nodes announce them".into());
         }
-        if self.traffic.is_some() {
+        if self.traffic.is_some() || !self.snat.is_empty() {
             let (done, failed) = self.recent_requests(300);
             if failed > 0 {
                 why.push(format!("{failed} of the last {done} requests failed"));

@@ -24,6 +24,14 @@ pub struct Row {
     /// Why they failed: `timeout`, `refused`, `reset`, ...
     pub failed_by: BTreeMap<&'static str, usize>,
     pub connections_broken: usize,
+    /// Why they broke: `reset`, `closed`, `timeout`, ...
+    pub broken_by: BTreeMap<&'static str, usize>,
+    /// Connections (services and SNAT) the recovery broke (a master taking its VIPs back).
+    pub broken_in_recovery: usize,
+    /// Through the SNAT gateway (when a pool has `sources`): requests sent from the event on,
+    /// those that failed, connections broken.
+    pub snat: Option<(usize, usize, usize)>,
+    pub snat_broken_by: BTreeMap<&'static str, usize>,
     pub svg: Option<PathBuf>,
 }
 
@@ -58,9 +66,31 @@ impl Row {
             failed_icmp: failed(Proto::Icmp),
             failed_by,
             connections_broken: breaks.iter().filter(|b| b.t_us >= run.event_us).count(),
+            broken_by: by_reason(breaks.iter().filter(|b| b.t_us >= run.event_us)),
+            broken_in_recovery: 0,
+            snat: None,
+            snat_broken_by: BTreeMap::new(),
             svg,
             run,
         }
+    }
+
+    /// Counts the SNAT gateway's traffic of the window.
+    pub fn with_snat(mut self, reqs: &[Req], breaks: &[Break]) -> Row {
+        let after: Vec<&Req> = reqs
+            .iter()
+            .filter(|r| r.t_us >= self.run.event_us)
+            .collect();
+        self.snat = Some((
+            after.len(),
+            after.iter().filter(|r| r.failed.is_some()).count(),
+            breaks
+                .iter()
+                .filter(|b| b.t_us >= self.run.event_us)
+                .count(),
+        ));
+        self.snat_broken_by = by_reason(breaks.iter().filter(|b| b.t_us >= self.run.event_us));
+        self
     }
 
     pub fn requests_failed(&self) -> usize {
@@ -86,16 +116,33 @@ impl Row {
             "requests_failed_by": self.failed_by,
             "connections": r.connections,
             "connections_broken": self.connections_broken,
+            "connections_broken_by": self.broken_by,
+            "snat": self.snat.map(|(n, failed, broken)| json!({
+                "requests": n,
+                "requests_failed": failed,
+                "connections": r.snat_connections,
+                "connections_broken": broken,
+                "connections_broken_by": self.snat_broken_by,
+            })),
             "route_convergence_ms": r.route_convergence_ms.map(round1),
             "settled": r.settled,
             "recovery_ms": r.recovery_ms,
             "recovery_held_by": r.recovery_held_by,
+            "connections_broken_in_recovery": self.broken_in_recovery,
             "window_ms": (r.to_us - r.from_us) / 1000,
             "detail": r.detail,
             "problems": r.problems,
             "svg": self.svg.as_ref().map(|p| p.display().to_string()),
         })
     }
+}
+
+fn by_reason<'a>(breaks: impl Iterator<Item = &'a Break>) -> BTreeMap<&'static str, usize> {
+    let mut m = BTreeMap::new();
+    for b in breaks {
+        *m.entry(b.why).or_insert(0) += 1;
+    }
+    m
 }
 
 fn round1(x: f64) -> f64 {
@@ -166,6 +213,15 @@ impl Report {
             "traffic: {}",
             self.traffic["describe"].as_str().unwrap_or("")
         );
+        for sn in self.traffic["snat"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                s,
+                "through SNAT pool {} from {}: {}",
+                sn["pool"].as_str().unwrap_or(""),
+                sn["from"].as_str().unwrap_or("?"),
+                sn["describe"].as_str().unwrap_or("")
+            );
+        }
         let _ = writeln!(
             s,
             "\n{:<14} {:<7} {:>11} {:>8} {:>8} {:>7} {:>9} {:>9} {:>9}",
@@ -210,8 +266,25 @@ impl Report {
              (- : no BGP, or no change)"
         );
         for r in &self.rows {
+            if let Some((n, failed, broken)) = r.snat {
+                let _ = writeln!(
+                    s,
+                    "{}: through the SNAT gateway {failed} of {n} requests failed, {broken}/{} \
+                     connections broken",
+                    r.run.scenario.name(),
+                    r.run.snat_connections
+                );
+            }
             if !r.run.detail.is_empty() {
                 let _ = writeln!(s, "{}: {}", r.run.scenario.name(), r.run.detail);
+            }
+            if r.broken_in_recovery > 0 {
+                let _ = writeln!(
+                    s,
+                    "{}: the recovery broke {} connection(s)",
+                    r.run.scenario.name(),
+                    r.broken_in_recovery
+                );
             }
             if let Some(w) = &r.run.recovery_held_by {
                 let _ = writeln!(s, "{}: recovery held up by: {w}", r.run.scenario.name());

@@ -76,6 +76,8 @@ pub struct Run {
     pub from_us: i64,
     pub event_us: i64,
     pub to_us: i64,
+    /// The end of the recovery.
+    pub end_us: i64,
     pub master_before: Option<usize>,
     pub master_after: Option<usize>,
     pub failover_ms: Option<f64>,
@@ -92,6 +94,8 @@ pub struct Run {
     pub recovery_held_by: Option<String>,
     /// Connections open when the event came.
     pub connections: usize,
+    /// Connections through the SNAT gateway open when the event came.
+    pub snat_connections: usize,
 }
 
 impl Rehearsal {
@@ -112,6 +116,7 @@ impl Rehearsal {
         let from_us = now_us();
         std::thread::sleep(LEAD);
         let connections = self.traffic.as_ref().map_or(0, |t| t.alive());
+        let snat_connections = self.snat.iter().map(|t| t.alive()).sum();
         let rfc_ms = self.rfc_ms(s, other);
         let mut problems = Vec::new();
         let mut detail = String::new();
@@ -248,13 +253,11 @@ impl Rehearsal {
             std::thread::sleep(Duration::from_millis(20));
         };
         if s == Scenario::Graceful {
-            let st = self.bed.nodes[m]
-                .app
-                .proc()
-                .wait_timeout(self.stop_limit());
+            let st = self.bed.nodes[m].app.proc().wait_timeout(self.stop_limit());
             if !exited {
                 self.node_down(m, now_us());
             }
+            self.read_back_log(m);
             match st {
                 Some(x) if x.success() => {}
                 Some(x) => problems.push(format!("{} stopped with {x}", self.bed.nodes[m].name)),
@@ -265,6 +268,9 @@ impl Rehearsal {
                 )),
             }
         }
+        // An exchange in flight across the event may still be retransmitting: the window stays
+        // open until every open connection has been answered since the pair settled (or broke).
+        self.wait_answered(now_us());
         std::thread::sleep(TAIL);
         let to_us = now_us();
         let frames = cap.finish();
@@ -343,9 +349,11 @@ impl Rehearsal {
                 why.join("; ")
             )
         })?;
-        if let Some(t) = &self.traffic {
-            t.reopen(Duration::from_secs(10));
-        }
+        // What the recovery itself breaks (a preempting master takes the VIPs back) is counted
+        // apart, once every connection has been answered since the pair was steady again.
+        self.wait_answered(now_us());
+        self.reopen();
+        let end_us = now_us();
         let recovery_held_by = recovery.1.filter(|_| recovery.0 > Duration::from_secs(3));
         Ok(Run {
             scenario: s,
@@ -354,6 +362,7 @@ impl Rehearsal {
             from_us,
             event_us,
             to_us,
+            end_us,
             master_before: Some(m),
             master_after,
             failover_ms,
@@ -366,7 +375,23 @@ impl Rehearsal {
             recovery_ms: Some(rec.elapsed().as_millis() as u64),
             recovery_held_by,
             connections,
+            snat_connections,
         })
+    }
+
+    /// Waits until every open connection has had an exchange answered at or after `t_us`,
+    /// at most the connection timeout and a period and a half.
+    fn wait_answered(&self, t_us: i64) {
+        let deadline = Instant::now() + Duration::from_millis(3_750);
+        while Instant::now() < deadline
+            && !self
+                .traffic
+                .iter()
+                .chain(&self.snat)
+                .all(|t| t.answered_since(t_us))
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The longest BGP hold time of the files (zero without BGP), at most 200 s.
@@ -425,7 +450,7 @@ impl Rehearsal {
                 return (Some(ms), Some("capture"));
             }
         }
-        let took = self.follower.events().into_iter().find(|e| {
+        let took = self.events().into_iter().find(|e| {
             e.node != old
                 && e.t_us() >= event_us
                 && e.event.object == front.instance

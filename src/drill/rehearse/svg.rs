@@ -72,6 +72,85 @@ impl Axis {
     }
 }
 
+/// A chart of requests per 10 ms: answered grey, failed red on top.
+fn chart(body: &mut String, y: &mut f64, ax: &Axis, title: &str, buckets: &[(u32, u32)]) {
+    let max = buckets.iter().map(|(a, f)| a + f).max().unwrap_or(0).max(1) as f64;
+    let answered: u32 = buckets.iter().map(|b| b.0).sum();
+    let failed: u32 = buckets.iter().map(|b| b.1).sum();
+    let _ = writeln!(
+        body,
+        r##"<text x="16" y="{:.1}" font-size="12" font-weight="bold" fill="#455a64">{}: {answered} answered, {failed} failed</text>"##,
+        *y + 11.0,
+        esc(title)
+    );
+    *y += 16.0;
+    let _ = writeln!(
+        body,
+        r##"<rect x="{LEFT}" y="{:.1}" width="{:.1}" height="{CHART}" fill="#fafafa" stroke="#cfd8dc"/>"##,
+        *y,
+        WIDTH - LEFT - RIGHT
+    );
+    let _ = writeln!(
+        body,
+        r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{max:.0}</text>"#,
+        LEFT - 8.0,
+        *y + 10.0
+    );
+    let bw = (ax.x(ax.from + BUCKET_US) - ax.x(ax.from)).max(0.6);
+    for (i, (ok, bad)) in buckets.iter().enumerate() {
+        let x = ax.x(ax.from + i as i64 * BUCKET_US);
+        let base = *y + CHART;
+        let h_ok = *ok as f64 / max * (CHART - 4.0);
+        let h_bad = *bad as f64 / max * (CHART - 4.0);
+        if *ok > 0 {
+            let _ = writeln!(
+                body,
+                r#"<rect x="{x:.2}" y="{:.2}" width="{bw:.2}" height="{h_ok:.2}" fill="{ANSWERED}"/>"#,
+                base - h_ok
+            );
+        }
+        if *bad > 0 {
+            // Failed requests stand out: at least a few pixels high and wide.
+            let h = h_bad.max(6.0);
+            let _ = writeln!(
+                body,
+                r#"<rect x="{x:.2}" y="{:.2}" width="{:.2}" height="{h:.2}" fill="{FAILED}"/>"#,
+                base - h_ok - h,
+                bw.max(2.0)
+            );
+        }
+    }
+    *y += CHART + GAP + 6.0;
+}
+
+/// A row of ticks, one per broken connection.
+fn ticks(body: &mut String, y: &mut f64, ax: &Axis, title: &str, at: &[i64]) {
+    let _ = writeln!(
+        body,
+        r##"<text x="16" y="{:.1}" font-size="12" font-weight="bold" fill="#455a64">{}: {}</text>"##,
+        *y + 11.0,
+        esc(title),
+        at.len()
+    );
+    *y += 16.0;
+    let _ = writeln!(
+        body,
+        r##"<rect x="{LEFT}" y="{:.1}" width="{:.1}" height="{BAND}" fill="#fafafa" stroke="#cfd8dc"/>"##,
+        *y,
+        WIDTH - LEFT - RIGHT
+    );
+    for &t in at {
+        let _ = writeln!(
+            body,
+            r#"<rect x="{:.2}" y="{:.1}" width="2.5" height="{:.1}" fill="{BROKEN}"/>"#,
+            ax.x(t) - 1.0,
+            *y + 3.0,
+            BAND - 6.0
+        );
+    }
+    *y += BAND + GAP + 4.0;
+}
+
 /// The picture of `tl`; `event_us` is time 0 of the axis.
 pub fn render(tl: &Timeline, event_us: i64) -> String {
     let ax = Axis {
@@ -177,83 +256,24 @@ pub fn render(tl: &Timeline, event_us: i64) -> String {
     section(&mut body, &mut y, "VRRP state", &tl.vrrp);
     section(&mut body, &mut y, "router's paths", &tl.routes);
 
-    // Requests per 10 ms.
-    let max = tl
-        .buckets
-        .iter()
-        .map(|(a, f)| a + f)
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
-    let answered: u32 = tl.buckets.iter().map(|b| b.0).sum();
-    let failed: u32 = tl.buckets.iter().map(|b| b.1).sum();
-    let _ = writeln!(
-        body,
-        r##"<text x="16" y="{:.1}" font-size="12" font-weight="bold" fill="#455a64">requests per 10 ms: {answered} answered, {failed} failed</text>"##,
-        y + 11.0
-    );
-    y += 16.0;
-    let _ = writeln!(
-        body,
-        r##"<rect x="{LEFT}" y="{y:.1}" width="{:.1}" height="{CHART}" fill="#fafafa" stroke="#cfd8dc"/>"##,
-        WIDTH - LEFT - RIGHT
-    );
-    let _ = writeln!(
-        body,
-        r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{max:.0}</text>"#,
-        LEFT - 8.0,
-        y + 10.0
-    );
-    let bw = (ax.x(tl.from_us + BUCKET_US) - ax.x(tl.from_us)).max(0.6);
-    for (i, (ok, bad)) in tl.buckets.iter().enumerate() {
-        let x = ax.x(tl.from_us + i as i64 * BUCKET_US);
-        let base = y + CHART;
-        let h_ok = *ok as f64 / max * (CHART - 4.0);
-        let h_bad = *bad as f64 / max * (CHART - 4.0);
-        if *ok > 0 {
-            let _ = writeln!(
-                body,
-                r#"<rect x="{x:.2}" y="{:.2}" width="{bw:.2}" height="{h_ok:.2}" fill="{ANSWERED}"/>"#,
-                base - h_ok
-            );
-        }
-        if *bad > 0 {
-            // Failed requests stand out: at least a few pixels high and wide.
-            let h = h_bad.max(6.0);
-            let _ = writeln!(
-                body,
-                r#"<rect x="{x:.2}" y="{:.2}" width="{:.2}" height="{h:.2}" fill="{FAILED}"/>"#,
-                base - h_ok - h,
-                bw.max(2.0)
-            );
-        }
-    }
-    y += CHART + GAP + 6.0;
-
-    // Broken connections.
-    let _ = writeln!(
-        body,
-        r##"<text x="16" y="{:.1}" font-size="12" font-weight="bold" fill="#455a64">broken connections: {}</text>"##,
-        y + 11.0,
-        tl.breaks.len()
-    );
-    y += 16.0;
-    let _ = writeln!(
-        body,
-        r##"<rect x="{LEFT}" y="{y:.1}" width="{:.1}" height="{BAND}" fill="#fafafa" stroke="#cfd8dc"/>"##,
-        WIDTH - LEFT - RIGHT
-    );
-    for &t in &tl.breaks {
-        let x = ax.x(t);
-        let _ = writeln!(
-            body,
-            r#"<rect x="{:.2}" y="{:.1}" width="2.5" height="{:.1}" fill="{BROKEN}"/>"#,
-            x - 1.0,
-            y + 3.0,
-            BAND - 6.0
+    chart(&mut body, &mut y, &ax, "requests per 10 ms", &tl.buckets);
+    ticks(&mut body, &mut y, &ax, "broken connections", &tl.breaks);
+    if let Some(b) = &tl.snat_buckets {
+        chart(
+            &mut body,
+            &mut y,
+            &ax,
+            "through the SNAT gateway: requests per 10 ms",
+            b,
+        );
+        ticks(
+            &mut body,
+            &mut y,
+            &ax,
+            "through the SNAT gateway: broken connections",
+            &tl.snat_breaks,
         );
     }
-    y += BAND + GAP + 4.0;
     let plot_bottom = y;
 
     // The time axis, 0 at the event.
@@ -383,6 +403,8 @@ mod tests {
             }],
             buckets: vec![(2, 0), (1, 1), (0, 2)],
             breaks: vec![1_200_000],
+            snat_buckets: Some(vec![(1, 0)]),
+            snat_breaks: Vec::new(),
             events: vec![Event {
                 t_us: 1_000_000,
                 label: "SIGKILL".into(),

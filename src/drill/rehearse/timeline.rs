@@ -64,6 +64,9 @@ pub struct Timeline {
     /// Per 10 ms from `from_us`: requests sent that were answered, and that failed.
     pub buckets: Vec<(u32, u32)>,
     pub breaks: Vec<i64>,
+    /// The same through the SNAT gateway (`None` without it).
+    pub snat_buckets: Option<Vec<(u32, u32)>>,
+    pub snat_breaks: Vec<i64>,
     pub events: Vec<Event>,
     pub node_names: Vec<String>,
 }
@@ -234,7 +237,7 @@ impl Rehearsal {
     /// The timeline of `[from, to)`.
     pub fn timeline(&self, title: String, from: i64, to: i64, route_at: Option<i64>) -> Timeline {
         let names: Vec<String> = self.bed.nodes.iter().map(|n| n.name.clone()).collect();
-        let events = self.follower.events();
+        let events = self.events();
         let plan = &self.bed.plan;
         let mut instances: Vec<String> = vec![plan.front.instance.clone()];
         for v in &plan.nodes[0].config().vrrp.instance {
@@ -291,6 +294,12 @@ impl Rehearsal {
             });
         }
         marks.sort_by_key(|e| e.t_us);
+        let (mut sreqs, mut sbreaks) = (Vec::new(), Vec::new());
+        for t in &self.snat {
+            let (q, b) = t.between(from, to);
+            sreqs.extend(q);
+            sbreaks.extend(b.iter().map(|b| b.t_us));
+        }
         Timeline {
             title,
             summary: Vec::new(),
@@ -300,6 +309,8 @@ impl Rehearsal {
             routes,
             buckets: buckets(&reqs, from, to),
             breaks: breaks.iter().map(|b| b.t_us).collect(),
+            snat_buckets: (!self.snat.is_empty()).then(|| buckets(&sreqs, from, to)),
+            snat_breaks: sbreaks,
             events: marks,
             node_names: names,
         }

@@ -80,6 +80,16 @@ pub struct Spec {
     pub connection_timeout: Duration,
 }
 
+/// The open connections: id → the time of their last answered exchange (or of opening).
+#[derive(Default)]
+struct Live(Mutex<std::collections::BTreeMap<u64, i64>>);
+
+impl Live {
+    fn map(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<u64, i64>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 enum Cmd {
     /// Open connections until `connections` run (opening or open).
     Reopen,
@@ -88,8 +98,8 @@ enum Cmd {
 pub struct Traffic {
     pub spec: Spec,
     log: Arc<Mutex<Log>>,
-    /// Connections open now.
-    alive: Arc<AtomicUsize>,
+    /// Connections open now: their number, and the time of the last exchange each answered.
+    live: Arc<Live>,
     tx: Option<mpsc::UnboundedSender<Cmd>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -98,9 +108,9 @@ impl Traffic {
     /// Starts the requests at once (connections are opened by [`Traffic::reopen`]).
     pub fn start(ns: &str, spec: Spec) -> Traffic {
         let log = Arc::new(Mutex::new(Log::default()));
-        let alive = Arc::new(AtomicUsize::new(0));
+        let live = Arc::new(Live::default());
         let (tx, rx) = mpsc::unbounded_channel();
-        let (s, l, a) = (spec.clone(), log.clone(), alive.clone());
+        let (s, l, a) = (spec.clone(), log.clone(), live.clone());
         let thread = netns::spawn(ns, "client-traffic", move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -113,7 +123,7 @@ impl Traffic {
         Traffic {
             spec,
             log,
-            alive,
+            live,
             tx: Some(tx),
             thread: Some(thread),
         }
@@ -136,7 +146,13 @@ impl Traffic {
     }
 
     pub fn alive(&self) -> usize {
-        self.alive.load(Ordering::Relaxed)
+        self.live.map().len()
+    }
+
+    /// Whether every open connection has had an exchange answered at or after `t_us`: none is
+    /// still waiting on one from before (which may yet break, and would be counted later).
+    pub fn answered_since(&self, t_us: i64) -> bool {
+        self.live.map().values().all(|&last| last >= t_us)
     }
 
     /// Requests sent in `[from, to)` and breaks in that time.
@@ -170,7 +186,7 @@ impl Drop for Traffic {
 async fn drive(
     spec: Spec,
     log: Arc<Mutex<Log>>,
-    alive: Arc<AtomicUsize>,
+    live: Arc<Live>,
     mut rx: mpsc::UnboundedReceiver<Cmd>,
 ) {
     let running = Arc::new(AtomicUsize::new(0));
@@ -243,9 +259,10 @@ async fn drive(
             // Exchanges spread over the period, not all at once.
             let offset = spec.period * (next_slot % 97) as u32 / 97;
             next_slot += 1;
-            let (l, a, r, s) = (log.clone(), alive.clone(), running.clone(), spec.clone());
+            let id = next_slot as u64;
+            let (l, a, r, s) = (log.clone(), live.clone(), running.clone(), spec.clone());
             tasks.spawn(async move {
-                connection(to, offset, &s, &l, &a).await;
+                connection(id, to, offset, &s, &l, &a).await;
                 r.fetch_sub(1, Ordering::Relaxed);
             });
         }
@@ -331,11 +348,12 @@ async fn echo(to: Ipv4Addr, k: usize) -> Result<(), &'static str> {
 
 /// One long-lived connection: opened, then an exchange every period until one fails.
 async fn connection(
+    id: u64,
     to: SocketAddrV4,
     offset: Duration,
     spec: &Spec,
     log: &Mutex<Log>,
-    alive: &AtomicUsize,
+    live: &Live,
 ) {
     let open = tokio::time::timeout(spec.connection_timeout, TcpStream::connect(to)).await;
     let Ok(Ok(mut s)) = open else {
@@ -343,7 +361,7 @@ async fn connection(
         return;
     };
     let _ = s.set_nodelay(true);
-    alive.fetch_add(1, Ordering::Relaxed);
+    live.map().insert(id, now_us());
     tokio::time::sleep(offset).await;
     let mut tick = tokio::time::interval(spec.period);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -352,11 +370,14 @@ async fn connection(
         let r = tokio::time::timeout(spec.connection_timeout, exchange(&mut s, to))
             .await
             .unwrap_or(Err("timeout"));
-        if let Err(why) = r {
-            break why;
+        match r {
+            Ok(()) => {
+                live.map().insert(id, now_us());
+            }
+            Err(why) => break why,
         }
     };
-    alive.fetch_sub(1, Ordering::Relaxed);
+    live.map().remove(&id);
     let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
     l.breaks.push(Break {
         t_us: now_us(),

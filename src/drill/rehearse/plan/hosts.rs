@@ -9,6 +9,7 @@ use super::super::addr::{emulable, parse_target};
 use super::super::pair::NodeFile;
 use super::{
     Host, HostLink, NodePlan, Planner, Role, RouterPlan, Segment, Serve, ServicePlan, Session,
+    SnatPlan, OUTSIDE_TCP, OUTSIDE_UDP,
 };
 use crate::config::dataplane::{Mode, Protocol};
 use crate::config::CheckType;
@@ -186,6 +187,7 @@ impl Planner {
             Role::CheckTarget => "t",
             Role::Router => "r",
             Role::Client => "c",
+            Role::Inside => "s",
         };
         // The default route: a VRRP address of the segment, else the first node's address.
         let gateway = if role == Role::Router {
@@ -384,5 +386,90 @@ impl Planner {
             }
         }
         routers
+    }
+
+    /// Per SNAT pool with `sources`, an inside host on the segment holding them, sending to the
+    /// client; the client routes the pool's addresses through its segment's VRRP address.
+    pub(super) fn snat(
+        &mut self,
+        nodes: &[NodePlan; 2],
+        segments: &[Segment],
+        hosts: &mut Vec<Host>,
+    ) -> Vec<SnatPlan> {
+        let mut out: Vec<SnatPlan> = Vec::new();
+        let Some(c) = hosts.iter().position(|h| h.role == Role::Client) else {
+            return out;
+        };
+        for n in nodes {
+            let f = n.file.clone();
+            for pool in &n.config().snat.pool {
+                if pool.sources.is_empty() || out.iter().any(|s| s.pool == pool.name) {
+                    continue;
+                }
+                let Some(to) = hosts[c].first_v4() else {
+                    continue;
+                };
+                // The way back: a VRRP address in one of the client's subnets.
+                let via = hosts[c].links.iter().flat_map(|l| &l.addrs).find_map(|a| {
+                    n.config().vrrp.instance.iter().find_map(|v| {
+                        v.virtual_addresses
+                            .iter()
+                            .map(|x| x.ip())
+                            .find(|x| x.is_ipv4() && a.contains(*x))
+                    })
+                });
+                let Some(via) = via else {
+                    self.note(format!(
+                        "snat.pool {}: no VRRP address on the client's segment to route the \
+                         pool's addresses back through: no traffic through it",
+                        pool.name
+                    ));
+                    continue;
+                };
+                let src = IpNetwork::V4(pool.sources[0]);
+                let place = segments.iter().find_map(|s| {
+                    s.subnets
+                        .iter()
+                        .find(|sub| sub.contains(src.network()) || src.contains(sub.network()))
+                        .map(|sub| {
+                            if sub.prefix() >= src.prefix() {
+                                *sub
+                            } else {
+                                src
+                            }
+                        })
+                });
+                let Some(within) = place else {
+                    self.note(format!(
+                        "snat.pool {}: no segment holds its sources {src}: no traffic through it",
+                        pool.name
+                    ));
+                    continue;
+                };
+                let Some(ip) = self.used.highest(&within) else {
+                    continue;
+                };
+                let key = format!("snat.pool \"{}\" sources", pool.name);
+                let Some(h) = self.host_at(&f, &key, ip, Role::Inside, nodes, segments, hosts)
+                else {
+                    continue;
+                };
+                for a in &pool.addresses {
+                    let r = format!("{a}/32 via {via}");
+                    if !hosts[c].routes.contains(&r) {
+                        hosts[c].routes.push(r);
+                    }
+                }
+                hosts[c].serve.tcp.insert(OUTSIDE_TCP);
+                hosts[c].serve.udp.insert(OUTSIDE_UDP);
+                out.push(SnatPlan {
+                    pool: pool.name.clone(),
+                    host: h,
+                    addrs: pool.addresses.clone(),
+                    to,
+                });
+            }
+        }
+        out
     }
 }

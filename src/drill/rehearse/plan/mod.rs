@@ -68,6 +68,8 @@ pub enum Role {
     /// Where a health check points that is no backend.
     CheckTarget,
     Router,
+    /// A host of a SNAT pool's `sources`, whose traffic leaves through the gateway.
+    Inside,
 }
 
 impl Role {
@@ -77,6 +79,7 @@ impl Role {
             Role::Backend => "backend",
             Role::CheckTarget => "check target",
             Role::Router => "BGP router",
+            Role::Inside => "SNAT user",
         }
     }
 }
@@ -156,6 +159,22 @@ pub struct ServicePlan {
     pub protocol: Protocol,
 }
 
+/// Where the SNAT gateway's users send: the client serves these ports too.
+pub const OUTSIDE_TCP: u16 = 8080;
+pub const OUTSIDE_UDP: u16 = 5353;
+
+/// Traffic through the SNAT gateway: from a host in a pool's `sources` to the client (the
+/// outside), which routes the pool's addresses back through the VRRP address of its segment.
+#[derive(Debug, Clone)]
+pub struct SnatPlan {
+    pub pool: String,
+    /// Index into [`Plan::hosts`]: the inside host.
+    pub host: usize,
+    pub addrs: Vec<Ipv4Addr>,
+    /// The client's address the inside host sends to.
+    pub to: Ipv4Addr,
+}
+
 /// The VRRP instance whose failover is timed: the one holding the first service's VIP (or the
 /// first IPv4 instance).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,6 +196,7 @@ pub struct Plan {
     /// The prefixes the nodes announce (both files' together).
     pub prefixes: Vec<IpNetwork>,
     pub front: Front,
+    pub snat: Vec<SnatPlan>,
     /// Per node, the ports a check of its own address needs served in its namespace.
     pub node_serve: [Serve; 2],
     /// What is rehearsed differently from production, or not at all.
@@ -354,6 +374,7 @@ impl Planner {
             self.checks(k, &nodes, &segments, &mut hosts, &mut node_serve);
         }
         let routers = self.routers(&nodes, &segments, &mut hosts);
+        let snat = self.snat(&nodes, &segments, &mut hosts);
         let mut prefixes: Vec<IpNetwork> = Vec::new();
         for n in &nodes {
             for a in n.config().bgp.iter().flat_map(|b| &b.announce) {
@@ -367,13 +388,6 @@ impl Planner {
         }
         for n in &nodes {
             let c = n.config();
-            if !c.snat.pool.is_empty() {
-                self.note(format!(
-                    "{}: [[snat.pool]] is configured; the drill sends no traffic through the \
-                     SNAT gateway yet",
-                    n.name
-                ));
-            }
             if c.vrrp.instance.iter().any(|v| v.notify.is_some()) {
                 self.note(format!(
                     "{}: VRRP notify commands are left out (they would run on this host)",
@@ -414,6 +428,7 @@ impl Planner {
             services,
             prefixes,
             front,
+            snat,
             node_serve,
             notes: std::mem::take(&mut self.notes),
         })

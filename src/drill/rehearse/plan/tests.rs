@@ -20,7 +20,7 @@ fn the_example_pair() {
     assert_eq!(p.nodes[0].name, "lb1");
     assert_eq!(p.nodes[1].name, "lb2");
     let segs: Vec<&str> = p.segments.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(segs, ["eth0", "eth1"]);
+    assert_eq!(segs, ["eth0", "eth1", "eth2"]);
     let client = p.client();
     assert_eq!(client.links.len(), 1);
     assert_eq!(client.links[0].segment, "eth0");
@@ -36,7 +36,21 @@ fn the_example_pair() {
     assert_eq!(p.routers[0].local_as, 65000);
     assert_eq!(p.front.instance, "front");
     assert_eq!(p.front.vip, Some("198.18.0.10".parse().unwrap()));
-    assert_eq!(p.prefixes.len(), 1);
+    assert_eq!(p.prefixes.len(), 2);
+    // The office's traffic leaves through the SNAT gateway to the client, which routes the
+    // pool's address back through the VIP.
+    assert_eq!(p.snat.len(), 1);
+    let inside = &p.hosts[p.snat[0].host];
+    assert_eq!(inside.role, Role::Inside);
+    assert_eq!(inside.first_v4().unwrap().to_string(), "198.18.96.254");
+    assert_eq!(
+        inside.gateways,
+        vec!["198.18.96.1".parse::<IpAddr>().unwrap()]
+    );
+    assert_eq!(
+        p.client().routes,
+        vec!["198.19.0.1/32 via 198.18.0.10".to_string()]
+    );
     assert_eq!(p.services.len(), 2);
     assert!(p.nodes.iter().all(|n| n.extra.is_empty()));
     // The client is on the VIPs' subnet, at an address nobody uses.
