@@ -148,9 +148,9 @@ impl Rehearsal {
                 if self.bed.routers.is_empty() {
                     return Err("no BGP router".into());
                 }
-                let r = &self.bed.routers[0];
+                let host = self.bed.plan.hosts[self.bed.plan.routers[0].host].name.clone();
                 (
-                    r.name.clone(),
+                    host,
                     format!(
                         "router {} stops its session to {} (master)",
                         self.bed.plan.hosts[self.bed.plan.routers[0].host].name,
