@@ -148,7 +148,9 @@ impl Rehearsal {
                         let mut whole = Vec::new();
                         let mut degraded = Vec::new();
                         for s in &r.sessions {
-                            if self.disabled.contains(&(ri, s.node)) {
+                            // A session carries only its families' prefixes.
+                            let carries = if p.is_ipv4() { s.ipv4 } else { s.ipv6 };
+                            if !carries || self.disabled.contains(&(ri, s.node)) {
                                 continue;
                             }
                             let Some(Some(status)) = st.get(s.node) else {
@@ -187,11 +189,25 @@ impl Rehearsal {
 
     /// Whether every router routes every prefix as expected now.
     pub fn routes_as_expected(&self, st: &[Option<Status>]) -> bool {
+        self.route_mismatches(st).is_empty()
+    }
+
+    /// Each route that is not as expected: router, prefix, what it has, what it should have.
+    pub fn route_mismatches(&self, st: &[Option<Status>]) -> Vec<String> {
         let want = self.expected_routes(st);
-        self.routes
-            .iter()
-            .zip(&want)
-            .all(|(w, e)| w.current() == *e)
+        let plan = &self.bed.plan;
+        let mut out = Vec::new();
+        for (ri, (w, e)) in self.routes.iter().zip(&want).enumerate() {
+            for (pi, (has, should)) in w.current().iter().zip(e).enumerate() {
+                if has != should {
+                    out.push(format!(
+                        "router {} routes {} via {has:?}, the nodes announce it via {should:?}",
+                        plan.hosts[plan.routers[ri].host].name, plan.prefixes[pi]
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// The first moment at or after `since` from which every router's routes stayed as they
@@ -264,9 +280,7 @@ impl Rehearsal {
                 }
             }
         }
-        if !self.routes_as_expected(&st) {
-            why.push("the routers' routes are not as the nodes announce them".into());
-        }
+        why.extend(self.route_mismatches(&st));
         if self.traffic.is_some() || !self.snat.is_empty() {
             let (done, failed) = self.recent_requests(300);
             if failed > 0 {

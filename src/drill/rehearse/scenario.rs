@@ -148,7 +148,9 @@ impl Rehearsal {
                 if self.bed.routers.is_empty() {
                     return Err("no BGP router".into());
                 }
-                let host = self.bed.plan.hosts[self.bed.plan.routers[0].host].name.clone();
+                let host = self.bed.plan.hosts[self.bed.plan.routers[0].host]
+                    .name
+                    .clone();
                 (
                     host,
                     format!(

@@ -260,6 +260,17 @@ impl Rehearsal {
             let rname = &plan.hosts[plan.routers[ri].host].name;
             let tl = w.timeline();
             for (p, prefix) in plan.prefixes.iter().enumerate() {
+                // Only the prefixes of the families its sessions carry.
+                let carried = plan.routers[ri].sessions.iter().any(|s| {
+                    if prefix.is_ipv4() {
+                        s.ipv4
+                    } else {
+                        s.ipv6
+                    }
+                });
+                if !carried {
+                    continue;
+                }
                 routes.push(Band {
                     label: format!("{rname} {prefix}"),
                     spans: route_spans(&tl, p, &node_of, &names, from, to),
