@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -145,17 +146,13 @@ fn udp_socket(port: u16) -> std::io::Result<UdpSocket> {
 }
 
 async fn listen(host: &str, serve: &Serve, tasks: &mut JoinSet<()>) -> Result<(), String> {
-    let body = format!(
-        "{host}\n{}",
-        serve
-            .http_body
-            .as_deref()
-            .map(|b| format!("{b}\n"))
-            .unwrap_or_default()
-    );
+    let answers = Arc::new(Answers {
+        host: format!("{host}\n"),
+        paths: serve.http_paths.clone(),
+    });
     for &port in &serve.tcp {
         let l = tcp_listener(port).map_err(|e| format!("{host}: tcp port {port}: {e}"))?;
-        let body = body.clone();
+        let answers = answers.clone();
         tasks.spawn(async move {
             // Connections live in a set of their own, dropped (closed) with this task.
             let mut conns: JoinSet<()> = JoinSet::new();
@@ -164,7 +161,7 @@ async fn listen(host: &str, serve: &Serve, tasks: &mut JoinSet<()>) -> Result<()
                     a = l.accept() => {
                         if let Ok((s, _)) = a {
                             let _ = s.set_nodelay(true);
-                            conns.spawn(http(s, body.clone()));
+                            conns.spawn(http(s, answers.clone()));
                         }
                     }
                     Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -194,9 +191,25 @@ async fn listen(host: &str, serve: &Serve, tasks: &mut JoinSet<()>) -> Result<()
     Ok(())
 }
 
-/// One HTTP/1.1 connection: every request answered 200 with `body`; closed after a request
-/// that asks for it (or an HTTP/1.0 one), on EOF, or on a head too large.
-async fn http(mut s: TcpStream, body: String) {
+/// What a host answers: per path a status and a body (the health checks' paths), else 200
+/// with its name.
+struct Answers {
+    host: String,
+    paths: BTreeMap<String, (u16, String)>,
+}
+
+impl Answers {
+    fn for_target(&self, target: &str) -> (u16, String) {
+        match self.paths.get(target) {
+            Some((status, body)) => (*status, format!("{}{body}", self.host)),
+            None => (200, self.host.clone()),
+        }
+    }
+}
+
+/// One HTTP/1.1 connection: every request answered; closed after a request that asks for it
+/// (or an HTTP/1.0 one), on EOF, or on a head too large.
+async fn http(mut s: TcpStream, answers: Arc<Answers>) {
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     loop {
@@ -212,19 +225,25 @@ async fn http(mut s: TcpStream, body: String) {
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         };
-        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        let raw = String::from_utf8_lossy(&buf[..end]).into_owned();
         buf.drain(..end + 4);
+        let head = raw.to_ascii_lowercase();
         let first = head.lines().next().unwrap_or_default().to_string();
+        let target = raw.split_whitespace().nth(1).unwrap_or("/");
         let close = head.contains("\nconnection: close")
             || (first.ends_with("http/1.0") && !head.contains("\nconnection: keep-alive"));
-        let head_only = first.starts_with("head ");
+        let (status, body) = answers.for_target(target);
+        // RFC 9110: no body with 1xx, 204 and 304, nor in answer to HEAD.
+        let bodyless = status < 200 || status == 204 || status == 304;
+        let body = if bodyless { String::new() } else { body };
         let mut resp = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n",
+            "HTTP/1.1 {status} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n",
+            if status < 400 { "OK" } else { "Error" },
             body.len(),
             if close { "Connection: close\r\n" } else { "" }
         )
         .into_bytes();
-        if !head_only {
+        if !first.starts_with("head ") {
             resp.extend_from_slice(body.as_bytes());
         }
         if s.write_all(&resp).await.is_err() || close {
@@ -255,7 +274,13 @@ mod tests {
             tokio::spawn(async move {
                 loop {
                     let (s, _) = l.accept().await.unwrap();
-                    tokio::spawn(http(s, "b1\n".into()));
+                    let mut paths = BTreeMap::new();
+                    paths.insert("/health".to_string(), (204, String::new()));
+                    let answers = Arc::new(Answers {
+                        host: "b1\n".into(),
+                        paths,
+                    });
+                    tokio::spawn(http(s, answers));
                 }
             });
             let mut c = TcpStream::connect(addr).await.unwrap();
@@ -271,6 +296,15 @@ mod tests {
                     "{text}"
                 );
             }
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            c.write_all(b"GET /health HTTP/1.1\r\n\r\n").await.unwrap();
+            let mut buf = vec![0u8; 256];
+            let n = c.read(&mut buf).await.unwrap();
+            let text = String::from_utf8_lossy(&buf[..n]).to_string();
+            assert!(
+                text.starts_with("HTTP/1.1 204 OK") && text.contains("Content-Length: 0"),
+                "{text}"
+            );
             let mut c = TcpStream::connect(addr).await.unwrap();
             c.write_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
                 .await

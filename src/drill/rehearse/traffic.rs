@@ -296,7 +296,7 @@ async fn http_request(to: SocketAddrV4) -> Result<(), &'static str> {
     let mut s = TcpStream::connect(to).await.map_err(|e| reason(&e))?;
     let _ = s.set_nodelay(true);
     let req = format!(
-        "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        "GET /drill HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
         to.ip()
     );
     s.write_all(req.as_bytes()).await.map_err(|e| reason(&e))?;
@@ -388,7 +388,10 @@ async fn connection(
 
 /// One keep-alive request and its whole answer (by Content-Length).
 async fn exchange(s: &mut TcpStream, to: SocketAddrV4) -> Result<(), &'static str> {
-    let req = format!("GET /keep-alive HTTP/1.1\r\nHost: {}\r\n\r\n", to.ip());
+    let req = format!(
+        "GET /drill/keep-alive HTTP/1.1\r\nHost: {}\r\n\r\n",
+        to.ip()
+    );
     s.write_all(req.as_bytes()).await.map_err(|e| reason(&e))?;
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 2048];

@@ -309,8 +309,21 @@ impl Planner {
                 }
                 _ => {}
             }
-            if let Some(body) = &ch.expect_body {
-                serve.http_body = Some(body.clone());
+            if ch.kind == CheckType::Http {
+                let status = ch
+                    .expect_status
+                    .as_deref()
+                    .and_then(first_status)
+                    .unwrap_or(200);
+                let path = ch.path.clone().unwrap_or_else(|| "/".into());
+                let body = ch.expect_body.clone().unwrap_or_default();
+                serve.http_paths.insert(path, (status, body));
+                if ch.expect_sha256.is_some() {
+                    self.note(format!(
+                        "check {name}: the drill cannot serve a body of the expected \
+                         expect_sha256, so the check stays down"
+                    ));
+                }
             }
         }
     }
@@ -472,4 +485,15 @@ impl Planner {
         }
         out
     }
+}
+
+/// The first status of an `expect_status` set (`"200-299,304"` → 200).
+fn first_status(set: &str) -> Option<u16> {
+    set.split(',')
+        .next()?
+        .split('-')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
 }

@@ -98,8 +98,9 @@ pub struct Serve {
     pub udp: BTreeSet<u16>,
     /// A UDP check's `expect`: what the port answers instead of an echo.
     pub udp_reply: BTreeMap<u16, String>,
-    /// An HTTP check's `expect_body`: put into every answer's body.
-    pub http_body: Option<String>,
+    /// What an HTTP check asks for, by path: the first status its `expect_status` accepts and
+    /// its `expect_body`; other paths are answered 200 with the host's name.
+    pub http_paths: BTreeMap<String, (u16, String)>,
 }
 
 #[derive(Debug, Clone)]
