@@ -18,6 +18,7 @@ pub mod addr;
 pub mod bed;
 pub mod capture;
 pub mod follow;
+mod interrupt;
 pub mod logtail;
 pub mod node_text;
 pub mod pair;
@@ -85,6 +86,8 @@ pub fn run(opts: Options, json: bool) -> ExitCode {
         }
         return ExitCode::FAILURE;
     }
+    // Before any thread exists: every later one inherits the blocked signals.
+    interrupt::install();
     let out = match out_dir(opts.out.as_deref()) {
         Ok(o) => o,
         Err(e) => {
