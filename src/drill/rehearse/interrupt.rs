@@ -1,35 +1,60 @@
 //! Ctrl-C (or SIGTERM, SIGHUP) in the middle of a rehearsal: the lab cannot unwind from a
-//! signal, so a thread of its own takes these signals and removes what the rehearsal made
-//! itself: every process in this process's namespaces (SIGKILL), the namespaces, the nodes'
-//! state directories; then the drill exits with 128 + the signal's number. The processes the
-//! lab started die with the drill anyway (their parent-death signal).
+//! signal, so a thread of its own takes these signals (tokio's handlers: the signals are
+//! neither blocked nor ignored, so the processes the drill starts get them as usual) and
+//! removes what the rehearsal made itself: every process in this process's namespaces
+//! (SIGKILL), the namespaces, the nodes' state directories; then the drill exits with 128 + the
+//! signal's number. The processes the lab started die with the drill anyway (their
+//! parent-death signal).
 
-use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use tokio::signal::unix::{signal, SignalKind};
 
 /// Where the lab keeps the nodes' state directories (`<namespace>-<node>`).
 const STATE_ROOT: &str = "/tmp/nt-appliance";
 
-/// Blocks the signals in the calling thread (and so in every thread it starts later; children
-/// start with an empty mask) and starts the thread that waits for them. Call it first, before
-/// any other thread exists.
+/// Starts the thread that waits for the signals; returns once their handlers are in place.
 pub fn install() {
-    let mut set = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        set.add(s);
-    }
-    if set.thread_block().is_err() {
-        return;
-    }
-    let _ = std::thread::Builder::new()
+    let (ready, wait) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
         .name("drill-signals".into())
         .spawn(move || {
-            if let Ok(sig) = set.wait() {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                let _ = ready.send(());
+                return;
+            };
+            rt.block_on(async move {
+                let kinds = [
+                    (SignalKind::interrupt(), Signal::SIGINT),
+                    (SignalKind::terminate(), Signal::SIGTERM),
+                    (SignalKind::hangup(), Signal::SIGHUP),
+                ];
+                let mut streams = Vec::new();
+                for (kind, sig) in kinds {
+                    if let Ok(s) = signal(kind) {
+                        streams.push((s, sig));
+                    }
+                }
+                let _ = ready.send(());
+                let waits = streams.iter_mut().map(|(s, sig)| {
+                    let sig = *sig;
+                    Box::pin(async move {
+                        s.recv().await;
+                        sig
+                    })
+                });
+                let (sig, _, _) = futures::future::select_all(waits).await;
                 eprintln!("applianced drill: {sig}; removing the rehearsal's namespaces");
                 clean_up();
                 std::process::exit(128 + sig as i32);
-            }
+            });
         });
+    if spawned.is_ok() {
+        let _ = wait.recv_timeout(std::time::Duration::from_secs(5));
+    }
 }
 
 /// Removes every namespace of this process with what runs in it, and their state directories.

@@ -86,7 +86,6 @@ pub fn run(opts: Options, json: bool) -> ExitCode {
         }
         return ExitCode::FAILURE;
     }
-    // Before any thread exists: every later one inherits the blocked signals.
     interrupt::install();
     let out = match out_dir(opts.out.as_deref()) {
         Ok(o) => o,
