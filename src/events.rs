@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 pub use catalogue::{
-    BgpEvent, ConfigEvent, DaemonEvent, DataplaneEvent, EventKind, HealthEvent, InterfacesEvent,
-    VrrpEvent,
+    BfdEvent, BgpEvent, ConfigEvent, DaemonEvent, DataplaneEvent, EventKind, HealthEvent,
+    InterfacesEvent, VrrpEvent,
 };
 
 /// Events kept for late readers; older ones are dropped (their sequence numbers tell how many).

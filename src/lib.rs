@@ -1,8 +1,10 @@
 //! The appliance shell: every piece of IO (config files, sockets, netlink, signals, metrics)
-//! lives in this crate; the protocol logic lives in the sans-IO `vrrp`, `bgp`, `health` and `dataplane` crates.
-//! Each shell module pairs with its core: `vrrpd` with `vrrp`, `bgpd` with `bgp`, `healthd` with
-//! `health`, `dataplaned` (with its kernel side in `dataplaned::xdp`) with `dataplane`.
+//! lives in this crate; the protocol logic lives in the sans-IO `vrrp`, `bgp`, `bfd`, `health` and
+//! `dataplane` crates. Each shell module pairs with its core: `vrrpd` with `vrrp`, `bgpd` with
+//! `bgp`, `bfdd` with `bfd`, `healthd` with `health`, `dataplaned` (with its kernel side in
+//! `dataplaned::xdp`) with `dataplane`.
 
+pub mod bfdd;
 pub mod bgpd;
 pub mod cli;
 pub mod config;
@@ -16,6 +18,8 @@ pub mod interfaces;
 pub mod kernel;
 pub mod logging;
 pub mod metrics;
+pub mod package;
+pub mod realtime;
 pub mod status;
 pub mod verdicts;
 pub mod vrrpd;

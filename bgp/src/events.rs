@@ -58,6 +58,8 @@ pub enum CloseReason {
     ConnectTimeout,
     /// ManualStop.
     Stopped,
+    /// The neighbour's BFD session failed (RFC 5882) before an OPEN was sent.
+    BfdDown,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -164,6 +164,25 @@ impl Peer {
         self.update_state();
     }
 
+    /// The neighbour's BFD session went from Up to Down (RFC 5882 §4.3: "the BFD session
+    /// going down ... SHOULD cause the client to take the session down"): every connection is
+    /// closed at once, with a Cease/BFD Down NOTIFICATION (RFC 9384) where an OPEN was sent,
+    /// in case the transport still carries it. The peer stays started: it dials again after
+    /// the usual restart backoff, whether or not BFD is Up by then (RFC 5882 leaves that to
+    /// the client; a session that cannot reach the peer simply fails to connect).
+    /// Returns whether anything was torn down.
+    pub fn handle_bfd_down(&mut self, now: Instant) -> bool {
+        let ids: Vec<ConnectionId> = self.conns.iter().map(|c| c.id).collect();
+        for id in &ids {
+            let sent_open = self.conn(*id).is_some_and(|c| c.open_sent());
+            let n = sent_open
+                .then(|| NotificationMessage::new(ErrorCode::Cease(CeaseSubcode::BfdDown)));
+            self.close_connection(now, *id, n, CloseReason::BfdDown);
+        }
+        self.update_state();
+        !ids.is_empty()
+    }
+
     // ----- TCP events ----------------------------------------------------
 
     /// The peer connected to us (TcpConnectionConfirmed). Returns the id to

@@ -974,3 +974,36 @@ impl Harness {
         c
     }
 }
+
+/// RFC 5882 §4.3 with RFC 9384: BFD Down tears an Established session down at once with
+/// Cease/BFD Down (subcode 10), then the peer dials again after its restart backoff.
+#[test]
+fn bfd_down_tears_the_session_down_with_cease_10() {
+    let mut h = Harness::new(cfg());
+    let c = h.reach_established();
+    h.events();
+    let now = h.now;
+    assert!(h.peer.handle_bfd_down(now));
+    assert_eq!(h.peer.state(), State::Idle);
+    let n = h.expect_notification(c, ErrorCode::Cease(CeaseSubcode::BfdDown));
+    assert_eq!(enc(Message::Notification(n.clone()))[19..], [6, 10]);
+    let ev = h.events();
+    assert!(ev.contains(&Event::NotificationSent(n.clone())), "{ev:?}");
+    assert!(ev.contains(&Event::StateChanged {
+        from: State::Established,
+        to: State::Idle
+    }));
+    // Still started: the restart backoff brings a new dial.
+    h.fire_next();
+    assert!(matches!(h.commands()[..], [Command::Connect(_)]));
+    // Nothing to tear down while only dialling: no NOTIFICATION, the dial is abandoned.
+    let now = h.now;
+    assert!(h.peer.handle_bfd_down(now));
+    let ev = h.events();
+    assert!(
+        !ev.iter().any(|e| matches!(e, Event::NotificationSent(_))),
+        "{ev:?}"
+    );
+    let now = h.now;
+    assert!(!h.peer.handle_bfd_down(now), "nothing left");
+}

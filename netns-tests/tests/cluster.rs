@@ -123,7 +123,6 @@ fn nodes_with_maglev_tables_of_their_own_break_the_connections_that_move() {
 /// With BFD at 50 ms x 3 on the router sessions, a crashed node's path is gone from the
 /// router's FIB within 250 ms (issue 14's target), behind both routers.
 #[test]
-#[ignore = "needs BFD (issue 14, part 3): the nodes' `bfd` key"]
 fn bfd_cuts_a_crashed_nodes_path_within_250_ms() {
     let bfd = Bfd {
         interval_ms: 50,

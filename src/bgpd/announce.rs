@@ -30,16 +30,28 @@ pub fn prefix_of(a: &AnnounceConfig) -> Option<Prefix> {
     Prefix::new(a.prefix.network(), a.prefix.prefix()).ok()
 }
 
-/// The first gate that fails, in the order an operator would look: drain, checks, VRRP.
+/// Prefixes held back whatever their gates say: drained by the operator, or covering a
+/// service's VIP while the fast path does not forward (starting, failed or stopped).
+#[derive(Debug, Clone, Default)]
+pub struct Held {
+    pub drained: BTreeSet<Prefix>,
+    pub not_serving: BTreeSet<Prefix>,
+}
+
+/// The first gate that fails, in the order an operator would look: drain, data plane, checks,
+/// VRRP.
 fn failed_gate(
     a: &AnnounceConfig,
     prefix: &Prefix,
     verdicts: &BTreeMap<String, Verdict>,
     vrrp_states: &VrrpStates,
-    drained: &BTreeSet<Prefix>,
+    held: &Held,
 ) -> Option<String> {
-    if drained.contains(prefix) {
+    if held.drained.contains(prefix) {
         return Some("drained by operator".into());
+    }
+    if held.not_serving.contains(prefix) {
+        return Some("data plane not running".into());
     }
     for c in &a.checks {
         match verdicts.get(c) {
@@ -88,16 +100,17 @@ pub fn compute(
     announce: &[AnnounceConfig],
     verdicts: &BTreeMap<String, Verdict>,
     vrrp_states: &VrrpStates,
-    drained: &BTreeSet<Prefix>,
+    held: &Held,
 ) -> (Routes, Vec<PrefixStatus>) {
     let mut routes = Routes::new();
     let mut status = Vec::new();
     for a in announce {
         let Some(prefix) = prefix_of(a) else { continue };
         let mut attrs = base_attributes(a);
-        let failed = failed_gate(a, &prefix, verdicts, vrrp_states, drained);
-        // An operator drain always withdraws: it is maintenance, not a backup role.
-        let drain = drained.contains(&prefix);
+        let failed = failed_gate(a, &prefix, verdicts, vrrp_states, held);
+        // An operator drain always withdraws: it is maintenance, not a backup role; so does a
+        // data plane that cannot forward what the route would attract.
+        let drain = held.drained.contains(&prefix) || held.not_serving.contains(&prefix);
         let (announced, degraded, reason) = match (failed, a.on_failure) {
             (None, _) => (true, false, "healthy".to_string()),
             (Some(r), OnFailure::Withdraw) => (false, false, r),
@@ -148,7 +161,7 @@ mod tests {
             std::slice::from_ref(&a),
             &verdicts(true),
             &none,
-            &BTreeSet::new(),
+            &Held::default(),
         );
         assert_eq!(r.len(), 1);
         assert_eq!(s[0].reason, "healthy");
@@ -156,7 +169,7 @@ mod tests {
             std::slice::from_ref(&a),
             &verdicts(false),
             &none,
-            &BTreeSet::new(),
+            &Held::default(),
         );
         assert!(r.is_empty());
         assert_eq!(s[0].reason, "check web down");
@@ -164,7 +177,7 @@ mod tests {
             std::slice::from_ref(&a),
             &BTreeMap::new(),
             &none,
-            &BTreeSet::new(),
+            &Held::default(),
         );
         assert!(r.is_empty(), "no verdict yet withdraws");
 
@@ -174,15 +187,26 @@ mod tests {
             std::slice::from_ref(&a),
             &verdicts(false),
             &none,
-            &BTreeSet::new(),
+            &Held::default(),
         );
         assert_eq!(r.values().next().unwrap().med, Some(500));
         assert!(s[0].degraded);
         // A drain withdraws even a prefix that would stay as backup.
-        let drained = [prefix_of(&a).unwrap()].into();
+        let drained = Held {
+            drained: [prefix_of(&a).unwrap()].into(),
+            ..Held::default()
+        };
         let (r, s) = compute(std::slice::from_ref(&a), &verdicts(false), &none, &drained);
         assert!(r.is_empty());
         assert_eq!(s[0].reason, "drained by operator");
+        // So does a data plane that does not forward what the route would attract.
+        let held = Held {
+            not_serving: [prefix_of(&a).unwrap()].into(),
+            ..Held::default()
+        };
+        let (r, s) = compute(std::slice::from_ref(&a), &verdicts(true), &none, &held);
+        assert!(r.is_empty());
+        assert_eq!(s[0].reason, "data plane not running");
     }
 
     #[test]
@@ -193,14 +217,14 @@ mod tests {
             std::slice::from_ref(&a),
             &BTreeMap::new(),
             &st(VrrpState::Master),
-            &BTreeSet::new(),
+            &Held::default(),
         );
         assert_eq!(r.len(), 1);
         let (r, s) = compute(
             std::slice::from_ref(&a),
             &BTreeMap::new(),
             &st(VrrpState::Backup),
-            &BTreeSet::new(),
+            &Held::default(),
         );
         assert!(r.is_empty());
         assert_eq!(s[0].reason, "vrrp vi is backup");

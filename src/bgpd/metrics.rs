@@ -18,6 +18,8 @@ pub struct BgpMetrics {
     pub announced: Family<Labels, Gauge>,
     /// Routing decision → first UPDATE written to the socket.
     pub update_latency: Histogram,
+    /// Sessions torn down because the neighbour's BFD session failed.
+    pub bfd_teardowns: Family<Labels, Counter>,
 }
 
 pub fn label(key: &str, value: &str) -> Labels {
@@ -31,6 +33,7 @@ impl BgpMetrics {
             notifications_sent: Family::default(),
             notifications_received: Family::default(),
             announced: Family::default(),
+            bfd_teardowns: Family::default(),
             update_latency: Histogram::new([
                 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0,
             ]),
@@ -54,6 +57,11 @@ impl BgpMetrics {
             "bgp_prefix_announced",
             "1 while the prefix is announced",
             v.announced.clone(),
+        );
+        m.register(
+            "bgp_bfd_teardowns",
+            "BGP sessions torn down because the neighbor's BFD session failed (RFC 5882)",
+            v.bfd_teardowns.clone(),
         );
         m.register(
             "bgp_update_latency_seconds",

@@ -41,6 +41,15 @@ pub struct Bgp {
     pub vrrp_states: watch::Receiver<VrrpStates>,
     pub config: watch::Receiver<Arc<Config>>,
     pub handle: BgpHandle,
+    /// Each neighbour's BFD state (empty without BFD sessions).
+    pub bfd: watch::Receiver<crate::bfdd::BfdStates>,
+    /// Whether the fast path forwards: a prefix covering a service's VIP is announced only
+    /// then (before, the route would attract traffic nothing forwards).
+    pub dataplane: watch::Receiver<bool>,
+    /// Cancelled when every session has closed at shutdown (or the subsystem ended): BFD
+    /// keeps its sessions Up until then, so that no peer takes our leaving for a failure
+    /// before the graceful shutdown is done.
+    pub stopped: CancellationToken,
 }
 
 /// One neighbour's running session.
@@ -83,6 +92,26 @@ impl Sessions {
     }
 }
 
+/// The announced prefixes that cover a service's VIP while the configured fast path does
+/// not forward.
+fn not_serving(cfg: &Config, serving: bool) -> BTreeSet<::bgp::Prefix> {
+    if cfg.dataplane.is_none() || serving {
+        return BTreeSet::new();
+    }
+    let Some(b) = &cfg.bgp else {
+        return BTreeSet::new();
+    };
+    b.announce
+        .iter()
+        .filter(|a| {
+            cfg.service
+                .iter()
+                .any(|s| a.prefix.contains(std::net::IpAddr::V4(s.vip)))
+        })
+        .filter_map(announce::prefix_of)
+        .collect()
+}
+
 /// The withdrawal and the Cease must still go out before the supervisor's shutdown grace
 /// aborts the task: keep a second (or a fifth of a short grace) for them.
 fn gshut_wait(b: &BgpConfig, grace: Duration) -> Duration {
@@ -94,6 +123,8 @@ fn gshut_wait(b: &BgpConfig, grace: Duration) -> Duration {
 
 impl Bgp {
     pub async fn run(mut self, stop: CancellationToken) {
+        // However this ends (a panic too), BFD must learn that BGP is done.
+        let _stopped = self.stopped.clone().drop_guard();
         let m = metrics::BgpMetrics::register(&self.metrics);
         let (routes_tx, _) = watch::channel(Arc::new(RouteSet::default()));
         let mut drained_rx = self.handle.drained.subscribe();
@@ -106,11 +137,14 @@ impl Bgp {
             if stop.is_cancelled() {
                 break;
             }
-            let cfg = self.config.borrow_and_update().bgp.clone();
-            let grace = self.config.borrow().daemon.shutdown_grace.get();
+            let full = self.config.borrow_and_update().clone();
+            let cfg = full.bgp.clone();
+            let grace = full.daemon.shutdown_grace.get();
             self.reconcile(cfg.as_ref(), grace, &mut sessions, &routes_tx, &m, &stop)
                 .await;
-            self.recompute(cfg.as_ref(), &routes_tx, &mut last, &m);
+            let serving = *self.dataplane.borrow_and_update();
+            let not_serving = not_serving(&full, serving);
+            self.recompute(cfg.as_ref(), not_serving, &routes_tx, &mut last, &m);
 
             tokio::select! {
                 _ = stop.cancelled() => break,
@@ -118,6 +152,7 @@ impl Bgp {
                 r = self.verdicts.changed() => if r.is_err() { break },
                 r = self.vrrp_states.changed() => if r.is_err() { break },
                 r = drained_rx.changed() => if r.is_err() { break },
+                r = self.dataplane.changed() => if r.is_err() { break },
             }
         }
         // The neighbour tasks saw the same token (theirs are its children): they announce
@@ -163,7 +198,12 @@ impl Bgp {
         let gone: Vec<IpAddr> = s
             .neighbors
             .iter()
-            .filter(|(a, run)| !b.neighbor.iter().any(|n| n.address == **a && *n == run.cfg))
+            .filter(|(a, run)| {
+                !b.neighbor.iter().any(|n| {
+                    n.address == **a
+                        && reload_plan::session_part(n) == reload_plan::session_part(&run.cfg)
+                })
+            })
             .map(|(a, _)| *a)
             .collect();
         for a in gone {
@@ -190,6 +230,7 @@ impl Bgp {
                     status: self.handle.peers.clone(),
                     quick: quick.clone(),
                     gshut_wait_ms: s.gshut_wait_ms.clone(),
+                    bfd: self.bfd.clone(),
                 }
                 .run(token.clone()),
             );
@@ -226,6 +267,7 @@ impl Bgp {
     fn recompute(
         &self,
         cfg: Option<&BgpConfig>,
+        not_serving: BTreeSet<::bgp::Prefix>,
         routes_tx: &watch::Sender<Arc<RouteSet>>,
         last: &mut BTreeMap<String, PrefixStatus>,
         m: &metrics::BgpMetrics,
@@ -237,8 +279,11 @@ impl Bgp {
         };
         let verdicts = self.verdicts.borrow().clone();
         let vrrp = self.vrrp_states.borrow().clone();
-        let drained: BTreeSet<_> = self.handle.drained.borrow().clone();
-        let (routes, prefixes) = announce::compute(&b.announce, &verdicts, &vrrp, &drained);
+        let held = announce::Held {
+            drained: self.handle.drained.borrow().clone(),
+            not_serving,
+        };
+        let (routes, prefixes) = announce::compute(&b.announce, &verdicts, &vrrp, &held);
         for p in &prefixes {
             let before = last.get(&p.prefix);
             // The first decision is news only when something is announced.
@@ -272,7 +317,7 @@ impl Bgp {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .prefixes = prefixes;
-        self.handle.applied.send_replace(drained);
+        self.handle.applied.send_replace(held.drained);
         routes_tx.send_if_modified(|cur| {
             if cur.routes == routes {
                 return false;

@@ -22,6 +22,7 @@ use super::announce::Routes;
 use super::metrics::{label, BgpMetrics};
 use super::socket::{self, TtlPolicy};
 use super::status::PeerStatus;
+use crate::bfdd::BfdStates;
 use crate::config::bgp::{BgpConfig, FamilyName, NeighborConfig};
 use crate::events::{BgpEvent, EventLog};
 
@@ -49,6 +50,8 @@ pub struct NeighborTask {
     /// `graceful_shutdown_wait` in milliseconds, already shortened to fit the daemon's
     /// shutdown grace; a reload changes it in place.
     pub gshut_wait_ms: Arc<AtomicU64>,
+    /// Every peer's BFD state; a growing failure count for ours tears the session down.
+    pub bfd: watch::Receiver<BfdStates>,
 }
 
 enum Input {
@@ -154,6 +157,19 @@ impl NeighborTask {
         };
         d.peer.start(Instant::now());
         d.pump();
+        // Failures before this task started (a restart of the session by a reload) are not
+        // ours to act on.
+        let addr = self.cfg.address;
+        let mut bfd_failures = self
+            .bfd
+            .borrow_and_update()
+            .get(&addr)
+            .map_or(0, |p| p.failures);
+        d.st.bfd = self
+            .bfd
+            .borrow()
+            .get(&addr)
+            .map(|p| p.state.as_str().to_string());
         d.publish(&self.status);
 
         let mut shutdown_at: Option<tokio::time::Instant> = None;
@@ -181,6 +197,16 @@ impl NeighborTask {
                     if d.pending_since.is_none() {
                         d.pending_since = set.decided_at;
                     }
+                }
+                r = self.bfd.changed() => {
+                    if r.is_err() { break }
+                    let now_bfd = self.bfd.borrow_and_update().get(&addr).copied();
+                    d.st.bfd = now_bfd.map(|p| p.state.as_str().to_string());
+                    let failures = now_bfd.map_or(0, |p| p.failures);
+                    if failures > bfd_failures {
+                        d.bfd_down();
+                    }
+                    bfd_failures = failures;
                 }
                 Some(input) = d_recv(&mut input_rx) => d.input(input),
                 Some(stream) = self.accepted.recv() => d.accept(stream),
@@ -229,6 +255,28 @@ async fn sleep_until_opt(t: Option<tokio::time::Instant>) {
 }
 
 impl Driver {
+    /// RFC 5882 §4.3: the neighbour's BFD session failed; the BGP session goes down now
+    /// rather than after the hold time.
+    fn bfd_down(&mut self) {
+        let state = self.peer.state();
+        if !self.peer.handle_bfd_down(Instant::now()) {
+            return;
+        }
+        let n = &self.name;
+        tracing::warn!("bgp {n}: BFD down, session torn down ({})", lower(state));
+        self.st.bfd_teardowns += 1;
+        self.metrics
+            .bfd_teardowns
+            .get_or_create(&label("neighbor", n))
+            .inc();
+        self.events.emit(
+            BgpEvent::BfdDown,
+            n,
+            format!("BFD session with {n} failed: BGP session torn down"),
+            json!({ "state": lower(state) }),
+        );
+    }
+
     fn input(&mut self, input: Input) {
         let now = Instant::now();
         match input {
@@ -436,6 +484,7 @@ impl Driver {
                     CloseReason::TcpFailed => "TCP closed or failed".into(),
                     CloseReason::ConnectTimeout => "no answer within connect_retry".into(),
                     CloseReason::Stopped => "stopped".into(),
+                    CloseReason::BfdDown => "BFD down".into(),
                 };
                 tracing::info!("bgp {n}: connection {} closed: {why}", conn.0);
             }

@@ -2,7 +2,8 @@
 //! module's parent:
 //! - announcements change in place (the engine recomputes the routes; sessions stay up);
 //! - `graceful_shutdown_wait` applies in place (it is read when the daemon stops);
-//! - a neighbour that was added, removed or changed starts, stops or restarts alone;
+//! - a neighbour that was added, removed or changed starts, stops or restarts alone; its
+//!   `bfd` table is the BFD subsystem's (timers change in place there, the session stays);
 //! - the keys every session is built from (`local_as`, `router_id`, `hold_time`,
 //!   `connect_retry`: the OPEN and the FSM's timers) restart every session.
 
@@ -19,7 +20,17 @@ pub fn global_part(b: &BgpConfig) -> BgpConfig {
         neighbor: Vec::new(),
         announce: Vec::new(),
         graceful_shutdown_wait: ConfigDuration::default(),
+        // The BFD thread's scheduling, not a session's.
+        bfd_realtime_priority: 0,
         ..b.clone()
+    }
+}
+
+/// What a neighbour's BGP session is built from: everything but its `bfd` table.
+pub fn session_part(n: &NeighborConfig) -> NeighborConfig {
+    NeighborConfig {
+        bfd: None,
+        ..n.clone()
     }
 }
 
@@ -100,16 +111,16 @@ pub fn reload_plan(
                     Some(ob) if !global.is_empty() => {
                         out.push((nb.address.to_string(), ReloadAction::Restarted, {
                             let mut w = global.clone();
-                            if ob != nb {
-                                w.push(neighbor_change(ob, nb));
+                            if session_part(ob) != session_part(nb) {
+                                w.push(neighbor_change(&session_part(ob), &session_part(nb)));
                             }
                             w.join(", ")
                         }))
                     }
-                    Some(ob) if ob != nb => out.push((
+                    Some(ob) if session_part(ob) != session_part(nb) => out.push((
                         nb.address.to_string(),
                         ReloadAction::Restarted,
-                        neighbor_change(ob, nb),
+                        neighbor_change(&session_part(ob), &session_part(nb)),
                     )),
                     Some(_) => {}
                 }
@@ -224,6 +235,25 @@ prefix = "198.18.255.1/32"
             )]
         );
         assert_eq!(plan(&added, BASE)[0].1, ReloadAction::Removed);
+    }
+
+    /// A neighbour's `bfd` table and the BFD thread's priority are the BFD subsystem's: the
+    /// BGP sessions stay (the BFD plan reports the change).
+    #[test]
+    fn bfd_changes_leave_the_bgp_session_alone() {
+        let with = BASE.replace(
+            "remote_as = 65003",
+            "remote_as = 65003\nbfd = { interval = \"300ms\" }",
+        );
+        let faster = with.replace("300ms", "50ms");
+        assert!(plan(BASE, &with).is_empty());
+        assert!(plan(&with, &faster).is_empty());
+        assert!(plan(&faster, BASE).is_empty());
+        let prio = BASE.replace(
+            "router_id = \"198.18.0.1\"",
+            "router_id = \"198.18.0.1\"\nbfd_realtime_priority = 20",
+        );
+        assert!(plan(BASE, &prio).is_empty());
     }
 
     #[test]

@@ -50,6 +50,12 @@ pub struct PeerStatus {
     pub last_notification_received: Option<String>,
     #[serde(default)]
     pub last_error: Option<String>,
+    /// The BFD session's state (`up`, `down`, ...), when the neighbour has `bfd`.
+    #[serde(default)]
+    pub bfd: Option<String>,
+    /// Times a BFD failure tore this session down.
+    #[serde(default)]
+    pub bfd_teardowns: u64,
 }
 
 /// Shared between the subsystem and the control socket.

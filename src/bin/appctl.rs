@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use appliance::cli::dataplane as render_dp;
 use appliance::cli::render;
@@ -85,6 +85,11 @@ enum Cmd {
         #[command(subcommand)]
         action: Option<BgpCmd>,
     },
+    /// BFD sessions: state, discriminators, negotiated timers, packets, discards by reason.
+    Bfd {
+        #[arg(long)]
+        json: bool,
+    },
     /// GRE tunnels: packets and bytes each way, drops by reason.
     Gre {
         #[arg(long)]
@@ -161,7 +166,12 @@ fn show<T: serde::de::DeserializeOwned>(
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The package build's hidden `generate-assets` documents `Cli` as operators see it.
+    let matches = appliance::package::with_generator(Cli::command()).get_matches();
+    if let Some(out) = appliance::package::requested(&matches) {
+        return appliance::package::generate(&Cli::command(), &out);
+    }
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -240,6 +250,10 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
             };
             let data = client.call(cmd)?;
             show(data, *json, appliance::cli::bgp::bgp)?;
+        }
+        Cmd::Bfd { json } => {
+            let data = client.call(Command::Bfd)?;
+            show(data, *json, appliance::cli::bfd::bfd)?;
         }
         Cmd::Events {
             follow,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use appliance::config::overrides::Overrides;
 use appliance::config::DEFAULT_CONFIG_PATH;
@@ -153,7 +153,12 @@ impl DrillScenario {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The package build's hidden `generate-assets` documents `Cli` as operators see it.
+    let matches = appliance::package::with_generator(Cli::command()).get_matches();
+    if let Some(out) = appliance::package::requested(&matches) {
+        return appliance::package::generate(&Cli::command(), &out);
+    }
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
         Cmd::Drill {
             configs,

@@ -69,6 +69,12 @@ pub fn bgp(b: &BgpStatus) -> String {
         if p.md5 {
             caps.push("md5".into());
         }
+        if let Some(b) = &p.bfd {
+            caps.push(format!("bfd {b}"));
+        }
+        if p.bfd_teardowns > 0 {
+            caps.push(format!("bfd teardowns {}", p.bfd_teardowns));
+        }
         if !caps.is_empty() {
             let _ = writeln!(o, "  {:<28} {}", "", caps.join("  "));
         }

@@ -1,5 +1,6 @@
 //! What `appctl` prints.
 
+pub mod bfd;
 pub mod bgp;
 pub mod dataplane;
 pub mod gateway;

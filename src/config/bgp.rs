@@ -28,6 +28,10 @@ pub struct BgpConfig {
     /// withdrawn when the daemon stops.
     #[serde(default = "default_gshut_wait")]
     pub graceful_shutdown_wait: ConfigDuration,
+    /// SCHED_FIFO priority of the BFD thread (1-99), 0 for normal scheduling: a BFD
+    /// Detection Time of 150 ms must not wait for a busy runtime.
+    #[serde(default = "default_bfd_rt_priority")]
+    pub bfd_realtime_priority: u8,
     #[serde(default)]
     pub neighbor: Vec<NeighborConfig>,
     #[serde(default)]
@@ -64,7 +68,77 @@ pub struct NeighborConfig {
     /// Default: the family of `address`.
     #[serde(default)]
     pub families: Vec<FamilyName>,
+    /// A single-hop BFD session (RFC 5880, RFC 5881) with the neighbour: when it goes down
+    /// the BGP session is torn down at once (RFC 5882).
+    #[serde(default)]
+    pub bfd: Option<BfdConfig>,
 }
+
+/// `bfd = { interval = "50ms", multiplier = 3 }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BfdConfig {
+    /// Both the Desired Min TX Interval and the Required Min RX Interval.
+    #[serde(default = "default_bfd_interval")]
+    pub interval: ConfigDuration,
+    /// Detect Mult: a failure is declared after this many intervals without a packet.
+    #[serde(default = "default_bfd_multiplier")]
+    pub multiplier: u8,
+    /// RFC 5880 §6.7 authentication (none by default).
+    #[serde(default)]
+    pub auth: Option<BfdAuthConfig>,
+}
+
+/// `auth = { type = "keyed-sha1", key_id = 1, key = "..." }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BfdAuthConfig {
+    #[serde(rename = "type")]
+    pub auth_type: BfdAuthType,
+    #[serde(default = "default_key_id")]
+    pub key_id: u8,
+    /// The password or key; never printed.
+    pub key: Secret,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BfdAuthType {
+    Simple,
+    KeyedMd5,
+    MeticulousKeyedMd5,
+    KeyedSha1,
+    MeticulousKeyedSha1,
+}
+
+impl BfdAuthType {
+    pub fn core(self) -> ::bfd::AuthType {
+        match self {
+            BfdAuthType::Simple => ::bfd::AuthType::SimplePassword,
+            BfdAuthType::KeyedMd5 => ::bfd::AuthType::KeyedMd5,
+            BfdAuthType::MeticulousKeyedMd5 => ::bfd::AuthType::MeticulousKeyedMd5,
+            BfdAuthType::KeyedSha1 => ::bfd::AuthType::KeyedSha1,
+            BfdAuthType::MeticulousKeyedSha1 => ::bfd::AuthType::MeticulousKeyedSha1,
+        }
+    }
+}
+
+fn default_bfd_interval() -> ConfigDuration {
+    ConfigDuration::from_millis(300)
+}
+fn default_bfd_multiplier() -> u8 {
+    3
+}
+fn default_key_id() -> u8 {
+    1
+}
+fn default_bfd_rt_priority() -> u8 {
+    10
+}
+/// The range of `bfd.interval`: below 10 ms a user-space daemon cannot promise its timers,
+/// above a minute BFD is slower than the BGP hold timer it is meant to beat.
+const BFD_MIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+const BFD_MAX_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl NeighborConfig {
     pub fn families(&self) -> Vec<FamilyName> {
@@ -208,12 +282,16 @@ pub fn summary(s: &mut String, b: &BgpConfig) {
     for n in &b.neighbor {
         let _ = writeln!(
             s,
-            "  neighbor {} AS {}{}{}{}",
+            "  neighbor {} AS {}{}{}{}{}",
             n.address,
             n.remote_as,
             if n.passive { " passive" } else { "" },
             if n.gtsm { " gtsm" } else { "" },
-            if n.md5_password.is_some() { " md5" } else { "" }
+            if n.md5_password.is_some() { " md5" } else { "" },
+            n.bfd
+                .as_ref()
+                .map(|b| format!(" bfd {} x{}", b.interval, b.multiplier))
+                .unwrap_or_default()
         );
     }
     for a in &b.announce {
@@ -319,6 +397,16 @@ pub fn validate(
                 issues.push(p.key("md5_password"), "MD5 key must be 1-80 bytes", None);
             }
         }
+        if let Some(b) = &n.bfd {
+            validate_bfd(n, b, &p.key("bfd"), issues);
+        }
+    }
+    if bgp.bfd_realtime_priority > 99 {
+        issues.push(
+            root.key("bfd_realtime_priority"),
+            "SCHED_FIFO priorities are 1-99 (0 turns real-time scheduling off)",
+            None,
+        );
     }
     let mut prefixes = BTreeSet::new();
     for (i, a) in bgp.announce.iter().enumerate() {
@@ -399,6 +487,46 @@ pub fn validate(
             "prefixes are announced but no neighbor is configured",
             Some("add a [[bgp.neighbor]]".into()),
         );
+    }
+}
+
+fn validate_bfd(n: &NeighborConfig, b: &BfdConfig, p: &KeyPath, issues: &mut Issues) {
+    let iv = b.interval.get();
+    if !(BFD_MIN_INTERVAL..=BFD_MAX_INTERVAL).contains(&iv) {
+        issues.push(
+            p.key("interval"),
+            format!("BFD interval {} is outside 10ms to 60s", b.interval),
+            Some(
+                "50ms x 3 detects a failure in 150 ms; 300ms x 3 (FRR's default) in 900 ms".into(),
+            ),
+        );
+    }
+    if b.multiplier == 0 {
+        issues.push(
+            p.key("multiplier"),
+            "the BFD multiplier must be at least 1",
+            Some("3 is usual: a failure is declared after 3 intervals without a packet".into()),
+        );
+    }
+    if n.multihop.is_some() {
+        issues.push(
+            p.clone(),
+            "BFD here is single hop (RFC 5881) and this neighbor is multihop",
+            Some("peer over a directly connected address, or remove `bfd`".into()),
+        );
+    }
+    if let Some(a) = &b.auth {
+        let max = a.auth_type.core().max_key_len();
+        if a.key.0.is_empty() || a.key.0.len() > max {
+            issues.push(
+                p.key("auth").key("key"),
+                format!(
+                    "a {} key must be 1 to {max} bytes",
+                    a.auth_type.core().as_str()
+                ),
+                Some("RFC 5880 §4.2-4.4 fix the field sizes: 16 bytes for passwords and MD5, 20 for SHA1".into()),
+            );
+        }
     }
 }
 

@@ -19,6 +19,61 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
+    Case {
+        name: "a BFD interval a user-space daemon cannot keep",
+        text: "[bgp]\nlocal_as = 65001\nrouter_id = \"198.18.0.1\"\n[[bgp.neighbor]]\n\
+               address = \"198.18.0.2\"\nremote_as = 65000\nbfd = { interval = \"1ms\", multiplier = 3 }\n",
+        line: 7,
+        column: 20,
+        key: "bgp.neighbor[0].bfd.interval",
+        says: "10ms to 60s",
+    },
+    Case {
+        name: "a BFD multiplier of zero",
+        text: "[bgp]\nlocal_as = 65001\nrouter_id = \"198.18.0.1\"\n[[bgp.neighbor]]\n\
+               address = \"198.18.0.2\"\nremote_as = 65000\nbfd = { interval = \"50ms\", multiplier = 0 }\n",
+        line: 7,
+        column: 41,
+        key: "bgp.neighbor[0].bfd.multiplier",
+        says: "3 is usual",
+    },
+    Case {
+        name: "a BFD multiplier past the octet",
+        text: "[bgp]\nlocal_as = 65001\nrouter_id = \"198.18.0.1\"\n[[bgp.neighbor]]\n\
+               address = \"198.18.0.2\"\nremote_as = 65000\nbfd = { multiplier = 300 }\n",
+        line: 7,
+        column: 22,
+        key: "bgp.neighbor[0].bfd.multiplier",
+        says: "u8",
+    },
+    Case {
+        name: "single-hop BFD on a multihop neighbor",
+        text: "[bgp]\nlocal_as = 65001\nrouter_id = \"198.18.0.1\"\n[[bgp.neighbor]]\n\
+               address = \"198.18.0.2\"\nremote_as = 65000\nmultihop = 2\nbfd = {}\n",
+        line: 8,
+        column: 7,
+        key: "bgp.neighbor[0].bfd",
+        says: "single hop",
+    },
+    Case {
+        name: "a BFD SHA1 key longer than its field",
+        text: "[bgp]\nlocal_as = 65001\nrouter_id = \"198.18.0.1\"\n[[bgp.neighbor]]\n\
+               address = \"198.18.0.2\"\nremote_as = 65000\n\
+               bfd = { auth = { type = \"keyed-sha1\", key = \"0123456789abcdefghijk\" } }\n",
+        line: 7,
+        column: 45,
+        key: "bgp.neighbor[0].bfd.auth.key",
+        says: "1 to 20 bytes",
+    },
+    Case {
+        name: "a misspelt BFD key",
+        text: "[bgp]\nlocal_as = 65001\nrouter_id = \"198.18.0.1\"\n[[bgp.neighbor]]\n\
+               address = \"198.18.0.2\"\nremote_as = 65000\nbfd = { intervall = \"50ms\" }\n",
+        line: 7,
+        column: 9,
+        key: "bgp.neighbor[0].bfd.intervall",
+        says: "did you mean `interval`",
+    },
     // Numbers the parser takes but the daemon cannot use: each is refused with its place, never
     // left for a multiplication, an allocation or a timer to panic on.
     Case {

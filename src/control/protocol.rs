@@ -46,6 +46,8 @@ pub enum Command {
     Snat,
     /// BGP peers and prefixes.
     Bgp,
+    /// BFD sessions and their counters.
+    Bfd,
     /// Withdraw a configured prefix regardless of its gates (`drain = false` undoes it).
     BgpDrain {
         prefix: String,

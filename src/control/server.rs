@@ -31,6 +31,8 @@ pub struct ControlContext {
     pub dataplane: crate::dataplaned::DataplaneHandle,
     /// BGP status and the operator's drain set.
     pub bgp: crate::bgpd::BgpHandle,
+    /// The BFD sessions (asked of the BFD thread).
+    pub bfd: crate::bfdd::BfdHandle,
 }
 
 /// Most flows one `conntrack` request lists.
@@ -244,6 +246,13 @@ async fn handle(
                 let resp = match ctx.bgp.status() {
                     Some(s) => Response::ok(serde_json::to_value(s)?),
                     None => Response::err("BGP is not configured (no [bgp] section)"),
+                };
+                write_line(&mut w, &resp).await?;
+            }
+            Command::Bfd => {
+                let resp = match ctx.bfd.status().await {
+                    Some(s) => Response::ok(serde_json::to_value(s)?),
+                    None => Response::err("the BFD subsystem is not running"),
                 };
                 write_line(&mut w, &resp).await?;
             }

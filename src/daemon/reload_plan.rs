@@ -38,6 +38,7 @@ pub fn plan(old: &Config, new: &Config) -> Vec<ReloadChange> {
         "bgp",
         crate::bgpd::reload_plan::reload_plan(old.bgp.as_ref(), new.bgp.as_ref()),
     );
+    add("bfd", crate::bfdd::reload_plan(old, new));
     add(
         "dataplane",
         crate::dataplaned::reload_plan::reload_plan(old, new),

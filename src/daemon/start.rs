@@ -42,6 +42,11 @@ pub(super) struct Daemon {
     /// Cancelled to stop every subsystem; they run in `tasks`.
     pub stop: CancellationToken,
     pub tasks: JoinSet<()>,
+    /// The fast path stops last, once the subsystems that move traffic away (VRRP resigning,
+    /// BGP's graceful shutdown and withdrawal) are done: until then, whatever still arrives
+    /// for the VIPs is forwarded.
+    pub last_stop: CancellationToken,
+    pub last_tasks: JoinSet<()>,
     /// Held until the subsystems are done, so every verdict consumer could take a clone.
     pub verdict_rx: watch::Receiver<Verdicts>,
     /// Released last, when the process is about to exit.
@@ -81,6 +86,8 @@ pub(super) async fn start(
 
     let stop = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    let last_stop = CancellationToken::new();
+    let mut last_tasks = JoinSet::new();
     let (config_tx, config_rx) = watch::channel(Arc::new(cfg.clone()));
     let (verdict_tx, verdict_rx) = crate::verdicts::channel();
     let parts = match subsystems(
@@ -88,8 +95,8 @@ pub(super) async fn start(
         &config_rx,
         verdict_tx,
         &verdict_rx,
-        &mut tasks,
-        &stop,
+        (&mut tasks, &stop),
+        (&mut last_tasks, &last_stop),
     )
     .await
     {
@@ -98,7 +105,9 @@ pub(super) async fn start(
             // What the subsystems added before one of them failed is in the ledger: the
             // shutdown path removes it, and the socket file goes with it.
             stop.cancel();
+            last_stop.cancel();
             tasks.shutdown().await;
+            last_tasks.shutdown().await;
             crate::kernel::sweep::sweep(&base.netlink, &base.ledger, &base.events, "start failed")
                 .await;
             let _ = std::fs::remove_file(&cfg.control.socket);
@@ -130,6 +139,7 @@ pub(super) async fn start(
             health: parts.health,
             dataplane: parts.dataplane,
             bgp: parts.bgp,
+            bfd: parts.bfd,
         }),
         stop.clone(),
     ));
@@ -158,6 +168,8 @@ pub(super) async fn start(
         reload_rx,
         stop,
         tasks,
+        last_stop,
+        last_tasks,
         verdict_rx,
         lock: base.lock,
     })
@@ -229,6 +241,7 @@ struct Parts {
     health: healthd::HealthControl,
     dataplane: crate::dataplaned::DataplaneHandle,
     bgp: crate::bgpd::BgpHandle,
+    bfd: crate::bfdd::BfdHandle,
 }
 
 /// Starts the subsystems, each after those whose output it consumes.
@@ -237,8 +250,8 @@ async fn subsystems(
     config_rx: &watch::Receiver<Arc<Config>>,
     verdict_tx: watch::Sender<Verdicts>,
     verdict_rx: &watch::Receiver<Verdicts>,
-    tasks: &mut JoinSet<()>,
-    stop: &CancellationToken,
+    (tasks, stop): (&mut JoinSet<()>, &CancellationToken),
+    (last_tasks, last_stop): (&mut JoinSet<()>, &CancellationToken),
 ) -> anyhow::Result<Parts> {
     // Health first: every verdict consumer (VRRP, BGP, pools) starts with the full table.
     // Consumers take `verdict_rx.clone()`.
@@ -284,7 +297,7 @@ async fn subsystems(
 
     // The fast path (idle when the file has no [dataplane]).
     let dataplane = crate::dataplaned::DataplaneHandle::default();
-    tasks.spawn(
+    last_tasks.spawn(
         crate::dataplaned::Dataplane {
             netlink: base.netlink.clone(),
             ledger: base.ledger.clone(),
@@ -294,7 +307,23 @@ async fn subsystems(
             handle: dataplane.clone(),
             metrics: base.metrics.clone(),
         }
-        .run(stop.clone()),
+        .run(last_stop.clone()),
+    );
+
+    // BFD before BGP: the sessions watch their neighbour's BFD state from their start.
+    let (bfd, bfd_requests) = crate::bfdd::BfdHandle::new();
+    let (bfd_states_tx, bfd_states_rx) = watch::channel(crate::bfdd::BfdStates::new());
+    let bgp_stopped = CancellationToken::new();
+    tasks.spawn(
+        crate::bfdd::Bfd {
+            events: base.events.clone(),
+            metrics: base.metrics.clone(),
+            config: config_rx.clone(),
+            requests: bfd_requests,
+            states: bfd_states_tx,
+            bgp_stopped: bgp_stopped.clone(),
+        }
+        .run_isolated(stop.clone()),
     );
 
     // BGP: announcements gated by verdicts, VRRP states and the operator's drain set.
@@ -307,6 +336,9 @@ async fn subsystems(
             vrrp_states: vrrp_states_rx,
             config: config_rx.clone(),
             handle: bgp.clone(),
+            bfd: bfd_states_rx,
+            dataplane: dataplane.serving(),
+            stopped: bgp_stopped,
         }
         .run(stop.clone()),
     );
@@ -317,5 +349,6 @@ async fn subsystems(
         health,
         dataplane,
         bgp,
+        bfd,
     })
 }

@@ -18,9 +18,21 @@ use dataplane::counters::Counters;
 use dataplane::snapshot::Snapshot;
 
 /// What the control socket asks of the data plane.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct DataplaneHandle {
     inner: Arc<Mutex<View>>,
+    /// Whether the fast path forwards (state `running`): BGP announces a service's VIP only
+    /// then.
+    serving: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Default for DataplaneHandle {
+    fn default() -> Self {
+        DataplaneHandle {
+            inner: Arc::default(),
+            serving: Arc::new(tokio::sync::watch::Sender::new(false)),
+        }
+    }
 }
 
 /// A worker as status sees it: id, CPU, `iface:queue` of its sockets, and what it publishes.
@@ -38,7 +50,16 @@ pub(super) struct View {
 
 impl DataplaneHandle {
     pub(super) fn update(&self, f: impl FnOnce(&mut View)) {
-        f(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut v = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut v);
+        let running = v.state == DataplaneState::Running;
+        self.serving
+            .send_if_modified(|s| std::mem::replace(s, running) != running);
+    }
+
+    /// Follows whether the fast path forwards.
+    pub fn serving(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.serving.subscribe()
     }
 
     /// The latest statistics of every worker, in worker order.

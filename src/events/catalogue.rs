@@ -151,6 +151,26 @@ catalogue! {
         NotificationSent = "notification_sent",
         /// A NOTIFICATION came from the neighbour.
         NotificationReceived = "notification_received",
+        /// The neighbour's BFD session failed and the BGP session was torn down at once
+        /// (RFC 5882 §4.3); fields `state` (the BGP state it was in).
+        BfdDown = "bfd_down",
+    }
+
+    /// BFD sessions (object: the peer address).
+    Bfd = "bfd", BfdEvent {
+        /// A reload or the start added a session; fields `local_discriminator`.
+        SessionAdded = "session_added",
+        /// A reload removed a session (it goes AdminDown first); no fields.
+        SessionRemoved = "session_removed",
+        /// A reload changed a session's timers in place (Poll Sequence); fields `interval`,
+        /// `multiplier`.
+        SessionChanged = "session_changed",
+        /// The session came Up; fields `from`, `timing` (discriminators, `tx_interval_ms`,
+        /// `detection_time_ms`).
+        SessionUp = "session_up",
+        /// The session left Up; fields `to`, `diag`, `remote_state`, `failure` (false when the
+        /// peer went AdminDown or we did: not a path failure, RFC 5882 §3.2).
+        SessionDown = "session_down",
     }
 
     /// The data plane (object: `dataplane`).

@@ -10,7 +10,6 @@ mod router;
 mod socket;
 mod state;
 mod status;
-mod timer;
 mod tracking;
 
 use std::collections::BTreeMap;
@@ -116,7 +115,7 @@ impl Vrrp {
         let mut routers: Vec<Router> = Vec::new();
         let mut groups: BTreeMap<String, SyncGroup<String>> = BTreeMap::new();
         let mut rx_tasks: BTreeMap<RxKey, RxTask> = BTreeMap::new();
-        let precise = match timer::PreciseTimer::new() {
+        let precise = match crate::realtime::PreciseTimer::new() {
             Ok(t) => Some(t),
             Err(e) => {
                 tracing::warn!("vrrp: no timerfd ({e}); timers fall back to 1 ms resolution");
@@ -274,25 +273,8 @@ impl Vrrp {
     }
 }
 
-/// SCHED_FIFO at `priority` for the calling thread; 0 returns it to normal scheduling.
 fn set_realtime(priority: u8) {
-    let param = libc::sched_param {
-        sched_priority: i32::from(priority),
-    };
-    let policy = if priority == 0 {
-        libc::SCHED_OTHER
-    } else {
-        libc::SCHED_FIFO
-    };
-    // SAFETY: sched_setscheduler with pid 0 changes only the calling thread; `param` is a valid
-    // sched_param for the duration of the call.
-    let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
-    if rc != 0 {
-        tracing::warn!(
-            "vrrp: SCHED_FIFO priority {priority} refused ({}); running with normal scheduling",
-            std::io::Error::last_os_error()
-        );
-    }
+    crate::realtime::set_realtime("vrrp", priority);
 }
 
 /// Reconciles the routers with the configuration, as `reload_plan` describes: removed

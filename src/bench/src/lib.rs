@@ -10,3 +10,14 @@
 
 pub mod fwdbench;
 pub mod zeroloss;
+
+/// Prints `usage` and exits 0 when the arguments ask for help (`-h`, `--help`): before any
+/// check of root or tools, so help works anywhere.
+pub fn help_or_continue(usage: &str) {
+    if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {
+        use std::io::Write;
+        // A closed pipe (`| head`) is not an error worth a panic.
+        let _ = writeln!(std::io::stdout(), "{}", usage.trim());
+        std::process::exit(0);
+    }
+}

@@ -91,7 +91,8 @@ pub fn frr_bgpd_config(s: &RouterSpec) -> String {
         nas = s.nodes_as,
     );
     if s.bfd.is_some() {
-        c.push_str(" neighbor nodes bfd profile cluster\n");
+        // FRR 8.4 takes the profile only with BFD itself on for the group.
+        c.push_str(" neighbor nodes bfd\n neighbor nodes bfd profile cluster\n");
     }
     for n in &s.nodes {
         c.push_str(&format!(" neighbor {n} peer-group nodes\n"));

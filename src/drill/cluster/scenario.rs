@@ -147,6 +147,7 @@ impl Scenario {
 
     /// Runs `event` on node `i` and exercises the connections after it.
     pub fn run(&mut self, event: Event, i: usize) -> Result<Row, String> {
+        self.cluster.wait_bfd_up(Duration::from_secs(10))?;
         let node = self.cluster.nodes[i].name.clone();
         let addr = self.cluster.nodes[i].addr;
         let before = self.cluster.live();

@@ -247,6 +247,30 @@ impl Cluster {
             .collect()
     }
 
+    /// With BFD on: waits until every live node's BFD sessions are Up, so that an event
+    /// measures BFD's detection rather than a session still in its slow start (a fresh
+    /// session paces at 1 s until Up, RFC 5880 §6.8.3).
+    pub fn wait_bfd_up(&self, within: Duration) -> Result<(), String> {
+        if self.spec.bfd.is_none() {
+            return Ok(());
+        }
+        let up = |n: &Node| {
+            let out = n.app.appctl(&["bfd", "--json"]);
+            serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                .ok()
+                .and_then(|v| {
+                    let s = v["sessions"].as_array()?.clone();
+                    Some(!s.is_empty() && s.iter().all(|x| x["state"] == "up"))
+                })
+                .unwrap_or(false)
+        };
+        lab::wait_until("BFD sessions Up", within, Duration::from_millis(20), || {
+            self.nodes.iter().filter(|n| n.running() && !n.cut).all(up)
+        })
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }
+
     /// The addresses of the nodes whose daemon runs and whose link is up.
     pub fn live(&self) -> Vec<Ipv4Addr> {
         self.nodes

@@ -137,37 +137,23 @@ fn refuse(why: &[String]) -> ExitCode {
     ExitCode::from(REFUSED)
 }
 
-/// Root and the tools the rehearsal runs, each missing one with its Debian package.
+/// Root and the tools the rehearsal runs (the lab's check: one line naming what is missing and
+/// its packages, exit 1), and the binaries the nodes run.
 fn preflight(plan: &Plan) -> Result<(), Vec<String>> {
-    let mut missing = Vec::new();
-    if !nix::unistd::geteuid().is_root() {
-        missing.push("needs root (it builds network namespaces); run it as root".to_string());
-    }
     let mut tools = vec!["ip", "tcpdump", "ethtool"];
     if plan.has_bgp() {
         tools.extend(["bird", "birdc"]);
     }
-    for t in tools {
-        if lab::find_tool(t).is_none() {
-            let pkg = lab::debian_package(t).unwrap_or(t);
-            missing.push(format!(
-                "needs `{t}`, which is not installed: apt-get install {pkg}"
-            ));
-        }
-    }
+    lab::tools_or_exit("applianced drill", &tools);
     if lab::bin_dirs()
         .iter()
         .all(|d| !d.join("appctl").is_file() || !d.join("applianced").is_file())
     {
-        missing.push(
+        return Err(vec![
             "needs `applianced` and `appctl` side by side (build both: cargo build --bins)".into(),
-        );
+        ]);
     }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(missing)
-    }
+    Ok(())
 }
 
 /// `--out DIR` (created if missing), or a fresh directory under the temporary directory.

@@ -78,7 +78,9 @@ pub use lab::{Lab, DEFAULT_STOP_GRACE};
 pub use link::{Lan, Link, Veth, VethBuilder};
 pub use netns::Netns;
 pub use process::{Proc, ProcBuilder};
-pub use tools::{debian_package, find_tool, require_root, require_tool};
+pub use tools::{
+    debian_package, find_tool, missing_tools, require_root, require_tool, tools_or_exit,
+};
 pub use wait::{wait_for_file, wait_for_log, wait_until, WaitError};
 
 /// Re-exported so tests can name signals for [`Proc::signal`] without

@@ -35,6 +35,53 @@ pub fn require_tool(tool: &str) -> PathBuf {
     })
 }
 
+/// For programs rather than tests (the drills, the benchmarks): `Err` with one line naming
+/// every missing tool and the packages that ship them.
+pub fn missing_tools(tools: &[&str]) -> Result<(), String> {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| find_tool(t).is_none())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut packages: Vec<&str> = missing.iter().filter_map(|t| debian_package(t)).collect();
+    packages.sort_unstable();
+    packages.dedup();
+    Err(format!(
+        "missing {}: run netns-tests/install-deps, or apt-get install {}",
+        missing.join(", "),
+        packages.join(" ")
+    ))
+}
+
+/// [`missing_tools`] for a program's `main`, called first thing: prints the line (after
+/// `program: `) and exits 1; likewise when not root, since every such program builds
+/// namespaces.
+pub fn tools_or_exit(program: &str, tools: &[&str]) {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("{program}: needs root (it builds network namespaces); run it as root");
+        std::process::exit(1);
+    }
+    // A non-login root shell may lack the sbin directories, where `ip`, `nft` and `trafgen`
+    // live; the commands the lab runs search PATH, so add them (before any thread starts).
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    for d in ["/usr/local/sbin", "/usr/sbin", "/sbin"] {
+        if !dirs.iter().any(|p| p == Path::new(d)) {
+            dirs.push(PathBuf::from(d));
+        }
+    }
+    if let Ok(joined) = std::env::join_paths(dirs) {
+        std::env::set_var("PATH", joined);
+    }
+    if let Err(e) = missing_tools(tools) {
+        eprintln!("{program}: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Finds an executable named `tool` on `$PATH` or in the sbin directories.
 pub fn find_tool(tool: &str) -> Option<PathBuf> {
     if tool.contains('/') {
@@ -64,6 +111,8 @@ pub fn debian_package(tool: &str) -> Option<&'static str> {
         "arping" => "iputils-arping",
         "sysctl" | "ps" | "pkill" => "procps",
         "keepalived" => "keepalived",
+        "haproxy" => "haproxy",
+        "trafgen" => "netsniff-ng",
         "bird" | "birdc" => "bird2",
         "gobgp" => "gobgp",
         "gobgpd" => "gobgpd",
@@ -103,6 +152,14 @@ pub(crate) fn install_hint(tool: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_tools_are_named_with_their_packages() {
+        assert_eq!(missing_tools(&["sh"]), Ok(()));
+        let e = missing_tools(&["sh", "definitely-not-a-tool-xyz"]).unwrap_err();
+        assert!(e.starts_with("missing definitely-not-a-tool-xyz:"), "{e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
 
     #[test]
     fn finds_sh_and_names_packages() {

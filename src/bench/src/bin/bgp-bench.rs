@@ -206,7 +206,11 @@ fn wait_routes(router: &Netns, n: usize, timeout: Duration) -> Duration {
     .unwrap()
 }
 
+const USAGE: &str = "usage: bgp-bench [--flips N] [--prefixes N] [--no-bird-announcer]\n\nHealth verdict to router FIB, and bulk announcement, against BIRD 2 (root; bird2).";
+
 fn main() {
+    bench::help_or_continue(USAGE);
+    lab::tools_or_exit("bgp-bench", &["bird", "birdc", "ip"]);
     let a = args();
     let lab = Lab::new("bgp-bench");
     let (router, node, other) = (lab.netns("r"), lab.netns("n1"), lab.netns("x1"));

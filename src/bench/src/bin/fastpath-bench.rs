@@ -34,7 +34,7 @@ use bench::fwdbench::{
     header, napi_threads, quiet_sink, record, report, run_ok_sh, Bench, Opts, FWD_CPU,
 };
 use lab::cpustat::pin;
-use lab::{require_tool, Appliance, DataplaneHeader, Lab};
+use lab::{Appliance, DataplaneHeader, Lab};
 
 const VIP: &str = "198.18.42.1";
 const GEN: &str = "198.18.40.2";
@@ -73,13 +73,18 @@ backends = [{{ address = "{SINK}", port = 9 }}]
     )
 }
 
+const USAGE: &str = "usage: fastpath-bench [--seconds S] [--steps N] [--max-rate PPS] [--no-napi-pin] [--fast-only] [--direct] [--json]\n\nZero-loss forwarding rate and CPU per packet of the fast path against nftables DNAT on veth (root; trafgen, nft). Set APPLIANCE_BIN_DIR to the applianced build.";
+
 fn main() {
+    bench::help_or_continue(USAGE);
+    lab::tools_or_exit(
+        "fastpath-bench",
+        &["trafgen", "nft", "ip", "ethtool", "ping"],
+    );
     let opts = Opts::parse();
     let (no_napi_pin, fast_only) = (opts.flag("--no-napi-pin"), opts.flag("--fast-only"));
     let (direct, json) = (opts.flag("--direct"), opts.flag("--json"));
     let mut records = Vec::new();
-    require_tool("trafgen");
-    require_tool("nft");
     let lab = Lab::new("fastpath-bench");
     let (gen, lb, sink) = (lab.netns("gen"), lab.netns("lb"), lab.netns("sink"));
     lab.veth(&gen, "eth0", &lb, "eth0");

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 
 use bench::fwdbench::{header, quiet_sink, report, run_ok_sh, Bench, Opts, FWD_CPU};
 use dataplane::checksum;
-use lab::{require_tool, Appliance, DataplaneHeader, Lab};
+use lab::{Appliance, DataplaneHeader, Lab};
 
 const SITE: &str = "198.18.50.2";
 const TUNNEL_LOCAL: &str = "198.18.50.1";
@@ -124,10 +124,15 @@ tunnels = ["site"]
     )
 }
 
+const USAGE: &str = "usage: gateway-bench [--seconds S] [--steps N] [--max-rate PPS] [--json]\n\nZero-loss rate of the SNAT gateway (GRE + SNAT) against nftables SNAT on veth (root; trafgen, nft). Set APPLIANCE_BIN_DIR to the applianced build.";
+
 fn main() {
+    bench::help_or_continue(USAGE);
+    lab::tools_or_exit(
+        "gateway-bench",
+        &["trafgen", "nft", "ip", "ethtool", "ping"],
+    );
     let opts = Opts::parse();
-    require_tool("trafgen");
-    require_tool("nft");
     let lab = Lab::new("gateway-bench");
     let (site, gw, inet) = (lab.netns("site"), lab.netns("gw"), lab.netns("inet"));
     lab.veth_builder(&site, "eth0", &gw, "eth0")

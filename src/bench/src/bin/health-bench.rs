@@ -347,7 +347,11 @@ fn json_line(checker: &str, a: &Args, m: &Measured, up: Option<usize>) -> String
     .to_string()
 }
 
+const USAGE: &str = "usage: health-bench [--checks N] [--seconds S] [--interval S] [--handshake full|half-open] [--rps] [--no-keepalived] [--no-haproxy] [--json]\n\nCPU and memory of N TCP checks against HAProxy and keepalived (root; python3, haproxy, keepalived).";
+
 fn main() {
+    bench::help_or_continue(USAGE);
+    lab::tools_or_exit("health-bench", &["python3", "ip"]);
     let a = args();
     let lab = Lab::new("health-bench");
     let (lb, srv) = (lab.netns("lb"), lab.netns("srv"));

@@ -41,7 +41,10 @@ fn steering_cost() -> Result<(u32, u32), String> {
     Ok((run(&owned_frame)?, run(&passed_frame)?))
 }
 
+const USAGE: &str = "usage: steering-bench [--cpu N]\n\nThe XDP steering program's cost per frame (BPF_PROG_TEST_RUN; root).";
+
 fn main() -> ExitCode {
+    bench::help_or_continue(USAGE);
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--cpu") {
         let cpu = args

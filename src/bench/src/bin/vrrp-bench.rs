@@ -14,7 +14,11 @@ fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
+const USAGE: &str = "usage: vrrp-bench [--trials N] [--intervals MS,MS,...] [--json]\n\nVRRP failover time against keepalived (root; keepalived, tcpdump).";
+
 fn main() {
+    bench::help_or_continue(USAGE);
+    lab::tools_or_exit("vrrp-bench", &["keepalived", "tcpdump", "ip"]);
     let args: Vec<String> = std::env::args().collect();
     let json = args.iter().any(|a| a == "--json");
     let trials: usize = arg(&args, "--trials")

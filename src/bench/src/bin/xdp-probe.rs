@@ -69,7 +69,10 @@ fn describe(frame: &[u8]) -> String {
     )
 }
 
+const USAGE: &str = "usage: xdp-probe --iface IFACE --state DIR [--queues N] [--generic] [--service VIP:PORT/PROTO]... [--backend ADDR:PORT/PROTO]... [--local ADDR]...\n\nThe XDP integration test's diagnostic (root).";
+
 fn main() {
+    bench::help_or_continue(USAGE);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let value = |flag: &str| -> Vec<String> {
         args.windows(2)

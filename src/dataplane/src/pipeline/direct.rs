@@ -15,7 +15,17 @@ use crate::pmtu;
 use crate::sched::Choice;
 use crate::snapshot::{Backend, Direct, Snapshot};
 use crate::tunnel::{self, IPIP_OVERHEAD};
-use crate::wire::{EthernetFrame, Ipv4Packet};
+use crate::wire::Ipv4Packet;
+
+/// Direct routing changes only the MACs: a backend behind a router would get the packet back
+/// to whoever announces the VIP.
+fn on_link(snap: &Snapshot, backend: Ipv4Addr) -> Result<()> {
+    match snap.next_hops.route(backend) {
+        None => Err(Verdict::Drop(DropReason::NoRoute)),
+        Some((_, nh)) if nh != backend => Err(Verdict::Drop(DropReason::NotOnLink)),
+        Some(_) => Ok(()),
+    }
+}
 
 impl Pipeline {
     /// Records a direct-return flow to backend `b`. For a tunnel the outer source is fixed now,
@@ -34,13 +44,7 @@ impl Pipeline {
     ) -> Result<u32> {
         let (kind, local) = match direct {
             Direct::Routing => {
-                let (_, nh) = snap
-                    .next_hops
-                    .route(b.addr)
-                    .ok_or(Verdict::Drop(DropReason::NoRoute))?;
-                if nh != b.addr {
-                    return Err(Verdict::Drop(DropReason::NotOnLink));
-                }
+                on_link(snap, b.addr)?;
                 (Kind::Dr, key.src)
             }
             Direct::Tunnel { source } => {
@@ -84,25 +88,9 @@ impl Pipeline {
         e: &Entry,
     ) -> Result<(Verdict, usize)> {
         if e.kind() == Kind::Dr {
-            let (iface, nh) = snap
-                .next_hops
-                .route(e.backend)
-                .ok_or(Verdict::Drop(DropReason::NoRoute))?;
-            if nh != e.backend {
-                return Err(Verdict::Drop(DropReason::NotOnLink));
-            }
+            on_link(snap, e.backend)?;
             Ipv4Packet::new_unchecked(&mut frame[p.l3..p.l3 + p.total]).decrement_ttl();
-            let ifc = snap
-                .interfaces
-                .get(usize::from(iface))
-                .ok_or(Verdict::Drop(DropReason::NoRoute))?;
-            let Some(mac) = snap.next_hops.neighbour(e.backend) else {
-                self.unresolved.note(e.backend);
-                return Err(Verdict::Drop(DropReason::NoNeighbour));
-            };
-            let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
-            eth.set_dst(mac);
-            eth.set_src(ifc.mac);
+            let iface = next_hop(snap, &mut self.unresolved, frame, e.backend)?;
             self.counters.add(Counter::DirectRouted, 1);
             return Ok((Verdict::Tx { iface }, len));
         }

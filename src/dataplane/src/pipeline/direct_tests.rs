@@ -100,10 +100,9 @@ fn direct_routing_changes_only_the_macs_and_the_ttl() {
         assert_eq!((got.src(), got.dst(), got.ttl()), (CLIENT, VIP, 63));
         assert!(frames::checksums_ok(&f[..out]));
         let mut want = ip.clone();
-        want[8] -= 1;
-        let mut w = crate::wire::Ipv4Packet::new_unchecked(&mut want[..]);
-        w.fill_checksum();
-        assert_eq!(&f[14..14 + want.len()], &want[..]);
+        crate::wire::Ipv4Packet::new_unchecked(&mut want[..]).decrement_ttl();
+        let l3 = crate::wire::ethernet::HEADER_LEN;
+        assert_eq!(&f[l3..l3 + want.len()], &want[..]);
         let e = *p.conntrack().iter().next().unwrap();
         assert_eq!((e.kind(), e.backend), (Kind::Dr, b));
     }
@@ -158,9 +157,9 @@ fn tunnel_mode_answers_packets_that_no_longer_fit_with_frag_needed() {
     assert_eq!(v, Verdict::Tx { iface: IF_CLIENT });
     let err = ip_of(&f[..out]);
     assert_eq!((err.src(), err.dst()), (VIP, CLIENT));
-    let icmp = err.payload();
-    assert_eq!((icmp[0], icmp[1]), (3, 4));
-    assert_eq!(u16::from_be_bytes([icmp[6], icmp[7]]), 1480);
+    let m = crate::wire::IcmpPacket::new_checked(err.payload()).unwrap();
+    assert_eq!((m.msg_type(), m.code()), (3, 4), "fragmentation needed");
+    assert_eq!(m.next_hop_mtu(), 1480);
     assert_eq!(p.counters().get(Counter::FragNeededSent), 1);
 }
 

@@ -1,7 +1,10 @@
-//! A timer with the kernel's precision. tokio's timer wheel has a 1 ms resolution and rounds
-//! deadlines up, which adds up to a millisecond to every Master_Down and Skew timer; a failover
-//! is that timer, so VRRP sleeps on a CLOCK_MONOTONIC timerfd instead (the clock `Instant`
-//! uses on Linux).
+//! What the real-time threads (VRRP, BFD) share: a timer with the kernel's precision and
+//! SCHED_FIFO scheduling.
+//!
+//! tokio's timer wheel has a 1 ms resolution and rounds deadlines up, which adds up to a
+//! millisecond to every Master_Down and Skew timer and to every BFD transmission and Detection
+//! Time; a failover is that timer, so those threads sleep on a CLOCK_MONOTONIC timerfd instead
+//! (the clock `Instant` uses on Linux).
 
 use std::io;
 use std::time::Instant;
@@ -60,5 +63,27 @@ impl PreciseTimer {
                 Err(_would_block) => continue,
             }
         }
+    }
+}
+
+/// SCHED_FIFO at `priority` for the calling thread; 0 returns it to normal scheduling.
+/// `subsystem` names the thread in the warning when the kernel refuses.
+pub fn set_realtime(subsystem: &str, priority: u8) {
+    let param = libc::sched_param {
+        sched_priority: i32::from(priority),
+    };
+    let policy = if priority == 0 {
+        libc::SCHED_OTHER
+    } else {
+        libc::SCHED_FIFO
+    };
+    // SAFETY: sched_setscheduler with pid 0 changes only the calling thread; `param` is a valid
+    // sched_param for the duration of the call.
+    let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
+    if rc != 0 {
+        tracing::warn!(
+            "{subsystem}: SCHED_FIFO priority {priority} refused ({}); running with normal scheduling",
+            std::io::Error::last_os_error()
+        );
     }
 }
