@@ -43,19 +43,33 @@ enum Cmd {
         #[arg(short = 'c', long = "config", default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
-    /// Drills (root) on nodes of this build in network namespaces. `failover` (the default):
-    /// crashes, stops and unplugs the master and reports each failover time and the loss.
-    /// `chaos`: random events against an HA pair with traffic, invariants checked after each.
-    /// `ecmp-cluster`: three nodes behind an ECMP router, long-lived connections to a DSR
-    /// service, nodes drained, crashed, added and restarted; fails if a connection breaks.
+    /// Drills (root) on nodes of this build in network namespaces. By default it rehearses an
+    /// HA pair: CONFIG_A and CONFIG_B (one file: the second node is derived from it; none: the
+    /// built-in example pair), with HTTP, UDP and long-lived connections through the VIPs,
+    /// through a crash, a graceful stop, a link down, a backend failing, a BGP peer lost and a
+    /// bad reload; a report and an SVG timeline per scenario. Exit 2: the files cannot be
+    /// rehearsed. `--scenario failover`: the fixed two-node VRRP drill. `chaos`: random events
+    /// against an HA pair, invariants checked after each. `ecmp-cluster`: three nodes behind an
+    /// ECMP router, connections to a DSR service through drains, crashes, additions, restarts.
     Drill {
-        /// `failover`, `chaos` or `ecmp-cluster`.
-        #[arg(long, value_enum, default_value = "failover")]
-        scenario: DrillScenario,
+        /// The pair's configuration files (none: the built-in example pair).
+        #[arg(value_name = "CONFIG", num_args = 0..=2)]
+        configs: Vec<PathBuf>,
+        /// Scenarios to rehearse (repeat it; default: all of crash, graceful, link-down,
+        /// backend-fail, bgp-peer-lost, bad-reload), or one of the other drills: failover,
+        /// chaos, ecmp-cluster.
+        #[arg(long, value_enum)]
+        scenario: Vec<DrillScenario>,
+        /// Where the report and the timelines go (default: a fresh directory under /tmp).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// The rehearsal's HTTP requests per second (UDP: half as many).
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
-        /// VRRP advertisement interval in milliseconds.
+        /// failover and chaos: VRRP advertisement interval in milliseconds.
         #[arg(long, default_value_t = 100)]
         interval_ms: u64,
         /// chaos: run this many minutes (default 1).
@@ -77,9 +91,10 @@ enum Cmd {
         /// connections that move between nodes break).
         #[arg(long)]
         per_node_seed: bool,
-        /// ecmp-cluster: long-lived connections from the client.
-        #[arg(long, default_value_t = 1000)]
-        connections: usize,
+        /// Long-lived connections from the client (default: 100 in the rehearsal, 1000 in
+        /// ecmp-cluster).
+        #[arg(long)]
+        connections: Option<usize>,
         /// ecmp-cluster: BFD on the router sessions at this interval in milliseconds
         /// (multiplier 3).
         #[arg(long, value_name = "MS")]
@@ -101,11 +116,40 @@ enum ModeChoice {
     Both,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum DrillScenario {
+    Crash,
+    Graceful,
+    LinkDown,
+    BackendFail,
+    BgpPeerLost,
+    BadReload,
     Failover,
     Chaos,
     EcmpCluster,
+}
+
+impl DrillScenario {
+    /// The drill other than the rehearsal it names, if it does.
+    fn other_drill(self) -> bool {
+        matches!(
+            self,
+            DrillScenario::Failover | DrillScenario::Chaos | DrillScenario::EcmpCluster
+        )
+    }
+
+    fn rehearsal(self) -> Option<appliance::drill::rehearse::scenario::Scenario> {
+        use appliance::drill::rehearse::scenario::Scenario;
+        Some(match self {
+            DrillScenario::Crash => Scenario::Crash,
+            DrillScenario::Graceful => Scenario::Graceful,
+            DrillScenario::LinkDown => Scenario::LinkDown,
+            DrillScenario::BackendFail => Scenario::BackendFail,
+            DrillScenario::BgpPeerLost => Scenario::BgpPeerLost,
+            DrillScenario::BadReload => Scenario::BadReload,
+            _ => return None,
+        })
+    }
 }
 
 fn main() -> ExitCode {
@@ -117,73 +161,100 @@ fn main() -> ExitCode {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
         Cmd::Drill {
-            scenario: DrillScenario::Failover,
-            json,
-            interval_ms,
-            ..
-        } => appliance::drill::run(json, interval_ms),
-        Cmd::Drill {
-            scenario: DrillScenario::EcmpCluster,
-            json,
-            seed,
-            router,
-            mode,
-            connections,
-            bfd_ms,
-            per_node_seed,
-            ..
-        } => {
-            use appliance::drill::cluster::router::Flavour;
-            use appliance::drill::cluster::topology::{Bfd, Mode};
-            use appliance::drill::cluster::Options;
-            let routers = match router {
-                RouterChoice::Frr => vec![Flavour::Frr],
-                RouterChoice::Bird => vec![Flavour::Bird],
-                RouterChoice::Both => Flavour::ALL.to_vec(),
-            };
-            let modes = match mode {
-                ModeChoice::Dr => vec![Mode::Dr],
-                ModeChoice::Tunnel => vec![Mode::Tunnel],
-                ModeChoice::Both => Mode::ALL.to_vec(),
-            };
-            appliance::drill::run_cluster(
-                Options {
-                    routers,
-                    modes,
-                    connections,
-                    bfd: bfd_ms.map(|ms| Bfd {
-                        interval_ms: ms,
-                        multiplier: 3,
-                    }),
-                    per_node_seed,
-                    seed,
-                },
-                json,
-            )
-        }
-        Cmd::Drill {
-            scenario: DrillScenario::Chaos,
+            configs,
+            scenario,
+            out,
+            rate,
             json,
             interval_ms,
             minutes,
             events,
             seed,
-            ..
+            router,
+            mode,
+            per_node_seed,
+            connections,
+            bfd_ms,
         } => {
-            use appliance::drill::chaos::{Length, Options};
-            let length = match (events, minutes) {
-                (Some(n), _) => Length::Events(n),
-                (None, Some(m)) => Length::Minutes(m),
-                (None, None) => Length::Minutes(1.0),
-            };
-            appliance::drill::run_chaos(
-                Options {
-                    length,
-                    seed,
-                    interval_ms,
-                },
-                json,
-            )
+            let other: Vec<DrillScenario> = scenario
+                .iter()
+                .copied()
+                .filter(|s| s.other_drill())
+                .collect();
+            if !other.is_empty() && (scenario.len() > 1 || !configs.is_empty()) {
+                eprintln!(
+                    "applianced drill: --scenario failover, chaos and ecmp-cluster are drills of \
+                     their own: give one alone, without configuration files"
+                );
+                return ExitCode::from(2);
+            }
+            match other.first() {
+                Some(DrillScenario::Failover) => appliance::drill::run(json, interval_ms),
+                Some(DrillScenario::EcmpCluster) => {
+                    use appliance::drill::cluster::router::Flavour;
+                    use appliance::drill::cluster::topology::{Bfd, Mode};
+                    use appliance::drill::cluster::Options;
+                    let routers = match router {
+                        RouterChoice::Frr => vec![Flavour::Frr],
+                        RouterChoice::Bird => vec![Flavour::Bird],
+                        RouterChoice::Both => Flavour::ALL.to_vec(),
+                    };
+                    let modes = match mode {
+                        ModeChoice::Dr => vec![Mode::Dr],
+                        ModeChoice::Tunnel => vec![Mode::Tunnel],
+                        ModeChoice::Both => Mode::ALL.to_vec(),
+                    };
+                    appliance::drill::run_cluster(
+                        Options {
+                            routers,
+                            modes,
+                            connections: connections.unwrap_or(1000),
+                            bfd: bfd_ms.map(|ms| Bfd {
+                                interval_ms: ms,
+                                multiplier: 3,
+                            }),
+                            per_node_seed,
+                            seed,
+                        },
+                        json,
+                    )
+                }
+                Some(_) => {
+                    use appliance::drill::chaos::{Length, Options};
+                    let length = match (events, minutes) {
+                        (Some(n), _) => Length::Events(n),
+                        (None, Some(m)) => Length::Minutes(m),
+                        (None, None) => Length::Minutes(1.0),
+                    };
+                    appliance::drill::run_chaos(
+                        Options {
+                            length,
+                            seed,
+                            interval_ms,
+                        },
+                        json,
+                    )
+                }
+                None => {
+                    use appliance::drill::rehearse::{self, Options};
+                    let mut scenarios: Vec<_> =
+                        scenario.iter().filter_map(|s| s.rehearsal()).collect();
+                    if scenarios.is_empty() {
+                        scenarios = Options::default().scenarios;
+                    }
+                    scenarios.dedup();
+                    rehearse::run(
+                        Options {
+                            configs,
+                            scenarios,
+                            out,
+                            rate,
+                            connections: connections.unwrap_or(100),
+                        },
+                        json,
+                    )
+                }
+            }
         }
         Cmd::Check { config } => match appliance::daemon::load(&config, &Overrides::default()) {
             Ok(cfg) => {

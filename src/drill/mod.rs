@@ -13,6 +13,7 @@
 pub mod chaos;
 pub mod cluster;
 pub mod failover;
+pub mod rehearse;
 pub mod rng;
 
 use std::process::ExitCode;

@@ -1,0 +1,157 @@
+//! The plans of the example pair, of a derived pair, and the refusals.
+
+use super::super::pair::{derive, load, NodeFile, Origin};
+use super::*;
+use std::net::IpAddr;
+
+fn file(text: &str) -> NodeFile {
+    NodeFile {
+        origin: Origin::BuiltIn("test.toml"),
+        text: text.into(),
+        config: crate::config::parse_str(text, std::path::Path::new("test.toml"))
+            .unwrap_or_else(|e| panic!("{e}")),
+        changes: Vec::new(),
+    }
+}
+
+#[test]
+fn the_example_pair() {
+    let p = plan(load(&[]).unwrap()).unwrap();
+    assert_eq!(p.nodes[0].name, "lb1");
+    assert_eq!(p.nodes[1].name, "lb2");
+    let segs: Vec<&str> = p.segments.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(segs, ["eth0", "eth1", "eth2"]);
+    let client = p.client();
+    assert_eq!(client.links.len(), 1);
+    assert_eq!(client.links[0].segment, "eth0");
+    let backends: Vec<&Host> = p.hosts.iter().filter(|h| h.role == Role::Backend).collect();
+    assert_eq!(backends.len(), 2);
+    for b in &backends {
+        assert_eq!(b.links[0].segment, "eth1");
+        assert_eq!(b.gateways, vec!["198.18.2.1".parse::<IpAddr>().unwrap()]);
+        assert!(b.serve.tcp.contains(&8080) && b.serve.udp.contains(&5353));
+    }
+    assert_eq!(p.routers.len(), 1);
+    assert_eq!(p.routers[0].sessions.len(), 2);
+    assert_eq!(p.routers[0].local_as, 65000);
+    assert_eq!(p.front.instance, "front");
+    assert_eq!(p.front.vip, Some("198.18.0.10".parse().unwrap()));
+    assert_eq!(p.prefixes.len(), 2);
+    // The office's traffic leaves through the SNAT gateway to the client, which routes the
+    // pool's address back through the VIP.
+    assert_eq!(p.snat.len(), 1);
+    let inside = &p.hosts[p.snat[0].host];
+    assert_eq!(inside.role, Role::Inside);
+    assert_eq!(inside.first_v4().unwrap().to_string(), "198.18.96.254");
+    assert_eq!(
+        inside.gateways,
+        vec!["198.18.96.1".parse::<IpAddr>().unwrap()]
+    );
+    assert_eq!(
+        p.client().routes,
+        vec!["198.19.0.1/32 via 198.18.0.10".to_string()]
+    );
+    assert_eq!(p.services.len(), 2);
+    assert!(p.nodes.iter().all(|n| n.extra.is_empty()));
+    // The client is on the VIPs' subnet, at an address nobody uses.
+    let c = client.first_v4().unwrap();
+    assert_eq!(c.to_string(), "198.18.0.253", "{}", p.describe());
+}
+
+#[test]
+fn one_file_makes_a_pair() {
+    let [a, _] = load(&[]).unwrap();
+    let b = derive(&a).unwrap();
+    let p = plan([a, b]).unwrap();
+    assert_eq!(p.routers[0].sessions[1].node_addr.to_string(), "198.18.0.3");
+}
+
+const BASE: &str = r#"
+[interfaces.eth0]
+static_addresses = ["198.18.0.2/24"]
+[[vrrp.instance]]
+name = "v"
+interface = "eth0"
+vrid = 1
+virtual_addresses = ["198.18.0.1/24"]
+"#;
+
+fn refusals(extra: &str) -> Vec<String> {
+    let a = file(&format!("{BASE}{extra}"));
+    let b = derive(&a).unwrap();
+    plan([a, b]).err().unwrap_or_default()
+}
+
+#[test]
+fn refuses_what_it_cannot_rehearse() {
+    let r = refusals(
+        r#"
+[checks.far]
+type = "tcp"
+target = "198.18.9.9:80"
+"#,
+    );
+    assert!(
+        !r.is_empty() && r.iter().all(|l| l.contains("on no segment")),
+        "{r:?}"
+    );
+    let r = refusals(
+        r#"
+[checks.real]
+type = "tcp"
+target = "10.1.1.1:80"
+"#,
+    );
+    assert!(
+        !r.is_empty()
+            && r.iter()
+                .all(|l| l.contains("outside what the drill emulates")),
+        "{r:?}"
+    );
+    let r = refusals(
+        r#"
+[dataplane]
+interfaces = ["eth0"]
+[[gre.tunnel]]
+name = "site"
+local = "198.18.0.2"
+remote = "198.18.0.9"
+"#,
+    );
+    assert!(r.iter().any(|l| l.contains("GRE sites")), "{r:?}");
+    let no_vrrp = file("[interfaces.eth0]\nstatic_addresses = [\"198.18.0.2/24\"]\n");
+    let b = derive(&no_vrrp).unwrap();
+    let r = plan([no_vrrp, b]).err().unwrap();
+    assert!(r.iter().any(|l| l.contains("no VRRP instance")), "{r:?}");
+    let a = file(BASE);
+    let b = file(&BASE.replace("eth0", "eth1"));
+    let r = plan([a, b]).err().unwrap();
+    assert!(r.iter().any(|l| l.contains("does not declare it")), "{r:?}");
+}
+
+#[test]
+fn interfaces_without_addresses_get_one() {
+    let text = r#"
+[interfaces.eth0]
+[[vrrp.instance]]
+name = "v"
+interface = "eth0"
+vrid = 1
+priority = 200
+virtual_addresses = ["198.18.0.100/24"]
+"#;
+    let a = file(text);
+    let b = file(&text.replace("priority = 200", "priority = 100"));
+    let p = plan([a, b]).unwrap();
+    assert_eq!(p.nodes[0].extra.len(), 1);
+    assert_eq!(p.nodes[0].extra[0].1.to_string(), "198.18.0.1/24");
+    assert_eq!(p.nodes[1].extra[0].1.to_string(), "198.18.0.2/24");
+    // No VIP with a prefix and no static address: no subnet to number.
+    let a = file(&text.replace("198.18.0.100/24", "198.18.0.100/32"));
+    let b = derive(&a).unwrap();
+    let r = plan([a, b]).err().unwrap();
+    assert!(
+        r.iter().any(|l| l.contains("cannot tell its subnet")),
+        "{r:?}"
+    );
+}

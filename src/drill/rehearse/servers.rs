@@ -1,0 +1,317 @@
+//! The servers of a rehearsal's backends and check targets: HTTP/1.1 with keep-alive on each TCP
+//! port, an echo (or a check's `expect`) on each UDP port. One thread per host, inside the
+//! host's namespace (sockets belong to the namespace they are made in), on a current-thread
+//! tokio runtime; `stop` closes every listener and connection as a crashed server's kernel
+//! would, `start` opens them again.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv6Addr, SocketAddr};
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::plan::Serve;
+use crate::drill::cluster::netns;
+
+/// A request head larger than this is answered with a close (nothing the drill sends is).
+const MAX_HEAD: usize = 16 * 1024;
+
+enum Cmd {
+    Start(std_mpsc::Sender<Result<(), String>>),
+    Stop(std_mpsc::Sender<()>),
+}
+
+/// The servers of one host.
+pub struct Servers {
+    pub host: String,
+    tx: mpsc::UnboundedSender<Cmd>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Servers {
+    /// A thread in namespace `ns` for `serve`, not yet listening; `host` names the answers.
+    pub fn new(ns: &str, host: &str, serve: Serve) -> Servers {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Cmd>();
+        let name = host.to_string();
+        let thread = netns::spawn(ns, &format!("srv-{host}"), move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(_) => return,
+            };
+            rt.block_on(async move {
+                let mut tasks: JoinSet<()> = JoinSet::new();
+                while let Some(cmd) = rx.recv().await {
+                    match cmd {
+                        Cmd::Start(reply) => {
+                            tasks.abort_all();
+                            let r = listen(&name, &serve, &mut tasks).await;
+                            let _ = reply.send(r);
+                        }
+                        Cmd::Stop(reply) => {
+                            tasks.abort_all();
+                            // Every task gone means every socket closed.
+                            while tasks.join_next().await.is_some() {}
+                            let _ = reply.send(());
+                        }
+                    }
+                }
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+            });
+        });
+        Servers {
+            host: host.to_string(),
+            tx,
+            thread: Some(thread),
+        }
+    }
+
+    /// Opens every port; returns once they listen.
+    pub fn start(&self) -> Result<(), String> {
+        let (reply, rx) = std_mpsc::channel();
+        self.tx
+            .send(Cmd::Start(reply))
+            .map_err(|_| format!("servers of {}: the thread is gone", self.host))?;
+        rx.recv_timeout(Duration::from_secs(10))
+            .map_err(|_| format!("servers of {}: no answer", self.host))?
+    }
+
+    /// Closes every listener and connection.
+    pub fn stop(&self) {
+        let (reply, rx) = std_mpsc::channel();
+        if self.tx.send(Cmd::Stop(reply)).is_ok() {
+            let _ = rx.recv_timeout(Duration::from_secs(10));
+        }
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        self.stop();
+        // Closing the channel ends the thread's loop.
+        let (tx, _) = mpsc::unbounded_channel();
+        drop(std::mem::replace(&mut self.tx, tx));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A listening socket on every address of the namespace (IPv6 and IPv4 alike), with
+/// SO_REUSEADDR so a restart right after a stop finds the port free.
+fn tcp_listener(port: u16) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let (s, addr) = match Socket::new(Domain::IPV6, Type::STREAM, None) {
+        Ok(s) => {
+            s.set_only_v6(false)?;
+            (s, SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)))
+        }
+        Err(_) => (
+            Socket::new(Domain::IPV4, Type::STREAM, None)?,
+            SocketAddr::from(([0, 0, 0, 0], port)),
+        ),
+    };
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    TcpListener::from_std(s.into())
+}
+
+fn udp_socket(port: u16) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Socket, Type};
+    let (s, addr) = match Socket::new(Domain::IPV6, Type::DGRAM, None) {
+        Ok(s) => {
+            s.set_only_v6(false)?;
+            (s, SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)))
+        }
+        Err(_) => (
+            Socket::new(Domain::IPV4, Type::DGRAM, None)?,
+            SocketAddr::from(([0, 0, 0, 0], port)),
+        ),
+    };
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
+}
+
+async fn listen(host: &str, serve: &Serve, tasks: &mut JoinSet<()>) -> Result<(), String> {
+    let answers = Arc::new(Answers {
+        host: format!("{host}\n"),
+        paths: serve.http_paths.clone(),
+    });
+    for &port in &serve.tcp {
+        let l = tcp_listener(port).map_err(|e| format!("{host}: tcp port {port}: {e}"))?;
+        let answers = answers.clone();
+        tasks.spawn(async move {
+            // Connections live in a set of their own, dropped (closed) with this task.
+            let mut conns: JoinSet<()> = JoinSet::new();
+            loop {
+                tokio::select! {
+                    a = l.accept() => {
+                        if let Ok((s, _)) = a {
+                            let _ = s.set_nodelay(true);
+                            conns.spawn(http(s, answers.clone()));
+                        }
+                    }
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                }
+            }
+        });
+    }
+    let replies: BTreeMap<u16, Vec<u8>> = serve
+        .udp_reply
+        .iter()
+        .map(|(p, r)| (*p, r.as_bytes().to_vec()))
+        .collect();
+    for &port in &serve.udp {
+        let s = udp_socket(port).map_err(|e| format!("{host}: udp port {port}: {e}"))?;
+        let fixed = replies.get(&port).cloned();
+        tasks.spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            loop {
+                let Ok((n, from)) = s.recv_from(&mut buf).await else {
+                    continue;
+                };
+                let reply = fixed.as_deref().unwrap_or(&buf[..n]);
+                let _ = s.send_to(reply, from).await;
+            }
+        });
+    }
+    Ok(())
+}
+
+/// What a host answers: per path a status and a body (the health checks' paths), else 200
+/// with its name.
+struct Answers {
+    host: String,
+    paths: BTreeMap<String, (u16, String)>,
+}
+
+impl Answers {
+    fn for_target(&self, target: &str) -> (u16, String) {
+        match self.paths.get(target) {
+            Some((status, body)) => (*status, format!("{}{body}", self.host)),
+            None => (200, self.host.clone()),
+        }
+    }
+}
+
+/// One HTTP/1.1 connection: every request answered; closed after a request that asks for it
+/// (or an HTTP/1.0 one), on EOF, or on a head too large.
+async fn http(mut s: TcpStream, answers: Arc<Answers>) {
+    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let end = loop {
+            if let Some(i) = find_head_end(&buf) {
+                break i;
+            }
+            if buf.len() > MAX_HEAD {
+                return;
+            }
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let raw = String::from_utf8_lossy(&buf[..end]).into_owned();
+        buf.drain(..end + 4);
+        let head = raw.to_ascii_lowercase();
+        let first = head.lines().next().unwrap_or_default().to_string();
+        let target = raw.split_whitespace().nth(1).unwrap_or("/");
+        let close = head.contains("\nconnection: close")
+            || (first.ends_with("http/1.0") && !head.contains("\nconnection: keep-alive"));
+        let (status, body) = answers.for_target(target);
+        // RFC 9110: no body with 1xx, 204 and 304, nor in answer to HEAD.
+        let bodyless = status < 200 || status == 204 || status == 304;
+        let body = if bodyless { String::new() } else { body };
+        let mut resp = format!(
+            "HTTP/1.1 {status} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n",
+            if status < 400 { "OK" } else { "Error" },
+            body.len(),
+            if close { "Connection: close\r\n" } else { "" }
+        )
+        .into_bytes();
+        if !first.starts_with("head ") {
+            resp.extend_from_slice(body.as_bytes());
+        }
+        if s.write_all(&resp).await.is_err() || close {
+            let _ = s.shutdown().await;
+            return;
+        }
+    }
+}
+
+fn find_head_end(b: &[u8]) -> Option<usize> {
+    b.windows(4).position(|w| w == b"\r\n\r\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The HTTP side against a keep-alive client and a closing one, in this namespace.
+    #[test]
+    fn answers_keep_alive_and_close() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap();
+            tokio::spawn(async move {
+                loop {
+                    let (s, _) = l.accept().await.unwrap();
+                    let mut paths = BTreeMap::new();
+                    paths.insert("/health".to_string(), (204, String::new()));
+                    let answers = Arc::new(Answers {
+                        host: "b1\n".into(),
+                        paths,
+                    });
+                    tokio::spawn(http(s, answers));
+                }
+            });
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            for _ in 0..3 {
+                c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .await
+                    .unwrap();
+                let mut buf = vec![0u8; 256];
+                let n = c.read(&mut buf).await.unwrap();
+                let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                assert!(
+                    text.starts_with("HTTP/1.1 200 OK") && text.ends_with("\r\n\r\nb1\n"),
+                    "{text}"
+                );
+            }
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            c.write_all(b"GET /health HTTP/1.1\r\n\r\n").await.unwrap();
+            let mut buf = vec![0u8; 256];
+            let n = c.read(&mut buf).await.unwrap();
+            let text = String::from_utf8_lossy(&buf[..n]).to_string();
+            assert!(
+                text.starts_with("HTTP/1.1 204 OK") && text.contains("Content-Length: 0"),
+                "{text}"
+            );
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            c.write_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut all = Vec::new();
+            c.read_to_end(&mut all).await.unwrap();
+            assert!(String::from_utf8_lossy(&all).contains("Connection: close"));
+        });
+    }
+}
