@@ -264,9 +264,11 @@ async fn subsystems(
     );
     tasks.spawn(health_task);
 
-    let link_rx = links::watch_links(stop.clone()).await?;
+    let link_rx = links::watch_links(last_stop.clone()).await?;
     let (if_status_tx, if_status_rx) = watch::channel(Vec::new());
-    tasks.spawn(
+    // The static addresses stay until the end with the data plane: BGP's sessions use them
+    // to send their graceful shutdown, withdrawal and Cease.
+    last_tasks.spawn(
         Interfaces {
             netlink: base.netlink.clone(),
             ledger: base.ledger.clone(),
@@ -275,7 +277,7 @@ async fn subsystems(
             config: config_rx.clone(),
             status: if_status_tx,
         }
-        .run(stop.clone()),
+        .run(last_stop.clone()),
     );
 
     let (vrrp_status_tx, vrrp_status_rx) = watch::channel(Vec::new());
