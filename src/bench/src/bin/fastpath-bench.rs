@@ -75,6 +75,30 @@ backends = [{{ address = "{SINK}", port = 9 }}]
 
 const USAGE: &str = "usage: fastpath-bench [--seconds S] [--steps N] [--max-rate PPS] [--no-napi-pin] [--fast-only] [--direct] [--json]\n\nZero-loss forwarding rate and CPU per packet of the fast path against nftables DNAT on veth (root; trafgen, nft). Set APPLIANCE_BIN_DIR to the applianced build.";
 
+/// Makes lb's eth0 NAPI threaded and pins its thread(s) to the forwarding core.
+fn pin_napi(lb: &lab::Netns) -> String {
+    let threaded = Path::new("/sys/class/net/eth0/threaded");
+    let before = napi_threads();
+    // Off then on: the NAPI instance of a freshly attached program gets its own thread.
+    let _ = lb.exec(&["sh", "-c", &format!("echo 0 > {}", threaded.display())]);
+    match lb.exec(&["sh", "-c", &format!("echo 1 > {}", threaded.display())]) {
+        o if o.status.success() => {
+            let new: Vec<u32> = napi_threads()
+                .into_iter()
+                .filter(|p| !before.contains(p))
+                .collect();
+            for p in &new {
+                let _ = pin(*p, FWD_CPU);
+            }
+            format!(
+                "{} NAPI thread(s) of lb's eth0 pinned to CPU {FWD_CPU}",
+                new.len()
+            )
+        }
+        _ => "threaded NAPI unavailable: XDP runs on the generator's core".into(),
+    }
+}
+
 fn main() {
     bench::help_or_continue(USAGE);
     lab::tools_or_exit(
@@ -127,50 +151,38 @@ fn main() {
     lb.run_ok(&["nft", "delete table ip bench"]);
     lb.sysctl("net.ipv4.ip_forward", "0");
 
-    // The fast path.
-    let mut node = Appliance::new(&lab, &lb, "lb", &config("nat"));
-    node.start();
-    node.wait_dataplane_running();
-    // XDP on veth runs in the receiving device's NAPI; threaded, its thread can be put on the
-    // forwarding core like a NIC queue's interrupt.
-    let before = napi_threads();
-    let threaded = Path::new("/sys/class/net/eth0/threaded");
-    let napi_note = if no_napi_pin {
-        "NAPI of lb's eth0 not threaded: XDP runs on the generator's core".to_string()
+    // The fast path, each mode from a fresh start: a reload would keep the flows the previous
+    // mode opened (the same 1,024 source ports) and measure those.
+    let modes: &[&str] = if direct {
+        &["nat", "dr", "tunnel"]
     } else {
-        match lb.exec(&["sh", "-c", &format!("echo 1 > {}", threaded.display())]) {
-            o if o.status.success() => {
-                let new: Vec<u32> = napi_threads()
-                    .into_iter()
-                    .filter(|p| !before.contains(p))
-                    .collect();
-                for p in &new {
-                    let _ = pin(*p, FWD_CPU);
-                }
-                format!(
-                    "{} NAPI thread(s) of lb's eth0 pinned to CPU {FWD_CPU}",
-                    new.len()
-                )
-            }
-            _ => "threaded NAPI unavailable: XDP runs on the generator's core".into(),
-        }
+        &["nat"]
     };
-    bench.worker_of = Some(node.proc().pid());
-    let (s, best) = bench.zero_loss("fast path, 1 worker", opts.max_rate, opts.steps);
-    report("fast path, 1 worker", &s, &best, &mut table);
-    records.push(record("fast path nat", &s, &best));
-    if direct {
-        for mode in ["dr", "tunnel"] {
-            node.write_config(&config(mode));
-            let out = node.appctl(&["reload"]);
-            assert!(out.status.success(), "reload to {mode}");
-            let what = format!("fast path, 1 worker, {mode}");
-            let (s, best) = bench.zero_loss(&what, opts.max_rate, opts.steps);
-            report(&what, &s, &best, &mut table);
-            records.push(record(&format!("fast path {mode}"), &s, &best));
-        }
+    let mut napi_note = String::new();
+    let mut status = None;
+    for mode in modes {
+        let mut node = Appliance::new(&lab, &lb, &format!("lb-{mode}"), &config(mode));
+        node.start();
+        node.wait_dataplane_running();
+        // XDP on veth runs in the receiving device's NAPI (created when the program is
+        // attached); threaded, its thread can be put on the forwarding core like a NIC queue's
+        // interrupt.
+        napi_note = if no_napi_pin {
+            "NAPI of lb's eth0 not threaded: XDP runs on the generator's core".to_string()
+        } else {
+            pin_napi(&lb)
+        };
+        bench.worker_of = Some(node.proc().pid());
+        let what = match *mode {
+            "nat" => "fast path, 1 worker".to_string(),
+            m => format!("fast path, 1 worker, {m}"),
+        };
+        let (s, best) = bench.zero_loss(&what, opts.max_rate, opts.steps);
+        report(&what, &s, &best, &mut table);
+        records.push(record(&format!("fast path {mode}"), &s, &best));
+        status = Some(node.appctl(&["dataplane"]));
     }
-    let status = node.appctl(&["dataplane"]);
+    let status = status.expect("at least one mode");
 
     if json {
         for r in &records {
