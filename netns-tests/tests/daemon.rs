@@ -34,6 +34,15 @@ fn starts_from_example_and_reports_status() {
     assert_eq!(st["daemon"]["node"], "lb1");
     assert_eq!(st["daemon"]["config_generation"], 1);
     assert_eq!(st["daemon"]["pid"], node.proc().pid());
+    // The interfaces subsystem publishes its first view a moment after the socket answers.
+    wait_until(
+        "the interfaces' first status",
+        Duration::from_secs(5),
+        Duration::from_millis(10),
+        || node.status()["interfaces"][0]["name"] == "eth0",
+    )
+    .unwrap();
+    let st = node.status();
     let eth0 = &st["interfaces"][0];
     assert_eq!(eth0["name"], "eth0");
     assert_eq!(eth0["present"], true);
