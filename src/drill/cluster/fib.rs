@@ -237,26 +237,15 @@ pub fn nexthops_of(r: &RouteMessage, vip: Ipv4Addr) -> Option<Vec<Ipv4Addr>> {
     {
         return None;
     }
-    let gateway = |attrs: &[RouteAttribute]| {
-        attrs.iter().find_map(|a| match a {
-            RouteAttribute::Gateway(RouteAddress::Inet(g)) => Some(*g),
-            _ => None,
-        })
-    };
-    let mut hops: Vec<Ipv4Addr> = r
-        .attributes
-        .iter()
-        .filter_map(|a| match a {
-            RouteAttribute::MultiPath(nhs) => Some(nhs),
-            _ => None,
-        })
-        .flatten()
-        .filter_map(|nh| gateway(&nh.attributes))
-        .collect();
-    if hops.is_empty() {
-        hops.extend(gateway(&r.attributes));
-    }
-    Some(hops)
+    Some(
+        crate::drill::rehearse::routes::gateways(r)
+            .into_iter()
+            .filter_map(|a| match a {
+                std::net::IpAddr::V4(a) => Some(a),
+                std::net::IpAddr::V6(_) => None,
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]

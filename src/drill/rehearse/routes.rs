@@ -201,27 +201,9 @@ fn addr(a: &RouteAddress) -> Option<IpAddr> {
     }
 }
 
-/// If `r` is the main table's route for one of `prefixes`: its index and gateways.
-pub fn match_prefix(r: &RouteMessage, prefixes: &[IpNetwork]) -> Option<(usize, Vec<IpAddr>)> {
-    let table = r
-        .attributes
-        .iter()
-        .find_map(|a| match a {
-            RouteAttribute::Table(t) => Some(*t),
-            _ => None,
-        })
-        .unwrap_or(u32::from(r.header.table));
-    if table != MAIN_TABLE {
-        return None;
-    }
-    let dst = r.attributes.iter().find_map(|a| match a {
-        RouteAttribute::Destination(d) => addr(d),
-        _ => None,
-    })?;
-    let len = r.header.destination_prefix_length;
-    let i = prefixes
-        .iter()
-        .position(|p| p.network() == dst && p.prefix() == len)?;
+/// A route's next hops: the gateways of its multipath next hops, or its own gateway (IPv4 or
+/// IPv6, `RTA_GATEWAY` or `RTA_VIA`). The cluster drill's FIB reader uses it too.
+pub fn gateways(r: &RouteMessage) -> Vec<IpAddr> {
     let gateway = |attrs: &[RouteAttribute]| {
         attrs.iter().find_map(|a| match a {
             RouteAttribute::Gateway(g) => addr(g),
@@ -246,5 +228,29 @@ pub fn match_prefix(r: &RouteMessage, prefixes: &[IpNetwork]) -> Option<(usize, 
     if hops.is_empty() {
         hops.extend(gateway(&r.attributes));
     }
-    Some((i, hops))
+    hops
+}
+
+/// If `r` is the main table's route for one of `prefixes`: its index and gateways.
+pub fn match_prefix(r: &RouteMessage, prefixes: &[IpNetwork]) -> Option<(usize, Vec<IpAddr>)> {
+    let table = r
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            RouteAttribute::Table(t) => Some(*t),
+            _ => None,
+        })
+        .unwrap_or(u32::from(r.header.table));
+    if table != MAIN_TABLE {
+        return None;
+    }
+    let dst = r.attributes.iter().find_map(|a| match a {
+        RouteAttribute::Destination(d) => addr(d),
+        _ => None,
+    })?;
+    let len = r.header.destination_prefix_length;
+    let i = prefixes
+        .iter()
+        .position(|p| p.network() == dst && p.prefix() == len)?;
+    Some((i, gateways(r)))
 }
