@@ -66,6 +66,38 @@ impl PreciseTimer {
     }
 }
 
+/// The timer of a real-time thread's loop: the timerfd when one could be made, tokio's
+/// (1 ms resolution) otherwise.
+pub struct LoopTimer(Option<PreciseTimer>);
+
+impl LoopTimer {
+    /// `subsystem` names the thread in the warning when there is no timerfd.
+    pub fn new(subsystem: &str) -> LoopTimer {
+        match PreciseTimer::new() {
+            Ok(t) => LoopTimer(Some(t)),
+            Err(e) => {
+                tracing::warn!(
+                    "{subsystem}: no timerfd ({e}); timers fall back to 1 ms resolution"
+                );
+                LoopTimer(None)
+            }
+        }
+    }
+
+    /// Resolves at `deadline`; never without one.
+    pub async fn sleep_until(&self, deadline: Option<Instant>) {
+        match (deadline, &self.0) {
+            (Some(d), Some(t)) => {
+                if t.sleep_until(d).await.is_err() {
+                    tokio::time::sleep_until(d.into()).await;
+                }
+            }
+            (Some(d), None) => tokio::time::sleep_until(d.into()).await,
+            (None, _) => std::future::pending().await,
+        }
+    }
+}
+
 /// SCHED_FIFO at `priority` for the calling thread; 0 returns it to normal scheduling.
 /// `subsystem` names the thread in the warning when the kernel refuses.
 pub fn set_realtime(subsystem: &str, priority: u8) {

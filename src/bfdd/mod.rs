@@ -105,13 +105,7 @@ impl Bfd {
     pub async fn run(mut self, stop: CancellationToken) {
         let m = BfdMetrics::register(&self.metrics);
         let (rx_tx, mut rx_rx) = mpsc::channel::<Received>(4096);
-        let precise = match crate::realtime::PreciseTimer::new() {
-            Ok(t) => Some(t),
-            Err(e) => {
-                tracing::warn!("bfd: no timerfd ({e}); timers fall back to 1 ms resolution");
-                None
-            }
-        };
+        let precise = crate::realtime::LoopTimer::new("bfd");
         let mut retry = tokio::time::interval(RETRY);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut e = Engine {
@@ -132,17 +126,7 @@ impl Bfd {
             self.publish(&e);
 
             let deadline = e.next_timeout();
-            let sleep = async {
-                match (deadline, &precise) {
-                    (Some(d), Some(t)) => {
-                        if t.sleep_until(d).await.is_err() {
-                            tokio::time::sleep_until(d.into()).await;
-                        }
-                    }
-                    (Some(d), None) => tokio::time::sleep_until(d.into()).await,
-                    (None, _) => std::future::pending().await,
-                }
-            };
+            let sleep = precise.sleep_until(deadline);
             // Biased: shutdown first, then due timers, so a stream of datagrams never delays a
             // transmission or a Detection Time.
             tokio::select! {

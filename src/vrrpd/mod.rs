@@ -115,13 +115,7 @@ impl Vrrp {
         let mut routers: Vec<Router> = Vec::new();
         let mut groups: BTreeMap<String, SyncGroup<String>> = BTreeMap::new();
         let mut rx_tasks: BTreeMap<RxKey, RxTask> = BTreeMap::new();
-        let precise = match crate::realtime::PreciseTimer::new() {
-            Ok(t) => Some(t),
-            Err(e) => {
-                tracing::warn!("vrrp: no timerfd ({e}); timers fall back to 1 ms resolution");
-                None
-            }
-        };
+        let precise = crate::realtime::LoopTimer::new("vrrp");
         let mut retry = tokio::time::interval(RETRY);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut cfg = self.config.borrow_and_update().clone();
@@ -149,17 +143,7 @@ impl Vrrp {
             self.publish(&routers, &metrics);
 
             let deadline = routers.iter().filter_map(Router::next_timeout).min();
-            let sleep = async {
-                match (deadline, &precise) {
-                    (Some(d), Some(t)) => {
-                        if t.sleep_until(d).await.is_err() {
-                            tokio::time::sleep_until(d.into()).await;
-                        }
-                    }
-                    (Some(d), None) => tokio::time::sleep_until(d.into()).await,
-                    (None, _) => std::future::pending().await,
-                }
-            };
+            let sleep = precise.sleep_until(deadline);
             // Biased, in this order: a shutdown resigns before any other advert goes out; a due
             // timer, a link, verdict or configuration change is never starved by a stream of
             // packets (the sleep branch itself handles what was received before firing).
