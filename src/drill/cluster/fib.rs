@@ -12,19 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rtnetlink::packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
-};
-use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
-use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
-use rtnetlink::sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::sys::{protocols::NETLINK_ROUTE, Socket};
 
 use super::netns;
 
 /// From one dump to the next: 2 kHz, so that a late wake-up or two on a busy machine still
 /// leaves the rate above 1 kHz.
 const POLL_INTERVAL: Duration = Duration::from_micros(500);
-const MAIN_TABLE: u8 = 254;
 
 /// One state of the route: when it was first seen, and its next hops (empty: no route).
 pub type Change = (Instant, Vec<Ipv4Addr>);
@@ -169,83 +164,30 @@ fn poll_loop(s: &Shared, vip: Ipv4Addr) {
     }
 }
 
-/// One RTM_GETROUTE dump of the IPv4 routes; the next hops of `vip`/32 in the main table.
+/// One RTM_GETROUTE dump of the IPv4 routes; the next hops of `vip`/32 in the main table,
+/// sorted.
 fn dump(sock: &Socket, buf: &mut [u8], seq: u32, vip: Ipv4Addr) -> Result<Vec<Ipv4Addr>, String> {
-    let mut msg = RouteMessage::default();
-    msg.header.address_family = AddressFamily::Inet;
-    let mut req = NetlinkMessage::new(
-        NetlinkHeader::default(),
-        NetlinkPayload::from(RouteNetlinkMessage::GetRoute(msg)),
+    let prefix = ipnetwork::IpNetwork::V4(
+        ipnetwork::Ipv4Network::new(vip, 32).map_err(|e| format!("{vip}/32: {e}"))?,
     );
-    req.header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    req.header.sequence_number = seq;
-    req.finalize();
-    let mut out = vec![0u8; req.buffer_len()];
-    req.serialize(&mut out);
-    sock.send_to(&out, &SocketAddr::new(0, 0), 0)
-        .map_err(|e| format!("netlink send: {e}"))?;
-    let mut hops = Vec::new();
-    loop {
-        let n = sock
-            .recv(&mut &mut buf[..], 0)
-            .map_err(|e| format!("netlink recv: {e}"))?;
-        let mut at = 0;
-        while at < n {
-            let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[at..n])
-                .map_err(|e| format!("netlink parse: {e}"))?;
-            let len = m.header.length as usize;
-            if m.header.sequence_number == seq {
-                match m.payload {
-                    NetlinkPayload::Done(_) => {
-                        hops.sort();
-                        return Ok(hops);
-                    }
-                    NetlinkPayload::Error(e) => return Err(format!("netlink: {e}")),
-                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(r)) => {
-                        if let Some(h) = nexthops_of(&r, vip) {
-                            hops = h;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            if len == 0 {
-                break;
-            }
-            at += len;
-        }
-    }
-}
-
-/// The gateways of `r` if it is the main table's route to `vip`/32.
-pub fn nexthops_of(r: &RouteMessage, vip: Ipv4Addr) -> Option<Vec<Ipv4Addr>> {
-    let table = r
-        .attributes
-        .iter()
-        .find_map(|a| match a {
-            RouteAttribute::Table(t) => Some(*t),
-            _ => None,
+    let mut hops = [Vec::new()];
+    crate::drill::rehearse::routes::dump(
+        sock,
+        buf,
+        seq,
+        AddressFamily::Inet,
+        &[prefix],
+        &mut hops,
+    )?;
+    let mut v4: Vec<Ipv4Addr> = std::mem::take(&mut hops[0])
+        .into_iter()
+        .filter_map(|a| match a {
+            std::net::IpAddr::V4(a) => Some(a),
+            std::net::IpAddr::V6(_) => None,
         })
-        .unwrap_or(u32::from(r.header.table));
-    let dst = r.attributes.iter().find_map(|a| match a {
-        RouteAttribute::Destination(RouteAddress::Inet(d)) => Some(*d),
-        _ => None,
-    });
-    if table != u32::from(MAIN_TABLE)
-        || r.header.destination_prefix_length != 32
-        || dst != Some(vip)
-    {
-        return None;
-    }
-    Some(
-        crate::drill::rehearse::routes::gateways(r)
-            .into_iter()
-            .filter_map(|a| match a {
-                std::net::IpAddr::V4(a) => Some(a),
-                std::net::IpAddr::V6(_) => None,
-            })
-            .collect(),
-    )
+        .collect();
+    v4.sort();
+    Ok(v4)
 }
 
 #[cfg(test)]

@@ -142,8 +142,9 @@ fn poll_loop(s: &Shared, prefixes: &[IpNetwork]) {
     }
 }
 
-/// One RTM_GETROUTE dump of `family`: the next hops of each of `prefixes` into `hops`.
-fn dump(
+/// One RTM_GETROUTE dump of `family`: the next hops of each of `prefixes` into `hops` (the
+/// cluster drill's FIB watcher uses it too).
+pub(crate) fn dump(
     sock: &Socket,
     buf: &mut [u8],
     seq: u32,
