@@ -239,22 +239,26 @@ impl<'l> Container<'l> {
             init,
             _holder: holder,
         };
-        // `--wait` needs the manager's socket, which comes a moment after PID 1 does.
+        // `--wait` needs the manager's socket, and systemctl answers "offline" at once until
+        // PID 1 has created /run/systemd/system: on a loaded machine that takes a while.
         let mut state = String::new();
         let booted = wait_until(
             "the container's boot to finish",
-            Duration::from_secs(60),
-            Duration::from_millis(100),
+            Duration::from_secs(90),
+            Duration::from_millis(200),
             || {
                 let o = c.sh("timeout 30 systemctl is-system-running --wait");
                 state = String::from_utf8_lossy(&o.stdout).trim().to_string();
-                !state.is_empty()
+                !state.is_empty() && state != "offline"
             },
         );
         assert!(
             booted.is_ok() && (state == "running" || state == "degraded"),
             "the container's systemd is {state:?}:\n{}",
-            c.out("systemctl --failed --no-pager; journalctl -b --no-pager | tail -50")
+            c.out(
+                "ls -la /run/systemd 2>&1; ps -eo pid,stat,etime,comm 2>&1; \
+                 systemctl --failed --no-pager; journalctl -b --no-pager | tail -50"
+            )
         );
         c
     }
