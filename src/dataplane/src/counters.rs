@@ -145,6 +145,15 @@ pub enum Counter {
     /// (`tunnel`, RFC 2003).
     DirectRouted,
     IpipEncapsulated,
+    /// Session sync: a peer's flows adopted here, updated (a refresh, a state change), removed
+    /// because the peer reported them gone, and refused (see `pipeline::adopt::AdoptError`).
+    SyncAdopted,
+    SyncUpdated,
+    SyncRemoved,
+    SyncRefused,
+    /// This worker's changes that did not fit the change log between two drains (a bulk
+    /// resynchronisation repairs them).
+    SyncChangesLost,
     Drops,
 }
 
@@ -175,6 +184,11 @@ impl Counter {
         (Counter::SnatMappings, "snat_mappings"),
         (Counter::DirectRouted, "direct_routed"),
         (Counter::IpipEncapsulated, "ipip_encapsulated"),
+        (Counter::SyncAdopted, "sync_adopted"),
+        (Counter::SyncUpdated, "sync_updated"),
+        (Counter::SyncRemoved, "sync_removed"),
+        (Counter::SyncRefused, "sync_refused"),
+        (Counter::SyncChangesLost, "sync_changes_lost"),
     ];
 }
 

@@ -16,6 +16,7 @@
 //! Nothing here allocates, locks or performs IO. Time is an argument (milliseconds on a wrapping
 //! 32-bit clock), so tests drive it on a virtual clock.
 
+pub mod adopt;
 mod direct;
 mod forward;
 mod gateway;
@@ -791,6 +792,9 @@ mod tests;
 
 #[cfg(test)]
 mod gateway_tests;
+
+#[cfg(test)]
+mod adopt_tests;
 
 #[cfg(test)]
 mod site_tests;

@@ -12,6 +12,7 @@
 //! 3. otherwise the new flow is refused (counted in `full_drops`) and its packet is dropped:
 //!    established flows are never evicted for new ones.
 
+pub mod changes;
 pub mod entry;
 pub mod index;
 pub mod lru;
@@ -19,6 +20,7 @@ pub mod state;
 
 use std::net::Ipv4Addr;
 
+pub use changes::{Change, ChangeKind, ChangeLog};
 pub use entry::{Entry, Kind, NIL};
 pub use index::Index;
 pub use state::{Class, Dir, State, Timeouts, CLASSES};
@@ -101,6 +103,8 @@ pub struct Conntrack {
     seed: u64,
     timeouts: [Timeouts; PROFILES],
     pub stats: Stats,
+    /// What changed, for session sync (off unless [`Conntrack::log_changes`] sized it).
+    pub log: ChangeLog,
 }
 
 /// Milliseconds from `then` to `now` on the wrapping 32-bit clock.
@@ -142,11 +146,41 @@ impl Conntrack {
             seed,
             timeouts: [timeouts; PROFILES],
             stats: Stats::default(),
+            log: ChangeLog::default(),
         })
     }
 
     pub fn capacity(&self) -> u32 {
         self.entries.len() as u32
+    }
+
+    /// Starts logging changes for session sync, up to `capacity` between two drains (0 stops).
+    /// Allocates now, off the packet path.
+    pub fn log_changes(&mut self, capacity: usize) {
+        let lost = self.log.lost;
+        self.log = ChangeLog::with_capacity(capacity);
+        self.log.lost = lost;
+    }
+
+    /// The timeout of flow `e` now (its profile's, for its class).
+    #[inline(always)]
+    fn timeout_of(&self, e: &Entry) -> u32 {
+        let c = e.class().unwrap_or(state::Class::TcpSyn);
+        self.timeouts[usize::from(e.profile).min(PROFILES - 1)].of(c)
+    }
+
+    /// Milliseconds flow `e` has left at `now`.
+    pub fn remaining(&self, e: &Entry, now: u32) -> u32 {
+        self.timeout_of(e).saturating_sub(age(now, e.last_seen))
+    }
+
+    #[inline(always)]
+    fn log(&mut self, kind: ChangeKind, i: u32, now: u32) {
+        if self.log.enabled() {
+            let e = self.entries[i as usize];
+            let left = self.remaining(&e, now);
+            self.log.push(kind, &e, left);
+        }
     }
 
     pub fn used(&self) -> u32 {
@@ -235,6 +269,7 @@ impl Conntrack {
             e.state = next as u8;
             if old != new {
                 self.requeue(i, old, new, now);
+                self.log(ChangeKind::ClassChanged, i, now);
             }
         }
     }
@@ -312,7 +347,53 @@ impl Conntrack {
         }
         self.used += 1;
         self.stats.inserted += 1;
+        self.log(ChangeKind::Created, i, now);
         Ok(i)
+    }
+
+    /// Records a flow a peer reported (session sync): as [`Conntrack::insert`], with the peer's
+    /// FIN bits and with `remaining_ms` of its lifetime left, and without logging it.
+    pub fn adopt(
+        &mut self,
+        now: u32,
+        flow: &NewFlow,
+        fins: u8,
+        remaining_ms: u32,
+        on_free: &mut impl FnMut(&Entry),
+    ) -> Result<u32, InsertError> {
+        self.log.mute(true);
+        let r = self.insert(now, flow, on_free);
+        self.log.mute(false);
+        let i = r?;
+        let e = &mut self.entries[i as usize];
+        e.fins = fins;
+        let timeout = self.timeout_of(&self.entries[i as usize]);
+        self.entries[i as usize].last_seen = now.wrapping_sub(timeout.saturating_sub(remaining_ms));
+        Ok(i)
+    }
+
+    /// A peer's newer word on flow `i`: its TCP state and FIN bits, and a lifetime that only
+    /// grows (a packet seen here since counts too). Not logged.
+    pub fn update_adopted(&mut self, i: u32, now: u32, state: State, fins: u8, remaining_ms: u32) {
+        let e = &mut self.entries[i as usize];
+        e.fins = fins;
+        let (old, new) = (e.state().class(), state.class());
+        e.state = state as u8;
+        if old != new {
+            self.requeue(i, old, new, now);
+        }
+        let e = self.entries[i as usize];
+        let peer_age = self.timeout_of(&e).saturating_sub(remaining_ms);
+        if peer_age < age(now, e.last_seen) {
+            self.entries[i as usize].last_seen = now.wrapping_sub(peer_age);
+        }
+    }
+
+    /// Frees flow `i` because a peer reported it gone. Not logged.
+    pub fn remove_adopted(&mut self, i: u32, on_free: &mut impl FnMut(&Entry)) {
+        self.log.mute(true);
+        self.remove(i, on_free);
+        self.log.mute(false);
     }
 
     fn make_room(&mut self, now: u32, on_free: &mut impl FnMut(&Entry)) -> Result<(), InsertError> {
@@ -336,6 +417,9 @@ impl Conntrack {
     pub fn remove(&mut self, i: u32, on_free: &mut impl FnMut(&Entry)) {
         let e = self.entries[i as usize];
         debug_assert!(!e.is_free());
+        if self.log.enabled() {
+            self.log.push(ChangeKind::Removed, &e, 0);
+        }
         on_free(&e);
         if let Some(c) = e.class() {
             let l = self.list_of(i, c);
@@ -357,18 +441,25 @@ impl Conntrack {
 
     /// Frees expired flows, looking at no more than `budget` list heads; returns how many were
     /// freed. Call it once per batch with a small budget so expiry keeps pace without stalls.
+    ///
+    /// With session sync, every flow is looked at twice per timeout instead of once, and one
+    /// that carried packets since it was last looked at is logged as refreshed: its copy on a
+    /// peer, which expires by the last lifetime reported, is renewed half a timeout before it
+    /// would run out. A copy that carried none (a peer's flow held here) is not reported back.
     pub fn expire(&mut self, now: u32, mut budget: u32, on_free: &mut impl FnMut(&Entry)) -> u32 {
         let mut freed = 0;
+        let logging = self.log.enabled();
         for l in 0..CLASSES * PROFILES {
             let c = Class::ALL[l % CLASSES];
             let timeout = self.timeouts[l / CLASSES].of(c);
+            let horizon = if logging { timeout / 2 } else { timeout };
             while budget > 0 {
                 let head = self.lists[l].head;
                 if head == NIL {
                     break;
                 }
                 let e = &self.entries[head as usize];
-                if age(now, e.queued_at) < timeout {
+                if age(now, e.queued_at) < horizon {
                     break;
                 }
                 budget -= 1;
@@ -377,11 +468,40 @@ impl Conntrack {
                     self.stats.expired += 1;
                     freed += 1;
                 } else {
+                    let carried = age(now, e.last_seen) < age(now, e.queued_at);
                     self.requeue(head, c, c, now);
+                    if logging && carried {
+                        self.log(ChangeKind::Refreshed, head, now);
+                    }
                 }
             }
         }
         freed
+    }
+
+    /// Up to `max` live flows from slot `cursor` on, for a bulk resynchronisation, and the slot
+    /// to continue from (`None` at the end of the table).
+    pub fn export(
+        &self,
+        cursor: u32,
+        max: usize,
+        now: u32,
+        mut f: impl FnMut(&Entry, u32),
+    ) -> Option<u32> {
+        let mut n = 0;
+        let mut i = cursor as usize;
+        while i < self.entries.len() {
+            if n == max {
+                return Some(i as u32);
+            }
+            let e = &self.entries[i];
+            if !e.is_free() {
+                f(e, self.remaining(e, now));
+                n += 1;
+            }
+            i += 1;
+        }
+        None
     }
 }
 

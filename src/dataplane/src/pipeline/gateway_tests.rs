@@ -18,29 +18,29 @@ use crate::wire::gre::bits;
 use crate::wire::tcp::flags::*;
 use crate::wire::{ethernet, ipv4, GrePacket, Ipv4Packet};
 
-const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 1);
-const SITE_A: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 10);
-const SITE_B: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 20);
-const KEY_A: u32 = 100;
+pub(super) const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 1);
+pub(super) const SITE_A: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 10);
+pub(super) const SITE_B: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 20);
+pub(super) const KEY_A: u32 = 100;
 /// The same inside host address at both sites.
-const HOST: Ipv4Addr = Ipv4Addr::new(198, 18, 64, 5);
-const EXT1: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
-const EXT2: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 2);
-const LB_LOCAL: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 9);
-const SERVER: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 1);
+pub(super) const HOST: Ipv4Addr = Ipv4Addr::new(198, 18, 64, 5);
+pub(super) const EXT1: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
+pub(super) const EXT2: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 2);
+pub(super) const LB_LOCAL: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 9);
+pub(super) const SERVER: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 1);
 const SERVER2: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 2);
 const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 254);
-const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 7);
-const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
-const BACKEND: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
+pub(super) const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 7);
+pub(super) const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+pub(super) const BACKEND: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
 const MTU: u16 = 1400;
 /// A packet cut short of its IPv4 header.
 const TRUNCATED: usize = ipv4::MIN_HEADER_LEN - 1;
 
-const IF_OUT: u16 = 0;
-const IF_IN: u16 = 1;
+pub(super) const IF_OUT: u16 = 0;
+pub(super) const IF_IN: u16 = 1;
 
-fn spec(workers: u16, ports: (u16, u16), udp_timeout_ms: u32) -> Spec {
+pub(super) fn spec(workers: u16, ports: (u16, u16), udp_timeout_ms: u32) -> Spec {
     let mut t = Timeouts::default();
     t.ms[Class::Udp as usize] = udp_timeout_ms;
     Spec {
@@ -107,26 +107,26 @@ fn spec(workers: u16, ports: (u16, u16), udp_timeout_ms: u32) -> Spec {
     }
 }
 
-fn snap(workers: u16) -> Snapshot {
+pub(super) fn snap(workers: u16) -> Snapshot {
     Snapshot::build(&spec(workers, (1024, 65535), 300_000), None).unwrap()
 }
 
-const TO_US: L2 = l2(0x0a, 0xa1);
+pub(super) const TO_US: L2 = l2(0x0a, 0xa1);
 
-const FROM_OUTSIDE: L2 = l2(0x51, 0xa0);
+pub(super) const FROM_OUTSIDE: L2 = l2(0x51, 0xa0);
 
 /// A frame from a site: `inner` in GRE from `site`, with room behind it.
-fn from_site(site: Ipv4Addr, inner: &[u8]) -> Vec<u8> {
+pub(super) fn from_site(site: Ipv4Addr, inner: &[u8]) -> Vec<u8> {
     let key = (site == SITE_A).then_some(KEY_A);
     ethernet_with_room(TO_US, &frames::gre_packet(site, LOCAL, key, inner))
 }
 
-fn from_outside(ip: &[u8]) -> Vec<u8> {
+pub(super) fn from_outside(ip: &[u8]) -> Vec<u8> {
     ethernet_with_room(FROM_OUTSIDE, ip)
 }
 
 /// Takes the tunnel apart: (outer destination, key, inner packet).
-fn untunnel(f: &[u8]) -> (Ipv4Addr, Option<u32>, Vec<u8>) {
+pub(super) fn untunnel(f: &[u8]) -> (Ipv4Addr, Option<u32>, Vec<u8>) {
     let outer = ip_of(f);
     assert_eq!(outer.protocol(), proto::GRE);
     assert!(outer.verify_checksum());

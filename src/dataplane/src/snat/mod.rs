@@ -107,6 +107,16 @@ impl SnatState {
     }
 
     /// Gives a port back to the pool that owns its address.
+    /// Takes a port a peer's flow holds (session sync): true only when a pool has `addr`, the
+    /// port is in this worker's share and nothing here holds it yet.
+    pub fn claim_free(&mut self, proto: u8, addr: Ipv4Addr, port: u16) -> bool {
+        let addr = u32::from(addr);
+        self.pools
+            .iter_mut()
+            .find(|p| p.owns(addr))
+            .is_some_and(|p| p.claim(addr, proto, port))
+    }
+
     pub fn release_port(&mut self, proto: u8, addr: Ipv4Addr, port: u16) {
         let addr = u32::from(addr);
         for p in &mut self.pools {
