@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 
 pub use catalogue::{
     BfdEvent, BgpEvent, ConfigEvent, DaemonEvent, DataplaneEvent, EventKind, HealthEvent,
-    InterfacesEvent, VrrpEvent,
+    InterfacesEvent, SyncEvent, VrrpEvent,
 };
 
 /// Events kept for late readers; older ones are dropped (their sequence numbers tell how many).

@@ -2,7 +2,7 @@
 //! lives in this crate; the protocol logic lives in the sans-IO `vrrp`, `bgp`, `bfd`, `health` and
 //! `dataplane` crates. Each shell module pairs with its core: `vrrpd` with `vrrp`, `bgpd` with
 //! `bgp`, `bfdd` with `bfd`, `healthd` with `health`, `dataplaned` (with its kernel side in
-//! `dataplaned::xdp`) with `dataplane`.
+//! `dataplaned::xdp`) with `dataplane`, `syncd` with `session_sync`.
 
 pub mod bfdd;
 pub mod bgpd;
@@ -21,5 +21,6 @@ pub mod metrics;
 pub mod package;
 pub mod realtime;
 pub mod status;
+pub mod syncd;
 pub mod verdicts;
 pub mod vrrpd;

@@ -90,6 +90,12 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Session sync with the HA peers: peer state, records sent / received / resent / lost,
+    /// lag, bulk resync progress both ways, discards by reason, whether VRRP preemption waits.
+    Sync {
+        #[arg(long)]
+        json: bool,
+    },
     /// GRE tunnels: packets and bytes each way, drops by reason.
     Gre {
         #[arg(long)]
@@ -254,6 +260,10 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
         Cmd::Bfd { json } => {
             let data = client.call(Command::Bfd)?;
             show(data, *json, appliance::cli::bfd::bfd)?;
+        }
+        Cmd::Sync { json } => {
+            let data = client.call(Command::Sync)?;
+            show(data, *json, appliance::cli::sync::sync)?;
         }
         Cmd::Events {
             follow,

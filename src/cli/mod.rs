@@ -6,3 +6,4 @@ pub mod dataplane;
 pub mod gateway;
 pub mod reload;
 pub mod render;
+pub mod sync;

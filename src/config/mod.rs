@@ -17,6 +17,7 @@ pub mod locate;
 pub mod overrides;
 pub mod suggest;
 pub mod summary;
+pub mod sync;
 pub mod types;
 pub mod validate;
 pub mod vrrp;
@@ -65,6 +66,9 @@ pub struct Config {
     /// `[[snat.pool]]`: external addresses for the SNAT gateway and FullNAT services.
     #[serde(default)]
     pub snat: gateway::SnatConfig,
+    /// Session sync with the HA peers (absent: none).
+    #[serde(default)]
+    pub sync: Option<sync::SyncConfig>,
 }
 
 /// Largest file we accept; a config is a few kilobytes, anything huge is a mistake.

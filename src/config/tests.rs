@@ -20,6 +20,51 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        name: "a sync key anyone could guess",
+        text: "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n[sync]\ninterface = \"eth0\"\n\
+               peers = [\"198.18.2.3\"]\nkey = \"short\"\n",
+        line: 7,
+        column: 7,
+        key: "sync.key",
+        says: "at least 16",
+    },
+    Case {
+        name: "sync without a key",
+        text: "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n[sync]\ninterface = \"eth0\"\n\
+               peers = [\"198.18.2.3\"]\n",
+        line: 4,
+        column: 2,
+        key: "sync",
+        says: "key_file",
+    },
+    Case {
+        name: "this node among its own sync peers",
+        text: "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n[sync]\ninterface = \"eth0\"\n\
+               local = \"198.18.2.2\"\npeers = [\"198.18.2.3\", \"198.18.2.2\"]\n\
+               key = \"0123456789abcdef\"\n",
+        line: 7,
+        column: 24,
+        key: "sync.peers[1]",
+        says: "own `local`",
+    },
+    Case {
+        name: "a misspelt sync key",
+        text: "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n[sync]\ninterface = \"eth0\"\n\
+               peer = [\"198.18.2.3\"]\nkey = \"0123456789abcdef\"\n",
+        line: 6,
+        column: 1,
+        key: "sync.peer",
+        says: "peers",
+    },
+    Case {
+        name: "sync without a data plane",
+        text: "[sync]\ninterface = \"eth0\"\npeers = [\"198.18.2.3\"]\nkey = \"0123456789abcdef\"\n",
+        line: 1,
+        column: 2,
+        key: "sync",
+        says: "[dataplane]",
+    },
+    Case {
         name: "a BFD interval a user-space daemon cannot keep",
         text: "[bgp]\nlocal_as = 65001\nrouter_id = \"198.18.0.1\"\n[[bgp.neighbor]]\n\
                address = \"198.18.0.2\"\nremote_as = 65000\nbfd = { interval = \"1ms\", multiplier = 3 }\n",

@@ -48,6 +48,8 @@ pub enum Command {
     Bgp,
     /// BFD sessions and their counters.
     Bfd,
+    /// Session sync: peers, records, bulk progress, preemption.
+    Sync,
     /// Withdraw a configured prefix regardless of its gates (`drain = false` undoes it).
     BgpDrain {
         prefix: String,

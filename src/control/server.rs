@@ -256,6 +256,15 @@ async fn handle(
                 };
                 write_line(&mut w, &resp).await?;
             }
+            Command::Sync => {
+                let resp = match ctx.dataplane.sync_status() {
+                    Some(s) => Response::ok(serde_json::to_value(s)?),
+                    None => Response::err(
+                        "session sync is not running (no [sync] section, or no data plane)",
+                    ),
+                };
+                write_line(&mut w, &resp).await?;
+            }
             Command::BgpDrain { prefix, drain } => {
                 let resp = match ctx.bgp.set_drain(&prefix, drain).await {
                     Ok(s) => Response::ok(serde_json::to_value(s)?),

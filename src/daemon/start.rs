@@ -280,6 +280,8 @@ async fn subsystems(
         .run(last_stop.clone()),
     );
 
+    // Session sync holds VRRP preemption from the start until the peer's table is in.
+    let preempt_hold = Arc::new(watch::Sender::new(config_rx.borrow().sync.is_some()));
     let (vrrp_status_tx, vrrp_status_rx) = watch::channel(Vec::new());
     let (vrrp_states_tx, vrrp_states_rx) = watch::channel(Default::default());
     tasks.spawn(
@@ -293,6 +295,7 @@ async fn subsystems(
             config: config_rx.clone(),
             status: vrrp_status_tx,
             states: vrrp_states_tx,
+            preempt_hold: preempt_hold.subscribe(),
         }
         .run_isolated(stop.clone()),
     );
@@ -308,6 +311,7 @@ async fn subsystems(
             verdicts: Some(verdict_rx.clone()),
             handle: dataplane.clone(),
             metrics: base.metrics.clone(),
+            preempt_hold,
         }
         .run(last_stop.clone()),
     );

@@ -24,6 +24,7 @@ pub struct DataplaneHandle {
     /// Whether the fast path forwards (state `running`): BGP announces a service's VIP only
     /// then.
     serving: Arc<tokio::sync::watch::Sender<bool>>,
+    sync: crate::syncd::SyncHandle,
 }
 
 impl Default for DataplaneHandle {
@@ -31,6 +32,7 @@ impl Default for DataplaneHandle {
         DataplaneHandle {
             inner: Arc::default(),
             serving: Arc::new(tokio::sync::watch::Sender::new(false)),
+            sync: crate::syncd::SyncHandle::default(),
         }
     }
 }
@@ -55,6 +57,16 @@ impl DataplaneHandle {
         let running = v.state == DataplaneState::Running;
         self.serving
             .send_if_modified(|s| std::mem::replace(s, running) != running);
+    }
+
+    /// Where the sync thread publishes its status.
+    pub fn sync_handle(&self) -> crate::syncd::SyncHandle {
+        self.sync.clone()
+    }
+
+    /// `appctl sync`: `None` when no session sync runs.
+    pub fn sync_status(&self) -> Option<crate::syncd::SyncStatus> {
+        self.sync.get()
     }
 
     /// Follows whether the fast path forwards.

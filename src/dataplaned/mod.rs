@@ -16,10 +16,12 @@ pub mod metrics;
 pub mod reload_plan;
 pub mod resolve;
 pub mod spec;
+pub mod spsc;
 pub mod state;
 pub mod stats;
 pub mod status;
 pub mod worker;
+pub mod worker_sync;
 pub mod xdp;
 
 use std::collections::BTreeMap;
@@ -61,6 +63,8 @@ pub struct Dataplane {
     pub verdicts: Option<watch::Receiver<Verdicts>>,
     pub handle: DataplaneHandle,
     pub metrics: crate::metrics::Metrics,
+    /// True while session sync holds VRRP preemption; released here when sync cannot run.
+    pub preempt_hold: Arc<watch::Sender<bool>>,
 }
 
 /// Everything a running data plane holds.
@@ -77,6 +81,18 @@ struct Running {
     kernel: watch::Receiver<KernelView>,
     /// Stops the kernel monitor.
     monitor_stop: CancellationToken,
+    /// Session sync: the thread with the `[sync]` it runs, or the workers' ends while it is
+    /// stopped (a reload removed `[sync]`, or it failed to start).
+    sync: SyncRun,
+}
+
+#[derive(Default)]
+enum SyncRun {
+    /// No `[sync]` at start: the workers log no changes.
+    #[default]
+    Off,
+    Running(crate::syncd::SyncThread, crate::config::sync::SyncConfig),
+    Stopped(crate::syncd::SyncLink),
 }
 
 fn verdicts_now(v: &Option<watch::Receiver<Verdicts>>) -> Verdicts {
@@ -105,6 +121,7 @@ impl Dataplane {
                 );
                 self.handle
                     .update(|v| v.state = DataplaneState::Failed { reason: msg });
+                self.preempt_hold.send_replace(false);
                 stop.cancelled().await;
                 return;
             }
@@ -165,6 +182,7 @@ impl Dataplane {
             );
         }
         self.republish(running, &new, dp).await;
+        self.reload_sync(running, &new);
     }
 
     /// The monitor saw routes, neighbours or addresses change: publish a snapshot with them.
@@ -214,7 +232,12 @@ impl Dataplane {
         let view = kernel.borrow_and_update().clone();
         // From here on, a failed start must stop the monitor too.
         let monitor_guard = monitor_stop.clone().drop_guard();
-        let hash_seed = rand_seed();
+        // The ownership hash must agree between sync peers: its seed then comes from the
+        // shared key. The workers' own tables keep seeds of their own, random per start.
+        let hash_seed = match cfg.sync.as_ref().map(|s| s.key_bytes()) {
+            Some(Ok(k)) => crate::syncd::ownership_seed(&k),
+            _ => rand_seed(),
+        };
         let spec = spec::build(
             &cfg.service,
             (&cfg.gre, &cfg.snat),
@@ -228,7 +251,7 @@ impl Dataplane {
         let (publisher, subscriber) = snapshot::channel(first);
         // Every worker's tables before anything in the kernel changes: a size that cannot be
         // had refuses the start and leaves no map, program or socket behind.
-        let pipelines = allocate_pipelines(dp, hash_seed)?;
+        let mut pipelines = allocate_pipelines(dp, rand_seed())?;
         let mut owned = OwnedMap::create()?;
         owned.set_keys(&spec::owned_keys(
             &cfg.service,
@@ -275,11 +298,35 @@ impl Dataplane {
                 }
             }
         }
+        // Session sync: a change log in every pipeline and rings both ways per worker.
+        let mut sync_ends = Vec::new();
+        let mut sync_link = Vec::new();
+        for p in &mut pipelines {
+            if cfg.sync.is_some() {
+                p.log_changes(crate::syncd::CHANGE_LOG);
+                let (ctx, crx) = spsc::ring(crate::syncd::RING);
+                let (itx, irx) = spsc::ring(crate::syncd::RING);
+                let shared = Arc::new(worker_sync::SyncShared::default());
+                sync_ends.push(Some(worker_sync::WorkerSync::new(ctx, irx, shared.clone())));
+                sync_link.push(crate::syncd::SyncWorker {
+                    changes: crx,
+                    inbound: itx,
+                    shared,
+                });
+            } else {
+                sync_ends.push(None);
+            }
+        }
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut workers = Vec::new();
         let mut view_workers = Vec::new();
-        let per_worker = sockets.into_iter().zip(outs).zip(ins).zip(pipelines);
-        for (id, (((socks, out), inn), pipeline)) in per_worker.enumerate() {
+        let per_worker = sockets
+            .into_iter()
+            .zip(outs)
+            .zip(ins)
+            .zip(pipelines)
+            .zip(sync_ends);
+        for (id, ((((socks, out), inn), pipeline), sync)) in per_worker.enumerate() {
             let shared = Arc::new(WorkerShared::default());
             let cpu = Some(id % cpus);
             let w = Worker {
@@ -291,6 +338,7 @@ impl Dataplane {
                 handoff_in: inn,
                 wakers: wakers.clone(),
                 shared: shared.clone(),
+                sync,
             };
             view_workers.push((id as u16, cpu, names[id].clone(), shared.clone()));
             workers.push((shared, w.spawn(pipeline)?));
@@ -307,6 +355,16 @@ impl Dataplane {
             view,
             kernel,
             monitor_stop: monitor_guard.disarm(),
+            sync: if cfg.sync.is_some() {
+                SyncRun::Stopped(crate::syncd::SyncLink {
+                    workers: sync_link,
+                    worker_stats: view_workers.iter().map(|w| w.3.clone()).collect(),
+                    wakers: wakers.clone(),
+                    snapshots: subscriber.clone(),
+                })
+            } else {
+                SyncRun::Off
+            },
         };
         let mut if_status = Vec::new();
         for (iface, prog) in running.ifaces.iter().zip(&running.programs) {
@@ -338,6 +396,7 @@ impl Dataplane {
                 }
             }
         }
+        self.start_sync(&mut running, cfg);
         let checks = backend_checks(cfg);
         let snap = running.publisher.current();
         self.handle.update(|v| {
@@ -383,7 +442,78 @@ impl Dataplane {
         }
     }
 
-    async fn shutdown(&self, running: Running) {
+    /// Starts the sync thread with `cfg.sync` if its ends are free; a failure is an event and
+    /// releases VRRP preemption (nothing will bring the peer's table).
+    fn start_sync(&self, running: &mut Running, cfg: &Config) {
+        let (SyncRun::Stopped(_), Some(sc)) = (&running.sync, cfg.sync.as_ref()) else {
+            return;
+        };
+        let SyncRun::Stopped(link) = std::mem::take(&mut running.sync) else {
+            unreachable!("checked above");
+        };
+        let seed = running.publisher.current().hash_seed;
+        // The link is given back only by a running thread: on failure, rebuild nothing and
+        // run without sync until the next start.
+        match crate::syncd::SyncThread::start(
+            sc,
+            crate::syncd::settings(cfg, seed),
+            link,
+            self.handle.sync_handle(),
+            self.events.clone(),
+            self.preempt_hold.clone(),
+        ) {
+            Ok(t) => running.sync = SyncRun::Running(t, sc.clone()),
+            Err(e) => {
+                let msg = format!("{e:#}");
+                tracing::error!("session sync not started: {msg}");
+                self.events.emit(
+                    crate::events::SyncEvent::Failed,
+                    "sync",
+                    format!("session sync not started: {msg}"),
+                    json!({ "error": msg }),
+                );
+                self.preempt_hold.send_replace(false);
+            }
+        }
+    }
+
+    /// A reload: `[sync]` changed in place by restarting the thread (a new epoch, so the
+    /// peers send their tables again); removed, it stops; added, it waits for the next start
+    /// (the workers log no changes without it).
+    fn reload_sync(&self, running: &mut Running, cfg: &Config) {
+        let same = match (&running.sync, &cfg.sync) {
+            (SyncRun::Running(_, old), Some(new)) => old == new,
+            (SyncRun::Off, Some(_)) => {
+                self.events.emit(
+                    DataplaneEvent::RestartNeeded,
+                    "dataplane",
+                    "[sync] added: session sync starts with the data plane's next start"
+                        .to_string(),
+                    json!({}),
+                );
+                true
+            }
+            (SyncRun::Off, None) | (SyncRun::Stopped(_), None) => true,
+            _ => false,
+        };
+        if same {
+            return;
+        }
+        if let SyncRun::Running(t, _) = std::mem::take(&mut running.sync) {
+            match t.stop() {
+                Some(link) => running.sync = SyncRun::Stopped(link),
+                None => return,
+            }
+        }
+        self.start_sync(running, cfg);
+    }
+
+    async fn shutdown(&self, mut running: Running) {
+        // Sync first: the peers keep the flows (nothing here is removed, and no removal is
+        // sent), so a graceful stop keeps every connection on the node that takes over.
+        if let SyncRun::Running(t, _) = std::mem::take(&mut running.sync) {
+            let _ = tokio::task::spawn_blocking(move || t.stop()).await;
+        }
         running.monitor_stop.cancel();
         for name in &running.attached {
             if let Err(e) = attach::detach(&self.netlink, &self.ledger, name).await {
@@ -482,6 +612,11 @@ fn allocate_pipelines(dp: &DataplaneConfig, hash_seed: u64) -> anyhow::Result<Ve
             })
         })
         .collect()
+}
+
+/// A random number for seeds and epochs.
+pub fn random_u64() -> u64 {
+    rand_seed()
 }
 
 fn rand_seed() -> u64 {

@@ -94,6 +94,8 @@ pub struct Worker {
     /// `wakers[w]`: worker `w`'s waker; this worker's own is `wakers[id]`.
     pub wakers: Arc<Vec<Waker>>,
     pub shared: Arc<WorkerShared>,
+    /// This worker's end of session sync (none without `[sync]`).
+    pub sync: Option<super::worker_sync::WorkerSync>,
 }
 
 fn pin(cpu: usize) {
@@ -270,9 +272,16 @@ impl Worker {
                 }
             }
             // Counters are published with the housekeeping: once per millisecond.
+            let mut sync_waiting = false;
             if path.housekeeping(&mut pipeline, now) {
+                if let Some(sync) = &mut self.sync {
+                    sync_waiting = sync.turn(&mut pipeline, &snap, now);
+                }
                 self.shared.stats.publish_counters(pipeline.counters());
                 resolver.ask(pipeline.take_unresolved(), clock);
+            }
+            if let Some(sync) = &self.sync {
+                sync_waiting |= sync.pending();
             }
 
             if last_publish.elapsed() >= PUBLISH_EVERY {
@@ -293,7 +302,7 @@ impl Worker {
                 // in 30-50 ms polls; with 1 ms, no loss at the same rate. After a second
                 // without traffic the worker sleeps up to 50 ms, so an idle worker costs
                 // nothing much.
-                let busy = tx_waiting || last_work.elapsed() < ACTIVE;
+                let busy = tx_waiting || sync_waiting || last_work.elapsed() < ACTIVE;
                 wait_readable(&fds, if busy { 1 } else { 50 });
                 self.wakers[usize::from(self.id)].clear();
             }

@@ -183,6 +183,35 @@ catalogue! {
         /// A reload changed `[dataplane]`, which applies only at the next start.
         RestartNeeded = "restart_needed",
     }
+
+    /// Session sync with the HA peers (object: the peer address, or `sync`).
+    Sync = "sync", SyncEvent {
+        /// The sync thread runs; fields `peers`, `port`.
+        Started = "started",
+        /// Sync could not start (socket, key); fields `error`.
+        Failed = "failed",
+        /// A peer is heard (again); fields `node_id`, `epoch`.
+        PeerUp = "peer_up",
+        /// Nothing heard from the peer for the dead interval; no fields.
+        PeerDown = "peer_down",
+        /// The peer came back with a new epoch (it lost its tables): a bulk resync to it
+        /// begins; fields `node_id`, `epoch`.
+        PeerRestarted = "peer_restarted",
+        /// The peer's settings differ from ours: nothing is exchanged until they agree;
+        /// fields `ours`, `theirs`.
+        SettingsMismatch = "settings_mismatch",
+        /// The peer's settings agree with ours; no fields.
+        SettingsAgreed = "settings_agreed",
+        /// Changes were lost (a full queue or ring): a bulk resync repairs them; fields `lost`.
+        RecordsLost = "records_lost",
+        /// Our whole table reached the peer; fields `entries`.
+        BulkSent = "bulk_sent",
+        /// The peer's whole table arrived; fields `entries`, `total`, `ms`.
+        BulkReceived = "bulk_received",
+        /// VRRP may preempt again: the bulk arrived, or `preempt_hold` ran out, or no peer
+        /// answered; fields `reason`.
+        PreemptReleased = "preempt_released",
+    }
 }
 
 #[cfg(test)]

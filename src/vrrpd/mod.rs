@@ -52,6 +52,8 @@ pub struct Vrrp {
     pub status: watch::Sender<Vec<VrrpInstanceStatus>>,
     /// Each instance's state alone, for the subsystems that act on it.
     pub states: watch::Sender<VrrpStates>,
+    /// True while session sync holds preemption (see `syncd`); a closed channel releases it.
+    pub preempt_hold: watch::Receiver<bool>,
 }
 
 /// Receive sockets are per (interface, family) and shared by the instances there.
@@ -128,12 +130,15 @@ impl Vrrp {
         )
         .await;
 
+        let mut hold_open = true;
         loop {
             let now = Instant::now();
             let links = self.links.borrow().clone();
             let verdicts = self.verdicts.borrow().clone();
             let sh = self.shared(&metrics, &notifier);
+            let held = hold_open && *self.preempt_hold.borrow();
             for r in &mut routers {
+                r.set_preempt_held(now, held);
                 let (fault, adj) = tracking::evaluate(&r.cfg, &links, &verdicts);
                 r.set_tracking(now, fault, adj);
                 r.try_start(now, &links, &sh).await;
@@ -179,6 +184,10 @@ impl Vrrp {
                 _ = retry.tick() => {}
                 r = self.links.changed() => if r.is_err() { break },
                 r = self.verdicts.changed() => if r.is_err() { break },
+                r = self.preempt_hold.changed(), if hold_open => if r.is_err() {
+                    // The data plane is gone: nothing holds preemption any more.
+                    hold_open = false;
+                },
                 r = self.config.changed() => {
                     if r.is_err() { break }
                     let new = self.config.borrow_and_update().clone();

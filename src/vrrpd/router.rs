@@ -60,6 +60,9 @@ pub struct Router {
     adjustment: i32,
     /// Sysctls set for the virtual MAC, restored when the instance stops.
     sysctls: Vec<String>,
+    /// Session sync has not brought the peer's table yet: the instance does not preempt a
+    /// lower-priority master (it still takes over from a dead one).
+    preempt_held: bool,
 }
 
 impl Router {
@@ -75,6 +78,7 @@ impl Router {
             fault: None,
             adjustment: 0,
             sysctls: Vec::new(),
+            preempt_held: false,
         }
     }
 
@@ -150,7 +154,7 @@ impl Router {
         c.priority = self.cfg.priority;
         c.advertisement_interval =
             Centiseconds((self.cfg.advert_interval.get().as_millis() / 10) as u16);
-        c.preempt = self.cfg.preempt;
+        c.preempt = self.cfg.preempt && !self.preempt_held;
         c.preempt_delay = self.cfg.preempt_delay.get();
         c.accept_mode = self.cfg.accept_mode;
         c.checksum_mode = match self.cfg.checksum {
@@ -165,6 +169,33 @@ impl Router {
         }
         c.sync_group = self.sync_group.is_some();
         c
+    }
+
+    /// Holds or releases preemption (session sync's bulk resync); applied in place.
+    pub fn set_preempt_held(&mut self, now: Instant, held: bool) {
+        if held == self.preempt_held {
+            return;
+        }
+        self.preempt_held = held;
+        if let Some(inst) = &self.inst {
+            let c = self.core_config(inst.config().primary_address);
+            if let Some(inst) = &mut self.inst {
+                if let Err(e) = inst.reconfigure(now, c) {
+                    tracing::warn!("vrrp {}: preemption hold not applied: {e}", self.cfg.name);
+                }
+            }
+        }
+        if self.cfg.preempt {
+            tracing::info!(
+                "vrrp {}: preemption {}",
+                self.cfg.name,
+                if held {
+                    "held until session sync has the peer's table"
+                } else {
+                    "allowed"
+                }
+            );
+        }
     }
 
     /// Applies a new configuration of the same Virtual Router in place (the caller checked

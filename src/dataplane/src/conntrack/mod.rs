@@ -479,14 +479,14 @@ impl Conntrack {
         freed
     }
 
-    /// Up to `max` live flows from slot `cursor` on, for a bulk resynchronisation, and the slot
-    /// to continue from (`None` at the end of the table).
+    /// Up to `max` live flows from slot `cursor` on, for a bulk resynchronisation, each with its
+    /// slot and remaining lifetime; returns the slot to continue from (`None`: the end).
     pub fn export(
         &self,
         cursor: u32,
         max: usize,
         now: u32,
-        mut f: impl FnMut(&Entry, u32),
+        mut f: impl FnMut(u32, &Entry, u32),
     ) -> Option<u32> {
         let mut n = 0;
         let mut i = cursor as usize;
@@ -496,7 +496,7 @@ impl Conntrack {
             }
             let e = &self.entries[i];
             if !e.is_free() {
-                f(e, self.remaining(e, now));
+                f(i as u32, e, self.remaining(e, now));
                 n += 1;
             }
             i += 1;

@@ -132,14 +132,14 @@ impl Pipeline {
             .set(Counter::SyncChangesLost, self.ct.log.lost);
     }
 
-    /// Up to `max` flows from table slot `cursor` on, with their remaining lifetimes, for a
+    /// Up to `max` flows from table slot `cursor` on, with their slots and remaining lifetimes, for a
     /// bulk resynchronisation; returns where to continue (`None`: done).
     pub fn export(
         &self,
         cursor: u32,
         max: usize,
         now: u32,
-        f: impl FnMut(&Entry, u32),
+        f: impl FnMut(u32, &Entry, u32),
     ) -> Option<u32> {
         self.ct.export(cursor, max, now, f)
     }

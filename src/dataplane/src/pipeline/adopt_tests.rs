@@ -226,7 +226,9 @@ fn a_bulk_export_pages_through_every_flow() {
     let mut pages = 0;
     while let Some(c) = cursor {
         let mut page = Vec::new();
-        cursor = a.export(c, 16, 0, |e, left| page.push(Adopted::from_entry(e, left)));
+        cursor = a.export(c, 16, 0, |_, e, left| {
+            page.push(Adopted::from_entry(e, left))
+        });
         assert!(page.len() <= 16);
         for f in page {
             assert_eq!(b.adopt(&s, 0, &f), Ok(Adoption::New));
@@ -236,7 +238,7 @@ fn a_bulk_export_pages_through_every_flow() {
     assert_eq!(pages, 4);
     assert_eq!(b.conntrack().used(), 50);
     // Adopting the same again only updates.
-    a.export(0, 1, 0, |e, left| {
+    a.export(0, 1, 0, |_, e, left| {
         assert_eq!(
             b.adopt(&s, 0, &Adopted::from_entry(e, left)),
             Ok(Adoption::Updated)
