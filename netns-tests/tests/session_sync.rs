@@ -1,35 +1,40 @@
-//! Session sync end to end: an HA pair (VRRP on the client side and the backend side, one
-//! sync group) with a NAT service under least connections; long-lived TCP connections through
-//! the master; the master is killed, comes back and preempts once it has the table, then is
-//! stopped gracefully. After each event every connection must still echo, probed in an order
-//! unlike the order of opening, so a scheduler that happens to choose alike on both nodes
-//! proves nothing (least connections does not: it depends on the order flows arrived).
+//! Session sync end to end: an HA pair (two workers each; VRRP on the client, backend and
+//! office sides, one sync group) with NAT services (TCP and UDP) and a FullNAT service under
+//! least connections, and the SNAT gateway for an office network. Long-lived flows through
+//! the master from a client on the VIP's segment, one behind a router, and the office host;
+//! the master is killed, comes back and preempts once it has the table, is stopped
+//! gracefully, comes back again and loses its client-side link. After each event every flow
+//! must still echo, probed in an order unlike the order of opening, so a scheduler that
+//! happens to choose alike on both nodes proves nothing (least connections does not: it
+//! depends on the order flows arrived).
 //!
 //! ```text
-//!  client .1 ── front 198.18.0.0/24 ── a .2, b .3        VIP 198.18.0.10 (VRRP "front")
-//!  be1 .1, be2 .4 ── back 198.18.2.0/24 ── a .2, b .3    gateway 198.18.2.254 (VRRP "back")
-//!                                          sync between a and b over "back"
+//!  client .1, router .4 ── front 198.18.0.0/24 ── a .2, b .3   VIP .10 (VRRP "front")
+//!  far 198.18.10.2 ── router
+//!  be1 .1, be2 .4, srv .5 ── back 198.18.2.0/24 ── a .2, b .3  gateway .254, FullNAT pool
+//!                                                              .100 (VRRP "back"); sync here
+//!  office .1 ── office 198.18.96.0/24 ── a .2, b .3            gateway .254 (VRRP "office"),
+//!                                                              out as 198.19.0.1 (SNAT)
 //! ```
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
 use appliance::drill::cluster::netns;
 use netns_tests::peers::full_checksums;
 use netns_tests::{wait_until, Appliance, Lab, Netns};
 
-const CONNECTIONS: usize = 200;
+/// Long-lived flows of each kind, per client (one on the VIP's segment, one behind a router).
+const TCP_PER_CLIENT: usize = 100;
+const UDP_PER_CLIENT: usize = 50;
+const FULLNAT_PER_CLIENT: usize = 50;
+/// Through the SNAT gateway, from the office host.
+const SNAT_CONNECTIONS: usize = 100;
 const KEY: &str = "session sync test key, 32 bytes";
 
-fn config(node: &str, priority: u8, local: &str, peer: &str, with_sync: bool) -> String {
-    let sync = if with_sync {
-        format!(
-            "[sync]\ninterface = \"eth1\"\nlocal = \"{local}\"\npeers = [\"{peer}\"]\nkey = \"{KEY}\"\npreempt_hold = \"10s\"\n"
-        )
-    } else {
-        String::new()
-    };
+fn config(node: &str, priority: u8, local: &str, peer: &str) -> String {
     format!(
         r#"[daemon]
 node_name = "{node}"
@@ -41,6 +46,7 @@ socket = "/run/appliance/appctl.sock"
 
 [interfaces.eth0]
 [interfaces.eth1]
+[interfaces.eth2]
 
 [[vrrp.instance]]
 name = "front"
@@ -50,22 +56,31 @@ priority = {priority}
 advert_interval = "100ms"
 virtual_addresses = ["198.18.0.10/24"]
 
+# The backends' gateway, and the FullNAT pool address they answer to.
 [[vrrp.instance]]
 name = "back"
 interface = "eth1"
 vrid = 20
 priority = {priority}
 advert_interval = "100ms"
-virtual_addresses = ["198.18.2.254/24"]
+virtual_addresses = ["198.18.2.254/24", "198.18.2.100/24"]
+
+[[vrrp.instance]]
+name = "office"
+interface = "eth2"
+vrid = 30
+priority = {priority}
+advert_interval = "100ms"
+virtual_addresses = ["198.18.96.254/24"]
 
 [[vrrp.sync_group]]
 name = "lb"
-instances = ["front", "back"]
+instances = ["front", "back", "office"]
 
 [dataplane]
-interfaces = ["eth0", "eth1"]
-workers = 1
-queues = 1
+interfaces = ["eth0", "eth1", "eth2"]
+workers = 2
+queues = 2
 conntrack_per_worker = 65536
 cluster_seed = 7
 
@@ -80,14 +95,56 @@ backends = [
   {{ address = "198.18.2.4", port = 8080 }},
 ]
 
-{sync}"#
+[[service]]
+name = "echo-udp"
+vip = "198.18.0.10"
+port = 53
+protocol = "udp"
+scheduler = "least_conn"
+backends = [
+  {{ address = "198.18.2.1", port = 5353 }},
+  {{ address = "198.18.2.4", port = 5353 }},
+]
+
+[[service]]
+name = "echo-fullnat"
+vip = "198.18.0.10"
+port = 81
+protocol = "tcp"
+mode = "fullnat"
+pool = "lb"
+scheduler = "least_conn"
+backends = [
+  {{ address = "198.18.2.1", port = 8080 }},
+  {{ address = "198.18.2.4", port = 8080 }},
+]
+
+[[snat.pool]]
+name = "lb"
+addresses = ["198.18.2.100"]
+
+[[snat.pool]]
+name = "office"
+addresses = ["198.19.0.1"]
+sources = ["198.18.96.0/24"]
+
+[sync]
+interface = "eth1"
+local = "{local}"
+peers = ["{peer}"]
+key = "{KEY}"
+preempt_hold = "10s"
+"#
     )
 }
 
-/// An echo server on `port` inside `ns`, one thread per connection, for the test's life.
-fn echo_server(ns: &Netns, port: u16) {
-    let l = netns::run(ns.name(), move || {
-        TcpListener::bind(("0.0.0.0", port)).expect("bind the echo server")
+/// TCP and UDP echo servers on `ports` inside `ns`, for the test's life.
+fn echo_servers(ns: &Netns, tcp: u16, udp: Option<u16>) {
+    let (l, u) = netns::run(ns.name(), move || {
+        (
+            TcpListener::bind(("0.0.0.0", tcp)).expect("bind the TCP echo server"),
+            udp.map(|p| UdpSocket::bind(("0.0.0.0", p)).expect("bind the UDP echo server")),
+        )
     });
     std::thread::spawn(move || {
         for c in l.incoming() {
@@ -102,35 +159,94 @@ fn echo_server(ns: &Netns, port: u16) {
             });
         }
     });
+    if let Some(u) = u {
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            while let Ok((n, from)) = u.recv_from(&mut buf) {
+                let _ = u.send_to(&buf[..n], from);
+            }
+        });
+    }
 }
 
-/// Sends a message on every connection, in an order drawn from `round`, and reads it back;
-/// returns how many echoed.
-fn probe(conns: &mut [TcpStream], round: u64) -> usize {
-    let n = conns.len();
-    // A permutation that differs per round: stride coprime with n.
-    let strides = [7usize, 13, 17, 19, 23, 29];
-    let stride = strides
+/// One long-lived flow of the test.
+enum Flow {
+    Tcp(&'static str, TcpStream),
+    Udp(UdpSocket),
+}
+
+impl Flow {
+    fn class(&self) -> &'static str {
+        match self {
+            Flow::Tcp(c, _) => c,
+            Flow::Udp(_) => "udp",
+        }
+    }
+
+    /// Sends `msg` and reads it back. A UDP datagram may be lost like any other: three tries.
+    fn echo(&mut self, msg: &[u8]) -> bool {
+        let mut back = vec![0u8; msg.len()];
+        match self {
+            Flow::Tcp(_, c) => {
+                c.write_all(msg).is_ok() && c.read_exact(&mut back).is_ok() && back == msg
+            }
+            Flow::Udp(u) => (0..3).any(|_| {
+                u.send(msg).is_ok()
+                    && u.recv(&mut back).is_ok_and(|n| n == msg.len())
+                    && back == msg
+            }),
+        }
+    }
+}
+
+fn tcp(class: &'static str, to: &str) -> Flow {
+    let to: SocketAddr = to.parse().unwrap();
+    let c = TcpStream::connect_timeout(&to, Duration::from_secs(3))
+        .unwrap_or_else(|e| panic!("{class}: connect to {to}: {e}"));
+    c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    c.set_nodelay(true).unwrap();
+    Flow::Tcp(class, c)
+}
+
+fn udp(to: &str) -> Flow {
+    let u = UdpSocket::bind("0.0.0.0:0").unwrap();
+    u.connect(to).unwrap();
+    u.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    Flow::Udp(u)
+}
+
+/// The flows a client opens through the VIP.
+fn client_flows(ns: &Netns) -> Vec<Flow> {
+    netns::run(ns.name(), || {
+        let mut v: Vec<Flow> = (0..TCP_PER_CLIENT)
+            .map(|_| tcp("nat", "198.18.0.10:80"))
+            .collect();
+        v.extend((0..UDP_PER_CLIENT).map(|_| udp("198.18.0.10:53")));
+        v.extend((0..FULLNAT_PER_CLIENT).map(|_| tcp("fullnat", "198.18.0.10:81")));
+        v
+    })
+}
+
+/// Sends a message on every flow, in an order drawn from `round` (a stride coprime with the
+/// count), and reads it back; returns the flows that did not echo, by class.
+fn probe(flows: &mut [Flow], round: usize) -> BTreeMap<&'static str, usize> {
+    let n = flows.len();
+    let stride = [7usize, 13, 17, 19, 23, 29, 31]
         .iter()
         .copied()
         .cycle()
-        .skip(round as usize)
+        .skip(round)
         .find(|s| gcd(*s, n) == 1)
         .unwrap_or(1);
-    let mut ok = 0;
+    let mut failed = BTreeMap::new();
     for k in 0..n {
-        let i = (k * stride + round as usize) % n;
-        let c = &mut conns[i];
+        let i = (k * stride + round) % n;
         let msg = format!("{round:04}:{i:05}");
-        let mut back = [0u8; 10];
-        if c.write_all(msg.as_bytes()).is_ok()
-            && c.read_exact(&mut back).is_ok()
-            && back == msg.as_bytes()
-        {
-            ok += 1;
+        if !flows[i].echo(msg.as_bytes()) {
+            *failed.entry(flows[i].class()).or_default() += 1;
         }
     }
-    ok
+    failed
 }
 
 fn gcd(a: usize, b: usize) -> usize {
@@ -141,71 +257,86 @@ fn gcd(a: usize, b: usize) -> usize {
     }
 }
 
-struct Pair {
-    nodes: [Appliance; 2],
+fn is_master(node: &Appliance) -> bool {
+    node.proc_opt().is_some_and(|p| p.is_running())
+        && node
+            .json(&["vrrp", "--json"])
+            .as_array()
+            .is_some_and(|a| a.iter().all(|x| x["state"] == "master"))
 }
 
-impl Pair {
-    fn master(&self) -> Option<usize> {
-        (0..2).find(|&i| {
-            self.nodes[i].proc_opt().is_some_and(|p| p.is_running())
-                && self.nodes[i]
-                    .json(&["vrrp", "--json"])
-                    .as_array()
-                    .is_some_and(|a| a.iter().all(|x| x["state"] == "master"))
-        })
-    }
-
-    fn wait_master(&self, i: usize, within: Duration) {
-        wait_until(
-            &format!("node {i} master of both instances"),
-            within,
-            Duration::from_millis(100),
-            || self.master() == Some(i),
-        )
-        .unwrap();
-    }
+fn wait_master(nodes: &[Appliance; 2], i: usize, within: Duration) {
+    wait_until(
+        &format!("node {} master of every instance", nodes[i].name),
+        within,
+        Duration::from_millis(100),
+        || is_master(&nodes[i]) && !is_master(&nodes[1 - i]),
+    )
+    .unwrap();
 }
 
 fn sync_json(node: &Appliance) -> serde_json::Value {
     node.json(&["sync", "--json"])
 }
 
+/// The master came back: it must have taken over only once the other node's table arrived.
+fn returned_with_the_table(node: &Appliance, flows: usize) {
+    let s = sync_json(node);
+    assert!(
+        s["peers"][0]["bulk_in"]["done"] == true,
+        "preempted before the bulk arrived: {s:#}"
+    );
+    assert!(s["adopted"].as_u64() >= Some(flows as u64), "{s:#}");
+    assert!(
+        s["preempt"].as_str().is_some_and(|p| p.contains("arrived")),
+        "{s:#}"
+    );
+}
+
 #[test]
-fn connections_survive_a_crash_the_masters_return_and_a_graceful_stop() {
+fn every_flow_survives_crash_return_graceful_stop_and_link_down() {
     let lab = Lab::for_current_test();
     let client = lab.netns("client");
+    let router = lab.netns("router");
+    let far = lab.netns("far");
+    let office = lab.netns("office");
+    let server = lab.netns("srv");
     let (a, b) = (lab.netns("a"), lab.netns("b"));
     let (be1, be2) = (lab.netns("be1"), lab.netns("be2"));
-    let _front = lab.lan_on(&[&client, &a, &b], "198.18.0.0/24", "eth0");
-    let _back = lab.lan_on(&[&be1, &a, &b, &be2], "198.18.2.0/24", "eth1");
+    lab.lan_with_queues(&[&client, &a, &b, &router], "198.18.0.0/24", "eth0", 2);
+    lab.lan_with_queues(&[&be1, &a, &b, &be2, &server], "198.18.2.0/24", "eth1", 2);
+    lab.lan_with_queues(&[&office, &a, &b], "198.18.96.0/24", "eth2", 2);
+    // The far client is behind a router on the VIP's segment.
+    lab.lan_on(&[&router, &far], "198.18.10.0/24", "eth1");
+    router.sysctl("net.ipv4.ip_forward", "1");
+    far.add_route("default via 198.18.10.1");
+    client.add_route("198.18.10.0/24 via 198.18.0.4");
+    for n in [&a, &b] {
+        n.add_route("198.18.10.0/24 via 198.18.0.4");
+    }
     // The fast path checks what it rewrites: veth's partial checksums would not pass.
     full_checksums(&client, "eth0");
-    for be in [&be1, &be2] {
+    full_checksums(&router, "eth0");
+    full_checksums(&office, "eth2");
+    for be in [&be1, &be2, &server] {
         full_checksums(be, "eth1");
         be.add_route("default via 198.18.2.254");
-        echo_server(be, 8080);
     }
+    for be in [&be1, &be2] {
+        echo_servers(be, 8080, Some(5353));
+    }
+    echo_servers(&server, 7000, None);
+    office.add_route("default via 198.18.96.254");
+
     let mut nodes = [
-        Appliance::new(
-            &lab,
-            &a,
-            "a",
-            &config("a", 200, "198.18.2.2", "198.18.2.3", true),
-        ),
-        Appliance::new(
-            &lab,
-            &b,
-            "b",
-            &config("b", 100, "198.18.2.3", "198.18.2.2", true),
-        ),
+        Appliance::new(&lab, &a, "a", &config("a", 200, "198.18.2.2", "198.18.2.3")),
+        Appliance::new(&lab, &b, "b", &config("b", 100, "198.18.2.3", "198.18.2.2")),
     ];
     for n in &mut nodes {
         n.start();
     }
-    let mut pair = Pair { nodes };
-    pair.wait_master(0, Duration::from_secs(15));
-    for n in &pair.nodes {
+    wait_master(&nodes, 0, Duration::from_secs(15));
+    for n in &nodes {
         n.wait_dataplane_running();
     }
     wait_until(
@@ -213,75 +344,101 @@ fn connections_survive_a_crash_the_masters_return_and_a_graceful_stop() {
         Duration::from_secs(10),
         Duration::from_millis(100),
         || {
-            pair.nodes
+            nodes
                 .iter()
                 .all(|n| sync_json(n)["peers"][0]["state"] == "up")
         },
     )
     .unwrap();
 
-    let mut conns: Vec<TcpStream> = netns::run(client.name(), || {
-        (0..CONNECTIONS)
-            .map(|_| {
-                let to: SocketAddr = "198.18.0.10:80".parse().unwrap();
-                let c = TcpStream::connect_timeout(&to, Duration::from_secs(3))
-                    .expect("connect through the VIP");
-                c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-                c.set_nodelay(true).unwrap();
-                c
-            })
-            .collect()
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut flows = client_flows(&client);
+        flows.extend(client_flows(&far));
+        flows.extend(netns::run(office.name(), || {
+            (0..SNAT_CONNECTIONS)
+                .map(|_| tcp("snat", "198.18.2.5:7000"))
+                .collect::<Vec<_>>()
+        }));
+        flows
+    }));
+    let mut flows = opened.unwrap_or_else(|e| {
+        let drops = |n: &Appliance| {
+            let d = n.json(&["dataplane", "--json"]);
+            d["totals"]
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter(|(k, v)| k.starts_with("drops") && v.as_u64() > Some(0))
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+        };
+        panic!(
+            "opening the flows: {:?}; drops on a: {}; on b: {}",
+            e.downcast_ref::<String>(),
+            drops(&nodes[0]),
+            drops(&nodes[1])
+        )
     });
-    assert_eq!(
-        probe(&mut conns, 0),
-        CONNECTIONS,
-        "all echo before any event"
-    );
+    let total = flows.len();
+    assert_eq!(probe(&mut flows, 0), BTreeMap::new(), "before any event");
     // Established at least a second before the first event, and known to the backup.
     std::thread::sleep(Duration::from_secs(1));
     wait_until(
         "the backup to hold every flow",
         Duration::from_secs(5),
         Duration::from_millis(100),
-        || sync_json(&pair.nodes[1])["adopted"].as_u64() >= Some(CONNECTIONS as u64),
+        || sync_json(&nodes[1])["table_entries"].as_u64() >= Some(total as u64),
     )
     .unwrap();
 
+    let mut round = 0;
+    let mut check = |flows: &mut Vec<Flow>, what: &str| {
+        round += 1;
+        let failed = probe(flows, round);
+        assert!(
+            failed.is_empty(),
+            "{what}: flows that did not echo: {failed:?} of {total}"
+        );
+    };
+
     // 1. The master crashes: the backup takes over with the flows.
-    pair.nodes[0].proc().kill();
-    pair.wait_master(1, Duration::from_secs(5));
-    assert_eq!(
-        probe(&mut conns, 1),
-        CONNECTIONS,
-        "after the master crashed"
-    );
+    nodes[0].proc().kill();
+    wait_master(&nodes, 1, Duration::from_secs(5));
+    check(&mut flows, "after the master crashed");
 
     // 2. It comes back with an empty table, gets b's table, and only then preempts.
-    pair.nodes[0].start();
-    pair.wait_master(0, Duration::from_secs(20));
-    let s = sync_json(&pair.nodes[0]);
-    assert!(
-        s["peers"][0]["bulk_in"]["done"] == true,
-        "preempted before the bulk arrived: {s:#}"
-    );
-    assert!(s["adopted"].as_u64() >= Some(CONNECTIONS as u64), "{s:#}");
-    assert!(
-        s["preempt"].as_str().is_some_and(|p| p.contains("arrived")),
-        "{s:#}"
-    );
-    assert_eq!(
-        probe(&mut conns, 2),
-        CONNECTIONS,
-        "after the master came back"
-    );
+    nodes[0].start();
+    wait_master(&nodes, 0, Duration::from_secs(20));
+    returned_with_the_table(&nodes[0], total);
+    check(&mut flows, "after the master came back");
 
     // 3. A graceful stop of the master: b carries on.
-    pair.nodes[0].proc().stop(Duration::from_secs(10));
-    pair.wait_master(1, Duration::from_secs(5));
-    assert_eq!(probe(&mut conns, 3), CONNECTIONS, "after a graceful stop");
+    nodes[0].proc().stop(Duration::from_secs(10));
+    wait_master(&nodes, 1, Duration::from_secs(5));
+    check(&mut flows, "after a graceful stop");
+
+    // 4. Back again, then its client-side link goes down.
+    nodes[0].start();
+    wait_master(&nodes, 0, Duration::from_secs(20));
+    returned_with_the_table(&nodes[0], total);
+    check(&mut flows, "after the master came back again");
+    a.set_down("eth0");
+    wait_until(
+        "b master after a's link went down",
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || is_master(&nodes[1]),
+    )
+    .unwrap();
+    check(&mut flows, "after the master's link went down");
 
     // Nothing was refused or lost on the way.
-    let s = sync_json(&pair.nodes[1]);
-    assert_eq!(s["refused"], 0, "{s:#}");
-    assert_eq!(s["changes_lost"], 0, "{s:#}");
+    for n in &nodes {
+        let s = sync_json(n);
+        assert_eq!(s["refused"], 0, "{}: {s:#}", n.name);
+        assert_eq!(s["changes_lost"], 0, "{}: {s:#}", n.name);
+    }
 }

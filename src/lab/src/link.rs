@@ -301,12 +301,25 @@ impl Lab {
     /// Like [`Lab::lan`] with the host-side interface named `ifname`
     /// (for hosts on several LANs).
     pub fn lan_on(&self, hosts: &[&Netns], subnet: &str, ifname: &str) -> Lan {
+        self.lan_with_queues(hosts, subnet, ifname, 1)
+    }
+
+    /// Like [`Lab::lan_on`] with `queues` queues on every veth (for multi-worker data planes).
+    pub fn lan_with_queues(
+        &self,
+        hosts: &[&Netns],
+        subnet: &str,
+        ifname: &str,
+        queues: u32,
+    ) -> Lan {
         assert_test_addr(subnet);
         let switch = self.netns("sw");
         let bridge = self.bridge(&switch, "br0");
         for (i, h) in hosts.iter().enumerate() {
             let port = format!("p{i}");
-            self.veth(h, ifname, &switch, &port);
+            self.veth_builder(h, ifname, &switch, &port)
+                .queues(queues)
+                .create();
             switch.attach(&port, "br0");
         }
         let hosts: Vec<Netns> = hosts.iter().map(|h| (*h).clone()).collect();
