@@ -12,7 +12,7 @@ use crate::metrics::{Labels, Metrics};
 use dataplane::counters::{Counter as C, Counters, DropReason};
 
 /// Counters exported as `appliance_dataplane_<name>_total{worker}`.
-const PLAIN: [(C, &str, &str); 13] = [
+const PLAIN: [(C, &str, &str); 18] = [
     (
         C::Passed,
         "passed",
@@ -73,6 +73,31 @@ const PLAIN: [(C, &str, &str); 13] = [
         C::IcmpRateLimited,
         "icmp_rate_limited",
         "ICMP errors not sent because the worker's rate limit was reached",
+    ),
+    (
+        C::SyncAdopted,
+        "sync_adopted",
+        "Session sync: a peer's flows adopted into this worker's table",
+    ),
+    (
+        C::SyncUpdated,
+        "sync_updated",
+        "Session sync: flows here updated by a peer's record",
+    ),
+    (
+        C::SyncRemoved,
+        "sync_removed",
+        "Session sync: flows removed because the peer reported them gone",
+    ),
+    (
+        C::SyncRefused,
+        "sync_refused",
+        "Session sync: a peer's flows refused (unknown service, backend or pool, port taken)",
+    ),
+    (
+        C::SyncChangesLost,
+        "sync_changes_lost",
+        "Session sync: this worker's flow changes lost to a full change log",
     ),
 ];
 

@@ -84,6 +84,7 @@ struct Running {
     /// Session sync: the thread with the `[sync]` it runs, or the workers' ends while it is
     /// stopped (a reload removed `[sync]`, or it failed to start).
     sync: SyncRun,
+    sync_metrics: crate::syncd::metrics::SyncMetrics,
 }
 
 #[derive(Default)]
@@ -346,6 +347,7 @@ impl Dataplane {
 
         let mut running = Running {
             metrics: metrics::DataplaneMetrics::register(&self.metrics),
+            sync_metrics: crate::syncd::metrics::SyncMetrics::register(&self.metrics),
             ifaces,
             owned,
             programs,
@@ -461,6 +463,7 @@ impl Dataplane {
             self.handle.sync_handle(),
             self.events.clone(),
             self.preempt_hold.clone(),
+            running.sync_metrics.clone(),
         ) {
             Ok(t) => running.sync = SyncRun::Running(t, sc.clone()),
             Err(e) => {

@@ -15,6 +15,7 @@
 
 pub mod bulk;
 pub mod convert;
+pub mod metrics;
 mod run;
 pub mod status;
 
@@ -132,6 +133,7 @@ impl SyncThread {
         handle: SyncHandle,
         events: EventLog,
         hold: Arc<watch::Sender<bool>>,
+        metrics: metrics::SyncMetrics,
     ) -> anyhow::Result<SyncThread> {
         let key = sc.key_bytes().map_err(anyhow::Error::msg)?;
         let local = match sc.local {
@@ -166,6 +168,7 @@ impl SyncThread {
             events,
             hold,
             sc.preempt_hold.get(),
+            metrics,
         )?;
         let s = stop.clone();
         let join = std::thread::Builder::new()

@@ -68,6 +68,7 @@ pub struct State {
     unknown_source: u64,
     refused_records: u64,
     woke: Vec<bool>,
+    metrics: super::metrics::SyncMetrics,
 }
 
 impl State {
@@ -81,6 +82,7 @@ impl State {
         events: EventLog,
         hold: Arc<watch::Sender<bool>>,
         preempt_hold: Duration,
+        metrics: super::metrics::SyncMetrics,
     ) -> anyhow::Result<State> {
         let now = Instant::now();
         let epoch = loop {
@@ -127,6 +129,7 @@ impl State {
             apply_ring_full: 0,
             unknown_source: 0,
             refused_records: 0,
+            metrics,
         })
     }
 
@@ -184,6 +187,7 @@ impl State {
             poll_readable(self.socket.as_raw_fd(), wait);
         }
         self.handle.publish(None);
+        self.metrics.forget();
         SyncLink {
             workers: self.workers,
             worker_stats: self.tables.workers,
@@ -449,6 +453,7 @@ impl State {
                 bulk_in: p.peer.bulk_receiving().into(),
             });
         }
+        self.metrics.update(&s);
         self.handle.publish(Some(s));
     }
 }
