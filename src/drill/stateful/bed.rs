@@ -63,8 +63,22 @@ impl Bed {
 
         let pair_ns: Vec<Netns> = Node::BOTH.iter().map(|n| lab.netns(n.name())).collect();
         for (n, ns) in Node::BOTH.iter().zip(&pair_ns) {
-            plug(&lab, &front_sw, &mut fp, ns, "eth0", &format!("{}/24", n.addr(FRONT)));
-            plug(&lab, &back_sw, &mut bp, ns, "eth1", &format!("{}/24", n.addr(BACK)));
+            plug(
+                &lab,
+                &front_sw,
+                &mut fp,
+                ns,
+                "eth0",
+                &format!("{}/24", n.addr(FRONT)),
+            );
+            plug(
+                &lab,
+                &back_sw,
+                &mut bp,
+                ns,
+                "eth1",
+                &format!("{}/24", n.addr(BACK)),
+            );
             // The fast path forwards; the kernel must not (what crosses a node went through
             // its workers).
             ns.sysctl("net.ipv4.ip_forward", "0");
@@ -77,7 +91,14 @@ impl Bed {
         }
 
         let router = lab.netns("router");
-        plug(&lab, &front_sw, &mut fp, &router, "eth0", &format!("{}/24", plan::ROUTER_FRONT));
+        plug(
+            &lab,
+            &front_sw,
+            &mut fp,
+            &router,
+            "eth0",
+            &format!("{}/24", plan::ROUTER_FRONT),
+        );
         let routed = lab.netns("cl-routed");
         lab.veth(&router, "eth1", &routed, "eth0");
         router.add_addr("eth1", &format!("{}/24", plan::ROUTER_CLIENT_SIDE));
@@ -95,11 +116,25 @@ impl Bed {
         }
 
         let lan = lab.netns("cl-lan");
-        plug(&lab, &front_sw, &mut fp, &lan, "eth0", &format!("{}/24", plan::LAN_CLIENT));
+        plug(
+            &lab,
+            &front_sw,
+            &mut fp,
+            &lan,
+            "eth0",
+            &format!("{}/24", plan::LAN_CLIENT),
+        );
         lab::peers::full_checksums(&lan, "eth0");
 
         let site = lab.netns("site");
-        plug(&lab, &front_sw, &mut fp, &site, "eth0", &format!("{}/24", plan::SITE_UNDERLAY));
+        plug(
+            &lab,
+            &front_sw,
+            &mut fp,
+            &site,
+            "eth0",
+            &format!("{}/24", plan::SITE_UNDERLAY),
+        );
         let user = lab.netns("user");
         lab.veth(&site, "eth1", &user, "eth0");
         site.add_addr("eth1", &format!("{}/24", plan::SITE_INSIDE));
@@ -120,7 +155,12 @@ impl Bed {
             )?);
         }
         let srv = back_host(&lab, &back_sw, &mut bp, "server", &plan::SERVER.to_string());
-        echo.push(Echo::start(srv.name(), "server", &[plan::SERVER_PORT], &[])?);
+        echo.push(Echo::start(
+            srv.name(),
+            "server",
+            &[plan::SERVER_PORT],
+            &[],
+        )?);
 
         let sync = sync && sync_in_build(&lab)?;
         let mut pair = Vec::new();
@@ -188,7 +228,12 @@ impl Bed {
 
     /// Waits until `n` is the master of both instances and the other node of none; returns
     /// when that was first seen.
-    pub fn wait_master(&self, n: Node, since: Instant, timeout: Duration) -> Result<Instant, String> {
+    pub fn wait_master(
+        &self,
+        n: Node,
+        since: Instant,
+        timeout: Duration,
+    ) -> Result<Instant, String> {
         let mut seen = (Vec::new(), Vec::new());
         let r = wait_until(
             &format!("{} master of both VIPs", n.name()),
@@ -276,7 +321,9 @@ fn sync_in_build(lab: &Lab) -> Result<bool, String> {
     if plain.status.success() && err.contains("sync") {
         Ok(false)
     } else {
-        Err(format!("this build refuses the pair's configuration:\n{err}"))
+        Err(format!(
+            "this build refuses the pair's configuration:\n{err}"
+        ))
     }
 }
 

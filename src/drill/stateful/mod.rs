@@ -65,7 +65,9 @@ pub fn run_one(lab: Lab, opts: &Options, progress: &mut dyn FnMut(&str)) -> Repo
     let bed = match Bed::build(lab, opts.sync) {
         Ok(b) => b,
         Err(e) => {
-            report.errors.push(format!("the pair does not come up: {e}"));
+            report
+                .errors
+                .push(format!("the pair does not come up: {e}"));
             report.seconds = start.elapsed().as_secs_f64();
             return report;
         }

@@ -179,7 +179,12 @@ impl Volume {
         for (kind, proto, to, n) in [
             ("nat-tcp", Proto::Tcp, vip(NAT_PORT), self.nat_tcp),
             ("nat-udp", Proto::Udp, vip(NAT_PORT), self.nat_udp),
-            ("fullnat-tcp", Proto::Tcp, vip(FULLNAT_PORT), self.fullnat_tcp),
+            (
+                "fullnat-tcp",
+                Proto::Tcp,
+                vip(FULLNAT_PORT),
+                self.fullnat_tcp,
+            ),
         ] {
             let lan = n - n / 2;
             for (place, count) in [(Place::Lan, lan), (Place::Routed, n / 2)] {
@@ -226,7 +231,10 @@ pub fn node_config(node: Node, sync: bool) -> String {
     let header = DataplaneHeader {
         node: node.name(),
         shutdown_grace: Some("3s"),
-        interfaces: &[("eth0", "clients (front)"), ("eth1", "backends and outside")],
+        interfaces: &[
+            ("eth0", "clients (front)"),
+            ("eth1", "backends and outside"),
+        ],
         workers: 1,
         queues: 1,
     };
@@ -385,9 +393,8 @@ mod tests {
     #[test]
     fn classes_split_the_nat_clients_between_the_lan_and_the_router() {
         let c = Volume::default().classes();
-        let total = |kind: &str| -> usize {
-            c.iter().filter(|x| x.kind == kind).map(|x| x.count).sum()
-        };
+        let total =
+            |kind: &str| -> usize { c.iter().filter(|x| x.kind == kind).map(|x| x.count).sum() };
         assert_eq!(total("nat-tcp"), 1000);
         assert_eq!(total("nat-udp"), 200);
         assert_eq!(total("fullnat-tcp"), 200);
@@ -446,7 +453,8 @@ mod tests {
     }
 
     fn valid(name: &str, text: &str) {
-        let dir = std::env::temp_dir().join(format!("stateful-config-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("stateful-config-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("node.toml");
         std::fs::write(&path, text.replace("/run/appliance", dir.to_str().unwrap())).unwrap();

@@ -114,7 +114,8 @@ impl Report {
                 r.to,
                 format!("{}/{}", r.survived, r.connections),
                 ms(r.failover_ms),
-                r.rfc_ms.map_or_else(|| "-".to_string(), |v| format!("{v:.0}")),
+                r.rfc_ms
+                    .map_or_else(|| "-".to_string(), |v| format!("{v:.0}")),
                 r.takeover_ms,
                 r.exercise_ms,
                 broken_text(&r.broken)

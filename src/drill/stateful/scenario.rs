@@ -34,6 +34,9 @@ const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(10);
 /// A returning node: its start, its bulk resynchronisation (bounded by `preempt_hold`) and the
 /// preemption.
 const RETURN_TIMEOUT: Duration = Duration::from_secs(plan::PREEMPT_HOLD_S + 20);
+/// The capture runs this long before the action, so it holds the old master's last
+/// advertisements (one every 100 ms) that the failover time is measured from.
+const LEAD: Duration = Duration::from_millis(350);
 /// Attempts to get every class to its full count before an event.
 const FILL_ATTEMPTS: usize = 3;
 
@@ -204,6 +207,7 @@ impl Drill {
             "br0",
             pcap,
         )?;
+        std::thread::sleep(LEAD);
         let since = unix_now();
         let t = Instant::now();
         let a = Node::A;
@@ -236,7 +240,12 @@ impl Drill {
         let taken = self.bed.wait_master(to, t, timeout);
         let mut detail = note;
         if event == Event::Graceful {
-            match self.bed.node(a).proc().wait_timeout(Duration::from_secs(10)) {
+            match self
+                .bed
+                .node(a)
+                .proc()
+                .wait_timeout(Duration::from_secs(10))
+            {
                 Some(st) if st.success() => {}
                 Some(st) => detail = join(&detail, &format!("a stopped with {st}")),
                 None => return Err("a did not stop within 10 s of SIGTERM".into()),
@@ -245,7 +254,8 @@ impl Drill {
         let taken = taken?;
         let after = self.clients.exercise(EXERCISE_TIMEOUT);
         let frames = cap.finish();
-        let failover_ms = capture::failover(&frames, since, 10, plan::VIP).map(|(ms, _)| ms);
+        let failover_ms = capture::failover(&frames, since, 10, plan::VIP)
+            .map(|(ms, _)| (ms * 10.0).round() / 10.0);
         if failover_ms.is_none() {
             detail = join(&detail, "no failover seen in the capture");
         }
@@ -255,7 +265,9 @@ impl Drill {
         if connections != alive_before {
             detail = join(
                 &detail,
-                &format!("{alive_before} alive before, {connections} exercised after ({counted} tried)"),
+                &format!(
+                    "{alive_before} alive before, {connections} exercised after ({counted} tried)"
+                ),
             );
         }
         Ok(Row {

@@ -396,7 +396,11 @@ mod tests {
             assert!(flows.iter().all(Option::is_none));
             *name.lock().unwrap() = None;
             let o = open_udp(&mut flows, &class, 3).await;
-            assert_eq!((o.survived, o.broken.get("timeout")), (0, Some(&3)), "{o:?}");
+            assert_eq!(
+                (o.survived, o.broken.get("timeout")),
+                (0, Some(&3)),
+                "{o:?}"
+            );
         });
     }
 }
