@@ -318,7 +318,9 @@ fn sync_in_build(lab: &Lab) -> Result<bool, String> {
         .arg(&path)
         .output()
         .map_err(|e| format!("cannot run applianced check: {e}"))?;
-    if plain.status.success() && err.contains("sync") {
+    // Only the section itself unknown means a build without sync; a mistake inside it must
+    // not quietly turn the drill into the baseline.
+    if plain.status.success() && err.contains("unknown key `sync`") {
         Ok(false)
     } else {
         Err(format!(
