@@ -111,6 +111,8 @@ pub fn run_one(lab: Lab, opts: &Options, progress: &mut dyn FnMut(&str)) -> Repo
 /// baseline's point).
 pub fn run(opts: Options, json: bool) -> ExitCode {
     lab::tools_or_exit("applianced drill", &["ip", "tcpdump", "ethtool"]);
+    // Ctrl-C, SIGTERM or SIGHUP: the lab cannot unwind from a signal; this removes what it made.
+    crate::drill::rehearse::interrupt::install();
     let base = match &opts.out {
         Some(d) => match std::fs::create_dir_all(d).and_then(|_| d.canonicalize()) {
             Ok(d) => d,
