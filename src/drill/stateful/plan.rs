@@ -9,13 +9,15 @@
 //!                           a .2 ──┴── b .3                user 198.18.85.5 behind .85.1
 //!        sync link 198.18.86.0/24 (a .2, b .3)
 //!  back  198.18.82.0/24 ─ backends .11 .12 ─ outside server .50
-//!        VIP .1 (VRRP "back"): the backends' and the server's default gateway
+//!        VIP .1 (VRRP "back"): the backends' and the server's default gateway;
+//!        .100 (VRRP "back" too): the FullNAT pool
 //! ```
 //!
 //! `a` (priority 200, preempt) and `b` (100) hold both VIPs as one sync group. The client-side
 //! VIP is the NAT and FullNAT services' address and the GRE tunnel's central end, so the tunnel
-//! follows the master; the back VIP is the way back for the backends' and the server's replies,
-//! including those to the pool addresses (198.19.0.0/16, routed by that default route).
+//! follows the master; the back VIP is the way back for the backends' NAT replies and the
+//! server's (to the SNAT pool 198.19.0.1, routed by that default route); the FullNAT pool is an
+//! address of the back instance on the backends' own segment.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -40,7 +42,9 @@ pub const BACKENDS: [Ipv4Addr; 2] = [
 ];
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(198, 18, 82, 50);
 pub const SNAT_POOL: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
-pub const FULLNAT_POOL: Ipv4Addr = Ipv4Addr::new(198, 19, 1, 1);
+/// On the backends' segment, a second address of the back instance: the backends reach it
+/// without a route, and it moves with the master.
+pub const FULLNAT_POOL: Ipv4Addr = Ipv4Addr::new(198, 18, 82, 100);
 pub const SYNC_NET: &str = "198.18.86";
 pub const SYNC_PORT: u16 = 7531;
 pub const SYNC_KEY: &str = "stateful-failover drill shared key";
@@ -272,7 +276,7 @@ interface = "eth1"
 vrid = 20
 priority = {priority}
 advert_interval = "{ADVERT_MS}ms"
-virtual_addresses = ["{BACK_VIP}/24"]
+virtual_addresses = ["{BACK_VIP}/24", "{FULLNAT_POOL}/24"]
 
 [[vrrp.sync_group]]
 name = "ha"
