@@ -83,7 +83,8 @@ enum Cmd {
         /// chaos: run this many events.
         #[arg(long)]
         events: Option<u64>,
-        /// chaos: seed of the event generator (the same seed draws the same events).
+        /// chaos: seed of the event generator (the same seed draws the same events);
+        /// ecmp-cluster and stateful-failover: seed of the order connections are exercised in.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// ecmp-cluster: the router in front of the nodes.
