@@ -98,7 +98,8 @@ enum Cmd {
         #[arg(long)]
         per_node_seed: bool,
         /// Long-lived connections from the client (default: 100 in the rehearsal, 1000 in
-        /// ecmp-cluster).
+        /// ecmp-cluster; stateful-failover: NAT and SNAT TCP connections each, default 1000,
+        /// with a fifth as many UDP flows and FullNAT connections).
         #[arg(long)]
         connections: Option<usize>,
         /// ecmp-cluster: BFD on the router sessions at this interval in milliseconds
@@ -240,9 +241,11 @@ fn main() -> ExitCode {
                     appliance::drill::run_stateful(
                         Options {
                             sync: !without_sync,
+                            volume: appliance::drill::stateful::plan::Volume::scaled(
+                                connections.unwrap_or(1000),
+                            ),
                             seed,
                             out,
-                            ..Options::default()
                         },
                         json,
                     )

@@ -165,16 +165,22 @@ pub struct Volume {
 
 impl Default for Volume {
     fn default() -> Self {
-        Volume {
-            nat_tcp: 1000,
-            nat_udp: 200,
-            fullnat_tcp: 200,
-            snat_tcp: 1000,
-        }
+        Volume::scaled(1000)
     }
 }
 
 impl Volume {
+    /// `n` NAT and SNAT TCP connections, a fifth as many UDP flows and FullNAT connections
+    /// (`n` = 1,000 is the default).
+    pub fn scaled(n: usize) -> Volume {
+        Volume {
+            nat_tcp: n,
+            nat_udp: n / 5,
+            fullnat_tcp: n / 5,
+            snat_tcp: n,
+        }
+    }
+
     /// The classes, NAT and FullNAT split between the two client places (the LAN gets the odd
     /// one).
     pub fn classes(&self) -> Vec<Class> {
@@ -403,6 +409,7 @@ mod tests {
         assert_eq!(total("nat-udp"), 200);
         assert_eq!(total("fullnat-tcp"), 200);
         assert_eq!(total("snat-tcp"), 1000);
+        assert_eq!(Volume::scaled(100).classes().len(), 7);
         let nat: Vec<_> = c.iter().filter(|x| x.kind == "nat-tcp").collect();
         assert_eq!(
             nat.iter().map(|x| (x.place, x.count)).collect::<Vec<_>>(),
