@@ -51,16 +51,21 @@ enum Cmd {
     /// rehearsed. `--scenario failover`: the fixed two-node VRRP drill. `chaos`: random events
     /// against an HA pair, invariants checked after each. `ecmp-cluster`: three nodes behind an
     /// ECMP router, connections to a DSR service through drains, crashes, additions, restarts.
+    /// `stateful-failover`: an HA pair with session sync carrying NAT, FullNAT and SNAT
+    /// connections through a crash, a graceful stop and a link down of the master, and its
+    /// returns.
     Drill {
         /// The pair's configuration files (none: the built-in example pair).
         #[arg(value_name = "CONFIG", num_args = 0..=2)]
         configs: Vec<PathBuf>,
         /// Scenarios to rehearse (repeat it; default: all of crash, graceful, link-down,
         /// backend-fail, bgp-peer-lost, bad-reload), or one of the other drills: failover,
-        /// chaos, ecmp-cluster.
+        /// chaos, ecmp-cluster, stateful-failover.
         #[arg(long, value_enum)]
         scenario: Vec<DrillScenario>,
-        /// Where the report and the timelines go (default: a fresh directory under /tmp).
+        /// Where the report and the timelines go (default: a fresh directory under /tmp);
+        /// stateful-failover: its report and, when a connection broke, the lab's logs and
+        /// captures.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// The rehearsal's HTTP requests per second (UDP: half as many).
@@ -78,7 +83,8 @@ enum Cmd {
         /// chaos: run this many events.
         #[arg(long)]
         events: Option<u64>,
-        /// chaos: seed of the event generator (the same seed draws the same events).
+        /// chaos: seed of the event generator (the same seed draws the same events);
+        /// ecmp-cluster and stateful-failover: seed of the order connections are exercised in.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// ecmp-cluster: the router in front of the nodes.
@@ -92,13 +98,18 @@ enum Cmd {
         #[arg(long)]
         per_node_seed: bool,
         /// Long-lived connections from the client (default: 100 in the rehearsal, 1000 in
-        /// ecmp-cluster).
+        /// ecmp-cluster; stateful-failover: NAT and SNAT TCP connections each, default 1000,
+        /// with a fifth as many UDP flows and FullNAT connections).
         #[arg(long)]
         connections: Option<usize>,
         /// ecmp-cluster: BFD on the router sessions at this interval in milliseconds
         /// (multiplier 3).
         #[arg(long, value_name = "MS")]
         bfd_ms: Option<u32>,
+        /// stateful-failover: run the pair without `[sync]` (the baseline: connections that
+        /// the backup never heard of break).
+        #[arg(long)]
+        without_sync: bool,
     },
 }
 
@@ -127,6 +138,7 @@ enum DrillScenario {
     Failover,
     Chaos,
     EcmpCluster,
+    StatefulFailover,
 }
 
 impl DrillScenario {
@@ -134,7 +146,10 @@ impl DrillScenario {
     fn other_drill(self) -> bool {
         matches!(
             self,
-            DrillScenario::Failover | DrillScenario::Chaos | DrillScenario::EcmpCluster
+            DrillScenario::Failover
+                | DrillScenario::Chaos
+                | DrillScenario::EcmpCluster
+                | DrillScenario::StatefulFailover
         )
     }
 
@@ -175,6 +190,7 @@ fn main() -> ExitCode {
             per_node_seed,
             connections,
             bfd_ms,
+            without_sync,
         } => {
             let other: Vec<DrillScenario> = scenario
                 .iter()
@@ -183,8 +199,9 @@ fn main() -> ExitCode {
                 .collect();
             if !other.is_empty() && (scenario.len() > 1 || !configs.is_empty()) {
                 eprintln!(
-                    "applianced drill: --scenario failover, chaos and ecmp-cluster are drills of \
-                     their own: give one alone, without configuration files"
+                    "applianced drill: --scenario failover, chaos, ecmp-cluster and \
+                     stateful-failover are drills of their own: give one alone, without \
+                     configuration files"
                 );
                 return ExitCode::from(2);
             }
@@ -215,6 +232,20 @@ fn main() -> ExitCode {
                             }),
                             per_node_seed,
                             seed,
+                        },
+                        json,
+                    )
+                }
+                Some(DrillScenario::StatefulFailover) => {
+                    use appliance::drill::stateful::Options;
+                    appliance::drill::run_stateful(
+                        Options {
+                            sync: !without_sync,
+                            volume: appliance::drill::stateful::plan::Volume::scaled(
+                                connections.unwrap_or(1000),
+                            ),
+                            seed,
+                            out,
                         },
                         json,
                     )

@@ -1,5 +1,5 @@
-//! `applianced drill`: the failover drill (below), the chaos drill ([`chaos`]) and the ECMP
-//! cluster drill ([`cluster`]).
+//! `applianced drill`: the failover drill (below), the chaos drill ([`chaos`]), the ECMP
+//! cluster drill ([`cluster`]) and the stateful-failover drill ([`stateful`]).
 //!
 //! The failover drill. Two appliance nodes (VRRP, priority 200 and 100) and
 //! a client on one bridged LAN, in network namespaces removed afterwards. It crashes the
@@ -15,6 +15,7 @@ pub mod cluster;
 pub mod failover;
 pub mod rehearse;
 pub mod rng;
+pub mod stateful;
 
 use std::process::ExitCode;
 
@@ -66,6 +67,15 @@ pub fn run_cluster(opts: cluster::Options, json: bool) -> ExitCode {
         return ExitCode::FAILURE;
     }
     cluster::run(opts, json)
+}
+
+/// `applianced drill --scenario stateful-failover`.
+pub fn run_stateful(opts: stateful::Options, json: bool) -> ExitCode {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("applianced drill: needs root (it builds network namespaces); run it with sudo");
+        return ExitCode::FAILURE;
+    }
+    stateful::run(opts, json)
 }
 
 /// `applianced drill --scenario chaos`.

@@ -128,7 +128,8 @@ impl Drop for Client {
     }
 }
 
-fn reason(e: &std::io::Error) -> String {
+/// The name of a broken connection's error, as the outcome counts it.
+pub fn reason(e: &std::io::Error) -> String {
     use std::io::ErrorKind::*;
     match e.kind() {
         ConnectionReset => "reset".into(),
@@ -140,7 +141,9 @@ fn reason(e: &std::io::Error) -> String {
     }
 }
 
-async fn open(conns: &mut Vec<Option<TcpStream>>, to: SocketAddrV4, n: usize) -> Outcome {
+/// Opens `n` connections to `to` (appended to `conns`), at most [`OPEN_CONCURRENCY`] at a time
+/// (the stateful drill opens its classes with it too).
+pub async fn open(conns: &mut Vec<Option<TcpStream>>, to: SocketAddrV4, n: usize) -> Outcome {
     let start = Instant::now();
     let results: Vec<Result<TcpStream, String>> = futures::stream::iter(0..n)
         .map(|_| async move {
@@ -185,7 +188,9 @@ pub fn payload(i: usize, round: u32, rng: &mut Rng) -> Vec<u8> {
     p
 }
 
-async fn exercise(
+/// Every live connection of `conns` sends its payload of `round`, in an order shuffled with
+/// `seed`, and must get it back within `timeout`; the broken ones are closed (set to `None`).
+pub async fn exercise(
     conns: &mut [Option<TcpStream>],
     round: u32,
     seed: u64,

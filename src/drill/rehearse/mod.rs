@@ -18,7 +18,7 @@ pub mod addr;
 pub mod bed;
 pub mod capture;
 pub mod follow;
-mod interrupt;
+pub(crate) mod interrupt;
 pub mod logtail;
 pub mod node_text;
 pub mod pair;

@@ -107,8 +107,9 @@ impl Drop for Servers {
 }
 
 /// A listening socket on every address of the namespace (IPv6 and IPv4 alike), with
-/// SO_REUSEADDR so a restart right after a stop finds the port free.
-fn tcp_listener(port: u16) -> std::io::Result<TcpListener> {
+/// SO_REUSEADDR so a restart right after a stop finds the port free (the stateful drill's echo
+/// servers use it too).
+pub(crate) fn tcp_listener(port: u16) -> std::io::Result<TcpListener> {
     use socket2::{Domain, Socket, Type};
     let (s, addr) = match Socket::new(Domain::IPV6, Type::STREAM, None) {
         Ok(s) => {
@@ -127,7 +128,7 @@ fn tcp_listener(port: u16) -> std::io::Result<TcpListener> {
     TcpListener::from_std(s.into())
 }
 
-fn udp_socket(port: u16) -> std::io::Result<UdpSocket> {
+pub(crate) fn udp_socket(port: u16) -> std::io::Result<UdpSocket> {
     use socket2::{Domain, Socket, Type};
     let (s, addr) = match Socket::new(Domain::IPV6, Type::DGRAM, None) {
         Ok(s) => {
