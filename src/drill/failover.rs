@@ -250,6 +250,8 @@ impl Drill {
                 "-i",
                 "br0",
                 "-U",
+                // Packets as they come, not in blocks a short capture may never get.
+                "--immediate-mode",
                 "-n",
                 "-s",
                 "128",

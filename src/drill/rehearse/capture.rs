@@ -29,6 +29,9 @@ impl Capture {
                 "-i",
                 bridge,
                 "-U",
+                // Without it libpcap hands packets over in blocks, with a one-second timeout
+                // for a partial block, and a capture ended sooner keeps none of them.
+                "--immediate-mode",
                 "-n",
                 "-s",
                 "128",

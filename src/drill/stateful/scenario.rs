@@ -253,11 +253,28 @@ impl Drill {
         }
         let taken = taken?;
         let after = self.clients.exercise(EXERCISE_TIMEOUT);
+        let pcap_path = cap.path.clone();
         let frames = cap.finish();
         let failover_ms = capture::failover(&frames, since, 10, plan::VIP)
             .map(|(ms, _)| (ms * 10.0).round() / 10.0);
         if failover_ms.is_none() {
-            detail = join(&detail, "no failover seen in the capture");
+            // What the capture holds, so the reason can be read from the report.
+            let (mut adverts, mut garps) = (std::collections::BTreeMap::new(), 0);
+            for f in frames.iter().filter(|f| f.t >= since) {
+                match f.seen {
+                    lab::pcap::Seen::Advert { src, .. } => *adverts.entry(src).or_insert(0) += 1,
+                    lab::pcap::Seen::Garp { ip, .. } if ip == plan::VIP => garps += 1,
+                    _ => {}
+                }
+            }
+            detail = join(
+                &detail,
+                &format!(
+                    "no failover seen in the capture ({} frames, {} bytes, after the event: adverts {adverts:?}, gratuitous ARPs for the VIP {garps})",
+                    frames.len(),
+                    std::fs::metadata(&pcap_path).map_or(0, |m| m.len())
+                ),
+            );
         }
         let (connections, survived, broken) = totals(&after);
         let (counted, _, _) = totals(&before);
