@@ -275,8 +275,10 @@ fn wait_master(nodes: &[Appliance; 2], i: usize, within: Duration) {
     .unwrap();
 }
 
+/// `appctl sync --json`, or null while sync is not running (yet).
 fn sync_json(node: &Appliance) -> serde_json::Value {
-    node.json(&["sync", "--json"])
+    let out = node.appctl(&["sync", "--json"]);
+    serde_json::from_slice(&out.stdout).unwrap_or_default()
 }
 
 /// The master came back: it must have taken over only once the other node's table arrived.
@@ -441,4 +443,170 @@ fn every_flow_survives_crash_return_graceful_stop_and_link_down() {
         assert_eq!(s["refused"], 0, "{}: {s:#}", n.name);
         assert_eq!(s["changes_lost"], 0, "{}: {s:#}", n.name);
     }
+}
+
+/// The events of `kind` in `subsystem` the node wrote so far.
+fn events(node: &Appliance, subsystem: &str, kind: &str) -> usize {
+    let out = node.appctl(&["events", "--json"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["subsystem"] == subsystem && e["kind"] == kind)
+        .count()
+}
+
+/// Bad datagrams from the peer's own address (forged, replayed, truncated, another version)
+/// and from a stranger are counted by reason and never applied; a reload moves sync to
+/// another port in place; a reload with a bad `[sync]` keeps the running one.
+#[test]
+fn bad_datagrams_are_counted_and_a_reload_changes_sync_in_place() {
+    use session_sync::wire::{Datagram, Header, Key, MsgType};
+    let lab = Lab::for_current_test();
+    let client = lab.netns("client");
+    let (a, b) = (lab.netns("a"), lab.netns("b"));
+    let (be1, be2) = (lab.netns("be1"), lab.netns("be2"));
+    let stranger = lab.netns("stranger");
+    lab.lan_with_queues(&[&client, &a, &b], "198.18.0.0/24", "eth0", 2);
+    lab.lan_with_queues(&[&be1, &a, &b, &be2, &stranger], "198.18.2.0/24", "eth1", 2);
+    lab.lan_with_queues(&[&client, &a, &b], "198.18.96.0/24", "eth2", 2);
+    let texts = [
+        config("a", 200, "198.18.2.2", "198.18.2.3"),
+        config("b", 100, "198.18.2.3", "198.18.2.2"),
+    ];
+    let mut nodes = [
+        Appliance::new(&lab, &a, "a", &texts[0]),
+        Appliance::new(&lab, &b, "b", &texts[1]),
+    ];
+    for n in &mut nodes {
+        n.start();
+    }
+    let up = |nodes: &[Appliance; 2]| {
+        wait_until(
+            "the nodes' sync sessions up",
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+            || {
+                nodes
+                    .iter()
+                    .all(|n| sync_json(n)["peers"][0]["state"] == "up")
+            },
+        )
+        .unwrap()
+    };
+    up(&nodes);
+    let s = sync_json(&nodes[0]);
+    let b_epoch = s["peers"][0]["epoch"].as_u64().unwrap();
+    let a_epoch = s["epoch"].as_u64().unwrap();
+
+    // From b's address: what a forger on the sync link could send.
+    let b_node = u64::from(u32::from(std::net::Ipv4Addr::new(198, 18, 2, 3))) << 16 | 7531;
+    let flow = session_sync::Record::FlowUpsert(session_sync::Flow {
+        key: session_sync::FlowKey {
+            zone: 0,
+            proto: 6,
+            client: "198.18.0.1".parse().unwrap(),
+            client_port: 40000,
+            vip: "198.18.0.10".parse().unwrap(),
+            vip_port: 80,
+        },
+        kind: session_sync::Kind::Nat,
+        state: 2,
+        class: 1,
+        fins: 0,
+        profile: 0,
+        backend: "198.18.2.1".parse().unwrap(),
+        backend_port: 8080,
+        local: "198.18.0.1".parse().unwrap(),
+        local_port: 40000,
+        remaining_ms: 60_000,
+    });
+    let datagram = |seq: u32| Datagram {
+        header: Header {
+            msg_type: MsgType::Data,
+            flags: 0,
+            node_id: b_node,
+            epoch: b_epoch,
+            seq,
+            peer_epoch: a_epoch,
+            cum_ack: 0,
+            sack: 0,
+        },
+        records: vec![flow.clone()],
+    };
+    let forged = datagram(1_000).encode(&Key::new(b"not the key at all, but as long"));
+    // Sequence number 1 of b's stream was delivered at start (its bulk's page marker).
+    let replayed = datagram(1).encode(&Key::new(KEY.as_bytes()));
+    let mut other_version = datagram(1_000).encode(&Key::new(KEY.as_bytes()));
+    other_version[4] = 2;
+    let bad: Vec<Vec<u8>> = vec![
+        forged,
+        replayed,
+        other_version,
+        b"ASYN".to_vec(),
+        vec![0u8; 100],
+    ];
+    netns::run(b.name(), move || {
+        let s = UdpSocket::bind("198.18.2.3:0").unwrap();
+        for d in &bad {
+            s.send_to(d, "198.18.2.2:7531").unwrap();
+        }
+    });
+    netns::run(stranger.name(), || {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        s.send_to(b"hello", "198.18.2.2:7531").unwrap();
+    });
+    wait_until(
+        "a to count every bad datagram",
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || {
+            let d = &sync_json(&nodes[0])["peers"][0]["discards"];
+            d["bad_hmac"] == 1
+                && d["replayed"] == 1
+                && d["unsupported_version"] == 1
+                && d["truncated"] == 1
+                && d["bad_magic"] == 1
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}: {:#}", sync_json(&nodes[0])));
+    let s = sync_json(&nodes[0]);
+    assert_eq!(s["unknown_source"], 1, "{s:#}");
+    assert_eq!(
+        s["adopted"], 0,
+        "nothing forged or replayed was applied: {s:#}"
+    );
+    assert_eq!(s["peers"][0]["state"], "up", "{s:#}");
+    let m = String::from_utf8_lossy(&nodes[0].appctl(&["status", "--json"]).stdout).to_string();
+    assert!(!m.is_empty());
+
+    // A reload moves sync to another port: the thread restarts under a new epoch, in place.
+    for (n, t) in nodes.iter().zip(&texts) {
+        n.write_config(&t.replace(
+            "preempt_hold = \"10s\"",
+            "preempt_hold = \"10s\"\nport = 7532",
+        ));
+        let out = n.appctl(&["reload"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    up(&nodes);
+    for n in &nodes {
+        assert!(sync_json(n)["local"].as_str().unwrap().ends_with(":7532"));
+        assert_eq!(events(n, "sync", "started"), 2, "{}", n.name);
+    }
+    assert_ne!(sync_json(&nodes[0])["epoch"].as_u64(), Some(a_epoch));
+
+    // A bad [sync] is refused with its place in the file; the running sync carries on.
+    nodes[0].write_config(&texts[0].replace(KEY, "short"));
+    let out = nodes[0].appctl(&["reload"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("`sync.key`"), "{err}");
+    assert!(sync_json(&nodes[0])["local"]
+        .as_str()
+        .unwrap()
+        .ends_with(":7532"));
+    up(&nodes);
 }
