@@ -325,3 +325,28 @@ fn everything_else_goes_to_the_kernel() {
         assert_eq!(prog.test_run(&frame, 1).unwrap().0, XDP_PASS, "{what}");
     }
 }
+
+/// The daemon's own program (`Program::load`) when its sockets are gone, as after the daemon
+/// was killed: what it owned on a served queue is dropped (the peer that took the addresses
+/// over carries the flows on once the clients retransmit), not passed to a kernel that still
+/// has the virtual addresses and would reset every connection. What it does not own still
+/// reaches the kernel.
+#[test]
+fn a_killed_daemons_program_drops_what_it_owned() {
+    let (owned, _) = program();
+    let prog = Program::load(&owned, 4).expect("program loads");
+    let to_vip = eth(&frames::tcp_segment(
+        sa(CLIENT, 40000),
+        sa(VIP, 80),
+        ACK,
+        b"x",
+    ));
+    assert_eq!(prog.test_run(&to_vip, 1).unwrap().0, XDP_DROP);
+    let not_ours = eth(&frames::tcp_segment(
+        sa(CLIENT, 40000),
+        sa(VIP, 22),
+        SYN,
+        b"",
+    ));
+    assert_eq!(prog.test_run(&not_ours, 1).unwrap().0, XDP_PASS);
+}

@@ -160,11 +160,19 @@ pub const XDP_PASS: u32 = 2;
 /// What an owned frame becomes when its queue has no socket in the XSKMAP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unbound {
-    /// To the kernel: while sockets are being bound, service traffic is answered as before.
+    /// To the kernel.
     Pass,
     /// Dropped: lets a test tell "owned" (dropped) from "not owned" (passed) by the verdict
     /// alone, with `BPF_PROG_TEST_RUN`.
     Drop,
+    /// Dropped on the queues the data plane serves (below the count), passed on any other.
+    /// The program is attached only once every served queue has its socket, so a served
+    /// queue without one means the daemon is gone (killed: nothing detached the program).
+    /// Its flows are then the peer's, which took the addresses over: dropping lets them
+    /// retransmit to the peer, where passing would have this host's kernel, which still has
+    /// the virtual addresses, reset every one of them. Queues beyond the count (a NIC with
+    /// more queues than configured) are the kernel's as before.
+    DropServed(u32),
 }
 
 enum ProtoFrom {
@@ -446,13 +454,16 @@ pub fn program(owned: i32, sources: i32, xsks: i32, unbound: Unbound) -> Vec<Ins
 
     a.bind(redirect);
     a.load(Size::W, Reg::R2, Reg::R6, 16); // ctx->rx_queue_index
+    if let Unbound::DropServed(queues) = unbound {
+        a.jump_imm(Cond::Ge, Reg::R2, queues.min(i32::MAX as u32) as i32, pass);
+    }
     a.load_map_fd(Reg::R1, xsks);
     // The fallback action when the queue has no socket.
     a.mov_imm(
         Reg::R3,
         match unbound {
             Unbound::Pass => XDP_PASS as i32,
-            Unbound::Drop => XDP_DROP as i32,
+            Unbound::Drop | Unbound::DropServed(_) => XDP_DROP as i32,
         },
     );
     a.call(HELPER_REDIRECT_MAP);
@@ -548,7 +559,7 @@ pub struct Program {
 impl Program {
     /// Loads the program; `queues` sizes the XSKMAP (queue ids must be below it).
     pub fn load(owned: &OwnedMap, queues: u32) -> Result<Program, BpfError> {
-        Program::load_with(owned, queues, Unbound::Pass)
+        Program::load_with(owned, queues, Unbound::DropServed(queues))
     }
 
     pub fn load_with(owned: &OwnedMap, queues: u32, unbound: Unbound) -> Result<Program, BpfError> {
@@ -615,7 +626,12 @@ mod tests {
 
     #[test]
     fn program_is_well_formed() {
-        let p = program(3, 5, 4, Unbound::Pass);
+        for unbound in [Unbound::Pass, Unbound::Drop, Unbound::DropServed(2)] {
+            well_formed(&program(3, 5, 4, unbound));
+        }
+    }
+
+    fn well_formed(p: &[Insn]) {
         // Every jump lands inside the program, and it ends with an exit.
         for (i, insn) in p.iter().enumerate() {
             if insn.code & 0x07 == 0x05 && insn.code != 0x85 && insn.code != 0x95 {
