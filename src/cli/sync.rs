@@ -49,19 +49,7 @@ fn peer(o: &mut String, p: &PeerStatus) {
     let _ = writeln!(o, "  bulk from peer: {}", bulk(&p.bulk_in));
     let d = &p.discards;
     if d.total > 0 {
-        let named = [
-            ("truncated", d.truncated),
-            ("bad_magic", d.bad_magic),
-            ("unsupported_version", d.unsupported_version),
-            ("bad_length", d.bad_length),
-            ("bad_hmac", d.bad_hmac),
-            ("malformed", d.malformed),
-            ("unknown_record_type", d.unknown_record_type),
-            ("stale_epoch", d.stale_epoch),
-            ("replayed", d.replayed),
-            ("out_of_window", d.out_of_window),
-            ("settings_mismatch", d.settings_mismatch),
-        ];
+        let named = d.named();
         let v: Vec<String> = named
             .iter()
             .filter(|(_, n)| *n > 0)

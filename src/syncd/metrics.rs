@@ -31,6 +31,16 @@ pub struct SyncMetrics {
     last: std::sync::Arc<std::sync::Mutex<BTreeMap<String, PeerStatus>>>,
 }
 
+/// What a monotonic count grew by since `then`; a restarted thread counts from zero again,
+/// so a smaller count is all new.
+fn growth(now: u64, then: u64) -> u64 {
+    if now >= then {
+        now - then
+    } else {
+        now
+    }
+}
+
 fn peer(p: &str) -> Labels {
     vec![("peer".to_string(), p.to_string())]
 }
@@ -110,8 +120,7 @@ impl SyncMetrics {
             self.lag.get_or_create(&l).set(p.lag_ms / 1e3);
             let before = last.remove(&p.address).unwrap_or_default();
             let grow = |c: &Family<Labels, Counter>, now: u64, then: u64| {
-                // A restarted thread counts from zero again: take all of it.
-                let d = if now >= then { now - then } else { now };
+                let d = growth(now, then);
                 if d > 0 {
                     c.get_or_create(&l).inc_by(d);
                 }
@@ -138,33 +147,10 @@ impl SyncMetrics {
                 p.datagrams_received,
                 before.datagrams_received,
             );
-            let (d, b) = (&p.discards, &before.discards);
-            for (reason, now, then) in [
-                ("truncated", d.truncated, b.truncated),
-                ("bad_magic", d.bad_magic, b.bad_magic),
-                (
-                    "unsupported_version",
-                    d.unsupported_version,
-                    b.unsupported_version,
-                ),
-                ("bad_length", d.bad_length, b.bad_length),
-                ("bad_hmac", d.bad_hmac, b.bad_hmac),
-                ("malformed", d.malformed, b.malformed),
-                (
-                    "unknown_record_type",
-                    d.unknown_record_type,
-                    b.unknown_record_type,
-                ),
-                ("stale_epoch", d.stale_epoch, b.stale_epoch),
-                ("replayed", d.replayed, b.replayed),
-                ("out_of_window", d.out_of_window, b.out_of_window),
-                (
-                    "settings_mismatch",
-                    d.settings_mismatch,
-                    b.settings_mismatch,
-                ),
-            ] {
-                let delta = if now >= then { now - then } else { now };
+            for ((reason, now), (_, then)) in
+                p.discards.named().into_iter().zip(before.discards.named())
+            {
+                let delta = growth(now, then);
                 if delta > 0 {
                     self.discards
                         .get_or_create(&vec![

@@ -81,6 +81,25 @@ pub struct Bulk {
     pub done: bool,
 }
 
+impl Discards {
+    /// Every reason with its count, as `appctl sync` and the metrics name them.
+    pub fn named(&self) -> [(&'static str, u64); 11] {
+        [
+            ("truncated", self.truncated),
+            ("bad_magic", self.bad_magic),
+            ("unsupported_version", self.unsupported_version),
+            ("bad_length", self.bad_length),
+            ("bad_hmac", self.bad_hmac),
+            ("malformed", self.malformed),
+            ("unknown_record_type", self.unknown_record_type),
+            ("stale_epoch", self.stale_epoch),
+            ("replayed", self.replayed),
+            ("out_of_window", self.out_of_window),
+            ("settings_mismatch", self.settings_mismatch),
+        ]
+    }
+}
+
 impl From<session_sync::BulkProgress> for Bulk {
     fn from(b: session_sync::BulkProgress) -> Bulk {
         Bulk {

@@ -210,7 +210,7 @@ pub async fn exercise(
             sent[i] = s.try_write(&payloads[i]).unwrap_or(0);
         }
     }
-    let mut pending = FuturesUnordered::new();
+    let pending = FuturesUnordered::new();
     for (i, (c, p)) in conns.iter_mut().zip(&payloads).enumerate() {
         let Some(s) = c.as_mut() else { continue };
         let from = sent[i];
@@ -231,26 +231,38 @@ pub async fn exercise(
             (i, r.unwrap_or_else(|_| Err("timeout".to_string())))
         });
     }
+    let (mut out, broken) = tally(pending, order.len()).await;
+    for i in broken {
+        conns[i] = None;
+    }
+    out.elapsed_ms = start.elapsed().as_millis() as u64;
+    out
+}
+
+/// Waits for every exchange of a round (`(index, result)`) and counts them: the outcome, and
+/// the indices of the connections that broke (the caller drops them).
+pub async fn tally<T, F>(
+    mut pending: FuturesUnordered<F>,
+    connections: usize,
+) -> (Outcome, Vec<usize>)
+where
+    F: std::future::Future<Output = (usize, Result<T, String>)>,
+{
     let mut out = Outcome {
-        connections: order.len(),
+        connections,
         ..Outcome::default()
     };
     let mut broken = Vec::new();
     while let Some((i, r)) = pending.next().await {
         match r {
-            Ok(()) => out.survived += 1,
+            Ok(_) => out.survived += 1,
             Err(why) => {
                 *out.broken.entry(why).or_default() += 1;
                 broken.push(i);
             }
         }
     }
-    drop(pending);
-    for i in broken {
-        conns[i] = None;
-    }
-    out.elapsed_ms = start.elapsed().as_millis() as u64;
-    out
+    (out, broken)
 }
 
 #[cfg(test)]

@@ -314,7 +314,7 @@ async fn exercise_udp(
     rng.shuffle(&mut order);
     let start = Instant::now();
     // Each flow's exchange starts in the shuffled order: the first datagrams leave in it.
-    let mut pending = FuturesUnordered::new();
+    let pending = FuturesUnordered::new();
     for &i in &order {
         let p = payload(i, round, &mut rng);
         let f = flows[i].as_ref().expect("a live flow");
@@ -323,21 +323,7 @@ async fn exercise_udp(
             (i, r)
         });
     }
-    let mut out = Outcome {
-        connections: order.len(),
-        ..Outcome::default()
-    };
-    let mut broken = Vec::new();
-    while let Some((i, r)) = pending.next().await {
-        match r {
-            Ok(_) => out.survived += 1,
-            Err(why) => {
-                *out.broken.entry(why).or_default() += 1;
-                broken.push(i);
-            }
-        }
-    }
-    drop(pending);
+    let (mut out, broken) = tcp::tally(pending, order.len()).await;
     for i in broken {
         flows[i] = None;
     }
