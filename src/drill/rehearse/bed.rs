@@ -241,7 +241,7 @@ impl Bed {
 
 /// `applianced check` on a node's file before its daemon starts: what this build refuses gets
 /// the configuration's own message.
-fn check_file(path: &std::path::Path) -> Result<(), String> {
+pub(crate) fn check_file(path: &std::path::Path) -> Result<(), String> {
     let out = std::process::Command::new(bin_path("applianced"))
         .args(["check", "-c"])
         .arg(path)

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use lab::{bin_path, wait_until, Appliance, Lab, Netns};
+use lab::{wait_until, Appliance, Lab, Netns};
 
 use super::echo::Echo;
 use super::plan::{self, Node, Place, BACK, FRONT};
@@ -162,15 +162,14 @@ impl Bed {
             &[],
         )?);
 
-        let sync = sync && sync_in_build(&lab)?;
         let mut pair = Vec::new();
         for (n, ns) in Node::BOTH.iter().zip(&pair_ns) {
             let app = Appliance::new(&lab, ns, n.name(), &plan::node_config(*n, sync));
-            check_file(&app.config)?;
+            crate::drill::rehearse::bed::check_file(&app.config)?;
             pair.push(app);
         }
         let site_app = Appliance::new(&lab, &site, "site", &plan::site_config());
-        check_file(&site_app.config)?;
+        crate::drill::rehearse::bed::check_file(&site_app.config)?;
         let mut bed = Bed {
             echo,
             pair,
@@ -292,57 +291,3 @@ fn wait_dataplane(app: &Appliance) -> Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
-/// Whether this build takes the pair's `[sync]` section: `applianced check` on `a`'s file with
-/// it. A build without session sync refuses the unknown section, and the drill runs without
-/// (and says so); any other refusal is an error.
-fn sync_in_build(lab: &Lab) -> Result<bool, String> {
-    let dir = lab.artifact_path("sync-check");
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let text = plan::node_config(Node::A, true)
-        .replace("/run/appliance", dir.to_str().ok_or("a non-UTF-8 path")?);
-    let path = lab.write_artifact("sync-check.toml", text);
-    let out = std::process::Command::new(bin_path("applianced"))
-        .args(["check", "-c"])
-        .arg(&path)
-        .output()
-        .map_err(|e| format!("cannot run applianced check: {e}"))?;
-    if out.status.success() {
-        return Ok(true);
-    }
-    let err = String::from_utf8_lossy(&out.stderr);
-    let without = plan::node_config(Node::A, false)
-        .replace("/run/appliance", dir.to_str().ok_or("a non-UTF-8 path")?);
-    let path = lab.write_artifact("sync-check-without.toml", without);
-    let plain = std::process::Command::new(bin_path("applianced"))
-        .args(["check", "-c"])
-        .arg(&path)
-        .output()
-        .map_err(|e| format!("cannot run applianced check: {e}"))?;
-    // Only the section itself unknown means a build without sync; a mistake inside it must
-    // not quietly turn the drill into the baseline.
-    if plain.status.success() && err.contains("unknown key `sync`") {
-        Ok(false)
-    } else {
-        Err(format!(
-            "this build refuses the pair's configuration:\n{err}"
-        ))
-    }
-}
-
-/// `applianced check` on a node's file before its daemon starts.
-fn check_file(path: &std::path::Path) -> Result<(), String> {
-    let out = std::process::Command::new(bin_path("applianced"))
-        .args(["check", "-c"])
-        .arg(path)
-        .output()
-        .map_err(|e| format!("cannot run applianced check: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} is refused:\n{}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}

@@ -73,9 +73,6 @@ pub fn run_one(lab: Lab, opts: &Options, progress: &mut dyn FnMut(&str)) -> Repo
         }
     };
     report.sync = bed.sync;
-    if opts.sync && !bed.sync {
-        progress("this build has no [sync]: the pair runs without it");
-    }
     let mut drill = Drill::new(bed, &opts.volume, opts.seed);
     report.opened = drill.open();
     for (name, c) in &report.opened {

@@ -145,10 +145,10 @@ impl Report {
         let _ = writeln!(
             s,
             "\nsync: {}",
-            match (self.sync_requested, self.sync) {
-                (_, true) => "on",
-                (true, false) => "asked for, but this build has no [sync]: ran without it",
-                (false, false) => "off (--without-sync)",
+            if self.sync {
+                "on"
+            } else {
+                "off (--without-sync)"
             }
         );
         let _ = writeln!(
