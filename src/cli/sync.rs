@@ -84,3 +84,51 @@ pub fn sync(s: &SyncStatus) -> String {
     }
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_with_discards_and_a_bulk_in_progress() {
+        let mut p = PeerStatus {
+            address: "198.18.2.3".into(),
+            state: "up".into(),
+            node_id: Some(0xc612_0203_0000_1d6b),
+            srtt_ms: Some(0.21),
+            rto_ms: 10.0,
+            records_sent: 1012,
+            bulk_in: Bulk {
+                sent: 500,
+                acked: 500,
+                total: 1000,
+                done: false,
+            },
+            ..PeerStatus::default()
+        };
+        p.discards.bad_hmac = 2;
+        p.discards.replayed = 1;
+        p.discards.total = 3;
+        let s = SyncStatus {
+            local: "198.18.2.2:7531".into(),
+            preempt: "held".into(),
+            table_entries: 500,
+            adopted: 500,
+            peers: vec![p],
+            ..SyncStatus::default()
+        };
+        let text = sync(&s);
+        assert!(text.contains("preemption held"), "{text}");
+        assert!(text.contains("peer 198.18.2.3       UP"), "{text}");
+        assert!(
+            text.contains("bulk from peer: 500 of 1000 sent, 500 acked\n"),
+            "{text}"
+        );
+        assert!(text.contains("bulk to peer: none yet"), "{text}");
+        assert!(
+            text.contains("discarded 3: bad_hmac 2, replayed 1"),
+            "{text}"
+        );
+        assert!(!text.contains("changes lost"), "{text}");
+    }
+}

@@ -290,4 +290,3 @@ fn wait_dataplane(app: &Appliance) -> Result<(), String> {
     .map(|_| ())
     .map_err(|e| e.to_string())
 }
-
