@@ -333,3 +333,155 @@ fn records_this_node_cannot_honour_are_refused_and_counted() {
         }
     );
 }
+
+mod random {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Addresses from small sets, so that random records hit the services, backends and pools
+    /// of the snapshot as often as they miss them.
+    fn addr() -> impl Strategy<Value = Ipv4Addr> {
+        prop_oneof![
+            Just(VIP),
+            Just(BACKEND),
+            Just(LB_LOCAL),
+            Just(EXT1),
+            Just(EXT2),
+            Just(CLIENT),
+            Just(HOST),
+            Just(SERVER),
+            any::<u32>().prop_map(Ipv4Addr::from),
+        ]
+    }
+
+    fn kind() -> impl Strategy<Value = Kind> {
+        (0u8..5).prop_map(Kind::from_u8)
+    }
+
+    fn adopted() -> impl Strategy<Value = Adopted> {
+        (
+            (
+                addr(),
+                addr(),
+                prop_oneof![Just(80u16), Just(443), any::<u16>()],
+            ),
+            (
+                any::<u16>(),
+                prop_oneof![Just(6u8), Just(17), Just(1)],
+                0u16..3,
+            ),
+            (kind(), 0u8..8, any::<u8>(), 0u8..4),
+            (
+                addr(),
+                prop_oneof![Just(8080u16), any::<u16>()],
+                addr(),
+                any::<u16>(),
+            ),
+            any::<u32>(),
+        )
+            .prop_map(
+                |(
+                    (src, dst, dst_port),
+                    (src_port, proto, zone),
+                    (kind, state, fins, profile),
+                    (backend, backend_port, local, local_port),
+                    remaining_ms,
+                )| Adopted {
+                    original: FlowKey {
+                        src,
+                        dst,
+                        src_port,
+                        dst_port,
+                        proto,
+                        zone,
+                    },
+                    kind,
+                    state: State::from_u8(state),
+                    fins,
+                    profile,
+                    backend,
+                    backend_port,
+                    local,
+                    local_port,
+                    remaining_ms,
+                },
+            )
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Adopt(Adopted),
+        Forget(usize),
+        Refresh(usize, u8, u32),
+    }
+
+    proptest! {
+        /// Whatever a peer sends, in any order: nothing panics, the table never holds more
+        /// than its capacity, every adopted flow is counted once, and once every flow is gone
+        /// again nothing is left held (no pool port, no mapping, no backend count).
+        #[test]
+        fn any_records_leave_the_tables_consistent(
+            ops in proptest::collection::vec(
+                prop_oneof![
+                    4 => adopted().prop_map(Op::Adopt),
+                    1 => any::<usize>().prop_map(Op::Forget),
+                    1 => (any::<usize>(), 0u8..8, any::<u32>()).prop_map(|(i, s, r)| Op::Refresh(i, s, r)),
+                ],
+                1..200,
+            ),
+            workers in 1u16..3,
+        ) {
+            let s = Snapshot::build(&spec(workers, (1024, 65535), 300_000), None).unwrap();
+            let mut p = pipeline(0, 64);
+            let mut seen: Vec<Adopted> = Vec::new();
+            let mut now = 0u32;
+            for op in ops {
+                now = now.wrapping_add(7);
+                match op {
+                    Op::Adopt(a) => {
+                        let before = p.conntrack().used();
+                        let evicted = p.conntrack().stats.evicted + p.conntrack().stats.expired;
+                        match p.adopt(&s, now, &a) {
+                            Ok(Adoption::New) => {
+                                // A full table makes room by evicting a handshake, or expiring.
+                                let made_room = p.conntrack().stats.evicted
+                                    + p.conntrack().stats.expired
+                                    - evicted;
+                                prop_assert_eq!(
+                                    u64::from(p.conntrack().used()) + made_room,
+                                    u64::from(before) + 1
+                                );
+                                seen.push(a);
+                            }
+                            Ok(Adoption::Updated) => prop_assert_eq!(p.conntrack().used(), before),
+                            Err(_) => prop_assert!(p.conntrack().used() <= before),
+                        }
+                    }
+                    Op::Forget(i) if !seen.is_empty() => {
+                        let k = seen[i % seen.len()].original;
+                        p.forget(&k);
+                    }
+                    Op::Refresh(i, st, r) if !seen.is_empty() => {
+                        let k = seen[i % seen.len()].original;
+                        p.refresh_adopted(now, &k, State::from_u8(st), 0, r);
+                    }
+                    _ => {}
+                }
+                prop_assert!(p.conntrack().used() <= p.conntrack().capacity());
+            }
+            for a in &seen {
+                p.forget(&a.original);
+            }
+            prop_assert_eq!(p.conntrack().used(), 0);
+            prop_assert_eq!(p.snat().mappings.len(), 0);
+            for pool in &p.snat().pools {
+                for a in 0..pool.addrs.len() {
+                    prop_assert_eq!(pool.used(a), [0, 0, 0]);
+                }
+            }
+            for id in 0..4u16 {
+                prop_assert_eq!(p.sched().active(id), 0);
+            }
+        }
+    }
+}
