@@ -12,7 +12,7 @@ use crate::metrics::{Labels, Metrics};
 use dataplane::counters::{Counter as C, Counters, DropReason};
 
 /// Counters exported as `appliance_dataplane_<name>_total{worker}`.
-const PLAIN: [(C, &str, &str); 18] = [
+const PLAIN: [(C, &str, &str); 19] = [
     (
         C::Passed,
         "passed",
@@ -88,6 +88,11 @@ const PLAIN: [(C, &str, &str); 18] = [
         C::SyncRemoved,
         "sync_removed",
         "Session sync: flows removed because the peer reported them gone",
+    ),
+    (
+        C::SyncRemoveIgnored,
+        "sync_remove_ignored",
+        "Session sync: a peer's removals of flows that live on here, ignored",
     ),
     (
         C::SyncRefused,

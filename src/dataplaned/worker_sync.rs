@@ -101,7 +101,7 @@ impl WorkerSync {
                 p.refresh_adopted(now, &key, state, fins, remaining_ms);
             }
             Inbound::Forget(key) => {
-                p.forget(&key);
+                p.forget(now, &key);
             }
         });
         let waiting = !self.inbound.is_empty();

@@ -150,6 +150,8 @@ pub enum Counter {
     SyncAdopted,
     SyncUpdated,
     SyncRemoved,
+    /// A peer's removal of a flow that has more life left here (see `Pipeline::forget`).
+    SyncRemoveIgnored,
     SyncRefused,
     /// This worker's changes that did not fit the change log between two drains (a bulk
     /// resynchronisation repairs them).
@@ -187,6 +189,7 @@ impl Counter {
         (Counter::SyncAdopted, "sync_adopted"),
         (Counter::SyncUpdated, "sync_updated"),
         (Counter::SyncRemoved, "sync_removed"),
+        (Counter::SyncRemoveIgnored, "sync_remove_ignored"),
         (Counter::SyncRefused, "sync_refused"),
         (Counter::SyncChangesLost, "sync_changes_lost"),
     ];

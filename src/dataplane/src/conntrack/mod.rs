@@ -107,6 +107,13 @@ pub struct Conntrack {
     pub log: ChangeLog,
 }
 
+/// What a peer's copy of a flow lives beyond the lifetime the peer reported: room for the
+/// records' transit and for the half-timeout scan that sends the next refresh, so a copy of a
+/// live flow is renewed before it ends. At most a quarter of the timeout.
+pub fn adopted_slack(timeout: u32) -> u32 {
+    (timeout / 4).min(2_000)
+}
+
 /// Milliseconds from `then` to `now` on the wrapping 32-bit clock.
 #[inline(always)]
 fn age(now: u32, then: u32) -> u32 {
@@ -164,7 +171,7 @@ impl Conntrack {
 
     /// The timeout of flow `e` now (its profile's, for its class).
     #[inline(always)]
-    fn timeout_of(&self, e: &Entry) -> u32 {
+    pub fn timeout_of(&self, e: &Entry) -> u32 {
         let c = e.class().unwrap_or(state::Class::TcpSyn);
         self.timeouts[usize::from(e.profile).min(PROFILES - 1)].of(c)
     }
@@ -368,7 +375,10 @@ impl Conntrack {
         let e = &mut self.entries[i as usize];
         e.fins = fins;
         let timeout = self.timeout_of(&self.entries[i as usize]);
-        self.entries[i as usize].last_seen = now.wrapping_sub(timeout.saturating_sub(remaining_ms));
+        let lifetime = remaining_ms
+            .saturating_add(adopted_slack(timeout))
+            .min(timeout);
+        self.entries[i as usize].last_seen = now.wrapping_sub(timeout - lifetime);
         Ok(i)
     }
 
@@ -383,7 +393,11 @@ impl Conntrack {
             self.requeue(i, old, new, now);
         }
         let e = self.entries[i as usize];
-        let peer_age = self.timeout_of(&e).saturating_sub(remaining_ms);
+        let timeout = self.timeout_of(&e);
+        let lifetime = remaining_ms
+            .saturating_add(adopted_slack(timeout))
+            .min(timeout);
+        let peer_age = timeout - lifetime;
         if peer_age < age(now, e.last_seen) {
             self.entries[i as usize].last_seen = now.wrapping_sub(peer_age);
         }

@@ -325,11 +325,21 @@ impl Pipeline {
         true
     }
 
-    /// Frees a flow a peer reports gone; `false` if this worker does not have it.
-    pub fn forget(&mut self, key: &FlowKey) -> bool {
+    /// Frees a flow a peer reports gone (it expired there); `false` if this worker does not
+    /// have it, or has it with more life left than a copy of the peer's would: the two ends of
+    /// a removal race (the peer's copy ran out just as this node carried the flow on) must not
+    /// end a live flow. The peer's copy expires on its own clock then, and this node's next
+    /// refresh rebuilds it there.
+    pub fn forget(&mut self, now: u32, key: &FlowKey) -> bool {
         let Some((i, _)) = self.ct.lookup(key) else {
             return false;
         };
+        let e = self.ct.get(i);
+        let slack = crate::conntrack::adopted_slack(self.ct.timeout_of(e));
+        if self.ct.remaining(e, now) > 2 * slack {
+            self.counters.add(Counter::SyncRemoveIgnored, 1);
+            return false;
+        }
         let (ct, sched, snat) = (&mut self.ct, &mut self.sched, &mut self.snat);
         ct.remove_adopted(i, &mut |e: &Entry| release(sched, snat, e));
         self.counters.add(Counter::SyncRemoved, 1);

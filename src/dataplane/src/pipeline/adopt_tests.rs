@@ -209,6 +209,29 @@ fn flows_with_traffic_are_refreshed_at_half_their_timeout_and_copies_end_with_th
 }
 
 #[test]
+fn a_peers_removal_never_ends_a_flow_that_lives_on_here() {
+    let s = snap(1);
+    let mut a = logging(0);
+    let (_, _) = open_two(&mut a, &s);
+    let log = changes(&mut a);
+    let mut b = logging(0);
+    for (_, f) in &log {
+        b.adopt(&s, 0, f).unwrap();
+    }
+    let key = log[0].1.original;
+    // Here the flow has its whole lifetime: a removal from a peer whose copy ran out is a race
+    // this node's live flow must survive.
+    assert!(!b.forget(10, &key));
+    assert_eq!(b.counters().get(Counter::SyncRemoveIgnored), 1);
+    assert_eq!(b.conntrack().used(), 2);
+    // About to run out here too: the removal applies.
+    let t = b.conntrack().timeouts().of(Class::TcpSyn);
+    assert!(b.forget(t - 1000, &key));
+    assert_eq!(b.conntrack().used(), 1);
+    assert_eq!(b.counters().get(Counter::SyncRemoved), 1);
+}
+
+#[test]
 fn a_bulk_export_pages_through_every_flow() {
     let s = snap(1);
     let mut a = pipeline(0, 256);
@@ -416,6 +439,8 @@ mod random {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
         /// Whatever a peer sends, in any order: nothing panics, the table never holds more
         /// than its capacity, every adopted flow is counted once, and once every flow is gone
         /// again nothing is left held (no pool port, no mapping, no backend count).
@@ -459,7 +484,7 @@ mod random {
                     }
                     Op::Forget(i) if !seen.is_empty() => {
                         let k = seen[i % seen.len()].original;
-                        p.forget(&k);
+                        p.forget(now, &k);
                     }
                     Op::Refresh(i, st, r) if !seen.is_empty() => {
                         let k = seen[i % seen.len()].original;
@@ -469,8 +494,11 @@ mod random {
                 }
                 prop_assert!(p.conntrack().used() <= p.conntrack().capacity());
             }
-            for a in &seen {
-                p.forget(&a.original);
+            // Everything runs out: the flows expire (a peer's removal applies only to flows
+            // about to).
+            let later = now.wrapping_add(4_000_000);
+            for _ in 0..8 {
+                p.housekeeping(later);
             }
             prop_assert_eq!(p.conntrack().used(), 0);
             prop_assert_eq!(p.snat().mappings.len(), 0);
