@@ -16,13 +16,15 @@
 //! A counting allocator checks that the measured loops allocate nothing.
 //!
 //! `cargo bench -p dataplane --bench pipeline -- [--cpu N] [--quick] [--min-ms N]
-//! [--gateway-only | --no-gateway] [--gw-workers N] [--direct-only [--json]] [--sync-only [--json]]`.
+//! [--gateway-only | --no-gateway] [--gw-workers N] [--direct-only [--json]]
+//! [--sync-only [--rounds N] [--json]]`.
 //! `--cpu N` pins the benchmark to CPU N. `--min-ms`: the duration of each timed run (default
 //! 2000; 200 with `--quick`, which also uses 100 000 flows instead of 1 000 000).
 //! `--gateway-only` runs only (d), `--no-gateway` all but (d). `--gw-workers N`: (d) benchmarks
 //! worker 0 of N, with its share of the pool ports (`port % N == 0`) and the sessions it owns
 //! (default 1). `--direct-only` runs only (e); with `--json` it prints one JSON object per case
-//! (`mode`, `case`, `ns_per_packet`, `ratio_to_nat`, ...). `--sync-only` runs only (f); with
+//! (`mode`, `case`, `ns_per_packet`, `ratio_to_nat`, ...). `--sync-only` runs only (f), each
+//! case `--rounds` times (default 5) with sync off and on in turn, the fastest kept; with
 //! `--json`, one object per case and setting (`case`, `sync`, `ns_per_packet`,
 //! `ratio_on_to_off`, `changes_lost`, ...).
 
@@ -106,8 +108,16 @@ fn main() {
         direct::run(big, min, args.iter().any(|a| a == "--json"), allocs);
         return;
     }
+    let rounds = match args.iter().position(|a| a == "--rounds") {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|r| r.parse().ok())
+            .filter(|&r| r >= 1)
+            .expect("--rounds N (N >= 1)"),
+        None => 5,
+    };
     if args.iter().any(|a| a == "--sync-only") {
-        sync::run(big, min, args.iter().any(|a| a == "--json"), allocs);
+        sync::run(big, min, rounds, args.iter().any(|a| a == "--json"), allocs);
         return;
     }
     let gateway_only = args.iter().any(|a| a == "--gateway-only");
@@ -131,6 +141,6 @@ fn main() {
         println!();
         direct::run(big, min, false, allocs);
         println!();
-        sync::run(big, min, false, allocs);
+        sync::run(big, min, rounds, false, allocs);
     }
 }
