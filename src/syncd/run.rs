@@ -21,6 +21,12 @@ use dataplane::snapshot::Subscriber;
 use session_sync::{Event, Peer};
 
 const PUBLISH_EVERY: Duration = Duration::from_millis(200);
+/// Room a worker's inbound ring must have before another datagram is read: one datagram may
+/// release every datagram buffered behind a gap (64 of 33 flow records, 34 for margin), and a
+/// removal goes to two workers.
+const ROOM: usize = 2 * 64 * 34;
+/// How long the thread waits for the workers to drain their rings when it stopped reading.
+const HOLD_BACK: Duration = Duration::from_micros(250);
 /// Largest datagram read (the peers send at most `max_datagram`, 1,400 bytes by default).
 const RECV_BYTES: usize = 65_536;
 
@@ -65,6 +71,9 @@ pub struct State {
     epoch: u64,
     lost_seen: u64,
     apply_ring_full: u64,
+    /// Set when a worker's ring had no room for another datagram's records: the datagrams
+    /// wait in the socket, unacknowledged, so the peer's window holds the rest back.
+    held_back: bool,
     unknown_source: u64,
     refused_records: u64,
     woke: Vec<bool>,
@@ -125,6 +134,7 @@ impl State {
             epoch,
             lost_seen: 0,
             apply_ring_full: 0,
+            held_back: false,
             unknown_source: 0,
             refused_records: 0,
         })
@@ -181,7 +191,12 @@ impl State {
             if let Some(d) = due {
                 wait = wait.min(d.saturating_duration_since(Instant::now()));
             }
-            poll_readable(self.socket.as_raw_fd(), wait);
+            if self.held_back {
+                // The socket is readable but left unread: sleep instead of polling it.
+                std::thread::sleep(HOLD_BACK);
+            } else {
+                poll_readable(self.socket.as_raw_fd(), wait);
+            }
         }
         self.handle.publish(None);
         SyncLink {
@@ -226,6 +241,15 @@ impl State {
 
     fn receive(&mut self, buf: &mut [u8], now: Instant) {
         loop {
+            // Back-pressure: a bulk arriving faster than the workers adopt waits in the socket
+            // and the peer's window. Dropping records instead would cost a whole new bulk.
+            self.held_back = self
+                .workers
+                .iter()
+                .any(|w| w.inbound.len() + ROOM > super::RING);
+            if self.held_back {
+                return;
+            }
             let (n, from) = match self.socket.recv_from(buf) {
                 Ok(x) => x,
                 Err(_) => return,

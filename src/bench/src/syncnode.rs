@@ -61,7 +61,8 @@ pub fn settings(workers: u16) -> session_sync::Settings {
 #[derive(Default)]
 pub struct Progress {
     pub adopted: AtomicU64,
-    /// Microseconds since the node's clock started, of the last adoption seen.
+    /// Microseconds since the node's clock started, of the first and the last adoption seen.
+    pub first_us: AtomicU64,
     pub last_us: AtomicU64,
 }
 
@@ -201,6 +202,16 @@ impl Node {
             .sum()
     }
 
+    /// When the first adoption happened, since the node's clock started.
+    pub fn first_adoption(&self) -> Option<Duration> {
+        self.progress
+            .iter()
+            .map(|p| p.first_us.load(Ordering::Relaxed))
+            .filter(|&t| t > 0)
+            .min()
+            .map(Duration::from_micros)
+    }
+
     /// When the last adoption happened, since the node's clock started.
     pub fn last_adoption(&self) -> Duration {
         Duration::from_micros(
@@ -279,11 +290,14 @@ fn worker(
             ws.turn(&mut p, &snap, now);
             stats.stats.publish_counters(p.counters());
             let adopted = p.counters().get(Counter::SyncAdopted);
-            if adopted != progress.adopted.load(Ordering::Relaxed) {
+            let before = progress.adopted.load(Ordering::Relaxed);
+            if adopted != before {
+                let at = clock.elapsed().as_micros() as u64;
                 progress.adopted.store(adopted, Ordering::Relaxed);
-                progress
-                    .last_us
-                    .store(clock.elapsed().as_micros() as u64, Ordering::Relaxed);
+                if before == 0 {
+                    progress.first_us.store(at, Ordering::Relaxed);
+                }
+                progress.last_us.store(at, Ordering::Relaxed);
             }
         }
         // To the next millisecond of the clock.

@@ -13,7 +13,8 @@
 //! a starts; then b starts, and the clock runs until b's workers have adopted every flow and
 //! b's sync thread has the bulk's last page (its `bulk_received` event).
 //!
-//! Reported: seconds and entries per second; a's datagrams and bytes to b by the veth's
+//! Reported: seconds (to the last flow adopted; and to the first, the start-up of the
+//! exchange) and entries per second; a's datagrams and bytes to b by the veth's
 //! counters (Ethernet frames, and without the 14-byte Ethernet, 20-byte IP and 8-byte UDP
 //! headers: the UDP payload), per flow, and b's acks back; CPU time of both sync threads and
 //! b's workers; a's retransmissions and b's apply-ring overflows (each of which asks for the
@@ -176,6 +177,7 @@ fn main() {
     };
     let wall = b.clock.elapsed() - t0;
     let adopted_at = b.last_adoption().saturating_sub(t0);
+    let first_at = b.first_adoption().map(|t| t.saturating_sub(t0));
     let received_at = b.event_at("bulk_received").map(|t| t.saturating_sub(t0));
     // a learns of the last ack within a round trip; its status is published every 200 ms.
     let acked_deadline = Instant::now() + Duration::from_secs(2);
@@ -208,6 +210,7 @@ fn main() {
         "complete": complete,
         "seconds": seconds,
         "entries_per_second": n / seconds,
+        "first_adopted_s": first_at.map(|t| t.as_secs_f64()),
         "bulk_received_s": received_at.map(|t| t.as_secs_f64()),
         "bulk_acked_s": acked_at.map(|t| t.as_secs_f64()),
         "wall_s": wall.as_secs_f64(),
