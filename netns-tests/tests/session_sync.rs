@@ -152,7 +152,8 @@ impl Pair {
                 && self.nodes[i]
                     .json(&["vrrp", "--json"])
                     .as_array()
-                    .is_some_and(|a| a.iter().all(|x| x["state"] == "master"))
+                    // A daemon still starting lists no instance yet: not a master.
+                    .is_some_and(|a| !a.is_empty() && a.iter().all(|x| x["state"] == "master"))
         })
     }
 
