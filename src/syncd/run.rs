@@ -74,6 +74,8 @@ pub struct State {
     /// Set when a worker's ring had no room for another datagram's records: the datagrams
     /// wait in the socket, unacknowledged, so the peer's window holds the rest back.
     held_back: bool,
+    /// How many times it did so.
+    held_back_times: u64,
     unknown_source: u64,
     refused_records: u64,
     woke: Vec<bool>,
@@ -135,6 +137,7 @@ impl State {
             lost_seen: 0,
             apply_ring_full: 0,
             held_back: false,
+            held_back_times: 0,
             unknown_source: 0,
             refused_records: 0,
         })
@@ -243,11 +246,13 @@ impl State {
         loop {
             // Back-pressure: a bulk arriving faster than the workers adopt waits in the socket
             // and the peer's window. Dropping records instead would cost a whole new bulk.
-            self.held_back = self
+            let held = self
                 .workers
                 .iter()
                 .any(|w| w.inbound.len() + ROOM > super::RING);
-            if self.held_back {
+            self.held_back_times += u64::from(held && !self.held_back);
+            self.held_back = held;
+            if held {
                 return;
             }
             let (n, from) = match self.socket.recv_from(buf) {
@@ -429,6 +434,7 @@ impl State {
             table_entries: entries,
             changes_lost: self.lost_seen,
             apply_ring_full: self.apply_ring_full,
+            apply_held_back: self.held_back_times,
             unknown_source: self.unknown_source,
             ..SyncStatus::default()
         };

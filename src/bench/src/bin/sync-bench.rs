@@ -218,6 +218,7 @@ fn main() {
         "b_conntrack_used": b.counter(Counter::ConntrackUsed),
         "b_refused": b.counter(Counter::SyncRefused),
         "b_apply_ring_full": sb.apply_ring_full,
+        "b_apply_held_back": sb.apply_held_back,
         "a_datagrams": tx_pkts,
         "a_records_sent": pa.records_sent,
         "a_datagrams_sent": pa.datagrams_sent,
