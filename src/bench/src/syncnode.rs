@@ -2,7 +2,8 @@
 //! Its workers' pipelines, a thread per worker that runs the production sync turn
 //! (`WorkerSync::turn`) once per millisecond as the daemon's worker does between batches,
 //! and the production sync thread (`SyncThread::start`) with its UDP socket opened inside the
-//! node's network namespace.
+//! node's network namespace. A node may also carry a live load: new flows created through the
+//! packet path at a steady pace, whose changes the sync thread streams to the peer.
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,11 +18,13 @@ use appliance::dataplaned::worker::{Waker, WorkerShared};
 use appliance::dataplaned::worker_sync::{SyncShared, WorkerSync};
 use appliance::events::EventLog;
 use appliance::syncd::{SyncHandle, SyncLink, SyncThread, SyncWorker, CHANGE_LOG, RING};
+use dataplane::batch::BATCH;
 use dataplane::counters::Counter;
-use dataplane::pipeline::Pipeline;
+use dataplane::pipeline::{Pipeline, Verdict};
 use dataplane::snapshot::{self, Publisher, Snapshot, Spec, Subscriber};
-use dataplane::testkit::web::{self, VIP};
+use dataplane::testkit::web::{self, client_frame, FRAME, VIP};
 use dataplane::testkit::{mac, route, two_interfaces};
+use dataplane::wire::tcp::flags::SYN;
 
 /// The sync link's UDP port.
 pub const PORT: u16 = 7531;
@@ -64,6 +67,17 @@ pub struct Progress {
     /// Microseconds since the node's clock started, of the first and the last adoption seen.
     pub first_us: AtomicU64,
     pub last_us: AtomicU64,
+    /// New flows this worker created from its live load, and when it created the last.
+    pub created: AtomicU64,
+    pub created_us: AtomicU64,
+}
+
+/// New flows a worker creates at a steady pace once the node goes live: SYNs of the clients
+/// in `ids` (all owned by the worker), `per_ms` each millisecond.
+#[derive(Default)]
+pub struct Live {
+    pub ids: Vec<u32>,
+    pub per_ms: usize,
 }
 
 pub struct Node {
@@ -80,11 +94,21 @@ pub struct Node {
     sync: Option<SyncThread>,
     /// The sync thread's id (for its CPU time).
     pub sync_tid: Option<u32>,
+    /// The millisecond of the node's clock its live load starts at (`u64::MAX`: not yet).
+    go: Arc<AtomicU64>,
 }
 
 impl Node {
-    /// Starts one thread per pipeline, each turning every millisecond.
-    pub fn start(name: &str, pipelines: Vec<Pipeline>, snap: Snapshot) -> (Node, SyncLink) {
+    /// Starts one thread per pipeline, each turning every millisecond, and creating the new
+    /// flows of its `live` load (if any) once [`Node::go_live`] is called.
+    pub fn start(
+        name: &str,
+        pipelines: Vec<Pipeline>,
+        snap: Snapshot,
+        mut live: Vec<Live>,
+    ) -> (Node, SyncLink) {
+        live.resize_with(pipelines.len(), Live::default);
+        let go = Arc::new(AtomicU64::new(u64::MAX));
         let (publisher, subscriber) = snapshot::channel(snap);
         let clock = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
@@ -95,7 +119,7 @@ impl Node {
         );
         let (mut link_workers, mut threads, mut progress, mut worker_shared) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (w, mut p) in pipelines.into_iter().enumerate() {
+        for (w, (mut p, load)) in pipelines.into_iter().zip(live).enumerate() {
             p.log_changes(CHANGE_LOG);
             let (ctx, crx) = spsc::ring(RING);
             let (itx, irx) = spsc::ring(RING);
@@ -108,16 +132,18 @@ impl Node {
             let ws = WorkerSync::new(ctx, irx, shared);
             let stats = Arc::new(WorkerShared::default());
             let prog = Arc::new(Progress::default());
-            let (sub, st, pr, stop) = (
-                subscriber.clone(),
-                stats.clone(),
-                prog.clone(),
-                stop.clone(),
-            );
+            let ends = Ends {
+                snaps: subscriber.clone(),
+                stats: stats.clone(),
+                progress: prog.clone(),
+                clock,
+                stop: stop.clone(),
+                go: go.clone(),
+            };
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("{name}-worker-{w}"))
-                    .spawn(move || worker(p, ws, sub, st, pr, clock, &stop))
+                    .spawn(move || worker(p, ws, load, ends))
                     .expect("spawn a worker"),
             );
             progress.push(prog);
@@ -141,6 +167,7 @@ impl Node {
             threads,
             sync: None,
             sync_tid: None,
+            go,
         };
         (node, link)
     }
@@ -192,6 +219,28 @@ impl Node {
             std::thread::sleep(Duration::from_micros(200));
         }
         self.sync = Some(thread);
+    }
+
+    /// Starts the workers' live load at the next millisecond.
+    pub fn go_live(&self) {
+        let ms = self.clock.elapsed().as_millis() as u64 + 1;
+        self.go.store(ms, Ordering::Relaxed);
+    }
+
+    /// New flows created by the live load, over every worker, and when the last was.
+    pub fn created(&self) -> (u64, Duration) {
+        let n = self
+            .progress
+            .iter()
+            .map(|p| p.created.load(Ordering::Relaxed))
+            .sum();
+        let at = self
+            .progress
+            .iter()
+            .map(|p| p.created_us.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0);
+        (n, Duration::from_micros(at))
     }
 
     /// Flows adopted from the peer, over every worker.
@@ -269,39 +318,69 @@ impl Drop for Node {
     }
 }
 
-/// A worker without sockets: at each new millisecond, the housekeeping and the sync turn the
-/// daemon's worker runs, and its counters published.
-fn worker(
-    mut p: Pipeline,
-    mut ws: WorkerSync,
+/// What a worker thread shares with its node.
+struct Ends {
     snaps: Subscriber,
     stats: Arc<WorkerShared>,
     progress: Arc<Progress>,
     clock: Instant,
-    stop: &AtomicBool,
-) {
+    stop: Arc<AtomicBool>,
+    go: Arc<AtomicU64>,
+}
+
+/// A worker without sockets, looping as the daemon's worker does: a batch of its live load
+/// through the packet path while flows are due, and at each new millisecond the housekeeping
+/// and the sync turn, and its counters published.
+fn worker(mut p: Pipeline, mut ws: WorkerSync, live: Live, e: Ends) {
     let mut last = u32::MAX;
-    while !stop.load(Ordering::Relaxed) {
-        let snap = snaps.load();
-        let now = clock.elapsed().as_millis() as u32;
+    let mut made = 0usize;
+    let mut work = vec![[0u8; FRAME]; BATCH];
+    let mut verdicts = [Verdict::Pass; BATCH];
+    while !e.stop.load(Ordering::Relaxed) {
+        let snap = e.snaps.load();
+        let now = e.clock.elapsed().as_millis() as u32;
         if now != last {
             last = now;
             p.housekeeping(now);
             ws.turn(&mut p, &snap, now);
-            stats.stats.publish_counters(p.counters());
+            e.stats.stats.publish_counters(p.counters());
             let adopted = p.counters().get(Counter::SyncAdopted);
-            let before = progress.adopted.load(Ordering::Relaxed);
+            let before = e.progress.adopted.load(Ordering::Relaxed);
             if adopted != before {
-                let at = clock.elapsed().as_micros() as u64;
-                progress.adopted.store(adopted, Ordering::Relaxed);
+                let at = e.clock.elapsed().as_micros() as u64;
+                e.progress.adopted.store(adopted, Ordering::Relaxed);
                 if before == 0 {
-                    progress.first_us.store(at, Ordering::Relaxed);
+                    e.progress.first_us.store(at, Ordering::Relaxed);
                 }
-                progress.last_us.store(at, Ordering::Relaxed);
+                e.progress.last_us.store(at, Ordering::Relaxed);
             }
         }
+        // The flows due by this millisecond, a batch at a time (a late worker catches up).
+        let go = e.go.load(Ordering::Relaxed);
+        let due = match u64::from(now).checked_sub(go) {
+            Some(ms) => ((ms as usize + 1) * live.per_ms).min(live.ids.len()),
+            None => 0,
+        };
+        if made < due {
+            let chunk = &live.ids[made..due.min(made + BATCH)];
+            for (slot, &i) in work.iter_mut().zip(chunk) {
+                *slot = client_frame(i, SYN);
+            }
+            p.process_batch(
+                &snap,
+                now,
+                work[..chunk.len()].iter_mut().map(|f| &mut f[..]),
+                &mut verdicts,
+            );
+            made += chunk.len();
+            e.progress.created.store(made as u64, Ordering::Relaxed);
+            e.progress
+                .created_us
+                .store(e.clock.elapsed().as_micros() as u64, Ordering::Relaxed);
+            continue;
+        }
         // To the next millisecond of the clock.
-        let next = clock + Duration::from_millis(u64::from(now) + 1);
+        let next = e.clock + Duration::from_millis(u64::from(now) + 1);
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
 }

@@ -20,15 +20,21 @@
 //! b's workers; a's retransmissions and b's apply-ring overflows (each of which asks for the
 //! whole table again).
 //!
+//! With `--live RATE`, once the bulk is in, `a`'s workers create RATE new flows a second
+//! (SYNs of new clients, through the packet path, each worker its own) for `--live-seconds`,
+//! and the clock runs until `b` has adopted every one: whether the live stream keeps up, the
+//! changes or records lost, the lag of the last flow, and the bytes per live flow.
+//!
 //! No comparison runs beside it: conntrackd is not installed here, and the LVS sync daemon
 //! (keepalived's `lvs_sync_daemon`) has no bulk resynchronisation to compare with.
 //!
-//! `target/release/sync-bench [--flows N] [--workers W] [--timeout S] [--json]` as root.
+//! `target/release/sync-bench [--flows N] [--workers W] [--timeout S] [--live RATE
+//! [--live-seconds S]] [--json]` as root.
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use bench::syncnode::{settings, snapshot, Node};
+use bench::syncnode::{settings, snapshot, Live, Node};
 use dataplane::batch::BATCH;
 use dataplane::conntrack::Kind;
 use dataplane::counters::Counter;
@@ -41,7 +47,7 @@ use dataplane::wire::tcp::flags::ACK;
 use lab::{Lab, Netns};
 use serde_json::json;
 
-const USAGE: &str = "usage: sync-bench [--flows N] [--workers W] [--timeout S] [--json]\n\nBulk resync of N flows (default 1000000) between two nodes' production sync threads over veth, bytes on the wire per flow (root).";
+const USAGE: &str = "usage: sync-bench [--flows N] [--workers W] [--timeout S] [--live RATE [--live-seconds S]] [--json]\n\nBulk resync of N flows (default 1000000) between two nodes' production sync threads over veth, bytes on the wire per flow; with --live, then RATE new flows a second on a for S seconds (default 2), streamed to b (root).";
 
 const A: Ipv4Addr = Ipv4Addr::new(198, 18, 60, 1);
 const B: Ipv4Addr = Ipv4Addr::new(198, 18, 60, 2);
@@ -60,10 +66,10 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
     }
 }
 
-/// `flows` established flows in `workers` pipelines, each in the worker that owns it.
-fn filled(snap: &Snapshot, flows: u32, workers: u16, capacity: u32) -> Vec<Pipeline> {
+/// Clients `ids` by the worker that owns their flow to the web service.
+fn by_owner(snap: &Snapshot, ids: std::ops::Range<u32>, workers: u16) -> Vec<Vec<u32>> {
     let mut per: Vec<Vec<u32>> = vec![Vec::new(); usize::from(workers)];
-    for i in 0..flows {
+    for i in ids {
         let c = client(i);
         let key = FlowKey {
             src: *c.ip(),
@@ -75,6 +81,12 @@ fn filled(snap: &Snapshot, flows: u32, workers: u16, capacity: u32) -> Vec<Pipel
         };
         per[usize::from(owner(snap, Kind::Nat, &key))].push(i);
     }
+    per
+}
+
+/// `flows` established flows in `workers` pipelines, each in the worker that owns it.
+fn filled(snap: &Snapshot, flows: u32, workers: u16, capacity: u32) -> Vec<Pipeline> {
+    let per = by_owner(snap, 0..flows, workers);
     let mut work = vec![[0u8; FRAME]; BATCH];
     let mut verdicts = [Verdict::Pass; BATCH];
     per.iter()
@@ -134,6 +146,9 @@ fn main() {
     let workers: u16 = arg(&args, "--workers", 2);
     let timeout = Duration::from_secs(arg(&args, "--timeout", 60));
     let json = args.iter().any(|a| a == "--json");
+    let live_rate: u32 = arg(&args, "--live", 0);
+    let live_s: u32 = arg(&args, "--live-seconds", 2);
+    let live_flows = live_rate.saturating_mul(live_s);
     assert!(workers >= 1 && flows >= 1);
 
     let lab = Lab::new("sync-bench");
@@ -146,7 +161,7 @@ fn main() {
     let seed = appliance::syncd::ownership_seed(KEY.as_bytes());
     let snap = snapshot(workers, seed);
     // Room for each worker's share and its unevenness.
-    let capacity = (flows / u32::from(workers)).saturating_mul(3) / 2 + 1024;
+    let capacity = ((flows + live_flows) / u32::from(workers)).saturating_mul(3) / 2 + 1024;
     let t = Instant::now();
     let pipelines = filled(&snap, flows, workers, capacity);
     let fill_s = t.elapsed().as_secs_f64();
@@ -154,8 +169,17 @@ fn main() {
         .map(|w| dataplane::testkit::pipeline(w, capacity))
         .collect();
 
-    let (mut a, link_a) = Node::start("a", pipelines, snap.clone());
-    let (mut b, link_b) = Node::start("b", empty, snap);
+    // The live load: new clients after the table's, each worker's owned ones, spread evenly
+    // over the live seconds.
+    let live: Vec<Live> = by_owner(&snap, flows..flows + live_flows, workers)
+        .into_iter()
+        .map(|ids| Live {
+            per_ms: ids.len().div_ceil((live_s as usize * 1000).max(1)),
+            ids,
+        })
+        .collect();
+    let (mut a, link_a) = Node::start("a", pipelines, snap.clone(), live);
+    let (mut b, link_b) = Node::start("b", empty, snap, Vec::new());
     a.start_sync(na.name(), A, B, KEY, link_a, workers);
     // a's workers publish their counters (the bulk's total) within a millisecond.
     while a.counter(Counter::ConntrackUsed) < u64::from(flows) {
@@ -248,10 +272,96 @@ fn main() {
             serde_json::to_string(&sa).expect("json")
         );
     }
+    let live_ok = !complete || live_flows == 0 || {
+        let r = live_run(&a, &b, &na, u64::from(flows), live_flows, live_s, timeout);
+        let ok = r["complete"] == true;
+        if json {
+            println!("{r}");
+        } else {
+            println!("{}", serde_json::to_string_pretty(&r).expect("json"));
+        }
+        ok
+    };
     drop(b);
     drop(a);
-    if !complete {
-        eprintln!("b did not get the whole table within {timeout:?}");
+    if !complete || !live_ok {
+        eprintln!("b did not get every flow within {timeout:?}");
         std::process::exit(1);
     }
+}
+
+/// The live load: `a`'s workers create `live` new flows over `seconds`; the clock runs until
+/// `b` has adopted each (after the `table` flows of the bulk).
+fn live_run(
+    a: &Node,
+    b: &Node,
+    na: &Netns,
+    table: u64,
+    live: u32,
+    seconds: u32,
+    timeout: Duration,
+) -> serde_json::Value {
+    let before_a = a.handle.get().expect("a's status");
+    let (links0, cpu_a0, cpu_b0, cpu_aw0) = (
+        link_counters(na),
+        a.sync_cpu(),
+        b.sync_cpu(),
+        a.workers_cpu(),
+    );
+    let t0 = a.clock.elapsed();
+    a.go_live();
+    let deadline = Instant::now() + Duration::from_secs(u64::from(seconds)) + timeout;
+    let want = table + u64::from(live);
+    let complete = loop {
+        if a.created().0 >= u64::from(live) && b.adopted() >= want {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let (created, created_at) = a.created();
+    let created_s = created_at.saturating_sub(t0).as_secs_f64();
+    // b's clock started a moment after a's.
+    let adopted_s = (b.clock + b.last_adoption())
+        .saturating_duration_since(a.clock + t0)
+        .as_secs_f64();
+    let links1 = link_counters(na);
+    let (cpu_a, cpu_b, cpu_aw) = (
+        a.sync_cpu() - cpu_a0,
+        b.sync_cpu() - cpu_b0,
+        a.workers_cpu() - cpu_aw0,
+    );
+    std::thread::sleep(Duration::from_millis(250));
+    let sa = a.handle.get().expect("a's status");
+    let sb = b.handle.get().expect("b's status");
+    let (pa0, pa) = (&before_a.peers[0], &sa.peers[0]);
+    let [tx_pkts, tx_bytes, rx_pkts, rx_bytes] = [0, 1, 2, 3].map(|i| links1[i] - links0[i]);
+    let n = created.max(1) as f64;
+    json!({
+        "benchmark": "sync-live",
+        "offered_per_second": f64::from(live) / f64::from(seconds),
+        "created": created,
+        "created_per_second": created as f64 / created_s,
+        "complete": complete,
+        "b_adopted": b.adopted() - table,
+        "last_adopted_after_last_created_ms": (adopted_s - created_s) * 1e3,
+        "a_changes_lost": sa.changes_lost - before_a.changes_lost,
+        "a_records_lost": pa.records_lost - pa0.records_lost,
+        "a_records_sent": pa.records_sent - pa0.records_sent,
+        "a_datagrams_resent": pa.datagrams_resent - pa0.datagrams_resent,
+        "a_bulks_after": pa.bulk_out.total != pa0.bulk_out.total || pa.bulk_out.sent != pa0.bulk_out.sent,
+        "b_apply_held_back": sb.apply_held_back,
+        "b_apply_ring_full": sb.apply_ring_full,
+        "a_datagrams": tx_pkts,
+        "udp_payload_bytes_per_flow": (tx_bytes - (ETH + IP_UDP) * tx_pkts) as f64 / n,
+        "wire_bytes_per_flow": tx_bytes as f64 / n,
+        "ack_datagrams": rx_pkts,
+        "ack_wire_bytes_per_flow": rx_bytes as f64 / n,
+        "sync_cpu_a_s": cpu_a.as_secs_f64(),
+        "sync_cpu_b_s": cpu_b.as_secs_f64(),
+        "workers_cpu_a_s": cpu_aw.as_secs_f64(),
+        "seconds": seconds,
+    })
 }
