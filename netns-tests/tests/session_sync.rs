@@ -262,7 +262,8 @@ fn is_master(node: &Appliance) -> bool {
         && node
             .json(&["vrrp", "--json"])
             .as_array()
-            .is_some_and(|a| a.iter().all(|x| x["state"] == "master"))
+            // A daemon still starting lists no instance yet: not a master.
+            .is_some_and(|a| !a.is_empty() && a.iter().all(|x| x["state"] == "master"))
 }
 
 fn wait_master(nodes: &[Appliance; 2], i: usize, within: Duration) {

@@ -72,11 +72,11 @@ pub fn sync(s: &SyncStatus) -> String {
         "flows here {}  from peers: adopted {}  updated {}  removed {}  refused {}",
         s.table_entries, s.adopted, s.updated, s.removed, s.refused
     );
-    if s.changes_lost + s.apply_ring_full + s.unknown_source > 0 {
+    if s.changes_lost + s.apply_ring_full + s.apply_held_back + s.unknown_source > 0 {
         let _ = writeln!(
             o,
-            "changes lost {}  apply ring full {}  datagrams from strangers {}",
-            s.changes_lost, s.apply_ring_full, s.unknown_source
+            "changes lost {}  apply ring full {}  held back for the workers {}  datagrams from strangers {}",
+            s.changes_lost, s.apply_ring_full, s.apply_held_back, s.unknown_source
         );
     }
     for p in &s.peers {

@@ -3,8 +3,11 @@
 //! flow changes through a ring each (flows created, changing class, refreshed, removed); it
 //! sends them to every peer, reliably and in order. What a peer sends is routed to the worker
 //! that owns each flow here, by the same ownership rule as a packet of the flow would be, into
-//! a ring the worker drains between batches. A bulk resynchronisation reads the workers'
-//! tables page by page when a peer appears or restarts, or after records were lost.
+//! a ring the worker drains between batches; while a worker's ring is nearly full the thread
+//! leaves the peer's datagrams unread in the socket, so the peer's window waits for the
+//! workers (a record dropped instead would cost a whole new bulk from the peer). A bulk
+//! resynchronisation reads the workers' tables page by page when a peer appears or restarts,
+//! or after records were lost.
 //!
 //! While a node that just started has not received its peer's table, VRRP does not preempt
 //! (`preempt_hold`): a returning master takes over only with the flows it must carry on.

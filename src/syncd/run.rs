@@ -21,6 +21,12 @@ use dataplane::snapshot::Subscriber;
 use session_sync::{Event, Peer};
 
 const PUBLISH_EVERY: Duration = Duration::from_millis(200);
+/// Room a worker's inbound ring must have before another datagram is read: one datagram may
+/// release every datagram buffered behind a gap (64 of 33 flow records, 34 for margin), and a
+/// removal goes to two workers.
+const ROOM: usize = 2 * 64 * 34;
+/// How long the thread waits for the workers to drain their rings when it stopped reading.
+const HOLD_BACK: Duration = Duration::from_micros(250);
 /// Largest datagram read (the peers send at most `max_datagram`, 1,400 bytes by default).
 const RECV_BYTES: usize = 65_536;
 
@@ -65,6 +71,11 @@ pub struct State {
     epoch: u64,
     lost_seen: u64,
     apply_ring_full: u64,
+    /// Set when a worker's ring had no room for another datagram's records: the datagrams
+    /// wait in the socket, unacknowledged, so the peer's window holds the rest back.
+    held_back: bool,
+    /// How many times it did so.
+    held_back_times: u64,
     unknown_source: u64,
     refused_records: u64,
     woke: Vec<bool>,
@@ -127,6 +138,8 @@ impl State {
             epoch,
             lost_seen: 0,
             apply_ring_full: 0,
+            held_back: false,
+            held_back_times: 0,
             unknown_source: 0,
             refused_records: 0,
             metrics,
@@ -184,7 +197,12 @@ impl State {
             if let Some(d) = due {
                 wait = wait.min(d.saturating_duration_since(Instant::now()));
             }
-            poll_readable(self.socket.as_raw_fd(), wait);
+            if self.held_back {
+                // The socket is readable but left unread: sleep instead of polling it.
+                std::thread::sleep(HOLD_BACK);
+            } else {
+                poll_readable(self.socket.as_raw_fd(), wait);
+            }
         }
         self.handle.publish(None);
         self.metrics.forget();
@@ -230,6 +248,17 @@ impl State {
 
     fn receive(&mut self, buf: &mut [u8], now: Instant) {
         loop {
+            // Back-pressure: a bulk arriving faster than the workers adopt waits in the socket
+            // and the peer's window. Dropping records instead would cost a whole new bulk.
+            let held = self
+                .workers
+                .iter()
+                .any(|w| w.inbound.len() + ROOM > super::RING);
+            self.held_back_times += u64::from(held && !self.held_back);
+            self.held_back = held;
+            if held {
+                return;
+            }
             let (n, from) = match self.socket.recv_from(buf) {
                 Ok(x) => x,
                 Err(_) => return,
@@ -409,6 +438,7 @@ impl State {
             table_entries: entries,
             changes_lost: self.lost_seen,
             apply_ring_full: self.apply_ring_full,
+            apply_held_back: self.held_back_times,
             unknown_source: self.unknown_source,
             ..SyncStatus::default()
         };

@@ -24,6 +24,10 @@ pub struct SyncStatus {
     pub changes_lost: u64,
     /// Records for the workers dropped because a worker's inbound ring was full.
     pub apply_ring_full: u64,
+    /// Times the thread stopped reading the peers' datagrams because a worker's inbound ring
+    /// was nearly full (back-pressure: the peers' windows wait for the workers).
+    #[serde(default)]
+    pub apply_held_back: u64,
     /// Datagrams from addresses that are not peers.
     pub unknown_source: u64,
     pub peers: Vec<PeerStatus>,

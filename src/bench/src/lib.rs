@@ -1,7 +1,8 @@
 //! The maintainers' benchmarks that need a kernel: forwarding over veth against the kernel's
 //! own (`fastpath-bench`, `gateway-bench`), VRRP failover against keepalived (`vrrp-bench`),
 //! BGP against BIRD (`bgp-bench`), health checks at scale against keepalived (`health-bench`),
-//! the XDP steering program's cost per frame (`steering-bench`); and `xdp-probe`, the
+//! the XDP steering program's cost per frame (`steering-bench`), session sync's bulk
+//! resynchronisation over veth (`sync-bench`); and `xdp-probe`, the
 //! diagnostic the XDP integration test runs. They build their topologies with the `lab`
 //! harness; the in-memory benchmarks of the pure core are `cargo bench -p dataplane`.
 //!
@@ -9,6 +10,7 @@
 //! `bench-bgp`, `bench-health`) or as `docs/benchmarks.md` says.
 
 pub mod fwdbench;
+pub mod syncnode;
 pub mod zeroloss;
 
 /// Prints `usage` and exits 0 when the arguments ask for help (`-h`, `--help`): before any

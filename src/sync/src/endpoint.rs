@@ -404,10 +404,22 @@ impl Peer {
         }
     }
 
-    /// The next datagram to send, if any: a retransmission, new records, a hello, or a bare
+    /// The next datagram to send, if any: a hello, a retransmission, new records, or a bare
     /// ack, in that order. Call until `None` after every `queue`, `receive`, `handle_timeout`
     /// and `pump_bulk`.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        // The hello first: a peer that just appeared refuses data until our hello has told
+        // it our settings, so a window sent ahead of the hello would be discarded whole and
+        // wait a retransmission timeout (measured by `sync-bench`: 64 datagrams refused and
+        // 200 ms lost at the start of every bulk resync to a new peer).
+        if self.hello_due {
+            self.hello_due = false;
+            let hello = Record::Hello(Hello {
+                table_size: self.table_size,
+                settings: self.cfg.settings.clone(),
+            });
+            return Some(self.control(vec![hello]));
+        }
         if self.can_send() {
             while let Some(seq) = self.resend.pop_front() {
                 let Some(f) = self.in_flight.get(&seq) else {
@@ -429,14 +441,6 @@ impl Peer {
             if !self.queue.is_empty() && span < self.cfg.window {
                 return Some(self.send_new(now));
             }
-        }
-        if self.hello_due {
-            self.hello_due = false;
-            let hello = Record::Hello(Hello {
-                table_size: self.table_size,
-                settings: self.cfg.settings.clone(),
-            });
-            return Some(self.control(vec![hello]));
         }
         if self.ack_pending {
             return Some(self.control(Vec::new()));

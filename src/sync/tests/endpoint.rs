@@ -51,6 +51,36 @@ fn nothing_is_sent_before_the_peers_hello() {
     assert!(a.poll_transmit(t).is_none());
 }
 
+/// A node with a table hears a new peer: its hello goes before its first window, so the
+/// peer (which refuses data until it knows our settings) takes the window at once rather than
+/// after a retransmission timeout.
+#[test]
+fn a_new_peer_takes_our_first_window() {
+    let t = Instant::now();
+    let mut a = Peer::new(config(1), 0xA, t).unwrap();
+    let mut b = Peer::new(config(2), 0xB, t).unwrap();
+    let mut table = Table((0..5000).map(upsert).collect());
+    b.handle_timeout(t);
+    let hello = b.poll_transmit(t).unwrap();
+    a.receive(&hello, t).unwrap();
+    a.pump_bulk(t, &mut table);
+    let mut got = Vec::new();
+    let mut datagrams = 0;
+    while let Some(d) = a.poll_transmit(t) {
+        datagrams += 1;
+        got.extend(b.receive(&d, t).unwrap());
+    }
+    assert_eq!(datagrams, 1 + 32, "the hello and a window of data");
+    assert_eq!(b.stats().discards.total(), 0);
+    // 33 flow records a datagram, less the room of the bulk's page markers.
+    assert!(
+        got.len() > 31 * 33,
+        "the whole window delivered: {}",
+        got.len()
+    );
+    assert_eq!(got[..], table.0[..got.len()]);
+}
+
 #[test]
 fn queued_records_of_one_key_coalesce() {
     let t = Instant::now();

@@ -6,7 +6,9 @@
 //! (d) the SNAT gateway (GRE-decapsulated and translated site → Internet, translated back and
 //!     encapsulated Internet → site, new sessions) and a FullNAT service, through the AF_XDP
 //!     worker's own packet path (`dataplane::batch`);
-//! (e) direct server return (`dr`, `tunnel`) beside NAT: established flows and mid-flow pickup.
+//! (e) direct server return (`dr`, `tunnel`) beside NAT: established flows and mid-flow pickup;
+//! (f) session sync's cost to a worker: new and established flows with the change log on and
+//!     drained every millisecond, against off.
 //!
 //! (The XDP steering program's cost, which runs in the kernel, is `steering-bench` in
 //! `src/bench`.)
@@ -14,19 +16,24 @@
 //! A counting allocator checks that the measured loops allocate nothing.
 //!
 //! `cargo bench -p dataplane --bench pipeline -- [--cpu N] [--quick] [--min-ms N]
-//! [--gateway-only | --no-gateway] [--gw-workers N] [--direct-only [--json]]`.
+//! [--gateway-only | --no-gateway] [--gw-workers N] [--direct-only [--json]]
+//! [--sync-only [--rounds N] [--json]]`.
 //! `--cpu N` pins the benchmark to CPU N. `--min-ms`: the duration of each timed run (default
 //! 2000; 200 with `--quick`, which also uses 100 000 flows instead of 1 000 000).
 //! `--gateway-only` runs only (d), `--no-gateway` all but (d). `--gw-workers N`: (d) benchmarks
 //! worker 0 of N, with its share of the pool ports (`port % N == 0`) and the sessions it owns
 //! (default 1). `--direct-only` runs only (e); with `--json` it prints one JSON object per case
-//! (`mode`, `case`, `ns_per_packet`, `ratio_to_nat`, ...).
+//! (`mode`, `case`, `ns_per_packet`, `ratio_to_nat`, ...). `--sync-only` runs only (f), each
+//! case `--rounds` times (default 5) with sync off and on in turn, the fastest kept; with
+//! `--json`, one object per case and setting (`case`, `sync`, `ns_per_packet`,
+//! `ratio_on_to_off`, `changes_lost`, ...).
 
 mod conntrack;
 mod direct;
 mod gateway;
 mod measure;
 mod nat;
+mod sync;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -101,6 +108,18 @@ fn main() {
         direct::run(big, min, args.iter().any(|a| a == "--json"), allocs);
         return;
     }
+    let rounds = match args.iter().position(|a| a == "--rounds") {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|r| r.parse().ok())
+            .filter(|&r| r >= 1)
+            .expect("--rounds N (N >= 1)"),
+        None => 5,
+    };
+    if args.iter().any(|a| a == "--sync-only") {
+        sync::run(big, min, rounds, args.iter().any(|a| a == "--json"), allocs);
+        return;
+    }
     let gateway_only = args.iter().any(|a| a == "--gateway-only");
     if !gateway_only {
         nat::run(big, min, allocs);
@@ -121,5 +140,7 @@ fn main() {
     if !gateway_only {
         println!();
         direct::run(big, min, false, allocs);
+        println!();
+        sync::run(big, min, rounds, false, allocs);
     }
 }

@@ -20,7 +20,7 @@ use crate::measure::Run;
 /// The default router's address (`…:fe`).
 pub const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
 
-fn snapshot() -> Snapshot {
+pub fn snapshot() -> Snapshot {
     let spec = Spec {
         locals: Vec::new(),
         services: vec![web::service(None)],
