@@ -1,7 +1,7 @@
 //! The plan built in namespaces of a [`Lab`] (which removes every namespace, link and process
 //! on every path): a switch namespace per segment with a bridge, the two nodes plugged into each
 //! by an interface named as in their files, the hosts around them, the servers, the routers,
-//! then the two daemons.
+//! then the two daemons and the GRE sites' gateways.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -15,6 +15,7 @@ use super::plan::{Plan, Role};
 use super::router::{self, Router};
 use super::servers::Servers;
 use crate::control::protocol::Command;
+use crate::drill::site;
 
 /// How long the pair may take to come up: daemons, data planes, checks, BGP sessions.
 const UP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -50,6 +51,8 @@ pub struct Bed {
     pub servers: Vec<Servers>,
     pub node_servers: Vec<Option<Servers>>,
     pub routers: Vec<Router>,
+    /// The GRE sites' gateways, in [`Plan::sites`] order.
+    pub sites: Vec<Appliance>,
     pub nodes: Vec<Node>,
     pub hosts: Vec<Netns>,
     /// Per segment, its switch namespace (bridge `br0`).
@@ -90,6 +93,9 @@ impl Bed {
             for (ifname, a) in &n.extra {
                 ns.add_addr(ifname, &a.to_string());
             }
+            for r in &n.routes {
+                ns.add_route(r);
+            }
             // With a data plane, what crosses the node went through the fast path: the kernel
             // does not forward. Without one, the node is a router and forwards.
             let dp = n.config().dataplane.is_some();
@@ -121,6 +127,16 @@ impl Bed {
                 ns.sysctl("net.ipv4.ping_group_range", "0 2147483647");
             }
             hosts.push(ns);
+        }
+        // Each GRE site's inside network: its gateway's second link, to its user only.
+        for sp in &plan.sites {
+            site::attach_user(
+                &lab,
+                &hosts[sp.gateway],
+                &hosts[sp.user],
+                &sp.site,
+                sp.user_addr,
+            );
         }
 
         let mut servers = Vec::new();
@@ -169,10 +185,17 @@ impl Bed {
                 app,
             });
         }
+        let mut sites = Vec::new();
+        for sp in &plan.sites {
+            let app = Appliance::new(&lab, &hosts[sp.gateway], &sp.site.node, &sp.site.config());
+            check_file(&app.config)?;
+            sites.push(app);
+        }
         let mut bed = Bed {
             servers,
             node_servers,
             routers,
+            sites,
             nodes,
             hosts,
             switches,
@@ -181,6 +204,9 @@ impl Bed {
         };
         for i in 0..bed.nodes.len() {
             bed.start_node(i)?;
+        }
+        for app in &mut bed.sites {
+            site::start(app)?;
         }
         Ok(bed)
     }
@@ -229,6 +255,9 @@ impl Bed {
                 },
             )
             .map_err(|e| e.to_string())?;
+        }
+        for app in &self.sites {
+            site::wait_dataplane(app)?;
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ use ipnetwork::IpNetwork;
 mod hosts;
 mod nodes;
 mod refuse;
+mod sites;
 
 use super::addr::Used;
 use super::pair::{used_addresses, NodeFile};
@@ -32,6 +33,9 @@ pub struct NodePlan {
     pub extra: Vec<(String, IpNetwork)>,
     /// Queues of each interface's veth (the data plane's `queues` on its interfaces).
     pub queues: BTreeMap<String, u32>,
+    /// Routes the drill adds, as `ip route add` takes them (to a site gateway on no segment's
+    /// subnet).
+    pub routes: Vec<String>,
 }
 
 impl NodePlan {
@@ -70,6 +74,10 @@ pub enum Role {
     Router,
     /// A host of a SNAT pool's `sources`, whose traffic leaves through the gateway.
     Inside,
+    /// A GRE site's gateway at a tunnel's `remote`: a third appliance.
+    SiteGateway,
+    /// A host of a GRE site's inside network, whose traffic leaves through the tunnel.
+    SiteUser,
 }
 
 impl Role {
@@ -80,6 +88,8 @@ impl Role {
             Role::CheckTarget => "check target",
             Role::Router => "BGP router",
             Role::Inside => "SNAT user",
+            Role::SiteGateway => "site gateway",
+            Role::SiteUser => "site user",
         }
     }
 }
@@ -176,6 +186,24 @@ pub struct SnatPlan {
     pub to: Ipv4Addr,
 }
 
+/// A GRE site of a central `[[gre.tunnel]]`: its gateway (a third appliance at the tunnel's
+/// `remote`) and a user on the inside network behind it, sending to the client through the
+/// tunnel and the pool that lists it.
+#[derive(Debug, Clone)]
+pub struct SitePlan {
+    /// The central tunnel's name.
+    pub tunnel: String,
+    pub pool: String,
+    /// Indices into [`Plan::hosts`].
+    pub gateway: usize,
+    pub user: usize,
+    pub user_addr: Ipv4Addr,
+    /// The client's address the user sends to.
+    pub to: Ipv4Addr,
+    /// The site end of the tunnel, as the gateway's file says it.
+    pub site: crate::drill::site::SiteTunnel,
+}
+
 /// The VRRP instance whose failover is timed: the one holding the first service's VIP (or the
 /// first IPv4 instance).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,6 +226,7 @@ pub struct Plan {
     pub prefixes: Vec<IpNetwork>,
     pub front: Front,
     pub snat: Vec<SnatPlan>,
+    pub sites: Vec<SitePlan>,
     /// Per node, the ports a check of its own address needs served in its namespace.
     pub node_serve: [Serve; 2],
     /// What is rehearsed differently from production, or not at all.
@@ -245,7 +274,8 @@ impl Plan {
                 }
             );
         }
-        for h in &self.hosts {
+        // A site's user is on the site's line below.
+        for h in self.hosts.iter().filter(|h| h.role != Role::SiteUser) {
             let addrs: Vec<String> = h
                 .links
                 .iter()
@@ -268,6 +298,21 @@ impl Plan {
                 } else {
                     format!(", serving {}", ports.join(" "))
                 }
+            );
+        }
+        for site in &self.sites {
+            let _ = writeln!(
+                s,
+                "  GRE site     {:<4} tunnel {} ({} to {}), inside {}, user {} ({}), out through \
+                 pool {}",
+                self.hosts[site.gateway].name,
+                site.tunnel,
+                site.site.local,
+                site.site.remote,
+                site.site.inside,
+                site.user_addr,
+                self.hosts[site.user].name,
+                site.pool
             );
         }
         s
@@ -376,6 +421,7 @@ impl Planner {
         }
         let routers = self.routers(&nodes, &segments, &mut hosts);
         let snat = self.snat(&nodes, &segments, &mut hosts);
+        let sites = self.sites(&mut nodes, &segments, &mut hosts);
         let mut prefixes: Vec<IpNetwork> = Vec::new();
         for n in &nodes {
             for a in n.config().bgp.iter().flat_map(|b| &b.announce) {
@@ -430,6 +476,7 @@ impl Planner {
             prefixes,
             front,
             snat,
+            sites,
             node_serve,
             notes: std::mem::take(&mut self.notes),
         })

@@ -93,6 +93,7 @@ impl Planner {
             addrs,
             extra,
             queues: BTreeMap::new(),
+            routes: Vec::new(),
         }
     }
 

@@ -14,14 +14,6 @@ impl Planner {
     /// What the drill cannot build yet.
     pub(super) fn check_supported(&mut self, f: &NodeFile) {
         let c = &f.config;
-        for t in &c.gre.tunnel {
-            self.refuse(
-                f,
-                &format!("gre.tunnel \"{}\"", t.name),
-                "GRE sites are not rehearsed yet (this drill builds no GRE site at the \
-                 tunnel's remote end); rehearse a copy of the file without [[gre.tunnel]]",
-            );
-        }
         for s in &c.service {
             if s.mode.direct() {
                 self.refuse(
@@ -116,6 +108,13 @@ impl Planner {
             for a in &b.announce {
                 if !emulable_net(&a.prefix) {
                     self.outside(f, "bgp.announce", a.prefix);
+                }
+            }
+        }
+        for t in &c.gre.tunnel {
+            for (what, a) in [("local", t.local), ("remote", t.remote)] {
+                if !emulable(IpAddr::V4(a)) {
+                    self.outside(f, &format!("gre.tunnel \"{}\" {what}", t.name), a);
                 }
             }
         }

@@ -118,7 +118,30 @@ local = "198.18.0.2"
 remote = "198.18.0.9"
 "#,
     );
-    assert!(r.iter().any(|l| l.contains("GRE sites")), "{r:?}");
+    assert!(
+        r.iter()
+            .any(|l| l.contains("gre.tunnel \"site\": no [[snat.pool]] lists the tunnel")),
+        "{r:?}"
+    );
+    let r = refusals(
+        r#"
+[dataplane]
+interfaces = ["eth0"]
+[[gre.tunnel]]
+name = "site"
+local = "198.18.0.2"
+remote = "203.0.113.9"
+[[snat.pool]]
+name = "out"
+addresses = ["198.19.0.1"]
+tunnels = ["site"]
+"#,
+    );
+    assert!(
+        r.iter()
+            .any(|l| l.contains("gre.tunnel \"site\" remote: 203.0.113.9 is outside")),
+        "{r:?}"
+    );
     let no_vrrp = file("[interfaces.eth0]\nstatic_addresses = [\"198.18.0.2/24\"]\n");
     let b = derive(&no_vrrp).unwrap();
     let r = plan([no_vrrp, b]).err().unwrap();
@@ -127,6 +150,48 @@ remote = "198.18.0.9"
     let b = file(&BASE.replace("eth0", "eth1"));
     let r = plan([a, b]).err().unwrap();
     assert!(r.iter().any(|l| l.contains("does not declare it")), "{r:?}");
+}
+
+/// The gateway pair of `examples/`: one GRE site at the tunnel's remote, on the segment that
+/// holds it, with a user on an inside network of its own.
+#[test]
+fn a_gre_site_per_central_tunnel() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let files = load(&[
+        dir.join("gateway-pair-a.toml"),
+        dir.join("gateway-pair-b.toml"),
+    ])
+    .unwrap();
+    let p = plan(files).unwrap_or_else(|r| panic!("{r:?}"));
+    assert_eq!(p.sites.len(), 1, "{}", p.describe());
+    let s = &p.sites[0];
+    assert_eq!((s.tunnel.as_str(), s.pool.as_str()), ("branch", "internet"));
+    let g = &p.hosts[s.gateway];
+    assert_eq!(g.role, Role::SiteGateway);
+    assert_eq!(g.links[0].segment, "eth0");
+    assert_eq!(g.links[0].addrs[0].to_string(), "198.18.40.30/24");
+    assert_eq!(p.hosts[s.user].role, Role::SiteUser);
+    // The site end of the tunnel, back to the VIP, with the central end's key and MTU.
+    let t = s.site.config();
+    for want in [
+        "role = \"site\"",
+        "local = \"198.18.40.30\"",
+        "remote = \"198.18.40.10\"",
+        "key = 100",
+        "mtu = 1400",
+    ] {
+        assert!(t.contains(want), "{want}: {t}");
+    }
+    // The inside network overlaps nothing of the files; the user sends to the client, which
+    // routes the pool's address back through the VIP.
+    assert_eq!(s.site.inside.to_string(), "198.19.255.0/24");
+    assert!(s.site.inside.contains(s.user_addr));
+    assert_eq!(Some(s.to), p.client().first_v4());
+    assert!(p
+        .client()
+        .routes
+        .contains(&"198.19.40.1/32 via 198.18.40.10".to_string()));
+    assert!(p.describe().contains("GRE site"), "{}", p.describe());
 }
 
 #[test]
