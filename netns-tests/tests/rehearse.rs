@@ -188,9 +188,10 @@ fn the_example_pair_files_rehearse() {
 
 /// The gateway pair: a GRE site built at the tunnel's remote end (a third appliance with the
 /// site end of the tunnel, and a user behind it) whose traffic leaves through the pair's SNAT
-/// pool; with session sync, a graceful failover breaks none of its connections.
+/// pool; with session sync, a graceful failover breaks none of its connections. Its https
+/// check is served.
 #[test]
-fn the_gateway_pair_rehearses_its_gre_site() {
+fn the_gateway_pair_rehearses_its_gre_site_and_checks() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let out = out_dir("gateway");
     let (a, b) = (
@@ -217,6 +218,16 @@ fn the_gateway_pair_rehearses_its_gre_site() {
     let text = std::fs::read_to_string(out.join("report.txt")).unwrap();
     assert!(
         text.contains("GRE site     g1   tunnel branch (198.18.40.30 to 198.18.40.10)"),
+        "{text}"
+    );
+    // web1's https check is served over TLS with the drill's certificate, verified for its
+    // `sni` against the drill's CA: it comes up (the rehearsal is ok only with every check up).
+    assert!(
+        text.contains("backend      b1   198.18.42.11 on eth1, serving tcp/8080 https/8443"),
+        "{text}"
+    );
+    assert!(
+        text.contains("checks.web1: verified against the drill's own CA"),
         "{text}"
     );
     assert!(

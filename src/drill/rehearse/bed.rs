@@ -8,12 +8,14 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use lab::{bin_path, wait_until, Appliance, Lab, Netns};
+use tokio_rustls::TlsAcceptor;
 
 use super::follow;
 use super::node_text;
-use super::plan::{Plan, Role};
+use super::plan::{Plan, Role, Serve};
 use super::router::{self, Router};
 use super::servers::Servers;
+use super::tls::Authority;
 use crate::control::protocol::Command;
 use crate::drill::site;
 
@@ -139,23 +141,46 @@ impl Bed {
             );
         }
 
+        // The drill's own certificate authority, for the HTTPS ports and the checks that trust
+        // it in place of the public roots.
+        let ca = if plan.needs_tls() {
+            let a = Authority::new()?;
+            let path = lab.artifacts().join("drill-ca.pem");
+            a.write(&path)?;
+            Some((a, path))
+        } else {
+            None
+        };
+        let acceptor = |serve: &Serve| -> Result<Option<TlsAcceptor>, String> {
+            match &ca {
+                Some((a, _)) if !serve.https.is_empty() => {
+                    Ok(Some(TlsAcceptor::from(a.server(&serve.tls_names)?)))
+                }
+                _ => Ok(None),
+            }
+        };
         let mut servers = Vec::new();
         for (h, ns) in plan.hosts.iter().zip(&hosts) {
-            if h.serve.tcp.is_empty() && h.serve.udp.is_empty() {
+            if h.serve.is_empty() {
                 continue;
             }
-            let s = Servers::new(ns.name(), &h.name, h.serve.clone());
+            let s = Servers::new(ns.name(), &h.name, h.serve.clone(), acceptor(&h.serve)?);
             s.start()?;
             servers.push(s);
         }
         let mut node_servers = Vec::new();
         for (k, ns) in node_ns.iter().enumerate() {
             let serve = &plan.node_serve[k];
-            if serve.tcp.is_empty() && serve.udp.is_empty() {
+            if serve.is_empty() {
                 node_servers.push(None);
                 continue;
             }
-            let s = Servers::new(ns.name(), &plan.nodes[k].name, serve.clone());
+            let s = Servers::new(
+                ns.name(),
+                &plan.nodes[k].name,
+                serve.clone(),
+                acceptor(serve)?,
+            );
             s.start()?;
             node_servers.push(Some(s));
         }
@@ -174,7 +199,10 @@ impl Bed {
 
         let mut nodes = Vec::new();
         for (n, ns) in plan.nodes.iter().zip(&node_ns) {
-            let text = node_text::render(&n.file.text, &n.name)?;
+            let ca_file = ca
+                .as_ref()
+                .map(|(_, p)| (p.as_path(), n.drill_ca.as_slice()));
+            let text = node_text::render(&n.file.text, &n.name, ca_file)?;
             let app = Appliance::new(&lab, ns, &n.name, &text);
             check_file(&app.config)?;
             nodes.push(Node {

@@ -33,6 +33,7 @@ mod session;
 pub mod spec;
 pub mod svg;
 pub mod timeline;
+pub mod tls;
 pub mod traffic;
 
 use std::path::{Path, PathBuf};

@@ -279,6 +279,7 @@ impl Planner {
         for (name, ch) in &nodes[k].config().checks {
             let default_port = match ch.kind {
                 CheckType::Http => 80,
+                CheckType::Https => 443,
                 _ => 0,
             };
             let Some((ip, port)) = ch
@@ -303,6 +304,18 @@ impl Planner {
                 CheckType::Tcp | CheckType::Http => {
                     serve.tcp.insert(port);
                 }
+                CheckType::Https => {
+                    serve.https.insert(port);
+                    serve.tls_names.insert(ip.to_string());
+                    // The name the check verifies: `sni`, else the Host header's (as health's
+                    // client picks it).
+                    let name = ch.sni.clone().or_else(|| {
+                        ch.host
+                            .as_deref()
+                            .map(|h| h.rsplit_once(':').map_or(h, |(n, _)| n).to_string())
+                    });
+                    serve.tls_names.extend(name);
+                }
                 CheckType::Udp => {
                     serve.udp.insert(port);
                     if let Some(e) = &ch.expect {
@@ -311,7 +324,7 @@ impl Planner {
                 }
                 _ => {}
             }
-            if ch.kind == CheckType::Http {
+            if matches!(ch.kind, CheckType::Http | CheckType::Https) {
                 let status = ch
                     .expect_status
                     .as_deref()

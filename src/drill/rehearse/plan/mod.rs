@@ -36,6 +36,9 @@ pub struct NodePlan {
     /// Routes the drill adds, as `ip route add` takes them (to a site gateway on no segment's
     /// subnet).
     pub routes: Vec<String>,
+    /// `https` checks that verify against the public roots: rehearsed with the drill's own
+    /// authority as their `ca_file`.
+    pub drill_ca: Vec<String>,
 }
 
 impl NodePlan {
@@ -105,6 +108,11 @@ pub struct HostLink {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Serve {
     pub tcp: BTreeSet<u16>,
+    /// HTTPS (an `https` check's port): the same answers as on `tcp`, over TLS with a
+    /// certificate of the drill's own authority for `tls_names`.
+    pub https: BTreeSet<u16>,
+    /// The host's addresses the checks connect to, and the names they verify (`sni`, `host`).
+    pub tls_names: BTreeSet<String>,
     pub udp: BTreeSet<u16>,
     /// A UDP check's `expect`: what the port answers instead of an echo.
     pub udp_reply: BTreeMap<u16, String>,
@@ -233,7 +241,20 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
+impl Serve {
+    pub fn is_empty(&self) -> bool {
+        self.tcp.is_empty() && self.udp.is_empty() && self.https.is_empty()
+    }
+}
+
 impl Plan {
+    /// Whether a host or a node serves HTTPS, or a check trusts the drill's authority.
+    pub fn needs_tls(&self) -> bool {
+        self.hosts.iter().any(|h| !h.serve.https.is_empty())
+            || self.node_serve.iter().any(|s| !s.https.is_empty())
+            || self.nodes.iter().any(|n| !n.drill_ca.is_empty())
+    }
+
     pub fn client(&self) -> &Host {
         self.hosts
             .iter()
@@ -253,6 +274,13 @@ impl Plan {
             let _ = writeln!(s, "  node {:<10} {}", n.name, n.file.origin.describe());
             for c in &n.file.changes {
                 let _ = writeln!(s, "      {c}");
+            }
+            for c in &n.drill_ca {
+                let _ = writeln!(
+                    s,
+                    "      checks.{c}: verified against the drill's own CA (ca_file), not the \
+                     public roots"
+                );
             }
             for (i, a) in &n.extra {
                 let _ = writeln!(
@@ -286,6 +314,7 @@ impl Plan {
                 })
                 .collect();
             let mut ports: Vec<String> = h.serve.tcp.iter().map(|p| format!("tcp/{p}")).collect();
+            ports.extend(h.serve.https.iter().map(|p| format!("https/{p}")));
             ports.extend(h.serve.udp.iter().map(|p| format!("udp/{p}")));
             let _ = writeln!(
                 s,
@@ -432,6 +461,17 @@ impl Planner {
         }
         for n in &mut nodes {
             n.queues = queues(n.config());
+            n.drill_ca = n
+                .config()
+                .checks
+                .iter()
+                .filter(|(_, ch)| {
+                    ch.kind == CheckType::Https
+                        && ch.tls_verify != Some(false)
+                        && ch.ca_file.is_none()
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
         }
         for n in &nodes {
             let c = n.config();

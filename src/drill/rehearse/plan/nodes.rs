@@ -94,6 +94,7 @@ impl Planner {
             extra,
             queues: BTreeMap::new(),
             routes: Vec::new(),
+            drill_ca: Vec::new(),
         }
     }
 

@@ -36,13 +36,28 @@ impl Planner {
             );
         }
         for (name, ch) in &c.checks {
-            let why = match ch.kind {
-                CheckType::Https => Some("https checks need a TLS server the drill does not have"),
-                CheckType::Dns => Some("dns checks need a DNS server the drill does not have"),
-                _ => None,
-            };
-            if let Some(why) = why {
-                self.refuse(f, &format!("checks.{name}"), why);
+            match ch.kind {
+                CheckType::Dns => self.refuse(
+                    f,
+                    &format!("checks.{name}"),
+                    "dns checks need a DNS server the drill does not have",
+                ),
+                CheckType::Https if ch.tls_verify != Some(false) => {
+                    if let Some(ca) = &ch.ca_file {
+                        self.refuse(
+                            f,
+                            &format!("checks.{name}.ca_file"),
+                            format!(
+                                "the check trusts only the CAs of {}: the drill cannot serve a \
+                                 certificate they sign (it has not their keys); rehearse a copy \
+                                 without ca_file (the drill's own CA stands in for the public \
+                                 roots) or with tls_verify = false",
+                                ca.display()
+                            ),
+                        );
+                    }
+                }
+                _ => {}
             }
         }
     }

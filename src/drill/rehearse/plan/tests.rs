@@ -142,6 +142,22 @@ tunnels = ["site"]
             .any(|l| l.contains("gre.tunnel \"site\" remote: 203.0.113.9 is outside")),
         "{r:?}"
     );
+    // An https check that trusts only its own CA cannot be satisfied; one that does not verify
+    // can.
+    let https = "[checks.tls]\ntype = \"https\"\ntarget = \"198.18.0.9:8443\"\n";
+    let ca = std::env::temp_dir().join(format!("plan-ca-{}.pem", std::process::id()));
+    super::super::tls::Authority::new()
+        .unwrap()
+        .write(&ca)
+        .unwrap();
+    let r = refusals(&format!("{https}ca_file = \"{}\"\n", ca.display()));
+    let _ = std::fs::remove_file(&ca);
+    assert!(
+        r.iter()
+            .any(|l| l.contains("checks.tls.ca_file: the check trusts only the CAs of")),
+        "{r:?}"
+    );
+    assert!(refusals(&format!("{https}tls_verify = false\n")).is_empty());
     let no_vrrp = file("[interfaces.eth0]\nstatic_addresses = [\"198.18.0.2/24\"]\n");
     let b = derive(&no_vrrp).unwrap();
     let r = plan([no_vrrp, b]).err().unwrap();
@@ -192,6 +208,20 @@ fn a_gre_site_per_central_tunnel() {
         .routes
         .contains(&"198.19.40.1/32 via 198.18.40.10".to_string()));
     assert!(p.describe().contains("GRE site"), "{}", p.describe());
+    // web1's https check: served over TLS for its address and its `sni`, and verified against
+    // the drill's CA in place of the public roots.
+    let b1 = p
+        .hosts
+        .iter()
+        .find(|h| h.first_v4() == Some("198.18.42.11".parse().unwrap()))
+        .unwrap();
+    assert!(b1.serve.https.contains(&8443) && b1.serve.tcp.contains(&8080));
+    assert!(!b1.serve.tcp.contains(&8443));
+    assert!(b1.serve.tls_names.contains("198.18.42.11"));
+    assert!(b1.serve.tls_names.contains("web1.backends.example.net"));
+    assert_eq!(b1.serve.http_paths["/healthz"], (200, "ok".to_string()));
+    assert_eq!(p.nodes[0].drill_ca, ["web1"]);
+    assert!(p.needs_tls());
 }
 
 #[test]
