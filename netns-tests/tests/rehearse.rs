@@ -5,7 +5,7 @@
 //! to a backend failure; the timeline opens in a real
 //! browser (headless Chromium) and shows the VRRP states' colours; files the drill cannot
 //! rehearse are refused with one line per reason; nothing of a rehearsal remains. The gateway
-//! pair's GRE site is built and its traffic reported.
+//! pair's GRE site is built and its traffic reported; its https and dns checks are served.
 //!
 //! The rehearsals run one at a time (a lock): two on this machine's two cores at once would
 //! time each other's load.
@@ -188,8 +188,8 @@ fn the_example_pair_files_rehearse() {
 
 /// The gateway pair: a GRE site built at the tunnel's remote end (a third appliance with the
 /// site end of the tunnel, and a user behind it) whose traffic leaves through the pair's SNAT
-/// pool; with session sync, a graceful failover breaks none of its connections. Its https
-/// check is served.
+/// pool; with session sync, a graceful failover breaks none of its connections. Its https and
+/// dns checks are served and come up (the rehearsal is ok only with every check up).
 #[test]
 fn the_gateway_pair_rehearses_its_gre_site_and_checks() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -228,6 +228,11 @@ fn the_gateway_pair_rehearses_its_gre_site_and_checks() {
     );
     assert!(
         text.contains("checks.web1: verified against the drill's own CA"),
+        "{text}"
+    );
+    // The resolver check's target is a DNS responder answering its question.
+    assert!(
+        text.contains("check target t1   198.18.42.53 on eth1, serving dns/53"),
         "{text}"
     );
     assert!(

@@ -17,6 +17,7 @@
 pub mod addr;
 pub mod bed;
 pub mod capture;
+pub mod dns;
 pub mod follow;
 pub(crate) mod interrupt;
 pub mod logtail;

@@ -1,7 +1,8 @@
 //! The servers of a rehearsal's backends and check targets: HTTP/1.1 with keep-alive on each TCP
 //! port, the same over TLS on each HTTPS port (an `https` check's; a connection that does not
 //! open with a TLS record is answered in clear, so a service's plain traffic to the same port is
-//! served too), an echo (or a check's `expect`) on each UDP port. One thread per host, inside the
+//! served too), an echo (or a check's `expect`) on each UDP port, and on a `dns` check's port
+//! the answers it expects ([`super::dns`]). One thread per host, inside the
 //! host's namespace (sockets belong to the namespace they are made in), on a current-thread
 //! tokio runtime; `stop` closes every listener and connection as a crashed server's kernel
 //! would, `start` opens them again.
@@ -192,16 +193,29 @@ async fn listen(
         .iter()
         .map(|(p, r)| (*p, r.as_bytes().to_vec()))
         .collect();
-    for &port in &serve.udp {
+    let mut udp: std::collections::BTreeSet<u16> = serve.udp.clone();
+    udp.extend(serve.dns.keys());
+    for port in udp {
         let s = udp_socket(port).map_err(|e| format!("{host}: udp port {port}: {e}"))?;
         let fixed = replies.get(&port).cloned();
+        let echo = serve.udp.contains(&port);
+        let dns = serve.dns.get(&port).cloned().unwrap_or_default();
         tasks.spawn(async move {
             let mut buf = vec![0u8; 65536];
             loop {
                 let Ok((n, from)) = s.recv_from(&mut buf).await else {
                     continue;
                 };
-                let reply = fixed.as_deref().unwrap_or(&buf[..n]);
+                let answer = if dns.is_empty() {
+                    None
+                } else {
+                    super::dns::reply(&buf[..n], &dns)
+                };
+                let reply = match &answer {
+                    Some(a) => a.as_slice(),
+                    None if echo => fixed.as_deref().unwrap_or(&buf[..n]),
+                    None => continue,
+                };
                 let _ = s.send_to(reply, from).await;
             }
         });

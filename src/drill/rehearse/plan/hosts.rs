@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnetwork::IpNetwork;
 
 use super::super::addr::{emulable, parse_target};
+use super::super::dns::DnsAnswer;
 use super::super::pair::NodeFile;
 use super::{
     Host, HostLink, NodePlan, Planner, Role, RouterPlan, Segment, Serve, ServicePlan, Session,
@@ -280,6 +281,7 @@ impl Planner {
             let default_port = match ch.kind {
                 CheckType::Http => 80,
                 CheckType::Https => 443,
+                CheckType::Dns => 53,
                 _ => 0,
             };
             let Some((ip, port)) = ch
@@ -303,6 +305,23 @@ impl Planner {
             match ch.kind {
                 CheckType::Tcp | CheckType::Http => {
                     serve.tcp.insert(port);
+                }
+                CheckType::Dns => {
+                    // The question as the check's own probe asks it (config validated it).
+                    if let Ok(spec) = ch.to_spec(name) {
+                        if let health::spec::CheckKind::Dns(d) = spec.kind {
+                            let a = DnsAnswer::new(
+                                &d.name,
+                                d.qtype.0,
+                                d.expect_rcode.0,
+                                d.expect_address.into_iter().collect(),
+                            );
+                            let list = serve.dns.entry(port).or_default();
+                            if !list.iter().any(|x| x.name == a.name && x.qtype == a.qtype) {
+                                list.push(a);
+                            }
+                        }
+                    }
                 }
                 CheckType::Https => {
                     serve.https.insert(port);

@@ -116,6 +116,9 @@ pub struct Serve {
     pub udp: BTreeSet<u16>,
     /// A UDP check's `expect`: what the port answers instead of an echo.
     pub udp_reply: BTreeMap<u16, String>,
+    /// Per UDP port, the questions `dns` checks ask there and their answers (a DNS responder;
+    /// what is no query gets the port's echo, if it has one).
+    pub dns: BTreeMap<u16, Vec<super::dns::DnsAnswer>>,
     /// What an HTTP check asks for, by path: the first status its `expect_status` accepts and
     /// its `expect_body`; other paths are answered 200 with the host's name.
     pub http_paths: BTreeMap<String, (u16, String)>,
@@ -243,7 +246,7 @@ pub struct Plan {
 
 impl Serve {
     pub fn is_empty(&self) -> bool {
-        self.tcp.is_empty() && self.udp.is_empty() && self.https.is_empty()
+        self.tcp.is_empty() && self.udp.is_empty() && self.https.is_empty() && self.dns.is_empty()
     }
 }
 
@@ -316,6 +319,7 @@ impl Plan {
             let mut ports: Vec<String> = h.serve.tcp.iter().map(|p| format!("tcp/{p}")).collect();
             ports.extend(h.serve.https.iter().map(|p| format!("https/{p}")));
             ports.extend(h.serve.udp.iter().map(|p| format!("udp/{p}")));
+            ports.extend(h.serve.dns.keys().map(|p| format!("dns/{p}")));
             let _ = writeln!(
                 s,
                 "  {:<12} {:<4} {}{}",

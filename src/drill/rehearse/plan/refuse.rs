@@ -35,29 +35,21 @@ impl Planner {
                  rehearses HA pairs",
             );
         }
+        // An https check that verifies against its own CAs: the drill has not their keys.
         for (name, ch) in &c.checks {
-            match ch.kind {
-                CheckType::Dns => self.refuse(
+            let verifies = ch.kind == CheckType::Https && ch.tls_verify != Some(false);
+            if let Some(ca) = ch.ca_file.as_ref().filter(|_| verifies) {
+                self.refuse(
                     f,
-                    &format!("checks.{name}"),
-                    "dns checks need a DNS server the drill does not have",
-                ),
-                CheckType::Https if ch.tls_verify != Some(false) => {
-                    if let Some(ca) = &ch.ca_file {
-                        self.refuse(
-                            f,
-                            &format!("checks.{name}.ca_file"),
-                            format!(
-                                "the check trusts only the CAs of {}: the drill cannot serve a \
-                                 certificate they sign (it has not their keys); rehearse a copy \
-                                 without ca_file (the drill's own CA stands in for the public \
-                                 roots) or with tls_verify = false",
-                                ca.display()
-                            ),
-                        );
-                    }
-                }
-                _ => {}
+                    &format!("checks.{name}.ca_file"),
+                    format!(
+                        "the check trusts only the CAs of {}: the drill cannot serve a \
+                         certificate they sign (it has not their keys); rehearse a copy \
+                         without ca_file (the drill's own CA stands in for the public roots) \
+                         or with tls_verify = false",
+                        ca.display()
+                    ),
+                );
             }
         }
     }

@@ -222,6 +222,23 @@ fn a_gre_site_per_central_tunnel() {
     assert_eq!(b1.serve.http_paths["/healthz"], (200, "ok".to_string()));
     assert_eq!(p.nodes[0].drill_ca, ["web1"]);
     assert!(p.needs_tls());
+    // The resolver check's target answers its question with the address it expects.
+    let t1 = p
+        .hosts
+        .iter()
+        .find(|h| h.first_v4() == Some("198.18.42.53".parse().unwrap()))
+        .unwrap();
+    assert_eq!(t1.role, Role::CheckTarget);
+    assert!(t1.serve.udp.is_empty());
+    assert_eq!(
+        t1.serve.dns[&53],
+        [super::super::dns::DnsAnswer::new(
+            "www.example.net",
+            1,
+            0,
+            vec!["198.18.40.10".parse().unwrap()]
+        )]
+    );
 }
 
 #[test]
