@@ -202,33 +202,35 @@ impl Planner {
         let used = self.used.addrs();
         let overlaps =
             |a: &IpNetwork, b: &IpNetwork| a.contains(b.network()) || b.contains(a.network());
-        (0..=255u8).rev().find_map(|third| {
-            for second in [19u8, 18] {
-                let net = Ipv4Network::new(Ipv4Addr::new(198, second, third, 0), 24).ok()?;
-                let n = IpNetwork::V4(net);
-                let clash = used.iter().any(|ip| n.contains(*ip))
-                    || segments
+        let candidates = [19u8, 18].into_iter().flat_map(|second| {
+            (0..=255u8).rev().filter_map(move |third| {
+                Ipv4Network::new(Ipv4Addr::new(198, second, third, 0), 24).ok()
+            })
+        });
+        for net in candidates {
+            let n = IpNetwork::V4(net);
+            let clash = used.iter().any(|ip| n.contains(*ip))
+                || segments
+                    .iter()
+                    .flat_map(|s| &s.subnets)
+                    .any(|s| overlaps(s, &n))
+                || nodes.iter().any(|nd| {
+                    let c = nd.config();
+                    c.snat
+                        .pool
                         .iter()
-                        .flat_map(|s| &s.subnets)
-                        .any(|s| overlaps(s, &n))
-                    || nodes.iter().any(|nd| {
-                        let c = nd.config();
-                        c.snat
-                            .pool
+                        .flat_map(|p| &p.sources)
+                        .any(|s| overlaps(&IpNetwork::V4(*s), &n))
+                        || c.bgp
                             .iter()
-                            .flat_map(|p| &p.sources)
-                            .any(|s| overlaps(&IpNetwork::V4(*s), &n))
-                            || c.bgp
-                                .iter()
-                                .flat_map(|b| &b.announce)
-                                .any(|a| overlaps(&a.prefix, &n))
-                    })
-                    || sites.iter().any(|s| s.site.inside == net);
-                if !clash {
-                    return Some(net);
-                }
+                            .flat_map(|b| &b.announce)
+                            .any(|a| overlaps(&a.prefix, &n))
+                })
+                || sites.iter().any(|s| s.site.inside == net);
+            if !clash {
+                return Some(net);
             }
-            None
-        })
+        }
+        None
     }
 }

@@ -241,6 +241,42 @@ fn a_gre_site_per_central_tunnel() {
     );
 }
 
+/// A tunnel whose remote is on no segment's subnet: its gateway goes on the segment of `local`,
+/// alone on its link, with a route each way; a second tunnel gets a site of its own.
+#[test]
+fn a_site_gateway_off_the_subnets_gets_routes() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let files = load(&[
+        dir.join("gateway-pair-a.toml"),
+        dir.join("gateway-pair-b.toml"),
+    ])
+    .unwrap();
+    let edit = |f: NodeFile| {
+        let text = f
+            .text
+            .replace("remote = \"198.18.40.30\"", "remote = \"198.18.44.30\"")
+            .replace("tunnels = [\"branch\"]", "tunnels = [\"branch\", \"b2\"]")
+            .replace(
+                "[[snat.pool]]",
+                "[[gre.tunnel]]\nname = \"b2\"\nlocal = \"198.18.40.10\"\nremote = \"198.18.40.31\"\nkey = 2\n\n[[snat.pool]]",
+            );
+        file(&text)
+    };
+    let [a, b] = files;
+    let p = plan([edit(a), edit(b)]).unwrap_or_else(|r| panic!("{r:?}"));
+    assert_eq!(p.sites.len(), 2, "{}", p.describe());
+    let g = &p.hosts[p.sites[0].gateway];
+    assert_eq!(g.links[0].segment, "eth0");
+    assert_eq!(g.links[0].addrs[0].to_string(), "198.18.44.30/32");
+    assert_eq!(g.routes, ["198.18.40.10/32 dev eth0"]);
+    for n in &p.nodes {
+        assert_eq!(n.routes, ["198.18.44.30/32 dev eth0"]);
+    }
+    assert!(p.notes.iter().any(|n| n.contains("on no segment's subnet")));
+    assert_eq!(p.sites[1].site.local.to_string(), "198.18.40.31");
+    assert_eq!(p.sites[1].site.inside.to_string(), "198.19.254.0/24");
+}
+
 #[test]
 fn interfaces_without_addresses_get_one() {
     let text = r#"
