@@ -354,37 +354,6 @@ impl Rehearsal {
                 why.join("; ")
             )
         })?;
-        // A returning master that preempts takes the VIPs back once it is ready (after its
-        // preempt_delay, or its session sync's bulk resynchronisation), which may be after the
-        // pair looked steady: the recovery waits for it, so the next scenario does not see it.
-        let recovery = if s.fails_over() && self.preempts(m) {
-            let back = lab::wait_until(
-                &format!("{} master again", self.bed.nodes[m].name),
-                RECOVERY_LIMIT.saturating_sub(rec.elapsed()),
-                Duration::from_millis(20),
-                || self.master() == Some(m),
-            );
-            if back.is_err() {
-                problems.push(format!(
-                    "{} did not take its VIPs back within {} s",
-                    self.bed.nodes[m].name,
-                    RECOVERY_LIMIT.as_secs()
-                ));
-                recovery
-            } else {
-                let again = self.wait_steady(RECOVERY_LIMIT, CALM).map_err(|why| {
-                    format!(
-                        "the pair did not recover after {} within {} s: {}",
-                        s.name(),
-                        RECOVERY_LIMIT.as_secs(),
-                        why.join("; ")
-                    )
-                })?;
-                (recovery.0 + again.0, again.1.or(recovery.1))
-            }
-        } else {
-            recovery
-        };
         // What the recovery itself breaks (a preempting master takes the VIPs back) is counted
         // apart, once every connection has been answered since the pair was steady again.
         self.wait_answered(now_us());
@@ -414,23 +383,6 @@ impl Rehearsal {
             snat_connections,
             snat_connections_by,
         })
-    }
-
-    /// Whether node `m`, back, takes the timed instance over from the other node: preemption on
-    /// and a higher priority there (RFC 9568 6.4.2: the higher priority wins; the same priority
-    /// does not preempt).
-    fn preempts(&self, m: usize) -> bool {
-        let inst = &self.bed.plan.front.instance;
-        let find = |n: usize| {
-            self.bed.plan.nodes[n]
-                .config()
-                .vrrp
-                .instance
-                .iter()
-                .find(|v| &v.name == inst)
-                .map(|v| (v.priority, v.preempt))
-        };
-        matches!((find(m), find(1 - m)), (Some((pm, true)), Some((po, _))) if pm > po)
     }
 
     /// Waits until every open connection has had an exchange answered at or after `t_us`,
