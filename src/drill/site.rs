@@ -30,6 +30,8 @@ pub struct SiteTunnel {
     pub mtu: Option<u16>,
     /// The site's inside network; its first host is the gateway's inside address.
     pub inside: Ipv4Network,
+    /// The gateway's data plane workers (and queues per interface).
+    pub workers: u16,
 }
 
 impl SiteTunnel {
@@ -47,8 +49,8 @@ impl SiteTunnel {
                 ("eth0", "underlay to the central gateway"),
                 ("eth1", "the site's inside network"),
             ],
-            workers: 1,
-            queues: 1,
+            workers: self.workers,
+            queues: self.workers,
         };
         let key = self.key.map(|k| format!("key = {k}\n")).unwrap_or_default();
         let mtu = self.mtu.map(|m| format!("mtu = {m}\n")).unwrap_or_default();
@@ -139,6 +141,7 @@ mod tests {
             key: Some(100),
             mtu: None,
             inside: "198.18.85.0/24".parse().unwrap(),
+            workers: 1,
         };
         let t = s.config();
         assert!(t.contains("role = \"site\"\nlocal = \"198.18.80.30\"\nremote = \"198.18.80.10\"\nkey = 100\ninside = [\"198.18.85.0/24\"]"), "{t}");

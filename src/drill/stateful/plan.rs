@@ -349,6 +349,7 @@ pub fn site() -> SiteTunnel {
         key: Some(GRE_KEY),
         mtu: Some(1400),
         inside: SITE_NET.parse().expect("a prefix"),
+        workers: 1,
     }
 }
 

@@ -178,6 +178,7 @@ impl Planner {
                         key: t.key,
                         mtu: t.mtu,
                         inside,
+                        workers: 1,
                     },
                 });
             }
