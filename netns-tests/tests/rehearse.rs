@@ -4,7 +4,8 @@
 //! and timeline; a healthy pair loses nothing to a bad reload and at most what its checks allow
 //! to a backend failure; the timeline opens in a real
 //! browser (headless Chromium) and shows the VRRP states' colours; files the drill cannot
-//! rehearse are refused with one line per reason; nothing of a rehearsal remains.
+//! rehearse are refused with one line per reason; nothing of a rehearsal remains. The gateway
+//! pair's GRE site is built and its traffic reported; its https and dns checks are served.
 //!
 //! The rehearsals run one at a time (a lock): two on this machine's two cores at once would
 //! time each other's load.
@@ -185,6 +186,68 @@ fn the_example_pair_files_rehearse() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
+/// The gateway pair: a GRE site built at the tunnel's remote end (a third appliance with the
+/// site end of the tunnel, and a user behind it) whose traffic leaves through the pair's SNAT
+/// pool; with session sync, a graceful failover breaks none of its connections. Its https and
+/// dns checks are served and come up (the rehearsal is ok only with every check up).
+#[test]
+fn the_gateway_pair_rehearses_its_gre_site_and_checks() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let out = out_dir("gateway");
+    let (a, b) = (
+        example("gateway-pair-a.toml"),
+        example("gateway-pair-b.toml"),
+    );
+    let r = drill(&[&a, &b, "--scenario", "graceful"], &out);
+    assert_eq!(r.status, 0, "{}\n{:#}", r.stderr, r.json);
+    assert_healthy_rehearsal(&r.json, &["graceful"]);
+    let s = scenario(&r.json, "graceful");
+    assert_eq!(s["connections_broken"], 0, "{s:#}");
+    let sites: Vec<&Value> = s["snat"]["by_origin"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["from"].as_str().unwrap().starts_with("site branch 198."))
+        .collect();
+    assert_eq!(sites.len(), 1, "{s:#}");
+    let site = sites[0];
+    assert!(site["requests"].as_u64().unwrap() > 0, "{site:#}");
+    assert!(site["connections"].as_u64().unwrap() > 0, "{site:#}");
+    assert_eq!(site["connections_broken"], 0, "{site:#}");
+    // The text report says it per site, like the SNAT user's line.
+    let text = std::fs::read_to_string(out.join("report.txt")).unwrap();
+    assert!(
+        text.contains("GRE site     g1   tunnel branch (198.18.40.30 to 198.18.40.10)"),
+        "{text}"
+    );
+    // web1's https check is served over TLS with the drill's certificate, verified for its
+    // `sni` against the drill's CA: it comes up (the rehearsal is ok only with every check up).
+    assert!(
+        text.contains("backend      b1   198.18.42.11 on eth1, serving tcp/8080 https/8443"),
+        "{text}"
+    );
+    assert!(
+        text.contains("checks.web1: verified against the drill's own CA"),
+        "{text}"
+    );
+    // The resolver check's target is a DNS responder answering its question.
+    assert!(
+        text.contains("check target t1   198.18.42.53 on eth1, serving dns/53"),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("graceful: through the SNAT gateway from site branch ")
+                && l.ends_with(&format!(
+                    "requests failed, 0/{} connections broken",
+                    site["connections"]
+                ))
+        ),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 #[test]
 fn one_file_derives_the_second_node() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -228,7 +291,8 @@ fn refuses_files_it_cannot_rehearse_with_one_line_each() {
     let out = out_dir("refused");
     std::fs::create_dir_all(&out).unwrap();
     let base = std::fs::read_to_string(example("ha-pair-a.toml")).unwrap();
-    // A backend on no segment, a check of an address outside the test ranges, a GRE tunnel.
+    // A backend on no segment, a check of an address outside the test ranges, a GRE tunnel no
+    // pool lists (nothing leaves through it).
     let bad = base
         .replace("198.18.2.12\", port = 8080", "198.18.9.12\", port = 8080")
         .replace(
@@ -256,12 +320,15 @@ fn refuses_files_it_cannot_rehearse_with_one_line_each() {
         "{stderr}"
     );
     assert!(
-        has("gre.tunnel \"site\": GRE sites are not rehearsed yet"),
+        has("gre.tunnel \"site\": no [[snat.pool]] lists the tunnel"),
         "{stderr}"
     );
     // Each reason once, naming both the file and its derived second node.
     assert_eq!(
-        lines.iter().filter(|l| l.contains("GRE sites")).count(),
+        lines
+            .iter()
+            .filter(|l| l.contains("no [[snat.pool]]"))
+            .count(),
         1,
         "{stderr}"
     );

@@ -511,31 +511,20 @@ backends = [{{ address = "198.18.21.2", port = 8080 }}]
 }
 
 /// The appliance at both ends: `site` is the site's gateway (a tunnel with `role = "site"`
-/// carrying its inside prefix), `lb` the central SNAT gateway with the usual tunnel and pool.
-/// Neither kernel forwards.
+/// carrying its inside prefix, as the drills build it), `lb` the central SNAT gateway with the
+/// usual tunnel and pool. Neither kernel forwards.
 fn site_appliance_config() -> String {
-    let header = DataplaneHeader {
-        node: "site",
-        shutdown_grace: Some("3s"),
-        interfaces: &[
-            ("eth0", "underlay to the central gateway"),
-            ("eth1", "the site's inside network"),
-        ],
+    appliance::drill::site::SiteTunnel {
+        node: "site".into(),
+        tunnel: "to-central".into(),
+        local: "198.18.41.2".parse().unwrap(),
+        remote: "198.18.41.1".parse().unwrap(),
+        key: Some(100),
+        mtu: Some(1400),
+        inside: "198.18.64.0/24".parse().unwrap(),
         workers: 2,
-        queues: 2,
-    };
-    format!(
-        r#"{header}
-[[gre.tunnel]]
-name = "to-central"
-role = "site"
-local = "198.18.41.2"
-remote = "198.18.41.1"
-key = 100
-mtu = 1400
-inside = ["198.18.64.0/24"]
-"#
-    )
+    }
+    .config()
 }
 
 fn central_config() -> String {

@@ -15,6 +15,7 @@ pub mod cluster;
 pub mod failover;
 pub mod rehearse;
 pub mod rng;
+pub mod site;
 pub mod stateful;
 
 use std::process::ExitCode;

@@ -1,20 +1,23 @@
 //! The plan built in namespaces of a [`Lab`] (which removes every namespace, link and process
 //! on every path): a switch namespace per segment with a bridge, the two nodes plugged into each
 //! by an interface named as in their files, the hosts around them, the servers, the routers,
-//! then the two daemons.
+//! then the two daemons and the GRE sites' gateways.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use lab::{bin_path, wait_until, Appliance, Lab, Netns};
+use tokio_rustls::TlsAcceptor;
 
 use super::follow;
 use super::node_text;
-use super::plan::{Plan, Role};
+use super::plan::{Plan, Role, Serve};
 use super::router::{self, Router};
 use super::servers::Servers;
+use super::tls::Authority;
 use crate::control::protocol::Command;
+use crate::drill::site;
 
 /// How long the pair may take to come up: daemons, data planes, checks, BGP sessions.
 const UP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -50,6 +53,8 @@ pub struct Bed {
     pub servers: Vec<Servers>,
     pub node_servers: Vec<Option<Servers>>,
     pub routers: Vec<Router>,
+    /// The GRE sites' gateways, in [`Plan::sites`] order.
+    pub sites: Vec<Appliance>,
     pub nodes: Vec<Node>,
     pub hosts: Vec<Netns>,
     /// Per segment, its switch namespace (bridge `br0`).
@@ -90,6 +95,9 @@ impl Bed {
             for (ifname, a) in &n.extra {
                 ns.add_addr(ifname, &a.to_string());
             }
+            for r in &n.routes {
+                ns.add_route(r);
+            }
             // With a data plane, what crosses the node went through the fast path: the kernel
             // does not forward. Without one, the node is a router and forwards.
             let dp = n.config().dataplane.is_some();
@@ -122,24 +130,57 @@ impl Bed {
             }
             hosts.push(ns);
         }
+        // Each GRE site's inside network: its gateway's second link, to its user only.
+        for sp in &plan.sites {
+            site::attach_user(
+                &lab,
+                &hosts[sp.gateway],
+                &hosts[sp.user],
+                &sp.site,
+                sp.user_addr,
+            );
+        }
 
+        // The drill's own certificate authority, for the HTTPS ports and the checks that trust
+        // it in place of the public roots.
+        let ca = if plan.needs_tls() {
+            let a = Authority::new()?;
+            let path = lab.artifacts().join("drill-ca.pem");
+            a.write(&path)?;
+            Some((a, path))
+        } else {
+            None
+        };
+        let acceptor = |serve: &Serve| -> Result<Option<TlsAcceptor>, String> {
+            match &ca {
+                Some((a, _)) if !serve.https.is_empty() => {
+                    Ok(Some(TlsAcceptor::from(a.server(&serve.tls_names)?)))
+                }
+                _ => Ok(None),
+            }
+        };
         let mut servers = Vec::new();
         for (h, ns) in plan.hosts.iter().zip(&hosts) {
-            if h.serve.tcp.is_empty() && h.serve.udp.is_empty() {
+            if h.serve.is_empty() {
                 continue;
             }
-            let s = Servers::new(ns.name(), &h.name, h.serve.clone());
+            let s = Servers::new(ns.name(), &h.name, h.serve.clone(), acceptor(&h.serve)?);
             s.start()?;
             servers.push(s);
         }
         let mut node_servers = Vec::new();
         for (k, ns) in node_ns.iter().enumerate() {
             let serve = &plan.node_serve[k];
-            if serve.tcp.is_empty() && serve.udp.is_empty() {
+            if serve.is_empty() {
                 node_servers.push(None);
                 continue;
             }
-            let s = Servers::new(ns.name(), &plan.nodes[k].name, serve.clone());
+            let s = Servers::new(
+                ns.name(),
+                &plan.nodes[k].name,
+                serve.clone(),
+                acceptor(serve)?,
+            );
             s.start()?;
             node_servers.push(Some(s));
         }
@@ -158,7 +199,10 @@ impl Bed {
 
         let mut nodes = Vec::new();
         for (n, ns) in plan.nodes.iter().zip(&node_ns) {
-            let text = node_text::render(&n.file.text, &n.name)?;
+            let ca_file = ca
+                .as_ref()
+                .map(|(_, p)| (p.as_path(), n.drill_ca.as_slice()));
+            let text = node_text::render(&n.file.text, &n.name, ca_file)?;
             let app = Appliance::new(&lab, ns, &n.name, &text);
             check_file(&app.config)?;
             nodes.push(Node {
@@ -169,10 +213,17 @@ impl Bed {
                 app,
             });
         }
+        let mut sites = Vec::new();
+        for sp in &plan.sites {
+            let app = Appliance::new(&lab, &hosts[sp.gateway], &sp.site.node, &sp.site.config());
+            check_file(&app.config)?;
+            sites.push(app);
+        }
         let mut bed = Bed {
             servers,
             node_servers,
             routers,
+            sites,
             nodes,
             hosts,
             switches,
@@ -181,6 +232,9 @@ impl Bed {
         };
         for i in 0..bed.nodes.len() {
             bed.start_node(i)?;
+        }
+        for app in &mut bed.sites {
+            site::start(app)?;
         }
         Ok(bed)
     }
@@ -229,6 +283,9 @@ impl Bed {
                 },
             )
             .map_err(|e| e.to_string())?;
+        }
+        for app in &self.sites {
+            site::wait_dataplane(app)?;
         }
         Ok(())
     }

@@ -17,6 +17,7 @@
 pub mod addr;
 pub mod bed;
 pub mod capture;
+pub mod dns;
 pub mod follow;
 pub(crate) mod interrupt;
 pub mod logtail;
@@ -33,6 +34,7 @@ mod session;
 pub mod spec;
 pub mod svg;
 pub mod timeline;
+pub mod tls;
 pub mod traffic;
 
 use std::path::{Path, PathBuf};

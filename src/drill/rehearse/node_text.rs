@@ -5,14 +5,21 @@
 //!   lab's `/run/appliance` placeholder, replaced per node), so the host's daemon, if any, is
 //!   never touched; `node_name` is set when the file has none;
 //! - `[metrics]` is left out (its address may not exist in the namespace);
-//! - VRRP `notify` commands are left out: they would run on this host.
+//! - VRRP `notify` commands are left out: they would run on this host;
+//! - `https` checks that verify against the public roots get the drill's own authority as their
+//!   `ca_file` (its servers' certificates cannot chain to a public root).
 //!
 //! The bad-reload scenario's file is this one with an unknown key in it.
 
 use toml_edit::{value, DocumentMut, Item};
 
-/// The node's file for the rehearsal.
-pub fn render(text: &str, node_name: &str) -> Result<String, String> {
+/// The node's file for the rehearsal; `ca_file`: the drill's authority and the `https` checks
+/// that trust it in place of the public roots.
+pub fn render(
+    text: &str,
+    node_name: &str,
+    ca_file: Option<(&std::path::Path, &[String])>,
+) -> Result<String, String> {
     let mut doc: DocumentMut = text.parse().map_err(|e| format!("{e}"))?;
     if doc.get("daemon").is_none() {
         doc["daemon"] = toml_edit::table();
@@ -26,6 +33,17 @@ pub fn render(text: &str, node_name: &str) -> Result<String, String> {
     }
     doc["control"]["socket"] = value("/run/appliance/appctl.sock");
     doc.remove("metrics");
+    if let Some((path, checks)) = ca_file {
+        for c in checks {
+            if let Some(t) = doc
+                .get_mut("checks")
+                .and_then(|t| t.get_mut(c))
+                .and_then(|t| t.as_table_like_mut())
+            {
+                t.insert("ca_file", value(path.display().to_string()));
+            }
+        }
+    }
     if let Some(Item::ArrayOfTables(insts)) = doc
         .get_mut("vrrp")
         .and_then(|v| v.as_table_like_mut())
@@ -85,7 +103,7 @@ vrid = 1
 virtual_addresses = ["198.18.0.1/24"]
 notify = ["/usr/local/bin/page-someone"]
 "#;
-        let out = render(text, "n1").unwrap();
+        let out = render(text, "n1", None).unwrap();
         let cfg = crate::config::parse_str(&out, Path::new("x")).unwrap();
         assert_eq!(cfg.daemon.state_dir, Path::new("/run/appliance"));
         assert_eq!(cfg.control.socket, Path::new("/run/appliance/appctl.sock"));

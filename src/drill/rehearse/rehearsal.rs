@@ -24,8 +24,11 @@ pub struct Mark {
 /// Fields drop in order: the watchers' threads before the bed (and its lab) go.
 pub struct Rehearsal {
     pub traffic: Option<Traffic>,
-    /// Per SNAT pool of the plan, its inside host's traffic to the client.
+    /// Per SNAT pool of the plan, its inside host's traffic to the client; then per GRE site,
+    /// its user's.
     pub snat: Vec<Traffic>,
+    /// Where each of `snat` comes from (`pool NAME ADDR`, `site TUNNEL ADDR`).
+    pub snat_from: Vec<String>,
     pub follower: Follower,
     pub routes: Vec<RouteWatch>,
     pub bed: Bed,
@@ -61,6 +64,7 @@ impl Rehearsal {
         Rehearsal {
             traffic,
             snat: Vec::new(),
+            snat_from: Vec::new(),
             follower,
             routes,
             bed,

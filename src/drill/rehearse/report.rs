@@ -32,7 +32,21 @@ pub struct Row {
     /// those that failed, connections broken.
     pub snat: Option<(usize, usize, usize)>,
     pub snat_broken_by: BTreeMap<&'static str, usize>,
+    /// The same per origin: each pool's inside host, each GRE site's user.
+    pub snat_by: Vec<Origin>,
     pub svg: Option<PathBuf>,
+}
+
+/// Traffic through the SNAT gateway from one origin, from the event to the end of the window.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// `pool NAME ADDR` or `site TUNNEL ADDR`.
+    pub from: String,
+    pub requests: usize,
+    pub failed: usize,
+    /// Open when the event came.
+    pub connections: usize,
+    pub broken: usize,
 }
 
 impl Row {
@@ -70,6 +84,7 @@ impl Row {
             broken_in_recovery: 0,
             snat: None,
             snat_broken_by: BTreeMap::new(),
+            snat_by: Vec::new(),
             svg,
             run,
         }
@@ -90,6 +105,26 @@ impl Row {
                 .count(),
         ));
         self.snat_broken_by = by_reason(breaks.iter().filter(|b| b.t_us >= self.run.event_us));
+        self
+    }
+
+    /// Counts one origin's traffic of the window (`connections`: open at the event).
+    pub fn with_origin(
+        mut self,
+        from: &str,
+        reqs: &[Req],
+        breaks: &[Break],
+        connections: usize,
+    ) -> Row {
+        let ev = self.run.event_us;
+        let after: Vec<&Req> = reqs.iter().filter(|r| r.t_us >= ev).collect();
+        self.snat_by.push(Origin {
+            from: from.to_string(),
+            requests: after.len(),
+            failed: after.iter().filter(|r| r.failed.is_some()).count(),
+            connections,
+            broken: breaks.iter().filter(|b| b.t_us >= ev).count(),
+        });
         self
     }
 
@@ -123,6 +158,13 @@ impl Row {
                 "connections": r.snat_connections,
                 "connections_broken": broken,
                 "connections_broken_by": self.snat_broken_by,
+                "by_origin": self.snat_by.iter().map(|o| json!({
+                    "from": o.from,
+                    "requests": o.requests,
+                    "requests_failed": o.failed,
+                    "connections": o.connections,
+                    "connections_broken": o.broken,
+                })).collect::<Vec<_>>(),
             })),
             "route_convergence_ms": r.route_convergence_ms.map(round1),
             "settled": r.settled,
@@ -214,9 +256,13 @@ impl Report {
             self.traffic["describe"].as_str().unwrap_or("")
         );
         for sn in self.traffic["snat"].as_array().into_iter().flatten() {
+            let site = sn["site"]
+                .as_str()
+                .map(|t| format!("GRE site {t}, "))
+                .unwrap_or_default();
             let _ = writeln!(
                 s,
-                "through SNAT pool {} from {}: {}",
+                "through SNAT pool {} from {site}{}: {}",
                 sn["pool"].as_str().unwrap_or(""),
                 sn["from"].as_str().unwrap_or("?"),
                 sn["describe"].as_str().unwrap_or("")
@@ -273,6 +319,19 @@ impl Report {
                      connections broken",
                     r.run.scenario.name(),
                     r.run.snat_connections
+                );
+            }
+            for o in r.snat_by.iter().filter(|o| o.from.starts_with("site ")) {
+                let _ = writeln!(
+                    s,
+                    "{}: through the SNAT gateway from {}: {} of {} requests failed, {}/{} \
+                     connections broken",
+                    r.run.scenario.name(),
+                    o.from,
+                    o.failed,
+                    o.requests,
+                    o.broken,
+                    o.connections
                 );
             }
             if !r.run.detail.is_empty() {

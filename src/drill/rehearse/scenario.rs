@@ -96,6 +96,8 @@ pub struct Run {
     pub connections: usize,
     /// Connections through the SNAT gateway open when the event came.
     pub snat_connections: usize,
+    /// The same, per origin of [`Rehearsal::snat`].
+    pub snat_connections_by: Vec<usize>,
 }
 
 impl Rehearsal {
@@ -116,7 +118,8 @@ impl Rehearsal {
         let from_us = now_us();
         std::thread::sleep(LEAD);
         let connections = self.traffic.as_ref().map_or(0, |t| t.alive());
-        let snat_connections = self.snat.iter().map(|t| t.alive()).sum();
+        let snat_connections_by: Vec<usize> = self.snat.iter().map(|t| t.alive()).collect();
+        let snat_connections = snat_connections_by.iter().sum();
         let rfc_ms = self.rfc_ms(s, other);
         let mut problems = Vec::new();
         let mut detail = String::new();
@@ -378,6 +381,7 @@ impl Rehearsal {
             recovery_held_by,
             connections,
             snat_connections,
+            snat_connections_by,
         })
     }
 

@@ -1,5 +1,8 @@
 //! The servers of a rehearsal's backends and check targets: HTTP/1.1 with keep-alive on each TCP
-//! port, an echo (or a check's `expect`) on each UDP port. One thread per host, inside the
+//! port, the same over TLS on each HTTPS port (an `https` check's; a connection that does not
+//! open with a TLS record is answered in clear, so a service's plain traffic to the same port is
+//! served too), an echo (or a check's `expect`) on each UDP port, and on a `dns` check's port
+//! the answers it expects ([`super::dns`]). One thread per host, inside the
 //! host's namespace (sockets belong to the namespace they are made in), on a current-thread
 //! tokio runtime; `stop` closes every listener and connection as a crashed server's kernel
 //! would, `start` opens them again.
@@ -11,10 +14,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 use super::plan::Serve;
 use crate::drill::cluster::netns;
@@ -35,8 +39,9 @@ pub struct Servers {
 }
 
 impl Servers {
-    /// A thread in namespace `ns` for `serve`, not yet listening; `host` names the answers.
-    pub fn new(ns: &str, host: &str, serve: Serve) -> Servers {
+    /// A thread in namespace `ns` for `serve`, not yet listening; `host` names the answers;
+    /// `tls` serves the HTTPS ports.
+    pub fn new(ns: &str, host: &str, serve: Serve, tls: Option<TlsAcceptor>) -> Servers {
         let (tx, mut rx) = mpsc::unbounded_channel::<Cmd>();
         let name = host.to_string();
         let thread = netns::spawn(ns, &format!("srv-{host}"), move || {
@@ -53,7 +58,7 @@ impl Servers {
                     match cmd {
                         Cmd::Start(reply) => {
                             tasks.abort_all();
-                            let r = listen(&name, &serve, &mut tasks).await;
+                            let r = listen(&name, &serve, tls.clone(), &mut tasks).await;
                             let _ = reply.send(r);
                         }
                         Cmd::Stop(reply) => {
@@ -146,14 +151,27 @@ pub(crate) fn udp_socket(port: u16) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(s.into())
 }
 
-async fn listen(host: &str, serve: &Serve, tasks: &mut JoinSet<()>) -> Result<(), String> {
+async fn listen(
+    host: &str,
+    serve: &Serve,
+    tls: Option<TlsAcceptor>,
+    tasks: &mut JoinSet<()>,
+) -> Result<(), String> {
     let answers = Arc::new(Answers {
         host: format!("{host}\n"),
         paths: serve.http_paths.clone(),
     });
-    for &port in &serve.tcp {
+    for &port in serve.tcp.union(&serve.https) {
         let l = tcp_listener(port).map_err(|e| format!("{host}: tcp port {port}: {e}"))?;
         let answers = answers.clone();
+        let tls = if serve.https.contains(&port) {
+            Some(
+                tls.clone()
+                    .ok_or_else(|| format!("{host}: https port {port}: no certificate"))?,
+            )
+        } else {
+            None
+        };
         tasks.spawn(async move {
             // Connections live in a set of their own, dropped (closed) with this task.
             let mut conns: JoinSet<()> = JoinSet::new();
@@ -162,7 +180,7 @@ async fn listen(host: &str, serve: &Serve, tasks: &mut JoinSet<()>) -> Result<()
                     a = l.accept() => {
                         if let Ok((s, _)) = a {
                             let _ = s.set_nodelay(true);
-                            conns.spawn(http(s, answers.clone()));
+                            conns.spawn(serve_conn(s, tls.clone(), answers.clone()));
                         }
                     }
                     Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -175,16 +193,29 @@ async fn listen(host: &str, serve: &Serve, tasks: &mut JoinSet<()>) -> Result<()
         .iter()
         .map(|(p, r)| (*p, r.as_bytes().to_vec()))
         .collect();
-    for &port in &serve.udp {
+    let mut udp: std::collections::BTreeSet<u16> = serve.udp.clone();
+    udp.extend(serve.dns.keys());
+    for port in udp {
         let s = udp_socket(port).map_err(|e| format!("{host}: udp port {port}: {e}"))?;
         let fixed = replies.get(&port).cloned();
+        let echo = serve.udp.contains(&port);
+        let dns = serve.dns.get(&port).cloned().unwrap_or_default();
         tasks.spawn(async move {
             let mut buf = vec![0u8; 65536];
             loop {
                 let Ok((n, from)) = s.recv_from(&mut buf).await else {
                     continue;
                 };
-                let reply = fixed.as_deref().unwrap_or(&buf[..n]);
+                let answer = if dns.is_empty() {
+                    None
+                } else {
+                    super::dns::reply(&buf[..n], &dns)
+                };
+                let reply = match &answer {
+                    Some(a) => a.as_slice(),
+                    None if echo => fixed.as_deref().unwrap_or(&buf[..n]),
+                    None => continue,
+                };
                 let _ = s.send_to(reply, from).await;
             }
         });
@@ -208,9 +239,27 @@ impl Answers {
     }
 }
 
+/// A connection of a TCP port: over TLS when the port serves HTTPS and the client opens with a
+/// TLS handshake record (RFC 8446 5.1: content type 22), else in clear.
+async fn serve_conn(s: TcpStream, tls: Option<TlsAcceptor>, answers: Arc<Answers>) {
+    let Some(tls) = tls else {
+        return http(s, answers).await;
+    };
+    let mut first = [0u8; 1];
+    match s.peek(&mut first).await {
+        Ok(1) if first[0] == 22 => {
+            if let Ok(t) = tls.accept(s).await {
+                http(t, answers).await;
+            }
+        }
+        Ok(_) => http(s, answers).await,
+        Err(_) => {}
+    }
+}
+
 /// One HTTP/1.1 connection: every request answered; closed after a request that asks for it
 /// (or an HTTP/1.0 one), on EOF, or on a head too large.
-async fn http(mut s: TcpStream, answers: Arc<Answers>) {
+async fn http<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, answers: Arc<Answers>) {
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     loop {
@@ -314,5 +363,74 @@ mod tests {
             c.read_to_end(&mut all).await.unwrap();
             assert!(String::from_utf8_lossy(&all).contains("Connection: close"));
         });
+    }
+
+    /// An HTTPS port: what the health checks' own TLS client (verifying the name against the
+    /// drill's authority as its `ca_file`) gets, and a plain HTTP client on the same port.
+    #[test]
+    fn serves_https_with_the_drills_authority_and_clear_text_on_the_same_port() {
+        use health::probe::tls::TlsClient;
+        use health::spec::TlsOptions;
+        let ca = super::super::tls::Authority::new().unwrap();
+        let dir = std::env::temp_dir().join(format!("drill-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca_file = dir.join("ca.pem");
+        ca.write(&ca_file).unwrap();
+        let names: std::collections::BTreeSet<String> =
+            ["127.0.0.1".to_string(), "web1.example.net".to_string()].into();
+        let acceptor = TlsAcceptor::from(ca.server(&names).unwrap());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap();
+            tokio::spawn(async move {
+                loop {
+                    let (s, _) = l.accept().await.unwrap();
+                    let mut paths = BTreeMap::new();
+                    paths.insert("/healthz".to_string(), (200, "ok".to_string()));
+                    let answers = Arc::new(Answers {
+                        host: "b1\n".into(),
+                        paths,
+                    });
+                    tokio::spawn(serve_conn(s, Some(acceptor.clone()), answers));
+                }
+            });
+            let get = |sni: Option<&str>| {
+                let opts = TlsOptions {
+                    verify: true,
+                    sni: sni.map(String::from),
+                    ca_file: Some(ca_file.clone()),
+                };
+                TlsClient::new(&opts, None, addr).unwrap()
+            };
+            for sni in [None, Some("web1.example.net")] {
+                let tcp = TcpStream::connect(addr).await.unwrap();
+                let mut t = get(sni).connect(tcp).await.unwrap();
+                t.write_all(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+                    .await
+                    .unwrap();
+                let mut all = Vec::new();
+                let _ = t.read_to_end(&mut all).await;
+                let text = String::from_utf8_lossy(&all).to_string();
+                assert!(
+                    text.starts_with("HTTP/1.1 200 OK") && text.ends_with("b1\nok"),
+                    "{text}"
+                );
+            }
+            // A name the certificate does not hold fails verification.
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            assert!(get(Some("other.example.net")).connect(tcp).await.is_err());
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            c.write_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut all = Vec::new();
+            c.read_to_end(&mut all).await.unwrap();
+            assert!(String::from_utf8_lossy(&all).starts_with("HTTP/1.1 200 OK"));
+        });
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -80,13 +80,21 @@ fn run_in(
         "connection_timeout_ms": spec.connection_timeout.as_millis() as u64,
         "describe": describe_traffic(&spec),
         "snat": plan.snat.iter().map(|sp| {
-            let s = snat_spec(sp, opts);
+            let s = snat_spec(sp.to, opts);
             json!({
                 "pool": sp.pool,
                 "from": plan.hosts[sp.host].first_v4().map(|a| a.to_string()),
                 "describe": describe_traffic(&s),
             })
-        }).collect::<Vec<_>>(),
+        }).chain(plan.sites.iter().map(|sp| {
+            let s = snat_spec(sp.to, opts);
+            json!({
+                "pool": sp.pool,
+                "site": sp.tunnel,
+                "from": sp.user_addr.to_string(),
+                "describe": describe_traffic(&s),
+            })
+        })).collect::<Vec<_>>(),
     });
     let lab_dir = lab.artifacts().to_path_buf();
     let bed = Bed::build(lab, plan)?;
@@ -116,11 +124,26 @@ fn run_in(
         t.reopen(Duration::from_secs(15));
         r.traffic = Some(t);
     }
-    for sp in r.bed.plan.snat.clone() {
-        let ns = r.bed.hosts[sp.host].name().to_string();
-        let t = Traffic::start(&ns, snat_spec(&sp, opts));
+    let mut inside: Vec<(String, usize, std::net::Ipv4Addr)> = Vec::new();
+    for sp in &r.bed.plan.snat {
+        let from = r.bed.plan.hosts[sp.host]
+            .first_v4()
+            .map_or(String::new(), |a| format!(" {a}"));
+        inside.push((format!("pool {}{from}", sp.pool), sp.host, sp.to));
+    }
+    for sp in &r.bed.plan.sites {
+        inside.push((
+            format!("site {} {}", sp.tunnel, sp.user_addr),
+            sp.user,
+            sp.to,
+        ));
+    }
+    for (label, host, to) in inside {
+        let ns = r.bed.hosts[host].name().to_string();
+        let t = Traffic::start(&ns, snat_spec(to, opts));
         t.reopen(Duration::from_secs(15));
         r.snat.push(t);
+        r.snat_from.push(label);
     }
     if r.traffic.is_some() || !r.snat.is_empty() {
         // The traffic itself settles (first ARP, first flows).
@@ -206,6 +229,11 @@ fn row(r: &Rehearsal, run: scenario::Run, out: &Path, n: usize) -> Row {
             sbreaks.extend(b);
         }
         row = row.with_snat(&sreqs, &sbreaks);
+        for (k, t) in r.snat.iter().enumerate() {
+            let (q, b) = t.between(row.run.from_us, row.run.to_us);
+            let open = row.run.snat_connections_by.get(k).copied().unwrap_or(0);
+            row = row.with_origin(&r.snat_from[k], &q, &b, open);
+        }
     }
     let ms = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("{v:.1} ms"));
     tl.summary = vec![
@@ -228,6 +256,13 @@ fn row(r: &Rehearsal, run: scenario::Run, out: &Path, n: usize) -> Row {
             "through the SNAT gateway: {failed} of {n} requests failed, {broken} of {} \
              connections broken",
             row.run.snat_connections
+        ));
+    }
+    for o in row.snat_by.iter().filter(|o| o.from.starts_with("site ")) {
+        tl.summary.push(format!(
+            "through the SNAT gateway from {}: {} of {} requests failed, {} of {} connections \
+             broken",
+            o.from, o.failed, o.requests, o.broken, o.connections
         ));
     }
     if !row.run.problems.is_empty() {

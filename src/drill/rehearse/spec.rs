@@ -37,12 +37,12 @@ pub fn traffic_spec(plan: &Plan, opts: &Options) -> Spec {
     }
 }
 
-/// The inside host's traffic to the client through the SNAT gateway: half the services' rate,
-/// a fifth of their connections.
-pub fn snat_spec(sp: &plan::SnatPlan, opts: &Options) -> Spec {
+/// An inside host's (or a GRE site user's) traffic to the client at `to` through the SNAT
+/// gateway: half the services' rate, a fifth of their connections.
+pub fn snat_spec(to: std::net::Ipv4Addr, opts: &Options) -> Spec {
     Spec {
-        http: vec![std::net::SocketAddrV4::new(sp.to, plan::OUTSIDE_TCP)],
-        udp: vec![std::net::SocketAddrV4::new(sp.to, plan::OUTSIDE_UDP)],
+        http: vec![std::net::SocketAddrV4::new(to, plan::OUTSIDE_TCP)],
+        udp: vec![std::net::SocketAddrV4::new(to, plan::OUTSIDE_UDP)],
         icmp: Vec::new(),
         http_rate: (opts.rate / 2).max(1),
         udp_rate: (opts.rate / 4).max(1),

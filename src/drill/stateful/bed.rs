@@ -11,6 +11,7 @@ use super::echo::Echo;
 use super::plan::{self, Node, Place, BACK, FRONT};
 use crate::control::protocol::Command;
 use crate::drill::rehearse::follow;
+use crate::drill::site::{self, start, wait_dataplane};
 
 /// How long the daemons may take to come up: control sockets, data planes, VRRP.
 const UP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -136,12 +137,7 @@ impl Bed {
             &format!("{}/24", plan::SITE_UNDERLAY),
         );
         let user = lab.netns("user");
-        lab.veth(&site, "eth1", &user, "eth0");
-        site.add_addr("eth1", &format!("{}/24", plan::SITE_INSIDE));
-        user.add_addr("eth0", &format!("{}/24", plan::SITE_USER));
-        user.add_route(&format!("default via {}", plan::SITE_INSIDE));
-        lab::peers::full_checksums(&user, "eth0");
-        site.sysctl("net.ipv4.ip_forward", "0");
+        site::attach_user(&lab, &site, &user, &plan::site(), plan::SITE_USER);
 
         let mut echo = Vec::new();
         for (i, addr) in plan::BACKENDS.iter().enumerate() {
@@ -255,38 +251,4 @@ impl Bed {
             )
         })
     }
-}
-
-fn start(app: &mut Appliance) -> Result<(), String> {
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        app.start();
-    }));
-    r.map_err(|_| {
-        let log = app.proc_opt().map(|p| p.log()).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(15).collect();
-        format!(
-            "applianced on {} did not start:\n{}",
-            app.name,
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        )
-    })
-}
-
-/// Waits until `app`'s data plane runs with every next hop it knows of resolved.
-fn wait_dataplane(app: &Appliance) -> Result<(), String> {
-    wait_until(
-        &format!("the data plane of {} running", app.name),
-        UP_TIMEOUT,
-        Duration::from_millis(50),
-        || {
-            follow::call(&app.socket, Command::Dataplane).is_ok_and(|st| {
-                st["state"] == "running"
-                    && st["unresolved_neighbours"]
-                        .as_array()
-                        .is_some_and(|a| a.is_empty())
-            })
-        },
-    )
-    .map(|_| ())
-    .map_err(|e| e.to_string())
 }

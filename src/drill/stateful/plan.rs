@@ -23,6 +23,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use lab::DataplaneHeader;
 
+use crate::drill::site::SiteTunnel;
+
 pub const FRONT: &str = "198.18.80";
 pub const BACK: &str = "198.18.82";
 pub const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 80, 10);
@@ -337,31 +339,23 @@ tunnels = ["site"]
     )
 }
 
-/// The site gateway's file: a third appliance with the site end of the tunnel.
-pub fn site_config() -> String {
-    let header = DataplaneHeader {
-        node: "site",
-        shutdown_grace: Some("3s"),
-        interfaces: &[
-            ("eth0", "underlay to the central gateway"),
-            ("eth1", "the site's inside network"),
-        ],
+/// The site gateway: a third appliance with the site end of the tunnel.
+pub fn site() -> SiteTunnel {
+    SiteTunnel {
+        node: "site".into(),
+        tunnel: "to-central".into(),
+        local: SITE_UNDERLAY,
+        remote: VIP,
+        key: Some(GRE_KEY),
+        mtu: Some(1400),
+        inside: SITE_NET.parse().expect("a prefix"),
         workers: 1,
-        queues: 1,
-    };
-    format!(
-        r#"{header}conntrack_per_worker = 1024
+    }
+}
 
-[[gre.tunnel]]
-name = "to-central"
-role = "site"
-local = "{SITE_UNDERLAY}"
-remote = "{VIP}"
-key = {GRE_KEY}
-mtu = 1400
-inside = ["{SITE_NET}"]
-"#
-    )
+/// The site gateway's file.
+pub fn site_config() -> String {
+    site().config()
 }
 
 #[cfg(test)]

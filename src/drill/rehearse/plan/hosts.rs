@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnetwork::IpNetwork;
 
 use super::super::addr::{emulable, parse_target};
+use super::super::dns::DnsAnswer;
 use super::super::pair::NodeFile;
 use super::{
     Host, HostLink, NodePlan, Planner, Role, RouterPlan, Segment, Serve, ServicePlan, Session,
@@ -111,7 +112,7 @@ impl Planner {
     }
 
     /// The segment whose subnet holds `ip`, and that subnet.
-    fn locate(segments: &[Segment], ip: IpAddr) -> Option<(&Segment, IpNetwork)> {
+    pub(super) fn locate(segments: &[Segment], ip: IpAddr) -> Option<(&Segment, IpNetwork)> {
         segments
             .iter()
             .find_map(|s| s.subnets.iter().find(|n| n.contains(ip)).map(|n| (s, *n)))
@@ -119,7 +120,7 @@ impl Planner {
 
     /// The index of the host at `ip`, made with `role` on the segment holding it if new.
     #[allow(clippy::too_many_arguments)]
-    fn host_at(
+    pub(super) fn host_at(
         &mut self,
         f: &NodeFile,
         key: &str,
@@ -188,6 +189,8 @@ impl Planner {
             Role::Router => "r",
             Role::Client => "c",
             Role::Inside => "s",
+            Role::SiteGateway => "g",
+            Role::SiteUser => "u",
         };
         // The default route: a VRRP address of the segment, else the first node's address.
         let gateway = if role == Role::Router {
@@ -277,6 +280,8 @@ impl Planner {
         for (name, ch) in &nodes[k].config().checks {
             let default_port = match ch.kind {
                 CheckType::Http => 80,
+                CheckType::Https => 443,
+                CheckType::Dns => 53,
                 _ => 0,
             };
             let Some((ip, port)) = ch
@@ -301,6 +306,35 @@ impl Planner {
                 CheckType::Tcp | CheckType::Http => {
                     serve.tcp.insert(port);
                 }
+                CheckType::Dns => {
+                    // The question as the check's own probe asks it (config validated it).
+                    if let Ok(spec) = ch.to_spec(name) {
+                        if let health::spec::CheckKind::Dns(d) = spec.kind {
+                            let a = DnsAnswer::new(
+                                &d.name,
+                                d.qtype.0,
+                                d.expect_rcode.0,
+                                d.expect_address.into_iter().collect(),
+                            );
+                            let list = serve.dns.entry(port).or_default();
+                            if !list.iter().any(|x| x.name == a.name && x.qtype == a.qtype) {
+                                list.push(a);
+                            }
+                        }
+                    }
+                }
+                CheckType::Https => {
+                    serve.https.insert(port);
+                    serve.tls_names.insert(ip.to_string());
+                    // The name the check verifies: `sni`, else the Host header's (as health's
+                    // client picks it).
+                    let name = ch.sni.clone().or_else(|| {
+                        ch.host
+                            .as_deref()
+                            .map(|h| h.rsplit_once(':').map_or(h, |(n, _)| n).to_string())
+                    });
+                    serve.tls_names.extend(name);
+                }
                 CheckType::Udp => {
                     serve.udp.insert(port);
                     if let Some(e) = &ch.expect {
@@ -309,7 +343,7 @@ impl Planner {
                 }
                 _ => {}
             }
-            if ch.kind == CheckType::Http {
+            if matches!(ch.kind, CheckType::Http | CheckType::Https) {
                 let status = ch
                     .expect_status
                     .as_deref()
@@ -401,6 +435,41 @@ impl Planner {
         routers
     }
 
+    /// The client's routes for `pool`'s addresses, through a VRRP address of node `n` in one of
+    /// the client's subnets (the way back of what leaves through the pool); false, with a note,
+    /// when there is none.
+    pub(super) fn route_back(
+        &mut self,
+        n: &NodePlan,
+        pool: &str,
+        addresses: &[Ipv4Addr],
+        hosts: &mut [Host],
+        c: usize,
+    ) -> bool {
+        let via = hosts[c].links.iter().flat_map(|l| &l.addrs).find_map(|a| {
+            n.config().vrrp.instance.iter().find_map(|v| {
+                v.virtual_addresses
+                    .iter()
+                    .map(|x| x.ip())
+                    .find(|x| x.is_ipv4() && a.contains(*x))
+            })
+        });
+        let Some(via) = via else {
+            self.note(format!(
+                "snat.pool {pool}: no VRRP address on the client's segment to route the \
+                 pool's addresses back through: no traffic through it"
+            ));
+            return false;
+        };
+        for a in addresses {
+            let r = format!("{a}/32 via {via}");
+            if !hosts[c].routes.contains(&r) {
+                hosts[c].routes.push(r);
+            }
+        }
+        true
+    }
+
     /// Per SNAT pool with `sources`, an inside host on the segment holding them, sending to the
     /// client; the client routes the pool's addresses through its segment's VRRP address.
     pub(super) fn snat(
@@ -422,23 +491,9 @@ impl Planner {
                 let Some(to) = hosts[c].first_v4() else {
                     continue;
                 };
-                // The way back: a VRRP address in one of the client's subnets.
-                let via = hosts[c].links.iter().flat_map(|l| &l.addrs).find_map(|a| {
-                    n.config().vrrp.instance.iter().find_map(|v| {
-                        v.virtual_addresses
-                            .iter()
-                            .map(|x| x.ip())
-                            .find(|x| x.is_ipv4() && a.contains(*x))
-                    })
-                });
-                let Some(via) = via else {
-                    self.note(format!(
-                        "snat.pool {}: no VRRP address on the client's segment to route the \
-                         pool's addresses back through: no traffic through it",
-                        pool.name
-                    ));
+                if !self.route_back(n, &pool.name, &pool.addresses, hosts, c) {
                     continue;
-                };
+                }
                 let src = IpNetwork::V4(pool.sources[0]);
                 let place = segments.iter().find_map(|s| {
                     s.subnets
@@ -467,12 +522,6 @@ impl Planner {
                 else {
                     continue;
                 };
-                for a in &pool.addresses {
-                    let r = format!("{a}/32 via {via}");
-                    if !hosts[c].routes.contains(&r) {
-                        hosts[c].routes.push(r);
-                    }
-                }
                 hosts[c].serve.tcp.insert(OUTSIDE_TCP);
                 hosts[c].serve.udp.insert(OUTSIDE_UDP);
                 out.push(SnatPlan {

@@ -12,6 +12,7 @@ use ipnetwork::IpNetwork;
 mod hosts;
 mod nodes;
 mod refuse;
+mod sites;
 
 use super::addr::Used;
 use super::pair::{used_addresses, NodeFile};
@@ -32,6 +33,12 @@ pub struct NodePlan {
     pub extra: Vec<(String, IpNetwork)>,
     /// Queues of each interface's veth (the data plane's `queues` on its interfaces).
     pub queues: BTreeMap<String, u32>,
+    /// Routes the drill adds, as `ip route add` takes them (to a site gateway on no segment's
+    /// subnet).
+    pub routes: Vec<String>,
+    /// `https` checks that verify against the public roots: rehearsed with the drill's own
+    /// authority as their `ca_file`.
+    pub drill_ca: Vec<String>,
 }
 
 impl NodePlan {
@@ -70,6 +77,10 @@ pub enum Role {
     Router,
     /// A host of a SNAT pool's `sources`, whose traffic leaves through the gateway.
     Inside,
+    /// A GRE site's gateway at a tunnel's `remote`: a third appliance.
+    SiteGateway,
+    /// A host of a GRE site's inside network, whose traffic leaves through the tunnel.
+    SiteUser,
 }
 
 impl Role {
@@ -80,6 +91,8 @@ impl Role {
             Role::CheckTarget => "check target",
             Role::Router => "BGP router",
             Role::Inside => "SNAT user",
+            Role::SiteGateway => "site gateway",
+            Role::SiteUser => "site user",
         }
     }
 }
@@ -95,9 +108,17 @@ pub struct HostLink {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Serve {
     pub tcp: BTreeSet<u16>,
+    /// HTTPS (an `https` check's port): the same answers as on `tcp`, over TLS with a
+    /// certificate of the drill's own authority for `tls_names`.
+    pub https: BTreeSet<u16>,
+    /// The host's addresses the checks connect to, and the names they verify (`sni`, `host`).
+    pub tls_names: BTreeSet<String>,
     pub udp: BTreeSet<u16>,
     /// A UDP check's `expect`: what the port answers instead of an echo.
     pub udp_reply: BTreeMap<u16, String>,
+    /// Per UDP port, the questions `dns` checks ask there and their answers (a DNS responder;
+    /// what is no query gets the port's echo, if it has one).
+    pub dns: BTreeMap<u16, Vec<super::dns::DnsAnswer>>,
     /// What an HTTP check asks for, by path: the first status its `expect_status` accepts and
     /// its `expect_body`; other paths are answered 200 with the host's name.
     pub http_paths: BTreeMap<String, (u16, String)>,
@@ -176,6 +197,24 @@ pub struct SnatPlan {
     pub to: Ipv4Addr,
 }
 
+/// A GRE site of a central `[[gre.tunnel]]`: its gateway (a third appliance at the tunnel's
+/// `remote`) and a user on the inside network behind it, sending to the client through the
+/// tunnel and the pool that lists it.
+#[derive(Debug, Clone)]
+pub struct SitePlan {
+    /// The central tunnel's name.
+    pub tunnel: String,
+    pub pool: String,
+    /// Indices into [`Plan::hosts`].
+    pub gateway: usize,
+    pub user: usize,
+    pub user_addr: Ipv4Addr,
+    /// The client's address the user sends to.
+    pub to: Ipv4Addr,
+    /// The site end of the tunnel, as the gateway's file says it.
+    pub site: crate::drill::site::SiteTunnel,
+}
+
 /// The VRRP instance whose failover is timed: the one holding the first service's VIP (or the
 /// first IPv4 instance).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,13 +237,27 @@ pub struct Plan {
     pub prefixes: Vec<IpNetwork>,
     pub front: Front,
     pub snat: Vec<SnatPlan>,
+    pub sites: Vec<SitePlan>,
     /// Per node, the ports a check of its own address needs served in its namespace.
     pub node_serve: [Serve; 2],
     /// What is rehearsed differently from production, or not at all.
     pub notes: Vec<String>,
 }
 
+impl Serve {
+    pub fn is_empty(&self) -> bool {
+        self.tcp.is_empty() && self.udp.is_empty() && self.https.is_empty() && self.dns.is_empty()
+    }
+}
+
 impl Plan {
+    /// Whether a host or a node serves HTTPS, or a check trusts the drill's authority.
+    pub fn needs_tls(&self) -> bool {
+        self.hosts.iter().any(|h| !h.serve.https.is_empty())
+            || self.node_serve.iter().any(|s| !s.https.is_empty())
+            || self.nodes.iter().any(|n| !n.drill_ca.is_empty())
+    }
+
     pub fn client(&self) -> &Host {
         self.hosts
             .iter()
@@ -224,6 +277,13 @@ impl Plan {
             let _ = writeln!(s, "  node {:<10} {}", n.name, n.file.origin.describe());
             for c in &n.file.changes {
                 let _ = writeln!(s, "      {c}");
+            }
+            for c in &n.drill_ca {
+                let _ = writeln!(
+                    s,
+                    "      checks.{c}: verified against the drill's own CA (ca_file), not the \
+                     public roots"
+                );
             }
             for (i, a) in &n.extra {
                 let _ = writeln!(
@@ -245,7 +305,8 @@ impl Plan {
                 }
             );
         }
-        for h in &self.hosts {
+        // A site's user is on the site's line below.
+        for h in self.hosts.iter().filter(|h| h.role != Role::SiteUser) {
             let addrs: Vec<String> = h
                 .links
                 .iter()
@@ -256,7 +317,9 @@ impl Plan {
                 })
                 .collect();
             let mut ports: Vec<String> = h.serve.tcp.iter().map(|p| format!("tcp/{p}")).collect();
+            ports.extend(h.serve.https.iter().map(|p| format!("https/{p}")));
             ports.extend(h.serve.udp.iter().map(|p| format!("udp/{p}")));
+            ports.extend(h.serve.dns.keys().map(|p| format!("dns/{p}")));
             let _ = writeln!(
                 s,
                 "  {:<12} {:<4} {}{}",
@@ -268,6 +331,21 @@ impl Plan {
                 } else {
                     format!(", serving {}", ports.join(" "))
                 }
+            );
+        }
+        for site in &self.sites {
+            let _ = writeln!(
+                s,
+                "  GRE site     {:<4} tunnel {} ({} to {}), inside {}, user {} ({}), out through \
+                 pool {}",
+                self.hosts[site.gateway].name,
+                site.tunnel,
+                site.site.local,
+                site.site.remote,
+                site.site.inside,
+                site.user_addr,
+                self.hosts[site.user].name,
+                site.pool
             );
         }
         s
@@ -376,6 +454,7 @@ impl Planner {
         }
         let routers = self.routers(&nodes, &segments, &mut hosts);
         let snat = self.snat(&nodes, &segments, &mut hosts);
+        let sites = self.sites(&mut nodes, &segments, &mut hosts);
         let mut prefixes: Vec<IpNetwork> = Vec::new();
         for n in &nodes {
             for a in n.config().bgp.iter().flat_map(|b| &b.announce) {
@@ -386,6 +465,17 @@ impl Planner {
         }
         for n in &mut nodes {
             n.queues = queues(n.config());
+            n.drill_ca = n
+                .config()
+                .checks
+                .iter()
+                .filter(|(_, ch)| {
+                    ch.kind == CheckType::Https
+                        && ch.tls_verify != Some(false)
+                        && ch.ca_file.is_none()
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
         }
         for n in &nodes {
             let c = n.config();
@@ -430,6 +520,7 @@ impl Planner {
             prefixes,
             front,
             snat,
+            sites,
             node_serve,
             notes: std::mem::take(&mut self.notes),
         })

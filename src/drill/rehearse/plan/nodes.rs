@@ -93,6 +93,8 @@ impl Planner {
             addrs,
             extra,
             queues: BTreeMap::new(),
+            routes: Vec::new(),
+            drill_ca: Vec::new(),
         }
     }
 

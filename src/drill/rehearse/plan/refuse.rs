@@ -14,14 +14,6 @@ impl Planner {
     /// What the drill cannot build yet.
     pub(super) fn check_supported(&mut self, f: &NodeFile) {
         let c = &f.config;
-        for t in &c.gre.tunnel {
-            self.refuse(
-                f,
-                &format!("gre.tunnel \"{}\"", t.name),
-                "GRE sites are not rehearsed yet (this drill builds no GRE site at the \
-                 tunnel's remote end); rehearse a copy of the file without [[gre.tunnel]]",
-            );
-        }
         for s in &c.service {
             if s.mode.direct() {
                 self.refuse(
@@ -43,14 +35,21 @@ impl Planner {
                  rehearses HA pairs",
             );
         }
+        // An https check that verifies against its own CAs: the drill has not their keys.
         for (name, ch) in &c.checks {
-            let why = match ch.kind {
-                CheckType::Https => Some("https checks need a TLS server the drill does not have"),
-                CheckType::Dns => Some("dns checks need a DNS server the drill does not have"),
-                _ => None,
-            };
-            if let Some(why) = why {
-                self.refuse(f, &format!("checks.{name}"), why);
+            let verifies = ch.kind == CheckType::Https && ch.tls_verify != Some(false);
+            if let Some(ca) = ch.ca_file.as_ref().filter(|_| verifies) {
+                self.refuse(
+                    f,
+                    &format!("checks.{name}.ca_file"),
+                    format!(
+                        "the check trusts only the CAs of {}: the drill cannot serve a \
+                         certificate they sign (it has not their keys); rehearse a copy \
+                         without ca_file (the drill's own CA stands in for the public roots) \
+                         or with tls_verify = false",
+                        ca.display()
+                    ),
+                );
             }
         }
     }
@@ -116,6 +115,13 @@ impl Planner {
             for a in &b.announce {
                 if !emulable_net(&a.prefix) {
                     self.outside(f, "bgp.announce", a.prefix);
+                }
+            }
+        }
+        for t in &c.gre.tunnel {
+            for (what, a) in [("local", t.local), ("remote", t.remote)] {
+                if !emulable(IpAddr::V4(a)) {
+                    self.outside(f, &format!("gre.tunnel \"{}\" {what}", t.name), a);
                 }
             }
         }

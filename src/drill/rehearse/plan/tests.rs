@@ -118,7 +118,46 @@ local = "198.18.0.2"
 remote = "198.18.0.9"
 "#,
     );
-    assert!(r.iter().any(|l| l.contains("GRE sites")), "{r:?}");
+    assert!(
+        r.iter()
+            .any(|l| l.contains("gre.tunnel \"site\": no [[snat.pool]] lists the tunnel")),
+        "{r:?}"
+    );
+    let r = refusals(
+        r#"
+[dataplane]
+interfaces = ["eth0"]
+[[gre.tunnel]]
+name = "site"
+local = "198.18.0.2"
+remote = "203.0.113.9"
+[[snat.pool]]
+name = "out"
+addresses = ["198.19.0.1"]
+tunnels = ["site"]
+"#,
+    );
+    assert!(
+        r.iter()
+            .any(|l| l.contains("gre.tunnel \"site\" remote: 203.0.113.9 is outside")),
+        "{r:?}"
+    );
+    // An https check that trusts only its own CA cannot be satisfied; one that does not verify
+    // can.
+    let https = "[checks.tls]\ntype = \"https\"\ntarget = \"198.18.0.9:8443\"\n";
+    let ca = std::env::temp_dir().join(format!("plan-ca-{}.pem", std::process::id()));
+    super::super::tls::Authority::new()
+        .unwrap()
+        .write(&ca)
+        .unwrap();
+    let r = refusals(&format!("{https}ca_file = \"{}\"\n", ca.display()));
+    let _ = std::fs::remove_file(&ca);
+    assert!(
+        r.iter()
+            .any(|l| l.contains("checks.tls.ca_file: the check trusts only the CAs of")),
+        "{r:?}"
+    );
+    assert!(refusals(&format!("{https}tls_verify = false\n")).is_empty());
     let no_vrrp = file("[interfaces.eth0]\nstatic_addresses = [\"198.18.0.2/24\"]\n");
     let b = derive(&no_vrrp).unwrap();
     let r = plan([no_vrrp, b]).err().unwrap();
@@ -127,6 +166,115 @@ remote = "198.18.0.9"
     let b = file(&BASE.replace("eth0", "eth1"));
     let r = plan([a, b]).err().unwrap();
     assert!(r.iter().any(|l| l.contains("does not declare it")), "{r:?}");
+}
+
+/// The gateway pair of `examples/`: one GRE site at the tunnel's remote, on the segment that
+/// holds it, with a user on an inside network of its own.
+#[test]
+fn a_gre_site_per_central_tunnel() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let files = load(&[
+        dir.join("gateway-pair-a.toml"),
+        dir.join("gateway-pair-b.toml"),
+    ])
+    .unwrap();
+    let p = plan(files).unwrap_or_else(|r| panic!("{r:?}"));
+    assert_eq!(p.sites.len(), 1, "{}", p.describe());
+    let s = &p.sites[0];
+    assert_eq!((s.tunnel.as_str(), s.pool.as_str()), ("branch", "internet"));
+    let g = &p.hosts[s.gateway];
+    assert_eq!(g.role, Role::SiteGateway);
+    assert_eq!(g.links[0].segment, "eth0");
+    assert_eq!(g.links[0].addrs[0].to_string(), "198.18.40.30/24");
+    assert_eq!(p.hosts[s.user].role, Role::SiteUser);
+    // The site end of the tunnel, back to the VIP, with the central end's key and MTU.
+    let t = s.site.config();
+    for want in [
+        "role = \"site\"",
+        "local = \"198.18.40.30\"",
+        "remote = \"198.18.40.10\"",
+        "key = 100",
+        "mtu = 1400",
+    ] {
+        assert!(t.contains(want), "{want}: {t}");
+    }
+    // The inside network overlaps nothing of the files; the user sends to the client, which
+    // routes the pool's address back through the VIP.
+    assert_eq!(s.site.inside.to_string(), "198.19.255.0/24");
+    assert!(s.site.inside.contains(s.user_addr));
+    assert_eq!(Some(s.to), p.client().first_v4());
+    assert!(p
+        .client()
+        .routes
+        .contains(&"198.19.40.1/32 via 198.18.40.10".to_string()));
+    assert!(p.describe().contains("GRE site"), "{}", p.describe());
+    // web1's https check: served over TLS for its address and its `sni`, and verified against
+    // the drill's CA in place of the public roots.
+    let b1 = p
+        .hosts
+        .iter()
+        .find(|h| h.first_v4() == Some("198.18.42.11".parse().unwrap()))
+        .unwrap();
+    assert!(b1.serve.https.contains(&8443) && b1.serve.tcp.contains(&8080));
+    assert!(!b1.serve.tcp.contains(&8443));
+    assert!(b1.serve.tls_names.contains("198.18.42.11"));
+    assert!(b1.serve.tls_names.contains("web1.backends.example.net"));
+    assert_eq!(b1.serve.http_paths["/healthz"], (200, "ok".to_string()));
+    assert_eq!(p.nodes[0].drill_ca, ["web1"]);
+    assert!(p.needs_tls());
+    // The resolver check's target answers its question with the address it expects.
+    let t1 = p
+        .hosts
+        .iter()
+        .find(|h| h.first_v4() == Some("198.18.42.53".parse().unwrap()))
+        .unwrap();
+    assert_eq!(t1.role, Role::CheckTarget);
+    assert!(t1.serve.udp.is_empty());
+    assert_eq!(
+        t1.serve.dns[&53],
+        [super::super::dns::DnsAnswer::new(
+            "www.example.net",
+            1,
+            0,
+            vec!["198.18.40.10".parse().unwrap()]
+        )]
+    );
+}
+
+/// A tunnel whose remote is on no segment's subnet: its gateway goes on the segment of `local`,
+/// alone on its link, with a route each way; a second tunnel gets a site of its own.
+#[test]
+fn a_site_gateway_off_the_subnets_gets_routes() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let files = load(&[
+        dir.join("gateway-pair-a.toml"),
+        dir.join("gateway-pair-b.toml"),
+    ])
+    .unwrap();
+    let edit = |f: NodeFile| {
+        let text = f
+            .text
+            .replace("remote = \"198.18.40.30\"", "remote = \"198.18.44.30\"")
+            .replace("tunnels = [\"branch\"]", "tunnels = [\"branch\", \"b2\"]")
+            .replace(
+                "[[snat.pool]]",
+                "[[gre.tunnel]]\nname = \"b2\"\nlocal = \"198.18.40.10\"\nremote = \"198.18.40.31\"\nkey = 2\n\n[[snat.pool]]",
+            );
+        file(&text)
+    };
+    let [a, b] = files;
+    let p = plan([edit(a), edit(b)]).unwrap_or_else(|r| panic!("{r:?}"));
+    assert_eq!(p.sites.len(), 2, "{}", p.describe());
+    let g = &p.hosts[p.sites[0].gateway];
+    assert_eq!(g.links[0].segment, "eth0");
+    assert_eq!(g.links[0].addrs[0].to_string(), "198.18.44.30/32");
+    assert_eq!(g.routes, ["198.18.40.10/32 dev eth0"]);
+    for n in &p.nodes {
+        assert_eq!(n.routes, ["198.18.44.30/32 dev eth0"]);
+    }
+    assert!(p.notes.iter().any(|n| n.contains("on no segment's subnet")));
+    assert_eq!(p.sites[1].site.local.to_string(), "198.18.40.31");
+    assert_eq!(p.sites[1].site.inside.to_string(), "198.19.254.0/24");
 }
 
 #[test]
