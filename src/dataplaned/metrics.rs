@@ -12,7 +12,7 @@ use crate::metrics::{Labels, Metrics};
 use dataplane::counters::{Counter as C, Counters, DropReason};
 
 /// Counters exported as `appliance_dataplane_<name>_total{worker}`.
-const PLAIN: [(C, &str, &str); 19] = [
+const PLAIN: [(C, &str, &str); 20] = [
     (
         C::Passed,
         "passed",
@@ -73,6 +73,11 @@ const PLAIN: [(C, &str, &str); 19] = [
         C::IcmpRateLimited,
         "icmp_rate_limited",
         "ICMP errors not sent because the worker's rate limit was reached",
+    ),
+    (
+        C::Rescheduled,
+        "rescheduled",
+        "UDP and ICMP flows whose backend was down or gone, scheduled afresh",
     ),
     (
         C::SyncAdopted,

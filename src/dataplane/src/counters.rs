@@ -145,6 +145,8 @@ pub enum Counter {
     /// (`tunnel`, RFC 2003).
     DirectRouted,
     IpipEncapsulated,
+    /// UDP and ICMP flows whose backend was down or gone, scheduled afresh on their next packet.
+    Rescheduled,
     /// Session sync: a peer's flows adopted here, updated (a refresh, a state change), removed
     /// because the peer reported them gone, and refused (see `pipeline::adopt::AdoptError`).
     SyncAdopted,
@@ -186,6 +188,7 @@ impl Counter {
         (Counter::SnatMappings, "snat_mappings"),
         (Counter::DirectRouted, "direct_routed"),
         (Counter::IpipEncapsulated, "ipip_encapsulated"),
+        (Counter::Rescheduled, "rescheduled"),
         (Counter::SyncAdopted, "sync_adopted"),
         (Counter::SyncUpdated, "sync_updated"),
         (Counter::SyncRemoved, "sync_removed"),

@@ -499,7 +499,17 @@ impl Pipeline {
         let key = p.key;
         // Known flows first: an entry exists only in its owner's table, so a hit needs neither
         // classification nor an ownership check, and established packets skip both lookups.
-        let (i, dir) = match self.ct.lookup_hashed(&key, p.hash) {
+        let hit = match self.ct.lookup_hashed(&key, p.hash) {
+            Some((i, Dir::Original)) if self.to_a_dead_backend(snap, i, key.proto) => {
+                // A connectionless flow has nothing to lose by moving: its next datagram is
+                // scheduled afresh rather than sent on to a backend that is down or gone
+                // (IPVS's expire_nodest_conn). TCP flows stay: moving one resets it anyway.
+                self.end_flow(i);
+                None
+            }
+            hit => hit,
+        };
+        let (i, dir) = match hit {
             Some((i, dir)) => {
                 if p.ttl <= 1 {
                     let e = *self.ct.get(i);
@@ -709,6 +719,23 @@ impl Pipeline {
         };
         self.flow_opened(b.id, choice);
         Ok(i)
+    }
+
+    /// Whether flow `i`, a UDP or ICMP service flow, goes to a backend that is down or gone.
+    #[inline(always)]
+    fn to_a_dead_backend(&self, snap: &Snapshot, i: u32, protocol: u8) -> bool {
+        if protocol == proto::TCP {
+            return false;
+        }
+        let e = self.ct.get(i);
+        e.kind() != Kind::Snat && !snap.backend_up(e.backend_id)
+    }
+
+    /// Ends flow `i` now, giving back what it held.
+    fn end_flow(&mut self, i: u32) {
+        let (ct, sched, snat) = (&mut self.ct, &mut self.sched, &mut self.snat);
+        ct.remove(i, &mut |e: &Entry| release(sched, snat, e));
+        self.counters.add(Counter::Rescheduled, 1);
     }
 
     fn flow_opened(&mut self, backend_id: u16, choice: Choice) {

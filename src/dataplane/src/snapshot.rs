@@ -163,6 +163,9 @@ pub struct Snapshot {
     backends_by_addr: StaticMap<u8>,
     /// The host's own addresses, sorted.
     locals: Vec<Ipv4Addr>,
+    /// By backend id: whether the backend is up (health-checked, configured). A backend that
+    /// is gone or down is `false`.
+    backend_up: Vec<bool>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -301,6 +304,10 @@ impl Snapshot {
                 }),
             spec.hash_seed,
         );
+        let mut backend_up = vec![false; MAX_BACKEND_IDS];
+        for b in services.iter().flat_map(|s| &s.backends) {
+            backend_up[usize::from(b.id)] = b.up;
+        }
         let gw = Gateway::build(
             &spec.tunnels,
             &spec.pools,
@@ -320,6 +327,7 @@ impl Snapshot {
             workers: spec.workers.max(1),
             hash_seed: spec.hash_seed,
             cluster_seed: spec.cluster_seed,
+            backend_up,
             services_by_vip,
             backends_by_addr,
             locals: {
@@ -340,6 +348,15 @@ impl Snapshot {
     #[inline]
     pub fn is_local(&self, addr: Ipv4Addr) -> bool {
         self.locals.binary_search(&addr).is_ok()
+    }
+
+    /// Whether the backend with stable id `id` is configured and up.
+    #[inline(always)]
+    pub fn backend_up(&self, id: u16) -> bool {
+        self.backend_up
+            .get(usize::from(id))
+            .copied()
+            .unwrap_or(false)
     }
 
     #[inline(always)]

@@ -403,6 +403,13 @@ impl Conntrack {
         }
     }
 
+    /// Whether flow `i` carried a packet here since it was last queued (a peer's copy that
+    /// this node never forwarded has not).
+    pub fn carried_here(&self, i: u32, now: u32) -> bool {
+        let e = &self.entries[i as usize];
+        age(now, e.last_seen) < age(now, e.queued_at)
+    }
+
     /// Frees flow `i` because a peer reported it gone. Not logged.
     pub fn remove_adopted(&mut self, i: u32, on_free: &mut impl FnMut(&Entry)) {
         self.log.mute(true);

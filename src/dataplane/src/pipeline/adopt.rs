@@ -169,8 +169,23 @@ impl Pipeline {
     ) -> Result<Adoption, AdoptError> {
         if let Some((i, _)) = self.ct.lookup(&a.original) {
             let e = *self.ct.get(i);
-            if e.kind() != a.kind || e.backend != a.backend || e.backend_port != a.backend_port {
-                return Err(AdoptError::Conflict);
+            // The translated source is the flow's own for FullNAT and SNAT (a pool port);
+            // NAT and direct return keep the client's, a tunnel's is this node's.
+            let pooled = matches!(a.kind, Kind::FullNat | Kind::Snat);
+            if e.kind() != a.kind
+                || e.backend != a.backend
+                || e.backend_port != a.backend_port
+                || (pooled && (e.local != a.local || e.local_port != a.local_port))
+            {
+                // The peer made another flow of the same 5-tuple (this one ended there, or was
+                // scheduled afresh): its word replaces a copy that carried nothing here; a flow
+                // this node forwards stays.
+                if self.ct.carried_here(i, now) {
+                    return Err(AdoptError::Conflict);
+                }
+                let (ct, sched, snat) = (&mut self.ct, &mut self.sched, &mut self.snat);
+                ct.remove_adopted(i, &mut |e: &Entry| release(sched, snat, e));
+                return self.adopt_inner(snap, now, a);
             }
             self.ct
                 .update_adopted(i, now, a.state, a.fins, a.remaining_ms);

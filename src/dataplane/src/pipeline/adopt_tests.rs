@@ -232,6 +232,47 @@ fn a_peers_removal_never_ends_a_flow_that_lives_on_here() {
 }
 
 #[test]
+fn a_peers_new_flow_of_the_same_tuple_replaces_a_copy_but_not_a_live_flow() {
+    let s = snap(1);
+    let mut a = pipeline(0, 256);
+    let (_, _) = open_two(&mut a, &s);
+    let full = a
+        .conntrack()
+        .iter()
+        .map(|e| Adopted::from_entry(e, 5000))
+        .find(|f| f.kind == Kind::FullNat)
+        .unwrap();
+    let mut b = pipeline(0, 256);
+    b.adopt(&s, 0, &full).unwrap();
+    // The peer scheduled the same tuple afresh, from another pool port: the copy, which
+    // carried nothing here, gives way and its port is free again.
+    let moved = Adopted {
+        local_port: full.local_port + 2,
+        ..full
+    };
+    assert_eq!(b.adopt(&s, 1, &moved), Ok(Adoption::New));
+    assert_eq!(b.conntrack().used(), 1);
+    assert_eq!(b.snat().pools[1].used(0), [1, 0, 0]);
+    // Once the flow carries packets here, a peer's other version of it is refused.
+    let mut f = from_outside(&frames::tcp_segment(
+        sa(CLIENT, 40000),
+        sa(VIP, 80),
+        ACK,
+        b"x",
+    ));
+    assert_eq!(run(&mut b, &s, 2, &mut f), Verdict::Tx { iface: IF_IN });
+    let mut f = from_outside(&frames::tcp_segment(
+        sa(CLIENT, 40000),
+        sa(VIP, 80),
+        ACK,
+        b"y",
+    ));
+    assert_eq!(run(&mut b, &s, 3, &mut f), Verdict::Tx { iface: IF_IN });
+    assert_eq!(ports(&ip_of(&f)).0, moved.local_port);
+    assert_eq!(b.adopt(&s, 4, &full), Err(AdoptError::Conflict));
+}
+
+#[test]
 fn a_bulk_export_pages_through_every_flow() {
     let s = snap(1);
     let mut a = pipeline(0, 256);

@@ -195,6 +195,57 @@ fn clients_spread_over_backends_and_health_steers_new_flows_only() {
 }
 
 #[test]
+fn a_udp_flow_whose_backend_went_down_is_scheduled_afresh() {
+    let s = snap([true, true]);
+    let mut p = pipeline();
+    let udp = |port| {
+        frames::ethernet(
+            FROM_CLIENT,
+            &frames::udp_datagram(sa(CLIENT, port), sa(VIP, 53), b"query"),
+        )
+    };
+    // Round robin: two flows, one on each backend.
+    let on = [5000u16, 5001].map(|port| forward(&mut p, &s, 0, &mut udp(port)));
+    let port_b1 = if on[0] == B1 { 5000 } else { 5001 };
+    let tcp_b1 = (0..40u16)
+        .map(|k| 1000 + k)
+        .find(|&port| {
+            let mut f = frames::ethernet(
+                FROM_CLIENT,
+                &frames::tcp_segment(sa(CLIENT, port), sa(VIP, 80), SYN, b""),
+            );
+            forward(&mut p, &s, 0, &mut f) == B1
+        })
+        .unwrap();
+    // B1 goes down: the UDP flow's next datagram goes to B2, as a new flow; the TCP flow stays.
+    let down = Snapshot::build(&spec([false, true], 1), Some(&s)).unwrap();
+    assert_eq!(forward(&mut p, &down, 1, &mut udp(port_b1)), B2);
+    assert_eq!(p.counters().get(Counter::Rescheduled), 1);
+    assert_eq!(forward(&mut p, &down, 2, &mut udp(port_b1)), B2);
+    assert_eq!(
+        p.counters().get(Counter::Rescheduled),
+        1,
+        "once: the new flow is on B2"
+    );
+    let mut f = frames::ethernet(
+        FROM_CLIENT,
+        &frames::tcp_segment(sa(CLIENT, tcp_b1), sa(VIP, 80), ACK, b""),
+    );
+    assert_eq!(forward(&mut p, &down, 3, &mut f), B1);
+    // The UDP flow gave B1's count back when it moved; the TCP flow keeps its own.
+    let id = |svc: usize| {
+        down.services[svc]
+            .backends
+            .iter()
+            .find(|b| b.addr == B1)
+            .unwrap()
+            .id
+    };
+    assert_eq!(p.sched().active(id(1)), 0, "dns on B1");
+    assert_eq!(p.sched().active(id(0)), 1, "web on B1");
+}
+
+#[test]
 fn udp_round_robin_and_zero_checksum_stays_zero() {
     let s = snap([true, true]);
     let mut p = pipeline();
