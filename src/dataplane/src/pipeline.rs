@@ -500,10 +500,7 @@ impl Pipeline {
         // Known flows first: an entry exists only in its owner's table, so a hit needs neither
         // classification nor an ownership check, and established packets skip both lookups.
         let hit = match self.ct.lookup_hashed(&key, p.hash) {
-            Some((i, Dir::Original)) if self.to_a_dead_backend(snap, i, key.proto) => {
-                // A connectionless flow has nothing to lose by moving: its next datagram is
-                // scheduled afresh rather than sent on to a backend that is down or gone
-                // (IPVS's expire_nodest_conn). TCP flows stay: moving one resets it anyway.
+            Some((i, Dir::Original)) if self.schedule_afresh(snap, i, key.proto, p.tcp_flags) => {
                 self.end_flow(i);
                 None
             }
@@ -721,14 +718,37 @@ impl Pipeline {
         Ok(i)
     }
 
-    /// Whether flow `i`, a UDP or ICMP service flow, goes to a backend that is down or gone.
+    /// Whether a client's packet of service flow `i` starts a flow of its own, scheduled
+    /// afresh (as IPVS's `expire_nodest_conn` and `conn_reuse_mode`):
+    /// - a UDP or ICMP flow whose backend is down or gone: a connectionless flow loses nothing
+    ///   by moving;
+    /// - a TCP SYN (without ACK) on a flow that closed (TIME_WAIT, RST) or whose backend is down
+    ///   or gone: a new connection that reuses the client's port, which would otherwise go to
+    ///   the old flow's backend.
+    ///
+    /// An established TCP flow stays with its backend even when it is down: moving it would
+    /// reset it anyway.
     #[inline(always)]
-    fn to_a_dead_backend(&self, snap: &Snapshot, i: u32, protocol: u8) -> bool {
-        if protocol == proto::TCP {
+    fn schedule_afresh(
+        &self,
+        snap: &Snapshot,
+        i: u32,
+        protocol: u8,
+        tcp_flags: Option<u8>,
+    ) -> bool {
+        use super::wire::tcp::flags::{ACK, SYN};
+        let e = self.ct.get(i);
+        if e.kind() == Kind::Snat {
             return false;
         }
-        let e = self.ct.get(i);
-        e.kind() != Kind::Snat && !snap.backend_up(e.backend_id)
+        match tcp_flags {
+            None => protocol != proto::TCP && !snap.backend_up(e.backend_id),
+            Some(f) if f & (SYN | ACK) == SYN => {
+                matches!(e.state(), State::TimeWait | State::Close)
+                    || !snap.backend_up(e.backend_id)
+            }
+            Some(_) => false,
+        }
     }
 
     /// Ends flow `i` now, giving back what it held.

@@ -246,6 +246,33 @@ fn a_udp_flow_whose_backend_went_down_is_scheduled_afresh() {
 }
 
 #[test]
+fn a_new_connection_on_an_old_port_is_scheduled_afresh() {
+    let s = snap([true, true]);
+    let mut p = pipeline();
+    let seg = |port, flags| {
+        frames::ethernet(
+            FROM_CLIENT,
+            &frames::tcp_segment(sa(CLIENT, port), sa(VIP, 80), flags, b""),
+        )
+    };
+    let on_b1: Vec<u16> = (0..40u16)
+        .map(|k| 2000 + k)
+        .filter(|&port| forward(&mut p, &s, 0, &mut seg(port, SYN)) == B1)
+        .take(2)
+        .collect();
+    let (closed, open) = (on_b1[0], on_b1[1]);
+    // One connection ends with a reset; the other stays open. B1 goes down.
+    forward(&mut p, &s, 1, &mut seg(closed, RST | ACK));
+    let down = Snapshot::build(&spec([false, true], 1), Some(&s)).unwrap();
+    // A new connection from either port (a SYN without ACK) is scheduled afresh, on B2; a
+    // segment of the open connection stays with B1.
+    assert_eq!(forward(&mut p, &down, 2, &mut seg(closed, SYN)), B2);
+    assert_eq!(forward(&mut p, &down, 3, &mut seg(open, ACK)), B1);
+    assert_eq!(forward(&mut p, &down, 4, &mut seg(open, SYN)), B2);
+    assert_eq!(p.counters().get(Counter::Rescheduled), 2);
+}
+
+#[test]
 fn udp_round_robin_and_zero_checksum_stays_zero() {
     let s = snap([true, true]);
     let mut p = pipeline();
