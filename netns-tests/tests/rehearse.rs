@@ -40,13 +40,8 @@ struct Ran {
 }
 
 /// `applianced drill ARGS --json --out OUT`; checks that no namespace of it remains.
-/// One drill at a time in this binary: each times failovers, checks and requests against
-/// deadlines, and several at once on a two-core machine measure the machine, not the pair.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn drill(args: &[&str], out: &Path) -> Ran {
     netns_tests::require_root();
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let child = Command::new(netns_tests::bin_path("applianced"))
         .arg("drill")
         .args(args)
