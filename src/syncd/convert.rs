@@ -70,11 +70,12 @@ fn state(v: u8) -> Option<State> {
     (v <= State::Icmp as u8).then(|| State::from_u8(v))
 }
 
-/// What a peer's record asks of the data plane, with the flow kinds whose ownership rule
-/// decides which worker gets it (a removal names no kind: both rules are asked).
+/// What a peer's record asks of the data plane: a flow to adopt (its kind says which ownership
+/// rule finds its worker), or a refresh or removal of the flow with `key`, which names no kind,
+/// so both rules' workers are asked.
 pub enum Work {
-    One(Kind, Inbound),
-    Either(Inbound),
+    Adopt(Adopted),
+    Either(FlowKey, Inbound),
 }
 
 /// The work a state record asks for; `None` for a record that names a state the data plane
@@ -89,29 +90,29 @@ pub fn work(r: &sync::Record) -> Option<Work> {
                 sync::Kind::Dr => Kind::Dr,
                 sync::Kind::Tunnel => Kind::Tunnel,
             };
-            Work::One(
+            Work::Adopt(Adopted {
+                original: original(&f.key),
                 kind,
-                Inbound::Adopt(Adopted {
-                    original: original(&f.key),
-                    kind,
-                    state: state(f.state)?,
-                    fins: f.fins & 3,
-                    profile: f.profile,
-                    backend: f.backend,
-                    backend_port: f.backend_port,
-                    local: f.local,
-                    local_port: f.local_port,
-                    remaining_ms: f.remaining_ms,
-                }),
-            )
+                state: state(f.state)?,
+                fins: f.fins & 3,
+                profile: f.profile,
+                backend: f.backend,
+                backend_port: f.backend_port,
+                local: f.local,
+                local_port: f.local_port,
+                remaining_ms: f.remaining_ms,
+            })
         }
-        sync::Record::FlowRefresh(f) => Work::Either(Inbound::Refresh {
-            key: original(&f.key),
-            state: state(f.state)?,
-            fins: f.fins & 3,
-            remaining_ms: f.remaining_ms,
-        }),
-        sync::Record::FlowRemoved(k) => Work::Either(Inbound::Forget(original(k))),
+        sync::Record::FlowRefresh(f) => Work::Either(
+            original(&f.key),
+            Inbound::Refresh {
+                key: original(&f.key),
+                state: state(f.state)?,
+                fins: f.fins & 3,
+                remaining_ms: f.remaining_ms,
+            },
+        ),
+        sync::Record::FlowRemoved(k) => Work::Either(original(k), Inbound::Forget(original(k))),
         // Mappings and pool ports come with their flows (see above).
         _ => return None,
     })
@@ -147,7 +148,7 @@ mod tests {
             entry: e,
             remaining_ms: 1234,
         };
-        let Some(Work::One(Kind::FullNat, Inbound::Adopt(a))) = work(&record(&c)) else {
+        let Some(Work::Adopt(a)) = work(&record(&c)) else {
             panic!("an upsert adopts");
         };
         assert_eq!(a, Adopted::from_entry(&e, 1234));
@@ -155,7 +156,7 @@ mod tests {
             kind: ChangeKind::Removed,
             ..c
         };
-        let Some(Work::Either(Inbound::Forget(k))) = work(&record(&gone)) else {
+        let Some(Work::Either(_, Inbound::Forget(k))) = work(&record(&gone)) else {
             panic!("a removal forgets");
         };
         assert_eq!(k, e.original_key());

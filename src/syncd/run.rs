@@ -14,6 +14,7 @@ use super::bulk::Tables;
 use super::convert::{self, Work};
 use super::status::{PeerStatus, SyncHandle, SyncStatus};
 use super::{SyncLink, SyncWorker, IDLE_POLL};
+use crate::dataplaned::worker_sync::Inbound;
 use crate::events::{EventLog, SyncEvent};
 use dataplane::counters::Counter;
 use dataplane::pipeline::adopt::owner;
@@ -304,19 +305,13 @@ impl State {
                 }
             };
             match work {
-                Work::One(kind, item) => {
-                    let key = match item {
-                        crate::dataplaned::worker_sync::Inbound::Adopt(a) => a.original,
-                        _ => continue,
-                    };
-                    send(usize::from(owner(&snap, kind, &key)), item);
+                Work::Adopt(a) => {
+                    send(
+                        usize::from(owner(&snap, a.kind, &a.original)),
+                        Inbound::Adopt(a),
+                    );
                 }
-                Work::Either(item) => {
-                    let key = match item {
-                        crate::dataplaned::worker_sync::Inbound::Refresh { key, .. }
-                        | crate::dataplaned::worker_sync::Inbound::Forget(key) => key,
-                        crate::dataplaned::worker_sync::Inbound::Adopt(a) => a.original,
-                    };
+                Work::Either(key, item) => {
                     let a = owner(&snap, dataplane::conntrack::Kind::Nat, &key);
                     let b = owner(&snap, dataplane::conntrack::Kind::Snat, &key);
                     send(usize::from(a), item);

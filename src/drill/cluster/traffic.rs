@@ -159,15 +159,25 @@ pub async fn open(conns: &mut Vec<Option<TcpStream>>, to: SocketAddrV4, n: usize
         .buffered(OPEN_CONCURRENCY)
         .collect()
         .await;
+    opened(results, conns, start)
+}
+
+/// Counts what opening came to: the opened ones join `into`, the others count as broken by
+/// reason.
+pub fn opened<T>(
+    results: Vec<Result<T, String>>,
+    into: &mut Vec<Option<T>>,
+    start: Instant,
+) -> Outcome {
     let mut out = Outcome {
-        connections: n,
+        connections: results.len(),
         ..Outcome::default()
     };
     for r in results {
         match r {
-            Ok(s) => {
+            Ok(c) => {
                 out.survived += 1;
-                conns.push(Some(s));
+                into.push(Some(c));
             }
             Err(why) => *out.broken.entry(why).or_default() += 1,
         }

@@ -115,40 +115,33 @@ impl Drop for Servers {
 /// SO_REUSEADDR so a restart right after a stop finds the port free (the stateful drill's echo
 /// servers use it too).
 pub(crate) fn tcp_listener(port: u16) -> std::io::Result<TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let (s, addr) = match Socket::new(Domain::IPV6, Type::STREAM, None) {
-        Ok(s) => {
-            s.set_only_v6(false)?;
-            (s, SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)))
-        }
-        Err(_) => (
-            Socket::new(Domain::IPV4, Type::STREAM, None)?,
-            SocketAddr::from(([0, 0, 0, 0], port)),
-        ),
-    };
-    s.set_reuse_address(true)?;
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
+    let s = any_address_socket(socket2::Type::STREAM, port)?;
     s.listen(1024)?;
     TcpListener::from_std(s.into())
 }
 
 pub(crate) fn udp_socket(port: u16) -> std::io::Result<UdpSocket> {
-    use socket2::{Domain, Socket, Type};
-    let (s, addr) = match Socket::new(Domain::IPV6, Type::DGRAM, None) {
+    UdpSocket::from_std(any_address_socket(socket2::Type::DGRAM, port)?.into())
+}
+
+/// A non-blocking socket of `kind` bound to `port` on every address, IPv6 and IPv4 alike
+/// (IPv4 only where the namespace has no IPv6), with SO_REUSEADDR.
+fn any_address_socket(kind: socket2::Type, port: u16) -> std::io::Result<socket2::Socket> {
+    use socket2::{Domain, Socket};
+    let (s, addr) = match Socket::new(Domain::IPV6, kind, None) {
         Ok(s) => {
             s.set_only_v6(false)?;
             (s, SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)))
         }
         Err(_) => (
-            Socket::new(Domain::IPV4, Type::DGRAM, None)?,
+            Socket::new(Domain::IPV4, kind, None)?,
             SocketAddr::from(([0, 0, 0, 0], port)),
         ),
     };
     s.set_reuse_address(true)?;
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
-    UdpSocket::from_std(s.into())
+    Ok(s)
 }
 
 async fn listen(

@@ -191,62 +191,37 @@ async fn drive(
 ) {
     let running = Arc::new(AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
-    if !spec.http.is_empty() && spec.http_rate > 0 {
-        let (s, l) = (spec.clone(), log.clone());
-        tasks.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1) / s.http_rate);
-            tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            for k in 0usize.. {
-                tick.tick().await;
-                let to = s.http[k % s.http.len()];
-                let (l, timeout) = (l.clone(), s.request_timeout);
-                tokio::spawn(async move {
-                    let t = now_us();
-                    let r = tokio::time::timeout(timeout, http_request(to))
-                        .await
-                        .unwrap_or(Err("timeout"));
-                    record(&l, t, Proto::Http, r.err());
-                });
-            }
-        });
+    let timeout = spec.request_timeout;
+    if spec.http_rate > 0 {
+        stream(
+            &mut tasks,
+            &log,
+            spec.http_rate,
+            spec.http.clone(),
+            timeout,
+            Proto::Http,
+            |to, _| http_request(to),
+        );
+        stream(
+            &mut tasks,
+            &log,
+            spec.http_rate,
+            spec.icmp.clone(),
+            timeout,
+            Proto::Icmp,
+            echo,
+        );
     }
-    if !spec.udp.is_empty() && spec.udp_rate > 0 {
-        let (s, l) = (spec.clone(), log.clone());
-        tasks.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1) / s.udp_rate);
-            tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            for k in 0usize.. {
-                tick.tick().await;
-                let to = s.udp[k % s.udp.len()];
-                let (l, timeout) = (l.clone(), s.request_timeout);
-                tokio::spawn(async move {
-                    let t = now_us();
-                    let r = tokio::time::timeout(timeout, udp_request(to, k))
-                        .await
-                        .unwrap_or(Err("timeout"));
-                    record(&l, t, Proto::Udp, r.err());
-                });
-            }
-        });
-    }
-    if !spec.icmp.is_empty() && spec.http_rate > 0 {
-        let (s, l) = (spec.clone(), log.clone());
-        tasks.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1) / s.http_rate);
-            tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            for k in 0usize.. {
-                tick.tick().await;
-                let to = s.icmp[k % s.icmp.len()];
-                let (l, timeout) = (l.clone(), s.request_timeout);
-                tokio::spawn(async move {
-                    let t = now_us();
-                    let r = tokio::time::timeout(timeout, echo(to, k))
-                        .await
-                        .unwrap_or(Err("timeout"));
-                    record(&l, t, Proto::Icmp, r.err());
-                });
-            }
-        });
+    if spec.udp_rate > 0 {
+        stream(
+            &mut tasks,
+            &log,
+            spec.udp_rate,
+            spec.udp.clone(),
+            timeout,
+            Proto::Udp,
+            udp_request,
+        );
     }
     let mut next_slot = 0usize;
     while let Some(Cmd::Reopen) = rx.recv().await {
@@ -268,6 +243,42 @@ async fn drive(
         }
     }
     tasks.abort_all();
+}
+
+/// Requests at `rate` per second, round robin over `targets` (none: no stream), each on a task
+/// of its own so a slow answer never delays the next; each recorded as answered or failed.
+fn stream<T, F, Fut>(
+    tasks: &mut tokio::task::JoinSet<()>,
+    log: &Arc<Mutex<Log>>,
+    rate: u32,
+    targets: Vec<T>,
+    timeout: Duration,
+    proto: Proto,
+    request: F,
+) where
+    T: Copy + Send + 'static,
+    F: Fn(T, usize) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), &'static str>> + Send + 'static,
+{
+    if targets.is_empty() {
+        return;
+    }
+    let log = log.clone();
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        for k in 0usize.. {
+            tick.tick().await;
+            let (l, r) = (log.clone(), request(targets[k % targets.len()], k));
+            tokio::spawn(async move {
+                let t = now_us();
+                let r = tokio::time::timeout(timeout, r)
+                    .await
+                    .unwrap_or(Err("timeout"));
+                record(&l, t, proto, r.err());
+            });
+        }
+    });
 }
 
 fn record(log: &Mutex<Log>, t_us: i64, proto: Proto, failed: Option<&'static str>) {

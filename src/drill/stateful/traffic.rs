@@ -247,21 +247,7 @@ async fn open_udp(flows: &mut Vec<Option<UdpFlow>>, class: &Class, n: usize) -> 
         .buffer_unordered(UDP_OPEN_CONCURRENCY)
         .collect()
         .await;
-    let mut out = Outcome {
-        connections: n,
-        ..Outcome::default()
-    };
-    for r in results {
-        match r {
-            Ok(f) => {
-                out.survived += 1;
-                flows.push(Some(f));
-            }
-            Err(why) => *out.broken.entry(why).or_default() += 1,
-        }
-    }
-    out.elapsed_ms = start.elapsed().as_millis() as u64;
-    out
+    tcp::opened(results, flows, start)
 }
 
 /// Sends `p` (again every [`UDP_RESEND`]) until its echo comes back within `timeout`; returns

@@ -61,7 +61,10 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
         Some(i) => args
             .get(i + 1)
             .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} needs a number")),
+            .unwrap_or_else(|| {
+                eprintln!("sync-bench: {name} needs a number\n{USAGE}");
+                std::process::exit(2)
+            }),
         None => default,
     }
 }

@@ -114,6 +114,15 @@ pub fn adopted_slack(timeout: u32) -> u32 {
     (timeout / 4).min(2_000)
 }
 
+/// How old a peer's copy counts as, with `remaining_ms` left at the peer: its lifetime is
+/// that plus the slack, within the timeout.
+fn adopted_age(timeout: u32, remaining_ms: u32) -> u32 {
+    timeout
+        - remaining_ms
+            .saturating_add(adopted_slack(timeout))
+            .min(timeout)
+}
+
 /// Milliseconds from `then` to `now` on the wrapping 32-bit clock.
 #[inline(always)]
 fn age(now: u32, then: u32) -> u32 {
@@ -375,10 +384,7 @@ impl Conntrack {
         let e = &mut self.entries[i as usize];
         e.fins = fins;
         let timeout = self.timeout_of(&self.entries[i as usize]);
-        let lifetime = remaining_ms
-            .saturating_add(adopted_slack(timeout))
-            .min(timeout);
-        self.entries[i as usize].last_seen = now.wrapping_sub(timeout - lifetime);
+        self.entries[i as usize].last_seen = now.wrapping_sub(adopted_age(timeout, remaining_ms));
         Ok(i)
     }
 
@@ -393,11 +399,7 @@ impl Conntrack {
             self.requeue(i, old, new, now);
         }
         let e = self.entries[i as usize];
-        let timeout = self.timeout_of(&e);
-        let lifetime = remaining_ms
-            .saturating_add(adopted_slack(timeout))
-            .min(timeout);
-        let peer_age = timeout - lifetime;
+        let peer_age = adopted_age(self.timeout_of(&e), remaining_ms);
         if peer_age < age(now, e.last_seen) {
             self.entries[i as usize].last_seen = now.wrapping_sub(peer_age);
         }
