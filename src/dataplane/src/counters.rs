@@ -158,6 +158,10 @@ pub enum Counter {
     /// This worker's changes that did not fit the change log between two drains (a bulk
     /// resynchronisation repairs them).
     SyncChangesLost,
+    /// Established-flow offload: directions whose rule the worker offered to the XDP program,
+    /// and established packets whose forwarding no rule can express (see `offload::derive`).
+    OffloadOffered,
+    OffloadUnfit,
     Drops,
 }
 
@@ -195,6 +199,8 @@ impl Counter {
         (Counter::SyncRemoveIgnored, "sync_remove_ignored"),
         (Counter::SyncRefused, "sync_refused"),
         (Counter::SyncChangesLost, "sync_changes_lost"),
+        (Counter::OffloadOffered, "offload_offered"),
+        (Counter::OffloadUnfit, "offload_unfit"),
     ];
 }
 

@@ -20,6 +20,7 @@ pub mod gateway;
 pub mod lookup;
 pub mod nat;
 pub mod neighbours;
+pub mod offload;
 pub mod pipeline;
 pub mod pmtu;
 mod prefetch;

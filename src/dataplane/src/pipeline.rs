@@ -32,6 +32,7 @@ use parse::{parse, parse_gre, quoted_key};
 use super::conntrack::{self, Conntrack, Dir, Entry, InsertError, Kind, NewFlow, State, Timeouts};
 use super::counters::{Counter, Counters, DropReason};
 use super::flow::{client_hash, inside_hash, mix2, FlowKey};
+use super::offload;
 use super::ratelimit::TokenBucket;
 use super::sched::{Choice, SchedState};
 use super::snapshot::Snapshot;
@@ -39,6 +40,7 @@ use super::snat::mapping::{Inside, Mappings};
 use super::snat::SnatState;
 use super::steering;
 use super::tables::AllocError;
+use super::tunnel;
 use super::tunnel_counters::PerTunnel;
 use super::wire::{ethernet, proto, Address, EtherType, EthernetFrame, Ipv4Packet};
 
@@ -74,6 +76,8 @@ pub struct PipelineConfig {
     /// needed), and how many it may send at once after a quiet spell (RFC 1812 §4.3.2.8).
     pub icmp_errors_per_second: u32,
     pub icmp_errors_burst: u32,
+    /// Offer established flows' rules to the XDP program (`offload.rs`).
+    pub offload: bool,
 }
 
 impl Default for PipelineConfig {
@@ -88,6 +92,7 @@ impl Default for PipelineConfig {
             // As Linux's `icmp_msgs_per_sec` and `icmp_msgs_burst`.
             icmp_errors_per_second: 1000,
             icmp_errors_burst: 50,
+            offload: false,
         }
     }
 }
@@ -107,7 +112,21 @@ pub struct Pipeline {
     icmp_bucket: TokenBucket,
     /// Next hops a frame lacked a MAC for since the shell last looked.
     unresolved: Unresolved,
+    /// With the offload on: where a frame is kept while its rule is learnt.
+    offload: Option<OffloadBufs>,
 }
+
+/// The copy of a frame before the pipeline forwarded it, and room for the model's check of the
+/// rule learnt from it; allocated once when the offload is turned on.
+struct OffloadBufs {
+    before: Box<[u8]>,
+    check: Box<[u8]>,
+}
+
+/// Frames longer than this are never the first of a rule (UMEM chunks are at most 4 KiB).
+const OFFLOAD_FRAME_MAX: usize = 4096;
+/// Offload events a worker logs between two drains (once per millisecond).
+const OFFLOAD_LOG: usize = 1024;
 
 /// The last few next hops without a neighbour entry (a small ring: a burst towards one address
 /// records it once; the shell takes them every millisecond and asks the kernel to resolve them).
@@ -237,7 +256,47 @@ impl Pipeline {
             synced: 0,
             ident: 0,
             unresolved: Unresolved::default(),
+            offload: None,
         })
+        .map(|mut p| {
+            p.set_offload(cfg.offload);
+            p
+        })
+    }
+
+    /// Turns the established-flow offload on or off (allocating its buffers now). Off forgets
+    /// every flow's offload: the shell has removed, or never made, their rules.
+    pub fn set_offload(&mut self, on: bool) {
+        self.cfg.offload = on;
+        if on && self.offload.is_none() {
+            self.offload = Some(OffloadBufs {
+                before: vec![0; OFFLOAD_FRAME_MAX].into_boxed_slice(),
+                check: vec![0; OFFLOAD_FRAME_MAX + 64].into_boxed_slice(),
+            });
+            self.ct.log_offload(OFFLOAD_LOG);
+        } else if !on && self.offload.is_some() {
+            self.offload = None;
+            self.ct.log_offload(0);
+        }
+    }
+
+    /// Hands the shell every offload event since the last call, in order. After a flush
+    /// (`true`: the log overflowed) the shell removes every rule this worker has.
+    pub fn take_offload(&mut self, f: impl FnMut(&conntrack::OffloadEvent)) -> bool {
+        let flush = std::mem::take(&mut self.ct.offload.flush);
+        if flush {
+            self.ct.forget_offloads();
+        }
+        self.ct.offload.drain(f);
+        flush
+    }
+
+    /// Withdraws every rule: the configuration the rules were learnt from changed (routes,
+    /// neighbours, backends' health, services). The flows stay; their next packets through
+    /// the worker offer rules again.
+    pub fn withdraw_all_offloads(&mut self) {
+        self.ct.forget_offloads();
+        self.ct.offload.flush = true;
     }
 
     /// Takes what changed from a new snapshot: scheduler cursors, the pools' port maps (ports
@@ -333,10 +392,23 @@ impl Pipeline {
 
     /// Expires flows within the per-batch budget and refreshes the conntrack gauges.
     pub fn housekeeping(&mut self, now: u32) {
+        self.housekeeping_with(now, &mut |_, _| conntrack::LastSeen::Unknown);
+    }
+
+    /// [`Pipeline::housekeeping`], asking `seen` when offloaded flows last went through the XDP
+    /// program (the shell reads it from the program's table).
+    pub fn housekeeping_with(
+        &mut self,
+        now: u32,
+        seen: &mut impl FnMut(u32, &Entry) -> conntrack::LastSeen,
+    ) {
         let (ct, sched, snat) = (&mut self.ct, &mut self.sched, &mut self.snat);
-        ct.expire(now, self.cfg.expire_budget, &mut |e: &Entry| {
-            release(sched, snat, e)
-        });
+        ct.expire_with(
+            now,
+            self.cfg.expire_budget,
+            &mut |e: &Entry| release(sched, snat, e),
+            seen,
+        );
         let c = &mut self.counters;
         c.set(Counter::ConntrackUsed, u64::from(ct.used()));
         c.set(Counter::ConntrackExpired, ct.stats.expired);
@@ -537,12 +609,79 @@ impl Pipeline {
             }
         };
         let e = *self.ct.get(i);
-        match dir {
+        let learn = self.offload_wanted(&e, dir, p, len);
+        if learn {
+            if let Some(b) = &mut self.offload {
+                b.before[..len].copy_from_slice(&frame[..len]);
+            }
+        }
+        let r = match dir {
             Dir::Original if e.kind().one_way() => {
                 self.forward_direct(snap, now, frame, len, p, &e)
             }
             Dir::Original => self.forward_original(snap, frame, len, p, &e),
             Dir::Reply => self.forward_reply(snap, now, frame, len, p, &e),
+        };
+        if let (true, Ok((Verdict::Tx { iface }, out))) = (learn, r) {
+            self.learn_offload(snap, i, dir, iface, len, &frame[..out]);
+        }
+        r
+    }
+
+    /// Whether this packet's direction should get a rule: the offload is on, the direction
+    /// has none, the log has room, and the flow is established: TCP past its handshake (the
+    /// client's last ACK, the backend's next packet), UDP and echo flows from the first packet
+    /// of each direction (nothing in them says more later).
+    #[inline(always)]
+    fn offload_wanted(&self, e: &Entry, dir: Dir, p: &Parsed, len: usize) -> bool {
+        self.offload.is_some()
+            && !e.offloaded(dir)
+            && self.ct.offload.has_room()
+            && len <= OFFLOAD_FRAME_MAX
+            && match p.tcp_flags {
+                Some(_) => e.state() == State::Established,
+                None => true,
+            }
+    }
+
+    /// Learns the rule that did what the pipeline just did to this packet and offers it.
+    fn learn_offload(
+        &mut self,
+        snap: &Snapshot,
+        i: u32,
+        dir: Dir,
+        iface: u16,
+        before_len: usize,
+        after: &[u8],
+    ) {
+        let e = *self.ct.get(i);
+        // What the pipeline checks per packet against a size, the rule checks too.
+        let max_len = if e.kind() == Kind::Tunnel {
+            snap.interfaces
+                .get(usize::from(iface))
+                .map_or(1500, |f| f.mtu)
+                .saturating_sub(tunnel::IPIP_OVERHEAD as u16)
+        } else if dir == Dir::Reply && e.zone != 0 {
+            snap.gw.tunnel(e.zone).map_or(0, |t| t.mtu)
+        } else {
+            u16::MAX
+        };
+        let Some(b) = &mut self.offload else { return };
+        let Some((key, action)) =
+            offload::derive(&b.before[..before_len], after, max_len, &mut b.check)
+        else {
+            self.counters.add(Counter::OffloadUnfit, 1);
+            return;
+        };
+        let offer = conntrack::Offer {
+            flow: i,
+            dir,
+            key: key.emit(),
+            action: action.emit(),
+            egress: iface,
+        };
+        if self.ct.offer(offer) {
+            self.counters.add(Counter::OffloadOffered, 1);
         }
     }
 

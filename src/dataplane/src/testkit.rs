@@ -7,6 +7,7 @@
 //! has MAC `…:a0` on interface 0 and `…:a1` on interface 1 ([`two_interfaces`]).
 
 pub mod memory;
+pub mod offload;
 pub mod web;
 
 use std::net::{Ipv4Addr, SocketAddrV4};

@@ -14,6 +14,12 @@ use std::net::Ipv4Addr;
 use super::state::{Class, Dir, State};
 use crate::flow::FlowKey;
 
+/// The bits of `Entry::kind` that hold the [`Kind`]; the others say which directions the XDP
+/// program forwards on its own (`offloaded.rs`).
+pub const KIND_MASK: u8 = 0x0f;
+const OFFLOADED_ORIGINAL: u8 = 0x40;
+const OFFLOADED_REPLY: u8 = 0x80;
+
 /// "No entry" in LRU links and free lists.
 pub const NIL: u32 = u32::MAX;
 
@@ -73,7 +79,7 @@ pub enum Kind {
 
 impl Kind {
     pub fn from_u8(v: u8) -> Kind {
-        match v {
+        match v & KIND_MASK {
             1 => Kind::Snat,
             2 => Kind::FullNat,
             3 => Kind::Dr,
@@ -155,6 +161,26 @@ impl Entry {
         Kind::from_u8(self.kind)
     }
 
+    /// Whether direction `dir` has a rule in the XDP program's table.
+    #[inline(always)]
+    pub fn offloaded(&self, dir: Dir) -> bool {
+        self.kind & offload_bit(dir) != 0
+    }
+
+    /// Whether any direction has a rule in the XDP program's table.
+    #[inline(always)]
+    pub fn any_offloaded(&self) -> bool {
+        self.kind & (OFFLOADED_ORIGINAL | OFFLOADED_REPLY) != 0
+    }
+
+    pub(super) fn set_offloaded(&mut self, dir: Dir) {
+        self.kind |= offload_bit(dir);
+    }
+
+    pub(super) fn clear_offloaded(&mut self) {
+        self.kind &= KIND_MASK;
+    }
+
     pub fn local_addr(&self) -> Ipv4Addr {
         self.local
     }
@@ -189,6 +215,14 @@ impl Entry {
 
     pub fn backend_addr(&self) -> Ipv4Addr {
         self.backend
+    }
+}
+
+#[inline(always)]
+fn offload_bit(dir: Dir) -> u8 {
+    match dir {
+        Dir::Original => OFFLOADED_ORIGINAL,
+        Dir::Reply => OFFLOADED_REPLY,
     }
 }
 

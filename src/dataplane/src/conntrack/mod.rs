@@ -16,6 +16,7 @@ pub mod changes;
 pub mod entry;
 pub mod index;
 pub mod lru;
+pub mod offloaded;
 pub mod state;
 
 use std::net::Ipv4Addr;
@@ -23,11 +24,23 @@ use std::net::Ipv4Addr;
 pub use changes::{Change, ChangeKind, ChangeLog};
 pub use entry::{Entry, Kind, NIL};
 pub use index::Index;
+pub use offloaded::{Offer, OffloadEvent, OffloadLog};
 pub use state::{Class, Dir, State, Timeouts, CLASSES};
 
 use crate::flow::FlowKey;
 use crate::tables::{self, AllocError};
 use lru::List;
+
+/// When an offloaded flow last carried a packet through the XDP program, as its caller knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastSeen {
+    /// At this time of the table's clock.
+    At(u32),
+    /// The program has no rule of it (any more): the table's own time counts.
+    NotOffloaded,
+    /// The caller cannot ask now; the flow is left for one that can.
+    Unknown,
+}
 
 /// A new flow to record: its original-direction key (zone included), where it was sent and the
 /// source it was given (`local`: the client itself in NAT mode).
@@ -105,6 +118,9 @@ pub struct Conntrack {
     pub stats: Stats,
     /// What changed, for session sync (off unless [`Conntrack::log_changes`] sized it).
     pub log: ChangeLog,
+    /// Rules for the XDP program to install and withdraw (off unless
+    /// [`Conntrack::log_offload`] sized it).
+    pub offload: OffloadLog,
 }
 
 /// What a peer's copy of a flow lives beyond the lifetime the peer reported: room for the
@@ -163,6 +179,7 @@ impl Conntrack {
             timeouts: [timeouts; PROFILES],
             stats: Stats::default(),
             log: ChangeLog::default(),
+            offload: OffloadLog::default(),
         })
     }
 
@@ -176,6 +193,44 @@ impl Conntrack {
         let lost = self.log.lost;
         self.log = ChangeLog::with_capacity(capacity);
         self.log.lost = lost;
+    }
+
+    /// Starts the offload log, up to `capacity` events between two drains (0 stops, and
+    /// forgets every flow's offload). Allocates now, off the packet path.
+    pub fn log_offload(&mut self, capacity: usize) {
+        let refused = self.offload.refused;
+        self.offload = OffloadLog::with_capacity(capacity);
+        self.offload.refused = refused;
+        if capacity == 0 {
+            self.forget_offloads();
+        }
+    }
+
+    /// Records that direction `dir` of flow `i` has a rule, logging the install; `false` (and
+    /// nothing recorded) when the log has no room.
+    pub fn offer(&mut self, offer: Offer) -> bool {
+        if !self.offload.install(offer) {
+            return false;
+        }
+        self.entries[offer.flow as usize].set_offloaded(offer.dir);
+        true
+    }
+
+    /// Forgets every flow's offload: after a flush the shell removed every rule.
+    pub fn forget_offloads(&mut self) {
+        for e in self.entries.iter_mut() {
+            e.clear_offloaded();
+        }
+    }
+
+    /// Withdraws flow `i`'s rules, if it has any.
+    #[inline(always)]
+    fn withdraw_offload(&mut self, i: u32) {
+        let e = &mut self.entries[i as usize];
+        if e.any_offloaded() {
+            e.clear_offloaded();
+            self.offload.withdraw(i);
+        }
     }
 
     /// The timeout of flow `e` now (its profile's, for its class).
@@ -283,6 +338,8 @@ impl Conntrack {
         if next as u8 != e.state {
             let (old, new) = (e.state().class(), next.class());
             e.state = next as u8;
+            // The program forwards established flows only; a FIN or RST took the flow out.
+            self.withdraw_offload(i);
             if old != new {
                 self.requeue(i, old, new, now);
                 self.log(ChangeKind::ClassChanged, i, now);
@@ -444,6 +501,7 @@ impl Conntrack {
             self.log.push(ChangeKind::Removed, &e, 0);
         }
         on_free(&e);
+        self.withdraw_offload(i);
         if let Some(c) = e.class() {
             let l = self.list_of(i, c);
             self.lists[l].unlink(&mut self.entries, i);
@@ -469,10 +527,22 @@ impl Conntrack {
     /// that carried packets since it was last looked at is logged as refreshed: its copy on a
     /// peer, which expires by the last lifetime reported, is renewed half a timeout before it
     /// would run out. A copy that carried none (a peer's flow held here) is not reported back.
-    pub fn expire(&mut self, now: u32, mut budget: u32, on_free: &mut impl FnMut(&Entry)) -> u32 {
+    pub fn expire(&mut self, now: u32, budget: u32, on_free: &mut impl FnMut(&Entry)) -> u32 {
+        self.expire_with(now, budget, on_free, &mut |_, _| LastSeen::Unknown)
+    }
+
+    /// [`Conntrack::expire`], asking `seen` when an offloaded flow's last packet went through
+    /// the XDP program (whose packets the table never sees) before judging it.
+    pub fn expire_with(
+        &mut self,
+        now: u32,
+        mut budget: u32,
+        on_free: &mut impl FnMut(&Entry),
+        seen: &mut impl FnMut(u32, &Entry) -> LastSeen,
+    ) -> u32 {
         let mut freed = 0;
         let logging = self.log.enabled();
-        for l in 0..CLASSES * PROFILES {
+        'lists: for l in 0..CLASSES * PROFILES {
             let c = Class::ALL[l % CLASSES];
             let timeout = self.timeouts[l / CLASSES].of(c);
             let horizon = if logging { timeout / 2 } else { timeout };
@@ -481,10 +551,21 @@ impl Conntrack {
                 if head == NIL {
                     break;
                 }
-                let e = &self.entries[head as usize];
+                let e = self.entries[head as usize];
                 if age(now, e.queued_at) < horizon {
                     break;
                 }
+                if e.any_offloaded() {
+                    match seen(head, &e) {
+                        LastSeen::At(t) if age(now, t) < age(now, e.last_seen) => {
+                            self.entries[head as usize].last_seen = t;
+                        }
+                        LastSeen::At(_) | LastSeen::NotOffloaded => {}
+                        // Left for a caller that can ask: the list waits behind it.
+                        LastSeen::Unknown => continue 'lists,
+                    }
+                }
+                let e = &self.entries[head as usize];
                 budget -= 1;
                 if age(now, e.last_seen) >= timeout {
                     self.remove(head, on_free);

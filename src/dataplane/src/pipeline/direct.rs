@@ -108,8 +108,8 @@ impl Pipeline {
         }
         // The inner packet is forwarded, so its TTL drops (RFC 2003 §3.1).
         Ipv4Packet::new_unchecked(&mut frame[p.l3..p.l3 + p.total]).decrement_ttl();
-        self.ident = self.ident.wrapping_add(1);
-        let len = tunnel::encapsulate_ipip(frame, p.total, e.local, e.backend, self.ident)
+        let ident = self.outer_ident(frame);
+        let len = tunnel::encapsulate_ipip(frame, p.total, e.local, e.backend, ident)
             .ok_or(Verdict::Drop(DropReason::NoRoom))?;
         let iface = next_hop(snap, &mut self.unresolved, frame, e.backend)?;
         self.counters.add(Counter::IpipEncapsulated, 1);

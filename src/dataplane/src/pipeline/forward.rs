@@ -11,7 +11,7 @@ use crate::nat::{self, Side};
 use crate::pmtu;
 use crate::snapshot::Snapshot;
 use crate::tunnel;
-use crate::wire::{ipv4, proto, tcp, Ipv4Packet};
+use crate::wire::{ethernet, ipv4, proto, tcp, Ipv4Packet};
 
 impl Pipeline {
     /// Client to service, or inside to outside: rewrite, clamp, decapsulate, next hop.
@@ -89,9 +89,9 @@ impl Pipeline {
             .gw
             .tunnel(zone)
             .ok_or(Verdict::Drop(DropReason::NoPool))?;
-        self.ident = self.ident.wrapping_add(1);
+        let ident = self.outer_ident(frame);
         // Drops here are the tunnel's, whichever way the packet came in.
-        let Some(len) = tunnel::encapsulate(frame, total, t, self.ident) else {
+        let Some(len) = tunnel::encapsulate(frame, total, t, ident) else {
             self.tunnels.zone(zone).drop(DropReason::NoRoom);
             return Err(Verdict::Drop(DropReason::NoRoom));
         };
@@ -105,6 +105,20 @@ impl Pipeline {
         c.tx_bytes += total as u64;
         self.counters.add(Counter::GreEncapsulated, 1);
         Ok((Verdict::Tx { iface }, len))
+    }
+
+    /// The Identification of an outer header for the IPv4 packet behind the Ethernet header:
+    /// with Don't Fragment (copied to the outer header) the datagram is atomic and its
+    /// Identification means nothing (RFC 6864 §4.1), so it is 0, as Linux sends it for such
+    /// packets without a socket, and the XDP program, which numbers nothing, does the same;
+    /// without, the worker numbers them for a reassembler.
+    pub(super) fn outer_ident(&mut self, frame: &[u8]) -> u16 {
+        let inner = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
+        if inner.dont_frag() {
+            return 0;
+        }
+        self.ident = self.ident.wrapping_add(1);
+        self.ident
     }
 
     /// A packet for tunnel `t` larger than its MTU: with Don't Fragment, ICMP

@@ -77,6 +77,26 @@ pub fn update32(check: u16, old: u32, new: u32) -> u16 {
     !(acc as u16)
 }
 
+/// The terms RFC 1624 eqn. 3 adds for one changed 16-bit word (`~m + m'`), for a delta that
+/// several updates share (the established-flow offload keeps one per direction).
+#[inline(always)]
+pub fn delta16(old: u16, new: u16) -> u64 {
+    u64::from(!old) + u64::from(new)
+}
+
+/// [`delta16`] for both words of a 32-bit value.
+#[inline(always)]
+pub fn delta32(old: u32, new: u32) -> u64 {
+    delta16((old >> 16) as u16, (new >> 16) as u16) + delta16(old as u16, new as u16)
+}
+
+/// Applies a folded delta: the same result as the updates whose terms it sums, applied one by
+/// one (ones'-complement addition is associative, and a non-zero sum never folds to zero).
+#[inline(always)]
+pub fn apply_delta(check: u16, delta: u16) -> u16 {
+    !fold(u64::from(!check) + u64::from(delta))
+}
+
 /// RFC 1624 eqn. 3 for a changed 128-bit value (an IPv6 address: eight words).
 #[inline(always)]
 pub fn update128(check: u16, old: u128, new: u128) -> u16 {

@@ -20,6 +20,7 @@ pub mod icmpv6;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
+pub mod offload;
 pub mod ports;
 pub mod tcp;
 pub mod udp;
