@@ -52,9 +52,33 @@ pub struct DataplaneConfig {
     /// cluster of direct-return nodes needs. Change it only on every node at once.
     #[serde(default)]
     pub cluster_seed: u64,
+    /// Established-flow offload: `xdp` (the default) forwards established flows inside the XDP
+    /// program, `off` leaves every packet to the workers.
+    #[serde(default)]
+    pub offload: Offload,
+    /// Rules the offload's table may hold (each flow direction is one); by default two per
+    /// conntrack entry of every worker. Memory is taken as rules are added.
+    #[serde(default)]
+    pub offload_entries: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Offload {
+    #[default]
+    Xdp,
+    Off,
 }
 
 impl DataplaneConfig {
+    /// The offload table's size: as configured, else two rules per conntrack entry.
+    pub fn offload_entries(&self) -> u32 {
+        self.offload_entries.unwrap_or_else(|| {
+            (u64::from(self.conntrack_per_worker) * u64::from(self.workers) * 2)
+                .min(u64::from(u32::MAX)) as u32
+        })
+    }
+
     /// Whether `other` differs only in what a reload applies in place (`cluster_seed`, which
     /// lives in the snapshot); the rest is what the workers and programs were built from.
     pub fn same_at_start(&self, other: &DataplaneConfig) -> bool {
@@ -305,6 +329,22 @@ pub fn validate(
         } else if let Some(mem) = host_memory() {
             check_table_memory(dp, mem.total, issues);
         }
+        if let Some(n) = dp.offload_entries {
+            if !(1024..=(1 << 28)).contains(&n) {
+                issues.push(
+                    root.key("offload_entries"),
+                    "offload_entries must be 1024 to 268435456",
+                    Some(format!(
+                        "leave it out for two rules per conntrack entry ({})",
+                        DataplaneConfig {
+                            offload_entries: None,
+                            ..dp.clone()
+                        }
+                        .offload_entries()
+                    )),
+                );
+            }
+        }
     } else if !services.is_empty() {
         issues.push(
             KeyPath::root().key("service").index(0),
@@ -508,6 +548,23 @@ mod tests {
         ] {
             assert!(keys.contains(&want), "{want} not in {e:?}");
         }
+    }
+
+    #[test]
+    fn the_offload_and_its_table_size() {
+        let cfg = parse_str(BASE, Path::new("t.toml")).unwrap();
+        let dp = cfg.dataplane.unwrap();
+        assert_eq!(dp.offload, super::Offload::Xdp);
+        assert_eq!(dp.offload_entries(), 2 * 2 * (1 << 18));
+        let off = parse_str(&format!("{BASE}offload = \"off\"\n"), Path::new("t.toml")).unwrap();
+        assert_eq!(off.dataplane.unwrap().offload, super::Offload::Off);
+        let text = BASE.replace("queues = 2\n", "queues = 2\noffload = \"xpd\"\n");
+        let e = errors(&text);
+        assert_eq!(e[0].0, "dataplane.offload", "{e:?}");
+        let text = BASE.replace("queues = 2\n", "queues = 2\noffload_entries = 10\n");
+        let e = errors(&text);
+        assert_eq!(e[0].0, "dataplane.offload_entries", "{e:?}");
+        assert!(e[0].1.contains("1024 to 268435456"), "{e:?}");
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod state;
 pub mod stats;
 pub mod status;
 pub mod worker;
+pub mod worker_offload;
 pub mod worker_sync;
 pub mod xdp;
 
@@ -340,6 +341,7 @@ impl Dataplane {
                 wakers: wakers.clone(),
                 shared: shared.clone(),
                 sync,
+                offload: None,
             };
             view_workers.push((id as u16, cpu, names[id].clone(), shared.clone()));
             workers.push((shared, w.spawn(pipeline)?));

@@ -96,6 +96,10 @@ pub struct FlowStatus {
     /// The GRE tunnel the client is behind.
     #[serde(default)]
     pub tunnel: Option<String>,
+    /// Whether the XDP program forwards the flow's packets on its own (established-flow
+    /// offload); `packets` counts them too.
+    #[serde(default)]
+    pub offloaded: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

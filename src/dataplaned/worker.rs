@@ -96,6 +96,8 @@ pub struct Worker {
     pub shared: Arc<WorkerShared>,
     /// This worker's end of session sync (none without `[sync]`).
     pub sync: Option<super::worker_sync::WorkerSync>,
+    /// This worker's end of the established-flow offload (none when it is off).
+    pub offload: Option<super::worker_offload::WorkerOffload>,
 }
 
 fn pin(cpu: usize) {
@@ -210,6 +212,9 @@ impl Worker {
             pin(cpu);
         }
         let start = Instant::now();
+        if let Some(o) = &mut self.offload {
+            o.set_clock(start);
+        }
         let mut fds: Vec<i32> = self.sockets.iter().map(|s| s.xsk.fd()).collect();
         fds.push(self.wakers[usize::from(self.id)].0.as_raw_fd());
         let mut last_publish = start;
@@ -247,6 +252,9 @@ impl Worker {
             let rx = path.receive(&mut pipeline, &snap, now, &mut queues, &mut handoff);
             let handed =
                 path.handed_over(&mut pipeline, &snap, now, &mut queues, &mut self.handoff_in);
+            if let Some(o) = &mut self.offload {
+                o.turn(&mut pipeline, snap.generation);
+            }
             let work = rx.frames + handed.frames;
             tx_full += rx.tx_full + handed.tx_full;
             handoff_full += rx.handoff_full;
@@ -273,7 +281,13 @@ impl Worker {
             }
             // Counters are published with the housekeeping: once per millisecond.
             let mut sync_waiting = false;
-            if path.housekeeping(&mut pipeline, now) {
+            let housekept = match &self.offload {
+                Some(o) => {
+                    path.housekeeping_with(&mut pipeline, now, &mut |i, e| o.last_seen(i, e))
+                }
+                None => path.housekeeping(&mut pipeline, now),
+            };
+            if housekept {
                 if let Some(sync) = &mut self.sync {
                     sync_waiting = sync.turn(&mut pipeline, &snap, now);
                 }
@@ -340,9 +354,9 @@ impl Worker {
         let limit = self.shared.dump_limit.load(Ordering::Relaxed) as usize;
         let ct = pipeline.conntrack();
         let flows = ct
-            .iter()
+            .iter_slots()
             .take(limit)
-            .map(|e| FlowStatus {
+            .map(|(i, e)| FlowStatus {
                 worker: self.id,
                 protocol: e.proto,
                 client: format!("{}:{}", e.client_addr(), e.client_port),
@@ -350,7 +364,11 @@ impl Worker {
                 backend: format!("{}:{}", e.backend_addr(), e.backend_port),
                 state: format!("{:?}", e.state()),
                 idle_ms: now.wrapping_sub(e.last_seen),
-                packets: e.packets,
+                // The program's packets of an offloaded flow count as the worker's do.
+                packets: e
+                    .packets
+                    .wrapping_add(self.offload.as_ref().map_or(0, |o| o.packets_of(i) as u32)),
+                offloaded: self.offload.as_ref().is_some_and(|o| o.offloaded(i)),
                 kind: e.kind().name().to_string(),
                 source: match e.kind() {
                     Kind::Nat | Kind::Dr => None,

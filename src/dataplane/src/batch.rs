@@ -7,6 +7,7 @@
 //! Per frame everything is generic and inlined into the caller: no dynamic dispatch, nothing
 //! the worker did not do before this loop had a name.
 
+use crate::conntrack::{Entry, LastSeen};
 use crate::pipeline::{Pipeline, Prepared, Verdict, PREPARE_GROUP};
 use crate::snapshot::Snapshot;
 
@@ -201,11 +202,23 @@ impl<F: Copy> WorkerLoop<F> {
     /// once per turn of the loop.
     #[inline]
     pub fn housekeeping(&mut self, pipeline: &mut Pipeline, now: u32) -> bool {
+        self.housekeeping_with(pipeline, now, &mut |_, _| LastSeen::Unknown)
+    }
+
+    /// [`WorkerLoop::housekeeping`] for a worker whose flows the XDP program may forward:
+    /// `seen` says when it last did (see [`Pipeline::housekeeping_with`]).
+    #[inline]
+    pub fn housekeeping_with(
+        &mut self,
+        pipeline: &mut Pipeline,
+        now: u32,
+        seen: &mut impl FnMut(u32, &Entry) -> LastSeen,
+    ) -> bool {
         if now == self.last_tick {
             return false;
         }
         self.last_tick = now;
-        pipeline.housekeeping(now);
+        pipeline.housekeeping_with(now, seen);
         true
     }
 }

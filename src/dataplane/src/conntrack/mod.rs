@@ -322,6 +322,15 @@ impl Conntrack {
         self.entries.iter().filter(|e| !e.is_free())
     }
 
+    /// The live flows with their slots.
+    pub fn iter_slots(&self) -> impl Iterator<Item = (u32, &Entry)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.is_free())
+            .map(|(i, e)| (i as u32, e))
+    }
+
     /// Records a packet of flow `i`: its time, and for TCP its flags' effect on the state.
     #[inline(always)]
     pub fn touch(&mut self, i: u32, dir: Dir, now: u32, tcp_flags: Option<u8>) {

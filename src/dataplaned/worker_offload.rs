@@ -1,0 +1,214 @@
+//! A worker's end of the established-flow offload: it writes the rules its pipeline offers into
+//! the XDP program's table, withdraws them when the pipeline says so, withdraws all of them when
+//! the snapshot they were learnt from is replaced, and tells the pipeline's expiry when the
+//! program last forwarded an offloaded flow. Every call here is a bpf(2) syscall, made between
+//! batches: once per flow direction, never per packet.
+//!
+//! The worker is the only writer of its flows' rules, so the table needs no locking; an update
+//! replaces a rule whole, which is why counters are read before a rule is removed.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::dataplaned::xdp::bpf;
+use dataplane::conntrack::{Dir, Entry, LastSeen, OffloadEvent};
+use dataplane::pipeline::Pipeline;
+use dataplane::wire::offload::{set_ifindex, ActionCounters, ACTION_LEN, KEY_LEN};
+
+/// The counters of one worker's offload, read by status and metrics.
+#[derive(Debug, Default)]
+pub struct OffloadShared {
+    /// Rules in the program's table now.
+    pub rules: AtomicU64,
+    pub installed: AtomicU64,
+    pub withdrawn: AtomicU64,
+    /// Rules the kernel refused (the table full, memory).
+    pub failed: AtomicU64,
+    /// Times the whole of the worker's rules were withdrawn (a new snapshot, a full log).
+    pub flushes: AtomicU64,
+    /// Packets and bytes the program forwarded for rules that are gone (the live rules' are
+    /// read from the table).
+    pub retired_packets: AtomicU64,
+    pub retired_bytes: AtomicU64,
+}
+
+/// The rules of one flow slot, by direction.
+#[derive(Debug, Default, Clone, Copy)]
+struct Rules([Option<[u8; KEY_LEN]>; 2]);
+
+pub struct WorkerOffload {
+    flows: Arc<OwnedFd>,
+    /// Kernel index of each snapshot interface.
+    ifindex: Vec<u32>,
+    rules: HashMap<u32, Rules>,
+    /// The pipeline's events of one turn (kept to reuse its memory).
+    events: Vec<OffloadEvent>,
+    /// The generation the rules were learnt from.
+    generation: u64,
+    /// CLOCK_MONOTONIC nanoseconds at the worker's clock zero (the program's timestamps are
+    /// `bpf_ktime_get_ns`, the same clock).
+    base_ns: u64,
+    pub shared: Arc<OffloadShared>,
+}
+
+/// CLOCK_MONOTONIC now, in nanoseconds (what `Instant` and `bpf_ktime_get_ns` read).
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes a timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+impl WorkerOffload {
+    pub fn new(flows: Arc<OwnedFd>, ifindex: Vec<u32>, shared: Arc<OffloadShared>) -> Self {
+        WorkerOffload {
+            flows,
+            ifindex,
+            rules: HashMap::new(),
+            events: Vec::new(),
+            generation: 0,
+            base_ns: 0,
+            shared,
+        }
+    }
+
+    /// Sets the worker's clock zero: `start` is the `Instant` its millisecond clock counts from.
+    pub fn set_clock(&mut self, start: Instant) {
+        let since = start.elapsed().as_nanos() as u64;
+        self.base_ns = monotonic_ns().saturating_sub(since);
+    }
+
+    /// Once per turn, between batches: a new snapshot withdraws every rule, then the pipeline's
+    /// offers and withdrawals go to the table in order.
+    pub fn turn(&mut self, pipeline: &mut Pipeline, generation: u64) {
+        if generation != self.generation {
+            self.generation = generation;
+            if !self.rules.is_empty() {
+                pipeline.withdraw_all_offloads();
+            }
+        }
+        let mut events = std::mem::take(&mut self.events);
+        let flush = pipeline.take_offload(|e| events.push(*e));
+        if flush {
+            self.flush();
+        }
+        if events.is_empty() && !flush {
+            self.events = events;
+            return;
+        }
+        for e in events.drain(..) {
+            match e {
+                OffloadEvent::Install(o) => {
+                    let Some(&ifindex) = self.ifindex.get(usize::from(o.egress)) else {
+                        continue;
+                    };
+                    let mut action = o.action;
+                    set_ifindex(&mut action, ifindex);
+                    match bpf::update_elem(&*self.flows, &o.key, &action) {
+                        Ok(()) => {
+                            let r = self.rules.entry(o.flow).or_default();
+                            if let Some(old) = r.0[o.dir as usize].replace(o.key) {
+                                self.remove(&old);
+                            }
+                            self.shared.installed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            tracing::debug!("offload rule refused: {e}");
+                            self.shared.failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                OffloadEvent::Withdraw(i) => {
+                    if let Some(r) = self.rules.remove(&i) {
+                        for k in r.0.iter().flatten() {
+                            self.remove(k);
+                        }
+                    }
+                }
+            }
+        }
+        self.events = events;
+        let n: usize = self
+            .rules
+            .values()
+            .map(|r| r.0.iter().flatten().count())
+            .sum();
+        self.shared.rules.store(n as u64, Ordering::Relaxed);
+    }
+
+    /// Removes every rule of this worker (shutdown, a flush).
+    pub fn flush(&mut self) {
+        let all: Vec<[u8; KEY_LEN]> = self
+            .rules
+            .drain()
+            .flat_map(|(_, r)| r.0.into_iter().flatten())
+            .collect();
+        for k in &all {
+            self.remove(k);
+        }
+        self.shared.flushes.fetch_add(1, Ordering::Relaxed);
+        self.shared.rules.store(0, Ordering::Relaxed);
+    }
+
+    fn remove(&self, key: &[u8; KEY_LEN]) {
+        if let Some(c) = self.counters(key) {
+            self.shared
+                .retired_packets
+                .fetch_add(c.packets, Ordering::Relaxed);
+            self.shared
+                .retired_bytes
+                .fetch_add(c.bytes, Ordering::Relaxed);
+        }
+        let _ = bpf::delete_elem(&*self.flows, key);
+        self.shared.withdrawn.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn counters(&self, key: &[u8; KEY_LEN]) -> Option<ActionCounters> {
+        let mut v = [0u8; ACTION_LEN];
+        match bpf::lookup_elem(&*self.flows, key, &mut v) {
+            Ok(true) => Some(ActionCounters::parse(&v)),
+            _ => None,
+        }
+    }
+
+    /// The packets the program forwarded for flow slot `i` (its live rules).
+    pub fn packets_of(&self, i: u32) -> u64 {
+        self.rules.get(&i).map_or(0, |r| {
+            r.0.iter()
+                .flatten()
+                .filter_map(|k| self.counters(k))
+                .map(|c| c.packets)
+                .sum()
+        })
+    }
+
+    /// Whether flow slot `i` has a rule in the program's table.
+    pub fn offloaded(&self, i: u32) -> bool {
+        self.rules.contains_key(&i)
+    }
+
+    /// The answer the pipeline's expiry asks for: when the program last forwarded a packet of
+    /// flow slot `i`, in the worker's millisecond clock.
+    pub fn last_seen(&self, i: u32, _e: &Entry) -> LastSeen {
+        let Some(r) = self.rules.get(&i) else {
+            return LastSeen::NotOffloaded;
+        };
+        let latest = [Dir::Original, Dir::Reply]
+            .iter()
+            .filter_map(|d| r.0[*d as usize].as_ref())
+            .filter_map(|k| self.counters(k))
+            .map(|c| c.last_seen_ns)
+            .filter(|&t| t > 0)
+            .max();
+        match latest {
+            Some(t) => LastSeen::At((t.saturating_sub(self.base_ns) / 1_000_000) as u32),
+            None => LastSeen::NotOffloaded,
+        }
+    }
+}
