@@ -48,6 +48,7 @@ pub(super) struct View {
     pub(super) workers: Vec<WorkerView>,
     pub(super) checks: BTreeMap<(String, usize), Option<String>>,
     pub(super) unresolved: Vec<String>,
+    pub(super) offload: Option<super::offload::OffloadStatus>,
 }
 
 impl DataplaneHandle {
@@ -108,6 +109,7 @@ impl DataplaneHandle {
             workers,
             totals: totals.named().into_iter().collect(),
             unresolved_neighbours: v.unresolved.clone(),
+            offload: v.offload.clone(),
         }
     }
 

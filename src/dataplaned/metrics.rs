@@ -109,6 +109,16 @@ const PLAIN: [(C, &str, &str); 20] = [
         "sync_changes_lost",
         "Session sync: this worker's flow changes lost to a full change log",
     ),
+    (
+        C::OffloadOffered,
+        "offload_offered",
+        "Established-flow offload: flow directions whose rule the worker offered to the XDP program",
+    ),
+    (
+        C::OffloadUnfit,
+        "offload_unfit",
+        "Established-flow offload: established packets whose forwarding no rule can express",
+    ),
 ];
 
 pub struct DataplaneMetrics {
@@ -128,6 +138,12 @@ pub struct DataplaneMetrics {
     /// Per tunnel and per pool: what was last exported. Only growth is added, so a tunnel
     /// removed and added again (with fresh counters) never makes an exported counter go back.
     gw_seen: BTreeMap<String, u64>,
+    offload_rules: Gauge,
+    offload_events: Family<Labels, Counter>,
+    offload_packets: Counter,
+    offload_bytes: Counter,
+    offload_to_worker: Family<Labels, Counter>,
+    offload_seen: BTreeMap<String, u64>,
 }
 
 fn worker(w: u16) -> Labels {
@@ -155,7 +171,38 @@ impl DataplaneMetrics {
             snat_ports: Family::default(),
             snat_exhausted: Family::default(),
             gw_seen: BTreeMap::new(),
+            offload_rules: Gauge::default(),
+            offload_events: Family::default(),
+            offload_packets: Counter::default(),
+            offload_bytes: Counter::default(),
+            offload_to_worker: Family::default(),
+            offload_seen: BTreeMap::new(),
         };
+        m.register(
+            "dataplane_offload_rules",
+            "Established-flow offload: rules (flow directions) in the XDP program's table",
+            d.offload_rules.clone(),
+        );
+        m.register(
+            "dataplane_offload_rule_events",
+            "Established-flow offload: rules installed, withdrawn and refused, and flushes",
+            d.offload_events.clone(),
+        );
+        m.register(
+            "dataplane_offload_forwarded_packets",
+            "Packets the XDP program forwarded itself (established flows)",
+            d.offload_packets.clone(),
+        );
+        m.register(
+            "dataplane_offload_forwarded_bytes",
+            "Bytes the XDP program forwarded itself (established flows)",
+            d.offload_bytes.clone(),
+        );
+        m.register(
+            "dataplane_offload_to_worker",
+            "Packets the XDP program left to the workers, by reason",
+            d.offload_to_worker.clone(),
+        );
         m.register(
             "gre_packets",
             "Inner packets out of (rx) and into (tx) each GRE tunnel",
@@ -247,6 +294,36 @@ impl DataplaneMetrics {
 }
 
 impl DataplaneMetrics {
+    /// Advances the offload's metrics to its status (counters only grow).
+    pub fn update_offload(&mut self, o: &super::offload::OffloadStatus) {
+        self.offload_rules.set(o.rules as i64);
+        let seen = &mut self.offload_seen;
+        let mut delta = |id: &str, now: u64| {
+            let before = seen.insert(id.to_string(), now).unwrap_or(0);
+            now.saturating_sub(before)
+        };
+        self.offload_packets
+            .inc_by(delta("packets", o.forwarded_packets));
+        self.offload_bytes.inc_by(delta("bytes", o.forwarded_bytes));
+        for (event, n) in [
+            ("installed", o.installed),
+            ("withdrawn", o.withdrawn),
+            ("failed", o.failed),
+            ("flush", o.flushes),
+        ] {
+            let d = delta(event, n);
+            self.offload_events
+                .get_or_create(&vec![("event".to_string(), event.to_string())])
+                .inc_by(d);
+        }
+        for (reason, n) in &o.to_worker {
+            let d = delta(&format!("w/{reason}"), *n);
+            self.offload_to_worker
+                .get_or_create(&vec![("reason".to_string(), reason.clone())])
+                .inc_by(d);
+        }
+    }
+
     /// Advances the per-tunnel and per-pool metrics to the summed status.
     pub fn update_gateway(
         &mut self,

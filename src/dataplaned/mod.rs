@@ -13,6 +13,7 @@ pub mod handoff;
 pub mod kernel_monitor;
 pub mod kernel_view;
 pub mod metrics;
+pub mod offload;
 pub mod reload_plan;
 pub mod resolve;
 pub mod spec;
@@ -86,6 +87,8 @@ struct Running {
     /// stopped (a reload removed `[sync]`, or it failed to start).
     sync: SyncRun,
     sync_metrics: crate::syncd::metrics::SyncMetrics,
+    /// The established-flow offload, when it runs.
+    offload: Option<offload::OffloadRun>,
 }
 
 #[derive(Default)]
@@ -206,6 +209,15 @@ impl Dataplane {
         running
             .metrics
             .update_gateway(&self.handle.gre(), &self.handle.snat());
+        if let Some(o) = &running.offload {
+            let status = o.status();
+            running.metrics.update_offload(&status);
+            self.handle.update(|v| {
+                if let Some(old) = &mut v.offload {
+                    *old = status;
+                }
+            });
+        }
         let cfg = self.config.borrow().clone();
         self.resolve_missing(running, &cfg, dp);
     }
@@ -220,6 +232,17 @@ impl Dataplane {
         self.handle.update(|v| {
             v.unresolved = missing.iter().map(|a| a.to_string()).collect();
         });
+    }
+
+    /// The offload was asked for and cannot run: the workers forward everything.
+    fn offload_unavailable(&self, reason: &str) {
+        tracing::warn!("established-flow offload unavailable, the workers forward every packet: {reason}");
+        self.events.emit(
+            DataplaneEvent::OffloadUnavailable,
+            "dataplane",
+            format!("established-flow offload unavailable: {reason}"),
+            json!({ "reason": reason }),
+        );
     }
 
     async fn start(&self, cfg: &Config, dp: &DataplaneConfig) -> anyhow::Result<Running> {
@@ -254,6 +277,15 @@ impl Dataplane {
         // Every worker's tables before anything in the kernel changes: a size that cannot be
         // had refuses the start and leaves no map, program or socket behind.
         let mut pipelines = allocate_pipelines(dp, rand_seed())?;
+        let mut offload_reason = None;
+        let mut offload_run = match offload::OffloadRun::load(dp, &ifaces) {
+            Ok(o) => o,
+            Err(reason) => {
+                self.offload_unavailable(&reason);
+                offload_reason = Some(reason);
+                None
+            }
+        };
         let mut owned = OwnedMap::create()?;
         owned.set_keys(&spec::owned_keys(
             &cfg.service,
@@ -268,6 +300,13 @@ impl Dataplane {
         let mut programs = Vec::new();
         for (i, iface) in ifaces.iter().enumerate() {
             let prog = Program::load(&owned, dp.queues)?;
+            if let Some(o) = &mut offload_run {
+                if let Err(reason) = o.chain(iface.index, prog.fd()) {
+                    self.offload_unavailable(&reason);
+                    offload_reason = Some(reason);
+                    offload_run = None;
+                }
+            }
             for q in 0..dp.queues {
                 let xsk = Xsk::open(iface.index, q, XskConfig::default())?;
                 prog.set_socket(q, xsk.fd())?;
@@ -298,6 +337,11 @@ impl Dataplane {
                     *slot = Some(p);
                     ins[to].push(c);
                 }
+            }
+        }
+        if offload_run.is_some() {
+            for p in &mut pipelines {
+                p.set_offload(true);
             }
         }
         // Session sync: a change log in every pipeline and rings both ways per worker.
@@ -341,7 +385,7 @@ impl Dataplane {
                 wakers: wakers.clone(),
                 shared: shared.clone(),
                 sync,
-                offload: None,
+                offload: offload_run.as_ref().map(|o| o.worker(id)),
             };
             view_workers.push((id as u16, cpu, names[id].clone(), shared.clone()));
             workers.push((shared, w.spawn(pipeline)?));
@@ -369,17 +413,18 @@ impl Dataplane {
             } else {
                 SyncRun::Off
             },
+            offload: offload_run,
         };
         let mut if_status = Vec::new();
         for (iface, prog) in running.ifaces.iter().zip(&running.programs) {
-            match attach::attach(
-                &self.netlink,
-                &self.ledger,
-                &iface.name,
-                prog.fd(),
-                dp.generic_xdp,
-            )
-            .await
+            // With the offload, its program is what runs first on every interface; the
+            // interface's steering program runs behind it for what it does not forward.
+            let fd = match &running.offload {
+                Some(o) => o.prog_fd().map_err(|e| anyhow::anyhow!(e))?,
+                None => prog.fd(),
+            };
+            match attach::attach(&self.netlink, &self.ledger, &iface.name, fd, dp.generic_xdp)
+                .await
             {
                 Ok(mode) => {
                     running.attached.push(iface.name.clone());
@@ -401,6 +446,10 @@ impl Dataplane {
             }
         }
         self.start_sync(&mut running, cfg);
+        let offload_status = match &running.offload {
+            Some(o) => o.status(),
+            None => offload::not_running(dp, offload_reason),
+        };
         let checks = backend_checks(cfg);
         let snap = running.publisher.current();
         self.handle.update(|v| {
@@ -408,6 +457,7 @@ impl Dataplane {
             v.workers = view_workers;
             v.snapshot = Some(snap);
             v.checks = checks;
+            v.offload = Some(offload_status);
         });
         Ok(running)
     }
@@ -535,6 +585,7 @@ impl Dataplane {
             }
         })
         .await;
+        drop(running.offload);
         drop(running.programs);
         self.handle.update(|v| {
             v.state = DataplaneState::Stopped;

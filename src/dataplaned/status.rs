@@ -19,6 +19,9 @@ pub struct DataplaneStatus {
     /// Addresses the fast path needs a MAC for and the kernel has not resolved yet.
     #[serde(default)]
     pub unresolved_neighbours: Vec<String>,
+    /// The established-flow offload (none before the data plane starts).
+    #[serde(default)]
+    pub offload: Option<super::offload::OffloadStatus>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

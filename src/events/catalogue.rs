@@ -182,6 +182,9 @@ catalogue! {
         Failed = "failed",
         /// A reload changed `[dataplane]`, which applies only at the next start.
         RestartNeeded = "restart_needed",
+        /// The established-flow offload was configured but cannot run: the workers forward
+        /// every packet; fields `reason`.
+        OffloadUnavailable = "offload_unavailable",
     }
 
     /// Session sync with the HA peers (object: the peer address, or `sync`).
