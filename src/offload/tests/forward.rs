@@ -320,3 +320,25 @@ fn counters_accumulate_and_last_seen_advances() {
     assert_eq!(o.lookup(&key).unwrap(), None);
     assert_eq!(o.test_run(&frame, LO).unwrap().retval, action::PASS);
 }
+
+#[test]
+fn udp_checksum_that_comes_out_zero_is_sent_as_all_ones() {
+    // RFC 768: a computed zero is sent as 0xffff (zero means "none"). Choose the payload's
+    // last word so that the translated datagram sums to exactly 0xffff.
+    use dataplane::wire::checksum::{fold, pseudo_header_v4, sum};
+    let Some(mut o) = load() else { return };
+    let r = nat_to_backend(proto::UDP);
+    let mut payload = b"zero-sum".to_vec();
+    let translated = r.expected(&payload);
+    let mut udp = translated[20..].to_vec();
+    udp[6..8].copy_from_slice(&[0, 0]);
+    let s = pseudo_header_v4(r.new_src, r.new_dst, proto::UDP, udp.len() as u16) + sum(&udp);
+    let w = !fold(s - u64::from(u16::from_be_bytes([payload[6], payload[7]])));
+    payload[6..8].copy_from_slice(&w.to_be_bytes());
+    let want_ip = r.expected(&payload);
+    assert_eq!(&want_ip[26..28], &[0xff, 0xff], "the case is the one meant");
+    let frame = frame_in(&r.packet(&payload));
+    let mut want = frame_out(&want_ip, false);
+    want.resize(frame.len(), 0);
+    forwards(&mut o, &r.key(), &r.action(LO), &frame, &want);
+}
