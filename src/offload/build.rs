@@ -20,7 +20,9 @@ fn main() {
     let result = Command::new(&clang)
         // -g: the maps are BTF-defined, and clang emits BTF only with debug information.
         // -mcpu=v3: 32-bit jumps and ALU; every kernel with DEVMAP_HASH (5.4) has them.
-        .args(["-O2", "-g", "-target", "bpf", "-mcpu=v3", "-Wall", "-Werror", "-c"])
+        .args([
+            "-O2", "-g", "-target", "bpf", "-mcpu=v3", "-Wall", "-Werror", "-c",
+        ])
         .arg(manifest.join("bpf/offload.c"))
         .arg("-o")
         .arg(&out)

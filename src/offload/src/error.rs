@@ -6,7 +6,10 @@ pub enum OffloadError {
     #[error("loading the offload object: {0}")]
     Load(#[source] Box<aya::EbpfError>),
     #[error("the offload object has no {what} `{name}`")]
-    Missing { what: &'static str, name: &'static str },
+    Missing {
+        what: &'static str,
+        name: &'static str,
+    },
     #[error("the offload program: {0}")]
     Program(#[source] Box<aya::programs::ProgramError>),
     #[error("offload map `{map}`: {source}")]

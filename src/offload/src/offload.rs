@@ -81,7 +81,8 @@ impl Offload {
             .map_err(|e| OffloadError::Program(Box::new(e)))?;
 
         let mut take = |name: &'static str| {
-            ebpf.take_map(name).ok_or(OffloadError::Missing { what: "map", name })
+            ebpf.take_map(name)
+                .ok_or(OffloadError::Missing { what: "map", name })
         };
         let flows = HashMap::try_from(take(FLOWS)?).map_err(OffloadError::map(FLOWS))?;
         let ports = DevMapHash::try_from(take(PORTS)?).map_err(OffloadError::map(PORTS))?;
@@ -94,7 +95,8 @@ impl Offload {
                 })
             }
         };
-        let stats = PerCpuArray::try_from(take(STATS_MAP)?).map_err(OffloadError::map(STATS_MAP))?;
+        let stats =
+            PerCpuArray::try_from(take(STATS_MAP)?).map_err(OffloadError::map(STATS_MAP))?;
         Ok(Offload {
             ebpf,
             flows,

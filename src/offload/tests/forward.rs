@@ -18,12 +18,20 @@ fn forwards(o: &mut Offload, key: &Key, value: &Action, frame: &[u8], want: &[u8
     o.insert(&key.bytes(), &value.bytes()).expect("insert");
     let before = o.stats().expect("stats");
     let run = o.test_run(frame, LO).expect("test run");
-    assert_eq!(run.retval, action::TX, "not forwarded: stats {:?}", o.stats());
+    assert_eq!(
+        run.retval,
+        action::TX,
+        "not forwarded: stats {:?}",
+        o.stats()
+    );
     assert_frame_eq(&run.frame, want);
     assert_checksums(&run.frame);
 
     let after = o.stats().expect("stats");
-    assert_eq!(after[Stat::Forwarded as usize], before[Stat::Forwarded as usize] + 1);
+    assert_eq!(
+        after[Stat::Forwarded as usize],
+        before[Stat::Forwarded as usize] + 1
+    );
     assert_eq!(
         after[Stat::ForwardedBytes as usize],
         before[Stat::ForwardedBytes as usize] + frame.len() as u64
@@ -199,7 +207,13 @@ fn gre_decap_case(key: Option<u32>) {
     let mut a = r.action(LO);
     a.decap_len = if key.is_some() { 28 } else { 24 };
     let k = r.key().in_gre(SITE, TUNNEL_LOCAL, key);
-    forwards(&mut o, &k, &a, &frame, &frame_out(&r.expected(PAYLOAD), false));
+    forwards(
+        &mut o,
+        &k,
+        &a,
+        &frame,
+        &frame_out(&r.expected(PAYLOAD), false),
+    );
 }
 
 #[test]
@@ -262,7 +276,12 @@ fn gre_in_gre_out_with_another_key() {
     a.encap = 1;
     (a.outer, a.encap_len) = gre_template(TUNNEL_LOCAL, other_site, Some(42));
     let want = frame_out(
-        &encapsulated(TUNNEL_LOCAL, other_site, Some(Some(42)), &r.expected(PAYLOAD)),
+        &encapsulated(
+            TUNNEL_LOCAL,
+            other_site,
+            Some(Some(42)),
+            &r.expected(PAYLOAD),
+        ),
         false,
     );
     let k = r.key().in_gre(SITE, TUNNEL_LOCAL, None);
@@ -284,7 +303,10 @@ fn ipip_encap_for_tunnel_mode_dsr() {
     let mut a = r.action(LO);
     a.encap = 2;
     (a.outer, a.encap_len) = ipip_template(LOCAL, BACKEND);
-    let want = frame_out(&encapsulated(LOCAL, BACKEND, None, &tos(r.expected(PAYLOAD))), false);
+    let want = frame_out(
+        &encapsulated(LOCAL, BACKEND, None, &tos(r.expected(PAYLOAD))),
+        false,
+    );
     assert_eq!(want[15], 0xb8, "outer TOS copied");
     forwards(&mut o, &r.key(), &a, &frame, &want);
 }

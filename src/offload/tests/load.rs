@@ -56,7 +56,16 @@ fn the_flow_table_has_the_size_asked_for() {
     // Replacing an entry of a full table works; a fifth does not fit.
     o.insert(&key(4), &value).unwrap();
     let err = o.insert(&key(5), &value).unwrap_err();
-    assert!(matches!(err, OffloadError::Map { map: "ol_flows", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            OffloadError::Map {
+                map: "ol_flows",
+                ..
+            }
+        ),
+        "{err}"
+    );
     let mut keys: Vec<u8> = o.entries().map(|e| e.unwrap().0[9]).collect();
     keys.sort();
     assert_eq!(keys, [1, 2, 3, 4]);
@@ -65,7 +74,8 @@ fn the_flow_table_has_the_size_asked_for() {
 #[test]
 fn lo_is_a_port_and_removing_ports_is_idempotent() {
     let Some(mut o) = load() else { return };
-    o.add_port(LO).expect("the kernel takes lo into a DEVMAP_HASH");
+    o.add_port(LO)
+        .expect("the kernel takes lo into a DEVMAP_HASH");
     o.remove_port(LO).unwrap();
     o.remove_port(LO).unwrap();
     o.clear_next().unwrap();

@@ -42,11 +42,18 @@ fn punts(o: &Offload, frame: &[u8], reason: Stat) {
     for stat in Stat::ALL {
         let i = stat as usize;
         let want = before[i] + u64::from(stat == reason);
-        assert_eq!(after[i], want, "{reason:?}: stat {stat:?} {before:?} -> {after:?}");
+        assert_eq!(
+            after[i], want,
+            "{reason:?}: stat {stat:?} {before:?} -> {after:?}"
+        );
     }
     if let Some(v) = o.lookup(&flow().key().bytes()).expect("lookup") {
         let c = EntryCounters::of(&v);
-        assert_eq!((c.packets, c.bytes, c.last_seen_ns), (0, 0, 0), "{reason:?}: counted");
+        assert_eq!(
+            (c.packets, c.bytes, c.last_seen_ns),
+            (0, 0, 0),
+            "{reason:?}: counted"
+        );
     }
 }
 
@@ -212,7 +219,9 @@ fn entries_that_do_not_fit_the_packet() {
 
 #[test]
 fn egress_port_not_in_the_device_map() {
-    let Some(o) = installed(flow().action(7)) else { return };
+    let Some(o) = installed(flow().action(7)) else {
+        return;
+    };
     punts(&o, &frame_in(&packet()), Stat::Miss);
 }
 
@@ -221,7 +230,7 @@ fn unusable_gre() {
     let Some(o) = with_entry() else { return };
     let gre = |key: Option<u32>, inner: &[u8]| frames::gre_packet(SITE, TUNNEL_LOCAL, key, inner);
     let at_gre = 20; // GRE flags in the outer IPv4 packet
-    // Checksum present, routing present, sequence number present, version 1.
+                     // Checksum present, routing present, sequence number present, version 1.
     for flags in [0x8000u16, 0x4000, 0x1000, 0x0001] {
         let mut p = gre(None, &packet());
         p[at_gre..at_gre + 2].copy_from_slice(&flags.to_be_bytes());

@@ -202,7 +202,10 @@ pub struct Rewrite {
 
 fn words(a: Ipv4Addr) -> [u16; 2] {
     let o = a.octets();
-    [u16::from_be_bytes([o[0], o[1]]), u16::from_be_bytes([o[2], o[3]])]
+    [
+        u16::from_be_bytes([o[0], o[1]]),
+        u16::from_be_bytes([o[2], o[3]]),
+    ]
 }
 
 /// The ABI's delta: fold(sum over changed 16-bit words of (~old + new)).
@@ -323,8 +326,14 @@ pub fn l4_packet(
     payload: &[u8],
 ) -> Vec<u8> {
     match protocol {
-        proto::TCP => frames::tcp_packet(src, dst, &frames::tcp_repr(sport, dport, ACK_PSH), payload),
-        proto::UDP => frames::udp_datagram(SocketAddrV4::new(src, sport), SocketAddrV4::new(dst, dport), payload),
+        proto::TCP => {
+            frames::tcp_packet(src, dst, &frames::tcp_repr(sport, dport, ACK_PSH), payload)
+        }
+        proto::UDP => frames::udp_datagram(
+            SocketAddrV4::new(src, sport),
+            SocketAddrV4::new(dst, dport),
+            payload,
+        ),
         proto::ICMP => {
             let ident = if echo_request { sport } else { dport };
             frames::icmp_echo(src, dst, echo_request, ident, payload)
@@ -466,9 +475,16 @@ pub fn assert_frame_eq(got: &[u8], want: &[u8]) {
         let (g, w) = (got.get(r.clone()), want.get(r.clone()));
         assert_eq!(g, w, "{name} differs\n got: {got:02x?}\nwant: {want:02x?}");
     }
-    assert_eq!(got.len(), want.len(), "length differs\n got: {got:02x?}\nwant: {want:02x?}");
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "length differs\n got: {got:02x?}\nwant: {want:02x?}"
+    );
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert_eq!(g, w, "byte {i} differs\n got: {got:02x?}\nwant: {want:02x?}");
+        assert_eq!(
+            g, w,
+            "byte {i} differs\n got: {got:02x?}\nwant: {want:02x?}"
+        );
     }
 }
 
@@ -487,6 +503,9 @@ pub fn assert_checksums(frame: &[u8]) {
     if let Some(at) = inner_at {
         // Give the inner packet an Ethernet header of its own for the verifier.
         let inner = frame_out(&frame[at..], false);
-        assert!(frames::checksums_ok(&inner), "inner checksums wrong: {frame:02x?}");
+        assert!(
+            frames::checksums_ok(&inner),
+            "inner checksums wrong: {frame:02x?}"
+        );
     }
 }
