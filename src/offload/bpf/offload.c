@@ -1,0 +1,439 @@
+/* Established-flow offload: forwards the packets of flows a worker has already decided (NAT,
+ * FullNAT, GRE decapsulation and encapsulation, IPIP tunnel-mode DSR, direct routing) inside
+ * XDP, and hands everything else to the steering program, which queues it to the AF_XDP
+ * workers as before. The workers stay the authority: they install an entry in `ol_flows` when
+ * a flow is established, read its counters and last-seen time, and remove it; anything this
+ * program cannot finish exactly as the worker would (new flows, TCP SYN/FIN/RST, ICMP errors,
+ * fragments, TTL expiry, packets over the rule's size) goes to the worker untouched.
+ *
+ * The map layouts are the offload ABI (ol_abi.h, docs/architecture.md). Built with
+ * `clang -O2 -g -target bpf` by build.rs; it needs no kernel headers and no kernel BTF. */
+
+#include "bpf_defs.h"
+#include "headers.h"
+#include "csum.h"
+#include "ol_abi.h"
+
+char LICENSE[] SEC("license") = "Apache-2.0";
+
+/* The established flows, keyed by the packet as received. The worker sizes it at load time
+ * (aya rewrites max_entries); the default is for a load without a size. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct ol_key);
+	__type(value, struct ol_action);
+	__uint(max_entries, 65536);
+} ol_flows SEC(".maps");
+
+/* The interfaces a flow may leave through, by ifindex (a redirect needs a device map). */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 64);
+} ol_ports SEC(".maps");
+
+/* Slot 0: the steering program, the worker's way in; empty means the kernel stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+} ol_next SEC(".maps");
+
+/* Per CPU so that counting costs no atomic operation; the daemon sums over CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, OL_STATS);
+} ol_stats SEC(".maps");
+
+/* Where parsing ends: the packet's place in the frame and its lookup key. */
+struct packet {
+	struct iphdr *ip; /* the (inner) IPv4 header */
+	void *l4;         /* its TCP, UDP or ICMP header */
+	__u32 outer_len;  /* bytes of outer IPv4 + GRE in front of it (0 when plain) */
+	__u16 tot_len;    /* its Total Length, host order */
+	__u32 frame_len;  /* the frame's length as received */
+	__u8 icmp_type;
+	struct ol_key key;
+};
+
+/* parse_frame's outcome: the packet is one this program may forward, or a stats index. */
+#define PARSED (-1)
+
+static __always_inline void count(__u32 index, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&ol_stats, &index);
+
+	if (v)
+		*v += n;
+}
+
+/* Everything the program does not forward goes to the steering program, as if this program
+ * were not there. The tail call does not return when it succeeds; XDP_PASS is the fallback
+ * when no steering program is installed. */
+static __always_inline int to_worker(struct xdp_md *ctx, __u32 reason)
+{
+	count(reason, 1);
+	bpf_tail_call(ctx, &ol_next, 0);
+	return XDP_PASS;
+}
+
+/* Rule 1 of the ABI: an IPv4 header without options, with a correct checksum, not a fragment,
+ * whose Total Length fits in front of `end` (the frame, or for an inner packet the outer
+ * packet). The caller has checked that 20 bytes are there. */
+static __always_inline int ipv4_ok(const struct iphdr *ip, const void *end)
+{
+	__u16 tot_len;
+
+	if (ip->ver_ihl != IPV4_VER_IHL)
+		return 0;
+	if (ip->frag_off & bpf_htons(IPV4_FRAG_MASK))
+		return 0;
+	tot_len = bpf_ntohs(ip->tot_len);
+	if (tot_len < IPV4_HLEN || (const void *)ip + tot_len > end)
+		return 0;
+	return ipv4_checksum_ok(ip);
+}
+
+/* Rule 2: a GRE packet (RFC 2784, with the RFC 2890 key and nothing else) carrying IPv4.
+ * Fills in the tunnel part of the key and moves `p->ip` to the inner header. */
+static __always_inline int parse_gre(struct packet *p, void *data_end)
+{
+	struct iphdr *outer = p->ip;
+	void *outer_end = (void *)outer + p->tot_len;
+	struct grehdr *gre = (void *)(outer + 1);
+	struct iphdr *inner;
+	__u32 gre_len = GRE_HLEN;
+
+	if ((void *)(gre + 1) > data_end)
+		return OL_STAT_NOT_PARSED;
+	if (gre->flags & ~bpf_htons(GRE_FLAG_K))
+		return OL_STAT_NOT_PARSED;
+	if (gre->proto != bpf_htons(ETH_P_IP))
+		return OL_STAT_NOT_PARSED;
+	p->key.tunnel = OL_TUNNEL_GRE;
+	if (gre->flags & bpf_htons(GRE_FLAG_K)) {
+		__be32 *key = (void *)(gre + 1);
+
+		if ((void *)(key + 1) > data_end)
+			return OL_STAT_NOT_PARSED;
+		p->key.tunnel = OL_TUNNEL_GRE_KEY;
+		p->key.tun_key = *key;
+		gre_len += GRE_KEY_LEN;
+	}
+	p->key.tun_remote = outer->saddr;
+	p->key.tun_local = outer->daddr;
+
+	inner = (void *)gre + gre_len;
+	if ((void *)(inner + 1) > data_end)
+		return OL_STAT_NOT_PARSED;
+	/* The inner packet must end inside the outer one, not merely inside the frame. */
+	if (outer_end > data_end || !ipv4_ok(inner, outer_end))
+		return OL_STAT_NOT_PARSED;
+	p->outer_len = IPV4_HLEN + gre_len;
+	p->ip = inner;
+	p->tot_len = bpf_ntohs(inner->tot_len);
+	return PARSED;
+}
+
+/* Rule 3: the transport header and the ports (or the echo identifier) of the key. TCP
+ * segments that open, close or reset a connection change its state: the worker sees them. */
+static __always_inline int parse_l4(struct packet *p, void *data_end)
+{
+	void *l4 = (void *)(p->ip + 1);
+
+	p->l4 = l4;
+	p->key.proto = p->ip->protocol;
+	switch (p->ip->protocol) {
+	case IPPROTO_TCP: {
+		struct tcphdr *tcp = l4;
+
+		if ((void *)(tcp + 1) > data_end || p->tot_len < IPV4_HLEN + TCP_HLEN)
+			return OL_STAT_NOT_PARSED;
+		if (tcp->flags & (TCP_SYN | TCP_FIN | TCP_RST))
+			return OL_STAT_TCP_FLAGS;
+		p->key.sport = tcp->sport;
+		p->key.dport = tcp->dport;
+		return PARSED;
+	}
+	case IPPROTO_UDP: {
+		struct udphdr *udp = l4;
+
+		if ((void *)(udp + 1) > data_end || p->tot_len < IPV4_HLEN + UDP_HLEN)
+			return OL_STAT_NOT_PARSED;
+		p->key.sport = udp->sport;
+		p->key.dport = udp->dport;
+		return PARSED;
+	}
+	case IPPROTO_ICMP: {
+		struct icmphdr *icmp = l4;
+
+		if ((void *)(icmp + 1) > data_end || p->tot_len < IPV4_HLEN + ICMP_HLEN)
+			return OL_STAT_NOT_PARSED;
+		/* The identifier is the flow's port on the requester's side (RFC 5508). */
+		p->icmp_type = icmp->type;
+		if (icmp->type == ICMP_ECHO_REQUEST)
+			p->key.sport = icmp->ident;
+		else if (icmp->type == ICMP_ECHO_REPLY)
+			p->key.dport = icmp->ident;
+		else
+			return OL_STAT_NOT_PARSED;
+		return PARSED;
+	}
+	default:
+		return OL_STAT_NOT_PARSED;
+	}
+}
+
+/* Rules 1-3: Ethernet, IPv4, optionally GRE and the inner IPv4, then TCP/UDP/ICMP echo. */
+static __always_inline int parse_frame(void *data, void *data_end, struct packet *p)
+{
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + ETH_HLEN;
+	int r;
+
+	if ((void *)(ip + 1) > data_end)
+		return OL_STAT_NOT_PARSED;
+	if (eth->proto != bpf_htons(ETH_P_IP) || !ipv4_ok(ip, data_end))
+		return OL_STAT_NOT_PARSED;
+	p->ip = ip;
+	p->tot_len = bpf_ntohs(ip->tot_len);
+	/* The frame's length. The verifier lets a program without CAP_PERFMON (the daemon has
+	 * CAP_BPF) compare packet pointers but not subtract them, so the length is known by
+	 * comparison: a frame ends with its IPv4 packet, or is padded to Ethernet's 60-byte
+	 * minimum. Anything else behind the packet is unusual enough to leave to the worker. */
+	if ((void *)ip + p->tot_len >= data_end)
+		p->frame_len = ETH_HLEN + p->tot_len;
+	else if (data + ETH_MIN_FRAME <= data_end && data + ETH_MIN_FRAME >= data_end)
+		p->frame_len = ETH_MIN_FRAME;
+	else
+		return OL_STAT_NOT_PARSED;
+	if (ip->protocol == IPPROTO_GRE) {
+		r = parse_gre(p, data_end);
+		if (r != PARSED)
+			return r;
+	}
+	p->key.saddr = p->ip->saddr;
+	p->key.daddr = p->ip->daddr;
+	return parse_l4(p, data_end);
+}
+
+/* Whether the entry describes this packet's framing; a worker's entry always does, so a
+ * mismatch means the entry cannot be used and the packet goes to the worker like a miss. */
+static __always_inline int action_fits(const struct packet *p, const struct ol_action *a)
+{
+	if (a->decap_len != p->outer_len)
+		return 0;
+	switch (a->encap) {
+	case OL_ENCAP_NONE:
+		return a->encap_len == 0;
+	case OL_ENCAP_GRE:
+		return a->encap_len == IPV4_HLEN + GRE_HLEN ||
+		       a->encap_len == IPV4_HLEN + GRE_HLEN + GRE_KEY_LEN;
+	case OL_ENCAP_IPIP:
+		return a->encap_len == IPV4_HLEN;
+	default:
+		return 0;
+	}
+}
+
+/* Rule 5, and the egress port: returns PARSED when the packet may be forwarded, else the
+ * stats index of the reason it goes to the worker. */
+static __always_inline int may_forward(const struct packet *p, const struct ol_action *a,
+				       __u32 ingress)
+{
+	if (!action_fits(p, a))
+		return OL_STAT_MISS;
+	/* The worker sends ICMP Time Exceeded. */
+	if (p->ip->ttl <= 1)
+		return OL_STAT_TTL;
+	/* The worker sends ICMP Fragmentation Needed (or clamps). */
+	if (p->tot_len > a->max_len)
+		return OL_STAT_TOO_LONG;
+	/* A tunnel packet without DF would need fragmenting by whoever carries it; the worker
+	 * decides. */
+	if (a->encap != OL_ENCAP_NONE && !(p->ip->frag_off & bpf_htons(IPV4_DF)))
+		return OL_STAT_NOT_DF;
+	/* Checked here, before anything is rewritten, so that a port removed by the daemon
+	 * sends the packet to the worker intact instead of dropping a rewritten one. */
+	if (a->ifindex != ingress && !bpf_map_lookup_elem(&ol_ports, &a->ifindex))
+		return OL_STAT_MISS;
+	return PARSED;
+}
+
+/* Rule 6, in place on the (inner) packet: addresses, ports or echo identifier, TTL, and the
+ * checksums by the entry's deltas, which already account for every one of those changes.
+ * The transport header's bounds were checked while parsing, but the verifier cannot tell
+ * which protocol's check that was, so each is checked again (it cannot fail). */
+static __always_inline int rewrite_packet(struct packet *p, const struct ol_action *a,
+					  void *data_end)
+{
+	struct iphdr *ip = p->ip;
+
+	ip->saddr = a->saddr;
+	ip->daddr = a->daddr;
+	ip->ttl -= 1;
+	ip->check = csum_apply_delta(ip->check, a->ip_delta);
+
+	switch (p->key.proto) {
+	case IPPROTO_TCP: {
+		struct tcphdr *tcp = p->l4;
+
+		if ((void *)(tcp + 1) > data_end)
+			return -1;
+		tcp->sport = a->sport;
+		tcp->dport = a->dport;
+		tcp->check = csum_apply_delta(tcp->check, a->l4_delta);
+		return 0;
+	}
+	case IPPROTO_UDP: {
+		struct udphdr *udp = p->l4;
+
+		if ((void *)(udp + 1) > data_end)
+			return -1;
+		udp->sport = a->sport;
+		udp->dport = a->dport;
+		udp->check = csum_apply_delta_udp(udp->check, a->l4_delta);
+		return 0;
+	}
+	case IPPROTO_ICMP: {
+		struct icmphdr *icmp = p->l4;
+
+		if ((void *)(icmp + 1) > data_end)
+			return -1;
+		icmp->ident = p->icmp_type == ICMP_ECHO_REQUEST ? a->sport : a->dport;
+		icmp->check = csum_apply_delta(icmp->check, a->l4_delta);
+		return 0;
+	}
+	default:
+		return -1;
+	}
+}
+
+/* The outer header of an encapsulation, from the entry's template: IPv4, then for GRE its
+ * header and key. The fields that depend on the packet are filled in here. */
+static __always_inline int write_outer(void *data, void *data_end, const struct ol_action *a,
+				       __u16 inner_len, __u8 inner_tos, __be16 inner_frag)
+{
+	struct iphdr *outer = data + ETH_HLEN;
+	__u8 *gre = (void *)(outer + 1);
+
+	if ((void *)(outer + 1) > data_end)
+		return -1;
+	__builtin_memcpy(outer, a->outer, IPV4_HLEN);
+	outer->tot_len = bpf_htons(a->encap_len + inner_len);
+	/* DF as the inner packet has it (always set: may_forward let no other through). */
+	outer->frag_off = inner_frag & bpf_htons(IPV4_DF);
+	/* RFC 2003 copies the TOS into an IPIP header; GRE keeps the template's 0. */
+	if (a->encap == OL_ENCAP_IPIP)
+		outer->tos = inner_tos;
+	ipv4_fill_checksum(outer);
+
+	if (a->encap != OL_ENCAP_GRE)
+		return 0;
+	if ((void *)(gre + GRE_HLEN) > data_end)
+		return -1;
+	__builtin_memcpy(gre, a->outer + IPV4_HLEN, GRE_HLEN);
+	if (a->encap_len == IPV4_HLEN + GRE_HLEN)
+		return 0;
+	if ((void *)(gre + GRE_HLEN + GRE_KEY_LEN) > data_end)
+		return -1;
+	__builtin_memcpy(gre + GRE_HLEN, a->outer + IPV4_HLEN + GRE_HLEN, GRE_KEY_LEN);
+	return 0;
+}
+
+/* Rule 6, the frame around the rewritten packet: removes the outer header of a decapsulation
+ * and makes room for the one of an encapsulation in one head adjustment, cuts a frame whose
+ * framing changed to the end of its IPv4 packet, then writes the Ethernet header. Packet
+ * pointers are invalid after every adjustment, so everything is re-derived and re-checked. */
+static __always_inline int reframe(struct xdp_md *ctx, struct packet *p,
+				   const struct ol_action *a)
+{
+	__u16 inner_len = p->tot_len;
+	__u8 inner_tos = p->ip->tos;
+	__be16 inner_frag = p->ip->frag_off;
+	int head = (int)a->decap_len - (int)a->encap_len;
+	/* The frame's length now; known as a number, see parse_frame. */
+	int len = (int)p->frame_len - head;
+	void *data, *data_end;
+	struct ethhdr *eth;
+
+	if (head != 0 && bpf_xdp_adjust_head(ctx, head))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+
+	/* Ethernet padding (or anything behind the packet) would otherwise end up inside the
+	 * new outer packet's payload, or be left behind a shorter one; a plain frame keeps its
+	 * length, as the worker's rewrite in place does. */
+	if (a->decap_len != 0 || a->encap != OL_ENCAP_NONE) {
+		int tail = (int)(ETH_HLEN + a->encap_len + inner_len) - len;
+
+		if (tail < 0 && bpf_xdp_adjust_tail(ctx, tail))
+			return -1;
+		data = (void *)(long)ctx->data;
+		data_end = (void *)(long)ctx->data_end;
+	}
+
+	eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return -1;
+	__builtin_memcpy(eth->dst, a->dmac, 6);
+	__builtin_memcpy(eth->src, a->smac, 6);
+	eth->proto = bpf_htons(ETH_P_IP);
+
+	if (a->encap != OL_ENCAP_NONE)
+		return write_outer(data, data_end, a, inner_len, inner_tos, inner_frag);
+	return 0;
+}
+
+/* The entry's counters are shared by every CPU (a flow's packets may arrive on several
+ * queues), hence atomic; last_seen needs no atomicity, any recent time will do. */
+static __always_inline void count_forwarded(struct ol_action *a, __u32 frame_len)
+{
+	__sync_fetch_and_add(&a->packets, 1);
+	__sync_fetch_and_add(&a->bytes, frame_len);
+	a->last_seen = bpf_ktime_get_ns();
+	count(OL_STAT_FORWARDED, 1);
+	count(OL_STAT_FORWARDED_BYTES, frame_len);
+}
+
+static __always_inline int transmit(struct xdp_md *ctx, const struct ol_action *a)
+{
+	if (a->ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect_map(&ol_ports, a->ifindex, 0);
+}
+
+SEC("xdp")
+int offload(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ol_action *a;
+	struct packet p;
+	int r;
+
+	__builtin_memset(&p, 0, sizeof(p));
+	r = parse_frame(data, data_end, &p);
+	if (r != PARSED)
+		return to_worker(ctx, r);
+
+	a = bpf_map_lookup_elem(&ol_flows, &p.key);
+	if (!a)
+		return to_worker(ctx, OL_STAT_MISS);
+	r = may_forward(&p, a, ctx->ingress_ifindex);
+	if (r != PARSED)
+		return to_worker(ctx, r);
+
+	/* Neither can fail for a frame that parsed (the checks are the parser's again, the
+	 * headroom is at least 256 bytes and the tail only shrinks); if one does anyway, the
+	 * half-written frame is dropped. */
+	if (rewrite_packet(&p, a, data_end) || reframe(ctx, &p, a))
+		return XDP_ABORTED;
+	count_forwarded(a, p.frame_len);
+	return transmit(ctx, a);
+}
