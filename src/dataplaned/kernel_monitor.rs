@@ -268,6 +268,7 @@ mod tests {
             index: 7,
             mac: MacAddr([2, 0, 0, 0, 0, 1]),
             mtu: 1500,
+            veth: false,
         }]
     }
 

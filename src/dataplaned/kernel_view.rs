@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use futures::TryStreamExt;
-use netlink_packet_route::link::LinkAttribute;
+use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo};
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
 };
@@ -23,6 +23,9 @@ pub struct Iface {
     pub index: u32,
     pub mac: MacAddr,
     pub mtu: u16,
+    /// A veth: its native XDP can redirect frames only to a peer that has NAPI (an XDP
+    /// program or GRO of its own), which the other end of a veth need not have.
+    pub veth: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -65,11 +68,18 @@ pub async fn iface(nl: &Netlink, name: &str) -> Result<Iface, NetlinkError> {
             _ => None,
         })
         .unwrap_or(1500);
+    let veth = link.attributes.iter().any(|a| match a {
+        LinkAttribute::LinkInfo(infos) => infos
+            .iter()
+            .any(|i| matches!(i, LinkInfo::Kind(InfoKind::Veth))),
+        _ => false,
+    });
     Ok(Iface {
         name: name.to_string(),
         index: link.header.index,
         mac,
         mtu,
+        veth,
     })
 }
 

@@ -12,7 +12,7 @@ use crate::metrics::{Labels, Metrics};
 use dataplane::counters::{Counter as C, Counters, DropReason};
 
 /// Counters exported as `appliance_dataplane_<name>_total{worker}`.
-const PLAIN: [(C, &str, &str); 20] = [
+const PLAIN: [(C, &str, &str); 22] = [
     (
         C::Passed,
         "passed",

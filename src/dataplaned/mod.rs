@@ -236,7 +236,9 @@ impl Dataplane {
 
     /// The offload was asked for and cannot run: the workers forward everything.
     fn offload_unavailable(&self, reason: &str) {
-        tracing::warn!("established-flow offload unavailable, the workers forward every packet: {reason}");
+        tracing::warn!(
+            "established-flow offload unavailable, the workers forward every packet: {reason}"
+        );
         self.events.emit(
             DataplaneEvent::OffloadUnavailable,
             "dataplane",
@@ -423,9 +425,12 @@ impl Dataplane {
                 Some(o) => o.prog_fd().map_err(|e| anyhow::anyhow!(e))?,
                 None => prog.fd(),
             };
-            match attach::attach(&self.netlink, &self.ledger, &iface.name, fd, dp.generic_xdp)
-                .await
-            {
+            // A veth's native XDP hands redirected frames to its peer's NAPI, which the peer
+            // has only with an XDP program or GRO of its own (otherwise they are dropped); in
+            // generic mode they are transmitted like any packet. So with the offload, veths
+            // run generic.
+            let generic = dp.generic_xdp || (running.offload.is_some() && iface.veth);
+            match attach::attach(&self.netlink, &self.ledger, &iface.name, fd, generic).await {
                 Ok(mode) => {
                     running.attached.push(iface.name.clone());
                     if_status.push(InterfaceStatus {

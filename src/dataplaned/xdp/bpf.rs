@@ -21,6 +21,8 @@ pub const MAP_TYPE_LPM_TRIE: u32 = 11;
 pub const BPF_F_NO_PREALLOC: u32 = 1;
 pub const MAP_TYPE_XSKMAP: u32 = 17;
 const PROG_TYPE_XDP: u32 = 6;
+/// `BPF_XDP` of `enum bpf_attach_type`.
+const ATTACH_TYPE_XDP: u32 = 37;
 
 /// `union bpf_attr` is larger than any command's part of it; the kernel requires the bytes
 /// after the part it knows to be zero, so a zeroed buffer of this size fits every command.
@@ -176,11 +178,15 @@ pub fn load_xdp(insns: &[Insn], name: &str, license: &CStr) -> Result<OwnedFd, B
         let mut a = Attr::new();
         // struct { prog_type, insn_cnt, insns, license, log_level, log_size, log_buf,
         //          kern_version, prog_flags, prog_name[16] ... }
+        // expected_attach_type BPF_XDP, as libbpf and aya load XDP programs: the kernel lets
+        // one program tail-call another only when they agree on it (the offload program
+        // chains to this one).
         a.put_u32(0, PROG_TYPE_XDP)
             .put_u32(4, insns.len() as u32)
             .put_u64(8, insns.as_ptr() as u64)
             .put_u64(16, license.as_ptr() as u64)
-            .put_name(48, name);
+            .put_name(48, name)
+            .put_u32(68, ATTACH_TYPE_XDP);
         if let Some(log) = log {
             a.put_u32(24, 1)
                 .put_u32(28, log.len() as u32)

@@ -47,6 +47,9 @@ enum xdp_action {
 #define BPF_MAP_TYPE_PERCPU_ARRAY 6
 #define BPF_MAP_TYPE_DEVMAP_HASH 25
 
+/* Map flags. */
+#define BPF_F_NO_PREALLOC (1U << 0)
+
 /* Helpers by their number in enum bpf_func_id; none is GPL-only. */
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
 static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;

@@ -16,13 +16,16 @@
 
 char LICENSE[] SEC("license") = "Apache-2.0";
 
-/* The established flows, keyed by the packet as received. The worker sizes it at load time
- * (aya rewrites max_entries); the default is for a load without a size. */
+/* The established flows, keyed by the packet as received. The daemon sizes it at load time
+ * (aya rewrites max_entries); the default is for a load without a size. Not preallocated:
+ * the table is sized for every flow the workers can hold, and memory is taken only as rules
+ * are added (by the workers, through bpf(2); the program only reads and updates values). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, struct ol_key);
 	__type(value, struct ol_action);
 	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 } ol_flows SEC(".maps");
 
 /* The interfaces a flow may leave through, by ifindex (a redirect needs a device map). */
@@ -33,12 +36,13 @@ struct {
 	__uint(max_entries, 64);
 } ol_ports SEC(".maps");
 
-/* Slot 0: the steering program, the worker's way in; empty means the kernel stack. */
+/* By ingress ifindex: that interface's steering program (each has its own AF_XDP socket map),
+ * the workers' way in; an empty slot means the kernel stack. 8 bytes a slot. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__type(key, __u32);
 	__type(value, __u32);
-	__uint(max_entries, 1);
+	__uint(max_entries, OL_MAX_IFINDEX + 1);
 } ol_next SEC(".maps");
 
 /* Per CPU so that counting costs no atomic operation; the daemon sums over CPUs. */
@@ -77,7 +81,7 @@ static __always_inline void count(__u32 index, __u64 n)
 static __always_inline int to_worker(struct xdp_md *ctx, __u32 reason)
 {
 	count(reason, 1);
-	bpf_tail_call(ctx, &ol_next, 0);
+	bpf_tail_call(ctx, &ol_next, ctx->ingress_ifindex);
 	return XDP_PASS;
 }
 

@@ -10,6 +10,9 @@
 #include "bpf_defs.h"
 
 /* ol_key.tunnel */
+/* The largest ingress ifindex `ol_next` has a slot for. */
+#define OL_MAX_IFINDEX 65535
+
 #define OL_TUNNEL_NONE 0
 #define OL_TUNNEL_GRE 1
 #define OL_TUNNEL_GRE_KEY 2

@@ -129,14 +129,27 @@ impl Offload {
         self.max_flows
     }
 
-    /// Installs the program every packet not forwarded here goes to (the steering program).
-    /// Until then, and after [`Offload::clear_next`], such packets go to the kernel.
-    pub fn set_next(&mut self, prog: BorrowedFd<'_>) -> Result<(), OffloadError> {
-        sys::prog_array_set(self.next.fd().as_fd(), 0, prog)
+    /// Installs the program every packet that arrives on `ifindex` and is not forwarded here
+    /// goes to (that interface's steering program). Until then, and after
+    /// [`Offload::clear_next`], such packets go to the kernel.
+    pub fn set_next(&mut self, ifindex: u32, prog: BorrowedFd<'_>) -> Result<(), OffloadError> {
+        sys::prog_array_set(self.next.fd().as_fd(), ifindex, prog)
     }
 
-    pub fn clear_next(&mut self) -> Result<(), OffloadError> {
-        sys::prog_array_clear(self.next.fd().as_fd(), 0)
+    pub fn clear_next(&mut self, ifindex: u32) -> Result<(), OffloadError> {
+        sys::prog_array_clear(self.next.fd().as_fd(), ifindex)
+    }
+
+    /// A descriptor of `ol_flows` of its own, for the workers, which write their rules from
+    /// their threads with plain bpf(2) calls.
+    pub fn flows_fd(&self) -> Result<std::os::fd::OwnedFd, OffloadError> {
+        use aya::maps::IterableMap;
+        self.flows
+            .map()
+            .fd()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|source| OffloadError::Sys { cmd: "dup", source })
     }
 
     /// Allows flows to leave through `ifindex` (a redirect target).

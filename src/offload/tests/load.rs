@@ -78,7 +78,7 @@ fn lo_is_a_port_and_removing_ports_is_idempotent() {
         .expect("the kernel takes lo into a DEVMAP_HASH");
     o.remove_port(LO).unwrap();
     o.remove_port(LO).unwrap();
-    o.clear_next().unwrap();
+    o.clear_next(LO).unwrap();
 }
 
 #[test]
@@ -87,13 +87,13 @@ fn the_next_program_gets_every_punted_packet() {
     // hands on shows up in the second's stats (and ends in its own empty `ol_next`).
     let Some(mut first) = load() else { return };
     let Some(second) = load() else { return };
-    first.set_next(second.prog_fd().unwrap()).unwrap();
+    first.set_next(LO, second.prog_fd().unwrap()).unwrap();
     let syn = frame_in(&tcp(CLIENT, 40000, VIP, 80, 0x02));
     assert_eq!(first.test_run(&syn, LO).unwrap().retval, action::PASS);
     assert_eq!(first.stats().unwrap()[Stat::TcpFlags as usize], 1);
     assert_eq!(second.stats().unwrap()[Stat::TcpFlags as usize], 1);
     // Without it, the packet goes no further.
-    first.clear_next().unwrap();
+    first.clear_next(LO).unwrap();
     assert_eq!(first.test_run(&syn, LO).unwrap().retval, action::PASS);
     assert_eq!(first.stats().unwrap()[Stat::TcpFlags as usize], 2);
     assert_eq!(second.stats().unwrap()[Stat::TcpFlags as usize], 1);
