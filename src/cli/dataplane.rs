@@ -24,11 +24,41 @@ pub fn dataplane(s: &DataplaneStatus) -> String {
         s.state, s.snapshot_generation
     );
     for i in &s.interfaces {
+        let budget = i
+            .tx_budget
+            .map_or(String::new(), |b| format!(" tx_budget {b}"));
         let _ = writeln!(
             o,
-            "  {:<12} {} xdp {} queues {}",
+            "  {:<12} {} xdp {} queues {}{budget}",
             i.name, i.mac, i.xdp_mode, i.queues
         );
+    }
+    if let Some(off) = &s.offload {
+        let _ = match &off.reason {
+            Some(r) => writeln!(o, "offload {} ({r})", off.mode),
+            None if off.mode == "xdp" => writeln!(
+                o,
+                "offload xdp  rules {} of {}  forwarded {} packets {} bytes  installed {} withdrawn {} failed {} flushes {}",
+                off.rules,
+                off.table_size,
+                off.forwarded_packets,
+                off.forwarded_bytes,
+                off.installed,
+                off.withdrawn,
+                off.failed,
+                off.flushes
+            ),
+            None => writeln!(o, "offload {}", off.mode),
+        };
+        let to_worker: Vec<String> = off
+            .to_worker
+            .iter()
+            .filter(|(_, v)| **v > 0)
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        if !to_worker.is_empty() {
+            let _ = writeln!(o, "  to the workers: {}", to_worker.join("  "));
+        }
     }
     for w in &s.workers {
         let cpu = w.cpu.map_or("-".to_string(), |c| c.to_string());
@@ -118,7 +148,7 @@ pub fn conntrack(c: &ConntrackStatus) -> String {
     for f in &c.flows {
         let _ = writeln!(
             o,
-            "  w{} proto {} {}{}{} -> {} -> {} {} idle {} ms packets {}{}",
+            "  w{} proto {} {}{}{} -> {} -> {} {} idle {} ms packets {}{}{}",
             f.worker,
             f.protocol,
             f.tunnel
@@ -139,7 +169,8 @@ pub fn conntrack(c: &ConntrackStatus) -> String {
                 String::new()
             } else {
                 format!(" ({})", f.kind)
-            }
+            },
+            if f.offloaded { " offloaded" } else { "" }
         );
     }
     o

@@ -300,6 +300,7 @@ impl Dataplane {
         let mut sockets: Vec<Vec<worker::Socket>> = (0..workers_n).map(|_| Vec::new()).collect();
         let mut names: Vec<Vec<String>> = vec![Vec::new(); workers_n];
         let mut programs = Vec::new();
+        let mut tx_budget = None;
         for (i, iface) in ifaces.iter().enumerate() {
             let prog = Program::load(&owned, dp.queues)?;
             if let Some(o) = &mut offload_run {
@@ -311,6 +312,7 @@ impl Dataplane {
             }
             for q in 0..dp.queues {
                 let xsk = Xsk::open(iface.index, q, XskConfig::default())?;
+                tx_budget = xsk.tx_budget();
                 prog.set_socket(q, xsk.fd())?;
                 let w = q as usize % workers_n;
                 sockets[w].push(worker::Socket {
@@ -442,6 +444,7 @@ impl Dataplane {
                             Mode::Generic => "generic".into(),
                         },
                         queues: dp.queues,
+                        tx_budget,
                     });
                 }
                 Err(e) => {

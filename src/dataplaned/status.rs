@@ -32,6 +32,10 @@ pub struct InterfaceStatus {
     /// `native` or `generic` XDP.
     pub xdp_mode: String,
     pub queues: u32,
+    /// Frames one copy-mode transmit kick sends (`XDP_MAX_TX_SKB_BUDGET`, Linux 6.17+);
+    /// none where the kernel keeps its 32.
+    #[serde(default)]
+    pub tx_budget: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -350,7 +350,7 @@ impl Worker {
     }
 
     fn dump(&self, pipeline: &Pipeline, snap: &dataplane::snapshot::Snapshot, now: u32) {
-        use dataplane::conntrack::Kind;
+        use dataplane::conntrack::{Kind, LastSeen};
         let limit = self.shared.dump_limit.load(Ordering::Relaxed) as usize;
         let ct = pipeline.conntrack();
         let flows = ct
@@ -363,7 +363,11 @@ impl Worker {
                 vip: format!("{}:{}", e.vip_addr(), e.vip_port),
                 backend: format!("{}:{}", e.backend_addr(), e.backend_port),
                 state: format!("{:?}", e.state()),
-                idle_ms: now.wrapping_sub(e.last_seen),
+                // An offloaded flow's packets go through the XDP program, which keeps its time.
+                idle_ms: match self.offload.as_ref().map(|o| o.last_seen(i, e)) {
+                    Some(LastSeen::At(t)) => now.wrapping_sub(t).min(now.wrapping_sub(e.last_seen)),
+                    _ => now.wrapping_sub(e.last_seen),
+                },
                 // The program's packets of an offloaded flow count as the worker's do.
                 packets: e
                     .packets

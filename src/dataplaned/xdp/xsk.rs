@@ -78,7 +78,14 @@ pub struct Xsk {
     queue: u32,
     /// TX descriptors written but not yet submitted.
     tx_pending: u32,
+    /// Descriptors the kernel sends per kick (`XDP_MAX_TX_SKB_BUDGET`), when it took the
+    /// option; 32 otherwise.
+    tx_budget: Option<u32>,
 }
+
+/// `SOL_XDP` option: descriptors a copy-mode send call may take, 32 up to the TX ring's size
+/// (Linux 6.17; not in libc yet).
+const XDP_MAX_TX_SKB_BUDGET: libc::c_int = 9;
 
 // SAFETY: all raw pointers point into mappings owned by this value; it is moved to its worker
 // thread and used there only.
@@ -180,6 +187,9 @@ impl Xsk {
             .map_err(err("sizing the completion ring"))?;
         sockopt(raw, libc::XDP_RX_RING, &n).map_err(err("sizing the RX ring"))?;
         sockopt(raw, libc::XDP_TX_RING, &n).map_err(err("sizing the TX ring"))?;
+        // Copy mode sends 32 descriptors per sendto unless told more (Linux 6.17+): one kick
+        // can then empty the ring. Older kernels refuse the option and keep 32.
+        let tx_budget = sockopt(raw, XDP_MAX_TX_SKB_BUDGET, &n).is_ok().then_some(n);
 
         // SAFETY: zero is a valid value of this plain-integer struct.
         let mut off: libc::xdp_mmap_offsets = unsafe { std::mem::zeroed() };
@@ -256,6 +266,7 @@ impl Xsk {
             ifindex,
             queue,
             tx_pending: 0,
+            tx_budget,
         };
         xsk.refill(cfg.frames / 2);
 
@@ -282,6 +293,11 @@ impl Xsk {
 
     pub fn fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+
+    /// Descriptors one kick sends, when the kernel took `XDP_MAX_TX_SKB_BUDGET`.
+    pub fn tx_budget(&self) -> Option<u32> {
+        self.tx_budget
     }
 
     pub fn ifindex(&self) -> u32 {
@@ -382,7 +398,8 @@ impl Xsk {
     /// Submits queued TX descriptors and kicks the kernel, and takes back completed frames.
     ///
     /// In copy mode the kernel sends from inside `sendto`, at most 32 frames per call
-    /// (`TX_BATCH_SIZE`), so the kick repeats until the ring is drained or the kernel stops
+    /// (`TX_BATCH_SIZE`; the ring's size where it took `XDP_MAX_TX_SKB_BUDGET`), so the kick
+    /// repeats until the ring is drained or the kernel stops
     /// making progress (a full device queue: the rest goes with the next flush). Returns
     /// whether frames are still waiting in the TX ring.
     pub fn flush(&mut self) -> bool {

@@ -9,9 +9,14 @@
 //! (the forwarding core). Modes:
 //! - kernel: IPv4 forwarding with an nftables DNAT rule (so conntrack), lb's receive moved to
 //!   CPU 0 with RPS (veth would otherwise process it in the generator's context);
-//! - fast path: `applianced`, one worker (pinned to CPU 0), NAT mode; the receiving veth's NAPI
-//!   (where the XDP program runs and copies into the UMEM) is threaded and pinned to CPU 0 too,
-//!   as a NIC's queue interrupt would be.
+//! - kernel with the nftables flowtable (`CONFIG_NF_FLOW_TABLE`, the kernel's own software fast
+//!   path for established flows), where the kernel has it; the benchmark says when it does not;
+//! - fast path, offload off: `applianced`, one worker (pinned to CPU 0), NAT mode, every packet
+//!   through AF_XDP; the receiving veth's NAPI (where the XDP program runs and copies into the
+//!   UMEM) is threaded and pinned to CPU 0 too, as a NIC's queue interrupt would be;
+//! - fast path, offload on (the default): established flows forwarded inside the XDP program
+//!   (`[dataplane] offload = "xdp"`); on veth the data plane runs generic XDP then, in lb's
+//!   receive path, which RPS moves to CPU 0 as for the kernel.
 //!
 //! - `--direct`: the fast path again in the direct-return modes, the same service reloaded with
 //!   `mode = "dr"` (only the MACs change) and `mode = "tunnel"` (IP in IP to the sink).
@@ -52,7 +57,7 @@ fn trafgen_config(lab: &Lab, gen_mac: &str, lb_mac: &str) -> PathBuf {
     )
 }
 
-fn config(mode: &str) -> String {
+fn config(mode: &str, offload: &str) -> String {
     let header = DataplaneHeader {
         node: "lb",
         shutdown_grace: None,
@@ -62,6 +67,8 @@ fn config(mode: &str) -> String {
     };
     format!(
         r#"{header}
+offload = "{offload}"
+
 [[service]]
 name = "sink"
 vip = "{VIP}"
@@ -73,7 +80,7 @@ backends = [{{ address = "{SINK}", port = 9 }}]
     )
 }
 
-const USAGE: &str = "usage: fastpath-bench [--seconds S] [--steps N] [--max-rate PPS] [--no-napi-pin] [--fast-only] [--direct] [--json]\n\nZero-loss forwarding rate and CPU per packet of the fast path against nftables DNAT on veth (root; trafgen, nft). Set APPLIANCE_BIN_DIR to the applianced build.";
+const USAGE: &str = "usage: fastpath-bench [--seconds S] [--steps N] [--max-rate PPS] [--no-napi-pin] [--fast-only] [--offload-only] [--direct] [--json]\n\nZero-loss forwarding rate and CPU per packet of the fast path against nftables DNAT on veth (root; trafgen, nft). Set APPLIANCE_BIN_DIR to the applianced build.";
 
 /// Makes lb's eth0 NAPI threaded and pins its thread(s) to the forwarding core.
 fn pin_napi(lb: &lab::Netns) -> String {
@@ -147,40 +154,87 @@ fn main() {
         report("kernel, nftables DNAT (RPS)", &s, &best, &mut table);
         records.push(record("kernel nftables DNAT", &s, &best));
     }
+    // The kernel's flowtable: established flows bypass the forwarding path from its ingress
+    // hook. Absent from many kernels (this one's too): then it is said, not measured.
+    let flowtable = lb.exec(&[
+        "nft",
+        "add flowtable ip bench ft { hook ingress priority 0; devices = { eth0, eth1 }; }",
+    ]);
+    let mut flowtable_note = String::new();
+    if !flowtable.status.success() {
+        flowtable_note = format!(
+            "kernel nftables flowtable: not available in this kernel ({})",
+            String::from_utf8_lossy(&flowtable.stderr).trim()
+        );
+        records.push(serde_json::json!({
+            "forwarder": "kernel nftables DNAT + flowtable",
+            "available": false,
+            "reason": flowtable_note,
+        }));
+    } else if !fast_only {
+        lb.run_ok(&[
+            "nft",
+            "add chain ip bench fwd { type filter hook forward priority filter; }",
+        ]);
+        lb.run_ok(&["nft", "add rule ip bench fwd ip protocol udp flow add @ft"]);
+        let what = "kernel, nftables DNAT + flowtable";
+        let (s, best) = bench.zero_loss(what, opts.max_rate, opts.steps);
+        report(what, &s, &best, &mut table);
+        records.push(record("kernel nftables DNAT + flowtable", &s, &best));
+    }
     run_ok_sh(&lb, &format!("echo 0 > {rps}"));
     lb.run_ok(&["nft", "delete table ip bench"]);
     lb.sysctl("net.ipv4.ip_forward", "0");
 
     // The fast path, each mode from a fresh start: a reload would keep the flows the previous
     // mode opened (the same 1,024 source ports) and measure those.
-    let modes: &[&str] = if direct {
-        &["nat", "dr", "tunnel"]
-    } else {
-        &["nat"]
-    };
+    let mut modes: Vec<(&str, &str)> = Vec::new();
+    if !opts.flag("--offload-only") {
+        modes.push(("nat", "off"));
+    }
+    modes.push(("nat", "xdp"));
+    if direct {
+        modes.extend([("dr", "off"), ("dr", "xdp"), ("tunnel", "off"), ("tunnel", "xdp")]);
+    }
     let mut napi_note = String::new();
     let mut status = None;
-    for mode in modes {
-        let mut node = Appliance::new(&lab, &lb, &format!("lb-{mode}"), &config(mode));
+    for (mode, offload) in modes {
+        let mut node = Appliance::new(
+            &lab,
+            &lb,
+            &format!("lb-{mode}-{offload}"),
+            &config(mode, offload),
+        );
         node.start();
         node.wait_dataplane_running();
-        // XDP on veth runs in the receiving device's NAPI (created when the program is
-        // attached); threaded, its thread can be put on the forwarding core like a NIC queue's
-        // interrupt.
-        napi_note = if no_napi_pin {
-            "NAPI of lb's eth0 not threaded: XDP runs on the generator's core".to_string()
+        if offload == "xdp" {
+            // Generic XDP runs in lb's receive path: on CPU 0 by RPS, as the kernel's forwarding.
+            run_ok_sh(&lb, &format!("echo {:x} > {rps}", 1u32 << FWD_CPU));
         } else {
-            pin_napi(&lb)
-        };
+            // XDP on veth runs in the receiving device's NAPI (created when the program is
+            // attached); threaded, its thread can be put on the forwarding core like a NIC
+            // queue's interrupt.
+            napi_note = if no_napi_pin {
+                "NAPI of lb's eth0 not threaded: XDP runs on the generator's core".to_string()
+            } else {
+                pin_napi(&lb)
+            };
+        }
         bench.worker_of = Some(node.proc().pid());
-        let what = match *mode {
-            "nat" => "fast path, 1 worker".to_string(),
-            m => format!("fast path, 1 worker, {m}"),
+        let what = match (mode, offload) {
+            ("nat", "off") => "fast path, offload off".to_string(),
+            ("nat", _) => "fast path, offload on".to_string(),
+            (m, "off") => format!("fast path {m}, offload off"),
+            (m, _) => format!("fast path {m}, offload on"),
         };
         let (s, best) = bench.zero_loss(&what, opts.max_rate, opts.steps);
         report(&what, &s, &best, &mut table);
-        records.push(record(&format!("fast path {mode}"), &s, &best));
+        let mut r = record(&format!("fast path {mode} offload {offload}"), &s, &best);
+        r["offload"] = serde_json::json!(offload == "xdp");
+        r["mode"] = serde_json::json!(mode);
+        records.push(r);
         status = Some(node.appctl(&["dataplane"]));
+        run_ok_sh(&lb, &format!("echo 0 > {rps}"));
     }
     let status = status.expect("at least one mode");
 
@@ -195,5 +249,8 @@ fn main() {
         "trial {} s each, {} bisection steps, search from {:.0} pps; {napi_note}",
         opts.seconds, opts.steps, opts.max_rate
     );
+    if !flowtable_note.is_empty() {
+        println!("{flowtable_note}");
+    }
     println!("\n{}", String::from_utf8_lossy(&status.stdout));
 }
