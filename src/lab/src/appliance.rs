@@ -63,7 +63,10 @@ impl Appliance {
                 text.push_str(&format!("\n[control]\nsocket = \"{dir}/appctl.sock\"\n"));
             }
         }
-        text
+        match std::env::var(OFFLOAD_ENV) {
+            Ok(mode) if mode == "off" || mode == "xdp" => with_offload(&text, &mode),
+            _ => text,
+        }
     }
 
     pub fn write_config(&self, config: &str) {
@@ -215,6 +218,36 @@ impl fmt::Display for DataplaneHeader<'_> {
     }
 }
 
+/// Environment variable that sets `[dataplane] offload` in every node's configuration (`off`
+/// or `xdp`): how CI runs every namespace test, and the drills, with the established-flow
+/// offload off as well as on.
+pub const OFFLOAD_ENV: &str = "APPLIANCE_LAB_OFFLOAD";
+
+/// `text` with `offload = "<mode>"` in its `[dataplane]` table, unless the table sets it
+/// already (a test of the offload itself says what it tests).
+pub fn with_offload(text: &str, mode: &str) -> String {
+    let mut in_dataplane = false;
+    let sets_it = text.lines().any(|line| {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            in_dataplane = t.starts_with("[dataplane]");
+        }
+        in_dataplane && (t.starts_with("offload ") || t.starts_with("offload="))
+    });
+    if sets_it {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 24);
+    for line in text.lines() {
+        out.push_str(line);
+        out.push('\n');
+        if line.trim_start().starts_with("[dataplane]") {
+            out.push_str(&format!("offload = \"{mode}\"\n"));
+        }
+    }
+    out
+}
+
 pub fn run_appctl(socket: &Path, args: &[&str]) -> Output {
     std::process::Command::new(bin_path("appctl"))
         .arg("-s")
@@ -258,5 +291,22 @@ queues = 2
 conntrack_per_worker = 4096
 "#
         );
+    }
+}
+
+#[cfg(test)]
+mod offload_tests {
+    use super::with_offload;
+
+    #[test]
+    fn the_offload_is_set_in_the_dataplane_table_unless_it_is_there() {
+        let text = "[daemon]\noffload_x = 1\n[dataplane]\ninterfaces = []\n[[service]]\nname = \"a\"\n";
+        assert_eq!(
+            with_offload(text, "off"),
+            "[daemon]\noffload_x = 1\n[dataplane]\noffload = \"off\"\ninterfaces = []\n[[service]]\nname = \"a\"\n"
+        );
+        let set = "[dataplane]\noffload = \"xdp\"\n";
+        assert_eq!(with_offload(set, "off"), set);
+        assert_eq!(with_offload("[daemon]\n", "off"), "[daemon]\n");
     }
 }

@@ -71,7 +71,7 @@ pub mod vrrp_lab;
 mod wait;
 
 pub use addr::{assert_test_addr, is_test_addr};
-pub use appliance::{run_appctl, Appliance, DataplaneHeader};
+pub use appliance::{run_appctl, with_offload, Appliance, DataplaneHeader, OFFLOAD_ENV};
 pub use bins::{bin_dirs, bin_path, workspace_root};
 pub use cleanup::{list_netns, own_namespaces, owner_pid, remove_stale_namespaces, NETNS_PREFIX};
 pub use lab::{Lab, DEFAULT_STOP_GRACE};
