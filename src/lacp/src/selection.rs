@@ -112,10 +112,12 @@ pub(crate) fn select(ports: &mut [Port], active: &mut Option<LagId>) -> bool {
     }
     let best = scores.values().map(|(_, n)| *n).max().unwrap_or(0);
     let keep = active.is_some_and(|a| scores.values().any(|&(l, n)| l == a && n == best));
-    let choice = if best == 0 {
-        None
-    } else if keep {
+    // A selected aggregator whose ports all lost their partners (carrier loss on a one-port
+    // bond) stays selected, so its ports stay SELECTED and rejoin without a new wait.
+    let choice = if keep {
         *active
+    } else if best == 0 {
+        None
     } else {
         scores.values().find(|(_, n)| *n == best).map(|(l, _)| *l)
     };

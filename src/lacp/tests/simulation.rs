@@ -272,3 +272,4 @@ fn bad_configurations_are_refused() {
     let m = BondConfig::new(lacp::SLOW_PROTOCOLS_MULTICAST);
     assert!(lacp::Bond::new(m, &ports(0xa, 1), now).is_err());
 }
+
