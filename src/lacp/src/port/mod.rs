@@ -105,8 +105,8 @@ impl Port {
             actor_port_priority: cfg.priority,
             actor_oper_port_key: cfg.key.unwrap_or(bond.key),
             actor_oper_port_state: actor_admin_state(bond, cfg),
-            partner_admin: default_partner_admin(),
-            partner_oper: default_partner_admin(),
+            partner_admin: default_partner_admin(bond),
+            partner_oper: default_partner_admin(bond),
             port_enabled: false,
             port_moved: false,
             selected: Selected::Unselected,
@@ -171,10 +171,16 @@ impl Port {
     }
 }
 
-/// Partner_Admin_*: the values in use while no LACPDU has been received (DEFAULTED). All zero,
-/// so a defaulted partner is Passive, Long Timeout, Individual and out of sync: the port
+/// Partner_Admin_*: the values in use while no LACPDU has been received (DEFAULTED). All zero
+/// but LACP_Timeout, so a defaulted partner is Passive, Individual and out of sync: the port
 /// never carries traffic on defaults (no "fallback" aggregation), and a passive actor stays
-/// silent towards it.
-fn default_partner_admin() -> PortInfo {
-    PortInfo::default()
+/// silent towards it. LACP_Timeout follows our own rate: the Periodic machine transmits at
+/// the rate of Partner_Oper_Port_State.LACP_Timeout, and with the standard's Long Timeout
+/// two defaulted ends of a fast bond would each speak only every 30 s, so a link whose
+/// partner comes back (or whose first PDUs were lost) would take up to half a minute to be
+/// found. Short keeps a fast bond asking every second.
+fn default_partner_admin(bond: &BondConfig) -> PortInfo {
+    let mut p = PortInfo::default();
+    p.state.set_timeout(bond.timeout == crate::config::Timeout::Fast);
+    p
 }
