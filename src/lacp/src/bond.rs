@@ -89,7 +89,11 @@ pub struct Bond {
 
 impl Bond {
     /// A bond whose ports are all disabled (no carrier) until [`Bond::set_port_enabled`].
-    pub fn new(config: BondConfig, ports: &[PortConfig], now: Instant) -> Result<Bond, ConfigError> {
+    pub fn new(
+        config: BondConfig,
+        ports: &[PortConfig],
+        now: Instant,
+    ) -> Result<Bond, ConfigError> {
         validate(&config, ports)?;
         let mut b = Bond {
             ports: ports.iter().map(|p| Port::new(&config, p)).collect(),
@@ -126,7 +130,12 @@ impl Bond {
 
     /// A received Slow Protocols frame (the whole Ethernet frame) on member `port`. A frame
     /// that does not decode is counted and returned as the error; a Marker PDU is answered.
-    pub fn handle_frame(&mut self, now: Instant, port: usize, frame: &[u8]) -> Result<(), DecodeError> {
+    pub fn handle_frame(
+        &mut self,
+        now: Instant,
+        port: usize,
+        frame: &[u8],
+    ) -> Result<(), DecodeError> {
         if port >= self.ports.len() {
             return Ok(());
         }

@@ -62,9 +62,7 @@ impl DecodeError {
     /// Which statistic the frame counts in.
     pub fn counter(&self) -> RxCounter {
         match self {
-            DecodeError::NotSlowProtocols(_) | DecodeError::UnknownSubtype(_) => {
-                RxCounter::Unknown
-            }
+            DecodeError::NotSlowProtocols(_) | DecodeError::UnknownSubtype(_) => RxCounter::Unknown,
             _ => RxCounter::Illegal,
         }
     }

@@ -34,11 +34,18 @@ pub fn check_invariants(bond: &Bond) {
         let Some(s) = bond.port_status(i) else {
             panic!("port {i} has no status");
         };
-        assert_eq!(s.distributing, s.mux == MuxState::CollectingDistributing, "{s:?}");
+        assert_eq!(
+            s.distributing,
+            s.mux == MuxState::CollectingDistributing,
+            "{s:?}"
+        );
         assert_eq!(s.collecting, s.distributing, "coupled control: {s:?}");
         if s.distributing {
             assert!(s.enabled, "distributing while disabled: {s:?}");
-            assert!(s.partner.state.synchronization(), "distributing out of sync: {s:?}");
+            assert!(
+                s.partner.state.synchronization(),
+                "distributing out of sync: {s:?}"
+            );
             assert!(s.actor.state.synchronization(), "{s:?}");
             assert_eq!(s.selected, Selected::Selected, "{s:?}");
         }
@@ -62,8 +69,16 @@ pub fn check_bond(data: &[u8]) {
         return;
     };
     let mut cfg = BondConfig::new(MacAddr([0x02, 0, 0, 0, 0, 0x10]));
-    cfg.activity = if mode & 1 == 0 { Activity::Active } else { Activity::Passive };
-    cfg.timeout = if mode & 2 == 0 { Timeout::Fast } else { Timeout::Slow };
+    cfg.activity = if mode & 1 == 0 {
+        Activity::Active
+    } else {
+        Activity::Passive
+    };
+    cfg.timeout = if mode & 2 == 0 {
+        Timeout::Fast
+    } else {
+        Timeout::Slow
+    };
     cfg.min_links = usize::from(mode >> 6);
     let mut ports = [
         PortConfig::new(1, MacAddr([0x02, 0, 0, 0, 0, 0x11])),
@@ -82,7 +97,9 @@ pub fn check_bond(data: &[u8]) {
             0 => bond.set_port_enabled(now, port, op & 8 != 0),
             1 => bond.handle_timeout(now),
             _ => {
-                let Some((&len, tail)) = rest.split_first() else { break };
+                let Some((&len, tail)) = rest.split_first() else {
+                    break;
+                };
                 let n = usize::from(len).min(tail.len());
                 let (frame, next) = tail.split_at(n);
                 rest = next;
@@ -105,7 +122,10 @@ pub fn check_bond(data: &[u8]) {
         }
         // One run settles everything that was due: no deadline is left in the past (the
         // shell would spin on it).
-        assert!(bond.next_deadline().is_none_or(|d| d > now), "stale deadline");
+        assert!(
+            bond.next_deadline().is_none_or(|d| d > now),
+            "stale deadline"
+        );
         check_invariants(&bond);
         while let Some(t) = bond.poll_transmit() {
             let f = SlowFrame::decode(&t.bytes()).expect("our frames decode");
@@ -115,7 +135,10 @@ pub fn check_bond(data: &[u8]) {
                 s.push(now);
                 if s.len() > 3 {
                     let w = s[s.len() - 4];
-                    assert!(now - w >= Duration::from_secs(1), "four LACPDUs in a second");
+                    assert!(
+                        now - w >= Duration::from_secs(1),
+                        "four LACPDUs in a second"
+                    );
                 }
             }
         }

@@ -6,24 +6,36 @@ use lacp::{Lacpdu, MacAddr, MarkerPdu, PortInfo, PortState, SlowFrame, SlowPdu, 
 use proptest::prelude::*;
 
 fn port_info() -> impl Strategy<Value = PortInfo> {
-    (any::<u16>(), any::<[u8; 6]>(), any::<u16>(), any::<u16>(), any::<u16>(), any::<u8>()).prop_map(
-        |(priority, mac, key, port_priority, port, state)| PortInfo {
-            system: SystemId {
-                priority,
-                mac: MacAddr(mac),
-            },
-            key,
-            port_priority,
-            port,
-            state: PortState(state),
-        },
+    (
+        any::<u16>(),
+        any::<[u8; 6]>(),
+        any::<u16>(),
+        any::<u16>(),
+        any::<u16>(),
+        any::<u8>(),
     )
+        .prop_map(
+            |(priority, mac, key, port_priority, port, state)| PortInfo {
+                system: SystemId {
+                    priority,
+                    mac: MacAddr(mac),
+                },
+                key,
+                port_priority,
+                port,
+                state: PortState(state),
+            },
+        )
 }
 
 /// 110 octets that are a valid LACPDU by our decoder's rules: subtype 1, a nonzero version,
 /// the three information lengths right; everything else arbitrary.
 fn valid_lacpdu_bytes() -> impl Strategy<Value = Vec<u8>> {
-    (prop::collection::vec(any::<u8>(), 110), 1u8..=255, prop::collection::vec(any::<u8>(), 0..64))
+    (
+        prop::collection::vec(any::<u8>(), 110),
+        1u8..=255,
+        prop::collection::vec(any::<u8>(), 0..64),
+    )
         .prop_map(|(mut b, version, extra)| {
             b[0] = 1;
             b[1] = version;

@@ -19,7 +19,10 @@ fn fast_rate_forms_after_wait_while_and_one_exchange() {
     // The first periodic LACPDU goes 1 s after carrier; the ports then reselect with the
     // partner's identity and wait Aggregate_Wait_Time (2 s) before attaching; one more
     // exchange brings Collecting_Distributing.
-    assert!(took >= 3 * S, "formed in {took:?}, before the wait_while_timer could expire");
+    assert!(
+        took >= 3 * S,
+        "formed in {took:?}, before the wait_while_timer could expire"
+    );
     assert!(took <= 3 * S + 50 * MS, "formed in {took:?}");
     for k in 0..2 {
         let s = lab.a.port_status(k).unwrap();
@@ -36,7 +39,10 @@ fn fast_rate_forms_after_wait_while_and_one_exchange() {
     let before = lab.log.len();
     lab.run_for(10 * S);
     let per_port = (lab.log.len() - before) as f64 / 4.0;
-    assert!((9.0..=11.0).contains(&per_port), "{per_port} LACPDUs in 10 s");
+    assert!(
+        (9.0..=11.0).contains(&per_port),
+        "{per_port} LACPDUs in 10 s"
+    );
     assert!(lab.formed(&[0, 1]));
 }
 
@@ -54,7 +60,9 @@ fn carrier_loss_removes_the_member_at_once_and_it_rejoins() {
     lab.set_link(0, true);
     // Same partner on the same link: the port is still SELECTED, so it needs no new
     // wait_while: back as soon as one LACPDU each way has been exchanged.
-    let took = lab.run_until(10 * S, |l| l.formed(&[0, 1])).expect("rejoins");
+    let took = lab
+        .run_until(10 * S, |l| l.formed(&[0, 1]))
+        .expect("rejoins");
     assert!(took <= 2 * S + 50 * MS, "rejoined in {took:?}");
     // A flapping link keeps coming back and never breaks the other member.
     for _ in 0..5 {
@@ -65,7 +73,8 @@ fn carrier_loss_removes_the_member_at_once_and_it_rejoins() {
         lab.run_for(200 * MS);
         assert!(lab.a.members().contains(&0));
     }
-    lab.run_until(10 * S, |l| l.formed(&[0, 1])).expect("settles");
+    lab.run_until(10 * S, |l| l.formed(&[0, 1]))
+        .expect("settles");
 }
 
 #[test]
@@ -87,7 +96,11 @@ fn silent_partner_is_out_after_three_fast_periods_and_back_when_it_speaks() {
         .expect("member removed");
     let since_last = lab.elapsed() - last_rx - lab.delay;
     // current_while_timer: Short_Timeout_Time = 3 s after the last LACPDU received.
-    assert_eq!(since_last, 3 * S, "out {since_last:?} after the last PDU ({took:?} after mute)");
+    assert_eq!(
+        since_last,
+        3 * S,
+        "out {since_last:?} after the last PDU ({took:?} after mute)"
+    );
     assert_eq!(lab.a.members(), [1]);
     assert_eq!(lab.a.port_status(0).unwrap().rx, RxState::Expired);
     // Three more seconds and the partner information is defaulted; B hears that we are no
@@ -96,7 +109,9 @@ fn silent_partner_is_out_after_three_fast_periods_and_back_when_it_speaks() {
     assert_eq!(lab.a.port_status(0).unwrap().rx, RxState::Defaulted);
     assert_eq!(lab.b.members(), [1]);
     lab.links[0].mute_b = false;
-    let took = lab.run_until(10 * S, |l| l.formed(&[0, 1])).expect("back in");
+    let took = lab
+        .run_until(10 * S, |l| l.formed(&[0, 1]))
+        .expect("back in");
     // Defaulted means reselecting, so the wait_while_timer runs again.
     assert!(took <= 4 * S, "back in {took:?}");
 }
@@ -109,14 +124,17 @@ fn slow_rate_times_out_after_ninety_seconds() {
     b.timeout = Timeout::Slow;
     let mut lab = Lab::new(a, &ports(0xa, 1), b, &ports(0xb, 1));
     lab.all_up();
-    lab.run_until(60 * S, |l| l.formed(&[0])).expect("forms at the slow rate");
+    lab.run_until(60 * S, |l| l.formed(&[0]))
+        .expect("forms at the slow rate");
     let before = lab.log.len();
     lab.run_for(300 * S);
     // Slow_Periodic_Time 30 s: 10 PDUs per direction in 300 s.
     let n = lab.log.len() - before;
     assert!((19..=21).contains(&n), "{n} LACPDUs in 300 s");
     lab.links[0].mute_b = true;
-    let took = lab.run_until(200 * S, |l| l.a.members().is_empty()).unwrap();
+    let took = lab
+        .run_until(200 * S, |l| l.a.members().is_empty())
+        .unwrap();
     assert!(took > 60 * S && took <= 90 * S, "{took:?}");
 }
 
@@ -124,9 +142,15 @@ fn slow_rate_times_out_after_ninety_seconds() {
 fn key_mismatch_keeps_a_port_out_and_churn_is_flagged() {
     let mut bp = ports(0xb, 2);
     bp[1].key = Some(2);
-    let mut lab = Lab::new(BondConfig::new(A_MAC), &ports(0xa, 2), BondConfig::new(B_MAC), &bp);
+    let mut lab = Lab::new(
+        BondConfig::new(A_MAC),
+        &ports(0xa, 2),
+        BondConfig::new(B_MAC),
+        &bp,
+    );
     lab.all_up();
-    lab.run_until(20 * S, |l| l.formed(&[0])).expect("forms on the matching link");
+    lab.run_until(20 * S, |l| l.formed(&[0]))
+        .expect("forms on the matching link");
     lab.run_for(10 * S);
     assert!(lab.formed(&[0]));
     let a1 = lab.a.port_status(1).unwrap();
@@ -134,7 +158,10 @@ fn key_mismatch_keeps_a_port_out_and_churn_is_flagged() {
     assert_eq!(a1.selected, Selected::Standby);
     assert_eq!(a1.mux, MuxState::Waiting);
     assert!(!a1.actor.state.synchronization());
-    assert!(matches!(a1.aggregator, Some(LagId::Aggregate { partner_key: 2, .. })));
+    assert!(matches!(
+        a1.aggregator,
+        Some(LagId::Aggregate { partner_key: 2, .. })
+    ));
     // Churn_Detection_Time: 60 s out of sync.
     assert!(!a1.actor_churn);
     lab.run_for(60 * S);
@@ -150,7 +177,12 @@ fn key_mismatch_keeps_a_port_out_and_churn_is_flagged() {
 fn individual_link_gets_its_own_aggregator() {
     let mut bp = ports(0xb, 2);
     bp[1].aggregatable = false;
-    let mut lab = Lab::new(BondConfig::new(A_MAC), &ports(0xa, 2), BondConfig::new(B_MAC), &bp);
+    let mut lab = Lab::new(
+        BondConfig::new(A_MAC),
+        &ports(0xa, 2),
+        BondConfig::new(B_MAC),
+        &bp,
+    );
     lab.all_up();
     lab.run_until(20 * S, |l| l.formed(&[0])).expect("forms");
     lab.run_for(5 * S);
@@ -160,9 +192,14 @@ fn individual_link_gets_its_own_aggregator() {
     assert_eq!(a1.selected, Selected::Standby);
     // Alone, the individual link carries the traffic.
     lab.set_link(0, false);
-    let took = lab.run_until(20 * S, |l| l.formed(&[1])).expect("individual link used");
+    let took = lab
+        .run_until(20 * S, |l| l.formed(&[1]))
+        .expect("individual link used");
     assert!(took <= 4 * S, "{took:?}");
-    assert_eq!(lab.a.selected_aggregator(), Some(LagId::Individual { actor_port: 2 }));
+    assert_eq!(
+        lab.a.selected_aggregator(),
+        Some(LagId::Individual { actor_port: 2 })
+    );
 }
 
 #[test]
@@ -175,7 +212,11 @@ fn passive_passive_never_forms_and_stays_silent() {
     lab.all_up();
     lab.run_for(200 * S);
     assert!(lab.a.members().is_empty() && lab.b.members().is_empty());
-    assert!(lab.log.is_empty(), "passive ends sent {} LACPDUs", lab.log.len());
+    assert!(
+        lab.log.is_empty(),
+        "passive ends sent {} LACPDUs",
+        lab.log.len()
+    );
 }
 
 #[test]
@@ -221,12 +262,14 @@ fn lossy_delaying_wire_still_forms_and_stays_consistent() {
     lab.loss = 20;
     lab.delay = 40 * MS;
     lab.all_up();
-    lab.run_until(60 * S, |l| l.formed(&[0, 1, 2])).expect("forms despite 20% loss");
+    lab.run_until(60 * S, |l| l.formed(&[0, 1, 2]))
+        .expect("forms despite 20% loss");
     // Invariants are checked after every event; a member may drop out after three lost
     // PDUs in a row, but the group heals.
     lab.run_for(300 * S);
     lab.loss = 0;
-    lab.run_until(20 * S, |l| l.formed(&[0, 1, 2])).expect("heals");
+    lab.run_until(20 * S, |l| l.formed(&[0, 1, 2]))
+        .expect("heals");
 }
 
 #[test]
@@ -273,7 +316,6 @@ fn bad_configurations_are_refused() {
     assert!(lacp::Bond::new(m, &ports(0xa, 1), now).is_err());
 }
 
-
 #[test]
 fn both_ends_defaulted_find_each_other_within_seconds() {
     // Found by machine_proptest: one end never hears the other (A's frames lost) until
@@ -290,6 +332,8 @@ fn both_ends_defaulted_find_each_other_within_seconds() {
     lab.links[1].mute_a = false;
     lab.set_link(0, true);
     lab.set_link(2, true);
-    let took = lab.run_until(30 * S, |l| l.formed(&[0, 1, 2])).expect("heals");
+    let took = lab
+        .run_until(30 * S, |l| l.formed(&[0, 1, 2]))
+        .expect("heals");
     assert!(took <= 4 * S, "{took:?}");
 }

@@ -136,7 +136,10 @@ fn port_enabled_leads_to_expired_with_a_short_timeout() {
     let p = t.port(0);
     assert_eq!(p.rx, RxState::Expired);
     assert!(p.actor.state.expired());
-    assert!(p.partner.state.timeout(), "short timeout assumed for the partner");
+    assert!(
+        p.partner.state.timeout(),
+        "short timeout assumed for the partner"
+    );
     assert!(!p.partner.state.synchronization());
     // "current_while_timer expired → DEFAULTED" after Short_Timeout_Time, even with our
     // own slow rate.
@@ -148,7 +151,11 @@ fn port_enabled_leads_to_expired_with_a_short_timeout() {
     // = FALSE".
     assert_eq!(p.rx, RxState::Defaulted);
     assert!(p.actor.state.defaulted() && !p.actor.state.expired());
-    assert_eq!(p.partner, PortInfo::default(), "slow bond: Long Timeout default");
+    assert_eq!(
+        p.partner,
+        PortInfo::default(),
+        "slow bond: Long Timeout default"
+    );
 }
 
 #[test]
@@ -164,7 +171,10 @@ fn lacpdu_makes_current_and_records_the_partner() {
     assert_eq!(p.rx, RxState::Current);
     assert!(!p.actor.state.expired() && !p.actor.state.defaulted());
     assert_eq!(p.partner.system.mac, THEM);
-    assert_eq!((p.partner.key, p.partner.port, p.partner.port_priority), (7, 9, 0x80));
+    assert_eq!(
+        (p.partner.key, p.partner.port, p.partner.port_priority),
+        (7, 9, 0x80)
+    );
     // Short timeout: "current_while_timer expired → EXPIRED" 3 s later.
     t.run(3 * S - MS);
     assert_eq!(t.port(0).rx, RxState::Current);
@@ -205,7 +215,10 @@ fn record_pdu_synchronization_rules() {
     t.enable(0, true);
     let u = t.us(0);
     t.rx(0, &pdu(them(9, PortState::SYNCHRONIZATION), u));
-    assert!(t.port(0).partner.state.synchronization(), "matched and in sync");
+    assert!(
+        t.port(0).partner.state.synchronization(),
+        "matched and in sync"
+    );
 
     // The partner holds another key for us: not matched.
     let mut wrong = u;
@@ -238,7 +251,10 @@ fn passive_partner_of_a_passive_actor_is_not_maintained() {
     let mut passive = them(9, PortState::SYNCHRONIZATION);
     passive.state.set_activity(false);
     t.rx(0, &pdu(passive, u));
-    assert!(!t.port(0).partner.state.synchronization(), "nobody maintains the link");
+    assert!(
+        !t.port(0).partner.state.synchronization(),
+        "nobody maintains the link"
+    );
 }
 
 #[test]
@@ -255,7 +271,13 @@ fn update_selected_unselects_on_a_new_partner_identity() {
     t.rx(0, &pdu(them(9, PortState::SYNCHRONIZATION), u));
     assert_eq!(t.port(0).mux, MuxState::CollectingDistributing);
     // Same identity, other state bits: still selected.
-    t.rx(0, &pdu(them(9, PortState::SYNCHRONIZATION | PortState::COLLECTING), u));
+    t.rx(
+        0,
+        &pdu(
+            them(9, PortState::SYNCHRONIZATION | PortState::COLLECTING),
+            u,
+        ),
+    );
     assert_eq!(t.port(0).mux, MuxState::CollectingDistributing);
     // The partner's key changes: UNSELECTED, the Mux detaches and the port selects the
     // new group's aggregator, waiting again.
@@ -264,7 +286,10 @@ fn update_selected_unselects_on_a_new_partner_identity() {
     t.rx(0, &pdu(other, u));
     let p = t.port(0);
     assert_eq!(p.mux, MuxState::Waiting);
-    assert!(matches!(p.aggregator, Some(lacp::LagId::Aggregate { partner_key: 8, .. })));
+    assert!(matches!(
+        p.aggregator,
+        Some(lacp::LagId::Aggregate { partner_key: 8, .. })
+    ));
     assert!(!p.actor.state.synchronization());
 }
 
@@ -311,7 +336,11 @@ fn carrier_loss_is_port_disabled_from_any_state() {
     assert_eq!(p.rx, RxState::PortDisabled);
     assert!(!p.partner.state.synchronization());
     assert!(!p.distributing);
-    assert_eq!(p.mux, MuxState::Attached, "still selected, out of Collecting_Distributing");
+    assert_eq!(
+        p.mux,
+        MuxState::Attached,
+        "still selected, out of Collecting_Distributing"
+    );
     assert_eq!(p.periodic, PeriodicState::NoPeriodic);
     // PDUs on a disabled port are counted and dropped.
     t.rx(0, &pdu(them(9, PortState::SYNCHRONIZATION), u));
@@ -403,7 +432,11 @@ fn passive_actor_speaks_only_when_spoken_to() {
     let u = t.us(0);
     t.rx(0, &pdu(them(9, 0), u));
     t.run(3 * S + MS);
-    assert!(t.sent.len() >= 3, "an active partner gets answers: {}", t.sent.len());
+    assert!(
+        t.sent.len() >= 3,
+        "an active partner gets answers: {}",
+        t.sent.len()
+    );
 }
 
 // ---- Transmit machine (§6.4.16) ----
@@ -424,12 +457,25 @@ fn no_more_than_three_lacpdus_in_a_fast_periodic_interval() {
         t.rx(0, &pdu(them(9, 0), wrong));
         t.now += 10 * MS;
     }
-    let in_window = t.sent.iter().filter(|e| e.0 >= start && e.0 < start + S).count();
+    let in_window = t
+        .sent
+        .iter()
+        .filter(|e| e.0 >= start && e.0 < start + S)
+        .count();
     assert!(in_window <= 3, "{in_window}");
     // The held-back PDU goes as soon as the window allows, not at the next periodic time.
     let deadline = t.bond.next_deadline().unwrap() - t.t0;
-    let first_in_window = t.sent.iter().filter(|e| e.0 >= start - S).map(|e| e.0).nth(0).unwrap();
-    assert!(deadline <= first_in_window + S, "{deadline:?} {first_in_window:?}");
+    let first_in_window = t
+        .sent
+        .iter()
+        .filter(|e| e.0 >= start - S)
+        .map(|e| e.0)
+        .next()
+        .unwrap();
+    assert!(
+        deadline <= first_in_window + S,
+        "{deadline:?} {first_in_window:?}"
+    );
     let before = t.sent.len();
     t.run(deadline - (t.now - t.t0));
     assert_eq!(t.sent.len(), before + 1);
@@ -510,7 +556,10 @@ fn churn_after_sixty_seconds_out_of_sync() {
     assert_eq!(p.actor_churn_state, ChurnState::Monitor);
     t.run(MS);
     let p = t.port(0);
-    assert!(p.actor_churn && p.partner_churn, "no partner for 60 s: {p:?}");
+    assert!(
+        p.actor_churn && p.partner_churn,
+        "no partner for 60 s: {p:?}"
+    );
     // A partner appears: both machines go to NO_CHURN once in sync.
     let u = t.us(0);
     t.rx(0, &pdu(them(9, 0), u));

@@ -114,11 +114,20 @@ mod tests {
         assert_eq!(e, DecodeError::UnknownSubtype(3));
         assert_eq!(e.counter(), RxCounter::Unknown);
         f[14] = 11;
-        assert_eq!(SlowFrame::decode(&f).unwrap_err().counter(), RxCounter::Illegal);
+        assert_eq!(
+            SlowFrame::decode(&f).unwrap_err().counter(),
+            RxCounter::Illegal
+        );
         f[14] = 0;
-        assert_eq!(SlowFrame::decode(&f).unwrap_err().counter(), RxCounter::Illegal);
+        assert_eq!(
+            SlowFrame::decode(&f).unwrap_err().counter(),
+            RxCounter::Illegal
+        );
         f[12] = 0x08;
         f[13] = 0x00;
-        assert_eq!(SlowFrame::decode(&f).unwrap_err().counter(), RxCounter::Unknown);
+        assert_eq!(
+            SlowFrame::decode(&f).unwrap_err().counter(),
+            RxCounter::Unknown
+        );
     }
 }

@@ -158,7 +158,8 @@ impl Lacpdu {
             tail: b[OFF_TAIL..end].to_vec(),
             ..Uninterpreted::default()
         };
-        u.actor_reserved.copy_from_slice(&b[OFF_ACTOR + 17..OFF_ACTOR + 20]);
+        u.actor_reserved
+            .copy_from_slice(&b[OFF_ACTOR + 17..OFF_ACTOR + 20]);
         u.partner_reserved
             .copy_from_slice(&b[OFF_PARTNER + 17..OFF_PARTNER + 20]);
         u.collector_reserved
@@ -269,13 +270,20 @@ mod tests {
         let b = sample().encode();
         assert_eq!(
             Lacpdu::decode(&b[..109]),
-            Err(DecodeError::Truncated { len: 109, need: 110 })
+            Err(DecodeError::Truncated {
+                len: 109,
+                need: 110
+            })
         );
         let mut bad = b.clone();
         bad[3] = 19;
         assert!(matches!(
             Lacpdu::decode(&bad),
-            Err(DecodeError::BadTlvLength { len: 19, want: 20, .. })
+            Err(DecodeError::BadTlvLength {
+                len: 19,
+                want: 20,
+                ..
+            })
         ));
         let mut bad = b.clone();
         bad[0] = 2;

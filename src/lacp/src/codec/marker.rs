@@ -155,10 +155,16 @@ mod tests {
         assert_eq!(&r[3..], &req[3..]);
         assert_eq!(
             MarkerPdu::decode(&r[..100]),
-            Err(DecodeError::Truncated { len: 100, need: 110 })
+            Err(DecodeError::Truncated {
+                len: 100,
+                need: 110
+            })
         );
         let mut bad = req.clone();
         bad[2] = 3;
-        assert_eq!(MarkerPdu::decode(&bad), Err(DecodeError::UnknownMarkerTlv(3)));
+        assert_eq!(
+            MarkerPdu::decode(&bad),
+            Err(DecodeError::UnknownMarkerTlv(3))
+        );
     }
 }

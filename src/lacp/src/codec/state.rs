@@ -41,12 +41,37 @@ impl PortState {
     /// Expired: the Receive machine is in the EXPIRED state.
     pub const EXPIRED: u8 = 0x80;
 
-    flag!(activity, set_activity, Self::ACTIVITY, "LACP_Activity (Active).");
-    flag!(timeout, set_timeout, Self::TIMEOUT, "LACP_Timeout (Short Timeout).");
-    flag!(aggregation, set_aggregation, Self::AGGREGATION, "Aggregation (aggregatable).");
-    flag!(synchronization, set_synchronization, Self::SYNCHRONIZATION, "Synchronization (IN_SYNC).");
+    flag!(
+        activity,
+        set_activity,
+        Self::ACTIVITY,
+        "LACP_Activity (Active)."
+    );
+    flag!(
+        timeout,
+        set_timeout,
+        Self::TIMEOUT,
+        "LACP_Timeout (Short Timeout)."
+    );
+    flag!(
+        aggregation,
+        set_aggregation,
+        Self::AGGREGATION,
+        "Aggregation (aggregatable)."
+    );
+    flag!(
+        synchronization,
+        set_synchronization,
+        Self::SYNCHRONIZATION,
+        "Synchronization (IN_SYNC)."
+    );
     flag!(collecting, set_collecting, Self::COLLECTING, "Collecting.");
-    flag!(distributing, set_distributing, Self::DISTRIBUTING, "Distributing.");
+    flag!(
+        distributing,
+        set_distributing,
+        Self::DISTRIBUTING,
+        "Distributing."
+    );
     flag!(defaulted, set_defaulted, Self::DEFAULTED, "Defaulted.");
     flag!(expired, set_expired, Self::EXPIRED, "Expired.");
 }

@@ -181,6 +181,7 @@ impl Port {
 /// found. Short keeps a fast bond asking every second.
 fn default_partner_admin(bond: &BondConfig) -> PortInfo {
     let mut p = PortInfo::default();
-    p.state.set_timeout(bond.timeout == crate::config::Timeout::Fast);
+    p.state
+        .set_timeout(bond.timeout == crate::config::Timeout::Fast);
     p
 }

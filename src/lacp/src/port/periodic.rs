@@ -26,8 +26,8 @@ impl Port {
         // (Actor_Oper_Port_State.LACP_Activity == PASSIVE_LACP &&
         // Partner_Oper_Port_State.LACP_Activity == PASSIVE_LACP)" → NO_PERIODIC, whose
         // action is "Stop periodic_timer". While it holds the machine stays there.
-        let passive_both = !self.actor_oper_port_state.activity()
-            && !self.partner_oper.state.activity();
+        let passive_both =
+            !self.actor_oper_port_state.activity() && !self.partner_oper.state.activity();
         if !self.port_enabled || passive_both {
             let changed = self.periodic != PeriodicState::NoPeriodic;
             self.periodic = PeriodicState::NoPeriodic;

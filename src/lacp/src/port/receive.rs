@@ -155,8 +155,8 @@ impl Port {
             && theirs_of_us.state.aggregation() == actor.state.aggregation();
         // "LACP will actively maintain the link": the partner is Active, or we are and the
         // partner knows it.
-        let maintained = pdu.actor.state.activity()
-            || (actor.state.activity() && pdu.partner.state.activity());
+        let maintained =
+            pdu.actor.state.activity() || (actor.state.activity() && pdu.partner.state.activity());
         let individual = !pdu.actor.state.aggregation();
         let in_sync = pdu.actor.state.synchronization() && maintained && (matched || individual);
         self.partner_oper = pdu.actor;

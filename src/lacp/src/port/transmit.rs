@@ -33,7 +33,11 @@ impl<const N: usize> Default for TxHistory<N> {
 impl<const N: usize> TxHistory<N> {
     /// When the next transmission may go: one Fast_Periodic_Time after the N-th last.
     pub(crate) fn next_allowed(&self) -> Option<Instant> {
-        self.0.first().copied().flatten().map(|t| t + FAST_PERIODIC_TIME)
+        self.0
+            .first()
+            .copied()
+            .flatten()
+            .map(|t| t + FAST_PERIODIC_TIME)
     }
 
     /// Whether a transmission may go at `now`.

@@ -56,7 +56,12 @@ pub struct Lab {
 }
 
 impl Lab {
-    pub fn new(a: BondConfig, a_ports: &[PortConfig], b: BondConfig, b_ports: &[PortConfig]) -> Lab {
+    pub fn new(
+        a: BondConfig,
+        a_ports: &[PortConfig],
+        b: BondConfig,
+        b_ports: &[PortConfig],
+    ) -> Lab {
         let t0 = Instant::now();
         let n = a_ports.len();
         assert_eq!(n, b_ports.len());
@@ -84,7 +89,12 @@ impl Lab {
 
     /// Two active, fast bonds of `n` ports each, keys 1.
     pub fn pair(n: usize) -> Lab {
-        Lab::new(BondConfig::new(A_MAC), &ports(0xa, n), BondConfig::new(B_MAC), &ports(0xb, n))
+        Lab::new(
+            BondConfig::new(A_MAC),
+            &ports(0xa, n),
+            BondConfig::new(B_MAC),
+            &ports(0xb, n),
+        )
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -122,7 +132,11 @@ impl Lab {
         check_invariants(&self.b);
         for from_a in [true, false] {
             loop {
-                let t = if from_a { self.a.poll_transmit() } else { self.b.poll_transmit() };
+                let t = if from_a {
+                    self.a.poll_transmit()
+                } else {
+                    self.b.poll_transmit()
+                };
                 let Some(t) = t else { break };
                 let bytes = t.bytes();
                 let frame = SlowFrame::decode(&bytes).expect("our frames decode");
@@ -132,7 +146,10 @@ impl Lab {
                     s.push(self.now);
                     if s.len() > 3 {
                         let w = s[s.len() - 4];
-                        assert!(self.now - w >= Duration::from_secs(1), "more than 3 LACPDUs in a second");
+                        assert!(
+                            self.now - w >= Duration::from_secs(1),
+                            "more than 3 LACPDUs in a second"
+                        );
                     }
                     self.log.push((self.elapsed(), from_a, t.port, pdu.clone()));
                 }
@@ -152,10 +169,14 @@ impl Lab {
     }
 
     fn next_event(&self) -> Option<Instant> {
-        [self.a.next_deadline(), self.b.next_deadline(), self.wire.iter().map(|f| f.at).min()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.a.next_deadline(),
+            self.b.next_deadline(),
+            self.wire.iter().map(|f| f.at).min(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Advances to the next event if it is no later than `limit`; false when there is none.
@@ -167,7 +188,9 @@ impl Lab {
         self.now = t;
         let now = t;
         let due: Vec<InFlight> = {
-            let (due, rest) = std::mem::take(&mut self.wire).into_iter().partition(|f| f.at <= now);
+            let (due, rest) = std::mem::take(&mut self.wire)
+                .into_iter()
+                .partition(|f| f.at <= now);
             self.wire = rest;
             due
         };
@@ -196,7 +219,11 @@ impl Lab {
     }
 
     /// Runs until `cond` holds (checked after every event), at most `max`; the time it took.
-    pub fn run_until(&mut self, max: Duration, mut cond: impl FnMut(&Lab) -> bool) -> Option<Duration> {
+    pub fn run_until(
+        &mut self,
+        max: Duration,
+        mut cond: impl FnMut(&Lab) -> bool,
+    ) -> Option<Duration> {
         let start = self.now;
         let end = start + max;
         if cond(self) {
