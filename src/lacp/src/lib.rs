@@ -64,6 +64,18 @@
 //! is doing, and the time of a PDU never depends on traffic. (A partner that misses our
 //! PDUs for 3 s drops the link, so a PDU late by a burst is a link down.)
 //!
+//! # What partners send
+//!
+//! `tests/vectors/` holds LACPDUs captured from Open vSwitch 3.1 (userspace datapath, the
+//! partner issue 15's namespace tests use) while this crate was its partner, and PDUs laid
+//! out from the Linux bonding driver's and DPDK mode 4's field values. Open vSwitch uses
+//! system priority 65534 and port priority 65535 by default, and when it stops hearing us it
+//! sends Expired with Synchronization, Collecting and Distributing still set, only clearing
+//! our Synchronization in its Partner TLV: by the standard's recordPDU we stop distributing
+//! towards it only when it defaults us 3 s later. Against it (scratch AF_PACKET driver, real
+//! clock) a two-link bond reached Collecting_Distributing 3.0 s after carrier, dropped a
+//! member 3.0 s after the last LACPDU heard on it, and took it back on the first PDU after.
+//!
 //! # Not implemented
 //!
 //! * Version 2 (802.1AX-2014 §6.4.2.4 and §6.6): conversation-sensitive frame collection

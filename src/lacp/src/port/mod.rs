@@ -2,8 +2,9 @@
 //! Transmission, Mux (coupled control), Transmit and the two Churn Detection machines, over
 //! the port's variables (§6.4.7, §6.4.8) named as the standard names them.
 //!
-//! The Selection Logic spans the ports of a bond and lives in [`crate::bond`]; it sets
-//! [`Port::selected`] and the port's aggregator and computes each aggregator's `Ready`.
+//! The Selection Logic spans the ports of a bond and lives in [`crate::selection`], run by
+//! [`crate::bond`]; it sets
+//! each port's `Selected` variable and aggregator and computes each aggregator's `Ready`.
 //! Each machine is a function that takes the transitions whose conditions hold until none
 //! does, returning whether it changed anything, so the bond can run them all to a fixed
 //! point after every input.
