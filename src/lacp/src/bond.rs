@@ -164,6 +164,14 @@ impl Bond {
             return;
         };
         p.stats.lacpdus_rx += 1;
+        if pdu.actor.system.mac == self.config.system.mac {
+            // Our own system as the partner: recording it would make the port its own
+            // partner and aggregate a loop. The Linux bonding driver drops these too ("An
+            // illegal loopback occurred on slave"); the port stays without a partner and
+            // never distributes.
+            p.stats.lacpdus_looped_back += 1;
+            return;
+        }
         if !p.port_enabled {
             // The Receive machine is in PORT_DISABLED and takes no PDU; a frame that raced
             // the carrier loss is dropped.

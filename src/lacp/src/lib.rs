@@ -25,7 +25,8 @@
 //! (names as in the standard: `Selected`, `NTT`, `Ready_N`, `current_while_timer`, ...):
 //!
 //! * Receive (CURRENT / EXPIRED / DEFAULTED; current_while_timer of 3 s with the fast
-//!   rate, 90 s with the slow one; recordPDU, recordDefault, update_Selected, update_NTT);
+//!   rate, 90 s with the slow one; recordPDU, recordDefault, update_Selected, update_NTT;
+//!   port_moved; LACPDUs from our own system, a looped link, dropped and counted);
 //! * Periodic Transmission (every 1 s or 30 s, at the rate the partner asks for; none when
 //!   both ends are passive);
 //! * Mux with coupled control (DETACHED, WAITING with the 2 s wait_while_timer, ATTACHED,

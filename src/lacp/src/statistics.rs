@@ -20,4 +20,7 @@ pub struct PortStatistics {
     pub marker_response_pdus_tx: u64,
     /// LACPDUs received while the port was disabled, which the Receive machine cannot take.
     pub lacpdus_dropped_disabled: u64,
+    /// LACPDUs whose actor is this very system: the link loops back to us (a cable between
+    /// two of our ports, a reflecting hub, or our own frames echoed), dropped.
+    pub lacpdus_looped_back: u64,
 }

@@ -613,3 +613,26 @@ fn marker_requests_are_answered_within_the_rate_limit() {
     let s = t.port(0).stats;
     assert_eq!((s.illegal_rx, s.unknown_rx), (1, 1));
 }
+
+#[test]
+fn our_own_lacpdus_looped_back_are_dropped() {
+    // Two ports of one bond cabled to each other: each hears the other's PDUs, whose actor
+    // is our own system. Neither takes them; both stay without a partner.
+    let mut t = T::fast(2);
+    t.enable(0, true);
+    t.enable(1, true);
+    for _ in 0..10 {
+        t.run(S);
+        let sent: Vec<(usize, Lacpdu)> = t.sent.drain(..).map(|(_, p, pdu)| (p, pdu)).collect();
+        for (p, pdu) in sent {
+            t.rx(1 - p, &pdu);
+        }
+    }
+    for k in 0..2 {
+        let p = t.port(k);
+        assert_eq!(p.rx, RxState::Defaulted);
+        assert!(p.stats.lacpdus_looped_back >= 9, "{:?}", p.stats);
+        assert!(!p.distributing);
+    }
+    assert!(t.bond.members().is_empty());
+}
