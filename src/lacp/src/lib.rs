@@ -67,16 +67,27 @@
 //!
 //! # What partners send
 //!
-//! `tests/vectors/` holds LACPDUs captured from Open vSwitch 3.1 (userspace datapath, the
-//! partner issue 15's namespace tests use) while this crate was its partner, and PDUs laid
-//! out from the Linux bonding driver's and DPDK mode 4's field values. Open vSwitch uses
-//! system priority 65534 and port priority 65535 by default, and when it stops hearing us it
-//! sends Expired with Synchronization, Collecting and Distributing still set, only clearing
-//! our Synchronization in its Partner TLV: by the standard's recordPDU we stop distributing
-//! towards it only when it defaults us 3 s later. Against it (scratch AF_PACKET driver, real
-//! clock) a two-link bond reached Collecting_Distributing 3.0 s after carrier, dropped a
-//! member 3.0 s after the last LACPDU heard on it, and took it back on the first PDU after.
+//! `tests/vectors/` holds LACPDUs captured from Open vSwitch 3.1 (userspace datapath) and
+//! from DPDK 22.11's bonding PMD in mode 4 (`dpdk-testpmd` over `net_af_packet`), the two
+//! partners issue 15's namespace tests use, while this crate was their partner; and PDUs
+//! laid out from the Linux bonding driver's and DPDK's field values. What they show:
 //!
+//! * Open vSwitch: system priority 65534, port priority 65535; when it stops hearing us it
+//!   sends Expired with Synchronization, Collecting and Distributing still set, so by the
+//!   standard's recordPDU we keep distributing towards it until it defaults us 3 s later.
+//! * DPDK: system priority 65535, key 0x0021, port priority 255, Long Timeout (we send to
+//!   it every 30 s; it sends to us every second, as our Short Timeout asks); its first PDU
+//!   claims Synchronization while Defaulted. In testpmd's `io` mode it sent no LACPDU after
+//!   the first two: the PMD queues them for the application's next `tx_burst`, which `io`
+//!   makes only when something was received, and nothing is delivered before the link
+//!   collects (the DPVS and F-Stack failures below, reproduced). `flowgen`, which calls
+//!   both bursts all the time, works.
+//!
+//! Driven by a scratch AF_PACKET program on the real clock, a two-link bond reached
+//! Collecting_Distributing 3.0 s after carrier against Open vSwitch (2.4 s against DPDK,
+//! whose first PDU was already waiting), dropped a member 3.0 s after the last LACPDU
+//! heard on it, and took it back on the next PDU (2 s later once it had defaulted).
+
 //! # Not implemented
 //!
 //! * Version 2 (802.1AX-2014 §6.4.2.4 and §6.6): conversation-sensitive frame collection

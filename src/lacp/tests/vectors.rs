@@ -34,7 +34,11 @@ fn lacpdu(bytes: &[u8]) -> lacp::Lacpdu {
 
 #[test]
 fn every_vector_round_trips_byte_exactly() {
-    for file in ["ovs-3.1.0-netdev.hex", "constructed.hex"] {
+    for file in [
+        "ovs-3.1.0-netdev.hex",
+        "dpdk-22.11-mode4.hex",
+        "constructed.hex",
+    ] {
         let v = load(file);
         assert!(!v.is_empty());
         for (name, bytes) in v {
@@ -128,4 +132,70 @@ fn open_vswitch_pdus_bring_our_port_to_collecting_distributing() {
     // OVS defaulted us: the Partner fields no longer name us, so it is not in sync with us.
     b.handle_lacpdu(t, 0, &get("ovs_defaulted"));
     assert!(b.members().is_empty());
+}
+
+#[test]
+fn dpdk_mode4_fields() {
+    let v = load("dpdk-22.11-mode4.hex");
+    let get = |n: &str| lacpdu(&v.iter().find(|(name, _)| name == n).unwrap().1);
+    let steady = get("dpdk_steady_port1");
+    // The bonding PMD's defaults, as DPVS issue #353 logged them too: system priority
+    // 65535, key 0x0021, port priority 255, ports from 1; Long Timeout (no TIMEOUT bit).
+    assert_eq!(steady.actor.system.priority, 65535);
+    assert_eq!(
+        (
+            steady.actor.key,
+            steady.actor.port_priority,
+            steady.actor.port
+        ),
+        (0x21, 255, 1)
+    );
+    assert_eq!(steady.actor.state, PortState(0x3d));
+    assert!(!steady.actor.state.timeout());
+    assert_eq!(steady.partner.state, PortState(0x3f));
+    assert_eq!(get("dpdk_steady_port2").actor.port, 2);
+    // Its first PDU claims Synchronization while Defaulted and Expired.
+    let first = get("dpdk_first");
+    assert_eq!(first.actor.state, PortState(0xcd));
+    assert_eq!(first.partner.system.mac, MacAddr::ZERO);
+}
+
+#[test]
+fn dpdk_pdus_bring_our_port_to_collecting_distributing() {
+    let v = load("dpdk-22.11-mode4.hex");
+    let get = |n: &str| lacpdu(&v.iter().find(|(name, _)| name == n).unwrap().1);
+    let t0 = Instant::now();
+    let ports = [
+        PortConfig::new(1, MacAddr([0x02, 0, 0, 0, 0x0d, 1])),
+        PortConfig::new(2, MacAddr([0x02, 0, 0, 0, 0x0d, 2])),
+    ];
+    let mut b = Bond::new(
+        BondConfig::new(MacAddr([0x02, 0, 0, 0, 0x0d, 0])),
+        &ports,
+        t0,
+    )
+    .unwrap();
+    b.set_port_enabled(t0, 0, true);
+    b.set_port_enabled(t0, 1, true);
+    b.handle_lacpdu(t0, 0, &get("dpdk_first"));
+    // Defaulted partner view of us: not in sync, whatever its own flags say.
+    assert!(!b.port_status(0).unwrap().partner.state.synchronization());
+    b.handle_lacpdu(t0, 0, &get("dpdk_partner_not_yet_in_sync"));
+    b.handle_lacpdu(t0, 1, &get("dpdk_steady_port2"));
+    let t = t0 + Duration::from_secs(2);
+    b.handle_timeout(t);
+    b.handle_lacpdu(t, 0, &get("dpdk_steady_port1"));
+    b.handle_lacpdu(t, 1, &get("dpdk_steady_port2"));
+    assert_eq!(b.members(), [0, 1]);
+    // It asks for the long timeout: we transmit every Slow_Periodic_Time to it.
+    assert_eq!(
+        b.port_status(0).unwrap().periodic,
+        lacp::PeriodicState::SlowPeriodic
+    );
+    // After it had defaulted us (we were deaf for 5 s), DPDK still names us correctly and
+    // still sets its own Synchronization (not Collecting): by recordPDU that is "in sync",
+    // so the port stays a member; DPDK collects again after its own wait_while_timer.
+    b.handle_lacpdu(t, 0, &get("dpdk_sees_us_defaulted"));
+    assert!(b.port_status(0).unwrap().partner.state.synchronization());
+    assert_eq!(b.members(), [0, 1]);
 }
