@@ -74,7 +74,7 @@ pub struct PortStatus {
 const MAX_MARKER_RESPONSES_PER_SECOND: usize = 5;
 
 /// Enough rounds for any chain of transitions one input can cause (each round lets every
-/// machine take all its transitions); the machines settle in three or four.
+/// machine take all its transitions); the machines settle in a few.
 const MAX_ROUNDS: usize = 16;
 
 /// One bond's LACP: member ports, their machines, the aggregator selection.

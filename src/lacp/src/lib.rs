@@ -56,10 +56,12 @@
 //! application's `rte_eth_tx_burst`/`rte_eth_rx_burst` calls, and requires them "at least 10
 //! times per second" ("Slave 1: failed to enqueue LACP packet into RX ring ... Receive and
 //! transmit functions must be invoked on bonded interface at least 10 times per second or
-//! LACP will not work correctly", DPVS issue #353). Users of DPVS (#353, #725) and F-Stack
-//! (#678, "Bond4 is unfriendly in low traffic environment") saw aggregations fail to form or
-//! time out when traffic was low, because the PDUs rode on data bursts that did not come;
-//! they worked around it with DPDK's dedicated LACP queues. Here LACP timing is the shell's
+//! LACP will not work correctly", DPVS issue #353). Users of DPVS (#353) and F-Stack (#678,
+//! "Bond4 is unfriendly in low traffic environment") saw aggregations fail to form or time
+//! out when traffic was low, because the PDUs rode on data bursts that did not come. The
+//! cure, DPDK's dedicated LACP queues, brought failures of its own (DPVS #725: Mellanox NICs
+//! did not negotiate until the dedicated queues were turned off or DPDK was patched, DPDK
+//! bug 343). Here LACP timing is the shell's
 //! timer: `next_deadline` says when the machines need to run and `poll_transmit` hands over
 //! the PDUs at once, so the shell sends them from the control thread whatever the data plane
 //! is doing, and the time of a PDU never depends on traffic. (A partner that misses our
@@ -74,13 +76,14 @@
 //!
 //! * Open vSwitch: system priority 65534, port priority 65535; when it stops hearing us it
 //!   sends Expired with Synchronization, Collecting and Distributing still set, so by the
-//!   standard's recordPDU we keep distributing towards it until it defaults us 3 s later.
+//!   standard's recordPDU we keep distributing towards it until it defaults us (2 s more
+//!   in our run).
 //! * DPDK: system priority 65535, key 0x0021, port priority 255, Long Timeout (we send to
 //!   it every 30 s; it sends to us every second, as our Short Timeout asks); its first PDU
 //!   claims Synchronization while Defaulted. In testpmd's `io` mode it sent no LACPDU after
 //!   the first two: the PMD queues them for the application's next `tx_burst`, which `io`
 //!   makes only when something was received, and nothing is delivered before the link
-//!   collects (the DPVS and F-Stack failures below, reproduced). `flowgen`, which calls
+//!   collects (the DPVS and F-Stack failures above, reproduced). `flowgen`, which calls
 //!   both bursts all the time, works.
 //!
 //! Driven by a scratch AF_PACKET program on the real clock, a two-link bond reached
