@@ -92,6 +92,12 @@ pub(crate) fn validate(bond: &BondConfig, ports: &[PortConfig]) -> Result<(), Co
     if ports.is_empty() {
         return Err(ConfigError::NoPorts);
     }
+    if bond.min_links > ports.len() {
+        return Err(ConfigError::MinLinksAboveMembers {
+            min_links: bond.min_links,
+            ports: ports.len(),
+        });
+    }
     let m = bond.system.mac;
     if m == MacAddr::ZERO || m.is_multicast() {
         return Err(ConfigError::BadSystemMac(m));

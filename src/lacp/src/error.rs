@@ -83,6 +83,14 @@ pub enum ConfigError {
     /// A system MAC that is zero or a group address cannot identify a system.
     #[error("system MAC {0} is zero or a group address; use the bond's unicast MAC")]
     BadSystemMac(MacAddr),
+    /// min_links above the number of members: the bond could never come up.
+    #[error("min_links {min_links} exceeds the {ports} member ports; the bond could never carry traffic")]
+    MinLinksAboveMembers {
+        /// The configured minimum.
+        min_links: usize,
+        /// The number of member ports.
+        ports: usize,
+    },
     /// A port MAC that is a group address cannot be a frame's source.
     #[error("port MAC {0} is a group address")]
     BadPortMac(MacAddr),

@@ -79,7 +79,7 @@ pub fn check_bond(data: &[u8]) {
     } else {
         Timeout::Slow
     };
-    cfg.min_links = usize::from(mode >> 6);
+    cfg.min_links = usize::from(mode >> 6).min(2);
     let mut ports = [
         PortConfig::new(1, MacAddr([0x02, 0, 0, 0, 0, 0x11])),
         PortConfig::new(2, MacAddr([0x02, 0, 0, 0, 0, 0x12])),

@@ -312,6 +312,15 @@ fn bad_configurations_are_refused() {
         lacp::Bond::new(b, &[z], now).unwrap_err(),
         lacp::ConfigError::ZeroPortNumber
     );
+    let mut m3 = BondConfig::new(A_MAC);
+    m3.min_links = 3;
+    assert_eq!(
+        lacp::Bond::new(m3, &ports(0xa, 2), now).unwrap_err(),
+        lacp::ConfigError::MinLinksAboveMembers {
+            min_links: 3,
+            ports: 2
+        }
+    );
     let m = BondConfig::new(lacp::SLOW_PROTOCOLS_MULTICAST);
     assert!(lacp::Bond::new(m, &ports(0xa, 1), now).is_err());
 }
@@ -336,4 +345,27 @@ fn both_ends_defaulted_find_each_other_within_seconds() {
         .run_until(30 * S, |l| l.formed(&[0, 1, 2]))
         .expect("heals");
     assert!(took <= 4 * S, "{took:?}");
+}
+
+#[test]
+fn mixed_rates_each_end_sends_at_the_rate_the_other_asks_for() {
+    // A is fast, B slow: B sends every second (A's Short Timeout asks for it), A every 30 s
+    // (B's Long Timeout). Each end times the other out by its own timeout.
+    let mut b = BondConfig::new(B_MAC);
+    b.timeout = Timeout::Slow;
+    let mut lab = Lab::new(BondConfig::new(A_MAC), &ports(0xa, 1), b, &ports(0xb, 1));
+    lab.all_up();
+    let took = lab.run_until(20 * S, |l| l.formed(&[0])).expect("forms");
+    assert!(took <= 4 * S, "{took:?}");
+    lab.run_for(40 * S);
+    let from = lab.log.len();
+    lab.run_for(60 * S);
+    let (a, b): (Vec<_>, Vec<_>) = lab.log[from..].iter().partition(|e| e.1);
+    assert!((1..=3).contains(&a.len()), "A sent {} in 60 s", a.len());
+    assert!((59..=61).contains(&b.len()), "B sent {} in 60 s", b.len());
+    assert!(lab.formed(&[0]));
+    // B goes quiet: A (short timeout) drops it after 3 s.
+    lab.links[0].mute_b = true;
+    let took = lab.run_until(10 * S, |l| l.a.members().is_empty()).unwrap();
+    assert!(took <= 3 * S, "{took:?}");
 }
