@@ -4,7 +4,7 @@
 //! Ports whose actor key, partner system and partner key agree share one Link Aggregation
 //! Group (LAG ID, §6.3.6); an Individual link (the Aggregation bit clear at either end) is a
 //! group of its own. As in the Linux bonding driver, every port can head an aggregator, so
-//! "there is always an aggregator available" and a port never waits for one.
+//! a port never waits for a free one.
 //!
 //! A bond delivers one logical link, so one aggregator is selected to carry traffic: the one
 //! with the most ports whose partner information comes from the partner (not defaulted);
@@ -13,9 +13,9 @@
 //! FALSE) so the partner does not distribute to them either. This is the rule of the Linux
 //! driver's `ad_select=count`, made sticky to avoid moving traffic between equal groups.
 //!
-//! A port chooses an aggregator only once its Mux machine has detached from the old one
-//! ("the Selection Logic ... shall not select a new aggregator until the Mux machine has
-//! detached", the ordering §6.4.14.1 asks for so a port is never in two groups).
+//! A port chooses an aggregator only once its Mux machine has detached from the old one, so
+//! that it is never attached to two (the ordering the selection rules of §6.4.14.1 ask
+//! for).
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! The LACPDU (§6.4.2.3, Figure 6-7): subtype 1, version, then the Actor, Partner,
+//! The LACPDU (§6.4.2.3): subtype 1, version, then the Actor, Partner,
 //! Collector and Terminator TLVs at fixed offsets, then 50 reserved octets.
 //!
 //! ```text
@@ -250,7 +250,7 @@ mod tests {
     }
 
     #[test]
-    fn offsets_match_figure_6_7() {
+    fn offsets_match_the_lacpdu_structure() {
         let b = sample().encode();
         assert_eq!(b.len(), PDU_LEN);
         assert_eq!(&b[..4], &[1, 1, 1, 20]);

@@ -1,4 +1,4 @@
-//! The Marker protocol's PDUs (§6.5.3.3, Figure 6-27): a Marker PDU asks the partner to
+//! The Marker protocol's PDUs (§6.5.3.3): a Marker PDU asks the partner to
 //! answer once every frame it sent before it on the link has been delivered; the Marker
 //! Responder (§6.5.4.2) must answer every one. We never send Marker PDUs (our distributor
 //! does not move conversations between links by the Marker protocol) but answer them, as

@@ -1,4 +1,4 @@
-//! The Actor and Partner Churn Detection machines (§6.4.17, Figures 6-23 and 6-24): flag a
+//! The Actor and Partner Churn Detection machines (§6.4.17): flag a
 //! link whose actor (or partner) has not reached Synchronization within
 //! Churn_Detection_Time, a sign of a misconfiguration (mismatched keys, too few aggregators
 //! on the other side) that an operator should hear about. Churn changes no other machine.

@@ -1,4 +1,4 @@
-//! The Mux machine with coupled control (§6.4.15, Figure 6-22): attaches the port to its
+//! The Mux machine with coupled control (§6.4.15): attaches the port to its
 //! aggregator after the wait_while_timer, and turns collecting and distributing on together
 //! once the partner is in sync. Coupled control is what the Linux bonding driver, Open
 //! vSwitch and DPDK run, and what a switch expects of a host.

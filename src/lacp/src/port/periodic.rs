@@ -1,4 +1,4 @@
-//! The Periodic Transmission machine (§6.4.13, Figure 6-19): how often NTT is raised to keep
+//! The Periodic Transmission machine (§6.4.13): how often NTT is raised to keep
 //! the partner's information from expiring, at the rate the partner asked for.
 
 use std::time::Instant;

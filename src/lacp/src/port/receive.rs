@@ -1,4 +1,4 @@
-//! The Receive machine (§6.4.12, Figure 6-18): records the partner's information from each
+//! The Receive machine (§6.4.12): records the partner's information from each
 //! LACPDU, times it out (current_while_timer), and falls back to the administrative
 //! defaults when the partner stays silent.
 
