@@ -636,3 +636,27 @@ fn our_own_lacpdus_looped_back_are_dropped() {
     }
     assert!(t.bond.members().is_empty());
 }
+
+#[test]
+fn a_version_2_lacpdu_is_acted_on_by_its_version_1_fields() {
+    // "Version 1 implementations ... shall not validate the Version Number, TLV_type, or
+    // Reserved fields ... The same actions are taken regardless of the values received".
+    let mut t = T::fast(1);
+    t.enable(0, true);
+    let u = t.us(0);
+    let mut b = pdu(them(9, 0), u).encode();
+    b[1] = 2;
+    // A Port Algorithm TLV where version 1 has its Terminator, and a longer frame.
+    b[58..64].copy_from_slice(&[4, 6, 0x00, 0x80, 0xc2, 0x01]);
+    b.extend_from_slice(&[0; 30]);
+    let mut frame = lacp::SLOW_PROTOCOLS_MULTICAST.0.to_vec();
+    frame.extend_from_slice(&THEM.0);
+    frame.extend_from_slice(&[0x88, 0x09]);
+    frame.extend_from_slice(&b);
+    t.bond.handle_frame(t.now, 0, &frame).unwrap();
+    t.drain();
+    let p = t.port(0);
+    assert_eq!(p.rx, RxState::Current);
+    assert_eq!(p.partner.system.mac, THEM);
+    assert_eq!(p.stats.lacpdus_rx, 1);
+}
