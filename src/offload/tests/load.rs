@@ -156,3 +156,68 @@ fn another_egress_is_a_redirect_through_the_device_map() {
         assert_eq!(o.stats().unwrap()[Stat::Forwarded as usize], 2);
     });
 }
+
+/// Keeps only CAP_BPF and CAP_NET_ADMIN in this thread (capabilities are per thread; the
+/// thread ends with the test). That is what the daemon's systemd unit leaves it for bpf(2).
+fn keep_only_bpf_and_net_admin() {
+    const CAP_NET_ADMIN: u32 = 12;
+    const CAP_BPF: u32 = 39;
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut header = Header {
+        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let low = 1 << CAP_NET_ADMIN;
+    let high = 1 << (CAP_BPF - 32);
+    let data = [
+        Data {
+            effective: low,
+            permitted: low,
+            inheritable: 0,
+        },
+        Data {
+            effective: high,
+            permitted: high,
+            inheritable: 0,
+        },
+    ];
+    // SAFETY: capset(2) with a version 3 header and its two data words, both live for the
+    // call; pid 0 is the calling thread.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+    assert_eq!(r, 0, "capset: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn loads_with_only_the_capabilities_the_daemon_keeps() {
+    // Without CAP_PERFMON the verifier refuses, among others, subtracting packet pointers;
+    // the program must not need it.
+    if load().is_none() {
+        return;
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            keep_only_bpf_and_net_admin();
+            let mut o = match xdp_offload::Offload::load(LoadOptions::default()) {
+                Ok(o) => o,
+                Err(e) => panic!("{}", chain(&e)),
+            };
+            let r = flow();
+            o.insert(&r.key().bytes(), &r.action(LO).bytes()).unwrap();
+            let run = o.test_run(&frame_in(&r.packet(b"x")), LO).unwrap();
+            assert_eq!(run.retval, action::TX);
+        })
+        .join()
+        .expect("the thread without capabilities");
+    });
+}
