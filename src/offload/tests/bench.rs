@@ -196,7 +196,10 @@ fn in_a_loop(o: &mut Offload, entries: &[(Key, Action)], frame: &[u8], n: u32) -
     total as f64 / f64::from(calls * ROUND)
 }
 
-fn loops() -> Vec<(&'static str, Vec<(Key, Action)>, Vec<u8>)> {
+/// A case of the loop measurement: its name, the entries of the loop, the frame sent round.
+type Loop = (&'static str, Vec<(Key, Action)>, Vec<u8>);
+
+fn loops() -> Vec<Loop> {
     let ttl255 = |r: Rewrite| Rewrite { ttl: 255, ..r };
     let pair = |name, r: Rewrite| {
         let r = ttl255(r);
