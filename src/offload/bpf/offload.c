@@ -383,6 +383,9 @@ static __always_inline void count_forwarded(struct ol_action *a, __u32 frame_len
 	count(OL_STAT_FORWARDED_BYTES, frame_len);
 }
 
+/* The port was there when may_forward looked; should the daemon remove it in between, the
+ * redirect fails and the kernel drops the frame (flags 0: XDP_ABORTED), as it would a frame
+ * redirected to an interface going away. */
 static __always_inline int transmit(struct xdp_md *ctx, const struct ol_action *a)
 {
 	if (a->ifindex == ctx->ingress_ifindex)
@@ -405,8 +408,10 @@ static __always_inline int parse_frame(struct xdp_md *ctx, struct packet *p)
 	if (p->frame_len < ETH_HLEN)
 		return OL_STAT_NOT_PARSED;
 	r = parse_ipv4(data, data_end, p->frame_len - ETH_HLEN, p);
-	if (r != PARSED || p->key.proto != IPPROTO_GRE)
-		return r == PARSED ? parse_l4(data, data_end, p) : r;
+	if (r != PARSED)
+		return r;
+	if (p->key.proto != IPPROTO_GRE)
+		return parse_l4(data, data_end, p);
 
 	r = parse_gre(data, data_end, p);
 	if (r != PARSED) {

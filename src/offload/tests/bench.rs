@@ -4,7 +4,7 @@
 //!
 //! The kernel does not restore the frame between the runs of one `repeat`, so a forwarded
 //! frame is seen again already rewritten. Two measurements, each over RUNS packets:
-//! - "in a loop": entries in pairs, the second undoing the first (A -> B, B -> A; GRE decap
+//! - "in a loop" (OFFLOAD_BENCH_LOOP_PACKETS, default 250,000 packets): entries in pairs, the second undoing the first (A -> B, B -> A; GRE decap
 //!   then encap back), so that every run forwards; a frame with TTL 255 goes round 250 times
 //!   per call (`repeat` 250), and the stats confirm that every run forwarded. This is the
 //!   program's own cost, the kernel's timing spread over 250 runs.
@@ -19,6 +19,18 @@ use dataplane::wire::proto;
 use xdp_offload::{action, Offload, Stat};
 
 const DEFAULT_RUNS: u32 = 1_000_000;
+
+/// Packets per case of the loop measurement: each call with `repeat` > 1 swaps the kernel's
+/// XDP dispatcher (synchronize_rcu, milliseconds; outside the measured time), so a million
+/// packets (4,000 calls) take minutes per case.
+const DEFAULT_LOOP_PACKETS: u32 = 250_000;
+
+fn loop_packets() -> u32 {
+    std::env::var("OFFLOAD_BENCH_LOOP_PACKETS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(DEFAULT_LOOP_PACKETS)
+}
 
 fn runs() -> u32 {
     std::env::var("OFFLOAD_BENCH_RUNS")
@@ -307,6 +319,7 @@ fn ns_per_packet() {
     }
     println!("timing overhead of a single run: {overhead:.1} ns (subtracted in the last column)");
 
+    let n = loop_packets();
     println!("\nin a loop (250 runs per call, every one forwarded), {n} packets per case");
     for (name, entries, frame) in loops() {
         let ns = in_a_loop(&mut o, &entries, &frame, n);
