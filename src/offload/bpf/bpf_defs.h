@@ -18,6 +18,11 @@ typedef __u32 __be32;
 #define SEC(name) __attribute__((section(name), used))
 #define __always_inline inline __attribute__((always_inline))
 
+/* Makes the compiler forget what it knows about `var`'s value, so that it cannot turn a
+ * choice between two values loaded from a map into a load from a chosen address (variable
+ * pointer arithmetic, which the verifier refuses without CAP_PERFMON). */
+#define barrier_var(var) asm volatile("" : "+r"(var))
+
 /* BTF-defined maps (the form aya and libbpf read from `.maps`): each attribute is encoded in
  * the type of a member, so the object's BTF describes the map. */
 #define __uint(name, val) int (*name)[val]
@@ -57,6 +62,8 @@ static long (*bpf_tail_call)(void *ctx, void *prog_array, __u32 index) = (void *
 static long (*bpf_xdp_adjust_head)(struct xdp_md *ctx, int delta) = (void *)44;
 static long (*bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *)51;
 static long (*bpf_xdp_adjust_tail)(struct xdp_md *ctx, int delta) = (void *)65;
+/* Linux 5.18. */
+static __u64 (*bpf_xdp_get_buff_len)(struct xdp_md *ctx) = (void *)188;
 
 /* Byte order: clang's bpf target follows the host (bpfel on x86 and arm64). */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__

@@ -7,8 +7,6 @@
 
 #define ETH_HLEN 14
 #define ETH_P_IP 0x0800
-/* Ethernet's minimum frame without the FCS: shorter packets arrive padded to it. */
-#define ETH_MIN_FRAME 60
 
 #define IPV4_HLEN 20
 /* Version 4, IHL 5: options would move every offset behind them; the worker takes those. */

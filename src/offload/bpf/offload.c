@@ -6,7 +6,7 @@
  * program cannot finish exactly as the worker would (new flows, TCP SYN/FIN/RST, ICMP errors,
  * fragments, TTL expiry, packets over the rule's size) goes to the worker untouched.
  *
- * The map layouts are the offload ABI (ol_abi.h, docs/architecture.md). Built with
+ * The map layouts are the offload ABI (ol_abi.h, README.md). Built with
  * `clang -O2 -g -target bpf` by build.rs; it needs no kernel headers and no kernel BTF. */
 
 #include "bpf_defs.h"
@@ -53,13 +53,24 @@ struct {
 	__uint(max_entries, OL_STATS);
 } ol_stats SEC(".maps");
 
-/* Where parsing ends: the packet's place in the frame and its lookup key. */
+/* Every packet access is at a constant offset from `data`. The daemon loads the program with
+ * CAP_BPF and CAP_NET_ADMIN but not CAP_PERFMON, and without CAP_PERFMON the verifier's
+ * Spectre v1 hardening refuses packet pointers moved by a variable (and subtracting packet
+ * pointers). So lengths are numbers compared with numbers (the frame's from
+ * bpf_xdp_get_buff_len), and a GRE packet's outer header, whose length depends on the key, is
+ * stepped over with bpf_xdp_adjust_head: its inner packet then starts where a plain one
+ * does, and one parser and one rewrite serve both. */
+#define IP_OFF ETH_HLEN
+#define L4_OFF (ETH_HLEN + IPV4_HLEN)
+
+/* What parsing learns: the (inner) packet's fields the checks need, and the lookup key. */
 struct packet {
-	struct iphdr *ip; /* the (inner) IPv4 header */
-	void *l4;         /* its TCP, UDP or ICMP header */
-	__u32 outer_len;  /* bytes of outer IPv4 + GRE in front of it (0 when plain) */
-	__u16 tot_len;    /* its Total Length, host order */
 	__u32 frame_len;  /* the frame's length as received */
+	__u32 outer_len;  /* bytes of outer IPv4 + GRE stepped over (0 when plain) */
+	__u16 tot_len;    /* the (inner) packet's Total Length, host order */
+	__be16 frag_off;  /* its flags and fragment offset */
+	__u8 tos;
+	__u8 ttl;
 	__u8 icmp_type;
 	struct ol_key key;
 };
@@ -76,41 +87,53 @@ static __always_inline void count(__u32 index, __u64 n)
 }
 
 /* Everything the program does not forward goes to the steering program, as if this program
- * were not there. The tail call does not return when it succeeds; XDP_PASS is the fallback
- * when no steering program is installed. */
-static __always_inline int to_worker(struct xdp_md *ctx, __u32 reason)
+ * were not there: a GRE packet gets its outer header back first (the bytes were never
+ * touched, only stepped over). The tail call does not return when it succeeds; XDP_PASS is
+ * the fallback when no steering program is installed. */
+static __always_inline int to_worker(struct xdp_md *ctx, const struct packet *p, __u32 reason)
 {
 	count(reason, 1);
+	if (p->outer_len && bpf_xdp_adjust_head(ctx, -(int)p->outer_len))
+		return XDP_ABORTED; /* cannot happen: the headroom given back is there */
 	bpf_tail_call(ctx, &ol_next, ctx->ingress_ifindex);
 	return XDP_PASS;
 }
 
-/* Rule 1 of the ABI: an IPv4 header without options, with a correct checksum, not a fragment,
- * whose Total Length fits in front of `end` (the frame, or for an inner packet the outer
- * packet). The caller has checked that 20 bytes are there. */
-static __always_inline int ipv4_ok(const struct iphdr *ip, const void *end)
+/* Rule 1 of the ABI for the IPv4 header behind the Ethernet header: no options, a correct
+ * checksum, not a fragment, a Total Length within the `room` there is for it (the frame, or
+ * for an inner packet what the outer one carries). */
+static __always_inline int parse_ipv4(void *data, void *data_end, __u32 room, struct packet *p)
 {
+	struct iphdr *ip = data + IP_OFF;
 	__u16 tot_len;
 
+	if ((void *)(ip + 1) > data_end)
+		return OL_STAT_NOT_PARSED;
 	if (ip->ver_ihl != IPV4_VER_IHL)
-		return 0;
+		return OL_STAT_NOT_PARSED;
 	if (ip->frag_off & bpf_htons(IPV4_FRAG_MASK))
-		return 0;
+		return OL_STAT_NOT_PARSED;
 	tot_len = bpf_ntohs(ip->tot_len);
-	if (tot_len < IPV4_HLEN || (const void *)ip + tot_len > end)
-		return 0;
-	return ipv4_checksum_ok(ip);
+	if (tot_len < IPV4_HLEN || tot_len > room)
+		return OL_STAT_NOT_PARSED;
+	if (!ipv4_checksum_ok(ip))
+		return OL_STAT_NOT_PARSED;
+	p->tot_len = tot_len;
+	p->frag_off = ip->frag_off;
+	p->tos = ip->tos;
+	p->ttl = ip->ttl;
+	p->key.proto = ip->protocol;
+	p->key.saddr = ip->saddr;
+	p->key.daddr = ip->daddr;
+	return PARSED;
 }
 
-/* Rule 2: a GRE packet (RFC 2784, with the RFC 2890 key and nothing else) carrying IPv4.
- * Fills in the tunnel part of the key and moves `p->ip` to the inner header. */
-static __always_inline int parse_gre(struct packet *p, void *data_end)
+/* Rule 2: the GRE header (RFC 2784, with the RFC 2890 key and nothing else) carrying IPv4.
+ * Fills in the tunnel part of the key and the outer header's length. */
+static __always_inline int parse_gre(void *data, void *data_end, struct packet *p)
 {
-	struct iphdr *outer = p->ip;
-	void *outer_end = (void *)outer + p->tot_len;
-	struct grehdr *gre = (void *)(outer + 1);
-	struct iphdr *inner;
-	__u32 gre_len = GRE_HLEN;
+	struct grehdr *gre = data + L4_OFF;
+	__be32 *key = (void *)(gre + 1);
 
 	if ((void *)(gre + 1) > data_end)
 		return OL_STAT_NOT_PARSED;
@@ -119,39 +142,30 @@ static __always_inline int parse_gre(struct packet *p, void *data_end)
 	if (gre->proto != bpf_htons(ETH_P_IP))
 		return OL_STAT_NOT_PARSED;
 	p->key.tunnel = OL_TUNNEL_GRE;
+	p->outer_len = IPV4_HLEN + GRE_HLEN;
 	if (gre->flags & bpf_htons(GRE_FLAG_K)) {
-		__be32 *key = (void *)(gre + 1);
-
 		if ((void *)(key + 1) > data_end)
 			return OL_STAT_NOT_PARSED;
 		p->key.tunnel = OL_TUNNEL_GRE_KEY;
 		p->key.tun_key = *key;
-		gre_len += GRE_KEY_LEN;
+		p->outer_len += GRE_KEY_LEN;
 	}
-	p->key.tun_remote = outer->saddr;
-	p->key.tun_local = outer->daddr;
-
-	inner = (void *)gre + gre_len;
-	if ((void *)(inner + 1) > data_end)
+	/* Rule 1 left the outer addresses in the key; the inner ones replace them. */
+	p->key.tun_remote = p->key.saddr;
+	p->key.tun_local = p->key.daddr;
+	/* The inner packet needs at least its header inside the outer one. */
+	if (p->tot_len < p->outer_len + IPV4_HLEN)
 		return OL_STAT_NOT_PARSED;
-	/* The inner packet must end inside the outer one, not merely inside the frame. */
-	if (outer_end > data_end || !ipv4_ok(inner, outer_end))
-		return OL_STAT_NOT_PARSED;
-	p->outer_len = IPV4_HLEN + gre_len;
-	p->ip = inner;
-	p->tot_len = bpf_ntohs(inner->tot_len);
 	return PARSED;
 }
 
 /* Rule 3: the transport header and the ports (or the echo identifier) of the key. TCP
  * segments that open, close or reset a connection change its state: the worker sees them. */
-static __always_inline int parse_l4(struct packet *p, void *data_end)
+static __always_inline int parse_l4(void *data, void *data_end, struct packet *p)
 {
-	void *l4 = (void *)(p->ip + 1);
+	void *l4 = data + L4_OFF;
 
-	p->l4 = l4;
-	p->key.proto = p->ip->protocol;
-	switch (p->ip->protocol) {
+	switch (p->key.proto) {
 	case IPPROTO_TCP: {
 		struct tcphdr *tcp = l4;
 
@@ -192,39 +206,6 @@ static __always_inline int parse_l4(struct packet *p, void *data_end)
 	}
 }
 
-/* Rules 1-3: Ethernet, IPv4, optionally GRE and the inner IPv4, then TCP/UDP/ICMP echo. */
-static __always_inline int parse_frame(void *data, void *data_end, struct packet *p)
-{
-	struct ethhdr *eth = data;
-	struct iphdr *ip = data + ETH_HLEN;
-	int r;
-
-	if ((void *)(ip + 1) > data_end)
-		return OL_STAT_NOT_PARSED;
-	if (eth->proto != bpf_htons(ETH_P_IP) || !ipv4_ok(ip, data_end))
-		return OL_STAT_NOT_PARSED;
-	p->ip = ip;
-	p->tot_len = bpf_ntohs(ip->tot_len);
-	/* The frame's length. The verifier lets a program without CAP_PERFMON (the daemon has
-	 * CAP_BPF) compare packet pointers but not subtract them, so the length is known by
-	 * comparison: a frame ends with its IPv4 packet, or is padded to Ethernet's 60-byte
-	 * minimum. Anything else behind the packet is unusual enough to leave to the worker. */
-	if ((void *)ip + p->tot_len >= data_end)
-		p->frame_len = ETH_HLEN + p->tot_len;
-	else if (data + ETH_MIN_FRAME <= data_end && data + ETH_MIN_FRAME >= data_end)
-		p->frame_len = ETH_MIN_FRAME;
-	else
-		return OL_STAT_NOT_PARSED;
-	if (ip->protocol == IPPROTO_GRE) {
-		r = parse_gre(p, data_end);
-		if (r != PARSED)
-			return r;
-	}
-	p->key.saddr = p->ip->saddr;
-	p->key.daddr = p->ip->daddr;
-	return parse_l4(p, data_end);
-}
-
 /* Whether the entry describes this packet's framing; a worker's entry always does, so a
  * mismatch means the entry cannot be used and the packet goes to the worker like a miss. */
 static __always_inline int action_fits(const struct packet *p, const struct ol_action *a)
@@ -252,14 +233,14 @@ static __always_inline int may_forward(const struct packet *p, const struct ol_a
 	if (!action_fits(p, a))
 		return OL_STAT_MISS;
 	/* The worker sends ICMP Time Exceeded. */
-	if (p->ip->ttl <= 1)
+	if (p->ttl <= 1)
 		return OL_STAT_TTL;
 	/* The worker sends ICMP Fragmentation Needed (or clamps). */
 	if (p->tot_len > a->max_len)
 		return OL_STAT_TOO_LONG;
 	/* A tunnel packet without DF would need fragmenting by whoever carries it; the worker
 	 * decides. */
-	if (a->encap != OL_ENCAP_NONE && !(p->ip->frag_off & bpf_htons(IPV4_DF)))
+	if (a->encap != OL_ENCAP_NONE && !(p->frag_off & bpf_htons(IPV4_DF)))
 		return OL_STAT_NOT_DF;
 	/* Checked here, before anything is rewritten, so that a port removed by the daemon
 	 * sends the packet to the worker intact instead of dropping a rewritten one. */
@@ -270,13 +251,16 @@ static __always_inline int may_forward(const struct packet *p, const struct ol_a
 
 /* Rule 6, in place on the (inner) packet: addresses, ports or echo identifier, TTL, and the
  * checksums by the entry's deltas, which already account for every one of those changes.
- * The transport header's bounds were checked while parsing, but the verifier cannot tell
- * which protocol's check that was, so each is checked again (it cannot fail). */
-static __always_inline int rewrite_packet(struct packet *p, const struct ol_action *a,
-					  void *data_end)
+ * The bounds were checked while parsing, but the verifier cannot tell which protocol's
+ * check that was, so each is checked again (it cannot fail). */
+static __always_inline int rewrite_packet(void *data, void *data_end, const struct packet *p,
+					  const struct ol_action *a)
 {
-	struct iphdr *ip = p->ip;
+	struct iphdr *ip = data + IP_OFF;
+	void *l4 = data + L4_OFF;
 
+	if ((void *)(ip + 1) > data_end)
+		return -1;
 	ip->saddr = a->saddr;
 	ip->daddr = a->daddr;
 	ip->ttl -= 1;
@@ -284,7 +268,7 @@ static __always_inline int rewrite_packet(struct packet *p, const struct ol_acti
 
 	switch (p->key.proto) {
 	case IPPROTO_TCP: {
-		struct tcphdr *tcp = p->l4;
+		struct tcphdr *tcp = l4;
 
 		if ((void *)(tcp + 1) > data_end)
 			return -1;
@@ -294,7 +278,7 @@ static __always_inline int rewrite_packet(struct packet *p, const struct ol_acti
 		return 0;
 	}
 	case IPPROTO_UDP: {
-		struct udphdr *udp = p->l4;
+		struct udphdr *udp = l4;
 
 		if ((void *)(udp + 1) > data_end)
 			return -1;
@@ -304,11 +288,15 @@ static __always_inline int rewrite_packet(struct packet *p, const struct ol_acti
 		return 0;
 	}
 	case IPPROTO_ICMP: {
-		struct icmphdr *icmp = p->l4;
+		struct icmphdr *icmp = l4;
 
 		if ((void *)(icmp + 1) > data_end)
 			return -1;
-		icmp->ident = p->icmp_type == ICMP_ECHO_REQUEST ? a->sport : a->dport;
+		__be16 request_ident = a->sport, reply_ident = a->dport;
+
+		barrier_var(request_ident);
+		barrier_var(reply_ident);
+		icmp->ident = p->icmp_type == ICMP_ECHO_REQUEST ? request_ident : reply_ident;
 		icmp->check = csum_apply_delta(icmp->check, a->l4_delta);
 		return 0;
 	}
@@ -319,21 +307,21 @@ static __always_inline int rewrite_packet(struct packet *p, const struct ol_acti
 
 /* The outer header of an encapsulation, from the entry's template: IPv4, then for GRE its
  * header and key. The fields that depend on the packet are filled in here. */
-static __always_inline int write_outer(void *data, void *data_end, const struct ol_action *a,
-				       __u16 inner_len, __u8 inner_tos, __be16 inner_frag)
+static __always_inline int write_outer(void *data, void *data_end, const struct packet *p,
+				       const struct ol_action *a)
 {
-	struct iphdr *outer = data + ETH_HLEN;
-	__u8 *gre = (void *)(outer + 1);
+	struct iphdr *outer = data + IP_OFF;
+	__u8 *gre = data + L4_OFF;
 
 	if ((void *)(outer + 1) > data_end)
 		return -1;
 	__builtin_memcpy(outer, a->outer, IPV4_HLEN);
-	outer->tot_len = bpf_htons(a->encap_len + inner_len);
+	outer->tot_len = bpf_htons(a->encap_len + p->tot_len);
 	/* DF as the inner packet has it (always set: may_forward let no other through). */
-	outer->frag_off = inner_frag & bpf_htons(IPV4_DF);
+	outer->frag_off = p->frag_off & bpf_htons(IPV4_DF);
 	/* RFC 2003 copies the TOS into an IPIP header; GRE keeps the template's 0. */
 	if (a->encap == OL_ENCAP_IPIP)
-		outer->tos = inner_tos;
+		outer->tos = p->tos;
 	ipv4_fill_checksum(outer);
 
 	if (a->encap != OL_ENCAP_GRE)
@@ -349,39 +337,33 @@ static __always_inline int write_outer(void *data, void *data_end, const struct 
 	return 0;
 }
 
-/* Rule 6, the frame around the rewritten packet: removes the outer header of a decapsulation
- * and makes room for the one of an encapsulation in one head adjustment, cuts a frame whose
+/* Rule 6, the frame around the rewritten packet: makes room for the outer header of an
+ * encapsulation (a decapsulation's was stepped over while parsing), cuts a frame whose
  * framing changed to the end of its IPv4 packet, then writes the Ethernet header. Packet
  * pointers are invalid after every adjustment, so everything is re-derived and re-checked. */
-static __always_inline int reframe(struct xdp_md *ctx, struct packet *p,
+static __always_inline int reframe(struct xdp_md *ctx, const struct packet *p,
 				   const struct ol_action *a)
 {
-	__u16 inner_len = p->tot_len;
-	__u8 inner_tos = p->ip->tos;
-	__be16 inner_frag = p->ip->frag_off;
-	int head = (int)a->decap_len - (int)a->encap_len;
-	/* The frame's length now; known as a number, see parse_frame. */
-	int len = (int)p->frame_len - head;
+	/* The frame's length now, as a number (see IP_OFF). */
+	int len = (int)p->frame_len - (int)p->outer_len + (int)a->encap_len;
 	void *data, *data_end;
 	struct ethhdr *eth;
 
-	if (head != 0 && bpf_xdp_adjust_head(ctx, head))
+	if (a->encap_len && bpf_xdp_adjust_head(ctx, -(int)a->encap_len))
 		return -1;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
 
 	/* Ethernet padding (or anything behind the packet) would otherwise end up inside the
 	 * new outer packet's payload, or be left behind a shorter one; a plain frame keeps its
 	 * length, as the worker's rewrite in place does. */
-	if (a->decap_len != 0 || a->encap != OL_ENCAP_NONE) {
-		int tail = (int)(ETH_HLEN + a->encap_len + inner_len) - len;
+	if (p->outer_len != 0 || a->encap != OL_ENCAP_NONE) {
+		int tail = (int)(ETH_HLEN + a->encap_len + p->tot_len) - len;
 
 		if (tail < 0 && bpf_xdp_adjust_tail(ctx, tail))
 			return -1;
-		data = (void *)(long)ctx->data;
-		data_end = (void *)(long)ctx->data_end;
 	}
 
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
 	eth = data;
 	if ((void *)(eth + 1) > data_end)
 		return -1;
@@ -390,7 +372,7 @@ static __always_inline int reframe(struct xdp_md *ctx, struct packet *p,
 	eth->proto = bpf_htons(ETH_P_IP);
 
 	if (a->encap != OL_ENCAP_NONE)
-		return write_outer(data, data_end, a, inner_len, inner_tos, inner_frag);
+		return write_outer(data, data_end, p, a);
 	return 0;
 }
 
@@ -405,6 +387,9 @@ static __always_inline void count_forwarded(struct ol_action *a, __u32 frame_len
 	count(OL_STAT_FORWARDED_BYTES, frame_len);
 }
 
+/* The port was there when may_forward looked; should the daemon remove it in between, the
+ * redirect fails and the kernel drops the frame (flags 0: XDP_ABORTED), as it would a frame
+ * redirected to an interface going away. */
 static __always_inline int transmit(struct xdp_md *ctx, const struct ol_action *a)
 {
 	if (a->ifindex == ctx->ingress_ifindex)
@@ -412,31 +397,69 @@ static __always_inline int transmit(struct xdp_md *ctx, const struct ol_action *
 	return bpf_redirect_map(&ol_ports, a->ifindex, 0);
 }
 
-SEC("xdp")
-int offload(struct xdp_md *ctx)
+/* Rules 1-3: Ethernet, IPv4, for GRE the inner IPv4 (after stepping over the outer header),
+ * then TCP/UDP/ICMP echo. */
+static __always_inline int parse_frame(struct xdp_md *ctx, struct packet *p)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u32 inner_room;
+	int r;
+
+	if ((void *)(eth + 1) > data_end || eth->proto != bpf_htons(ETH_P_IP))
+		return OL_STAT_NOT_PARSED;
+	if (p->frame_len < ETH_HLEN)
+		return OL_STAT_NOT_PARSED;
+	r = parse_ipv4(data, data_end, p->frame_len - ETH_HLEN, p);
+	if (r != PARSED)
+		return r;
+	if (p->key.proto != IPPROTO_GRE)
+		return parse_l4(data, data_end, p);
+
+	r = parse_gre(data, data_end, p);
+	if (r != PARSED) {
+		p->outer_len = 0; /* nothing stepped over yet */
+		return r;
+	}
+	inner_room = p->tot_len - p->outer_len;
+	if (bpf_xdp_adjust_head(ctx, p->outer_len)) {
+		p->outer_len = 0;
+		return OL_STAT_NOT_PARSED;
+	}
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	r = parse_ipv4(data, data_end, inner_room, p);
+	if (r != PARSED)
+		return r;
+	return parse_l4(data, data_end, p);
+}
+
+SEC("xdp")
+int offload(struct xdp_md *ctx)
+{
 	struct ol_action *a;
 	struct packet p;
 	int r;
 
 	__builtin_memset(&p, 0, sizeof(p));
-	r = parse_frame(data, data_end, &p);
+	p.frame_len = bpf_xdp_get_buff_len(ctx);
+	r = parse_frame(ctx, &p);
 	if (r != PARSED)
-		return to_worker(ctx, r);
+		return to_worker(ctx, &p, r);
 
 	a = bpf_map_lookup_elem(&ol_flows, &p.key);
 	if (!a)
-		return to_worker(ctx, OL_STAT_MISS);
+		return to_worker(ctx, &p, OL_STAT_MISS);
 	r = may_forward(&p, a, ctx->ingress_ifindex);
 	if (r != PARSED)
-		return to_worker(ctx, r);
+		return to_worker(ctx, &p, r);
 
 	/* Neither can fail for a frame that parsed (the checks are the parser's again, the
 	 * headroom is at least 256 bytes and the tail only shrinks); if one does anyway, the
 	 * half-written frame is dropped. */
-	if (rewrite_packet(&p, a, data_end) || reframe(ctx, &p, a))
+	if (rewrite_packet((void *)(long)ctx->data, (void *)(long)ctx->data_end, &p, a) ||
+	    reframe(ctx, &p, a))
 		return XDP_ABORTED;
 	count_forwarded(a, p.frame_len);
 	return transmit(ctx, a);

@@ -1,6 +1,6 @@
 /* The offload map ABI shared with the Rust side (dataplane::offload writes the entries,
- * src/offload/src/abi.rs mirrors the layout): see docs/architecture.md, "Established-flow
- * offload". Addresses, ports and GRE keys are in network byte order exactly as in the packet;
+ * src/offload/src/abi.rs mirrors the layout): see src/offload/README.md, "Map ABI".
+ * Addresses, ports and GRE keys are in network byte order exactly as in the packet;
  * counters, ifindex, max_len and checksum deltas in host order. The layouts are naturally
  * aligned so that no padding is implicit and the counters can be added to atomically; the
  * asserts below pin every offset the table in the ABI gives. */

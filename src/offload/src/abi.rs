@@ -1,6 +1,6 @@
 //! The offload map ABI as the loader needs it: entry sizes, where the program keeps its
 //! counters in a value, and the meaning of each `ol_stats` slot. The full layout (which the
-//! data plane's `offload` module encodes) is in docs/architecture.md and `bpf/ol_abi.h`.
+//! data plane's `offload` module encodes) is in the crate's README.md and `bpf/ol_abi.h`.
 
 /// `struct ol_key`: the flow as received.
 pub const KEY_LEN: usize = 28;

@@ -4,7 +4,7 @@
 //! object and loads it with aya; the daemon attaches it and keeps its entries.
 //!
 //! The contract between the workers and the program is the offload map ABI
-//! (docs/architecture.md, `bpf/ol_abi.h`): a 28-byte key, a 96-byte value.
+//! (the crate's README.md, `bpf/ol_abi.h`): a 28-byte key, a 96-byte value.
 
 mod abi;
 mod error;

@@ -131,7 +131,10 @@ impl Offload {
 
     /// Installs the program every packet that arrives on `ifindex` and is not forwarded here
     /// goes to (that interface's steering program). Until then, and after
-    /// [`Offload::clear_next`], such packets go to the kernel.
+    /// [`Offload::clear_next`], such packets go to the kernel. It must be an XDP program loaded
+    /// with `expected_attach_type` BPF_XDP (37), as aya loads this one: recent kernels refuse a
+    /// tail-call target whose expected attach type differs from the program array owner's
+    /// (EINVAL).
     pub fn set_next(&mut self, ifindex: u32, prog: BorrowedFd<'_>) -> Result<(), OffloadError> {
         sys::prog_array_set(self.next.fd().as_fd(), ifindex, prog)
     }

@@ -103,3 +103,76 @@ fn plain_rewrite_is_the_workers_byte_for_byte() {
         })
         .unwrap();
 }
+
+/// The frames the mutation test starts from, with their entries: a plain NAT flow and a GRE
+/// (key) flow that is decapsulated.
+fn seeds() -> Vec<(Key, Action, Vec<u8>)> {
+    let r = Rewrite {
+        proto: proto::TCP,
+        echo_request: true,
+        src: CLIENT,
+        dst: VIP,
+        sport: 40000,
+        dport: 80,
+        ttl: 64,
+        new_src: LOCAL,
+        new_dst: BACKEND,
+        new_sport: 61000,
+        new_dport: 8080,
+    };
+    let mut decap = r.action(LO);
+    decap.decap_len = 28;
+    vec![
+        (r.key(), r.action(LO), frame_in(&r.packet(b"0123456789"))),
+        (
+            r.key().in_gre(SITE, TUNNEL_LOCAL, Some(5)),
+            decap,
+            frame_in(&dataplane::frames::gre_packet(
+                SITE,
+                TUNNEL_LOCAL,
+                Some(5),
+                &r.packet(b"0123456789"),
+            )),
+        ),
+    ]
+}
+
+#[test]
+fn damaged_frames_are_forwarded_correctly_or_handed_on_intact() {
+    // The program reads untrusted bytes: whatever a frame holds, it either forwards it (with
+    // a correct IPv4 header checksum) or hands it on unchanged, and never aborts.
+    let Some(mut o) = load() else { return };
+    let seeds = seeds();
+    for (k, a, _) in &seeds {
+        o.insert(&k.bytes(), &a.bytes()).unwrap();
+    }
+    let mut runner = TestRunner::new(Config::with_cases(3000));
+    let strategy = (
+        0..seeds.len(),
+        proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        any::<prop::sample::Index>(),
+        any::<bool>(),
+    );
+    runner
+        .run(&strategy, |(seed, edits, cut, truncate)| {
+            let mut frame = seeds[seed].2.clone();
+            for (at, byte) in edits {
+                let i = at.index(frame.len());
+                frame[i] = byte;
+            }
+            if truncate {
+                frame.truncate(14.max(cut.index(frame.len())));
+            }
+            let run = o.test_run(&frame, LO).unwrap();
+            match run.retval {
+                action::PASS => prop_assert_eq!(&run.frame, &frame),
+                action::TX => {
+                    let ip = Ipv4Packet::new_checked(&run.frame[14..]).expect("IPv4");
+                    prop_assert!(ip.verify_checksum());
+                }
+                other => prop_assert!(false, "action {}", other),
+            }
+            Ok(())
+        })
+        .unwrap();
+}

@@ -364,3 +364,64 @@ fn udp_checksum_that_comes_out_zero_is_sent_as_all_ones() {
     want.resize(frame.len(), 0);
     forwards(&mut o, &r.key(), &r.action(LO), &frame, &want);
 }
+
+#[test]
+fn bytes_behind_the_packet_stay_in_a_plain_frame_and_go_with_a_tunnel() {
+    // A frame longer than Ethernet's padding explains (a trailer some link added): the
+    // rewrite in place keeps it, as the worker's does; a new framing ends with the packet.
+    let Some(mut o) = load() else { return };
+    let r = nat_to_backend(proto::TCP);
+    let trailer = [0xee; 40];
+    let mut frame = frame_in(&r.packet(PAYLOAD));
+    frame.extend_from_slice(&trailer);
+    let mut want = frame_out(&r.expected(PAYLOAD), false);
+    want.extend_from_slice(&trailer);
+    forwards(&mut o, &r.key(), &r.action(LO), &frame, &want);
+
+    let Some(mut o) = load() else { return };
+    let mut frame = frame_in(&dataplane::frames::gre_packet(
+        SITE,
+        TUNNEL_LOCAL,
+        None,
+        &r.packet(PAYLOAD),
+    ));
+    frame.extend_from_slice(&trailer);
+    let mut a = r.action(LO);
+    a.decap_len = 24;
+    let k = r.key().in_gre(SITE, TUNNEL_LOCAL, None);
+    forwards(
+        &mut o,
+        &k,
+        &a,
+        &frame,
+        &frame_out(&r.expected(PAYLOAD), false),
+    );
+}
+
+#[test]
+fn a_padded_frame_loses_its_padding_when_encapsulated() {
+    // An ICMP echo without data is 28 bytes of IPv4, padded to a 60-byte frame; the padding
+    // must not end up inside the IPIP packet.
+    let Some(mut o) = load() else { return };
+    let r = Rewrite {
+        proto: proto::ICMP,
+        echo_request: true,
+        src: CLIENT,
+        dst: VIP,
+        sport: 7,
+        dport: 0,
+        ttl: 64,
+        new_src: CLIENT,
+        new_dst: BACKEND,
+        new_sport: 7,
+        new_dport: 0,
+    };
+    let frame = frame_in(&r.packet(b""));
+    assert_eq!(frame.len(), 60, "padded");
+    let mut a = r.action(LO);
+    a.encap = 2;
+    (a.outer, a.encap_len) = ipip_template(LOCAL, BACKEND);
+    let want = frame_out(&encapsulated(LOCAL, BACKEND, None, &r.expected(b"")), false);
+    assert_eq!(want.len(), 14 + 20 + 28);
+    forwards(&mut o, &r.key(), &a, &frame, &want);
+}

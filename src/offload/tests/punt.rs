@@ -117,16 +117,6 @@ fn total_length_beyond_the_frame() {
 }
 
 #[test]
-fn bytes_behind_the_packet_beyond_ethernet_padding() {
-    // The program knows a frame's length only as "its packet's" or "the 60-byte minimum".
-    let Some(o) = with_entry() else { return };
-    let mut f = frame_in(&packet());
-    f.extend_from_slice(&[0; 4]);
-    assert!(f.len() > 60);
-    punts(&o, &f, Stat::NotParsed);
-}
-
-#[test]
 fn truncated_transport_headers() {
     let Some(o) = with_entry() else { return };
     for (protocol, len) in [(proto::TCP, 19), (proto::UDP, 7), (proto::ICMP, 7)] {
