@@ -299,3 +299,49 @@ fn offload_off_leaves_every_packet_to_the_workers() {
     assert_eq!(status(&b.node)["forwarded_packets"], 0);
     assert!(offloaded_flows(&b.node).is_empty());
 }
+
+/// A killed daemon leaves its program attached until the next start sweeps it, but its rules
+/// stop being followed within a second (the workers no longer renew the program's deadline):
+/// nothing is forwarded for flows nobody tracks any more, as without the offload.
+#[test]
+fn a_killed_daemons_rules_are_not_followed() {
+    let b = bed(false, "xdp");
+    let go = b.lab.artifact_path("go");
+    let hold = b
+        .client
+        .process(
+            "client",
+            &["python3", "-c", CLIENT, VIP, "50", go.to_str().unwrap()],
+        )
+        .spawn();
+    wait_until(
+        "first round trips",
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || hold.log().contains("ok"),
+    )
+    .unwrap_or_else(|e| panic!("{e}: {}", hold.log()));
+    wait_until(
+        "the held flows offloaded",
+        Duration::from_secs(3),
+        Duration::from_millis(50),
+        || offloaded_flows(&b.node).len() >= 2,
+    )
+    .unwrap();
+    b.node.proc().signal(netns_tests::Signal::SIGKILL).unwrap();
+    b.node.proc().wait_timeout(Duration::from_secs(5));
+    assert!(
+        b.lb.ip_ok(&["link", "show", "dev", "eth0"])
+            .contains("name offload"),
+        "a killed process leaves its program"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::write(&go, "go").unwrap();
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(
+        hold.log().matches("ok").count(),
+        1,
+        "the orphaned program went on forwarding: {}",
+        hold.log()
+    );
+}

@@ -44,9 +44,11 @@ fn probe(lb: &Netns, state: &str, generic: bool) -> Proc {
     p
 }
 
+/// An XDP program of ours is attached: the steering program, or the offload program that
+/// runs in front of it when the daemon has the offload on.
 fn xdp_attached(ns: &Netns) -> bool {
-    ns.ip_ok(&["link", "show", "dev", "eth0"])
-        .contains("appl_steer")
+    let link = ns.ip_ok(&["link", "show", "dev", "eth0"]);
+    link.contains("appl_steer") || link.contains("name offload")
 }
 
 /// `bash -c 'exec 3<>/dev/tcp/..'` connects (and closes) within `secs`.

@@ -25,6 +25,7 @@ pub const MAX_IFINDEX: u32 = 65_535;
 pub struct OffloadRun {
     program: Offload,
     flows: Arc<OwnedFd>,
+    alive: Arc<OwnedFd>,
     pub shared: Vec<Arc<OffloadShared>>,
     ifindex: Vec<u32>,
 }
@@ -73,9 +74,13 @@ impl OffloadRun {
             program.add_port(i.index).map_err(|e| format!("{e}"))?;
         }
         let flows = Arc::new(program.flows_fd().map_err(|e| format!("{e}"))?);
+        let alive = Arc::new(program.alive_fd().map_err(|e| format!("{e}"))?);
+        // Until the workers run and renew it.
+        super::worker_offload::renew(&*alive);
         Ok(Some(OffloadRun {
             program,
             flows,
+            alive,
             shared: (0..dp.workers)
                 .map(|_| Arc::new(OffloadShared::default()))
                 .collect(),
@@ -99,6 +104,7 @@ impl OffloadRun {
     pub fn worker(&self, id: usize) -> WorkerOffload {
         WorkerOffload::new(
             self.flows.clone(),
+            self.alive.clone(),
             self.ifindex.clone(),
             self.shared[id].clone(),
         )

@@ -253,7 +253,7 @@ impl Worker {
             let handed =
                 path.handed_over(&mut pipeline, &snap, now, &mut queues, &mut self.handoff_in);
             if let Some(o) = &mut self.offload {
-                o.turn(&mut pipeline, snap.generation);
+                o.turn(&mut pipeline, snap.generation, clock);
             }
             let work = rx.frames + handed.frames;
             tx_full += rx.tx_full + handed.tx_full;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::dataplaned::xdp::bpf;
 use dataplane::conntrack::{Dir, Entry, LastSeen, OffloadEvent};
@@ -39,8 +39,16 @@ pub struct OffloadShared {
 #[derive(Debug, Default, Clone, Copy)]
 struct Rules([Option<[u8; KEY_LEN]>; 2]);
 
+/// How long the program follows rules after the last renewal, and how often workers renew:
+/// a killed daemon's rules stop being followed within a second, and a worker held up for a
+/// while only sends its flows through the workers meanwhile.
+pub const ALIVE_FOR: Duration = Duration::from_secs(1);
+const RENEW_EVERY: Duration = Duration::from_millis(100);
+
 pub struct WorkerOffload {
     flows: Arc<OwnedFd>,
+    alive: Arc<OwnedFd>,
+    last_renewal: Option<Instant>,
     /// Kernel index of each snapshot interface.
     ifindex: Vec<u32>,
     rules: HashMap<u32, Rules>,
@@ -54,8 +62,16 @@ pub struct WorkerOffload {
     pub shared: Arc<OffloadShared>,
 }
 
+/// Lets the program follow the rules for [`ALIVE_FOR`] from now.
+pub fn renew(alive: &impl std::os::fd::AsRawFd) {
+    let deadline = monotonic_ns() + ALIVE_FOR.as_nanos() as u64;
+    if let Err(e) = bpf::update_elem(alive, &0u32.to_ne_bytes(), &deadline.to_ne_bytes()) {
+        tracing::debug!("renewing the offload's deadline: {e}");
+    }
+}
+
 /// CLOCK_MONOTONIC now, in nanoseconds (what `Instant` and `bpf_ktime_get_ns` read).
-fn monotonic_ns() -> u64 {
+pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -66,9 +82,16 @@ fn monotonic_ns() -> u64 {
 }
 
 impl WorkerOffload {
-    pub fn new(flows: Arc<OwnedFd>, ifindex: Vec<u32>, shared: Arc<OffloadShared>) -> Self {
+    pub fn new(
+        flows: Arc<OwnedFd>,
+        alive: Arc<OwnedFd>,
+        ifindex: Vec<u32>,
+        shared: Arc<OffloadShared>,
+    ) -> Self {
         WorkerOffload {
             flows,
+            alive,
+            last_renewal: None,
             ifindex,
             rules: HashMap::new(),
             events: Vec::new(),
@@ -86,7 +109,14 @@ impl WorkerOffload {
 
     /// Once per turn, between batches: a new snapshot withdraws every rule, then the pipeline's
     /// offers and withdrawals go to the table in order.
-    pub fn turn(&mut self, pipeline: &mut Pipeline, generation: u64) {
+    pub fn turn(&mut self, pipeline: &mut Pipeline, generation: u64, clock: Instant) {
+        if self
+            .last_renewal
+            .is_none_or(|t| clock.duration_since(t) >= RENEW_EVERY)
+        {
+            self.last_renewal = Some(clock);
+            renew(&self.alive);
+        }
         if generation != self.generation {
             self.generation = generation;
             if !self.rules.is_empty() {

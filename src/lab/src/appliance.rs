@@ -300,7 +300,8 @@ mod offload_tests {
 
     #[test]
     fn the_offload_is_set_in_the_dataplane_table_unless_it_is_there() {
-        let text = "[daemon]\noffload_x = 1\n[dataplane]\ninterfaces = []\n[[service]]\nname = \"a\"\n";
+        let text =
+            "[daemon]\noffload_x = 1\n[dataplane]\ninterfaces = []\n[[service]]\nname = \"a\"\n";
         assert_eq!(
             with_offload(text, "off"),
             "[daemon]\noffload_x = 1\n[dataplane]\noffload = \"off\"\ninterfaces = []\n[[service]]\nname = \"a\"\n"

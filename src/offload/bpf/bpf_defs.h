@@ -48,6 +48,7 @@ enum xdp_action {
 
 /* enum bpf_map_type */
 #define BPF_MAP_TYPE_HASH 1
+#define BPF_MAP_TYPE_ARRAY 2
 #define BPF_MAP_TYPE_PROG_ARRAY 3
 #define BPF_MAP_TYPE_PERCPU_ARRAY 6
 #define BPF_MAP_TYPE_DEVMAP_HASH 25

@@ -45,6 +45,18 @@ struct {
 	__uint(max_entries, OL_MAX_IFINDEX + 1);
 } ol_next SEC(".maps");
 
+/* Slot 0: the time (bpf_ktime_get_ns) until which the rules may be followed. The daemon's
+ * workers push it forward several times a second; a killed daemon stops doing so, its
+ * program stays attached until the next start sweeps it, and within a second its rules are
+ * no longer followed: the packets go to the steering program, which has no socket for them
+ * any more and drops what the data plane owned, as without the offload. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 1);
+} ol_alive SEC(".maps");
+
 /* Per CPU so that counting costs no atomic operation; the daemon sums over CPUs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -378,11 +390,11 @@ static __always_inline int reframe(struct xdp_md *ctx, const struct packet *p,
 
 /* The entry's counters are shared by every CPU (a flow's packets may arrive on several
  * queues), hence atomic; last_seen needs no atomicity, any recent time will do. */
-static __always_inline void count_forwarded(struct ol_action *a, __u32 frame_len)
+static __always_inline void count_forwarded(struct ol_action *a, __u32 frame_len, __u64 now)
 {
 	__sync_fetch_and_add(&a->packets, 1);
 	__sync_fetch_and_add(&a->bytes, frame_len);
-	a->last_seen = bpf_ktime_get_ns();
+	a->last_seen = now;
 	count(OL_STAT_FORWARDED, 1);
 	count(OL_STAT_FORWARDED_BYTES, frame_len);
 }
@@ -440,6 +452,8 @@ int offload(struct xdp_md *ctx)
 {
 	struct ol_action *a;
 	struct packet p;
+	__u32 zero = 0;
+	__u64 now, *alive;
 	int r;
 
 	__builtin_memset(&p, 0, sizeof(p));
@@ -454,6 +468,10 @@ int offload(struct xdp_md *ctx)
 	r = may_forward(&p, a, ctx->ingress_ifindex);
 	if (r != PARSED)
 		return to_worker(ctx, &p, r);
+	now = bpf_ktime_get_ns();
+	alive = bpf_map_lookup_elem(&ol_alive, &zero);
+	if (!alive || now > *alive)
+		return to_worker(ctx, &p, OL_STAT_ORPHANED);
 
 	/* Neither can fail for a frame that parsed (the checks are the parser's again, the
 	 * headroom is at least 256 bytes and the tail only shrinks); if one does anyway, the
@@ -461,6 +479,6 @@ int offload(struct xdp_md *ctx)
 	if (rewrite_packet((void *)(long)ctx->data, (void *)(long)ctx->data_end, &p, a) ||
 	    reframe(ctx, &p, a))
 		return XDP_ABORTED;
-	count_forwarded(a, p.frame_len);
+	count_forwarded(a, p.frame_len, now);
 	return transmit(ctx, a);
 }

@@ -85,6 +85,8 @@ _Static_assert(__builtin_offsetof(struct ol_action, last_seen) == 88, "ol_action
 #define OL_STAT_TCP_FLAGS 5
 #define OL_STAT_NOT_DF 6
 #define OL_STAT_NOT_PARSED 7
-#define OL_STATS 8
+/* The daemon stopped renewing `ol_alive` (killed): its rules are not followed any more. */
+#define OL_STAT_ORPHANED 8
+#define OL_STATS 9
 
 #endif

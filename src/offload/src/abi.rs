@@ -60,9 +60,11 @@ pub enum Stat {
     /// To the worker: not IPv4, options, bad checksum, fragment, truncated, unsupported GRE,
     /// protocol or ICMP type.
     NotParsed = 7,
+    /// To the worker: the daemon stopped renewing the program's deadline (`ol_alive`).
+    Orphaned = 8,
 }
 
-pub const STATS: usize = 8;
+pub const STATS: usize = 9;
 
 impl Stat {
     pub const ALL: [Stat; STATS] = [
@@ -74,6 +76,7 @@ impl Stat {
         Stat::TcpFlags,
         Stat::NotDf,
         Stat::NotParsed,
+        Stat::Orphaned,
     ];
 
     /// A name for metrics and logs.
@@ -87,6 +90,7 @@ impl Stat {
             Stat::TcpFlags => "tcp_flags",
             Stat::NotDf => "not_df",
             Stat::NotParsed => "not_parsed",
+            Stat::Orphaned => "orphaned",
         }
     }
 }

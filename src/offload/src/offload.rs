@@ -3,7 +3,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd};
 
-use aya::maps::{DevMapHash, HashMap, MapData, MapError, PerCpuArray};
+use aya::maps::{Array, DevMapHash, HashMap, MapData, MapError, PerCpuArray};
 use aya::programs::Xdp;
 use aya::{Btf, Ebpf, EbpfLoader};
 
@@ -19,6 +19,7 @@ const FLOWS: &str = "ol_flows";
 const PORTS: &str = "ol_ports";
 const NEXT: &str = "ol_next";
 const STATS_MAP: &str = "ol_stats";
+const ALIVE: &str = "ol_alive";
 
 /// How to load the program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +51,7 @@ pub struct Offload {
     ports: DevMapHash<MapData>,
     next: MapData,
     stats: PerCpuArray<MapData, u64>,
+    alive: Array<MapData, u64>,
     max_flows: u32,
 }
 
@@ -97,12 +99,14 @@ impl Offload {
         };
         let stats =
             PerCpuArray::try_from(take(STATS_MAP)?).map_err(OffloadError::map(STATS_MAP))?;
+        let alive = Array::try_from(take(ALIVE)?).map_err(OffloadError::map(ALIVE))?;
         Ok(Offload {
             ebpf,
             flows,
             ports,
             next,
             stats,
+            alive,
             max_flows: options.max_flows,
         })
     }
@@ -148,6 +152,27 @@ impl Offload {
     pub fn flows_fd(&self) -> Result<std::os::fd::OwnedFd, OffloadError> {
         use aya::maps::IterableMap;
         self.flows
+            .map()
+            .fd()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|source| OffloadError::Sys { cmd: "dup", source })
+    }
+
+    /// Lets the program follow its rules until `deadline_ns` (CLOCK_MONOTONIC, as
+    /// `bpf_ktime_get_ns`); past it every packet goes to the steering program. The daemon
+    /// renews it while it runs, so that a killed daemon's program stops following rules nobody
+    /// keeps any more.
+    pub fn set_alive_until(&mut self, deadline_ns: u64) -> Result<(), OffloadError> {
+        self.alive
+            .set(0, deadline_ns, 0)
+            .map_err(OffloadError::map(ALIVE))
+    }
+
+    /// A descriptor of `ol_alive` of its own, for the workers that renew it.
+    pub fn alive_fd(&self) -> Result<std::os::fd::OwnedFd, OffloadError> {
+        use aya::maps::IterableMap;
+        self.alive
             .map()
             .fd()
             .as_fd()

@@ -212,6 +212,7 @@ fn loads_with_only_the_capabilities_the_daemon_keeps() {
                 Ok(o) => o,
                 Err(e) => panic!("{}", chain(&e)),
             };
+            o.set_alive_until(u64::MAX).unwrap();
             let r = flow();
             o.insert(&r.key().bytes(), &r.action(LO).bytes()).unwrap();
             let run = o.test_run(&frame_in(&r.packet(b"x")), LO).unwrap();

@@ -242,3 +242,15 @@ fn unusable_gre() {
     let stub = frames::ipv4_packet(SITE, TUNNEL_LOCAL, proto::GRE, &[0x20, 0, 0x08, 0]);
     punts(&o, &frame_in(&stub), Stat::NotParsed);
 }
+
+/// A daemon that stopped renewing the deadline (killed: its program stays attached until the
+/// next start sweeps it) has its rules ignored: the packet goes on to the steering program.
+#[test]
+fn rules_are_not_followed_past_the_daemons_deadline() {
+    let Some(mut o) = with_entry() else { return };
+    let f = frame_in(&packet());
+    o.set_alive_until(1).unwrap();
+    punts(&o, &f, Stat::Orphaned);
+    o.set_alive_until(u64::MAX).unwrap();
+    assert_eq!(o.test_run(&f, LO).unwrap().retval, action::TX);
+}

@@ -194,7 +194,12 @@ fn main() {
     }
     modes.push(("nat", "xdp"));
     if direct {
-        modes.extend([("dr", "off"), ("dr", "xdp"), ("tunnel", "off"), ("tunnel", "xdp")]);
+        modes.extend([
+            ("dr", "off"),
+            ("dr", "xdp"),
+            ("tunnel", "off"),
+            ("tunnel", "xdp"),
+        ]);
     }
     let mut napi_note = String::new();
     let mut status = None;

@@ -14,16 +14,21 @@
 //!   address; `applianced` decapsulates, allocates a pool port, translates and forwards. With
 //!   two workers all GRE from one site arrives on one queue (its outer header does not vary, as
 //!   on a NIC hashing on it) and half the sessions are handed to the other worker, which owns
-//!   their ports; on this 2-core machine that worker shares CPU 1 with the generator.
+//!   their ports; on this 2-core machine that worker shares CPU 1 with the generator;
+//! - each fast-path row twice: offload off (every packet through AF_XDP) and on (established
+//!   sessions decapsulated, translated and forwarded inside XDP; generic XDP on veth, in gw's
+//!   receive path, moved to the forwarding core with RPS as for the kernel).
 //!
 //! The generator is trafgen on CPU 1; the search, counters and CPU figures are `fwdbench`'s.
 //!
 //! `APPLIANCE_BIN_DIR=target/release target/release/gateway-bench [--seconds S] [--steps N]
-//! [--max-rate PPS]` as root, with trafgen (netsniff-ng) and nftables installed.
+//! [--max-rate PPS] [--json]` as root, with trafgen (netsniff-ng) and nftables installed.
+//! `--json` prints one JSON object per forwarder (`forwarder`, `zero_loss_pps`,
+//! `generator_bound`, `cpu_ns_per_packet`, ...) instead of the table.
 
 use std::path::PathBuf;
 
-use bench::fwdbench::{header, quiet_sink, report, run_ok_sh, Bench, Opts, FWD_CPU};
+use bench::fwdbench::{header, quiet_sink, record, report, run_ok_sh, Bench, Opts, FWD_CPU};
 use dataplane::checksum;
 use lab::{Appliance, DataplaneHeader, Lab};
 
@@ -99,7 +104,7 @@ fn gre_config(lab: &Lab, site_mac: &str, gw_mac: &str) -> PathBuf {
     )
 }
 
-fn config(workers: u16) -> String {
+fn config(workers: u16, offload: &str) -> String {
     let header = DataplaneHeader {
         node: "gw",
         shutdown_grace: None,
@@ -110,6 +115,8 @@ fn config(workers: u16) -> String {
     };
     format!(
         r#"{header}
+offload = "{offload}"
+
 [[gre.tunnel]]
 name = "site"
 local = "{TUNNEL_LOCAL}"
@@ -133,6 +140,8 @@ fn main() {
         &["trafgen", "nft", "ip", "ethtool", "ping"],
     );
     let opts = Opts::parse();
+    let json = opts.flag("--json");
+    let mut records = Vec::new();
     let lab = Lab::new("gateway-bench");
     let (site, gw, inet) = (lab.netns("site"), lab.netns("gw"), lab.netns("inet"));
     lab.veth_builder(&site, "eth0", &gw, "eth0")
@@ -182,23 +191,37 @@ fn main() {
     rps(1 << FWD_CPU);
     let (s, best) = bench.zero_loss("kernel, nftables SNAT", opts.max_rate, opts.steps);
     report("kernel, nftables SNAT, no GRE", &s, &best, &mut table);
+    records.push(record("kernel nftables SNAT (no GRE)", &s, &best));
     rps(0);
     gw.run_ok(&["nft", "delete table ip bench"]);
     gw.sysctl("net.ipv4.ip_forward", "0");
 
     bench.config = gre_config(&lab, &site_mac, &gw_mac);
     let mut statuses = Vec::new();
-    for workers in [1u16, 2] {
-        let mut node = Appliance::new(&lab, &gw, "gw", &config(workers));
+    for (workers, offload) in [(1u16, "off"), (1, "xdp"), (2, "off"), (2, "xdp")] {
+        let mut node = Appliance::new(&lab, &gw, "gw", &config(workers, offload));
         node.start();
         node.wait_dataplane_running();
+        if offload == "xdp" {
+            rps(1 << FWD_CPU);
+        }
         bench.worker_of = Some(node.proc().pid());
         let mode = format!(
-            "GRE + SNAT, {workers} worker{}",
-            if workers > 1 { "s" } else { "" }
+            "GRE + SNAT, {workers} worker{}, offload {}",
+            if workers > 1 { "s" } else { "" },
+            if offload == "xdp" { "on" } else { "off" }
         );
         let (s, best) = bench.zero_loss(&mode, opts.max_rate, opts.steps);
         report(&mode, &s, &best, &mut table);
+        let mut r = record(
+            &format!("fast path GRE + SNAT {workers} worker(s) offload {offload}"),
+            &s,
+            &best,
+        );
+        r["workers"] = serde_json::json!(workers);
+        r["offload"] = serde_json::json!(offload == "xdp");
+        records.push(r);
+        rps(0);
         let gre = node.appctl(&["gre"]);
         let snat = node.appctl(&["snat"]);
         let dp = node.appctl(&["dataplane"]);
@@ -211,10 +234,17 @@ fn main() {
         drop(node);
     }
 
+    if json {
+        for r in &records {
+            println!("{r}");
+        }
+        return;
+    }
     println!("{table}");
     println!(
         "trial {} s each, {} bisection steps, search from {:.0} pps; receive processing of gw's \
-         eth0 (XDP, the copy into the UMEM) on the generator's core",
+         eth0 (XDP, the copy into the UMEM) on the generator's core with the offload off, on CPU 0 \
+         by RPS with it on",
         opts.seconds, opts.steps, opts.max_rate
     );
     for s in statuses {

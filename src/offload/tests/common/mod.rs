@@ -45,9 +45,13 @@ pub fn load() -> Option<Offload> {
     load_with(LoadOptions::default())
 }
 
+/// Loaded as the daemon leaves it: rules followed (a deadline that never passes).
 pub fn load_with(options: LoadOptions) -> Option<Offload> {
     match Offload::load(options) {
-        Ok(o) => Some(o),
+        Ok(mut o) => {
+            o.set_alive_until(u64::MAX).expect("ol_alive");
+            Some(o)
+        }
         Err(e) if !bpf_available() => {
             eprintln!("SKIP: the kernel refuses BPF here ({e})");
             None
