@@ -48,10 +48,13 @@ const SINK: &str = "198.18.41.2";
 fn trafgen_config(lab: &Lab, gen_mac: &str, lb_mac: &str) -> PathBuf {
     // 14 + 20 + 8 + 18 = 60 bytes, the Ethernet minimum; trafgen computes the checksums (the
     // kernel's conntrack drops UDP with a bad one) and varies the source port per packet.
+    // Don't Fragment, as Linux sends UDP (path MTU discovery on by default): what may be
+    // wrapped in IP in IP by the XDP program, which leaves the numbering of fragmentable outer
+    // packets to the workers.
     lab.write_artifact(
         "trafgen.cfg",
         format!(
-            "{{ eth(da={lb_mac}, sa={gen_mac}), ipv4(sa={GEN}, da={VIP}, ttl=64), \
+            "{{ eth(da={lb_mac}, sa={gen_mac}), ipv4(sa={GEN}, da={VIP}, ttl=64, df), \
              udp(sp=dinc(10000, 11023), dp=9), \"0123456789abcdefgh\" }}\n"
         ),
     )
