@@ -183,6 +183,34 @@ fn download(b: &Bed) {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "8000000");
 }
 
+/// Starts the client holding a TCP and a UDP flow with `rounds` round trips each, and waits
+/// for them; it goes on when the returned file exists.
+fn hold_flows(b: &Bed, rounds: u32) -> (netns_tests::Proc, std::path::PathBuf) {
+    let go = b.lab.artifact_path("go");
+    let hold = b
+        .client
+        .process(
+            "client",
+            &[
+                "python3",
+                "-c",
+                CLIENT,
+                VIP,
+                &rounds.to_string(),
+                go.to_str().unwrap(),
+            ],
+        )
+        .spawn();
+    wait_until(
+        "first round trips",
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || hold.log().contains("ok"),
+    )
+    .unwrap_or_else(|e| panic!("{e}: {}", hold.log()));
+    (hold, go)
+}
+
 fn offloaded_flows(node: &Appliance) -> Vec<serde_json::Value> {
     node.json(&["conntrack", "--json"])["flows"]
         .as_array()
@@ -221,21 +249,7 @@ fn established_flows_leave_through_the_program() {
     )
     .unwrap_or_else(|e| panic!("{e}: {st}"));
 
-    let go = b.lab.artifact_path("go");
-    let hold = b
-        .client
-        .process(
-            "client",
-            &["python3", "-c", CLIENT, VIP, "200", go.to_str().unwrap()],
-        )
-        .spawn();
-    wait_until(
-        "first round trips",
-        Duration::from_secs(20),
-        Duration::from_millis(20),
-        || hold.log().contains("ok"),
-    )
-    .unwrap_or_else(|e| panic!("{e}: {}", hold.log()));
+    let (hold, go) = hold_flows(&b, 200);
     let flows = offloaded_flows(&b.node);
     assert!(
         flows
@@ -306,21 +320,7 @@ fn offload_off_leaves_every_packet_to_the_workers() {
 #[test]
 fn a_killed_daemons_rules_are_not_followed() {
     let b = bed(false, "xdp");
-    let go = b.lab.artifact_path("go");
-    let hold = b
-        .client
-        .process(
-            "client",
-            &["python3", "-c", CLIENT, VIP, "50", go.to_str().unwrap()],
-        )
-        .spawn();
-    wait_until(
-        "first round trips",
-        Duration::from_secs(20),
-        Duration::from_millis(20),
-        || hold.log().contains("ok"),
-    )
-    .unwrap_or_else(|e| panic!("{e}: {}", hold.log()));
+    let (hold, go) = hold_flows(&b, 50);
     wait_until(
         "the held flows offloaded",
         Duration::from_secs(3),

@@ -7,6 +7,7 @@ use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::asm::Insn;
+use xdp_offload::attr::Attr;
 
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_CREATE: libc::c_long = 0;
@@ -24,10 +25,6 @@ const PROG_TYPE_XDP: u32 = 6;
 /// `BPF_XDP` of `enum bpf_attach_type`.
 const ATTACH_TYPE_XDP: u32 = 37;
 
-/// `union bpf_attr` is larger than any command's part of it; the kernel requires the bytes
-/// after the part it knows to be zero, so a zeroed buffer of this size fits every command.
-const ATTR_LEN: usize = 128;
-
 #[derive(Debug, thiserror::Error)]
 pub enum BpfError {
     #[error("bpf({cmd}): {source}")]
@@ -44,42 +41,8 @@ pub enum BpfError {
     },
 }
 
-#[repr(C, align(8))]
-struct Attr([u8; ATTR_LEN]);
-
-impl Attr {
-    fn new() -> Attr {
-        Attr([0; ATTR_LEN])
-    }
-
-    fn put_u32(&mut self, at: usize, v: u32) -> &mut Self {
-        self.0[at..at + 4].copy_from_slice(&v.to_ne_bytes());
-        self
-    }
-
-    fn put_u64(&mut self, at: usize, v: u64) -> &mut Self {
-        self.0[at..at + 8].copy_from_slice(&v.to_ne_bytes());
-        self
-    }
-
-    fn put_name(&mut self, at: usize, name: &str) -> &mut Self {
-        // BPF_OBJ_NAME_LEN is 16 including the NUL.
-        let n = name.len().min(15);
-        self.0[at..at + n].copy_from_slice(&name.as_bytes()[..n]);
-        self
-    }
-}
-
 fn bpf(cmd: libc::c_long, attr: &mut Attr) -> std::io::Result<libc::c_long> {
-    // SAFETY: `attr` is a live, writable buffer of ATTR_LEN bytes laid out as `union bpf_attr`
-    // for `cmd`; every pointer stored in it refers to memory the caller keeps alive for the
-    // duration of this call.
-    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.0.as_mut_ptr(), ATTR_LEN as u32) };
-    if r < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
+    xdp_offload::attr::bpf(cmd, attr)
 }
 
 fn owned(r: libc::c_long) -> OwnedFd {
@@ -224,6 +187,5 @@ pub fn test_run(prog: &impl AsRawFd, data: &[u8], repeat: u32) -> Result<(u32, u
         cmd: "BPF_PROG_TEST_RUN",
         source,
     })?;
-    let word = |at: usize| u32::from_ne_bytes(a.0[at..at + 4].try_into().expect("4 bytes"));
-    Ok((word(4), word(36)))
+    Ok((a.u32_at(4), a.u32_at(36)))
 }

@@ -7,6 +7,7 @@
 //! (the crate's README.md, `bpf/ol_abi.h`): a 28-byte key, a 96-byte value.
 
 mod abi;
+pub mod attr;
 mod error;
 mod offload;
 mod sys;

@@ -4,54 +4,17 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+use crate::attr::Attr;
 use crate::error::OffloadError;
 
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 
-/// `union bpf_attr` is larger than any command's part of it; the kernel requires the bytes it
-/// does not know to be zero, so a zeroed buffer of this size fits every command.
-const ATTR_LEN: usize = 128;
-
-#[repr(C, align(8))]
-struct Attr([u8; ATTR_LEN]);
-
-impl Attr {
-    fn new() -> Attr {
-        Attr([0; ATTR_LEN])
-    }
-
-    fn put_u32(&mut self, at: usize, v: u32) -> &mut Self {
-        self.0[at..at + 4].copy_from_slice(&v.to_ne_bytes());
-        self
-    }
-
-    fn put_u64(&mut self, at: usize, v: u64) -> &mut Self {
-        self.0[at..at + 8].copy_from_slice(&v.to_ne_bytes());
-        self
-    }
-
-    fn u32_at(&self, at: usize) -> u32 {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(&self.0[at..at + 4]);
-        u32::from_ne_bytes(b)
-    }
-}
-
 fn bpf(cmd: libc::c_long, name: &'static str, attr: &mut Attr) -> Result<(), OffloadError> {
-    // SAFETY: `attr` is a live, writable buffer of ATTR_LEN bytes laid out as `union bpf_attr`
-    // for `cmd`; every pointer stored in it refers to memory the caller keeps alive (and, for
-    // output buffers, writable for the length stored beside it) for the duration of the call.
-    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.0.as_mut_ptr(), ATTR_LEN as u32) };
-    if r < 0 {
-        Err(OffloadError::Sys {
-            cmd: name,
-            source: std::io::Error::last_os_error(),
-        })
-    } else {
-        Ok(())
-    }
+    crate::attr::bpf(cmd, attr)
+        .map(|_| ())
+        .map_err(|source| OffloadError::Sys { cmd: name, source })
 }
 
 /// Stores `prog` in slot `index` of a program array.
