@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dataplaned::xdp::bpf;
-use dataplane::conntrack::{Dir, Entry, LastSeen, OffloadEvent};
+use dataplane::conntrack::{Dir, Entry, LastSeen, OffloadEvent, STATELESS};
 use dataplane::pipeline::Pipeline;
 use dataplane::wire::offload::{set_ifindex, ActionCounters, ACTION_LEN, KEY_LEN};
 
@@ -44,6 +44,10 @@ struct Rules([Option<[u8; KEY_LEN]>; 2]);
 /// while only sends its flows through the workers meanwhile.
 pub const ALIVE_FOR: Duration = Duration::from_secs(1);
 const RENEW_EVERY: Duration = Duration::from_millis(100);
+/// Rules of untracked flows (the site end of a tunnel) go when the program has forwarded
+/// nothing by them for this long; a flow that comes back teaches the program again.
+const STATELESS_IDLE: Duration = Duration::from_secs(120);
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 pub struct WorkerOffload {
     flows: Arc<OwnedFd>,
@@ -52,6 +56,9 @@ pub struct WorkerOffload {
     /// Kernel index of each snapshot interface.
     ifindex: Vec<u32>,
     rules: HashMap<u32, Rules>,
+    /// Rules of untracked flows, with when they were installed.
+    stateless: HashMap<[u8; KEY_LEN], Instant>,
+    last_sweep: Option<Instant>,
     /// The pipeline's events of one turn (kept to reuse its memory).
     events: Vec<OffloadEvent>,
     /// The generation the rules were learnt from.
@@ -94,6 +101,8 @@ impl WorkerOffload {
             last_renewal: None,
             ifindex,
             rules: HashMap::new(),
+            stateless: HashMap::new(),
+            last_sweep: None,
             events: Vec::new(),
             generation: 0,
             base_ns: 0,
@@ -117,9 +126,16 @@ impl WorkerOffload {
             self.last_renewal = Some(clock);
             renew(&self.alive);
         }
+        if self
+            .last_sweep
+            .is_none_or(|t| clock.duration_since(t) >= SWEEP_EVERY)
+        {
+            self.last_sweep = Some(clock);
+            self.sweep_stateless(clock);
+        }
         if generation != self.generation {
             self.generation = generation;
-            if !self.rules.is_empty() {
+            if !self.rules.is_empty() || !self.stateless.is_empty() {
                 pipeline.withdraw_all_offloads();
             }
         }
@@ -138,9 +154,16 @@ impl WorkerOffload {
                     let Some(&ifindex) = self.ifindex.get(usize::from(o.egress)) else {
                         continue;
                     };
+                    if o.flow == STATELESS && self.stateless.contains_key(&o.key) {
+                        continue;
+                    }
                     let mut action = o.action;
                     set_ifindex(&mut action, ifindex);
                     match bpf::update_elem(&*self.flows, &o.key, &action) {
+                        Ok(()) if o.flow == STATELESS => {
+                            self.stateless.insert(o.key, clock);
+                            self.shared.installed.fetch_add(1, Ordering::Relaxed);
+                        }
                         Ok(()) => {
                             let r = self.rules.entry(o.flow).or_default();
                             if let Some(old) = r.0[o.dir as usize].replace(o.key) {
@@ -164,21 +187,54 @@ impl WorkerOffload {
             }
         }
         self.events = events;
+        self.count_rules();
+    }
+
+    fn count_rules(&self) {
         let n: usize = self
             .rules
             .values()
             .map(|r| r.0.iter().flatten().count())
             .sum();
-        self.shared.rules.store(n as u64, Ordering::Relaxed);
+        self.shared
+            .rules
+            .store((n + self.stateless.len()) as u64, Ordering::Relaxed);
+    }
+
+    /// Removes the untracked flows' rules the program has not used for [`STATELESS_IDLE`].
+    fn sweep_stateless(&mut self, clock: Instant) {
+        let now_ns = monotonic_ns();
+        let idle_ns = STATELESS_IDLE.as_nanos() as u64;
+        let stale: Vec<[u8; KEY_LEN]> = self
+            .stateless
+            .iter()
+            .filter(|(k, installed)| {
+                let used = self.counters(k).map_or(0, |c| c.last_seen_ns);
+                if used > 0 {
+                    now_ns.saturating_sub(used) > idle_ns
+                } else {
+                    clock.duration_since(**installed) > STATELESS_IDLE
+                }
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &stale {
+            self.stateless.remove(k);
+            self.remove(k);
+        }
+        if !stale.is_empty() {
+            self.count_rules();
+        }
     }
 
     /// Removes every rule of this worker (shutdown, a flush).
     pub fn flush(&mut self) {
-        let all: Vec<[u8; KEY_LEN]> = self
+        let mut all: Vec<[u8; KEY_LEN]> = self
             .rules
             .drain()
             .flat_map(|(_, r)| r.0.into_iter().flatten())
             .collect();
+        all.extend(self.stateless.drain().map(|(k, _)| k));
         for k in &all {
             self.remove(k);
         }

@@ -527,7 +527,12 @@ impl Pipeline {
                     z => snap.gw.tunnel(z).filter(|t| t.site),
                 };
                 let r = if let Some(t) = site {
-                    self.leave_site_tunnel(snap, now, buf, &p, t)
+                    let learn = self.stateless_wanted(&p, len, buf);
+                    let r = self.leave_site_tunnel(snap, now, buf, &p, t);
+                    if let (true, Ok((Verdict::Tx { iface }, out))) = (learn, r) {
+                        self.learn_stateless(iface, len, &buf[..out], u16::MAX);
+                    }
+                    r
                 } else if p.icmp_error {
                     if zone == 0 && !steering::owns(snap, &buf[..len]) {
                         Err(Verdict::Pass)
@@ -598,9 +603,15 @@ impl Pipeline {
                 match self.classify_new(snap, now, p).map_err(owned)? {
                     New::Flow(i) => (i, Dir::Original),
                     New::SiteEgress(zone) => {
-                        return self
+                        let learn = self.stateless_wanted(p, len, frame);
+                        let r = self
                             .enter_site_tunnel(snap, now, frame, p, zone)
-                            .map_err(owned)
+                            .map_err(owned);
+                        if let (true, Ok((Verdict::Tx { iface }, out))) = (learn, r) {
+                            let mtu = snap.gw.tunnel(zone).map_or(0, |t| t.mtu);
+                            self.learn_stateless(iface, len, &frame[..out], mtu);
+                        }
+                        return r;
                     }
                     New::TtlExpired { from, back } => {
                         return self.time_exceeded(snap, now, frame, p, from, back)
@@ -642,6 +653,50 @@ impl Pipeline {
                 Some(_) => e.state() == State::Established,
                 None => true,
             }
+    }
+
+    /// Whether a packet through the site end of a tunnel, which tracks nothing, should teach
+    /// the program its rule: the offload is on and the packet is no TCP SYN, FIN or RST (which
+    /// the program leaves to the workers anyway). Keeps the frame as it was if so.
+    #[inline(always)]
+    fn stateless_wanted(&mut self, p: &Parsed, len: usize, frame: &[u8]) -> bool {
+        let flags = crate::wire::tcp::flags::SYN | crate::wire::tcp::flags::FIN;
+        let wanted = len <= OFFLOAD_FRAME_MAX
+            && self.ct.offload.has_room()
+            && !p.icmp_error
+            && p.tcp_flags
+                .is_none_or(|f| f & (flags | crate::wire::tcp::flags::RST) == 0);
+        match &mut self.offload {
+            Some(b) if wanted => {
+                b.before[..len].copy_from_slice(&frame[..len]);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Offers the rule of a site-end packet just forwarded. Nothing tracks such flows, so the
+    /// offer names no conntrack slot ([`conntrack::STATELESS`]): the shell keeps the rule
+    /// while the program's last-seen time says the flow is alive, and withdraws it with
+    /// everything else when a new snapshot comes.
+    fn learn_stateless(&mut self, iface: u16, before_len: usize, after: &[u8], max_len: u16) {
+        let Some(b) = &mut self.offload else { return };
+        let Some((key, action)) =
+            offload::derive(&b.before[..before_len], after, max_len, &mut b.check)
+        else {
+            self.counters.add(Counter::OffloadUnfit, 1);
+            return;
+        };
+        let offer = conntrack::Offer {
+            flow: conntrack::STATELESS,
+            dir: Dir::Original,
+            key: key.emit(),
+            action: action.emit(),
+            egress: iface,
+        };
+        if self.ct.offer(offer) {
+            self.counters.add(Counter::OffloadOffered, 1);
+        }
     }
 
     /// Learns the rule that did what the pipeline just did to this packet and offers it.

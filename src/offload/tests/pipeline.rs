@@ -36,7 +36,12 @@ fn sync_rules(p: &mut Pipeline, o: &mut Offload, keys: &mut HashMap<u32, Vec<[u8
                 let mut a = offer.action;
                 set_ifindex(&mut a, LO);
                 o.insert(&offer.key, &a).unwrap();
-                keys.entry(offer.flow).or_default().push(offer.key);
+                let held = keys.entry(offer.flow).or_default();
+                // An untracked flow offers its rule again whenever a packet reaches the
+                // pipeline: one is kept, as the workers keep one.
+                if !held.contains(&offer.key) {
+                    held.push(offer.key);
+                }
             }
             OffloadEvent::Withdraw(i) => {
                 for k in keys.remove(&i).unwrap_or_default() {

@@ -24,7 +24,7 @@ use std::net::Ipv4Addr;
 pub use changes::{Change, ChangeKind, ChangeLog};
 pub use entry::{Entry, Kind, NIL};
 pub use index::Index;
-pub use offloaded::{Offer, OffloadEvent, OffloadLog};
+pub use offloaded::{Offer, OffloadEvent, OffloadLog, STATELESS};
 pub use state::{Class, Dir, State, Timeouts, CLASSES};
 
 use crate::flow::FlowKey;
@@ -212,7 +212,9 @@ impl Conntrack {
         if !self.offload.install(offer) {
             return false;
         }
-        self.entries[offer.flow as usize].set_offloaded(offer.dir);
+        if let Some(e) = self.entries.get_mut(offer.flow as usize) {
+            e.set_offloaded(offer.dir);
+        }
         true
     }
 

@@ -12,10 +12,13 @@
 use super::state::Dir;
 use crate::wire::offload::{ACTION_LEN, KEY_LEN};
 
+/// The `flow` of an offer that no conntrack entry tracks (the site end of a tunnel).
+pub const STATELESS: u32 = u32::MAX;
+
 /// A direction's rule for the program.
 #[derive(Debug, Clone, Copy)]
 pub struct Offer {
-    /// Conntrack slot of the flow.
+    /// Conntrack slot of the flow, or [`STATELESS`].
     pub flow: u32,
     pub dir: Dir,
     pub key: [u8; KEY_LEN],

@@ -36,6 +36,11 @@ pub const HOST: Ipv4Addr = Ipv4Addr::new(198, 18, 64, 5);
 pub const INSIDE_HOST: Ipv4Addr = Ipv4Addr::new(198, 18, 96, 5);
 pub const EXT: [Ipv4Addr; 2] = [Ipv4Addr::new(198, 19, 0, 1), Ipv4Addr::new(198, 19, 0, 2)];
 pub const LB_LOCAL: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 9);
+/// Where this appliance is itself a site's gateway: the central end it tunnels to, its key,
+/// and a host of its inside prefix.
+pub const CENTRAL: Ipv4Addr = Ipv4Addr::new(198, 18, 8, 30);
+pub const KEY_CENTRAL: u32 = 7;
+pub const SITE_HOST: Ipv4Addr = Ipv4Addr::new(198, 18, 97, 5);
 pub const TUNNEL_MTU: u16 = 1400;
 pub const IF_OUT: u16 = 0;
 pub const IF_IN: u16 = 1;
@@ -80,6 +85,7 @@ pub fn spec() -> Spec {
             route([198, 18, 3, 0], 24, Some(INSIDE_ROUTER), IF_IN),
             route([198, 18, 8, 0], 24, None, IF_IN),
             route([198, 18, 96, 0], 24, None, IF_IN),
+            route([198, 18, 97, 0], 24, None, IF_IN),
             route([198, 19, 1, 0], 24, None, IF_OUT),
         ],
         neighbours: vec![
@@ -90,6 +96,8 @@ pub fn spec() -> Spec {
             (SITE_A, mac(0x0a)),
             (SITE_B, mac(0x0b)),
             (INSIDE_HOST, mac(0x96)),
+            (CENTRAL, mac(0x30)),
+            (SITE_HOST, mac(0x97)),
         ],
         workers: 1,
         hash_seed: 42,
@@ -103,6 +111,15 @@ pub fn spec() -> Spec {
                 mtu: TUNNEL_MTU,
                 pool: Some(0),
                 inside: vec![],
+            },
+            TunnelSpec {
+                name: "central".into(),
+                local: LOCAL,
+                remote: CENTRAL,
+                key: Some(KEY_CENTRAL),
+                mtu: TUNNEL_MTU,
+                pool: None,
+                inside: vec![(Ipv4Addr::new(198, 18, 97, 0), 24)],
             },
             TunnelSpec {
                 name: "site-b".into(),
@@ -164,10 +181,13 @@ pub enum Case {
     GreSnat,
     /// From an inside prefix (no tunnel) through the SNAT pool.
     Snat,
+    /// The site end: from this appliance's inside prefix into the tunnel to the central end,
+    /// and back out of it; nothing is tracked.
+    SiteEnd,
 }
 
 impl Case {
-    pub const ALL: [Case; 9] = [
+    pub const ALL: [Case; 10] = [
         Case::NatTcp,
         Case::NatUdp,
         Case::NatEcho,
@@ -177,6 +197,7 @@ impl Case {
         Case::GreSnatKeyed,
         Case::GreSnat,
         Case::Snat,
+        Case::SiteEnd,
     ];
 
     pub fn proto(self) -> u8 {
@@ -203,6 +224,7 @@ impl Case {
             Case::Tunnel => (CLIENT, SocketAddrV4::new(VIP_TUNNEL, 80)),
             Case::GreSnatKeyed | Case::GreSnat => (HOST, SocketAddrV4::new(SERVER, 443)),
             Case::Snat => (INSIDE_HOST, SocketAddrV4::new(SERVER, 443)),
+            Case::SiteEnd => (SITE_HOST, SocketAddrV4::new(SERVER, 443)),
         };
         (SocketAddrV4::new(src, port), dst)
     }
@@ -215,11 +237,17 @@ impl Case {
         }
     }
 
+    /// The tunnel replies come back through (the site end's, from the central end).
+    fn reply_tunnel(self) -> Option<(Ipv4Addr, Option<u32>)> {
+        (self == Case::SiteEnd).then_some((CENTRAL, Some(KEY_CENTRAL)))
+    }
+
     fn client_l2(self) -> L2 {
         match self {
             Case::GreSnatKeyed => l2(0x0a, 0xa1),
             Case::GreSnat => l2(0x0b, 0xa1),
             Case::Snat => l2(0x96, 0xa1),
+            Case::SiteEnd => l2(0x97, 0xa1),
             _ => l2(0xc1, 0xa0),
         }
     }
@@ -403,7 +431,11 @@ impl Flow {
     /// A frame of the reply direction (none for direct-return cases).
     pub fn reply_frame(&self, s: &Shape) -> (Vec<u8>, usize) {
         let (src, dst, l2_) = self.reply.expect("a two-way flow");
-        framed(l2_, &packet(self.case.proto(), src, dst, s, false))
+        let ip = packet(self.case.proto(), src, dst, s, false);
+        match self.case.reply_tunnel() {
+            Some((remote, key)) => framed(l2_, &frames::gre_packet(remote, LOCAL, key, &ip)),
+            None => framed(l2_, &ip),
+        }
     }
 }
 
