@@ -431,7 +431,14 @@ fn tables_too_large_for_the_machine_refuse_the_start_without_touching_the_kernel
                   conntrack_per_worker = 67108864\n";
     let node = Appliance::new(&lab, &lb, "lb", config);
     let path = lab.artifacts().join("huge.toml");
-    std::fs::write(&path, node.render(config)).unwrap();
+    let rendered = node.render(config);
+    std::fs::write(&path, &rendered).unwrap();
+    // Where the key is in the file as written (the lab may add settings to it).
+    let line = 1 + rendered
+        .lines()
+        .position(|l| l.starts_with("conntrack_per_worker"))
+        .unwrap();
+    let at = format!("huge.toml:{line}:");
     let bin = netns_tests::bin_path("applianced");
     for cmd in ["check", "run"] {
         let out = lb.exec(&[
@@ -446,7 +453,7 @@ fn tables_too_large_for_the_machine_refuse_the_start_without_touching_the_kernel
         assert!(!out.status.success(), "{cmd} accepted it:\n{err}");
         assert_ne!(out.status.code(), Some(124), "{cmd} did not stop:\n{err}");
         assert!(
-            err.contains("huge.toml:15:")
+            err.contains(&at)
                 && err.contains("dataplane.conntrack_per_worker")
                 && err.contains("more than this machine's"),
             "{cmd}: {err}"
