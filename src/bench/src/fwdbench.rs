@@ -253,7 +253,10 @@ pub fn record(forwarder: &str, s: &Search, best: &Option<Measured>) -> serde_jso
 }
 
 /// Makes the sink drop the benchmark's datagrams (UDP port 9, also inside IP in IP) at its
-/// earliest netfilter hook.
+/// earliest netfilter hook. IP in IP is protocol 4, which nftables calls `ipencap`: its `ipip`
+/// is protocol 94, and a rule with it let every IP-in-IP packet through to a sink without the
+/// ipip module, whose "protocol unreachable" path (a route lookup per packet) was then billed
+/// to the forwarding core.
 /// On veth the sink's receive runs on the forwarding core, in softirq after each transmit:
 /// without this, its route lookup, socket lookup and a rate-limited port unreachable per packet
 /// were about half of what was measured as forwarding, in both modes (`perf` on the worker).
@@ -264,7 +267,7 @@ pub fn quiet_sink(sink: &Netns) {
         "add table ip sink; \
          add chain ip sink pre { type filter hook prerouting priority raw; }; \
          add rule ip sink pre udp dport 9 drop; \
-         add rule ip sink pre ip protocol ipip drop",
+         add rule ip sink pre ip protocol 4 drop",
     ]);
 }
 
