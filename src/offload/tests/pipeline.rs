@@ -14,9 +14,9 @@ use common::{load, LO};
 use dataplane::conntrack::OffloadEvent;
 use dataplane::pipeline::{Pipeline, Verdict};
 use dataplane::snapshot::Snapshot;
-use dataplane::testkit::offload::{pipeline, snapshot, Case, Flow, Shape};
+use dataplane::testkit::offload::{pipeline, shapes, snapshot, Case, Flow, Shape};
 use dataplane::wire::offload::{set_ifindex, KEY_LEN};
-use dataplane::wire::tcp::flags::{ACK, FIN, PSH, RST, SYN, URG};
+use dataplane::wire::tcp::flags::{ACK, FIN};
 use proptest::prelude::*;
 use xdp_offload::{action, Offload};
 
@@ -133,34 +133,6 @@ fn a_fin_goes_to_the_worker_and_takes_the_rules_away() {
     assert!(!both(&mut p, &s, &o, flow.reply_frame(&Shape::default())));
 }
 
-fn shape() -> impl Strategy<Value = Shape> {
-    (
-        proptest::collection::vec(any::<u8>(), 0..1450),
-        0u8..=255,
-        any::<bool>(),
-        any::<u8>(),
-        prop_oneof![
-            6 => Just(ACK),
-            6 => Just(ACK | PSH),
-            1 => Just(ACK | URG),
-            1 => Just(SYN | ACK),
-            1 => Just(FIN | ACK),
-            1 => Just(RST),
-        ],
-        any::<bool>(),
-    )
-        .prop_map(
-            |(payload, ttl, dont_frag, tos, tcp_flags, udp_zero)| Shape {
-                payload,
-                ttl,
-                dont_frag,
-                tos,
-                tcp_flags,
-                udp_zero,
-            },
-        )
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
@@ -170,7 +142,7 @@ proptest! {
     #[test]
     fn the_program_and_the_pipeline_agree(
         case in proptest::sample::select(Case::ALL.to_vec()),
-        packets in proptest::collection::vec((shape(), any::<bool>()), 1..12),
+        packets in proptest::collection::vec((shapes(), any::<bool>()), 1..12),
     ) {
         let Some(mut o) = load() else { return Ok(()) };
         let (mut p, s, flow, mut keys) = established(case, &mut o);

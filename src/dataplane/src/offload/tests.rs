@@ -10,9 +10,9 @@ use crate::conntrack::{Dir, LastSeen, OffloadEvent};
 use crate::counters::Counter;
 use crate::pipeline::{Pipeline, Verdict};
 use crate::snapshot::Snapshot;
-use crate::testkit::offload::{pipeline, snapshot, Case, Flow, Shape};
+use crate::testkit::offload::{pipeline, shapes, snapshot, Case, Flow, Shape};
 use crate::wire::offload::{ActionRepr, Encap, KeyRepr, ACTION_LEN, KEY_LEN};
-use crate::wire::tcp::flags::{ACK, FIN, PSH};
+use crate::wire::tcp::flags::{ACK, FIN};
 
 /// The program's table as the shell would keep it: rules by key, per flow slot.
 #[derive(Default)]
@@ -273,27 +273,6 @@ fn withdrawing_everything_is_a_flush_and_rules_come_back_on_the_next_packets() {
     assert_eq!(t.rules.len(), 1);
 }
 
-fn shape() -> impl Strategy<Value = Shape> {
-    (
-        proptest::collection::vec(any::<u8>(), 0..1500),
-        2u8..=255,
-        any::<bool>(),
-        any::<u8>(),
-        prop_oneof![Just(ACK), Just(ACK | PSH), Just(PSH | ACK | 0x20)],
-        any::<bool>(),
-    )
-        .prop_map(
-            |(payload, ttl, dont_frag, tos, tcp_flags, udp_zero)| Shape {
-                payload,
-                ttl,
-                dont_frag,
-                tos,
-                tcp_flags,
-                udp_zero,
-            },
-        )
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -302,7 +281,7 @@ proptest! {
     #[test]
     fn the_model_and_the_pipeline_agree_on_any_data_packet(
         case in proptest::sample::select(Case::ALL.to_vec()),
-        shapes in proptest::collection::vec((shape(), any::<bool>()), 1..8),
+        shapes in proptest::collection::vec((shapes(), any::<bool>()), 1..8),
     ) {
         let (mut p, s, flow, mut t) = established(case);
         for f in [Some(flow.original(&Shape::default())),

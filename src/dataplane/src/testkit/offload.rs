@@ -278,6 +278,39 @@ impl Default for Shape {
     }
 }
 
+/// Data packets of every shape a flow's packets take: any payload up to beyond a tunnel's MTU,
+/// any TTL (0 and 1 included), with and without Don't Fragment, any TOS, mostly data segments
+/// but SYN, FIN and RST too, UDP with and without a checksum.
+pub fn shapes() -> impl proptest::strategy::Strategy<Value = Shape> {
+    use crate::wire::tcp::flags::{FIN, RST, URG};
+    use proptest::prelude::*;
+    (
+        proptest::collection::vec(any::<u8>(), 0..1450),
+        any::<u8>(),
+        any::<bool>(),
+        any::<u8>(),
+        prop_oneof![
+            6 => Just(ACK),
+            6 => Just(ACK | PSH),
+            1 => Just(ACK | URG),
+            1 => Just(SYN | ACK),
+            1 => Just(FIN | ACK),
+            1 => Just(RST),
+        ],
+        any::<bool>(),
+    )
+        .prop_map(
+            |(payload, ttl, dont_frag, tos, tcp_flags, udp_zero)| Shape {
+                payload,
+                ttl,
+                dont_frag,
+                tos,
+                tcp_flags,
+                udp_zero,
+            },
+        )
+}
+
 /// One flow of a case, established through a pipeline.
 #[derive(Debug, Clone)]
 pub struct Flow {
