@@ -304,11 +304,14 @@ impl Default for World {
     }
 }
 
+/// With the established-flow offload on, so that every established packet also goes through
+/// the rule's derivation and the program's model (`dataplane::offload`).
 fn pipeline() -> Pipeline {
     Pipeline::new(PipelineConfig {
         worker: 0,
         conntrack_capacity: 256,
         persist_slots: 64,
+        offload: true,
         ..PipelineConfig::default()
     })
 }
@@ -483,6 +486,8 @@ pub fn all_checksums_ok(frame: &[u8]) -> bool {
 /// to template `sel >> 2` (1): pairs of (offset, xor) and, when odd, a last byte that cuts the
 /// frame to that length. `sel` bit 1: refill the checksums before sending the frame in.
 pub fn run(world: &World, data: &[u8]) {
+    // The program's parser in Rust, on the raw bytes.
+    let _ = dataplane::offload::model::parse(data);
     let Some((&first, mut rest)) = data.split_first() else {
         return;
     };
@@ -525,6 +530,8 @@ pub fn run(world: &World, data: &[u8]) {
         let valid = all_checksums_ok(&buf[..n]);
         let (v, out) = p.process_frame(snap, now, &mut buf, n);
         assert!(out <= ROOM, "frame grew past its buffer: {out}");
+        // As a worker does between batches: the offload's log drained.
+        p.take_offload(|_| {});
         if let Verdict::Tx { iface } = v {
             assert!(usize::from(iface) < 2, "no interface {iface}");
             if valid {
