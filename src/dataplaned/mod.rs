@@ -300,8 +300,10 @@ impl Dataplane {
         let mut sockets: Vec<Vec<worker::Socket>> = (0..workers_n).map(|_| Vec::new()).collect();
         let mut names: Vec<Vec<String>> = vec![Vec::new(); workers_n];
         let mut programs = Vec::new();
-        let mut tx_budget = None;
+        // Per interface: what its first socket's kernel took for XDP_MAX_TX_SKB_BUDGET.
+        let mut tx_budgets = Vec::new();
         for (i, iface) in ifaces.iter().enumerate() {
+            let mut tx_budget = None;
             let prog = Program::load(&owned, dp.queues)?;
             if let Some(o) = &mut offload_run {
                 if let Err(reason) = o.chain(iface.index, prog.fd()) {
@@ -312,7 +314,7 @@ impl Dataplane {
             }
             for q in 0..dp.queues {
                 let xsk = Xsk::open(iface.index, q, XskConfig::default())?;
-                tx_budget = xsk.tx_budget();
+                tx_budget = tx_budget.or(xsk.tx_budget());
                 prog.set_socket(q, xsk.fd())?;
                 let w = q as usize % workers_n;
                 sockets[w].push(worker::Socket {
@@ -322,6 +324,7 @@ impl Dataplane {
                 names[w].push(format!("{}:{q}", iface.name));
             }
             programs.push(prog);
+            tx_budgets.push(tx_budget);
         }
 
         // Rings between every ordered pair of workers.
@@ -420,11 +423,13 @@ impl Dataplane {
             offload: offload_run,
         };
         let mut if_status = Vec::new();
-        for (iface, prog) in running.ifaces.iter().zip(&running.programs) {
+        for ((iface, prog), tx_budget) in
+            running.ifaces.iter().zip(&running.programs).zip(tx_budgets)
+        {
             // With the offload, its program is what runs first on every interface; the
             // interface's steering program runs behind it for what it does not forward.
             let fd = match &running.offload {
-                Some(o) => o.prog_fd().map_err(|e| anyhow::anyhow!(e))?,
+                Some(o) => o.prog_fd(),
                 None => prog.fd(),
             };
             // A veth's native XDP hands redirected frames to its peer's NAPI, which the peer

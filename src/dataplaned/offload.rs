@@ -8,7 +8,7 @@
 //! all) the data plane runs without it: the fallback is logged, is an event, and shows in
 //! `appctl dataplane` with the reason.
 
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -24,6 +24,8 @@ pub const MAX_IFINDEX: u32 = 65_535;
 
 pub struct OffloadRun {
     program: Offload,
+    /// The program's descriptor, taken once at load (aya's accessor can fail; ours cannot).
+    prog: OwnedFd,
     flows: Arc<OwnedFd>,
     alive: Arc<OwnedFd>,
     pub shared: Vec<Arc<OffloadShared>>,
@@ -75,10 +77,18 @@ impl OffloadRun {
         }
         let flows = Arc::new(program.flows_fd().map_err(|e| format!("{e}"))?);
         let alive = Arc::new(program.alive_fd().map_err(|e| format!("{e}"))?);
+        let prog = program
+            .prog_fd()
+            .and_then(|fd| {
+                fd.try_clone_to_owned()
+                    .map_err(|source| xdp_offload::OffloadError::Sys { cmd: "dup", source })
+            })
+            .map_err(|e| format!("{e}"))?;
         // Until the workers run and renew it.
         super::worker_offload::renew(&*alive);
         Ok(Some(OffloadRun {
             program,
+            prog,
             flows,
             alive,
             shared: (0..dp.workers)
@@ -96,8 +106,8 @@ impl OffloadRun {
     }
 
     /// The program to attach to every data interface.
-    pub fn prog_fd(&self) -> Result<BorrowedFd<'_>, String> {
-        self.program.prog_fd().map_err(|e| format!("{e}"))
+    pub fn prog_fd(&self) -> BorrowedFd<'_> {
+        self.prog.as_fd()
     }
 
     /// Worker `id`'s end.
@@ -141,10 +151,10 @@ impl OffloadRun {
 /// The status of an offload that is not running.
 pub fn not_running(dp: &DataplaneConfig, reason: Option<String>) -> OffloadStatus {
     OffloadStatus {
-        mode: match (dp.offload, &reason) {
-            (Mode::Off, _) => "off",
-            (_, Some(_)) => "unavailable",
-            _ => "off",
+        mode: if dp.offload == Mode::Off {
+            "off"
+        } else {
+            "unavailable"
         }
         .into(),
         reason,

@@ -5,7 +5,8 @@
 //! batches: once per flow direction, never per packet.
 //!
 //! The worker is the only writer of its flows' rules, so the table needs no locking; an update
-//! replaces a rule whole, which is why counters are read before a rule is removed.
+//! replaces a rule whole. The program's totals are in its own statistics, so a rule's counters
+//! need no reading when it goes.
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -29,10 +30,6 @@ pub struct OffloadShared {
     pub failed: AtomicU64,
     /// Times the whole of the worker's rules were withdrawn (a new snapshot, a full log).
     pub flushes: AtomicU64,
-    /// Packets and bytes the program forwarded for rules that are gone (the live rules' are
-    /// read from the table).
-    pub retired_packets: AtomicU64,
-    pub retired_bytes: AtomicU64,
 }
 
 /// The rules of one flow slot, by direction.
@@ -243,14 +240,6 @@ impl WorkerOffload {
     }
 
     fn remove(&self, key: &[u8; KEY_LEN]) {
-        if let Some(c) = self.counters(key) {
-            self.shared
-                .retired_packets
-                .fetch_add(c.packets, Ordering::Relaxed);
-            self.shared
-                .retired_bytes
-                .fetch_add(c.bytes, Ordering::Relaxed);
-        }
         let _ = bpf::delete_elem(&*self.flows, key);
         self.shared.withdrawn.fetch_add(1, Ordering::Relaxed);
     }

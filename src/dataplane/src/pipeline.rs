@@ -127,6 +127,8 @@ struct OffloadBufs {
 const OFFLOAD_FRAME_MAX: usize = 4096;
 /// Offload events a worker logs between two drains (once per millisecond).
 const OFFLOAD_LOG: usize = 1024;
+/// A direction that fit no rule is tried again every this many packets of its flow.
+const UNFIT_RETRY: u32 = 64;
 
 /// The last few next hops without a neighbour entry (a small ring: a burst towards one address
 /// records it once; the shell takes them every millisecond and asks the kernel to resolve them).
@@ -527,7 +529,7 @@ impl Pipeline {
                     z => snap.gw.tunnel(z).filter(|t| t.site),
                 };
                 let r = if let Some(t) = site {
-                    let learn = self.stateless_wanted(&p, len, buf);
+                    let learn = self.stateless_wanted(&p, len, buf, false);
                     let r = self.leave_site_tunnel(snap, now, buf, &p, t);
                     if let (true, Ok((Verdict::Tx { iface }, out))) = (learn, r) {
                         self.learn_stateless(iface, len, &buf[..out], u16::MAX);
@@ -603,7 +605,7 @@ impl Pipeline {
                 match self.classify_new(snap, now, p).map_err(owned)? {
                     New::Flow(i) => (i, Dir::Original),
                     New::SiteEgress(zone) => {
-                        let learn = self.stateless_wanted(p, len, frame);
+                        let learn = self.stateless_wanted(p, len, frame, true);
                         let r = self
                             .enter_site_tunnel(snap, now, frame, p, zone)
                             .map_err(owned);
@@ -642,11 +644,14 @@ impl Pipeline {
     /// Whether this packet's direction should get a rule: the offload is on, the direction
     /// has none, the log has room, and the flow is established: TCP past its handshake (the
     /// client's last ACK, the backend's next packet), UDP and echo flows from the first packet
-    /// of each direction (nothing in them says more later).
+    /// of each direction (nothing in them says more later). A direction whose forwarding fit
+    /// no rule (a tunnel packet without Don't Fragment, say) is tried again on every 64th
+    /// packet of the flow only, so that it does not pay the copy and the check on every one.
     #[inline(always)]
     fn offload_wanted(&self, e: &Entry, dir: Dir, p: &Parsed, len: usize) -> bool {
         self.offload.is_some()
             && !e.offloaded(dir)
+            && (!e.unfit(dir) || e.packets % UNFIT_RETRY == 0)
             && self.ct.offload.has_room()
             && len <= OFFLOAD_FRAME_MAX
             && match p.tcp_flags {
@@ -657,15 +662,18 @@ impl Pipeline {
 
     /// Whether a packet through the site end of a tunnel, which tracks nothing, should teach
     /// the program its rule: the offload is on and the packet is no TCP SYN, FIN or RST (which
-    /// the program leaves to the workers anyway). Keeps the frame as it was if so.
+    /// the program leaves to the workers anyway), nor, going `into` the tunnel, one without
+    /// Don't Fragment (which no rule forwards). Nothing remembers a try that failed here, so
+    /// what can never fit is not tried. Keeps the frame as it was if so.
     #[inline(always)]
-    fn stateless_wanted(&mut self, p: &Parsed, len: usize, frame: &[u8]) -> bool {
+    fn stateless_wanted(&mut self, p: &Parsed, len: usize, frame: &[u8], into: bool) -> bool {
         let flags = crate::wire::tcp::flags::SYN | crate::wire::tcp::flags::FIN;
         let wanted = len <= OFFLOAD_FRAME_MAX
             && self.ct.offload.has_room()
             && !p.icmp_error
             && p.tcp_flags
-                .is_none_or(|f| f & (flags | crate::wire::tcp::flags::RST) == 0);
+                .is_none_or(|f| f & (flags | crate::wire::tcp::flags::RST) == 0)
+            && (!into || Ipv4Packet::new_unchecked(&frame[p.l3..p.l3 + p.total]).dont_frag());
         match &mut self.offload {
             Some(b) if wanted => {
                 b.before[..len].copy_from_slice(&frame[..len]);
@@ -726,6 +734,7 @@ impl Pipeline {
             offload::derive(&b.before[..before_len], after, max_len, &mut b.check)
         else {
             self.counters.add(Counter::OffloadUnfit, 1);
+            self.ct.mark_unfit(i, dir);
             return;
         };
         let offer = conntrack::Offer {

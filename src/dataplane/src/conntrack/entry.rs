@@ -15,8 +15,10 @@ use super::state::{Class, Dir, State};
 use crate::flow::FlowKey;
 
 /// The bits of `Entry::kind` that hold the [`Kind`]; the others say which directions the XDP
-/// program forwards on its own (`offloaded.rs`).
+/// program forwards on its own (`offloaded.rs`), and which fit no rule when last tried.
 pub const KIND_MASK: u8 = 0x0f;
+const UNFIT_ORIGINAL: u8 = 0x10;
+const UNFIT_REPLY: u8 = 0x20;
 const OFFLOADED_ORIGINAL: u8 = 0x40;
 const OFFLOADED_REPLY: u8 = 0x80;
 
@@ -177,6 +179,17 @@ impl Entry {
         self.kind |= offload_bit(dir);
     }
 
+    /// Whether direction `dir` fit no rule when last tried.
+    #[inline(always)]
+    pub fn unfit(&self, dir: Dir) -> bool {
+        self.kind & unfit_bit(dir) != 0
+    }
+
+    pub(super) fn set_unfit(&mut self, dir: Dir) {
+        self.kind |= unfit_bit(dir);
+    }
+
+    /// Clears the offload and unfit bits: a flush, a withdrawal, a new snapshot.
     pub(super) fn clear_offloaded(&mut self) {
         self.kind &= KIND_MASK;
     }
@@ -223,6 +236,14 @@ fn offload_bit(dir: Dir) -> u8 {
     match dir {
         Dir::Original => OFFLOADED_ORIGINAL,
         Dir::Reply => OFFLOADED_REPLY,
+    }
+}
+
+#[inline(always)]
+fn unfit_bit(dir: Dir) -> u8 {
+    match dir {
+        Dir::Original => UNFIT_ORIGINAL,
+        Dir::Reply => UNFIT_REPLY,
     }
 }
 

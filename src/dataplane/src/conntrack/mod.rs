@@ -212,10 +212,16 @@ impl Conntrack {
         if !self.offload.install(offer) {
             return false;
         }
-        if let Some(e) = self.entries.get_mut(offer.flow as usize) {
-            e.set_offloaded(offer.dir);
+        if offer.flow != STATELESS {
+            self.entries[offer.flow as usize].set_offloaded(offer.dir);
         }
         true
+    }
+
+    /// Records that direction `dir` of flow `i` was established but its forwarding fit no rule;
+    /// it is tried again only now and then (see `Pipeline::offload_wanted`).
+    pub fn mark_unfit(&mut self, i: u32, dir: Dir) {
+        self.entries[i as usize].set_unfit(dir);
     }
 
     /// Forgets every flow's offload: after a flush the shell removed every rule.

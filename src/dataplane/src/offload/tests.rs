@@ -300,3 +300,27 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_direction_that_fits_no_rule_is_tried_again_only_now_and_then() {
+    let (mut p, s, flow, mut t) = established(Case::GreSnatKeyed);
+    // Into the tunnel without Don't Fragment: the worker numbers such packets, no rule can.
+    let no_df = Shape {
+        dont_frag: false,
+        ..Shape::default()
+    };
+    for _ in 0..10 {
+        let (f, len) = flow.reply_frame(&no_df);
+        assert!(!both(&mut p, &s, &t, 1, f, len));
+    }
+    t.take(&mut p);
+    assert_eq!(p.counters().get(Counter::OffloadUnfit), 1);
+    // A later packet that fits gets its rule at the flow's next 64th packet.
+    for _ in 0..64 {
+        let (f, len) = flow.reply_frame(&Shape::default());
+        both(&mut p, &s, &t, 2, f, len);
+        t.take(&mut p);
+    }
+    assert_eq!(t.rules.len(), 2);
+    assert_eq!(p.counters().get(Counter::OffloadUnfit), 1);
+}
