@@ -11,6 +11,7 @@
 #![deny(unsafe_code)]
 
 pub mod batch;
+pub mod bond;
 pub mod conntrack;
 pub mod counters;
 pub mod flow;
