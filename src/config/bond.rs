@@ -82,8 +82,8 @@ pub struct BondConfig {
     pub arp_monitor: Option<ArpMonitor>,
 }
 
-/// ARP requests sent through the active member to `target`; no answer within the interval
-/// twice in a row fails the member over as a lost carrier would.
+/// ARP requests sent through the active member to `target` every `interval`; a member from
+/// which the replies stop is failed over as if its carrier were lost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ArpMonitor {
