@@ -690,10 +690,8 @@ interfaces = ["bond0", "eth3"]
             &[a.clone(), other.clone()],
             &[other.clone(), b]
         ));
-        assert!(!all_same_at_start(
-            &[a.clone(), other.clone()],
-            &[a.clone()]
-        ));
-        assert!(!all_same_at_start(&[a.clone()], &[other]));
+        let both = [a.clone(), other.clone()];
+        assert!(!all_same_at_start(&both, std::slice::from_ref(&a)));
+        assert!(!all_same_at_start(std::slice::from_ref(&a), &[other]));
     }
 }
