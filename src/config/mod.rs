@@ -6,6 +6,7 @@
 //! and a `validate` function, and a call in `validate::validate`.
 
 pub mod bgp;
+pub mod bond;
 pub mod checks;
 pub mod daemon;
 pub mod dataplane;
@@ -69,6 +70,9 @@ pub struct Config {
     /// Session sync with the HA peers (absent: none).
     #[serde(default)]
     pub sync: Option<sync::SyncConfig>,
+    /// `[[bond]]`: NICs aggregated by the data plane (it owns the members; the kernel sees the bond as a tap device of that name).
+    #[serde(default)]
+    pub bond: Vec<bond::BondConfig>,
 }
 
 /// Largest file we accept; a config is a few kilobytes, anything huge is a mistake.

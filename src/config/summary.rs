@@ -87,6 +87,9 @@ pub fn summary(cfg: &Config) -> String {
             dp.interfaces.join(", ")
         );
     }
+    for b in &cfg.bond {
+        let _ = writeln!(s, "bond        {}", super::bond::describe(b));
+    }
     let _ = writeln!(s, "services    {}", cfg.service.len());
     for svc in &cfg.service {
         let _ = writeln!(

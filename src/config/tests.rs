@@ -18,6 +18,18 @@ struct Case {
     says: &'static str,
 }
 
+/// A data plane with bond0 over eth1 and eth2 declared: lines 1-8 are fixed, a case's own lines
+/// start at line 9 (`members` first).
+macro_rules! bonded {
+    ($($extra:literal),*) => {
+        concat!(
+            "[interfaces.bond0]\n[interfaces.eth1]\n[interfaces.eth2]\n[interfaces.eth3]\n\
+             [dataplane]\ninterfaces = [\"bond0\"]\n[[bond]]\nname = \"bond0\"\n",
+            $($extra),*
+        )
+    };
+}
+
 const CASES: &[Case] = &[
     Case {
         name: "a sync key anyone could guess",
@@ -676,6 +688,259 @@ const CASES: &[Case] = &[
         column: 1,
         key: "gre.tunnel[0]",
         says: "need the data plane",
+    },
+    Case {
+        name: "a misspelt bond mode",
+        text: bonded!("members = [\"eth1\", \"eth2\"]\nmode = \"active_backup\"\n"),
+        line: 10,
+        column: 8,
+        key: "bond[0].mode",
+        says: "did you mean `active-backup`?",
+    },
+    Case {
+        name: "an unknown transmit hash",
+        text: bonded!("members = [\"eth1\", \"eth2\"]\nxmit_hash = \"layer3+4\"\n"),
+        line: 10,
+        column: 13,
+        key: "bond[0].xmit_hash",
+        says: "expected one of `l2`, `l23`, `l34`",
+    },
+    Case {
+        name: "a misspelt bond key",
+        text: bonded!("members = [\"eth1\", \"eth2\"]\nlacp_rte = \"slow\"\n"),
+        line: 10,
+        column: 1,
+        key: "bond[0].lacp_rte",
+        says: "did you mean `lacp_rate`?",
+    },
+    Case {
+        name: "a bond member not declared",
+        text: bonded!("members = [\"eth1\", \"eth9\"]\n"),
+        line: 9,
+        column: 20,
+        key: "bond[0].members[1]",
+        says: "unknown interface `eth9`",
+    },
+    Case {
+        name: "a bond member listed twice",
+        text: bonded!("members = [\"eth1\", \"eth1\"]\n"),
+        line: 9,
+        column: 20,
+        key: "bond[0].members[1]",
+        says: "listed twice",
+    },
+    Case {
+        name: "a bond without members",
+        text: bonded!("members = []\n"),
+        line: 9,
+        column: 11,
+        key: "bond[0].members",
+        says: "1 to 16 members",
+    },
+    Case {
+        name: "a NIC in two bonds",
+        text: "[interfaces.bond0]\n[interfaces.bond1]\n[interfaces.eth1]\n[interfaces.eth2]\n\
+               [dataplane]\ninterfaces = [\"bond0\", \"bond1\"]\n[[bond]]\nname = \"bond0\"\n\
+               members = [\"eth1\", \"eth2\"]\n[[bond]]\nname = \"bond1\"\nmembers = [\"eth2\"]\n",
+        line: 12,
+        column: 12,
+        key: "bond[1].members[0]",
+        says: "already a member of bond `bond0`",
+    },
+    Case {
+        name: "a bond as a member of a bond",
+        text: "[interfaces.bond0]\n[interfaces.bond1]\n[interfaces.eth1]\n[interfaces.eth2]\n\
+               [dataplane]\ninterfaces = [\"bond0\", \"bond1\"]\n[[bond]]\nname = \"bond0\"\n\
+               members = [\"eth1\", \"eth2\"]\n[[bond]]\nname = \"bond1\"\nmembers = [\"bond0\"]\n",
+        line: 12,
+        column: 12,
+        key: "bond[1].members[0]",
+        says: "bonds do not nest",
+    },
+    Case {
+        name: "two bonds of one name",
+        text: bonded!("members = [\"eth1\"]\n[[bond]]\nname = \"bond0\"\nmembers = [\"eth2\"]\n"),
+        line: 11,
+        column: 8,
+        key: "bond[1].name",
+        says: "declared twice",
+    },
+    Case {
+        name: "a VRRP instance on a bond member",
+        text: bonded!("members = [\"eth1\", \"eth2\"]\n[[vrrp.instance]]\nname = \"vi\"\ninterface = \"eth1\"\nvrid = 7\n\
+               virtual_addresses = [\"198.18.0.100/24\"]\n"),
+        line: 12,
+        column: 13,
+        key: "vrrp.instance[0].interface",
+        says: "run the instance on `bond0` instead",
+    },
+    Case {
+        name: "a VRRP instance tracking a bond member",
+        text: bonded!("members = [\"eth1\", \"eth2\"]\n[[vrrp.instance]]\nname = \"vi\"\ninterface = \"bond0\"\nvrid = 7\n\
+               virtual_addresses = [\"198.18.0.100/24\"]\ntrack_interfaces = [{ interface = \"eth2\" }]\n"),
+        line: 15,
+        column: 35,
+        key: "vrrp.instance[0].track_interfaces[0].interface",
+        says: "track `bond0` instead",
+    },
+    Case {
+        name: "session sync over a bond member",
+        text: bonded!("members = [\"eth1\", \"eth2\"]\n[sync]\ninterface = \"eth1\"\npeers = [\"198.18.2.3\"]\n\
+               key = \"0123456789abcdef\"\n"),
+        line: 11,
+        column: 13,
+        key: "sync.interface",
+        says: "is a member of bond `bond0`",
+    },
+    Case {
+        name: "an address on a bond member",
+        text: "[interfaces.bond0]\n[interfaces.eth1]\nstatic_addresses = [\"198.18.0.2/24\"]\n\
+               [interfaces.eth2]\n[dataplane]\ninterfaces = [\"bond0\"]\n[[bond]]\nname = \"bond0\"\n\
+               members = [\"eth1\", \"eth2\"]\n",
+        line: 3,
+        column: 20,
+        key: "interfaces.eth1.static_addresses",
+        says: "put them on `bond0` instead",
+    },
+    Case {
+        name: "a bond member among the data interfaces",
+        text: "[interfaces.bond0]\n[interfaces.eth1]\n[interfaces.eth2]\n[dataplane]\n\
+               interfaces = [\"bond0\", \"eth2\"]\n[[bond]]\nname = \"bond0\"\nmembers = [\"eth1\", \"eth2\"]\n",
+        line: 5,
+        column: 24,
+        key: "dataplane.interfaces[1]",
+        says: "list `bond0` instead",
+    },
+    Case {
+        name: "a bond the data plane does not run",
+        text: "[interfaces.bond0]\n[interfaces.eth1]\n[interfaces.eth3]\n[dataplane]\n\
+               interfaces = [\"eth3\"]\n[[bond]]\nname = \"bond0\"\nmembers = [\"eth1\"]\n",
+        line: 7,
+        column: 8,
+        key: "bond[0].name",
+        says: "add \"bond0\" to [dataplane] interfaces",
+    },
+    Case {
+        name: "a bond without a data plane",
+        text: "[interfaces.bond0]\n[interfaces.eth1]\n[[bond]]\nname = \"bond0\"\nmembers = [\"eth1\"]\n",
+        line: 3,
+        column: 1,
+        key: "bond[0]",
+        says: "needs the data plane",
+    },
+    Case {
+        name: "a bond name not declared",
+        text: "[interfaces.eth1]\n[[bond]]\nname = \"bond0\"\nmembers = [\"eth1\"]\n",
+        line: 3,
+        column: 8,
+        key: "bond[0].name",
+        says: "declare it first as [interfaces.bond0]",
+    },
+    Case {
+        name: "a primary that is not a member",
+        text: bonded!("members = [\"eth1\", \"eth2\"]\nmode = \"active-backup\"\nprimary = \"eth3\"\n"),
+        line: 11,
+        column: 11,
+        key: "bond[0].primary",
+        says: "not a member of bond `bond0`",
+    },
+    Case {
+        name: "a primary on an LACP bond",
+        text: bonded!("members = [\"eth1\", \"eth2\"]\nprimary = \"eth1\"\n"),
+        line: 10,
+        column: 11,
+        key: "bond[0].primary",
+        says: "applies to active-backup",
+    },
+    Case {
+        name: "an ARP monitor on an LACP bond",
+        text: bonded!("members = [\"eth1\", \"eth2\"]\narp_monitor = { target = \"198.18.0.1\" }\n"),
+        line: 10,
+        column: 15,
+        key: "bond[0].arp_monitor",
+        says: "LACP already checks every link",
+    },
+    Case {
+        name: "an ARP monitor on a balance-xor bond",
+        text: bonded!("members = [\"eth1\", \"eth2\"]\nmode = \"balance-xor\"\narp_monitor = { target = \"198.18.0.1\" }\n"),
+        line: 11,
+        column: 15,
+        key: "bond[0].arp_monitor",
+        says: "set mode = \"active-backup\"",
+    },
+    Case {
+        name: "an ARP monitor every 5ms",
+        text: bonded!("members = [\"eth1\", \"eth2\"]\nmode = \"active-backup\"\n\
+               arp_monitor = { target = \"198.18.0.1\", interval = \"5ms\" }\n"),
+        line: 11,
+        column: 51,
+        key: "bond[0].arp_monitor.interval",
+        says: "outside 10ms to 10s",
+    },
+    Case {
+        name: "an ARP monitor every minute",
+        text: bonded!("members = [\"eth1\", \"eth2\"]\nmode = \"active-backup\"\n\
+               arp_monitor = { target = \"198.18.0.1\", interval = \"1m\" }\n"),
+        line: 11,
+        column: 51,
+        key: "bond[0].arp_monitor.interval",
+        says: "the default is 100ms",
+    },
+    Case {
+        name: "an ARP monitor towards a multicast group",
+        text: bonded!("members = [\"eth1\", \"eth2\"]\nmode = \"active-backup\"\narp_monitor = { target = \"224.0.0.1\" }\n"),
+        line: 11,
+        column: 26,
+        key: "bond[0].arp_monitor.target",
+        says: "not the unicast address",
+    },
+    Case {
+        name: "min_links of zero",
+        text: bonded!("members = [\"eth1\", \"eth2\"]\nmin_links = 0\n"),
+        line: 10,
+        column: 13,
+        key: "bond[0].min_links",
+        says: "1 to the number of members (2)",
+    },
+    Case {
+        name: "min_links above the members",
+        text: bonded!("members = [\"eth1\", \"eth2\"]\nmin_links = 3\n"),
+        line: 10,
+        column: 13,
+        key: "bond[0].min_links",
+        says: "1 to the number of members (2)",
+    },
+    Case {
+        name: "a multicast bond MAC",
+        text: bonded!("members = [\"eth1\", \"eth2\"]\nmac = \"01:00:5e:00:00:01\"\n"),
+        line: 10,
+        column: 7,
+        key: "bond[0].mac",
+        says: "not a unicast address",
+    },
+    Case {
+        name: "an all-zero bond MAC",
+        text: bonded!("members = [\"eth1\", \"eth2\"]\nmac = \"00:00:00:00:00:00\"\n"),
+        line: 10,
+        column: 7,
+        key: "bond[0].mac",
+        says: "02:00:5e:10:00:01",
+    },
+    Case {
+        name: "a bond MAC of five octets",
+        text: bonded!("members = [\"eth1\", \"eth2\"]\nmac = \"02:00:5e:10:00\"\n"),
+        line: 10,
+        column: 7,
+        key: "bond[0].mac",
+        says: "six hex octets",
+    },
+    Case {
+        name: "an LACP key past 16 bits",
+        text: bonded!("members = [\"eth1\", \"eth2\"]\nkey = 65536\n"),
+        line: 10,
+        column: 7,
+        key: "bond[0].key",
+        says: "u16",
     },
 ];
 

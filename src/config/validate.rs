@@ -61,6 +61,7 @@ pub fn validate(cfg: &Config) -> Issues {
         }
     }
     super::sync::validate(cfg.sync.as_ref(), cfg.dataplane.is_some(), &mut issues);
+    super::bond::validate(cfg, &mut issues);
     // BGP announcements are gated by checks and VRRP instances declared elsewhere.
     let vrrp_names: Vec<&str> = cfg.vrrp.instance.iter().map(|i| i.name.as_str()).collect();
     super::bgp::validate(cfg.bgp.as_ref(), &check_names, &vrrp_names, &mut issues);

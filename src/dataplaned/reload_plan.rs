@@ -38,6 +38,7 @@ pub fn reload_plan(old: &Config, new: &Config) -> Plan {
         };
         out.push(("dataplane".into(), ReloadAction::NextStart, what));
     }
+    bonds(&mut out, old, new);
     // Without a running data plane the rest waits for the next start too.
     let action = if old.dataplane.is_some() {
         ReloadAction::Applied
@@ -103,6 +104,43 @@ pub fn reload_plan(old: &Config, new: &Config) -> Plan {
             .collect(),
     );
     out
+}
+
+/// `[[bond]]`, by name: a bond's name, members, mode and MAC are what its tap device and the
+/// workers' sockets were made from, so adding, removing or changing them waits for the next
+/// start like `[dataplane] interfaces`; the rest (hash, LACP rate, activity, priority and key,
+/// primary, min_links, ARP monitor) the running bond takes in place.
+fn bonds(out: &mut Plan, old: &Config, new: &Config) {
+    for b in old.bond.iter().filter(|b| new.bond(&b.name).is_none()) {
+        out.push((
+            format!("bond {}", b.name),
+            ReloadAction::NextStart,
+            "removed".into(),
+        ));
+    }
+    for b in &new.bond {
+        let Some(o) = old.bond(&b.name) else {
+            out.push((
+                format!("bond {}", b.name),
+                ReloadAction::NextStart,
+                "added".into(),
+            ));
+            continue;
+        };
+        if o == b {
+            continue;
+        }
+        let action = if !o.same_at_start(b) || old.dataplane.is_none() {
+            ReloadAction::NextStart
+        } else {
+            ReloadAction::Applied
+        };
+        out.push((
+            format!("bond {}", b.name),
+            action,
+            diff::summary(o, b, "changed"),
+        ));
+    }
 }
 
 fn added(a: ReloadAction) -> ReloadAction {
@@ -222,6 +260,92 @@ backends = [{ address = "198.18.1.2", port = 80 }, { address = "198.18.1.3", por
         );
         let port = cfg(&BASE.replace("port = 80\nprotocol", "port = 8080\nprotocol"));
         assert_eq!(reload_plan(&old, &port)[0].2, "port 80 → 8080");
+    }
+
+    const BONDED: &str = r#"
+[interfaces.bond0]
+[interfaces.eth1]
+[interfaces.eth2]
+[interfaces.eth3]
+[dataplane]
+interfaces = ["bond0"]
+[[bond]]
+name = "bond0"
+members = ["eth1", "eth2"]
+"#;
+
+    #[test]
+    fn bond_members_mode_and_mac_wait_for_the_next_start_the_rest_applies() {
+        let old = cfg(BONDED);
+        assert!(reload_plan(&old, &old).is_empty());
+        let members = "members = [\"eth1\", \"eth2\"]";
+        for (change, action, what) in [
+            (
+                "members = [\"eth1\", \"eth2\", \"eth3\"]",
+                ReloadAction::NextStart,
+                "members changed",
+            ),
+            (
+                "members = [\"eth1\", \"eth2\"]\nmode = \"balance-xor\"",
+                ReloadAction::NextStart,
+                "mode 802.3ad → balance-xor",
+            ),
+            (
+                "members = [\"eth1\", \"eth2\"]\nmac = \"02:00:5e:10:00:01\"",
+                ReloadAction::NextStart,
+                "mac (unset) → 02:00:5e:10:00:01",
+            ),
+            (
+                "members = [\"eth1\", \"eth2\"]\nlacp_rate = \"slow\"\nmin_links = 2",
+                ReloadAction::Applied,
+                "lacp_rate fast → slow, min_links 1 → 2",
+            ),
+            (
+                "members = [\"eth1\", \"eth2\"]\nxmit_hash = \"l23\"\nkey = 9\n\
+                 system_priority = 7\nlacp_active = false",
+                ReloadAction::Applied,
+                "key 1 → 9, lacp_active true → false, system_priority 65535 → 7, xmit_hash l34 → l23",
+            ),
+        ] {
+            let new = cfg(&BONDED.replace(members, change));
+            assert_eq!(
+                reload_plan(&old, &new),
+                vec![("bond bond0".into(), action, what.into())],
+                "{change}"
+            );
+        }
+        // primary and the ARP monitor, in active-backup, apply in place too.
+        let ab = cfg(&BONDED.replace(
+            members,
+            "members = [\"eth1\", \"eth2\"]\nmode = \"active-backup\"",
+        ));
+        let tuned = cfg(&BONDED.replace(
+            members,
+            "members = [\"eth1\", \"eth2\"]\nmode = \"active-backup\"\nprimary = \"eth2\"\n\
+             arp_monitor = { target = \"198.18.0.1\" }",
+        ));
+        let plan = reload_plan(&ab, &tuned);
+        assert_eq!(plan.len(), 1, "{plan:?}");
+        assert_eq!(plan[0].1, ReloadAction::Applied);
+        assert_eq!(plan[0].2, "arp_monitor changed, primary (unset) → eth2");
+        // A bond renamed: the old one goes and a new one comes, both at the next start.
+        let renamed = cfg(&BONDED.replace("bond0", "bond1"));
+        assert_eq!(
+            reload_plan(&old, &renamed),
+            vec![
+                (
+                    "dataplane".into(),
+                    ReloadAction::NextStart,
+                    "interfaces changed".into()
+                ),
+                (
+                    "bond bond0".into(),
+                    ReloadAction::NextStart,
+                    "removed".into()
+                ),
+                ("bond bond1".into(), ReloadAction::NextStart, "added".into()),
+            ]
+        );
     }
 
     #[test]
