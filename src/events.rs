@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 pub use catalogue::{
-    BfdEvent, BgpEvent, ConfigEvent, DaemonEvent, DataplaneEvent, EventKind, HealthEvent,
-    InterfacesEvent, SyncEvent, VrrpEvent,
+    BfdEvent, BgpEvent, BondEvent, ConfigEvent, DaemonEvent, DataplaneEvent, EventKind,
+    HealthEvent, InterfacesEvent, SyncEvent, VrrpEvent,
 };
 
 /// Events kept for late readers; older ones are dropped (their sequence numbers tell how many).

@@ -6,6 +6,7 @@
 
 pub mod bfdd;
 pub mod bgpd;
+pub mod bondd;
 pub mod cli;
 pub mod config;
 pub mod control;

@@ -90,6 +90,12 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Bonds: mode, members (carrier, distributing), LACP actor and partner state per member,
+    /// the aggregator, active-backup's active member and failovers, counters.
+    Bond {
+        #[arg(long)]
+        json: bool,
+    },
     /// Session sync with the HA peers: peer state, records sent / received / resent / lost,
     /// lag, bulk resync progress both ways, discards by reason, whether VRRP preemption waits.
     Sync {
@@ -260,6 +266,10 @@ fn run(cli: &Cli) -> Result<(), ClientError> {
         Cmd::Bfd { json } => {
             let data = client.call(Command::Bfd)?;
             show(data, *json, appliance::cli::bfd::bfd)?;
+        }
+        Cmd::Bond { json } => {
+            let data = client.call(Command::Bond)?;
+            show(data, *json, appliance::cli::bond::bonds)?;
         }
         Cmd::Sync { json } => {
             let data = client.call(Command::Sync)?;

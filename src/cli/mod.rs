@@ -2,6 +2,7 @@
 
 pub mod bfd;
 pub mod bgp;
+pub mod bond;
 pub mod dataplane;
 pub mod gateway;
 pub mod reload;

@@ -48,6 +48,8 @@ pub enum Command {
     Bgp,
     /// BFD sessions and their counters.
     Bfd,
+    /// Bonds: mode, members with carrier, LACP actor and partner, counters.
+    Bond,
     /// Session sync: peers, records, bulk progress, preemption.
     Sync,
     /// Withdraw a configured prefix regardless of its gates (`drain = false` undoes it).

@@ -33,6 +33,8 @@ pub struct ControlContext {
     pub bgp: crate::bgpd::BgpHandle,
     /// The BFD sessions (asked of the BFD thread).
     pub bfd: crate::bfdd::BfdHandle,
+    /// The bonds and their members.
+    pub bonds: crate::bondd::Bonds,
 }
 
 /// Most flows one `conntrack` request lists.
@@ -255,6 +257,10 @@ async fn handle(
                     None => Response::err("the BFD subsystem is not running"),
                 };
                 write_line(&mut w, &resp).await?;
+            }
+            Command::Bond => {
+                let b = ctx.bonds.status();
+                write_line(&mut w, &Response::ok(serde_json::to_value(b)?)).await?;
             }
             Command::Sync => {
                 let resp = match ctx.dataplane.sync_status() {

@@ -140,6 +140,7 @@ pub(super) async fn start(
             dataplane: parts.dataplane,
             bgp: parts.bgp,
             bfd: parts.bfd,
+            bonds: parts.bonds,
         }),
         stop.clone(),
     ));
@@ -242,6 +243,7 @@ struct Parts {
     dataplane: crate::dataplaned::DataplaneHandle,
     bgp: crate::bgpd::BgpHandle,
     bfd: crate::bfdd::BfdHandle,
+    bonds: crate::bondd::Bonds,
 }
 
 /// Starts the subsystems, each after those whose output it consumes.
@@ -265,6 +267,17 @@ async fn subsystems(
     tasks.spawn(health_task);
 
     let link_rx = links::watch_links(last_stop.clone()).await?;
+    // Bonds before anything that uses an interface: their taps are interfaces. They stop
+    // last, with the data plane (BGP's last messages leave through them).
+    let bonds = crate::bondd::start(
+        &config_rx.borrow().clone(),
+        &base.netlink,
+        link_rx.clone(),
+        config_rx.clone(),
+        (&base.events, &base.metrics),
+        last_stop.clone(),
+    )
+    .await?;
     let (if_status_tx, if_status_rx) = watch::channel(Vec::new());
     // The static addresses stay until the end with the data plane: BGP's sessions use them
     // to send their graceful shutdown, withdrawal and Cease.
@@ -312,6 +325,7 @@ async fn subsystems(
             handle: dataplane.clone(),
             metrics: base.metrics.clone(),
             preempt_hold,
+            bonds: bonds.clone(),
         }
         .run(last_stop.clone()),
     );
@@ -356,5 +370,6 @@ async fn subsystems(
         dataplane,
         bgp,
         bfd,
+        bonds,
     })
 }

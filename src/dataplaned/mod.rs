@@ -22,6 +22,7 @@ pub mod state;
 pub mod stats;
 pub mod status;
 pub mod worker;
+pub mod worker_bond;
 pub mod worker_offload;
 pub mod worker_sync;
 pub mod xdp;
@@ -67,11 +68,23 @@ pub struct Dataplane {
     pub metrics: crate::metrics::Metrics,
     /// True while session sync holds VRRP preemption; released here when sync cannot run.
     pub preempt_hold: Arc<watch::Sender<bool>>,
+    /// The bonds (a data interface may be one: its frames arrive on its members).
+    pub bonds: crate::bondd::Bonds,
+}
+
+/// Where frames of a data interface arrive: the interface itself, or each member of a bond.
+struct Port {
+    /// The data interface's index in the snapshot.
+    iface: u16,
+    kernel: Iface,
+    member: Option<worker_bond::MemberOf>,
 }
 
 /// Everything a running data plane holds.
 struct Running {
     ifaces: Vec<Iface>,
+    /// The kernel interfaces the programs are attached to, in `programs` order.
+    ports: Vec<Iface>,
     metrics: metrics::DataplaneMetrics,
     owned: OwnedMap,
     programs: Vec<Program>,
@@ -274,13 +287,38 @@ impl Dataplane {
             dp.workers,
             (hash_seed, dp.cluster_seed),
         );
+        let mut ports = Vec::new();
+        let mut bonds: Vec<(Arc<crate::bondd::shared::BondShared>, u16, Vec<u32>)> = Vec::new();
+        for (i, iface) in ifaces.iter().enumerate() {
+            let Some(b) = self.bonds.get(&iface.name) else {
+                ports.push(Port {
+                    iface: i as u16,
+                    kernel: iface.clone(),
+                    member: None,
+                });
+                continue;
+            };
+            for (pos, m) in b.members.iter().enumerate() {
+                ports.push(Port {
+                    iface: i as u16,
+                    kernel: kernel_view::iface(&self.netlink, &m.name).await?,
+                    member: Some(worker_bond::MemberOf {
+                        bond: bonds.len() as u8,
+                        pos: pos as u8,
+                    }),
+                });
+            }
+            let indexes = b.members.iter().map(|m| m.ifindex).collect();
+            bonds.push((b.shared, i as u16, indexes));
+        }
         let first = Snapshot::build(&spec, None)?;
         let (publisher, subscriber) = snapshot::channel(first);
         // Every worker's tables before anything in the kernel changes: a size that cannot be
         // had refuses the start and leaves no map, program or socket behind.
         let mut pipelines = allocate_pipelines(dp, rand_seed())?;
         let mut offload_reason = None;
-        let mut offload_run = match offload::OffloadRun::load(dp, &ifaces) {
+        let port_ifaces: Vec<Iface> = ports.iter().map(|p| p.kernel.clone()).collect();
+        let mut offload_run = match offload::OffloadRun::load(dp, &ifaces, &port_ifaces) {
             Ok(o) => o,
             Err(reason) => {
                 self.offload_unavailable(&reason);
@@ -302,9 +340,13 @@ impl Dataplane {
         let mut programs = Vec::new();
         // Per interface: what its first socket's kernel took for XDP_MAX_TX_SKB_BUDGET.
         let mut tx_budgets = Vec::new();
-        for (i, iface) in ifaces.iter().enumerate() {
+        for port in &ports {
+            let iface = &port.kernel;
             let mut tx_budget = None;
-            let prog = Program::load(&owned, dp.queues)?;
+            let prog = match port.member {
+                Some(_) => Program::load_member(dp.queues)?,
+                None => Program::load(&owned, dp.queues)?,
+            };
             if let Some(o) = &mut offload_run {
                 if let Err(reason) = o.chain(iface.index, prog.fd()) {
                     self.offload_unavailable(&reason);
@@ -318,8 +360,9 @@ impl Dataplane {
                 prog.set_socket(q, xsk.fd())?;
                 let w = q as usize % workers_n;
                 sockets[w].push(worker::Socket {
-                    iface: i as u16,
+                    iface: port.iface,
                     xsk,
+                    member: port.member,
                 });
                 names[w].push(format!("{}:{q}", iface.name));
             }
@@ -393,6 +436,12 @@ impl Dataplane {
                 shared: shared.clone(),
                 sync,
                 offload: offload_run.as_ref().map(|o| o.worker(id)),
+                bonds: bonds
+                    .iter()
+                    .map(|(shared, iface, indexes)| {
+                        worker_bond::WorkerBond::new(shared.clone(), *iface, indexes.clone())
+                    })
+                    .collect(),
             };
             view_workers.push((id as u16, cpu, names[id].clone(), shared.clone()));
             workers.push((shared, w.spawn(pipeline)?));
@@ -402,6 +451,7 @@ impl Dataplane {
             metrics: metrics::DataplaneMetrics::register(&self.metrics),
             sync_metrics: crate::syncd::metrics::SyncMetrics::register(&self.metrics),
             ifaces,
+            ports: port_ifaces,
             owned,
             programs,
             attached: Vec::new(),
@@ -424,7 +474,7 @@ impl Dataplane {
         };
         let mut if_status = Vec::new();
         for ((iface, prog), tx_budget) in
-            running.ifaces.iter().zip(&running.programs).zip(tx_budgets)
+            running.ports.iter().zip(&running.programs).zip(tx_budgets)
         {
             // With the offload, its program is what runs first on every interface; the
             // interface's steering program runs behind it for what it does not forward.

@@ -54,13 +54,18 @@ pub struct OffloadStatus {
 }
 
 impl OffloadRun {
-    /// Loads the program for `ifaces` when the configuration asks for it; `Err` says why it
-    /// cannot run (the caller falls back to the workers alone).
-    pub fn load(dp: &DataplaneConfig, ifaces: &[Iface]) -> Result<Option<OffloadRun>, String> {
+    /// Loads the program for the data interfaces `ifaces` (the snapshot's), attached to
+    /// `ports` (the same, with a bond's members in its place), when the configuration asks for
+    /// it; `Err` says why it cannot run (the caller falls back to the workers alone).
+    pub fn load(
+        dp: &DataplaneConfig,
+        ifaces: &[Iface],
+        ports: &[Iface],
+    ) -> Result<Option<OffloadRun>, String> {
         if dp.offload == Mode::Off {
             return Ok(None);
         }
-        if let Some(i) = ifaces.iter().find(|i| i.index > MAX_IFINDEX) {
+        if let Some(i) = ports.iter().find(|i| i.index > MAX_IFINDEX) {
             return Err(format!(
                 "interface {} has index {}, beyond the {MAX_IFINDEX} the program's chain holds",
                 i.name, i.index
@@ -68,11 +73,11 @@ impl OffloadRun {
         }
         let mut program = Offload::load(LoadOptions {
             max_flows: dp.offload_entries(),
-            max_ports: ifaces.len().max(1) as u32,
+            max_ports: ports.len().max(1) as u32,
             kernel_btf: true,
         })
         .map_err(|e| format!("{e}"))?;
-        for i in ifaces {
+        for i in ports {
             program.add_port(i.index).map_err(|e| format!("{e}"))?;
         }
         let flows = Arc::new(program.flows_fd().map_err(|e| format!("{e}"))?);

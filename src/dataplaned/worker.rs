@@ -13,6 +13,7 @@ use super::gateway_status::GatewayStats;
 use super::handoff::{Consumer, Producer};
 use super::stats::{ActiveFlows, QueueStats, StatsBoard};
 use super::status::FlowStatus;
+use super::worker_bond::{MemberOf, WorkerBond};
 use crate::dataplaned::xdp::xsk::{wait_readable, RxFrame, Xsk};
 use dataplane::batch::{Handoff, Queues, WorkerLoop, BATCH};
 use dataplane::pipeline::Pipeline;
@@ -51,7 +52,11 @@ impl Waker {
         };
     }
 
-    fn clear(&self) {
+    pub fn fd(&self) -> i32 {
+        self.0.as_raw_fd()
+    }
+
+    pub fn clear(&self) {
         let mut v = 0u64;
         // SAFETY: reads 8 bytes into a live u64 from our non-blocking eventfd.
         unsafe {
@@ -78,9 +83,11 @@ pub struct WorkerShared {
 }
 
 pub struct Socket {
-    /// Index of the interface in the snapshot.
+    /// Index of the interface in the snapshot (a bond's, for a bond member's socket).
     pub iface: u16,
     pub xsk: Xsk,
+    /// The bond and member this socket receives on, if it is a member's.
+    pub member: Option<MemberOf>,
 }
 
 pub struct Worker {
@@ -98,6 +105,8 @@ pub struct Worker {
     pub sync: Option<super::worker_sync::WorkerSync>,
     /// This worker's end of the established-flow offload (none when it is off).
     pub offload: Option<super::worker_offload::WorkerOffload>,
+    /// The bonds among this worker's interfaces.
+    pub bonds: Vec<WorkerBond>,
 }
 
 fn pin(cpu: usize) {
@@ -121,6 +130,20 @@ struct Sockets<'a> {
     sockets: &'a mut [Socket],
     /// Snapshot interface index → this worker's first socket on it.
     tx_socket: &'a [Option<usize>],
+    bonds: &'a [WorkerBond],
+    /// Snapshot interface index → its bond among `bonds`.
+    bond_of: &'a [Option<u8>],
+}
+
+impl Sockets<'_> {
+    /// Sends a copy by socket `s` (another member's, or another interface's).
+    #[inline]
+    fn copy_to(&mut self, s: Option<usize>, bytes: &[u8]) -> bool {
+        match s {
+            Some(s) => self.sockets[s].xsk.transmit_copy(bytes),
+            None => false,
+        }
+    }
 }
 
 impl Queues for Sockets<'_> {
@@ -138,7 +161,26 @@ impl Queues for Sockets<'_> {
 
     #[inline]
     fn receive(&mut self, q: usize, into: &mut [RxFrame]) -> usize {
-        self.sockets[q].xsk.receive(into)
+        let n = self.sockets[q].xsk.receive(into);
+        let Some(m) = self.sockets[q].member else {
+            return n;
+        };
+        let bond = &self.bonds[usize::from(m.bond)];
+        if n == 0 || bond.collecting(m.pos) {
+            return n;
+        }
+        // A member that is not collecting (a backup link, a port outside the aggregation)
+        // accepts nothing; the ARP monitor still hears its target there.
+        let shared = &bond.shared;
+        let xsk = &mut self.sockets[q].xsk;
+        for f in &into[..n] {
+            shared.note_arp(usize::from(m.pos), xsk.frame_mut(f.addr, f.len));
+            xsk.recycle(f.addr);
+        }
+        shared.counters[usize::from(m.pos)]
+            .discarded
+            .fetch_add(n as u64, Ordering::Relaxed);
+        0
     }
 
     #[inline]
@@ -158,7 +200,35 @@ impl Queues for Sockets<'_> {
 
     #[inline]
     fn transmit(&mut self, q: usize, f: RxFrame, len: usize) -> bool {
-        self.sockets[q].xsk.transmit(f.addr, len as u32)
+        let Some(m) = self.sockets[q].member else {
+            return self.sockets[q].xsk.transmit(f.addr, len as u32);
+        };
+        // Back out of the bond it came in by: the member the hash picks, which is this one
+        // (in place) or another (a copy into that member's memory).
+        let bond = &self.bonds[usize::from(m.bond)];
+        let frame = self.sockets[q].xsk.frame_mut(f.addr, len as u32);
+        match bond.socket_for(frame) {
+            Some(s) if s == q => self.sockets[q].xsk.transmit(f.addr, len as u32),
+            to => {
+                let sent = match to {
+                    Some(s) => {
+                        // Two sockets of one worker: split the borrow.
+                        let (a, b) = if s < q {
+                            let (lo, hi) = self.sockets.split_at_mut(q);
+                            (&mut hi[0], &mut lo[s])
+                        } else {
+                            let (lo, hi) = self.sockets.split_at_mut(s);
+                            (&mut lo[q], &mut hi[0])
+                        };
+                        let bytes = a.xsk.frame_mut(f.addr, len as u32);
+                        b.xsk.transmit_copy(bytes)
+                    }
+                    None => false,
+                };
+                self.sockets[q].xsk.recycle(f.addr);
+                sent
+            }
+        }
     }
 
     #[inline]
@@ -168,10 +238,22 @@ impl Queues for Sockets<'_> {
 
     #[inline]
     fn transmit_copy(&mut self, iface: u16, bytes: &[u8]) -> bool {
-        match self.tx_socket.get(usize::from(iface)).copied().flatten() {
-            Some(s) => self.sockets[s].xsk.transmit_copy(bytes),
-            None => false,
+        let s = match self.bond_of.get(usize::from(iface)).copied().flatten() {
+            Some(b) => self.bonds[usize::from(b)].socket_for(bytes),
+            None => self.tx_socket.get(usize::from(iface)).copied().flatten(),
+        };
+        self.copy_to(s, bytes)
+    }
+
+    #[inline]
+    fn pass(&mut self, q: usize, f: RxFrame, len: usize) {
+        if let Some(m) = self.sockets[q].member {
+            let shared = &self.bonds[usize::from(m.bond)].shared;
+            let frame = self.sockets[q].xsk.frame_mut(f.addr, len as u32);
+            shared.note_arp(usize::from(m.pos), frame);
+            shared.to_host(usize::from(m.pos), frame);
         }
+        self.sockets[q].xsk.recycle(f.addr)
     }
 }
 
@@ -233,6 +315,20 @@ impl Worker {
         for s in &mut self.sockets {
             s.xsk.refill(u32::MAX);
         }
+        let mut bond_of: Vec<Option<u8>> = vec![None; tx_socket.len()];
+        for (i, b) in self.bonds.iter_mut().enumerate() {
+            let at = usize::from(b.iface);
+            if bond_of.len() <= at {
+                bond_of.resize(at + 1, None);
+            }
+            bond_of[at] = Some(i as u8);
+        }
+        for (i, s) in self.sockets.iter().enumerate() {
+            if let Some(m) = s.member {
+                let slot = &mut self.bonds[usize::from(m.bond)].socket[usize::from(m.pos)];
+                slot.get_or_insert(i);
+            }
+        }
 
         let mut path = WorkerLoop::new(super::handoff::SLOT_BYTES, RxFrame { addr: 0, len: 0 });
         let mut resolver = super::resolve::Resolver::default();
@@ -241,9 +337,22 @@ impl Worker {
             let snap = self.snapshots.load();
             let clock = Instant::now();
             let now = clock.duration_since(start).as_millis() as u32;
+            let mut bonds_changed = false;
+            for b in &mut self.bonds {
+                bonds_changed |= b.refresh();
+            }
+            if bonds_changed {
+                if let Some(o) = &mut self.offload {
+                    o.set_bonds(&self.bonds);
+                    // Rules that leave by a bond name a member: the set changed.
+                    pipeline.withdraw_all_offloads();
+                }
+            }
             let mut queues = Sockets {
                 sockets: &mut self.sockets,
                 tx_socket: &tx_socket,
+                bonds: &self.bonds,
+                bond_of: &bond_of,
             };
             let mut handoff = Handoffs {
                 out: &mut self.handoff_out,

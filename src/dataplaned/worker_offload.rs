@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::worker_bond::WorkerBond;
 use crate::dataplaned::xdp::bpf;
+use dataplane::bond::{Distributor, XmitHash};
 use dataplane::conntrack::{Dir, Entry, LastSeen, OffloadEvent, STATELESS};
 use dataplane::pipeline::Pipeline;
 use dataplane::wire::offload::{set_ifindex, ActionCounters, ACTION_LEN, KEY_LEN};
@@ -64,6 +66,9 @@ pub struct WorkerOffload {
     /// `bpf_ktime_get_ns`, the same clock).
     base_ns: u64,
     pub shared: Arc<OffloadShared>,
+    /// By snapshot interface: the bond it is (its distributor, hash and members' kernel
+    /// indexes), for rules that leave by a bond.
+    bonds: Vec<Option<(Distributor, XmitHash, Vec<u32>)>>,
 }
 
 /// Lets the program follow the rules for [`ALIVE_FOR`] from now.
@@ -104,6 +109,33 @@ impl WorkerOffload {
             generation: 0,
             base_ns: 0,
             shared,
+            bonds: Vec::new(),
+        }
+    }
+
+    /// The bonds' member sets as the worker now sees them.
+    pub fn set_bonds(&mut self, bonds: &[WorkerBond]) {
+        self.bonds.clear();
+        for b in bonds {
+            let at = usize::from(b.iface);
+            if self.bonds.len() <= at {
+                self.bonds.resize(at + 1, None);
+            }
+            self.bonds[at] = Some((b.distributor(), b.policy(), b.ifindex.clone()));
+        }
+    }
+
+    /// The kernel interface a rule's packets leave by: the snapshot interface's, or for a
+    /// bond the member its transmit hash picks (as the worker's own packets of the flow).
+    fn egress_ifindex(&self, o: &dataplane::conntrack::offloaded::Offer) -> Option<u32> {
+        let e = usize::from(o.egress);
+        match self.bonds.get(e).and_then(Option::as_ref) {
+            Some((dist, policy, members)) => {
+                let f = dataplane::bond::rule_fields(&o.key, &o.action);
+                let m = dist.pick(dataplane::bond::hash(&f, *policy))?;
+                members.get(m).copied()
+            }
+            None => self.ifindex.get(e).copied(),
         }
     }
 
@@ -148,7 +180,7 @@ impl WorkerOffload {
         for e in events.drain(..) {
             match e {
                 OffloadEvent::Install(o) => {
-                    let Some(&ifindex) = self.ifindex.get(usize::from(o.egress)) else {
+                    let Some(ifindex) = self.egress_ifindex(&o) else {
                         continue;
                     };
                     if o.flow == STATELESS && self.stateless.contains_key(&o.key) {

@@ -187,6 +187,25 @@ catalogue! {
         OffloadUnavailable = "offload_unavailable",
     }
 
+    /// Bonds of NICs (object: the bond's name).
+    Bond = "bond", BondEvent {
+        /// The bond's tap exists and its thread runs; fields `mode`, `members`.
+        Started = "started",
+        /// A member started carrying the bond's traffic (802.3ad: Collecting_Distributing in
+        /// the selected aggregator; active-backup: it became active; balance-xor: carrier);
+        /// fields `member`, `carrier`.
+        MemberUp = "member_up",
+        /// A member stopped carrying the bond's traffic; fields `member`, `carrier`.
+        MemberDown = "member_down",
+        /// Active-backup: another member became active (gratuitous ARP and unsolicited NA
+        /// follow); fields `from`, `to`.
+        Failover = "failover",
+        /// At least `min_links` members carry the bond: the tap has carrier; fields `members`.
+        Up = "up",
+        /// No member carries the bond: the tap lost carrier; fields `members`.
+        Down = "down",
+    }
+
     /// Session sync with the HA peers (object: the peer address, or `sync`).
     Sync = "sync", SyncEvent {
         /// The sync thread runs; fields `peers`, `port`.

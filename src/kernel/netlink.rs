@@ -249,6 +249,44 @@ impl Netlink {
         Ok(added)
     }
 
+    /// Gives the tap `name` its MAC and MTU and brings it up; returns its index.
+    pub async fn configure_tap(
+        &self,
+        name: &str,
+        mac: [u8; 6],
+        mtu: u32,
+    ) -> Result<u32, NetlinkError> {
+        let index = self.link_index(name).await?;
+        let msg = rtnetlink::LinkUnspec::new_with_index(index)
+            .address(mac.to_vec())
+            .mtu(mtu)
+            .build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(|source| NetlinkError::Request {
+                what: format!("configuring tap {name}"),
+                source,
+            })?;
+        self.set_up(index).await?;
+        Ok(index)
+    }
+
+    /// Brings link `index` up (administratively).
+    pub async fn set_up(&self, index: u32) -> Result<(), NetlinkError> {
+        self.handle
+            .link()
+            .set(rtnetlink::LinkUnspec::new_with_index(index).up().build())
+            .execute()
+            .await
+            .map_err(|source| NetlinkError::Request {
+                what: format!("bringing link {index} up"),
+                source,
+            })
+    }
+
     pub async fn del_link(&self, name: &str) -> Result<bool, NetlinkError> {
         let Some(link) = self.link_by_name(name).await? else {
             return Ok(false);

@@ -46,6 +46,15 @@ pub trait Queues {
     fn transmit(&mut self, q: usize, frame: Self::Frame, len: usize) -> bool;
     /// Gives a frame back without sending it.
     fn recycle(&mut self, q: usize, frame: Self::Frame);
+    /// A frame that is not the fast path's ([`Verdict::Pass`]), `len` bytes: the kernel's.
+    /// Given back by default (the steering program passes the kernel's frames itself); a
+    /// bond member's queue writes it to the bond's tap first, since on a member the kernel
+    /// sees nothing but what the workers give it.
+    #[inline]
+    fn pass(&mut self, q: usize, frame: Self::Frame, len: usize) {
+        let _ = len;
+        self.recycle(q, frame)
+    }
     /// Sends a copy of `bytes` by interface `iface`; `false` when this worker has no queue on
     /// it or no room there.
     fn transmit_copy(&mut self, iface: u16, bytes: &[u8]) -> bool;
@@ -158,8 +167,10 @@ impl<F: Copy> WorkerLoop<F> {
                             queues.recycle(q, f);
                         }
                         // `Pass` here means the steering program sent a frame the pipeline does
-                        // not want; it is counted (as passed) and dropped.
-                        Verdict::Pass | Verdict::Drop(_) => queues.recycle(q, f),
+                        // not want: counted (as passed) and given to the queue (the kernel's on
+                        // a bond member, dropped elsewhere).
+                        Verdict::Pass => queues.pass(q, f, len),
+                        Verdict::Drop(_) => queues.recycle(q, f),
                     }
                 }
             }

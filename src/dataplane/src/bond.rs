@@ -11,7 +11,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::wire::checksum;
+use crate::wire::{checksum, offload};
 
 /// The transmit hash policy (`xmit_hash` in the configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -127,6 +127,32 @@ pub fn hash(f: &Fields, policy: XmitHash) -> u32 {
 /// The hash of a frame by `policy`.
 pub fn frame_hash(frame: &[u8], policy: XmitHash) -> u32 {
     hash(&fields_of(frame), policy)
+}
+
+/// The fields of the frames an offloaded rule sends (its key and action as the XDP program
+/// holds them), so that the program's packets of a flow leave by the member the worker's did.
+pub fn rule_fields(key: &[u8; offload::KEY_LEN], action: &[u8; offload::ACTION_LEN]) -> Fields {
+    let k = offload::KeyRepr::parse(key);
+    let a = offload::ActionRepr::parse(action);
+    let mut f = Fields {
+        dst_mac: a.dst_mac,
+        src_mac: a.src_mac,
+        ..Fields::default()
+    };
+    if a.encap == offload::Encap::None {
+        f.src = u32::from(a.src);
+        f.dst = u32::from(a.dst);
+        f.proto = k.proto;
+        if matches!(k.proto, 6 | 17) {
+            f.ports = Some((a.src_port, a.dst_port));
+        }
+    } else {
+        let o = &a.outer;
+        f.src = u32::from_be_bytes([o[12], o[13], o[14], o[15]]);
+        f.dst = u32::from_be_bytes([o[16], o[17], o[18], o[19]]);
+        f.proto = o[9];
+    }
+    f
 }
 
 /// The members a bond transmits by: `members` configured, those in `distributing` (bit `i`

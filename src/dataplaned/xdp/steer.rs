@@ -475,6 +475,36 @@ pub fn program(owned: i32, sources: i32, xsks: i32, unbound: Unbound) -> Vec<Ins
     a.finish()
 }
 
+/// EtherType 0x8809 (Slow Protocols) as a little-endian load of its network-order bytes.
+const ETH_P_SLOW_RAW: i32 = 0x0988;
+
+/// The program of a bond member: Slow Protocols frames (LACPDUs, Markers) go to the kernel,
+/// where the bond thread's packet socket reads them; every other frame goes to the worker of
+/// its queue, which forwards what the fast path owns and writes the rest to the bond's tap
+/// (the kernel must not see a member's traffic: its addresses live on the tap). A queue
+/// without a socket drops: the daemon is gone, and so is the tap.
+pub fn member_program(xsks: i32) -> Vec<Insn> {
+    let mut a = Asm::new();
+    let redirect = a.label();
+    let pass = a.label();
+    a.mov_reg(Reg::R6, Reg::R1);
+    a.load(Size::W, Reg::R7, Reg::R6, 0);
+    a.load(Size::W, Reg::R8, Reg::R6, 4);
+    need(&mut a, i32::from(ETH_TYPE) + 2, redirect);
+    a.load(Size::H, Reg::R2, Reg::R7, ETH_TYPE);
+    a.jump_imm(Cond::Eq, Reg::R2, ETH_P_SLOW_RAW, pass);
+    a.bind(redirect);
+    a.load(Size::W, Reg::R2, Reg::R6, 16); // ctx->rx_queue_index
+    a.load_map_fd(Reg::R1, xsks);
+    a.mov_imm(Reg::R3, XDP_DROP as i32);
+    a.call(HELPER_REDIRECT_MAP);
+    a.exit();
+    a.bind(pass);
+    a.mov_imm(Reg::R0, XDP_PASS as i32);
+    a.exit();
+    a.finish()
+}
+
 /// Most keys the owned map holds: services, backends, local addresses, pool addresses and
 /// tunnel remotes together.
 pub const MAX_KEYS: u32 = 65536;
@@ -571,6 +601,14 @@ impl Program {
             unbound,
         );
         let prog = bpf::load_xdp(&insns, "appl_steer", c"Apache-2.0")?;
+        Ok(Program { prog, xsks })
+    }
+
+    /// A bond member's program (`member_program`); `queues` sizes its XSKMAP.
+    pub fn load_member(queues: u32) -> Result<Program, BpfError> {
+        let xsks = bpf::create_map(MAP_TYPE_XSKMAP, 4, 4, queues.max(1), "appl_xsks")?;
+        let insns = member_program(xsks.as_raw_fd());
+        let prog = bpf::load_xdp(&insns, "appl_member", c"Apache-2.0")?;
         Ok(Program { prog, xsks })
     }
 

@@ -75,7 +75,13 @@ fn hashes_spread_evenly() {
     let d = Distributor::new(2, 0b11);
     let mut n = [0u32; 2];
     for p in 0..10_000u16 {
-        let f = udp_frame([198, 18, (p >> 8) as u8, p as u8], [198, 18, 1, 1], p, 80, 0);
+        let f = udp_frame(
+            [198, 18, (p >> 8) as u8, p as u8],
+            [198, 18, 1, 1],
+            p,
+            80,
+            0,
+        );
         n[d.pick(frame_hash(&f, XmitHash::L34)).unwrap()] += 1;
     }
     assert!(n[0] > 4_700 && n[1] > 4_700, "{n:?}");
@@ -116,8 +122,16 @@ fn no_distributing_member_picks_none() {
 #[test]
 fn active_backup_prefers_primary_then_keeps_current() {
     assert_eq!(choose_active(None, None, 0b11), Some(0));
-    assert_eq!(choose_active(Some(1), None, 0b11), Some(1), "no needless failback");
-    assert_eq!(choose_active(Some(1), Some(0), 0b11), Some(0), "primary returns");
+    assert_eq!(
+        choose_active(Some(1), None, 0b11),
+        Some(1),
+        "no needless failback"
+    );
+    assert_eq!(
+        choose_active(Some(1), Some(0), 0b11),
+        Some(0),
+        "primary returns"
+    );
     assert_eq!(choose_active(Some(0), Some(0), 0b10), Some(1));
     assert_eq!(choose_active(Some(0), None, 0), None);
     assert_eq!(choose_active(None, Some(5), 0b100), Some(2));
@@ -138,7 +152,10 @@ fn gratuitous_arp_is_an_announcement() {
     let p = arp_request(mac, Ipv4Addr::UNSPECIFIED, Ipv4Addr::new(198, 18, 0, 1));
     assert_eq!(&p[28..32], &[0, 0, 0, 0]);
     assert_eq!(&p[38..42], &[198, 18, 0, 1]);
-    assert!(!is_arp_from(&p, Ipv4Addr::new(198, 18, 0, 1)), "a request is not a reply");
+    assert!(
+        !is_arp_from(&p, Ipv4Addr::new(198, 18, 0, 1)),
+        "a request is not a reply"
+    );
     let mut reply = p;
     reply[21] = 2;
     reply[28..32].copy_from_slice(&[198, 18, 0, 1]);
@@ -161,4 +178,52 @@ fn unsolicited_na_checksums_and_layout() {
     let acc = checksum::pseudo_header_v6(ip, all_nodes, 58, m.len() as u32) + checksum::sum(m);
     assert_eq!(checksum::fold(acc), 0xffff);
     assert_eq!(&m[26..32], &mac);
+}
+
+#[test]
+fn an_offloaded_rule_hashes_as_the_frames_it_sends() {
+    use crate::wire::offload::{ActionRepr, Encap, KeyRepr, Tunnel, OUTER_MAX};
+    let key = KeyRepr {
+        src: Ipv4Addr::new(198, 18, 9, 9),
+        dst: Ipv4Addr::new(198, 18, 0, 10),
+        src_port: 40000,
+        dst_port: 80,
+        proto: 17,
+        tunnel: Tunnel::Plain,
+    };
+    let mut f = udp_frame([198, 18, 0, 1], [198, 18, 1, 1], 1234, 8080, 0);
+    let action = ActionRepr {
+        src: Ipv4Addr::new(198, 18, 0, 1),
+        dst: Ipv4Addr::new(198, 18, 1, 1),
+        src_port: 1234,
+        dst_port: 8080,
+        ip_delta: 0,
+        l4_delta: 0,
+        dst_mac: [2, 0, 0, 0, 0, 1],
+        src_mac: [2, 0, 0, 0, 0, 2],
+        ifindex: 0,
+        max_len: 1500,
+        decap_len: 0,
+        encap: Encap::None,
+        outer: [0; OUTER_MAX],
+        outer_len: 0,
+    };
+    for policy in [XmitHash::L2, XmitHash::L23, XmitHash::L34] {
+        assert_eq!(
+            hash(&rule_fields(&key.emit(), &action.emit()), policy),
+            frame_hash(&f, policy),
+            "{policy:?}"
+        );
+    }
+    // Encapsulated: the outer header is what leaves.
+    let mut gre = action;
+    gre.encap = Encap::Ipip;
+    gre.outer[9] = 4;
+    gre.outer[12..16].copy_from_slice(&[198, 18, 0, 1]);
+    gre.outer[16..20].copy_from_slice(&[198, 18, 1, 1]);
+    f[23] = 4;
+    assert_eq!(
+        hash(&rule_fields(&key.emit(), &gre.emit()), XmitHash::L34),
+        frame_hash(&f, XmitHash::L34)
+    );
 }
