@@ -85,6 +85,8 @@ struct Running {
     ifaces: Vec<Iface>,
     /// The kernel interfaces the programs are attached to, in `programs` order.
     ports: Vec<Iface>,
+    /// The bonds as they were when the data plane started.
+    bonds_at_start: Vec<crate::config::bond::BondConfig>,
     metrics: metrics::DataplaneMetrics,
     owned: OwnedMap,
     programs: Vec<Program>,
@@ -195,6 +197,16 @@ impl Dataplane {
                 DataplaneEvent::RestartNeeded,
                 "dataplane",
                 "[dataplane] changed: the new interfaces or workers apply at the next start"
+                    .to_string(),
+                json!({}),
+            );
+        }
+        if !crate::config::bond::all_same_at_start(&running.bonds_at_start, &new.bond) {
+            self.events.emit(
+                DataplaneEvent::RestartNeeded,
+                "dataplane",
+                "a [[bond]] was added or removed, or its members, mode or MAC changed: that \
+                 applies at the next start"
                     .to_string(),
                 json!({}),
             );
@@ -452,6 +464,7 @@ impl Dataplane {
             sync_metrics: crate::syncd::metrics::SyncMetrics::register(&self.metrics),
             ifaces,
             ports: port_ifaces,
+            bonds_at_start: cfg.bond.clone(),
             owned,
             programs,
             attached: Vec::new(),
