@@ -32,6 +32,10 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(200);
 const TAP_BATCH: usize = 256;
 /// The ARP monitor counts a member down after this many intervals without the target's ARP.
 const ARP_MISSED: u32 = 2;
+/// After an active-backup failover the old active member, if it still has carrier, keeps
+/// collecting this long: the switch sends the bond's frames there until our first frame from
+/// the new one (the gratuitous ARP) teaches it otherwise, and those frames are good ones.
+const FAILOVER_GRACE: Duration = Duration::from_millis(500);
 
 /// What the daemon tells a bond thread.
 pub enum Control {
@@ -57,6 +61,8 @@ pub struct BondThread {
 struct State {
     lacp: Option<lacp::Bond>,
     active: Option<usize>,
+    /// The member active before the last failover, and until when it still collects.
+    previous: Option<(usize, Instant)>,
     failovers: u64,
     announce_left: u32,
     next_announce: Option<Instant>,
@@ -133,6 +139,7 @@ impl BondThread {
         let mut st = State {
             lacp: new_lacp(&self.spec, now),
             active: None,
+            previous: None,
             failovers: 0,
             announce_left: 0,
             next_announce: None,
@@ -198,6 +205,7 @@ impl BondThread {
                 st.lacp.as_ref().and_then(|l| l.next_deadline()),
                 st.next_announce,
                 st.next_probe,
+                st.previous.map(|(_, until)| until),
             ]
             .into_iter()
             .flatten()
@@ -270,6 +278,7 @@ impl BondThread {
                 let before = st.active;
                 st.active = choose_active(st.active, self.spec.primary, self.usable());
                 if st.active != before {
+                    st.previous = before.map(|b| (b, now + FAILOVER_GRACE));
                     self.on_failover(st, before, now);
                 }
                 st.active.map_or(0, |a| 1 << a)
@@ -280,8 +289,14 @@ impl BondThread {
         } else {
             mask
         };
+        let mut collecting = mask;
+        match st.previous {
+            Some((p, until)) if now < until && self.carrier[p] && mask != 0 => collecting |= 1 << p,
+            Some(_) => st.previous = None,
+            None => {}
+        }
         let old = self.shared.distributing.load(Ordering::Relaxed);
-        if !self.shared.publish(mask, mask, self.spec.xmit_hash) {
+        if !self.shared.publish(mask, collecting, self.spec.xmit_hash) {
             return false;
         }
         for i in 0..self.spec.members.len() {
