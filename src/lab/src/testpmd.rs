@@ -15,7 +15,7 @@
 //! behind the partner) keeps transmit bursts going; it doubles as traffic through the bond.
 //!
 //! Runtime files go to a private directory (`RUNTIME_DIRECTORY`, else DPDK uses
-//! /var/run/dpdk/<prefix>), the multi-process config is off (`--no-shconf`), memory is
+//! /var/run/dpdk/`<prefix>`), the multi-process config is off (`--no-shconf`), memory is
 //! plain (`--no-huge`: nothing in /dev/hugepages). testpmd runs interactively, driven over
 //! its stdin; `stdbuf -oL` makes its replies reach the log line by line.
 
