@@ -38,6 +38,11 @@
 //! // Dropping `lab` stops the daemon and deletes every namespace and link.
 //! ```
 //!
+//! Bonding partners (issue 15): [`ovs::OvsSwitch`] (Open vSwitch, userspace datapath) and
+//! [`testpmd::TestpmdBond`] (DPDK testpmd's bonding PMD over `net_af_packet`) need no
+//! kernel bonding or openvswitch module; `netns-tests/tests/bond_partners.rs` proves them
+//! against each other.
+//!
 //! Machine setup: `netns-tests/test-all` (as root) installs the
 //! Debian packages the harness itself uses (iproute2, ethtool, iputils-ping).
 //!
@@ -63,9 +68,12 @@ pub mod frr_router;
 mod lab;
 mod link;
 mod netns;
+pub mod ovs;
 pub mod pcap;
 pub mod peers;
 mod process;
+mod slow_protocols;
+pub mod testpmd;
 mod tools;
 pub mod vrrp_lab;
 mod wait;

@@ -6,9 +6,10 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::io::Write;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -35,6 +36,8 @@ pub(crate) struct ProcInner {
     cmdline: String,
     log_path: PathBuf,
     state: Mutex<State>,
+    /// The write end of its stdin when spawned with [`ProcBuilder::stdin_piped`].
+    stdin: Mutex<Option<ChildStdin>>,
 }
 
 impl ProcInner {
@@ -204,6 +207,18 @@ impl Proc {
     pub fn stop(&self, grace: Duration) -> ExitStatus {
         self.inner.stop(grace)
     }
+
+    /// Writes `text` to the process's stdin (an interactive program driven by the
+    /// test, such as testpmd's command line). Fails unless it was spawned with
+    /// [`ProcBuilder::stdin_piped`] and is still reading.
+    pub fn write_stdin(&self, text: &str) -> io::Result<()> {
+        let mut stdin = lock(&self.inner.stdin);
+        let w = stdin
+            .as_mut()
+            .ok_or_else(|| io::Error::other("stdin is not piped"))?;
+        w.write_all(text.as_bytes())?;
+        w.flush()
+    }
 }
 
 /// Builder for a process with extra environment or working directory; see
@@ -215,6 +230,7 @@ pub struct ProcBuilder {
     args: Vec<String>,
     envs: Vec<(String, String)>,
     cwd: Option<PathBuf>,
+    stdin_piped: bool,
 }
 
 impl ProcBuilder {
@@ -233,6 +249,7 @@ impl ProcBuilder {
             args: args.iter().map(|s| s.to_string()).collect(),
             envs: Vec::new(),
             cwd: None,
+            stdin_piped: false,
         }
     }
 
@@ -245,6 +262,13 @@ impl ProcBuilder {
     /// Sets the working directory (default: the test's current directory).
     pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.cwd = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Gives the process a pipe as stdin (default: /dev/null), written with
+    /// [`Proc::write_stdin`]; the pipe closes when the lab is dropped.
+    pub fn stdin_piped(mut self) -> Self {
+        self.stdin_piped = true;
         self
     }
 
@@ -264,7 +288,11 @@ impl ProcBuilder {
         let cmdline = cmd::render(&argv);
 
         let mut command = Command::new("ip");
-        command.args(&argv[1..]).stdin(Stdio::null());
+        command.args(&argv[1..]).stdin(if self.stdin_piped {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         set_output(&mut command, &log);
         command.envs(self.envs.iter().map(|(k, v)| (k, v)));
         if let Some(dir) = &self.cwd {
@@ -272,7 +300,7 @@ impl ProcBuilder {
         }
         set_parent_death_signal(&mut command);
 
-        let child = spawn_from_long_lived_thread(command).unwrap_or_else(|e| {
+        let mut child = spawn_from_long_lived_thread(command).unwrap_or_else(|e| {
             panic!(
                 "netns-tests: cannot start `{cmdline}`: {e}{}",
                 crate::tools::install_hint("ip")
@@ -289,6 +317,7 @@ impl ProcBuilder {
             netns: self.ns.name().to_string(),
             cmdline,
             log_path,
+            stdin: Mutex::new(child.stdin.take()),
             state: Mutex::new(State::Running(child)),
         });
         lab.register_proc(inner.clone());

@@ -131,6 +131,12 @@ pub fn debian_package(tool: &str) -> Option<&'static str> {
         "xdp-loader" => "xdp-tools",
         "ndisc6" | "rdisc6" => "ndisc6",
         "sh" => "dash",
+        "stdbuf" => "coreutils",
+        "ovs-vsctl" | "ovs-appctl" | "ovs-vswitchd" => "openvswitch-switch",
+        "ovsdb-server" | "ovsdb-tool" => "openvswitch-common",
+        // testpmd is packaged with the development tools; its bonding and af_packet
+        // drivers are plugins in their own packages (librte-net-bond23, librte-net-af-packet23).
+        "dpdk-testpmd" => "dpdk-dev",
         _ => return None,
     })
 }
