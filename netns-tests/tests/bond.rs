@@ -3,12 +3,20 @@
 //!   1,000 pps UDP stream crosses a service, a VRRP instance (with a keepalived backup) and a
 //!   BGP session (to BIRD) live on the bond: at most 10 datagrams lost, nothing flaps, and the
 //!   primary takes the bond back when its carrier returns;
-//! - the host's own traffic (ping, ARP) through the bond's tap in every mode.
+//! - the host's own traffic (ping, ARP) through the bond's tap in every mode;
+//! - 802.3ad against Open vSwitch (userspace datapath, balance-tcp, active fast LACP): the
+//!   aggregation forms, many flows use both members both ways, a member's carrier loss moves
+//!   its flows, LACPDUs stopped by the switch take the member out within 3.5 s and it rejoins
+//!   when they resume;
+//! - 802.3ad against DPDK testpmd's bonding PMD (mode 4 over net_af_packet): the aggregation
+//!   forms and carries traffic.
 
 use std::time::Duration;
 
 use netns_tests::bird;
+use netns_tests::ovs::OvsSwitch;
 use netns_tests::peers::full_checksums;
+use netns_tests::testpmd::{TestpmdBond, TestpmdBondMode, TestpmdSpec};
 use netns_tests::vrrp_lab::{has_addr, Keepalived, VrrpSpec};
 use netns_tests::{wait_until, Appliance, Lab, Netns};
 
@@ -290,4 +298,257 @@ fn host_traffic_crosses_the_bond_in_every_mode() {
         drop(b);
         drop(lab);
     }
+}
+
+const BOND_MAC: &str = "02:00:00:00:0b:01";
+const SWITCH_MAC: &str = "02:00:00:00:0c:00";
+
+/// A node with an 802.3ad bond (fixed MAC) over m1, m2 and the echo service, members to `sw`'s
+/// o1, o2 (or whatever the partner calls them).
+fn lacp_node(
+    lab: &Lab,
+    sw: &Netns,
+    partner_ifs: [&str; 2],
+) -> (Appliance, Netns, netns_tests::Proc) {
+    let node_ns = lab.netns("node");
+    let be = lab.netns("be");
+    for (i, p) in partner_ifs.iter().enumerate() {
+        lab.veth_builder(&node_ns, &format!("m{}", i + 1), sw, p)
+            .queues(1)
+            .create();
+        full_checksums(sw, p);
+    }
+    lab.veth_builder(&node_ns, "eth1", &be, "eth0")
+        .queues(1)
+        .create();
+    be.add_addr("eth0", &format!("{BACKEND}/24"));
+    be.add_route("default via 198.18.5.1");
+    full_checksums(&be, "eth0");
+    let echo = be.spawn(
+        "echo",
+        &["python3", &peer_script("echo_peer.py"), BACKEND, "7"],
+    );
+    let conf = format!(
+        r#"[daemon]
+node_name = "node"
+shutdown_grace = "3s"
+
+[interfaces.bond0]
+static_addresses = ["{NODE}/24", "{VIP}/32"]
+[interfaces.m1]
+[interfaces.m2]
+[interfaces.eth1]
+static_addresses = ["198.18.5.1/24"]
+
+[[bond]]
+name = "bond0"
+members = ["m1", "m2"]
+mode = "802.3ad"
+lacp_rate = "fast"
+mac = "{BOND_MAC}"
+
+[dataplane]
+interfaces = ["bond0", "eth1"]
+workers = 1
+queues = 1
+
+[[service]]
+name = "echo"
+vip = "{VIP}"
+port = 7
+protocol = "udp"
+scheduler = "round_robin"
+backends = [{{ address = "{BACKEND}", port = 7 }}]
+"#
+    );
+    let mut node = Appliance::new(lab, &node_ns, "node", &conf);
+    node.start();
+    node.wait_dataplane_running();
+    (node, be, echo)
+}
+
+/// Waits until exactly `members` of our bond are Collecting_Distributing; how long it took.
+fn wait_members(node: &Appliance, members: &[&str], timeout: Duration) -> Duration {
+    let t0 = std::time::Instant::now();
+    let mut last = serde_json::Value::Null;
+    wait_until(
+        &format!("our bond distributing on exactly {members:?}"),
+        timeout,
+        Duration::from_millis(20),
+        || {
+            last = bond(node);
+            let on: Vec<&str> = last["members"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|m| m["distributing"] == true)
+                .filter_map(|m| m["name"].as_str())
+                .collect();
+            on == members
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{last:#}"));
+    t0.elapsed()
+}
+
+fn counter(ns: &Netns, ifname: &str, which: &str) -> u64 {
+    ns.run_ok(&[
+        "cat",
+        &format!("/sys/class/net/{ifname}/statistics/{which}"),
+    ])
+    .trim()
+    .parse()
+    .unwrap()
+}
+
+#[test]
+fn lacp_with_open_vswitch() {
+    let lab = Lab::new("bond-ovs");
+    let sw = lab.netns("sw");
+    let ovs = OvsSwitch::start(&lab, &sw, "ovs");
+    ovs.add_bridge("br0", SWITCH_MAC);
+    ovs.set_bridge_addr("br0", &format!("{SWITCH}/24"));
+    full_checksums(&sw, "br0");
+    let (node, _be, _echo) = lacp_node(&lab, &sw, ["o1", "o2"]);
+    ovs.add_lacp_bond("br0", "bond0", &["o1", "o2"], true);
+    let t0 = std::time::Instant::now();
+    ovs.wait_aggregated("bond0", &["o1", "o2"], Duration::from_secs(15));
+    wait_members(&node, &["m1", "m2"], Duration::from_secs(15));
+    eprintln!(
+        "aggregated both ways in {:.2} s",
+        t0.elapsed().as_secs_f64()
+    );
+    let lacp = ovs.lacp_show("bond0");
+    for m in &lacp.members {
+        assert_eq!(m.partner_sys_id, BOND_MAC, "{m:?}");
+    }
+    let ours = bond(&node);
+    assert_eq!(ours["lacp"]["aggregator"].is_string(), true, "{ours}");
+    for m in ["m1", "m2"] {
+        let p = &member(&ours, m)["lacp"];
+        assert!(
+            p["partner_system"].as_str().unwrap().ends_with(SWITCH_MAC),
+            "{p}"
+        );
+        assert_eq!(p["mux"], "CollectingDistributing", "{p}");
+    }
+
+    // Many flows: both members carry them, both ways.
+    let warm = stream_while(&sw, 1, || {});
+    assert!(warm["received"].as_u64().unwrap() > 900, "{warm}");
+    let read =
+        || ["o1", "o2"].map(|o| (counter(&sw, o, "rx_packets"), counter(&sw, o, "tx_packets")));
+    let before = read();
+    let report = stream_while(&sw, 3, || {});
+    let after = read();
+    eprintln!(
+        "64 flows: {report}; per member (ours tx, ours rx) before {before:?} after {after:?}"
+    );
+    assert!(report["lost"].as_u64().unwrap() <= 3, "{report}");
+    for i in 0..2 {
+        let ours_tx = after[i].0 - before[i].0;
+        let ours_rx = after[i].1 - before[i].1;
+        assert!(
+            ours_tx > 500 && ours_rx > 500,
+            "member {} carried too little: tx {ours_tx} rx {ours_rx}",
+            i + 1
+        );
+    }
+
+    // Carrier loss on a member: its flows move to the other.
+    let sw2 = sw.clone();
+    let report = stream_while(&sw, 6, || {
+        std::thread::sleep(Duration::from_secs(2));
+        sw2.set_down("o1");
+    });
+    eprintln!("carrier loss of m1: {report}");
+    let b = bond(&node);
+    assert_eq!(member(&b, "m1")["distributing"], false, "{b}");
+    assert_eq!(member(&b, "m2")["distributing"], true, "{b}");
+    assert!(report["lost"].as_u64().unwrap() <= 10, "{report}");
+    sw.set_up("o1");
+    let back = wait_members(&node, &["m1", "m2"], Duration::from_secs(15));
+    ovs.wait_aggregated("bond0", &["o1", "o2"], Duration::from_secs(15));
+    eprintln!("m1 back {:.2} s after its carrier", back.as_secs_f64());
+
+    // The switch stops its LACPDUs on o1: m1 leaves within the short timeout, and rejoins.
+    ovs.block_lacpdus("o1", true);
+    let left = wait_members(&node, &["m2"], Duration::from_secs(10));
+    eprintln!(
+        "m1 left {:.2} s after the switch's LACPDUs stopped",
+        left.as_secs_f64()
+    );
+    assert!(
+        left <= Duration::from_millis(3500),
+        "m1 left after {left:?}"
+    );
+    assert!(ovs.lacpdus_blocked("o1") > 0);
+    let now = bond(&node);
+    let p = &member(&now, "m1")["lacp"];
+    assert_ne!(p["rx"], "Current", "{p}");
+    ovs.block_lacpdus("o1", false);
+    let back = wait_members(&node, &["m1", "m2"], Duration::from_secs(10));
+    eprintln!("m1 rejoined {:.2} s after they resumed", back.as_secs_f64());
+    let report = stream_while(&sw, 1, || {});
+    assert!(report["lost"].as_u64().unwrap() <= 3, "{report}");
+}
+
+#[test]
+fn lacp_with_dpdk_testpmd() {
+    let lab = Lab::new("bond-dpdk");
+    let dp = lab.netns("dpdk");
+    let (node, _be, _echo) = lacp_node(&lab, &dp, ["d1", "d2"]);
+    let t0 = std::time::Instant::now();
+    let pmd = TestpmdBond::start(
+        &lab,
+        &dp,
+        "testpmd",
+        &TestpmdSpec {
+            members: &["d1", "d2"],
+            mode: TestpmdBondMode::Lacp,
+            host_addr: &format!("{SWITCH}/24"),
+            peer_addr: NODE,
+            peer_mac: BOND_MAC,
+        },
+    );
+    wait_members(&node, &["m1", "m2"], Duration::from_secs(15));
+    wait_until(
+        "testpmd's bond active on d1 and d2",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || pmd.active_members() == ["d1", "d2"],
+    )
+    .unwrap();
+    eprintln!(
+        "aggregated both ways {:.2} s after testpmd's start",
+        t0.elapsed().as_secs_f64()
+    );
+    let ours = bond(&node);
+    for m in ["m1", "m2"] {
+        let p = &member(&ours, m)["lacp"];
+        assert!(
+            p["partner_system"]
+                .as_str()
+                .unwrap()
+                .ends_with(&dp.mac("d1")),
+            "{p}"
+        );
+    }
+    // The host behind testpmd's bond reaches the node, and a service through it (with whole
+    // checksums: testpmd forwards the frames as the veth gives them).
+    full_checksums(&dp, "tphost");
+    dp.assert_ping(NODE);
+    let before = pmd.port_stats(pmd.bond_port());
+    let out = dp.run_ok(&[
+        "ping", "-n", "-q", "-c", "20", "-i", "0.05", "-W", "1", NODE,
+    ]);
+    assert!(out.contains(" 0% packet loss"), "{out}");
+    let after = pmd.port_stats(pmd.bond_port());
+    assert!(
+        after.rx_packets >= before.rx_packets + 20 && after.tx_packets >= before.tx_packets + 20,
+        "{before:?} {after:?}"
+    );
+    let report = stream_while(&dp, 2, || {});
+    eprintln!("through testpmd: {report}");
+    assert!(report["lost"].as_u64().unwrap() <= 3, "{report}");
 }

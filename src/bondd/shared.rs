@@ -5,12 +5,13 @@
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use dataplane::bond::{Distributor, XmitHash};
 
 use super::status::BondStatus;
+use crate::dataplaned::worker::Waker;
 
 /// Per member, counted by the workers.
 #[derive(Default)]
@@ -47,6 +48,10 @@ pub struct BondShared {
     /// The clock `arp_seen_ms` counts from.
     pub clock: Instant,
     pub status: Mutex<BondStatus>,
+    /// The data plane's workers, woken when the member sets change: an idle worker (the
+    /// offload forwards its flows) would otherwise notice only at its next poll timeout, and
+    /// the offloaded rules of a member that left would go on sending into it until then.
+    pub workers: Mutex<Option<Arc<Vec<Waker>>>>,
 }
 
 fn policy_code(p: XmitHash) -> u8 {
@@ -72,6 +77,7 @@ impl BondShared {
             arp_target: AtomicU32::new(0),
             clock: Instant::now(),
             status: Mutex::new(BondStatus::default()),
+            workers: Mutex::new(None),
         }
     }
 
@@ -91,6 +97,11 @@ impl BondShared {
         let changed = d != distributing || c != collecting || p != policy_code(policy);
         if changed {
             self.epoch.fetch_add(1, Ordering::Release);
+            if let Some(w) = &*self.workers.lock().unwrap_or_else(|p| p.into_inner()) {
+                for w in w.iter() {
+                    w.wake();
+                }
+            }
         }
         changed
     }

@@ -425,6 +425,9 @@ impl Dataplane {
                 sync_ends.push(None);
             }
         }
+        for (shared, _, _) in &bonds {
+            *shared.workers.lock().unwrap_or_else(|p| p.into_inner()) = Some(wakers.clone());
+        }
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut workers = Vec::new();
         let mut view_workers = Vec::new();
