@@ -188,7 +188,9 @@ pub enum BuildError {
     DirectWithPool(String),
     #[error(transparent)]
     Gateway(#[from] GatewayError),
-    #[error("service {0} mixes address families (an IPv6 service takes IPv6 backends and an IPv6 pool)")]
+    #[error(
+        "service {0} mixes address families (an IPv6 service takes IPv6 backends and an IPv6 pool)"
+    )]
     FamilyMismatch(String),
 }
 
@@ -228,9 +230,10 @@ impl Snapshot {
             .iter()
             .enumerate()
             .flat_map(|(si, s)| {
-                s.backends.iter().enumerate().map(move |(bi, b)| {
-                    (si, bi, s.name.as_str(), IpAddr::from(b.addr), b.port)
-                })
+                s.backends
+                    .iter()
+                    .enumerate()
+                    .map(move |(bi, b)| (si, bi, s.name.as_str(), IpAddr::from(b.addr), b.port))
             })
             .chain(spec6.services.iter().enumerate().flat_map(|(si, s)| {
                 let si = spec.services.len() + si;

@@ -117,7 +117,10 @@ impl SchedState {
         now: u32,
     ) -> Option<Choice> {
         if svc.persistence_ms > 0 {
-            if let Some(id) = self.persist.get(client, persist_si, now, svc.persistence_ms) {
+            if let Some(id) = self
+                .persist
+                .get(client, persist_si, now, svc.persistence_ms)
+            {
                 if let Some(i) = svc.backends.iter().position(|b| b.id == id && b.up) {
                     self.persist.put(client, persist_si, id, now);
                     return Some(Choice::Persisted(i as u16));
@@ -137,8 +140,12 @@ impl SchedState {
             ),
         }?;
         if svc.persistence_ms > 0 {
-            self.persist
-                .put(client, persist_si, svc.backends[usize::from(picked)].id, now);
+            self.persist.put(
+                client,
+                persist_si,
+                svc.backends[usize::from(picked)].id,
+                now,
+            );
         }
         Some(Choice::Scheduled(picked))
     }

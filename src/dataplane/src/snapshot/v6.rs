@@ -311,8 +311,13 @@ mod tests {
         assert_eq!(snap.v6.service_for(vip, 80, proto::TCP), Some(0));
         assert_eq!(snap.v6.service_for(vip, 81, proto::TCP), None);
         assert!(snap.v6.is_vip(vip));
-        assert!(snap.v6.is_backend("2001:db8:2::2".parse().unwrap(), 8080, proto::TCP));
-        assert_eq!(snap.v6.pool_of_addr("2001:db8:9::1".parse().unwrap()), Some(0));
+        assert!(snap
+            .v6
+            .is_backend("2001:db8:2::2".parse().unwrap(), 8080, proto::TCP));
+        assert_eq!(
+            snap.v6.pool_of_addr("2001:db8:9::1".parse().unwrap()),
+            Some(0)
+        );
         let ids: Vec<u16> = snap.v6.services[0].backends.iter().map(|b| b.id).collect();
         assert!(ids.iter().all(|&id| snap.backend_up(id)));
         // Ids stay across a rebuild.

@@ -377,11 +377,17 @@ mod tests {
         d[0] = ext::HOP_BY_HOP;
         assert_eq!(upper_layer(ext::DEST_OPTIONS, &d), Err(ChainError::Refused));
         d[0] = ext::FRAGMENT;
-        assert_eq!(upper_layer(ext::DEST_OPTIONS, &d), Err(ChainError::Fragment));
+        assert_eq!(
+            upper_layer(ext::DEST_OPTIONS, &d),
+            Err(ChainError::Fragment)
+        );
         assert_eq!(upper_layer(ext::FRAGMENT, &d), Err(ChainError::Fragment));
         assert_eq!(upper_layer(ext::ROUTING, &d), Err(ChainError::Refused));
         assert_eq!(upper_layer(ext::ESP, &d), Err(ChainError::Refused));
-        assert_eq!(upper_layer(ext::DEST_OPTIONS, &d[..7]), Err(ChainError::Refused));
+        assert_eq!(
+            upper_layer(ext::DEST_OPTIONS, &d[..7]),
+            Err(ChainError::Refused)
+        );
         d[0] = 17;
         d[1] = 1;
         assert_eq!(upper_layer(ext::DEST_OPTIONS, &d), Err(ChainError::Refused));
