@@ -272,6 +272,69 @@ pub fn upper_layer(first: u8, payload: &[u8]) -> Result<(u8, usize), ChainError>
     Err(ChainError::Refused)
 }
 
+/// A packet whose upper layer is behind skipped extension headers ([`upper_layer`]): the
+/// [`IpHeader`] a NAT rewrite uses, naming the upper layer the walk found.
+pub struct Ipv6Upper<T> {
+    packet: Ipv6Packet<T>,
+    upper: u8,
+    at: usize,
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Upper<T> {
+    /// `buf`: the packet cut to its length; `upper` and `at` as [`upper_layer`] gave them.
+    pub fn new_unchecked(buf: T, upper: u8, at: usize) -> Self {
+        Ipv6Upper {
+            packet: Ipv6Packet::new_unchecked(buf),
+            upper,
+            at,
+        }
+    }
+
+    pub fn packet(&mut self) -> &mut Ipv6Packet<T> {
+        &mut self.packet
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> IpHeader for Ipv6Upper<T> {
+    type Addr = Ipv6Addr;
+
+    #[inline(always)]
+    fn src_addr(&self) -> Ipv6Addr {
+        self.packet.src()
+    }
+
+    #[inline(always)]
+    fn dst_addr(&self) -> Ipv6Addr {
+        self.packet.dst()
+    }
+
+    #[inline(always)]
+    fn upper_protocol(&self) -> u8 {
+        self.upper
+    }
+
+    #[inline(always)]
+    fn set_src_update_checksum(&mut self, a: Ipv6Addr) {
+        self.packet.set_src(a)
+    }
+
+    #[inline(always)]
+    fn set_dst_update_checksum(&mut self, a: Ipv6Addr) {
+        self.packet.set_dst(a)
+    }
+
+    #[inline(always)]
+    fn decrement_hop_limit(&mut self) {
+        let h = self.packet.hop_limit();
+        self.packet.set_hop_limit(h.saturating_sub(1))
+    }
+
+    #[inline(always)]
+    fn upper_layer_mut(&mut self) -> &mut [u8] {
+        &mut self.packet.buf.as_mut()[HEADER_LEN + self.at..]
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ipv6Repr {
     pub src: Ipv6Addr,
