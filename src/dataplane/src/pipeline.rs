@@ -1133,3 +1133,6 @@ mod robustness_tests;
 
 #[cfg(test)]
 mod direct_tests;
+
+#[cfg(test)]
+mod v6_tests;
