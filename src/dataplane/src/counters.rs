@@ -54,9 +54,16 @@ pub enum DropReason {
     /// A tunnel-mode packet with no outer source: no `tunnel_source` and no preferred source
     /// on the route towards the backend.
     NoSource,
+    /// An IPv6 Payload Length that is zero (a jumbogram, RFC 2675, which the fast path does not
+    /// take) or larger than the frame holds.
+    BadPayloadLength,
+    /// An IPv6 header chain the fast path does not walk: Routing, AH, ESP, No Next Header and
+    /// the other extension headers but Hop-by-Hop and Destination Options, more than two of
+    /// those, or one that runs past the payload (`wire::ipv6::upper_layer`).
+    ExtensionHeader,
 }
 
-pub const DROP_REASONS: usize = 20;
+pub const DROP_REASONS: usize = 22;
 
 impl DropReason {
     pub const ALL: [DropReason; DROP_REASONS] = [
@@ -80,6 +87,8 @@ impl DropReason {
         DropReason::BadChecksum,
         DropReason::NotOnLink,
         DropReason::NoSource,
+        DropReason::BadPayloadLength,
+        DropReason::ExtensionHeader,
     ];
 
     pub fn name(self) -> &'static str {
@@ -104,6 +113,8 @@ impl DropReason {
             DropReason::BadChecksum => "bad_checksum",
             DropReason::NotOnLink => "not_on_link",
             DropReason::NoSource => "no_source",
+            DropReason::BadPayloadLength => "bad_payload_length",
+            DropReason::ExtensionHeader => "extension_header",
         }
     }
 }

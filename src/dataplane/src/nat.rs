@@ -8,12 +8,13 @@
 //! [`rewrite`] is written once against [`IpHeader`], so IPv6 needs no rewrite of its own. The
 //! packet is one the pipeline's views have validated, cut to its length.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::wire::checksum::{self, update16};
 use crate::wire::ip::{Address, IpHeader};
+use crate::wire::ipv6::Ipv6Upper;
 use crate::wire::{
-    icmp, icmpv6, proto, IcmpPacket, Icmpv6Packet, Ipv4Packet, TcpSegment, UdpDatagram,
+    icmp, icmpv6, proto, IcmpPacket, Icmpv6Packet, Ipv4Packet, Ipv6Packet, TcpSegment, UdpDatagram,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +220,77 @@ pub fn translate_icmp_error<T: AsRef<[u8]> + AsMut<[u8]>>(
         }
     }
     msg.fill_checksum();
+}
+
+/// [`translate_icmp_error`] for ICMPv6 (RFC 4443): the quoted IPv6 header has no checksum, the
+/// quoted TCP/UDP checksum covers its pseudo-header, and the ICMPv6 checksum is recomputed over
+/// the outer pseudo-header (which the outer address change is part of). The quote must start
+/// with a fixed header whose upper layer follows it directly (the parser saw to that).
+pub fn translate_icmpv6_error<T: AsRef<[u8]> + AsMut<[u8]>>(
+    ip: &mut Ipv6Packet<T>,
+    outer: Option<(Side, Ipv6Addr)>,
+    quoted_side: Side,
+    addr: Ipv6Addr,
+    port: u16,
+) {
+    if let Some((side, new)) = outer {
+        Addrs(ip).set(side, new);
+    }
+    let (src, dst) = (ip.src(), ip.dst());
+    let mut msg = Icmpv6Packet::new_unchecked(ip.payload_mut());
+    {
+        let q = msg.quoted_mut();
+        let qproto = Ipv6Packet::new_unchecked(&q[..]).next_header();
+        let mut qip = Ipv6Upper::new_unchecked(&mut q[..], qproto, 0);
+        let old_addr = Addrs(&mut qip).get(quoted_side);
+        Addrs(&mut qip).set(quoted_side, addr);
+        let l4 = qip.upper_layer_mut();
+        match qproto {
+            proto::TCP => {
+                let mut t = TcpSegment::new_unchecked(l4);
+                let old_port = t.get(quoted_side);
+                t.set(quoted_side, port);
+                if t.has_checksum() {
+                    let c = update16(
+                        Ipv6Addr::update_checksum(t.checksum(), old_addr, addr),
+                        old_port,
+                        port,
+                    );
+                    t.set_checksum(c);
+                }
+            }
+            proto::UDP => {
+                let mut u = UdpDatagram::new_unchecked(l4);
+                let old_port = u.get(quoted_side);
+                u.set(quoted_side, port);
+                let c = checksum::udp_update16(
+                    checksum::udp_update(u.checksum(), |c| {
+                        Ipv6Addr::update_checksum(c, old_addr, addr)
+                    }),
+                    old_port,
+                    port,
+                );
+                u.set_checksum(c);
+            }
+            proto::ICMPV6 => {
+                if let Ok(mut m) = Icmpv6Packet::new_checked(l4) {
+                    // The quoted echo's checksum covers the quoted addresses too; it is
+                    // complete only when the whole echo is quoted, which errors rarely do.
+                    let ident_side = match m.msg_type() {
+                        icmpv6::kind::ECHO_REQUEST => Some(Side::Src),
+                        icmpv6::kind::ECHO_REPLY => Some(Side::Dst),
+                        _ => None,
+                    };
+                    m.set_checksum(Ipv6Addr::update_checksum(m.checksum(), old_addr, addr));
+                    if ident_side == Some(quoted_side) {
+                        m.set_echo_ident_update_checksum(port);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    msg.fill_checksum(src, dst);
 }
 
 #[cfg(test)]

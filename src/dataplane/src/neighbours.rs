@@ -3,6 +3,8 @@
 //! never resolves addresses itself; a missing neighbour is counted, the frame dropped, and the
 //! next hop recorded so the worker's shell asks the kernel to resolve it at once.
 
+pub mod v6;
+
 use std::net::Ipv4Addr;
 
 use super::lookup::StaticMap;

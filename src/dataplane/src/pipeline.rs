@@ -24,12 +24,15 @@ mod icmp_errors;
 mod parse;
 mod site;
 mod ttl;
+mod v6;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use parse::{parse, parse_gre, quoted_key};
 
-use super::conntrack::{self, Conntrack, Dir, Entry, InsertError, Kind, NewFlow, State, Timeouts};
+use super::conntrack::{
+    self, Conntrack, ConntrackV6, Dir, Entry, InsertError, Kind, NewFlow, State, Timeouts,
+};
 use super::counters::{Counter, Counters, DropReason};
 use super::flow::{client_hash, inside_hash, mix2, FlowKey};
 use super::offload;
@@ -37,6 +40,7 @@ use super::ratelimit::TokenBucket;
 use super::sched::{Choice, SchedState};
 use super::snapshot::Snapshot;
 use super::snat::mapping::{Inside, Mappings};
+use super::snat::v6::SnatV6;
 use super::snat::SnatState;
 use super::steering;
 use super::tables::AllocError;
@@ -78,6 +82,8 @@ pub struct PipelineConfig {
     pub icmp_errors_burst: u32,
     /// Offer established flows' rules to the XDP program (`offload.rs`).
     pub offload: bool,
+    /// IPv6 flows this worker tracks (their own table, `conntrack/v6.rs`).
+    pub conntrack_v6_capacity: u32,
 }
 
 impl Default for PipelineConfig {
@@ -93,6 +99,7 @@ impl Default for PipelineConfig {
             icmp_errors_per_second: 1000,
             icmp_errors_burst: 50,
             offload: false,
+            conntrack_v6_capacity: 1 << 14,
         }
     }
 }
@@ -100,6 +107,9 @@ impl Default for PipelineConfig {
 pub struct Pipeline {
     cfg: PipelineConfig,
     ct: Conntrack,
+    /// IPv6 flows, and this worker's share of the IPv6 FullNAT pools.
+    ct6: ConntrackV6,
+    snat6: SnatV6,
     sched: SchedState,
     snat: SnatState,
     tunnels: PerTunnel,
@@ -112,6 +122,7 @@ pub struct Pipeline {
     icmp_bucket: TokenBucket,
     /// Next hops a frame lacked a MAC for since the shell last looked.
     unresolved: Unresolved,
+    unresolved6: Unresolved<Ipv6Addr>,
     /// With the offload on: where a frame is kept while its rule is learnt.
     offload: Option<OffloadBufs>,
 }
@@ -132,17 +143,28 @@ const UNFIT_RETRY: u32 = 64;
 
 /// The last few next hops without a neighbour entry (a small ring: a burst towards one address
 /// records it once; the shell takes them every millisecond and asks the kernel to resolve them).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Unresolved {
-    addrs: [Option<Ipv4Addr>; Unresolved::SLOTS],
+#[derive(Debug, Clone, Copy)]
+pub struct Unresolved<A = Ipv4Addr> {
+    addrs: [Option<A>; UNRESOLVED_SLOTS],
     next: usize,
 }
 
-impl Unresolved {
-    pub const SLOTS: usize = 8;
+const UNRESOLVED_SLOTS: usize = 8;
+
+impl<A> Default for Unresolved<A> {
+    fn default() -> Self {
+        Unresolved {
+            addrs: std::array::from_fn(|_| None),
+            next: 0,
+        }
+    }
+}
+
+impl<A: Copy + PartialEq> Unresolved<A> {
+    pub const SLOTS: usize = UNRESOLVED_SLOTS;
 
     #[inline]
-    fn note(&mut self, a: Ipv4Addr) {
+    fn note(&mut self, a: A) {
         if self.addrs.contains(&Some(a)) {
             return;
         }
@@ -151,14 +173,21 @@ impl Unresolved {
     }
 
     /// The addresses recorded since the last call, emptied.
-    pub fn take(&mut self) -> impl Iterator<Item = Ipv4Addr> {
-        let out = std::mem::take(&mut self.addrs);
+    pub fn take(&mut self) -> impl Iterator<Item = A> {
+        let out = std::mem::replace(&mut self.addrs, [None; UNRESOLVED_SLOTS]);
         self.next = 0;
         out.into_iter().flatten()
     }
 }
 
 type Result<T> = std::result::Result<T, Verdict>;
+
+/// A frame after the first stage: IPv4 (or not IP: refused) or IPv6.
+#[derive(Debug, Clone, Copy)]
+enum Staged {
+    V4(Early),
+    V6(Result<v6::ParsedV6>),
+}
 
 /// What a packet without a flow leads to.
 enum New {
@@ -179,11 +208,11 @@ type Early = std::result::Result<Parsed, (Verdict, u16)>;
 
 /// A frame after [`Pipeline::prepare`], waiting for [`Pipeline::finish`].
 #[derive(Debug, Clone, Copy)]
-pub struct Prepared(Early);
+pub struct Prepared(Staged);
 
 impl Default for Prepared {
     fn default() -> Self {
-        Prepared(Err((Verdict::Pass, 0)))
+        Prepared(Staged::V4(Err((Verdict::Pass, 0))))
     }
 }
 
@@ -235,12 +264,18 @@ impl Pipeline {
     /// (conntrack entries and index, SNAT mappings); the rest is a few hundred KiB.
     pub fn table_bytes(cfg: &PipelineConfig) -> u64 {
         Conntrack::bytes_for(cfg.conntrack_capacity)
+            + ConntrackV6::bytes_for(cfg.conntrack_v6_capacity.max(1))
             + Mappings::bytes_for(cfg.conntrack_capacity as usize)
     }
 
     /// [`Pipeline::new`], or an error when a table cannot be allocated.
     pub fn try_new(cfg: PipelineConfig) -> std::result::Result<Pipeline, AllocError> {
         let ct = Conntrack::try_new(cfg.conntrack_capacity, cfg.timeouts, cfg.local_seed)?;
+        let ct6 = ConntrackV6::try_new(
+            cfg.conntrack_v6_capacity.max(1),
+            cfg.timeouts,
+            cfg.local_seed ^ 0x6636,
+        )?;
         let mut counters = Counters::default();
         counters.set(Counter::ConntrackCapacity, u64::from(ct.capacity()));
         Ok(Pipeline {
@@ -254,6 +289,9 @@ impl Pipeline {
             icmp_bucket: TokenBucket::new(cfg.icmp_errors_per_second, cfg.icmp_errors_burst, 0),
             cfg,
             ct,
+            ct6,
+            snat6: SnatV6::default(),
+            unresolved6: Unresolved::default(),
             counters,
             synced: 0,
             ident: 0,
@@ -320,6 +358,7 @@ impl Pipeline {
         for (i, p) in snap.gw.pools.iter().enumerate() {
             self.ct.set_timeouts(1 + i, p.timeouts);
         }
+        self.sync_v6(snap);
     }
 
     pub fn snat(&self) -> &SnatState {
@@ -344,6 +383,17 @@ impl Pipeline {
         &self.ct
     }
 
+    /// The IPv6 flows.
+    pub fn conntrack_v6(&self) -> &ConntrackV6 {
+        &self.ct6
+    }
+
+    /// IPv6 next hops whose MAC was missing since the last call (the kernel resolves them by
+    /// neighbour discovery when the shell sends to them).
+    pub fn take_unresolved_v6(&mut self) -> impl Iterator<Item = Ipv6Addr> {
+        self.unresolved6.take()
+    }
+
     pub fn sched(&self) -> &SchedState {
         &self.sched
     }
@@ -365,7 +415,7 @@ impl Pipeline {
         let mut verdicts = verdicts.iter_mut();
         loop {
             let mut group: [Option<&'a mut [u8]>; GROUP] = Default::default();
-            let mut early: [Early; GROUP] = [Err((Verdict::Pass, 0)); GROUP];
+            let mut early: [Staged; GROUP] = [Staged::V4(Err((Verdict::Pass, 0))); GROUP];
             let mut n = 0;
             for (slot, e) in group.iter_mut().zip(early.iter_mut()) {
                 let Some(f) = frames.next() else { break };
@@ -373,8 +423,8 @@ impl Pipeline {
                 *slot = Some(f);
                 n += 1;
             }
-            for p in early[..n].iter().flatten() {
-                self.ct.prefetch_entry(p.hash);
+            for p in &early[..n] {
+                self.prefetch_staged(p);
             }
             // By reference: moving the array into the iterator copied all of it (a memmove of
             // 16 parsed headers per group, 18 % of the established-flow profile).
@@ -416,6 +466,7 @@ impl Pipeline {
         c.set(Counter::ConntrackExpired, ct.stats.expired);
         c.set(Counter::ConntrackEvicted, ct.stats.evicted);
         c.set(Counter::SnatMappings, snat.mappings.len() as u64);
+        self.expire_v6(now, self.cfg.expire_budget);
     }
 
     /// One frame, whose length does not change on its way (see [`Pipeline::process_frame`] for
@@ -457,8 +508,17 @@ impl Pipeline {
     /// Starts fetching the conntrack entries of a prepared group.
     #[inline]
     pub fn prefetch(&self, group: &[Prepared]) {
-        for p in group.iter().filter_map(|p| p.0.as_ref().ok()) {
-            self.ct.prefetch_entry(p.hash);
+        for p in group {
+            self.prefetch_staged(&p.0);
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch_staged(&self, s: &Staged) {
+        match s {
+            Staged::V4(Ok(p)) => self.ct.prefetch_entry(p.hash),
+            Staged::V6(Ok(p)) if !p.icmp_error => self.ct6.prefetch_entry(p.hash),
+            _ => {}
         }
     }
 
@@ -479,11 +539,17 @@ impl Pipeline {
 
     /// Parses and starts fetching the flow's conntrack slot.
     #[inline(always)]
-    fn stage1(&self, snap: &Snapshot, frame: &[u8]) -> Early {
-        let eth = match EthernetFrame::new_checked(frame) {
-            Ok(eth) if eth.ethertype() == EtherType::Ipv4 => eth,
-            _ => return Err((Verdict::Pass, 0)),
-        };
+    fn stage1(&self, snap: &Snapshot, frame: &[u8]) -> Staged {
+        match EthernetFrame::new_checked(frame).map(|e| e.ethertype()) {
+            Ok(EtherType::Ipv4) => Staged::V4(self.stage1_v4(snap, frame)),
+            Ok(EtherType::Ipv6) => Staged::V6(self.stage1_v6(frame)),
+            _ => Staged::V4(Err((Verdict::Pass, 0))),
+        }
+    }
+
+    #[inline(always)]
+    fn stage1_v4(&self, snap: &Snapshot, frame: &[u8]) -> Early {
+        let eth = EthernetFrame::new_unchecked(frame);
         let ip = Ipv4Packet::new_checked(eth.payload())
             .map_err(|_| (Verdict::Drop(DropReason::Malformed), 0))?;
         let mut p = if ip.protocol() == proto::GRE && !snap.gw.tunnels.is_empty() {
@@ -505,10 +571,18 @@ impl Pipeline {
         now: u32,
         buf: &mut [u8],
         len: usize,
-        early: Early,
+        staged: Staged,
     ) -> (Verdict, usize) {
         self.counters.add(Counter::RxPackets, 1);
         self.counters.add(Counter::RxBytes, len as u64);
+        let early = match staged {
+            Staged::V4(e) => e,
+            Staged::V6(p) => {
+                let (v, len) = self.stage2_v6(snap, now, buf, len, p);
+                self.count_verdict(v, len, 0);
+                return (v, len);
+            }
+        };
         let (v, len, zone) = match early {
             // A frame the pipeline refused before looking at its flow: malformed or a fragment
             // only counts against us if the steering rules make it ours.
@@ -550,6 +624,12 @@ impl Pipeline {
                 }
             }
         };
+        self.count_verdict(v, len, zone);
+        (v, len)
+    }
+
+    #[inline(always)]
+    fn count_verdict(&mut self, v: Verdict, len: usize, zone: u16) {
         match v {
             Verdict::Tx { .. } => {
                 self.counters.add(Counter::TxPackets, 1);
@@ -564,7 +644,6 @@ impl Pipeline {
             }
             Verdict::Handoff { .. } => self.counters.add(Counter::Handoffs, 1),
         }
-        (v, len)
     }
 
     fn translate(
@@ -1054,3 +1133,6 @@ mod robustness_tests;
 
 #[cfg(test)]
 mod direct_tests;
+
+#[cfg(test)]
+mod v6_tests;

@@ -3,6 +3,8 @@
 //! needed" (RFC 792 type 3 code 4 with the next-hop MTU of RFC 1191) for the rest, which sets
 //! Don't Fragment and so asks for exactly this answer.
 
+pub mod v6;
+
 use std::net::Ipv4Addr;
 
 use crate::wire::icmp::{self, IcmpRepr};

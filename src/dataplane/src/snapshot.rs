@@ -3,8 +3,10 @@
 //! and read by each worker once per batch, so a batch sees one consistent configuration and
 //! no worker ever waits for the controller.
 
+pub mod v6;
+
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -54,9 +56,10 @@ pub enum Direct {
     Tunnel { source: Option<Ipv4Addr> },
 }
 
+/// A backend as configured; `A` is `IpAddr` in an IPv6 service's spec (see `snapshot::v6`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct BackendSpec {
-    pub addr: Ipv4Addr,
+pub struct BackendSpec<A = Ipv4Addr> {
+    pub addr: A,
     pub port: u16,
     pub weight: u32,
     /// The health verdict; a down backend gets no new flows (existing flows continue).
@@ -111,15 +114,15 @@ pub struct Spec {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backend {
+pub struct Backend<A = Ipv4Addr> {
     pub id: u16,
-    pub addr: Ipv4Addr,
+    pub addr: A,
     pub port: u16,
     pub weight: u32,
     pub up: bool,
 }
 
-impl Backend {
+impl<A> Backend<A> {
     /// Weight for new flows: zero when down.
     pub fn effective_weight(&self) -> u32 {
         if self.up {
@@ -130,15 +133,16 @@ impl Backend {
     }
 }
 
+/// A service of either family (`Service<Ipv6Addr>` in [`v6::V6`]): the schedulers take either.
 #[derive(Debug, Clone)]
-pub struct Service {
+pub struct Service<A = Ipv4Addr> {
     pub name: String,
-    pub vip: Ipv4Addr,
+    pub vip: A,
     pub port: u16,
     pub proto: u8,
     pub scheduler: Scheduler,
     pub persistence_ms: u32,
-    pub backends: Vec<Backend>,
+    pub backends: Vec<Backend<A>>,
     pub maglev: Option<Maglev>,
     pub wrr: wrr::Sequence,
     /// FullNAT pool (index into `gw.pools`).
@@ -164,8 +168,10 @@ pub struct Snapshot {
     /// The host's own addresses, sorted.
     locals: Vec<Ipv4Addr>,
     /// By backend id: whether the backend is up (health-checked, configured). A backend that
-    /// is gone or down is `false`.
+    /// is gone or down is `false`. Ids are shared by both families.
     backend_up: Vec<bool>,
+    /// IPv6 services, pools, next hops and local addresses.
+    pub v6: v6::V6,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -182,29 +188,68 @@ pub enum BuildError {
     DirectWithPool(String),
     #[error(transparent)]
     Gateway(#[from] GatewayError),
+    #[error(
+        "service {0} mixes address families (an IPv6 service takes IPv6 backends and an IPv6 pool)"
+    )]
+    FamilyMismatch(String),
 }
 
 impl Snapshot {
-    /// Builds a snapshot; `previous` keeps backend ids stable.
+    /// Builds a snapshot of IPv4 services only; `previous` keeps backend ids stable.
     pub fn build(spec: &Spec, previous: Option<&Snapshot>) -> Result<Snapshot, BuildError> {
+        Snapshot::build_with_v6(spec, &v6::SpecV6::default(), previous)
+    }
+
+    /// Builds a snapshot with IPv6 services, pools and next hops beside the IPv4 ones (a
+    /// separate spec, so the shell's IPv4 spec is unchanged); `previous` keeps backend ids of
+    /// both families stable. An IPv6 service with an IPv4 address anywhere (VIP, backend,
+    /// pool) is refused: [`BuildError::FamilyMismatch`].
+    pub fn build_with_v6(
+        spec: &Spec,
+        spec6: &v6::SpecV6,
+        previous: Option<&Snapshot>,
+    ) -> Result<Snapshot, BuildError> {
         let generation = previous.map_or(1, |p| p.generation + 1);
-        let mut old_ids: BTreeMap<(&str, Ipv4Addr, u16), u16> = BTreeMap::new();
+        let mut old_ids: BTreeMap<(&str, IpAddr, u16), u16> = BTreeMap::new();
         if let Some(p) = previous {
             for s in &p.services {
                 for b in &s.backends {
-                    old_ids.insert((s.name.as_str(), b.addr, b.port), b.id);
+                    old_ids.insert((s.name.as_str(), b.addr.into(), b.port), b.id);
+                }
+            }
+            for s in &p.v6.services {
+                for b in &s.backends {
+                    old_ids.insert((s.name.as_str(), b.addr.into(), b.port), b.id);
                 }
             }
         }
+        // Every backend of both families in one order: IPv4 services' (service si), then
+        // IPv6 services' (service `spec.services.len() + si`).
+        let all: Vec<(usize, usize, &str, IpAddr, u16)> = spec
+            .services
+            .iter()
+            .enumerate()
+            .flat_map(|(si, s)| {
+                s.backends
+                    .iter()
+                    .enumerate()
+                    .map(move |(bi, b)| (si, bi, s.name.as_str(), IpAddr::from(b.addr), b.port))
+            })
+            .chain(spec6.services.iter().enumerate().flat_map(|(si, s)| {
+                let si = spec.services.len() + si;
+                s.backends
+                    .iter()
+                    .enumerate()
+                    .map(move |(bi, b)| (si, bi, s.name.as_str(), b.addr, b.port))
+            }))
+            .collect();
         let mut taken = vec![false; MAX_BACKEND_IDS];
         let mut ids: BTreeMap<(usize, usize), u16> = BTreeMap::new();
-        for (si, s) in spec.services.iter().enumerate() {
-            for (bi, b) in s.backends.iter().enumerate() {
-                if let Some(&id) = old_ids.get(&(s.name.as_str(), b.addr, b.port)) {
-                    if !taken[usize::from(id)] {
-                        taken[usize::from(id)] = true;
-                        ids.insert((si, bi), id);
-                    }
+        for &(si, bi, name, addr, port) in &all {
+            if let Some(&id) = old_ids.get(&(name, addr, port)) {
+                if !taken[usize::from(id)] {
+                    taken[usize::from(id)] = true;
+                    ids.insert((si, bi), id);
                 }
             }
         }
@@ -285,6 +330,14 @@ impl Snapshot {
                 wrr,
             });
         }
+        let mut id_of = |si: usize, bi: usize| match ids.get(&(si, bi)) {
+            Some(&id) => Ok(id),
+            None => free
+                .next()
+                .map(|i| i as u16)
+                .ok_or(BuildError::TooManyBackends),
+        };
+        let v6 = v6::V6::build(spec6, spec.services.len(), &mut id_of, spec.cluster_seed)?;
         let services_by_vip = StaticMap::build(
             services
                 .iter()
@@ -308,6 +361,9 @@ impl Snapshot {
         for b in services.iter().flat_map(|s| &s.backends) {
             backend_up[usize::from(b.id)] = b.up;
         }
+        for b in v6.services.iter().flat_map(|s| &s.backends) {
+            backend_up[usize::from(b.id)] = b.up;
+        }
         let gw = Gateway::build(
             &spec.tunnels,
             &spec.pools,
@@ -315,6 +371,7 @@ impl Snapshot {
             spec.hash_seed,
         )?;
         Ok(Snapshot {
+            v6,
             gw,
             generation,
             services,

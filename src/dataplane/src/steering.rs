@@ -18,9 +18,13 @@
 //!   or a TCP/UDP packet from a service (our translated reply) or to a backend that was not the
 //!   host's own (our translated request).
 //!
+//! IPv6 frames: see [`v6`].
+//!
 //! The program reads fields at fixed places and checks only that they are inside the frame:
 //! nothing here checks lengths, checksums or TTLs. Those are for the pipeline, once a frame is
 //! known to be ours.
+
+pub mod v6;
 
 use std::net::Ipv4Addr;
 
@@ -35,8 +39,10 @@ pub fn owns(snap: &Snapshot, frame: &[u8]) -> bool {
     let Ok(eth) = EthernetFrame::new_checked(frame) else {
         return false;
     };
-    if eth.ethertype() != EtherType::Ipv4 {
-        return false;
+    match eth.ethertype() {
+        EtherType::Ipv4 => {}
+        EtherType::Ipv6 => return v6::owns_v6(snap, eth.payload()),
+        _ => return false,
     }
     let Some(ip) = plain_ipv4(eth.payload()) else {
         return false;

@@ -8,6 +8,7 @@
 
 pub mod memory;
 pub mod offload;
+pub mod v6;
 pub mod web;
 
 use std::net::{Ipv4Addr, SocketAddrV4};

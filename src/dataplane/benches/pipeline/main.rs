@@ -17,7 +17,7 @@
 //!
 //! `cargo bench -p dataplane --bench pipeline -- [--cpu N] [--quick] [--min-ms N]
 //! [--gateway-only | --no-gateway] [--gw-workers N] [--direct-only [--json]]
-//! [--sync-only [--rounds N] [--json]]`.
+//! [--sync-only [--rounds N] [--json]] [--v6-only]`. `--v6-only` runs only (g): IPv6 beside IPv4.
 //! `--cpu N` pins the benchmark to CPU N. `--min-ms`: the duration of each timed run (default
 //! 2000; 200 with `--quick`, which also uses 100 000 flows instead of 1 000 000).
 //! `--gateway-only` runs only (d), `--no-gateway` all but (d). `--gw-workers N`: (d) benchmarks
@@ -34,6 +34,7 @@ mod gateway;
 mod measure;
 mod nat;
 mod sync;
+mod v6;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -104,6 +105,10 @@ fn main() {
         eprintln!("warning: a debug build; figures mean nothing (use cargo bench)");
     }
     let big = if quick { 100_000 } else { 1_000_000 };
+    if args.iter().any(|a| a == "--v6-only") {
+        v6::run(big, min, allocs);
+        return;
+    }
     if args.iter().any(|a| a == "--direct-only") {
         direct::run(big, min, args.iter().any(|a| a == "--json"), allocs);
         return;
@@ -142,5 +147,7 @@ fn main() {
         direct::run(big, min, false, allocs);
         println!();
         sync::run(big, min, rounds, false, allocs);
+        println!();
+        v6::run(big, min, allocs);
     }
 }

@@ -215,8 +215,18 @@ pub fn setup_frames() -> Vec<Vec<u8>> {
     }
     out.push(frames::icmp_echo(CLIENT, VIP, true, 7, b"ping"));
     for port in 41000..41002 {
-        out.push(frames::tcp_segment(sa(CLIENT, port), sa(VIP, 443), SYN, b""));
-        out.push(frames::tcp_segment(sa(CLIENT, port), sa(VIP, 443), ACK, b"x"));
+        out.push(frames::tcp_segment(
+            sa(CLIENT, port),
+            sa(VIP, 443),
+            SYN,
+            b"",
+        ));
+        out.push(frames::tcp_segment(
+            sa(CLIENT, port),
+            sa(VIP, 443),
+            ACK,
+            b"x",
+        ));
         out.push(frames::udp_datagram(sa(CLIENT, port), sa(VIP, 8443), b"u"));
     }
     let framed: Vec<Vec<u8>> = out
@@ -264,7 +274,10 @@ pub const START: u32 = 1_000;
 
 impl World {
     pub fn new() -> World {
-        let snaps = [1, 2].map(|w| Snapshot::build(&spec(w), None).expect("a valid spec"));
+        let snaps = [1, 2].map(|w| {
+            Snapshot::build_with_v6(&spec(w), &dataplane::testkit::v6::spec6(2), None)
+                .expect("a valid spec")
+        });
         let templates = [0, 1].map(|i| {
             let mut p = pipeline();
             let mut t = Vec::new();
@@ -282,6 +295,19 @@ impl World {
                     t.push(icmp_error_about(&buf));
                 }
             }
+            // IPv6: the setup frames, what the pipeline sent for them, and a Packet Too Big
+            // about each.
+            for f in setup_frames_v6() {
+                let mut buf = f.clone();
+                buf.resize(ROOM, 0);
+                let (v, n) = p.process_frame(&snaps[i], START, &mut buf, f.len());
+                t.push(f);
+                if let Verdict::Tx { .. } = v {
+                    buf.truncate(n);
+                    t.push(packet_too_big_about(&buf));
+                    t.push(buf);
+                }
+            }
             t
         });
         World { snaps, templates }
@@ -293,6 +319,11 @@ impl World {
         for mut f in setup_frames() {
             let len = used_len(&f);
             p.process_frame(&self.snaps[snap], START, &mut f, len);
+        }
+        for f in setup_frames_v6() {
+            let mut buf = f.clone();
+            buf.resize(ROOM, 0);
+            p.process_frame(&self.snaps[snap], START, &mut buf, f.len());
         }
         p
     }
@@ -480,6 +511,75 @@ pub fn all_checksums_ok(frame: &[u8]) -> bool {
     Ipv4Packet::new_checked(g.payload()).is_err() || all_checksums_ok(&inner)
 }
 
+/// IPv6 flows of every kind the fixture of `dataplane::testkit::v6` has: NAT, FullNAT and
+/// DR TCP, UDP, echo, and a SYN behind hop-by-hop and destination options.
+pub fn setup_frames_v6() -> Vec<Vec<u8>> {
+    use dataplane::testkit::v6::*;
+    use dataplane::wire::ipv6::ext;
+    use dataplane::wire::Icmpv6Repr;
+    let c = a6(CLIENT);
+    let seg = tcp6(c, 40010, a6(VIP), 80, SYN)[40..].to_vec();
+    let chain = [
+        [ext::DEST_OPTIONS, 0, 1, 4, 0, 0, 0, 0],
+        [proto::TCP, 0, 1, 4, 0, 0, 0, 0],
+    ]
+    .concat();
+    [
+        tcp6(c, 40000, a6(VIP), 80, SYN),
+        tcp6(c, 40001, a6(VIP_FULLNAT), 80, SYN),
+        tcp6(c, 40002, a6(VIP_DR), 80, SYN | ACK),
+        udp6(c, 5353, a6(VIP), 53, b"query"),
+        icmp6(
+            c,
+            a6(VIP),
+            &Icmpv6Repr::EchoRequest {
+                ident: 9,
+                seq_no: 1,
+            },
+            b"ping",
+        ),
+        ipv6_packet_ext(c, a6(VIP), ext::HOP_BY_HOP, &chain, &seg, 64),
+    ]
+    .iter()
+    .map(|ip| eth6(l2(0xfe, 0xa0), ip))
+    .collect()
+}
+
+/// A router's Packet Too Big about an IPv6 frame the pipeline sent.
+fn packet_too_big_about(sent: &[u8]) -> Vec<u8> {
+    use dataplane::testkit::v6::*;
+    let ip = ip6_of(sent);
+    let quote = &sent[ethernet::HEADER_LEN..sent.len().min(ethernet::HEADER_LEN + 120)];
+    let err = icmp6(
+        a6("2001:db8:2::fe"),
+        ip.src(),
+        &dataplane::wire::Icmpv6Repr::PacketTooBig { mtu: 1280 },
+        quote,
+    );
+    eth6(l2(0x10, 0xa1), &err)
+}
+
+/// For an IPv6 frame whose upper layer (TCP, UDP, ICMPv6) follows the fixed header: whether
+/// its checksum verifies. `None` for anything else.
+fn v6_checksum_ok(frame: &[u8]) -> Option<bool> {
+    use dataplane::wire::{checksum, Ipv6Packet};
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    if eth.ethertype() != EtherType::Ipv6 {
+        return None;
+    }
+    let ip = Ipv6Packet::new_checked(eth.payload()).ok()?;
+    let nh = ip.next_header();
+    if !matches!(nh, proto::TCP | proto::UDP | proto::ICMPV6) {
+        return None;
+    }
+    let l4 = ip.payload();
+    Some(
+        checksum::fold(
+            checksum::pseudo_header_v6(ip.src(), ip.dst(), nh, l4.len() as u32) + checksum::sum(l4),
+        ) == 0xffff,
+    )
+}
+
 /// One input: a choice of snapshot, then records of
 /// `[dt, sel, len_lo, len_hi, body...]` until the bytes run out. `dt` moves the clock on by
 /// `dt` × 250 ms (and runs the expiry). `sel` bit 0: the body is a whole frame (0) or patches
@@ -527,7 +627,8 @@ pub fn run(world: &World, data: &[u8]) {
         if sel & 2 != 0 {
             fix_checksums(&mut buf[..n]);
         }
-        let valid = all_checksums_ok(&buf[..n]);
+        let valid6 = v6_checksum_ok(&buf[..n]);
+        let valid = valid6.is_none() && all_checksums_ok(&buf[..n]);
         let (v, out) = p.process_frame(snap, now, &mut buf, n);
         assert!(out <= ROOM, "frame grew past its buffer: {out}");
         // As a worker does between batches: the offload's log drained.
@@ -538,6 +639,13 @@ pub fn run(world: &World, data: &[u8]) {
                 assert!(
                     all_checksums_ok(&buf[..out]),
                     "a frame with valid checksums left with a bad one: {v:?}"
+                );
+            }
+            if valid6 == Some(true) {
+                assert_ne!(
+                    v6_checksum_ok(&buf[..out]),
+                    Some(false),
+                    "an IPv6 frame with a valid checksum left with a bad one: {v:?}"
                 );
             }
         }

@@ -9,6 +9,33 @@
 
 use super::entry::{Entry, NIL};
 
+/// An entry with list links: both tables' entries (IPv4's [`Entry`], IPv6's `EntryV6`).
+pub trait Linked {
+    fn prev(&self) -> u32;
+    fn next(&self) -> u32;
+    fn set_prev(&mut self, i: u32);
+    fn set_next(&mut self, i: u32);
+}
+
+impl Linked for Entry {
+    #[inline(always)]
+    fn prev(&self) -> u32 {
+        self.prev
+    }
+    #[inline(always)]
+    fn next(&self) -> u32 {
+        self.next
+    }
+    #[inline(always)]
+    fn set_prev(&mut self, i: u32) {
+        self.prev = i;
+    }
+    #[inline(always)]
+    fn set_next(&mut self, i: u32) {
+        self.next = i;
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct List {
     pub head: u32,
@@ -23,30 +50,30 @@ impl List {
         len: 0,
     };
 
-    pub fn push_tail(&mut self, entries: &mut [Entry], i: u32) {
+    pub fn push_tail<E: Linked>(&mut self, entries: &mut [E], i: u32) {
         let e = &mut entries[i as usize];
-        e.prev = self.tail;
-        e.next = NIL;
+        e.set_prev(self.tail);
+        e.set_next(NIL);
         if self.tail == NIL {
             self.head = i;
         } else {
-            entries[self.tail as usize].next = i;
+            entries[self.tail as usize].set_next(i);
         }
         self.tail = i;
         self.len += 1;
     }
 
-    pub fn unlink(&mut self, entries: &mut [Entry], i: u32) {
-        let (prev, next) = (entries[i as usize].prev, entries[i as usize].next);
+    pub fn unlink<E: Linked>(&mut self, entries: &mut [E], i: u32) {
+        let (prev, next) = (entries[i as usize].prev(), entries[i as usize].next());
         if prev == NIL {
             self.head = next;
         } else {
-            entries[prev as usize].next = next;
+            entries[prev as usize].set_next(next);
         }
         if next == NIL {
             self.tail = prev;
         } else {
-            entries[next as usize].prev = prev;
+            entries[next as usize].set_prev(prev);
         }
         self.len -= 1;
     }

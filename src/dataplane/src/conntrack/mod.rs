@@ -18,6 +18,7 @@ pub mod index;
 pub mod lru;
 pub mod offloaded;
 pub mod state;
+pub mod v6;
 
 use std::net::Ipv4Addr;
 
@@ -26,6 +27,7 @@ pub use entry::{Entry, Kind, NIL};
 pub use index::Index;
 pub use offloaded::{Offer, OffloadEvent, OffloadLog, STATELESS};
 pub use state::{Class, Dir, State, Timeouts, CLASSES};
+pub use v6::{ConntrackV6, EntryV6, NewFlowV6};
 
 use crate::flow::FlowKey;
 use crate::tables::{self, AllocError};

@@ -7,9 +7,10 @@ pub mod maglev;
 pub mod persist;
 pub mod wrr;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::flow::client_hash;
+use super::snapshot::v6::fold32;
 use super::snapshot::{Scheduler, Service, Snapshot, MAX_BACKEND_IDS};
 use persist::PersistCache;
 
@@ -52,7 +53,8 @@ impl SchedState {
     /// Follows a new snapshot (once per batch; allocates only when the service count grows).
     pub fn sync(&mut self, snap: &Snapshot) {
         if self.generation != snap.generation {
-            self.cursors.resize(snap.services.len(), 0);
+            self.cursors
+                .resize(snap.services.len() + snap.v6.services.len(), 0);
             self.generation = snap.generation;
         }
     }
@@ -82,23 +84,52 @@ impl SchedState {
         // Callers may process single frames without a batch; a compare is all it costs.
         self.sync(snap);
         let svc: &Service = &snap.services[usize::from(si)];
+        let hash = client_hash(client, client_port, snap.cluster_seed);
+        self.pick(svc, si, usize::from(si), u32::from(client), hash, now)
+    }
+
+    /// [`SchedState::select`] for IPv6 service `si` (of `snap.v6.services`). Its WRR cursor
+    /// follows the IPv4 services' and its persistence is keyed by the folded client address
+    /// under service `0x8000 | si` (a collision of two clients' folds shares a hint, never a
+    /// flow).
+    pub fn select_v6(
+        &mut self,
+        snap: &Snapshot,
+        si: u16,
+        client: Ipv6Addr,
+        client_port: u16,
+        now: u32,
+    ) -> Option<Choice> {
+        self.sync(snap);
+        let svc = &snap.v6.services[usize::from(si)];
+        let hash = client_hash(client, client_port, snap.cluster_seed);
+        let cursor = snap.services.len() + usize::from(si);
+        self.pick(svc, 0x8000 | si, cursor, fold32(client), hash, now)
+    }
+
+    fn pick<A>(
+        &mut self,
+        svc: &Service<A>,
+        persist_si: u16,
+        cursor: usize,
+        client: u32,
+        hash: u64,
+        now: u32,
+    ) -> Option<Choice> {
         if svc.persistence_ms > 0 {
             if let Some(id) = self
                 .persist
-                .get(u32::from(client), si, now, svc.persistence_ms)
+                .get(client, persist_si, now, svc.persistence_ms)
             {
                 if let Some(i) = svc.backends.iter().position(|b| b.id == id && b.up) {
-                    self.persist.put(u32::from(client), si, id, now);
+                    self.persist.put(client, persist_si, id, now);
                     return Some(Choice::Persisted(i as u16));
                 }
             }
         }
         let picked = match svc.scheduler {
-            Scheduler::Maglev => svc
-                .maglev
-                .as_ref()
-                .and_then(|m| m.pick(client_hash(client, client_port, snap.cluster_seed))),
-            Scheduler::RoundRobin => svc.wrr.next(&mut self.cursors[usize::from(si)]),
+            Scheduler::Maglev => svc.maglev.as_ref().and_then(|m| m.pick(hash)),
+            Scheduler::RoundRobin => svc.wrr.next(&mut self.cursors[cursor]),
             Scheduler::LeastConn => leastconn::pick(
                 svc.backends
                     .iter()
@@ -110,8 +141,8 @@ impl SchedState {
         }?;
         if svc.persistence_ms > 0 {
             self.persist.put(
-                u32::from(client),
-                si,
+                client,
+                persist_si,
                 svc.backends[usize::from(picked)].id,
                 now,
             );

@@ -15,6 +15,7 @@
 pub mod bitmap;
 pub mod mapping;
 pub mod ports;
+pub mod v6;
 
 use std::net::Ipv4Addr;
 

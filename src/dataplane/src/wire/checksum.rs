@@ -100,12 +100,14 @@ pub fn apply_delta(check: u16, delta: u16) -> u16 {
 /// RFC 1624 eqn. 3 for a changed 128-bit value (an IPv6 address: eight words).
 #[inline(always)]
 pub fn update128(check: u16, old: u128, new: u128) -> u16 {
-    let mut acc = u64::from(!check);
-    for i in 0..8 {
-        let shift = 16 * i;
-        acc += u64::from(!((old >> shift) as u16)) + u64::from((new >> shift) as u16);
+    // The eight words' sum, taken as four 32-bit halves (2^16 = 1 in ones' complement, so a
+    // 32-bit chunk folds to the sum of its two words): `~m` of every word is `!old`.
+    #[inline(always)]
+    fn sum128(x: u128) -> u64 {
+        let (a, b) = (x as u64, (x >> 64) as u64);
+        (a & 0xffff_ffff) + (a >> 32) + (b & 0xffff_ffff) + (b >> 32)
     }
-    !fold(acc)
+    !fold(u64::from(!check) + sum128(!old) + sum128(new))
 }
 
 /// The UDP rule around an incremental update: zero means the sender did not compute a checksum

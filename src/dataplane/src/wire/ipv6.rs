@@ -1,6 +1,5 @@
-//! IPv6 fixed header (RFC 8200). The NAT pipeline hands IPv6 to the kernel for now but
-//! classifies it first so counters show what it passed; the view, its setters and
-//! [`IpHeader`] are what an IPv6 rewrite needs. Extension headers are not walked.
+//! IPv6 fixed header (RFC 8200), its view, setters and [`IpHeader`], and the walk over the
+//! extension headers the fast path skips ([`upper_layer`]).
 //!
 //! ```text
 //! |Version| Traffic Class |           Flow Label                  |
@@ -193,6 +192,149 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> IpHeader for Ipv6Packet<T> {
     }
 }
 
+/// Next Header values of the extension headers (RFC 8200 §4, RFC 4302, RFC 4303).
+pub mod ext {
+    pub const HOP_BY_HOP: u8 = 0;
+    pub const ROUTING: u8 = 43;
+    pub const FRAGMENT: u8 = 44;
+    pub const ESP: u8 = 50;
+    pub const AH: u8 = 51;
+    pub const NO_NEXT: u8 = 59;
+    pub const DEST_OPTIONS: u8 = 60;
+    pub const MOBILITY: u8 = 135;
+    pub const HIP: u8 = 139;
+    pub const SHIM6: u8 = 140;
+    /// Experimentation (RFC 3692).
+    pub const EXPERIMENT_1: u8 = 253;
+    pub const EXPERIMENT_2: u8 = 254;
+}
+
+/// The most extension headers the walk skips before refusing the chain.
+pub const MAX_SKIPPED: usize = 2;
+
+/// Why [`upper_layer`] refused a packet's header chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainError {
+    /// A Fragment header: only the first fragment carries ports.
+    Fragment,
+    /// Routing, AH, ESP, No Next Header, Mobility, HIP, Shim6, the experimental values, more
+    /// than [`MAX_SKIPPED`] skippable headers, or a header that runs past the payload.
+    Refused,
+}
+
+/// Whether `nh` names an extension header (which is then never an upper layer).
+pub fn is_extension(nh: u8) -> bool {
+    matches!(
+        nh,
+        ext::HOP_BY_HOP
+            | ext::ROUTING
+            | ext::FRAGMENT
+            | ext::ESP
+            | ext::AH
+            | ext::NO_NEXT
+            | ext::DEST_OPTIONS
+            | ext::MOBILITY
+            | ext::HIP
+            | ext::SHIM6
+            | ext::EXPERIMENT_1
+            | ext::EXPERIMENT_2
+    )
+}
+
+/// The upper-layer protocol of a packet and where its header starts in `payload` (the bytes
+/// behind the fixed header). Hop-by-Hop (first only, RFC 8200 §4.1) and Destination Options
+/// are skipped, at most [`MAX_SKIPPED`] in all: their options change nothing a NAT rewrites and
+/// they stay in place. Everything else is refused: a Routing header means the destination is
+/// not the final one (the pseudo-header's is), AH covers the addresses a NAT rewrites, ESP and
+/// the others hide the ports.
+pub fn upper_layer(first: u8, payload: &[u8]) -> Result<(u8, usize), ChainError> {
+    let (mut nh, mut at) = (first, 0usize);
+    for skipped in 0..=MAX_SKIPPED {
+        match nh {
+            ext::FRAGMENT => return Err(ChainError::Fragment),
+            ext::HOP_BY_HOP if skipped == 0 => {}
+            ext::DEST_OPTIONS => {}
+            n if is_extension(n) => return Err(ChainError::Refused),
+            n => return Ok((n, at)),
+        }
+        if skipped == MAX_SKIPPED {
+            break;
+        }
+        // Next Header, then Hdr Ext Len in 8-octet units beyond the first 8 (RFC 8200 §4.3).
+        let h = payload.get(at..at + 2).ok_or(ChainError::Refused)?;
+        let len = 8 + 8 * usize::from(h[1]);
+        if at + len > payload.len() {
+            return Err(ChainError::Refused);
+        }
+        nh = h[0];
+        at += len;
+    }
+    Err(ChainError::Refused)
+}
+
+/// A packet whose upper layer is behind skipped extension headers ([`upper_layer`]): the
+/// [`IpHeader`] a NAT rewrite uses, naming the upper layer the walk found.
+pub struct Ipv6Upper<T> {
+    packet: Ipv6Packet<T>,
+    upper: u8,
+    at: usize,
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Upper<T> {
+    /// `buf`: the packet cut to its length; `upper` and `at` as [`upper_layer`] gave them.
+    pub fn new_unchecked(buf: T, upper: u8, at: usize) -> Self {
+        Ipv6Upper {
+            packet: Ipv6Packet::new_unchecked(buf),
+            upper,
+            at,
+        }
+    }
+
+    pub fn packet(&mut self) -> &mut Ipv6Packet<T> {
+        &mut self.packet
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> IpHeader for Ipv6Upper<T> {
+    type Addr = Ipv6Addr;
+
+    #[inline(always)]
+    fn src_addr(&self) -> Ipv6Addr {
+        self.packet.src()
+    }
+
+    #[inline(always)]
+    fn dst_addr(&self) -> Ipv6Addr {
+        self.packet.dst()
+    }
+
+    #[inline(always)]
+    fn upper_protocol(&self) -> u8 {
+        self.upper
+    }
+
+    #[inline(always)]
+    fn set_src_update_checksum(&mut self, a: Ipv6Addr) {
+        self.packet.set_src(a)
+    }
+
+    #[inline(always)]
+    fn set_dst_update_checksum(&mut self, a: Ipv6Addr) {
+        self.packet.set_dst(a)
+    }
+
+    #[inline(always)]
+    fn decrement_hop_limit(&mut self) {
+        let h = self.packet.hop_limit();
+        self.packet.set_hop_limit(h.saturating_sub(1))
+    }
+
+    #[inline(always)]
+    fn upper_layer_mut(&mut self) -> &mut [u8] {
+        &mut self.packet.buf.as_mut()[HEADER_LEN + self.at..]
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ipv6Repr {
     pub src: Ipv6Addr,
@@ -276,7 +418,54 @@ mod tests {
         assert_eq!((p.hop_limit(), p.src_addr()), (1, a));
     }
 
+    #[test]
+    fn extension_chains() {
+        use super::{ext, upper_layer, ChainError};
+        // No extension header.
+        assert_eq!(upper_layer(6, &[]), Ok((6, 0)));
+        // Hop-by-hop (8 bytes) then destination options (16 bytes) then TCP.
+        let mut b = vec![0u8; 24];
+        b[0] = ext::DEST_OPTIONS;
+        b[8] = 6;
+        b[9] = 1;
+        assert_eq!(upper_layer(ext::HOP_BY_HOP, &b), Ok((6, 24)));
+        // Three skippable headers: refused.
+        let mut c = vec![0u8; 24];
+        c[0] = ext::DEST_OPTIONS;
+        c[8] = ext::DEST_OPTIONS;
+        c[16] = 6;
+        assert_eq!(upper_layer(ext::DEST_OPTIONS, &c), Err(ChainError::Refused));
+        // Hop-by-hop anywhere but first, a fragment, a routing header, a truncated header.
+        let mut d = vec![0u8; 8];
+        d[0] = ext::HOP_BY_HOP;
+        assert_eq!(upper_layer(ext::DEST_OPTIONS, &d), Err(ChainError::Refused));
+        d[0] = ext::FRAGMENT;
+        assert_eq!(
+            upper_layer(ext::DEST_OPTIONS, &d),
+            Err(ChainError::Fragment)
+        );
+        assert_eq!(upper_layer(ext::FRAGMENT, &d), Err(ChainError::Fragment));
+        assert_eq!(upper_layer(ext::ROUTING, &d), Err(ChainError::Refused));
+        assert_eq!(upper_layer(ext::ESP, &d), Err(ChainError::Refused));
+        assert_eq!(
+            upper_layer(ext::DEST_OPTIONS, &d[..7]),
+            Err(ChainError::Refused)
+        );
+        d[0] = 17;
+        d[1] = 1;
+        assert_eq!(upper_layer(ext::DEST_OPTIONS, &d), Err(ChainError::Refused));
+    }
+
     proptest! {
+        /// Any bytes: the walk ends, and an upper layer it finds starts inside the payload.
+        #[test]
+        fn walk_never_overruns(first in any::<u8>(), b in proptest::collection::vec(any::<u8>(), 0..80)) {
+            if let Ok((nh, at)) = super::upper_layer(first, &b) {
+                prop_assert!(at <= b.len());
+                prop_assert!(!super::is_extension(nh));
+            }
+        }
+
         #[test]
         fn emit_then_parse(src in any::<u128>(), dst in any::<u128>(), next_header in any::<u8>(),
                            payload_len in 0usize..64, hop_limit in any::<u8>(),
