@@ -23,6 +23,10 @@ const HOST_ADDR: &str = "198.18.0.2";
 /// IEEE 802.1AX short timeout (3 × 1 s) plus margin for the poll and scheduling.
 const EXPIRY_BOUND: Duration = Duration::from_millis(3500);
 
+/// The tests time expiries to a fraction of a second and one runs a polling testpmd: they run
+/// one at a time, whatever the harness's thread count.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Waits until OVS's aggregation of `bond0` is exactly `members`, returning how long it took.
 fn wait_ovs(ovs: &OvsSwitch, members: &[&str], timeout: Duration) -> Duration {
     ovs.wait_aggregated("bond0", members, timeout)
@@ -41,6 +45,7 @@ fn wait_testpmd(pmd: &TestpmdBond, members: &[&str], timeout: Duration) -> Durat
 
 #[test]
 fn ovs_and_testpmd_aggregate_and_expire_silent_links() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let lab = Lab::for_current_test();
     let sw = lab.netns("ovs");
     let host = lab.netns("dpdk");
@@ -158,6 +163,7 @@ fn ovs_and_testpmd_aggregate_and_expire_silent_links() {
 /// switch's member takes the link out of the other's aggregation within the short timeout.
 #[test]
 fn two_ovs_expire_a_link_whose_lacpdus_stop() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let lab = Lab::for_current_test();
     let (a_ns, b_ns) = (lab.netns("ovsa"), lab.netns("ovsb"));
     lab.veth(&a_ns, "a1", &b_ns, "b1");

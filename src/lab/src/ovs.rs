@@ -349,6 +349,19 @@ impl OvsSwitch {
         );
         args.extend(["bond_mode=balance-tcp", "lacp=active", &time]);
         self.vsctl(&args);
+        self.quiet_kernel(members);
+    }
+
+    /// The members' frames are the switch's, but the namespace's kernel sees them too (its
+    /// packet sockets only copy): it must not answer ARP for the bridge port's address from a
+    /// member (with the member's MAC), nor send anything of its own there.
+    fn quiet_kernel(&self, members: &[&str]) {
+        for m in members {
+            self.ns
+                .sysctl(&format!("net.ipv4.conf.{m}.arp_ignore"), "8");
+            self.ns
+                .sysctl(&format!("net.ipv6.conf.{m}.disable_ipv6"), "1");
+        }
     }
 
     /// A bond without LACP: members are enabled by carrier alone.
@@ -358,6 +371,7 @@ impl OvsSwitch {
         let mode = format!("bond_mode={}", mode.as_str());
         args.extend([mode.as_str(), "lacp=off"]);
         self.vsctl(&args);
+        self.quiet_kernel(members);
     }
 
     pub fn lacp_show(&self, bond: &str) -> LacpShow {

@@ -103,6 +103,15 @@ impl TestpmdBond {
             "permanent",
         ]);
 
+        // The members' and the wire's frames are testpmd's, but the namespace's kernel sees
+        // them too (a packet socket only copies): it must not answer ARP for the host port's
+        // address from a member (with the member's MAC, racing the host's own answer through
+        // the bond), nor send anything of its own there.
+        for m in spec.members.iter().copied().chain([WIRE_IF]) {
+            ns.sysctl(&format!("net.ipv4.conf.{m}.arp_ignore"), "8");
+            ns.sysctl(&format!("net.ipv6.conf.{m}.disable_ipv6"), "1");
+        }
+
         // Port 0: the host port; 1..=n: the members; n+1: the bond (vdevs are probed in
         // the order given).
         let mut vdevs = vec![format!(
