@@ -106,7 +106,7 @@ fn not_serving(cfg: &Config, serving: bool) -> BTreeSet<::bgp::Prefix> {
         .filter(|a| {
             cfg.service
                 .iter()
-                .any(|s| a.prefix.contains(std::net::IpAddr::V4(s.vip)))
+                .any(|s| a.prefix.contains(s.vip))
         })
         .filter_map(announce::prefix_of)
         .collect()

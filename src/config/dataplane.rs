@@ -19,9 +19,13 @@
 //!   { address = "198.18.2.1", port = 8080, weight = 1, check = "web1" },
 //! ]
 //! ```
+//!
+//! A service is IPv4 or IPv6 by its VIP; its backends and FullNAT pool are of the same family
+//! (translating between them is NAT64, not built), and an IPv6 service cannot use tunnel mode
+//! (IPv6 in IPv6, RFC 2473, not built).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +48,9 @@ pub struct DataplaneConfig {
     /// Conntrack entries per worker, allocated at start.
     #[serde(default = "default_conntrack")]
     pub conntrack_per_worker: u32,
+    /// IPv6 conntrack entries per worker (a table of their own), allocated at start.
+    #[serde(default = "default_conntrack_v6")]
+    pub conntrack_v6_per_worker: u32,
     /// Attach in generic (skb) mode even where the driver has native XDP.
     #[serde(default)]
     pub generic_xdp: bool,
@@ -101,6 +108,20 @@ fn default_conntrack() -> u32 {
     1 << 18
 }
 
+/// As the pure core's default: IPv6 tables start smaller, as IPv6 traffic usually is.
+fn default_conntrack_v6() -> u32 {
+    dataplane::pipeline::PipelineConfig::default().conntrack_v6_capacity
+}
+
+/// The pipeline configuration whose tables `dp` asks for (the start allocates them).
+pub fn table_config(dp: &DataplaneConfig) -> dataplane::pipeline::PipelineConfig {
+    dataplane::pipeline::PipelineConfig {
+        conntrack_capacity: dp.conntrack_per_worker,
+        conntrack_v6_capacity: dp.conntrack_v6_per_worker,
+        ..Default::default()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Protocol {
@@ -131,7 +152,8 @@ impl Protocol {
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     pub name: String,
-    pub vip: Ipv4Addr,
+    /// IPv4 or IPv6: the service's family.
+    pub vip: IpAddr,
     #[serde(default)]
     pub port: u16,
     pub protocol: Protocol,
@@ -188,7 +210,8 @@ fn default_scheduler() -> Scheduler {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendConfig {
-    pub address: Ipv4Addr,
+    /// Of the VIP's family.
+    pub address: IpAddr,
     #[serde(default)]
     pub port: u16,
     #[serde(default = "default_weight")]
@@ -237,18 +260,15 @@ pub fn host_memory() -> Option<HostMemory> {
 /// and filled at start, and more than the machine has can never start. (Whether they fit in
 /// what is free is for the start to say: a running data plane's own tables are not free.)
 fn check_table_memory(dp: &DataplaneConfig, total: u64, issues: &mut Issues) {
-    let cfg = dataplane::pipeline::PipelineConfig {
-        conntrack_capacity: dp.conntrack_per_worker,
-        ..Default::default()
-    };
-    let need = dataplane::pipeline::Pipeline::table_bytes(&cfg) * u64::from(dp.workers);
+    let need = dataplane::pipeline::Pipeline::table_bytes(&table_config(dp)) * u64::from(dp.workers);
     if need > total {
         issues.push(
             KeyPath::root().key("dataplane").key("conntrack_per_worker"),
             format!(
-                "{} flows per worker for {} worker(s) need {} MiB of tables, more than this \
-                 machine's {} MiB of memory",
+                "{} IPv4 and {} IPv6 flows per worker for {} worker(s) need {} MiB of tables, \
+                 more than this machine's {} MiB of memory",
                 dp.conntrack_per_worker,
+                dp.conntrack_v6_per_worker,
                 dp.workers,
                 need >> 20,
                 total >> 20
@@ -265,8 +285,10 @@ fn check_table_memory(dp: &DataplaneConfig, total: u64, issues: &mut Issues) {
 fn max_flows_within(bytes: u64) -> u32 {
     let mut n: u32 = 16;
     while n < (1 << 26) {
+        // The IPv6 table at its smallest: the hint is about the IPv4 one.
         let cfg = dataplane::pipeline::PipelineConfig {
             conntrack_capacity: n * 2,
+            conntrack_v6_capacity: 16,
             ..Default::default()
         };
         if dataplane::pipeline::Pipeline::table_bytes(&cfg) > bytes {
@@ -326,6 +348,12 @@ pub fn validate(
                 "conntrack_per_worker must be 16 to 67108864",
                 None,
             );
+        } else if dp.conntrack_v6_per_worker < 16 || dp.conntrack_v6_per_worker > (1 << 24) {
+            issues.push(
+                root.key("conntrack_v6_per_worker"),
+                "conntrack_v6_per_worker must be 16 to 16777216",
+                None,
+            );
         } else if let Some(mem) = host_memory() {
             check_table_memory(dp, mem.total, issues);
         }
@@ -383,8 +411,19 @@ pub fn validate(
                 None,
             );
         }
-        if s.vip.is_unspecified() || s.vip.is_multicast() || s.vip.is_broadcast() {
+        if !unicast(s.vip) {
             issues.push(root.key("vip"), format!("{} cannot be a VIP", s.vip), None);
+        }
+        if s.vip.is_ipv6() && s.mode == Mode::Tunnel {
+            issues.push(
+                root.key("mode"),
+                "tunnel mode is IP in IP (RFC 2003): an IPv6 service cannot use it",
+                Some(
+                    "IPv6 in IPv6 tunnelling (RFC 2473) is not built yet: use mode = \"dr\" \
+                     for direct return on a shared segment, or \"nat\" or \"fullnat\""
+                        .into(),
+                ),
+            );
         }
         if s.persistence
             .is_some_and(|p| p.get().as_millis() > u128::from(u32::MAX / 2))
@@ -446,11 +485,23 @@ pub fn validate(
             } else if s.protocol != Protocol::Icmp && b.port == 0 {
                 issues.push(path.key("port"), "a TCP or UDP backend needs a port", None);
             }
-            if b.address.is_unspecified() || b.address.is_multicast() || b.address.is_broadcast() {
+            if !unicast(b.address) {
                 issues.push(
                     path.key("address"),
                     format!("{} cannot be a backend", b.address),
                     None,
+                );
+            } else if b.address.is_ipv6() != s.vip.is_ipv6() {
+                issues.push(
+                    path.key("address"),
+                    format!(
+                        "backend {} is {} but the VIP {} is {}",
+                        b.address,
+                        family(b.address),
+                        s.vip,
+                        family(s.vip)
+                    ),
+                    Some(family_hint(s.vip)),
                 );
             }
             if b.check.as_deref().is_some_and(str::is_empty) {
@@ -458,6 +509,32 @@ pub fn validate(
             }
         }
     }
+}
+
+/// Whether `a` can be a VIP or a backend's address.
+pub fn unicast(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(a) => !(a.is_unspecified() || a.is_multicast() || a.is_broadcast()),
+        IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast()),
+    }
+}
+
+pub fn family(a: IpAddr) -> &'static str {
+    if a.is_ipv6() {
+        "IPv6"
+    } else {
+        "IPv4"
+    }
+}
+
+/// The hint for an address of the other family than the VIP `vip`.
+pub fn family_hint(vip: IpAddr) -> String {
+    format!(
+        "a service's backends and pool are of its VIP's family; translating between IPv6 and \
+         IPv4 (NAT64) is not supported yet: use {} addresses, or a service with {} VIP",
+        family(vip),
+        if vip.is_ipv6() { "an IPv4" } else { "an IPv6" }
+    )
 }
 
 /// A NAT or FullNAT service whose VIP is announced over BGP without a VRRP gate is refused.
@@ -475,7 +552,7 @@ pub fn check_anycast_state(
         if s.mode.direct() {
             continue;
         }
-        let vip = std::net::IpAddr::V4(s.vip);
+        let vip = s.vip;
         let Some((ai, a)) = announce
             .iter()
             .enumerate()

@@ -2,15 +2,16 @@
 //! the steering program's owned keys. Pure functions, tested without a kernel.
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::kernel_view::{Iface, KernelView};
 use crate::config::dataplane::Mode;
 use crate::config::dataplane::{Protocol, ServiceConfig};
-use crate::config::gateway::{GreConfig, SnatConfig};
+use crate::config::gateway::{GreConfig, PoolConfig, SnatConfig};
 use crate::dataplaned::xdp::steer::OwnedKey;
 use crate::verdicts::Verdicts;
 use dataplane::gateway::{PoolSpec, TunnelSpec};
+use dataplane::snapshot::v6::{PoolSpecV6, ServiceSpecV6, SpecV6};
 use dataplane::snapshot::{BackendSpec, Direct, InterfaceSpec, ServiceSpec, Spec};
 
 /// A backend without a check is always up; one with a check is up only while its check's
@@ -22,12 +23,42 @@ pub fn backend_up(check: Option<&str>, verdicts: &Verdicts) -> bool {
     }
 }
 
+/// The pools of one family, in file order: a spec's pool index is a position in this list (the
+/// IPv4 spec holds the IPv4 pools, the IPv6 spec the IPv6 ones).
+fn pools_of(snat: &SnatConfig, v6: bool) -> impl Iterator<Item = &PoolConfig> {
+    snat.pool.iter().filter(move |p| p.is_v6() == v6)
+}
+
+/// The index of the pool `name` among the pools of its family.
+fn pool_index(snat: &SnatConfig, name: &str, v6: bool) -> Option<u16> {
+    pools_of(snat, v6)
+        .position(|p| p.name == name)
+        .map(|i| i as u16)
+}
+
+/// The per-service backend address and port, as the snapshot takes them.
+fn backend_port(s: &ServiceConfig, b: &crate::config::dataplane::BackendConfig) -> u16 {
+    if s.protocol == Protocol::Icmp {
+        0
+    } else if s.mode.direct() {
+        s.port
+    } else {
+        b.port
+    }
+}
+
+fn persistence_ms(s: &ServiceConfig) -> u32 {
+    s.persistence.map_or(0, |p| {
+        p.get().as_millis().min(u128::from(u32::MAX / 2)) as u32
+    })
+}
+
 /// The SNAT gateway's part of a spec: tunnels name their pool by index (a pool lists the
-/// tunnels it serves), services their FullNAT pool.
+/// tunnels it serves), services their FullNAT pool. IPv4 pools only: IPv6 pools are in
+/// [`build_v6`].
 pub fn gateway(gre: &GreConfig, snat: &SnatConfig) -> (Vec<TunnelSpec>, Vec<PoolSpec>) {
     let pool_of = |tunnel: &str| {
-        snat.pool
-            .iter()
+        pools_of(snat, false)
             .position(|p| p.tunnels.iter().any(|t| t == tunnel))
             .map(|i| i as u16)
     };
@@ -44,12 +75,10 @@ pub fn gateway(gre: &GreConfig, snat: &SnatConfig) -> (Vec<TunnelSpec>, Vec<Pool
             inside: t.inside.iter().map(|n| (n.network(), n.prefix())).collect(),
         })
         .collect();
-    let pools = snat
-        .pool
-        .iter()
+    let pools = pools_of(snat, false)
         .map(|p| PoolSpec {
             name: p.name.clone(),
-            addrs: p.addresses.clone(),
+            addrs: p.v4().collect(),
             ports: (p.ports.lo, p.ports.hi),
             timeouts: p.timeouts.to_timeouts(),
             sources: p
@@ -76,36 +105,35 @@ pub fn build(
         locals: view.locals.clone(),
         services: services
             .iter()
-            .map(|s| ServiceSpec {
+            .filter_map(|s| match s.vip {
+                IpAddr::V4(vip) => Some((s, vip)),
+                IpAddr::V6(_) => None,
+            })
+            .map(|(s, vip)| ServiceSpec {
                 name: s.name.clone(),
-                vip: s.vip,
+                vip,
                 port: s.port,
                 proto: s.protocol.number(),
                 scheduler: s.scheduler,
-                persistence_ms: s.persistence.map_or(0, |p| {
-                    p.get().as_millis().min(u128::from(u32::MAX / 2)) as u32
-                }),
+                persistence_ms: persistence_ms(s),
                 backends: s
                     .backends
                     .iter()
-                    .map(|b| BackendSpec {
-                        addr: b.address,
-                        port: if s.protocol == Protocol::Icmp {
-                            0
-                        } else if s.mode.direct() {
-                            s.port
-                        } else {
-                            b.port
-                        },
-                        weight: b.weight,
-                        up: backend_up(b.check.as_deref(), verdicts),
+                    .filter_map(|b| match b.address {
+                        IpAddr::V4(addr) => Some(BackendSpec {
+                            addr,
+                            port: backend_port(s, b),
+                            weight: b.weight,
+                            up: backend_up(b.check.as_deref(), verdicts),
+                        }),
+                        // Refused by validation; never in a running configuration.
+                        IpAddr::V6(_) => None,
                     })
                     .collect(),
                 pool: s
                     .pool
                     .as_ref()
-                    .and_then(|name| gw.1.pool.iter().position(|p| &p.name == name))
-                    .map(|i| i as u16),
+                    .and_then(|name| pool_index(gw.1, name, false)),
                 direct: match s.mode {
                     Mode::Dr => Some(Direct::Routing),
                     Mode::Tunnel => Some(Direct::Tunnel {
@@ -133,7 +161,61 @@ pub fn build(
     }
 }
 
-/// What the steering program must send to the data plane.
+/// The IPv6 half of the spec: the IPv6 services (backends gated by their checks exactly as
+/// IPv4's), the IPv6 pools, and the kernel's IPv6 routes, neighbours and addresses. The family
+/// rule is the snapshot's to enforce (`BuildError::FamilyMismatch`); configuration validation
+/// refuses mixed services before they get here.
+pub fn build_v6(
+    services: &[ServiceConfig],
+    snat: &SnatConfig,
+    verdicts: &Verdicts,
+    view: &KernelView,
+) -> SpecV6 {
+    SpecV6 {
+        services: services
+            .iter()
+            .filter(|s| s.vip.is_ipv6())
+            .map(|s| ServiceSpecV6 {
+                name: s.name.clone(),
+                vip: s.vip,
+                port: s.port,
+                proto: match s.protocol {
+                    // An IPv6 echo service: ICMPv6.
+                    Protocol::Icmp => dataplane::wire::proto::ICMPV6,
+                    p => p.number(),
+                },
+                scheduler: s.scheduler,
+                persistence_ms: persistence_ms(s),
+                backends: s
+                    .backends
+                    .iter()
+                    .map(|b| BackendSpec {
+                        addr: b.address,
+                        port: backend_port(s, b),
+                        weight: b.weight,
+                        up: backend_up(b.check.as_deref(), verdicts),
+                    })
+                    .collect(),
+                pool: s.pool.as_ref().and_then(|name| pool_index(snat, name, true)),
+                // Tunnel mode is refused for IPv6 by validation.
+                direct_routing: s.mode == Mode::Dr,
+            })
+            .collect(),
+        pools: pools_of(snat, true)
+            .map(|p| PoolSpecV6 {
+                name: p.name.clone(),
+                addrs: p.addresses.clone(),
+                ports: (p.ports.lo, p.ports.hi),
+            })
+            .collect(),
+        routes: view.routes6.clone(),
+        neighbours: view.neighbours6.clone(),
+        locals: view.locals6.clone(),
+    }
+}
+
+/// What the steering program must send to the data plane (IPv4; the IPv6 keys are
+/// `owned_keys_v6`).
 pub fn owned_keys(
     services: &[ServiceConfig],
     gw: (&GreConfig, &SnatConfig),
@@ -144,24 +226,30 @@ pub fn owned_keys(
         keys.insert(OwnedKey::gre_remote(t.remote));
     }
     for p in &gw.1.pool {
-        for a in &p.addresses {
-            keys.insert(OwnedKey::pool(*a));
+        for a in p.v4() {
+            keys.insert(OwnedKey::pool(a));
         }
     }
     for s in services {
+        let IpAddr::V4(vip) = s.vip else {
+            continue;
+        };
         let p = s.protocol.number();
-        keys.insert(OwnedKey::service(s.vip, s.port, p));
+        keys.insert(OwnedKey::service(vip, s.port, p));
         // Backends of a direct-return service answer clients themselves, never through us.
         if s.mode.direct() {
             continue;
         }
         for b in &s.backends {
+            let IpAddr::V4(addr) = b.address else {
+                continue;
+            };
             let port = if s.protocol == Protocol::Icmp {
                 0
             } else {
                 b.port
             };
-            keys.insert(OwnedKey::backend(b.address, port, p));
+            keys.insert(OwnedKey::backend(addr, port, p));
         }
     }
     for a in locals {
@@ -205,6 +293,29 @@ pub fn unresolved(spec: &Spec) -> Vec<Ipv4Addr> {
                     u32::MAX << (32 - u32::from(r.prefix_len.min(32)))
                 };
                 (u32::from(addr) ^ u32::from(r.net)) & mask == 0
+            }
+        });
+        if on_link {
+            want.insert(addr);
+        }
+    }
+    want.difference(&known).copied().collect()
+}
+
+/// The IPv6 next hops the fast path needs but the kernel has not resolved: on-link backends
+/// and route gateways (link-local ones included: the usual IPv6 default route).
+pub fn unresolved_v6(spec: &SpecV6) -> Vec<Ipv6Addr> {
+    let known: BTreeSet<Ipv6Addr> = spec.neighbours.iter().map(|(a, _)| *a).collect();
+    let mut want: BTreeSet<Ipv6Addr> = spec.routes.iter().filter_map(|r| r.gateway).collect();
+    for b in spec.services.iter().flat_map(|s| &s.backends) {
+        let IpAddr::V6(addr) = b.addr else { continue };
+        let on_link = spec.routes.iter().any(|r| {
+            r.gateway.is_none() && {
+                let mask = match r.prefix_len.min(128) {
+                    0 => 0,
+                    n => u128::MAX << (128 - u32::from(n)),
+                };
+                (u128::from(addr) ^ u128::from(r.net)) & mask == 0
             }
         });
         if on_link {

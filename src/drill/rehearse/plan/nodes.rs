@@ -104,7 +104,7 @@ impl Planner {
             c.vrrp.instance.iter().find(|v| {
                 v.virtual_addresses
                     .iter()
-                    .any(|a| a.ip() == IpAddr::V4(s.vip))
+                    .any(|a| a.ip() == s.vip)
             })
         });
         let inst = by_vip
@@ -127,12 +127,16 @@ impl Planner {
         let mut out: Vec<ServicePlan> = Vec::new();
         for n in nodes {
             for s in &n.config().service {
+                // IPv6 services are refused (see `refuse`).
+                let IpAddr::V4(vip) = s.vip else {
+                    continue;
+                };
                 if s.protocol == Protocol::Icmp {
                     continue;
                 }
                 let sp = ServicePlan {
                     name: s.name.clone(),
-                    vip: s.vip,
+                    vip,
                     port: s.port,
                     protocol: s.protocol,
                 };
@@ -147,7 +151,7 @@ impl Planner {
                     .config()
                     .service
                     .iter()
-                    .any(|x| x.vip == s.vip && x.port == s.port && x.protocol == s.protocol)
+                    .any(|x| x.vip == IpAddr::V4(s.vip) && x.port == s.port && x.protocol == s.protocol)
                 {
                     self.note(format!(
                         "service {} ({}:{}) is not in {}'s file: that node does not serve it",
