@@ -703,6 +703,56 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_services_and_pools() {
+        let text = format!(
+            "{BASE}conntrack_v6_per_worker = 4096\n\
+             [[snat.pool]]\nname = \"p6\"\naddresses = [\"2001:db8:9::1\", \"2001:db8:9::2\"]\n\
+             [[service]]\nname = \"web6\"\nvip = \"2001:db8:1::1\"\nport = 80\nprotocol = \"tcp\"\n\
+             mode = \"fullnat\"\npool = \"p6\"\nscheduler = \"round_robin\"\n\
+             backends = [{{ address = \"2001:db8:2::1\", port = 8080 }}, {{ address = \"2001:db8:2::2\", port = 8080 }}]\n\
+             [[service]]\nname = \"dr6\"\nvip = \"2001:db8:1::2\"\nport = 53\nprotocol = \"udp\"\n\
+             mode = \"dr\"\nbackends = [{{ address = \"2001:db8:2::3\" }}]\n\
+             [[service]]\nname = \"ping6\"\nvip = \"2001:db8:1::3\"\nprotocol = \"icmp\"\n\
+             backends = [{{ address = \"2001:db8:2::4\" }}]\n"
+        );
+        let cfg = parse_str(&text, Path::new("t.toml")).unwrap();
+        assert!(cfg.service[0].vip.is_ipv6());
+        assert!(cfg.snat.pool[0].is_v6());
+        assert_eq!(cfg.dataplane.as_ref().unwrap().conntrack_v6_per_worker, 4096);
+        let summary = crate::config::summary::summary(&cfg);
+        assert!(summary.contains("web6         [2001:db8:1::1]:80/tcp"), "{summary}");
+        // The default IPv6 table is the core's.
+        let dp = parse_str(BASE, Path::new("t.toml")).unwrap().dataplane.unwrap();
+        assert_eq!(
+            dp.conntrack_v6_per_worker,
+            dataplane::pipeline::PipelineConfig::default().conntrack_v6_capacity
+        );
+        // A service that mixes families says every mismatch, each at its key.
+        let e = errors(&format!(
+            "{BASE}[[service]]\nname = \"web6\"\nvip = \"2001:db8:1::1\"\nport = 80\nprotocol = \"tcp\"\n\
+             backends = [{{ address = \"198.18.2.1\", port = 80 }}, {{ address = \"198.18.2.2\", port = 80 }}]\n"
+        ));
+        let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["service[0].backends[0].address", "service[0].backends[1].address"]
+        );
+    }
+
+    #[test]
+    fn ipv6_tables_count_in_the_memory_check() {
+        let cfg = parse_str(BASE, Path::new("t.toml")).unwrap();
+        let mut dp = cfg.dataplane.unwrap();
+        dp.conntrack_per_worker = 1 << 10;
+        dp.conntrack_v6_per_worker = 1 << 24;
+        let mut issues = super::Issues::default();
+        // Two workers of 2^24 IPv6 flows: about 2 GiB each, though the IPv4 table is small.
+        super::check_table_memory(&dp, 2 << 30, &mut issues);
+        assert_eq!(issues.0.len(), 1, "{:?}", issues.0);
+        assert!(issues.0[0].message.contains("16777216 IPv6 flows"), "{:?}", issues.0);
+    }
+
+    #[test]
     fn direct_return_services() {
         let svc = |mode: &str, extra: &str, backend: &str| {
             format!(

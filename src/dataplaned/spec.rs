@@ -340,7 +340,7 @@ mod tests {
     fn services() -> Vec<ServiceConfig> {
         vec![ServiceConfig {
             name: "web".into(),
-            vip: Ipv4Addr::new(198, 18, 1, 1),
+            vip: Ipv4Addr::new(198, 18, 1, 1).into(),
             port: 80,
             protocol: Protocol::Tcp,
             scheduler: Scheduler::Maglev,
@@ -350,13 +350,13 @@ mod tests {
             tunnel_source: None,
             backends: vec![
                 BackendConfig {
-                    address: Ipv4Addr::new(198, 18, 2, 1),
+                    address: Ipv4Addr::new(198, 18, 2, 1).into(),
                     port: 8080,
                     weight: 1,
                     check: None,
                 },
                 BackendConfig {
-                    address: Ipv4Addr::new(198, 18, 2, 2),
+                    address: Ipv4Addr::new(198, 18, 2, 2).into(),
                     port: 8080,
                     weight: 1,
                     check: Some("b2".into()),
@@ -419,6 +419,7 @@ mod tests {
             }],
             neighbours: vec![(Ipv4Addr::new(198, 18, 2, 1), MacAddr([2, 0, 0, 0, 0, 1]))],
             locals: vec![],
+            ..KernelView::default()
         };
         let spec = build(
             &services(),
