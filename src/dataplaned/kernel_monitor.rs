@@ -356,6 +356,16 @@ mod tests {
             RouteNetlinkMessage::DelNeighbour(neigh(7, NeighbourState::Reachable, mac)),
         );
         assert!(t.list().is_empty());
+        // ND entries are kept apart, in the IPv6 list.
+        let b: Ipv6Addr = "2001:db8:21::2".parse().unwrap();
+        let mut n6 = neigh(7, NeighbourState::Reachable, mac);
+        n6.attributes[0] = NeighbourAttribute::Destination(NeighbourAddress::Inet6(b));
+        apply(&mut t, RouteNetlinkMessage::NewNeighbour(n6.clone()));
+        assert!(t.list().is_empty());
+        assert_eq!(t.list6(), vec![(b, MacAddr(mac))]);
+        n6.header.state = NeighbourState::Incomplete;
+        apply(&mut t, RouteNetlinkMessage::NewNeighbour(n6));
+        assert!(t.list6().is_empty());
         // Other interfaces are not ours.
         assert_eq!(
             effect(

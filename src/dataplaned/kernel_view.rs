@@ -282,3 +282,52 @@ pub fn scope_of(a: Ipv6Addr, ifindex: u32) -> u32 {
         0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlink_packet_route::route::RouteHeader;
+    use netlink_packet_route::AddressFamily;
+
+    fn ifaces() -> Vec<Iface> {
+        vec![Iface {
+            name: "eth1".into(),
+            index: 7,
+            mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            mtu: 1500,
+            veth: false,
+        }]
+    }
+
+    fn route6(table: u8, kind: RouteType, oif: u32) -> RouteMessage {
+        let mut r = RouteMessage::default();
+        r.header = RouteHeader {
+            address_family: AddressFamily::Inet6,
+            destination_prefix_length: 0,
+            table,
+            kind,
+            ..RouteHeader::default()
+        };
+        r.attributes = vec![
+            RouteAttribute::Gateway(RouteAddress::Inet6("fe80::1".parse().unwrap())),
+            RouteAttribute::Oif(oif),
+        ];
+        r
+    }
+
+    #[test]
+    fn ipv6_routes_of_the_main_table_through_data_interfaces() {
+        let r = route6_of(&route6(254, RouteType::Unicast, 7), &ifaces()).unwrap();
+        assert_eq!(r.gateway, Some("fe80::1".parse().unwrap()));
+        assert_eq!((r.net, r.prefix_len, r.iface), (Ipv6Addr::UNSPECIFIED, 0, 0));
+        // The IPv4 parser does not take it, nor does the IPv6 one take other tables, types or
+        // interfaces.
+        assert!(route_of(&route6(254, RouteType::Unicast, 7), &ifaces())
+            .is_some_and(|r| r.gateway.is_none()));
+        assert!(route6_of(&route6(255, RouteType::Unicast, 7), &ifaces()).is_none());
+        assert!(route6_of(&route6(254, RouteType::Multicast, 7), &ifaces()).is_none());
+        assert!(route6_of(&route6(254, RouteType::Unicast, 3), &ifaces()).is_none());
+        assert_eq!(scope_of("fe80::1".parse().unwrap(), 7), 7);
+        assert_eq!(scope_of("2001:db8::1".parse().unwrap(), 7), 0);
+    }
+}

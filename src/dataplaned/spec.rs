@@ -434,6 +434,89 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_services_pools_and_next_hops() {
+        use dataplane::neighbours::v6::RouteV6;
+        let text = "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n\
+            [[snat.pool]]\nname = \"p4\"\naddresses = [\"198.19.0.9\"]\n\
+            [[snat.pool]]\nname = \"p6\"\naddresses = [\"2001:db8:9::1\"]\nports = \"2000-2999\"\n\
+            [[service]]\nname = \"web\"\nvip = \"198.18.1.1\"\nport = 80\nprotocol = \"tcp\"\n\
+            mode = \"fullnat\"\npool = \"p4\"\nbackends = [{ address = \"198.18.2.1\", port = 80 }]\n\
+            [[service]]\nname = \"web6\"\nvip = \"2001:db8:1::1\"\nport = 80\nprotocol = \"tcp\"\n\
+            mode = \"fullnat\"\npool = \"p6\"\nbackends = [\
+              { address = \"2001:db8:2::1\", port = 8080 },\
+              { address = \"2001:db8:2::2\", port = 8080, check = \"b2\" }]\n\
+            [[service]]\nname = \"ping6\"\nvip = \"2001:db8:1::1\"\nprotocol = \"icmp\"\n\
+            backends = [{ address = \"2001:db8:3::1\" }]\n\
+            [checks.b2]\ntype = \"tcp\"\ntarget = \"[2001:db8:2::2]:8080\"\n";
+        let cfg = crate::config::parse_str(text, std::path::Path::new("t.toml")).unwrap();
+        let gw: Ipv6Addr = "fe80::1".parse().unwrap();
+        let view = KernelView {
+            routes6: vec![
+                RouteV6 {
+                    net: "2001:db8:2::".parse().unwrap(),
+                    prefix_len: 64,
+                    gateway: None,
+                    iface: 0,
+                    src: None,
+                },
+                RouteV6 {
+                    net: Ipv6Addr::UNSPECIFIED,
+                    prefix_len: 0,
+                    gateway: Some(gw),
+                    iface: 0,
+                    src: None,
+                },
+            ],
+            neighbours6: vec![("2001:db8:2::1".parse().unwrap(), MacAddr([2, 0, 0, 0, 0, 1]))],
+            locals6: vec!["2001:db8:2::fe".parse().unwrap()],
+            ..KernelView::default()
+        };
+        let none: Verdicts = Arc::new(BTreeMap::new());
+        let spec = build(
+            &cfg.service,
+            (&cfg.gre, &cfg.snat),
+            &none,
+            &[],
+            &view,
+            1,
+            (0, 0),
+        );
+        let spec6 = build_v6(&cfg.service, &cfg.snat, &none, &view);
+        // Each family's pools are indexed apart.
+        assert_eq!(spec.services.len(), 1);
+        assert_eq!(spec.services[0].pool, Some(0));
+        assert_eq!(spec.pools.len(), 1);
+        assert_eq!(spec6.services.len(), 2);
+        assert_eq!(spec6.services[0].pool, Some(0));
+        assert_eq!(spec6.pools[0].ports, (2000, 2999));
+        assert_eq!(spec6.services[1].proto, dataplane::wire::proto::ICMPV6);
+        assert_eq!(spec6.services[1].backends[0].port, 0);
+        // Health gates IPv6 backends as IPv4 ones.
+        let up: Vec<bool> = spec6.services[0].backends.iter().map(|b| b.up).collect();
+        assert_eq!(up, [true, false]);
+        let mut m = BTreeMap::new();
+        m.insert(
+            "b2".to_string(),
+            Verdict {
+                up: true,
+                weight: None,
+            },
+        );
+        let spec6_up = build_v6(&cfg.service, &cfg.snat, &Arc::new(m), &view);
+        assert!(spec6_up.services[0].backends[1].up);
+        assert_eq!(spec6.locals, view.locals6);
+        // The on-link backend without an entry and the link-local gateway are wanted; the
+        // backend behind the gateway is not (its next hop is the gateway).
+        let missing = unresolved_v6(&spec6);
+        assert_eq!(missing, ["2001:db8:2::2".parse().unwrap(), gw]);
+        // The IPv4 steering keys leave IPv6 services out.
+        let keys = owned_keys(&cfg.service, (&cfg.gre, &cfg.snat), &[]);
+        assert!(keys.contains(&OwnedKey::pool(Ipv4Addr::new(198, 19, 0, 9))));
+        assert_eq!(keys.len(), 3, "{keys:?}");
+        dataplane::snapshot::Snapshot::build_with_v6(&spec, &spec6, None).unwrap();
+    }
+
+    #[test]
     fn gateway_pools_and_tunnels_are_joined_by_index() {
         let text = "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n\
             [[gre.tunnel]]\nname = \"a\"\nlocal = \"198.18.8.1\"\nremote = \"198.18.8.10\"\n\
