@@ -157,9 +157,7 @@ fn setup(fullnat: bool) -> Bed {
     // b2 is behind router r, whose routes onward (to b2, and back to the appliance) carry an
     // MTU of 1280 while every link is 1500: both ends advertise an MSS of 1440, so the first
     // full-sized segment each way meets Packet Too Big from r.
-    lab.veth_builder(&lb, "eth2", &r, "eth0")
-        .queues(2)
-        .create();
+    lab.veth_builder(&lb, "eth2", &r, "eth0").queues(2).create();
     lab.veth(&r, "eth1", &b2, "eth0");
     lb.add_addr("eth2", "2001:db8:22::1/64");
     r.add_addr("eth0", "2001:db8:22::2/64");
@@ -168,7 +166,14 @@ fn setup(fullnat: bool) -> Bed {
     b2.add_route("default via 2001:db8:23::1");
     r.sysctl("net.ipv6.conf.all.forwarding", "1");
     r.ip_ok(&[
-        "-6", "route", "replace", "2001:db8:23::/64", "dev", "eth1", "mtu", "1280",
+        "-6",
+        "route",
+        "replace",
+        "2001:db8:23::/64",
+        "dev",
+        "eth1",
+        "mtu",
+        "1280",
     ]);
     r.ip_ok(&[
         "-6",
@@ -327,7 +332,11 @@ fn run(fullnat: bool) {
         .find(|s| s["name"] == "web6")
         .unwrap_or_else(|| panic!("{svc}"));
     assert_eq!(web["vip"], VIP, "{svc}");
-    assert_eq!(web["mode"], if fullnat { "fullnat" } else { "nat" }, "{svc}");
+    assert_eq!(
+        web["mode"],
+        if fullnat { "fullnat" } else { "nat" },
+        "{svc}"
+    );
     let human = String::from_utf8_lossy(&bed.node.appctl(&["service"]).stdout).into_owned();
     assert!(human.contains(&format!("web6 [{VIP}]:80/tcp")), "{human}");
     assert!(human.contains("[2001:db8:23::2]:8080"), "{human}");
@@ -337,13 +346,27 @@ fn run(fullnat: bool) {
     let flows = ct["flows"].as_array().unwrap();
     let ours = flows
         .iter()
-        .find(|f| f["client"].as_str().unwrap().starts_with(&format!("[{CLIENT}]:")))
+        .find(|f| {
+            f["client"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("[{CLIENT}]:"))
+        })
         .unwrap_or_else(|| panic!("{ct}"));
-    assert!(ours["vip"].as_str().unwrap().starts_with(&format!("[{VIP}]:")), "{ct}");
+    assert!(
+        ours["vip"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("[{VIP}]:")),
+        "{ct}"
+    );
     if fullnat {
         assert_eq!(ours["kind"], "fullnat", "{ct}");
         assert!(
-            ours["source"].as_str().unwrap().starts_with(&format!("[{POOL}]:")),
+            ours["source"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("[{POOL}]:")),
             "{ct}"
         );
     }

@@ -260,7 +260,8 @@ pub fn host_memory() -> Option<HostMemory> {
 /// and filled at start, and more than the machine has can never start. (Whether they fit in
 /// what is free is for the start to say: a running data plane's own tables are not free.)
 fn check_table_memory(dp: &DataplaneConfig, total: u64, issues: &mut Issues) {
-    let need = dataplane::pipeline::Pipeline::table_bytes(&table_config(dp)) * u64::from(dp.workers);
+    let need =
+        dataplane::pipeline::Pipeline::table_bytes(&table_config(dp)) * u64::from(dp.workers);
     if need > total {
         issues.push(
             KeyPath::root().key("dataplane").key("conntrack_per_worker"),
@@ -718,11 +719,20 @@ mod tests {
         let cfg = parse_str(&text, Path::new("t.toml")).unwrap();
         assert!(cfg.service[0].vip.is_ipv6());
         assert!(cfg.snat.pool[0].is_v6());
-        assert_eq!(cfg.dataplane.as_ref().unwrap().conntrack_v6_per_worker, 4096);
+        assert_eq!(
+            cfg.dataplane.as_ref().unwrap().conntrack_v6_per_worker,
+            4096
+        );
         let summary = crate::config::summary::summary(&cfg);
-        assert!(summary.contains("web6         [2001:db8:1::1]:80/tcp"), "{summary}");
+        assert!(
+            summary.contains("web6         [2001:db8:1::1]:80/tcp"),
+            "{summary}"
+        );
         // The default IPv6 table is the core's.
-        let dp = parse_str(BASE, Path::new("t.toml")).unwrap().dataplane.unwrap();
+        let dp = parse_str(BASE, Path::new("t.toml"))
+            .unwrap()
+            .dataplane
+            .unwrap();
         assert_eq!(
             dp.conntrack_v6_per_worker,
             dataplane::pipeline::PipelineConfig::default().conntrack_v6_capacity
@@ -735,7 +745,10 @@ mod tests {
         let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             keys,
-            ["service[0].backends[0].address", "service[0].backends[1].address"]
+            [
+                "service[0].backends[0].address",
+                "service[0].backends[1].address"
+            ]
         );
     }
 
@@ -749,7 +762,11 @@ mod tests {
         // Two workers of 2^24 IPv6 flows: about 2 GiB each, though the IPv4 table is small.
         super::check_table_memory(&dp, 2 << 30, &mut issues);
         assert_eq!(issues.0.len(), 1, "{:?}", issues.0);
-        assert!(issues.0[0].message.contains("16777216 IPv6 flows"), "{:?}", issues.0);
+        assert!(
+            issues.0[0].message.contains("16777216 IPv6 flows"),
+            "{:?}",
+            issues.0
+        );
     }
 
     #[test]

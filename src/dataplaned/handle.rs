@@ -120,10 +120,13 @@ impl DataplaneHandle {
         };
         let stats = Self::worker_stats(&v);
         let v4 = snap.services.iter().map(|s| service_status(s, &v, &stats));
-        let v6 = snap.v6.services.iter().map(|s| service_status(s, &v, &stats));
+        let v6 = snap
+            .v6
+            .services
+            .iter()
+            .map(|s| service_status(s, &v, &stats));
         v4.chain(v6).collect()
     }
-
 
     fn gateway_stats(v: &View) -> Vec<Arc<GatewayStats>> {
         Self::worker_stats(v)

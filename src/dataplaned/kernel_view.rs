@@ -319,7 +319,10 @@ mod tests {
     fn ipv6_routes_of_the_main_table_through_data_interfaces() {
         let r = route6_of(&route6(254, RouteType::Unicast, 7), &ifaces()).unwrap();
         assert_eq!(r.gateway, Some("fe80::1".parse().unwrap()));
-        assert_eq!((r.net, r.prefix_len, r.iface), (Ipv6Addr::UNSPECIFIED, 0, 0));
+        assert_eq!(
+            (r.net, r.prefix_len, r.iface),
+            (Ipv6Addr::UNSPECIFIED, 0, 0)
+        );
         // The IPv4 parser does not take it, nor does the IPv6 one take other tables, types or
         // interfaces.
         assert!(route_of(&route6(254, RouteType::Unicast, 7), &ifaces())

@@ -251,8 +251,10 @@ impl Dataplane {
     /// counted and dropped until the monitor brings the answer.
     fn resolve_missing(&self, running: &Running, cfg: &Config, dp: &DataplaneConfig) {
         let (spec, spec6) = spec_of(cfg, running, &self.verdicts, dp);
-        let mut missing: Vec<std::net::IpAddr> =
-            spec::unresolved(&spec).into_iter().map(Into::into).collect();
+        let mut missing: Vec<std::net::IpAddr> = spec::unresolved(&spec)
+            .into_iter()
+            .map(Into::into)
+            .collect();
         for a in &missing {
             kernel_view::provoke_resolution(*a, 0);
         }

@@ -196,7 +196,10 @@ pub fn build_v6(
                         up: backend_up(b.check.as_deref(), verdicts),
                     })
                     .collect(),
-                pool: s.pool.as_ref().and_then(|name| pool_index(snat, name, true)),
+                pool: s
+                    .pool
+                    .as_ref()
+                    .and_then(|name| pool_index(snat, name, true)),
                 // Tunnel mode is refused for IPv6 by validation.
                 direct_routing: s.mode == Mode::Dr,
             })
@@ -467,7 +470,10 @@ mod tests {
                     src: None,
                 },
             ],
-            neighbours6: vec![("2001:db8:2::1".parse().unwrap(), MacAddr([2, 0, 0, 0, 0, 1]))],
+            neighbours6: vec![(
+                "2001:db8:2::1".parse().unwrap(),
+                MacAddr([2, 0, 0, 0, 0, 1]),
+            )],
             locals6: vec!["2001:db8:2::fe".parse().unwrap()],
             ..KernelView::default()
         };
