@@ -191,3 +191,61 @@ pub fn conntrack(c: &ConntrackStatus) -> String {
     }
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataplaned::status::{BackendStatus, FlowStatus};
+
+    #[test]
+    fn ipv6_endpoints_are_bracketed() {
+        let s = ServiceStatus {
+            name: "web6".into(),
+            vip: "2001:db8:30::1".into(),
+            port: 80,
+            protocol: "tcp".into(),
+            scheduler: "round_robin".into(),
+            persistence_ms: 0,
+            mode: "nat".into(),
+            backends: vec![BackendStatus {
+                address: "2001:db8:21::2".into(),
+                port: 8080,
+                weight: 1,
+                up: true,
+                check: None,
+                active_flows: 2,
+            }],
+        };
+        let text = services(&[s]);
+        assert!(
+            text.starts_with("web6 [2001:db8:30::1]:80/tcp nat"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  [2001:db8:21::2]:8080 weight 1 up flows 2"),
+            "{text}"
+        );
+        let c = ConntrackStatus {
+            used_v6: 1,
+            capacity_v6: 16,
+            flows: vec![FlowStatus {
+                worker: 0,
+                protocol: 6,
+                client: "[2001:db8:20::2]:4000".into(),
+                vip: "[2001:db8:30::1]:80".into(),
+                backend: "[2001:db8:21::2]:8080".into(),
+                state: "Established".into(),
+                idle_ms: 5,
+                packets: 0,
+                kind: "nat".into(),
+                source: None,
+                tunnel: None,
+                offloaded: false,
+            }],
+            ..ConntrackStatus::default()
+        };
+        let text = conntrack(&c);
+        assert!(text.contains("ipv6 flows 1 of 16"), "{text}");
+        assert!(text.contains("Established idle 5 ms\n"), "{text}");
+    }
+}
