@@ -192,6 +192,7 @@ fn world() -> World {
         .map(|(i, a)| (Ipv4Addr::from(a), MacAddr([2, 0, 0, 0, 1, i as u8])))
         .collect(),
         locals: LOCALS.to_vec(),
+        ..KernelView::default()
     };
     let spec = spec::build(
         &cfg.service,

@@ -103,11 +103,7 @@ fn not_serving(cfg: &Config, serving: bool) -> BTreeSet<::bgp::Prefix> {
     };
     b.announce
         .iter()
-        .filter(|a| {
-            cfg.service
-                .iter()
-                .any(|s| a.prefix.contains(std::net::IpAddr::V4(s.vip)))
-        })
+        .filter(|a| cfg.service.iter().any(|s| a.prefix.contains(s.vip)))
         .filter_map(announce::prefix_of)
         .collect()
 }

@@ -102,6 +102,15 @@ pub fn dataplane(s: &DataplaneStatus) -> String {
     o
 }
 
+/// `address:port`, an IPv6 address in brackets (RFC 5952, 6).
+fn endpoint(address: &str, port: u16) -> String {
+    if address.contains(':') {
+        format!("[{address}]:{port}")
+    } else {
+        format!("{address}:{port}")
+    }
+}
+
 pub fn services(list: &[ServiceStatus]) -> String {
     let mut o = String::new();
     if list.is_empty() {
@@ -110,10 +119,9 @@ pub fn services(list: &[ServiceStatus]) -> String {
     for s in list {
         let _ = writeln!(
             o,
-            "{} {}:{}/{} {} {}{}",
+            "{} {}/{} {} {}{}",
             s.name,
-            s.vip,
-            s.port,
+            endpoint(&s.vip, s.port),
             s.protocol,
             if s.mode.is_empty() { "nat" } else { &s.mode },
             s.scheduler,
@@ -126,9 +134,8 @@ pub fn services(list: &[ServiceStatus]) -> String {
         for b in &s.backends {
             let _ = writeln!(
                 o,
-                "  {}:{} weight {} {} flows {}{}",
-                b.address,
-                b.port,
+                "  {} weight {} {} flows {}{}",
+                endpoint(&b.address, b.port),
                 b.weight,
                 if b.up { "up" } else { "down" },
                 b.active_flows,
@@ -145,10 +152,19 @@ pub fn services(list: &[ServiceStatus]) -> String {
 pub fn conntrack(c: &ConntrackStatus) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "flows {} of {}", c.used, c.capacity);
+    if c.capacity_v6 > 0 {
+        let _ = writeln!(o, "ipv6 flows {} of {}", c.used_v6, c.capacity_v6);
+    }
     for f in &c.flows {
+        // IPv6 entries keep no packet count.
+        let packets = if f.client.starts_with('[') {
+            String::new()
+        } else {
+            format!(" packets {}", f.packets)
+        };
         let _ = writeln!(
             o,
-            "  w{} proto {} {}{}{} -> {} -> {} {} idle {} ms packets {}{}{}",
+            "  w{} proto {} {}{}{} -> {} -> {} {} idle {} ms{}{}{}",
             f.worker,
             f.protocol,
             f.tunnel
@@ -164,7 +180,7 @@ pub fn conntrack(c: &ConntrackStatus) -> String {
             f.backend,
             f.state,
             f.idle_ms,
-            f.packets,
+            packets,
             if f.kind.is_empty() || f.kind == "nat" {
                 String::new()
             } else {
@@ -174,4 +190,62 @@ pub fn conntrack(c: &ConntrackStatus) -> String {
         );
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataplaned::status::{BackendStatus, FlowStatus};
+
+    #[test]
+    fn ipv6_endpoints_are_bracketed() {
+        let s = ServiceStatus {
+            name: "web6".into(),
+            vip: "2001:db8:30::1".into(),
+            port: 80,
+            protocol: "tcp".into(),
+            scheduler: "round_robin".into(),
+            persistence_ms: 0,
+            mode: "nat".into(),
+            backends: vec![BackendStatus {
+                address: "2001:db8:21::2".into(),
+                port: 8080,
+                weight: 1,
+                up: true,
+                check: None,
+                active_flows: 2,
+            }],
+        };
+        let text = services(&[s]);
+        assert!(
+            text.starts_with("web6 [2001:db8:30::1]:80/tcp nat"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  [2001:db8:21::2]:8080 weight 1 up flows 2"),
+            "{text}"
+        );
+        let c = ConntrackStatus {
+            used_v6: 1,
+            capacity_v6: 16,
+            flows: vec![FlowStatus {
+                worker: 0,
+                protocol: 6,
+                client: "[2001:db8:20::2]:4000".into(),
+                vip: "[2001:db8:30::1]:80".into(),
+                backend: "[2001:db8:21::2]:8080".into(),
+                state: "Established".into(),
+                idle_ms: 5,
+                packets: 0,
+                kind: "nat".into(),
+                source: None,
+                tunnel: None,
+                offloaded: false,
+            }],
+            ..ConntrackStatus::default()
+        };
+        let text = conntrack(&c);
+        assert!(text.contains("ipv6 flows 1 of 16"), "{text}");
+        assert!(text.contains("Established idle 5 ms\n"), "{text}");
+    }
 }

@@ -19,9 +19,13 @@
 //!   { address = "198.18.2.1", port = 8080, weight = 1, check = "web1" },
 //! ]
 //! ```
+//!
+//! A service is IPv4 or IPv6 by its VIP; its backends and FullNAT pool are of the same family
+//! (translating between them is NAT64, not built), and an IPv6 service cannot use tunnel mode
+//! (IPv6 in IPv6, RFC 2473, not built).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +48,9 @@ pub struct DataplaneConfig {
     /// Conntrack entries per worker, allocated at start.
     #[serde(default = "default_conntrack")]
     pub conntrack_per_worker: u32,
+    /// IPv6 conntrack entries per worker (a table of their own), allocated at start.
+    #[serde(default = "default_conntrack_v6")]
+    pub conntrack_v6_per_worker: u32,
     /// Attach in generic (skb) mode even where the driver has native XDP.
     #[serde(default)]
     pub generic_xdp: bool,
@@ -101,6 +108,20 @@ fn default_conntrack() -> u32 {
     1 << 18
 }
 
+/// As the pure core's default: IPv6 tables start smaller, as IPv6 traffic usually is.
+fn default_conntrack_v6() -> u32 {
+    dataplane::pipeline::PipelineConfig::default().conntrack_v6_capacity
+}
+
+/// The pipeline configuration whose tables `dp` asks for (the start allocates them).
+pub fn table_config(dp: &DataplaneConfig) -> dataplane::pipeline::PipelineConfig {
+    dataplane::pipeline::PipelineConfig {
+        conntrack_capacity: dp.conntrack_per_worker,
+        conntrack_v6_capacity: dp.conntrack_v6_per_worker,
+        ..Default::default()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Protocol {
@@ -131,7 +152,8 @@ impl Protocol {
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     pub name: String,
-    pub vip: Ipv4Addr,
+    /// IPv4 or IPv6: the service's family.
+    pub vip: IpAddr,
     #[serde(default)]
     pub port: u16,
     pub protocol: Protocol,
@@ -188,7 +210,8 @@ fn default_scheduler() -> Scheduler {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendConfig {
-    pub address: Ipv4Addr,
+    /// Of the VIP's family.
+    pub address: IpAddr,
     #[serde(default)]
     pub port: u16,
     #[serde(default = "default_weight")]
@@ -237,18 +260,16 @@ pub fn host_memory() -> Option<HostMemory> {
 /// and filled at start, and more than the machine has can never start. (Whether they fit in
 /// what is free is for the start to say: a running data plane's own tables are not free.)
 fn check_table_memory(dp: &DataplaneConfig, total: u64, issues: &mut Issues) {
-    let cfg = dataplane::pipeline::PipelineConfig {
-        conntrack_capacity: dp.conntrack_per_worker,
-        ..Default::default()
-    };
-    let need = dataplane::pipeline::Pipeline::table_bytes(&cfg) * u64::from(dp.workers);
+    let need =
+        dataplane::pipeline::Pipeline::table_bytes(&table_config(dp)) * u64::from(dp.workers);
     if need > total {
         issues.push(
             KeyPath::root().key("dataplane").key("conntrack_per_worker"),
             format!(
-                "{} flows per worker for {} worker(s) need {} MiB of tables, more than this \
-                 machine's {} MiB of memory",
+                "{} IPv4 and {} IPv6 flows per worker for {} worker(s) need {} MiB of tables, \
+                 more than this machine's {} MiB of memory",
                 dp.conntrack_per_worker,
+                dp.conntrack_v6_per_worker,
                 dp.workers,
                 need >> 20,
                 total >> 20
@@ -265,8 +286,10 @@ fn check_table_memory(dp: &DataplaneConfig, total: u64, issues: &mut Issues) {
 fn max_flows_within(bytes: u64) -> u32 {
     let mut n: u32 = 16;
     while n < (1 << 26) {
+        // The IPv6 table at its smallest: the hint is about the IPv4 one.
         let cfg = dataplane::pipeline::PipelineConfig {
             conntrack_capacity: n * 2,
+            conntrack_v6_capacity: 16,
             ..Default::default()
         };
         if dataplane::pipeline::Pipeline::table_bytes(&cfg) > bytes {
@@ -326,6 +349,12 @@ pub fn validate(
                 "conntrack_per_worker must be 16 to 67108864",
                 None,
             );
+        } else if dp.conntrack_v6_per_worker < 16 || dp.conntrack_v6_per_worker > (1 << 24) {
+            issues.push(
+                root.key("conntrack_v6_per_worker"),
+                "conntrack_v6_per_worker must be 16 to 16777216",
+                None,
+            );
         } else if let Some(mem) = host_memory() {
             check_table_memory(dp, mem.total, issues);
         }
@@ -383,8 +412,19 @@ pub fn validate(
                 None,
             );
         }
-        if s.vip.is_unspecified() || s.vip.is_multicast() || s.vip.is_broadcast() {
+        if !unicast(s.vip) {
             issues.push(root.key("vip"), format!("{} cannot be a VIP", s.vip), None);
+        }
+        if s.vip.is_ipv6() && s.mode == Mode::Tunnel {
+            issues.push(
+                root.key("mode"),
+                "tunnel mode is IP in IP (RFC 2003): an IPv6 service cannot use it",
+                Some(
+                    "IPv6 in IPv6 tunnelling (RFC 2473) is not built yet: use mode = \"dr\" \
+                     for direct return on a shared segment, or \"nat\" or \"fullnat\""
+                        .into(),
+                ),
+            );
         }
         if s.persistence
             .is_some_and(|p| p.get().as_millis() > u128::from(u32::MAX / 2))
@@ -446,11 +486,23 @@ pub fn validate(
             } else if s.protocol != Protocol::Icmp && b.port == 0 {
                 issues.push(path.key("port"), "a TCP or UDP backend needs a port", None);
             }
-            if b.address.is_unspecified() || b.address.is_multicast() || b.address.is_broadcast() {
+            if !unicast(b.address) {
                 issues.push(
                     path.key("address"),
                     format!("{} cannot be a backend", b.address),
                     None,
+                );
+            } else if b.address.is_ipv6() != s.vip.is_ipv6() {
+                issues.push(
+                    path.key("address"),
+                    format!(
+                        "backend {} is {} but the VIP {} is {}",
+                        b.address,
+                        family(b.address),
+                        s.vip,
+                        family(s.vip)
+                    ),
+                    Some(family_hint(s.vip)),
                 );
             }
             if b.check.as_deref().is_some_and(str::is_empty) {
@@ -458,6 +510,32 @@ pub fn validate(
             }
         }
     }
+}
+
+/// Whether `a` can be a VIP or a backend's address.
+pub fn unicast(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(a) => !(a.is_unspecified() || a.is_multicast() || a.is_broadcast()),
+        IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast()),
+    }
+}
+
+pub fn family(a: IpAddr) -> &'static str {
+    if a.is_ipv6() {
+        "IPv6"
+    } else {
+        "IPv4"
+    }
+}
+
+/// The hint for an address of the other family than the VIP `vip`.
+pub fn family_hint(vip: IpAddr) -> String {
+    format!(
+        "a service's backends and pool are of its VIP's family; translating between IPv6 and \
+         IPv4 (NAT64) is not supported yet: use {} addresses, or a service with {} VIP",
+        family(vip),
+        if vip.is_ipv6() { "an IPv4" } else { "an IPv6" }
+    )
 }
 
 /// A NAT or FullNAT service whose VIP is announced over BGP without a VRRP gate is refused.
@@ -475,7 +553,7 @@ pub fn check_anycast_state(
         if s.mode.direct() {
             continue;
         }
-        let vip = std::net::IpAddr::V4(s.vip);
+        let vip = s.vip;
         let Some((ai, a)) = announce
             .iter()
             .enumerate()
@@ -623,6 +701,72 @@ mod tests {
         assert!(e[0].1.contains("bgp.announce[0]"), "{e:?}");
         assert!(errors(&text("dr", "")).is_empty());
         assert!(errors(&text("nat", "vrrp_instance = \"v\"\n")).is_empty());
+    }
+
+    #[test]
+    fn ipv6_services_and_pools() {
+        let text = format!(
+            "{BASE}conntrack_v6_per_worker = 4096\n\
+             [[snat.pool]]\nname = \"p6\"\naddresses = [\"2001:db8:9::1\", \"2001:db8:9::2\"]\n\
+             [[service]]\nname = \"web6\"\nvip = \"2001:db8:1::1\"\nport = 80\nprotocol = \"tcp\"\n\
+             mode = \"fullnat\"\npool = \"p6\"\nscheduler = \"round_robin\"\n\
+             backends = [{{ address = \"2001:db8:2::1\", port = 8080 }}, {{ address = \"2001:db8:2::2\", port = 8080 }}]\n\
+             [[service]]\nname = \"dr6\"\nvip = \"2001:db8:1::2\"\nport = 53\nprotocol = \"udp\"\n\
+             mode = \"dr\"\nbackends = [{{ address = \"2001:db8:2::3\" }}]\n\
+             [[service]]\nname = \"ping6\"\nvip = \"2001:db8:1::3\"\nprotocol = \"icmp\"\n\
+             backends = [{{ address = \"2001:db8:2::4\" }}]\n"
+        );
+        let cfg = parse_str(&text, Path::new("t.toml")).unwrap();
+        assert!(cfg.service[0].vip.is_ipv6());
+        assert!(cfg.snat.pool[0].is_v6());
+        assert_eq!(
+            cfg.dataplane.as_ref().unwrap().conntrack_v6_per_worker,
+            4096
+        );
+        let summary = crate::config::summary::summary(&cfg);
+        assert!(
+            summary.contains("web6         [2001:db8:1::1]:80/tcp"),
+            "{summary}"
+        );
+        // The default IPv6 table is the core's.
+        let dp = parse_str(BASE, Path::new("t.toml"))
+            .unwrap()
+            .dataplane
+            .unwrap();
+        assert_eq!(
+            dp.conntrack_v6_per_worker,
+            dataplane::pipeline::PipelineConfig::default().conntrack_v6_capacity
+        );
+        // A service that mixes families says every mismatch, each at its key.
+        let e = errors(&format!(
+            "{BASE}[[service]]\nname = \"web6\"\nvip = \"2001:db8:1::1\"\nport = 80\nprotocol = \"tcp\"\n\
+             backends = [{{ address = \"198.18.2.1\", port = 80 }}, {{ address = \"198.18.2.2\", port = 80 }}]\n"
+        ));
+        let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "service[0].backends[0].address",
+                "service[0].backends[1].address"
+            ]
+        );
+    }
+
+    #[test]
+    fn ipv6_tables_count_in_the_memory_check() {
+        let cfg = parse_str(BASE, Path::new("t.toml")).unwrap();
+        let mut dp = cfg.dataplane.unwrap();
+        dp.conntrack_per_worker = 1 << 10;
+        dp.conntrack_v6_per_worker = 1 << 24;
+        let mut issues = super::Issues::default();
+        // Two workers of 2^24 IPv6 flows: about 2 GiB each, though the IPv4 table is small.
+        super::check_table_memory(&dp, 2 << 30, &mut issues);
+        assert_eq!(issues.0.len(), 1, "{:?}", issues.0);
+        assert!(
+            issues.0[0].message.contains("16777216 IPv6 flows"),
+            "{:?}",
+            issues.0
+        );
     }
 
     #[test]

@@ -19,6 +19,9 @@
 //! timeouts = { tcp_established = "2h 4m", udp = "5m", icmp = "1m" }
 //! ```
 //!
+//! A pool is IPv4 or IPv6 by its addresses (never both). An IPv6 pool serves IPv6 FullNAT
+//! services only: the GRE tunnels and inside prefixes of the SNAT gateway are IPv4.
+//!
 //! The other end, when the appliance is the site's gateway: the site's inside prefixes reach
 //! everything outside them through the tunnel, and no pool names it.
 //!
@@ -34,7 +37,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use ipnetwork::Ipv4Network;
 use serde::de::{self, Deserializer, Visitor};
@@ -101,7 +104,8 @@ pub struct SnatConfig {
 #[serde(deny_unknown_fields)]
 pub struct PoolConfig {
     pub name: String,
-    pub addresses: Vec<Ipv4Addr>,
+    /// All IPv4 or all IPv6.
+    pub addresses: Vec<IpAddr>,
     #[serde(default)]
     pub ports: PortRange,
     #[serde(default)]
@@ -110,6 +114,21 @@ pub struct PoolConfig {
     pub sources: Vec<Ipv4Network>,
     #[serde(default)]
     pub timeouts: PoolTimeouts,
+}
+
+impl PoolConfig {
+    /// Whether this is an IPv6 pool (its first address is; validation keeps them all alike).
+    pub fn is_v6(&self) -> bool {
+        self.addresses.first().is_some_and(IpAddr::is_ipv6)
+    }
+
+    /// The IPv4 addresses (all of them, in an IPv4 pool).
+    pub fn v4(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.addresses.iter().filter_map(|a| match a {
+            IpAddr::V4(a) => Some(*a),
+            IpAddr::V6(_) => None,
+        })
+    }
 }
 
 /// A pool's flow timeouts. The defaults are the minimums of RFC 5382 (TCP: established 2 h
@@ -294,6 +313,13 @@ fn unicast(a: Ipv4Addr) -> bool {
     !(a.is_unspecified() || a.is_multicast() || a.is_broadcast() || a.is_loopback())
 }
 
+fn unicast_ip(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(a) => unicast(a),
+        IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast() || a.is_loopback()),
+    }
+}
+
 fn host_bits(issues: &mut Issues, at: KeyPath, net: &Ipv4Network) {
     if net.network() != net.ip() {
         issues.push(
@@ -437,9 +463,9 @@ pub fn validate(
         .filter(|t| t.role == TunnelRole::Site)
         .map(|t| t.name.as_str())
         .collect();
-    let vips: BTreeSet<Ipv4Addr> = services.iter().map(|s| s.vip).collect();
+    let vips: BTreeSet<IpAddr> = services.iter().map(|s| s.vip).collect();
     let mut pool_names = BTreeSet::new();
-    let mut addr_owner: BTreeMap<Ipv4Addr, &str> = BTreeMap::new();
+    let mut addr_owner: BTreeMap<IpAddr, &str> = BTreeMap::new();
     let mut tunnel_owner: BTreeMap<&str, &str> = BTreeMap::new();
     for (i, pool) in snat.pool.iter().enumerate() {
         let p = proot.index(i);
@@ -459,9 +485,21 @@ pub fn validate(
                 None,
             );
         }
+        let v6 = pool.is_v6();
         for (j, a) in pool.addresses.iter().enumerate() {
             let ap = p.key("addresses").index(j);
-            if !unicast(*a) {
+            if a.is_ipv6() != v6 {
+                issues.push(
+                    ap,
+                    format!(
+                        "{a} is {} but the pool's first address {} is {}",
+                        super::dataplane::family(*a),
+                        pool.addresses[0],
+                        super::dataplane::family(pool.addresses[0])
+                    ),
+                    Some("a pool is of one family: make two pools".into()),
+                );
+            } else if !unicast_ip(*a) {
                 issues.push(ap, format!("{a} cannot be a pool address"), None);
             } else if let Some(other) = addr_owner.insert(*a, &pool.name) {
                 issues.push(
@@ -488,9 +526,33 @@ pub fn validate(
                 Some("the default is \"1024-65535\"".into()),
             );
         }
+        if v6 && !pool.tunnels.is_empty() {
+            issues.push(
+                p.key("tunnels"),
+                "an IPv6 pool cannot serve GRE tunnels",
+                Some(
+                    "the SNAT gateway (GRE tunnels, inside prefixes) is IPv4 for now; an IPv6 \
+                     pool serves IPv6 fullnat services: remove `tunnels` or use an IPv4 pool"
+                        .into(),
+                ),
+            );
+        }
+        if v6 && !pool.sources.is_empty() {
+            issues.push(
+                p.key("sources"),
+                "an IPv6 pool cannot translate IPv4 inside prefixes",
+                Some(
+                    "the SNAT gateway is IPv4 for now; an IPv6 pool serves IPv6 fullnat \
+                     services: remove `sources` or use an IPv4 pool"
+                        .into(),
+                ),
+            );
+        }
         for (j, name) in pool.tunnels.iter().enumerate() {
             let tp = p.key("tunnels").index(j);
-            if site_tunnels.contains(&name.as_str()) {
+            if v6 {
+                // Said once above.
+            } else if site_tunnels.contains(&name.as_str()) {
                 issues.push(
                     tp,
                     format!("tunnel `{name}` is a site tunnel"),
@@ -555,6 +617,23 @@ pub fn validate(
                     .map(|c| format!("did you mean `{c}`?"))
                     .unwrap_or_else(|| "declare it as a [[snat.pool]]".into());
                 issues.push(sp.key("pool"), format!("unknown pool `{name}`"), Some(hint));
+            }
+            (_, Some(name)) => {
+                let pool = snat.pool.iter().find(|p| p.name == name);
+                if let Some(pool) = pool.filter(|p| !p.addresses.is_empty()) {
+                    if pool.is_v6() != s.vip.is_ipv6() {
+                        issues.push(
+                            sp.key("pool"),
+                            format!(
+                                "pool `{name}` is {} but the VIP {} is {}",
+                                super::dataplane::family(pool.addresses[0]),
+                                s.vip,
+                                super::dataplane::family(s.vip)
+                            ),
+                            Some(super::dataplane::family_hint(s.vip)),
+                        );
+                    }
+                }
             }
             _ => {}
         }

@@ -94,10 +94,9 @@ pub fn summary(cfg: &Config) -> String {
     for svc in &cfg.service {
         let _ = writeln!(
             s,
-            "  {:<12} {}:{}/{} {}, {} backend(s){}",
+            "  {:<12} {}/{} {}, {} backend(s){}",
             svc.name,
-            svc.vip,
-            svc.port,
+            std::net::SocketAddr::new(svc.vip, svc.port),
             svc.protocol.name(),
             svc.scheduler.name(),
             svc.backends.len(),

@@ -942,6 +942,96 @@ const CASES: &[Case] = &[
         key: "bond[0].key",
         says: "u16",
     },
+
+    Case {
+        name: "an IPv6 service with an IPv4 backend",
+        text: "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n[[service]]\nname = \"web6\"\n\
+               vip = \"2001:db8:1::1\"\nport = 80\nprotocol = \"tcp\"\n\
+               backends = [{ address = \"2001:db8:2::1\", port = 80 }, { address = \"198.18.2.1\", port = 80 }]\n",
+        line: 9,
+        column: 67,
+        key: "service[0].backends[1].address",
+        says: "(NAT64) is not supported yet",
+    },
+    Case {
+        name: "an IPv4 service with an IPv6 backend",
+        text: "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n[[service]]\nname = \"web\"\n\
+               vip = \"198.18.1.1\"\nport = 80\nprotocol = \"tcp\"\n\
+               backends = [{ address = \"2001:db8:2::1\", port = 80 }]\n",
+        line: 9,
+        column: 25,
+        key: "service[0].backends[0].address",
+        says: "backend 2001:db8:2::1 is IPv6 but the VIP 198.18.1.1 is IPv4",
+    },
+    Case {
+        name: "an IPv6 service in tunnel mode",
+        text: "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n[[service]]\nname = \"web6\"\n\
+               vip = \"2001:db8:1::1\"\nport = 80\nprotocol = \"tcp\"\nmode = \"tunnel\"\n\
+               backends = [{ address = \"2001:db8:2::1\" }]\n",
+        line: 9,
+        column: 8,
+        key: "service[0].mode",
+        says: "RFC 2473",
+    },
+    Case {
+        name: "an IPv6 fullnat service with an IPv4 pool",
+        text: "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n[[snat.pool]]\nname = \"p4\"\n\
+               addresses = [\"198.19.0.1\"]\n[[service]]\nname = \"web6\"\nvip = \"2001:db8:1::1\"\n\
+               port = 80\nprotocol = \"tcp\"\nmode = \"fullnat\"\npool = \"p4\"\n\
+               backends = [{ address = \"2001:db8:2::1\", port = 80 }]\n",
+        line: 13,
+        column: 8,
+        key: "service[0].pool",
+        says: "pool `p4` is IPv4 but the VIP 2001:db8:1::1 is IPv6",
+    },
+    Case {
+        name: "an IPv4 fullnat service with an IPv6 pool",
+        text: "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n[[snat.pool]]\nname = \"p6\"\n\
+               addresses = [\"2001:db8:9::1\"]\n[[service]]\nname = \"web\"\nvip = \"198.18.1.1\"\n\
+               port = 80\nprotocol = \"tcp\"\nmode = \"fullnat\"\npool = \"p6\"\n\
+               backends = [{ address = \"198.18.2.1\", port = 80 }]\n",
+        line: 13,
+        column: 8,
+        key: "service[0].pool",
+        says: "NAT64",
+    },
+    Case {
+        name: "a pool of both families",
+        text: "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n[[snat.pool]]\nname = \"p\"\n\
+               addresses = [\"2001:db8:9::1\", \"198.19.0.1\"]\n",
+        line: 6,
+        column: 31,
+        key: "snat.pool[0].addresses[1]",
+        says: "a pool is of one family",
+    },
+    Case {
+        name: "an IPv6 pool serving GRE tunnels",
+        text: "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n[[gre.tunnel]]\nname = \"a\"\n\
+               local = \"198.18.8.1\"\nremote = \"198.18.8.10\"\n[[snat.pool]]\nname = \"p6\"\n\
+               addresses = [\"2001:db8:9::1\"]\ntunnels = [\"a\"]\n",
+        line: 11,
+        column: 11,
+        key: "snat.pool[0].tunnels",
+        says: "the SNAT gateway (GRE tunnels, inside prefixes) is IPv4 for now",
+    },
+    Case {
+        name: "an IPv6 conntrack table out of range",
+        text: "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\nconntrack_v6_per_worker = 8\n",
+        line: 4,
+        column: 27,
+        key: "dataplane.conntrack_v6_per_worker",
+        says: "16 to 16777216",
+    },
+    Case {
+        name: "a multicast IPv6 VIP",
+        text: "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n[[service]]\nname = \"web6\"\n\
+               vip = \"ff02::1\"\nport = 80\nprotocol = \"tcp\"\n\
+               backends = [{ address = \"2001:db8:2::1\", port = 80 }]\n",
+        line: 6,
+        column: 7,
+        key: "service[0].vip",
+        says: "ff02::1 cannot be a VIP",
+    },
 ];
 
 #[test]

@@ -119,42 +119,13 @@ impl DataplaneHandle {
             return Vec::new();
         };
         let stats = Self::worker_stats(&v);
-        snap.services
+        let v4 = snap.services.iter().map(|s| service_status(s, &v, &stats));
+        let v6 = snap
+            .v6
+            .services
             .iter()
-            .map(|s| ServiceStatus {
-                name: s.name.clone(),
-                vip: s.vip.to_string(),
-                port: s.port,
-                protocol: match s.proto {
-                    6 => "tcp".into(),
-                    17 => "udp".into(),
-                    1 => "icmp".into(),
-                    p => p.to_string(),
-                },
-                scheduler: s.scheduler.name().to_string(),
-                persistence_ms: s.persistence_ms,
-                mode: match (s.direct, s.pool) {
-                    (Some(dataplane::snapshot::Direct::Routing), _) => "dr",
-                    (Some(dataplane::snapshot::Direct::Tunnel { .. }), _) => "tunnel",
-                    (None, Some(_)) => "fullnat",
-                    (None, None) => "nat",
-                }
-                .to_string(),
-                backends: s
-                    .backends
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| BackendStatus {
-                        address: b.addr.to_string(),
-                        port: b.port,
-                        weight: b.weight,
-                        up: b.up,
-                        check: v.checks.get(&(s.name.clone(), i)).cloned().flatten(),
-                        active_flows: stats.iter().map(|s| u64::from(s.active.get(b.id))).sum(),
-                    })
-                    .collect(),
-            })
-            .collect()
+            .map(|s| service_status(s, &v, &stats));
+        v4.chain(v6).collect()
     }
 
     fn gateway_stats(v: &View) -> Vec<Arc<GatewayStats>> {
@@ -197,18 +168,60 @@ impl DataplaneHandle {
         for (_, w) in &workers {
             // Idle workers answer within their poll timeout (50 ms).
             for _ in 0..100 {
-                if let Some((used, cap, flows)) =
-                    w.dump.lock().unwrap_or_else(|p| p.into_inner()).take()
-                {
-                    out.used += used;
-                    out.capacity += cap;
+                if let Some(d) = w.dump.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    out.used += d.used;
+                    out.capacity += d.capacity;
+                    out.used_v6 += d.used_v6;
+                    out.capacity_v6 += d.capacity_v6;
                     let room = (limit as usize).saturating_sub(out.flows.len());
-                    out.flows.extend(flows.into_iter().take(room));
+                    out.flows.extend(d.flows.into_iter().take(room));
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
         out
+    }
+}
+
+/// One service of either family as `appctl service` shows it.
+fn service_status<A: std::fmt::Display>(
+    s: &dataplane::snapshot::Service<A>,
+    v: &View,
+    stats: &[Arc<WorkerStats>],
+) -> ServiceStatus {
+    ServiceStatus {
+        name: s.name.clone(),
+        vip: s.vip.to_string(),
+        port: s.port,
+        protocol: match s.proto {
+            6 => "tcp".into(),
+            17 => "udp".into(),
+            // ICMP echo, or ICMPv6 echo for an IPv6 service.
+            1 | 58 => "icmp".into(),
+            p => p.to_string(),
+        },
+        scheduler: s.scheduler.name().to_string(),
+        persistence_ms: s.persistence_ms,
+        mode: match (s.direct, s.pool) {
+            (Some(dataplane::snapshot::Direct::Routing), _) => "dr",
+            (Some(dataplane::snapshot::Direct::Tunnel { .. }), _) => "tunnel",
+            (None, Some(_)) => "fullnat",
+            (None, None) => "nat",
+        }
+        .to_string(),
+        backends: s
+            .backends
+            .iter()
+            .enumerate()
+            .map(|(i, b)| BackendStatus {
+                address: b.addr.to_string(),
+                port: b.port,
+                weight: b.weight,
+                up: b.up,
+                check: v.checks.get(&(s.name.clone(), i)).cloned().flatten(),
+                active_flows: stats.iter().map(|s| u64::from(s.active.get(b.id))).sum(),
+            })
+            .collect(),
     }
 }

@@ -1,16 +1,17 @@
 //! The kernel's next hops for the fast path, kept current by rtnetlink: subscribe to
-//! RTNLGRP_NEIGH, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV4_IFADDR and RTNLGRP_LINK first, then dump, then
-//! apply notifications. The result is a `watch` that changes only when the view does, so the
+//! RTNLGRP_NEIGH (ARP and ND), RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV4_IFADDR,
+//! RTNLGRP_IPV6_IFADDR and RTNLGRP_LINK first, then dump, then apply notifications. The result is a `watch` that changes only when the view does, so the
 //! controller publishes a snapshot only then.
 //!
 //! Neighbours are applied message by message (they change often: every ARP state transition is a
 //! notification). Routes and addresses are re-dumped when a notification touches a data
 //! interface: the kernel removes IPv4 routes without RTM_DELROUTE when a link goes down or an
-//! address goes away, so a link or address event means "the routes may have changed silently".
+//! address goes away, so a link or address event means "the routes may have changed silently"
+//! (IPv6 is the same when a link goes down: its routes are flushed).
 //! If the socket overflows (ENOBUFS ends the stream) the monitor subscribes and dumps again.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -34,10 +35,10 @@ const RESUBSCRIBE: Duration = Duration::from_millis(100);
 
 /// Neighbours keyed by (interface index, address); the view's list is built from it.
 #[derive(Debug, Default)]
-struct Neighbours(BTreeMap<(u32, Ipv4Addr), MacAddr>);
+struct Neighbours(BTreeMap<(u32, IpAddr), MacAddr>);
 
 impl Neighbours {
-    fn set(&mut self, key: (u32, Ipv4Addr), mac: Option<MacAddr>) {
+    fn set(&mut self, key: (u32, IpAddr), mac: Option<MacAddr>) {
         match mac {
             Some(m) => {
                 self.0.insert(key, m);
@@ -49,7 +50,27 @@ impl Neighbours {
     }
 
     fn list(&self) -> Vec<(Ipv4Addr, MacAddr)> {
-        let mut v: Vec<_> = self.0.iter().map(|((_, a), m)| (*a, *m)).collect();
+        let mut v: Vec<_> = self
+            .0
+            .iter()
+            .filter_map(|((_, a), m)| match a {
+                IpAddr::V4(a) => Some((*a, *m)),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn list6(&self) -> Vec<(Ipv6Addr, MacAddr)> {
+        let mut v: Vec<_> = self
+            .0
+            .iter()
+            .filter_map(|((_, a), m)| match a {
+                IpAddr::V6(a) => Some((*a, *m)),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
         v.sort();
         v
     }
@@ -59,7 +80,7 @@ impl Neighbours {
 #[derive(Debug, PartialEq, Eq)]
 enum Effect {
     None,
-    Neighbour((u32, Ipv4Addr), Option<MacAddr>),
+    Neighbour((u32, IpAddr), Option<MacAddr>),
     /// Routes or local addresses of a data interface may have changed: dump them again.
     Redump,
 }
@@ -76,7 +97,9 @@ fn effect(msg: &RouteNetlinkMessage, ifaces: &[Iface]) -> Effect {
             None => Effect::None,
         },
         RouteNetlinkMessage::NewRoute(r) | RouteNetlinkMessage::DelRoute(r) => {
-            if kernel_view::route_of(r, ifaces).is_some() {
+            if kernel_view::route_of(r, ifaces).is_some()
+                || kernel_view::route6_of(r, ifaces).is_some()
+            {
                 Effect::Redump
             } else {
                 Effect::None
@@ -152,7 +175,9 @@ async fn subscribe_and_dump(
     let (mut conn, _handle, messages) = rtnetlink::new_multicast_connection(&[
         MulticastGroup::Neigh,
         MulticastGroup::Ipv4Route,
+        MulticastGroup::Ipv6Route,
         MulticastGroup::Ipv4Ifaddr,
+        MulticastGroup::Ipv6Ifaddr,
         MulticastGroup::Link,
     ])?;
     {
@@ -166,10 +191,14 @@ async fn subscribe_and_dump(
     for (k, m) in kernel_view::read_neighbours(nl, ifaces).await? {
         neighbours.set(k, Some(m));
     }
+    let (locals, locals6) = kernel_view::read_locals(nl, ifaces).await?;
     let view = KernelView {
         routes: kernel_view::read_routes(nl, ifaces).await?,
         neighbours: neighbours.list(),
-        locals: kernel_view::read_locals(nl, ifaces).await?,
+        locals,
+        routes6: kernel_view::read_routes6(nl, ifaces).await?,
+        neighbours6: neighbours.list6(),
+        locals6,
     };
     Ok((messages, neighbours, view))
 }
@@ -239,16 +268,22 @@ async fn follow(
         }
         let mut view = tx.borrow().clone();
         view.neighbours = neighbours.list();
+        view.neighbours6 = neighbours.list6();
         if redump {
             match (
                 kernel_view::read_routes(nl, ifaces).await,
+                kernel_view::read_routes6(nl, ifaces).await,
                 kernel_view::read_locals(nl, ifaces).await,
             ) {
-                (Ok(routes), Ok(locals)) => {
+                (Ok(routes), Ok(routes6), Ok((locals, locals6))) => {
                     view.routes = routes;
+                    view.routes6 = routes6;
                     view.locals = locals;
+                    view.locals6 = locals6;
                 }
-                (Err(e), _) | (_, Err(e)) => tracing::warn!("dumping routes and addresses: {e}"),
+                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                    tracing::warn!("dumping routes and addresses: {e}")
+                }
             }
         }
         tx.send_if_modified(|v| replace(v, view));
@@ -321,6 +356,16 @@ mod tests {
             RouteNetlinkMessage::DelNeighbour(neigh(7, NeighbourState::Reachable, mac)),
         );
         assert!(t.list().is_empty());
+        // ND entries are kept apart, in the IPv6 list.
+        let b: Ipv6Addr = "2001:db8:21::2".parse().unwrap();
+        let mut n6 = neigh(7, NeighbourState::Reachable, mac);
+        n6.attributes[0] = NeighbourAttribute::Destination(NeighbourAddress::Inet6(b));
+        apply(&mut t, RouteNetlinkMessage::NewNeighbour(n6.clone()));
+        assert!(t.list().is_empty());
+        assert_eq!(t.list6(), vec![(b, MacAddr(mac))]);
+        n6.header.state = NeighbourState::Incomplete;
+        apply(&mut t, RouteNetlinkMessage::NewNeighbour(n6));
+        assert!(t.list6().is_empty());
         // Other interfaces are not ours.
         assert_eq!(
             effect(

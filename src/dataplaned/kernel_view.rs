@@ -1,9 +1,10 @@
 //! What the fast path needs from the kernel's tables, read by rtnetlink dumps: the data
-//! interfaces' MACs and addresses, IPv4 routes through them, and their resolved neighbours.
+//! interfaces' MACs and addresses (both families), the IPv4 and IPv6 routes through them, and
+//! their resolved neighbours (ARP and ND entries alike).
 //! These are the dumps and message parsers; `kernel_monitor` keeps the view current from the
 //! kernel's multicast notifications.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use futures::TryStreamExt;
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo};
@@ -14,6 +15,7 @@ use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, Ro
 
 use crate::kernel::netlink::NetlinkError;
 use crate::kernel::Netlink;
+use dataplane::neighbours::v6::RouteV6;
 use dataplane::neighbours::Route;
 use dataplane::wire::MacAddr;
 
@@ -34,6 +36,12 @@ pub struct KernelView {
     pub neighbours: Vec<(Ipv4Addr, MacAddr)>,
     /// The host's own IPv4 addresses on the data interfaces.
     pub locals: Vec<Ipv4Addr>,
+    /// The IPv6 routes of the main table through the data interfaces.
+    pub routes6: Vec<RouteV6>,
+    /// Resolved IPv6 neighbours (ND) on the data interfaces.
+    pub neighbours6: Vec<(Ipv6Addr, MacAddr)>,
+    /// The host's own IPv6 addresses on the data interfaces, link-local ones included.
+    pub locals6: Vec<Ipv6Addr>,
 }
 
 const MAIN_TABLE: u32 = 254;
@@ -116,19 +124,52 @@ pub fn route_of(r: &RouteMessage, ifaces: &[Iface]) -> Option<Route> {
     })
 }
 
+/// The fast path's view of one IPv6 route: unicast, in the main table, out of a data interface.
+pub fn route6_of(r: &RouteMessage, ifaces: &[Iface]) -> Option<RouteV6> {
+    if r.header.kind != RouteType::Unicast {
+        return None;
+    }
+    let mut net = Ipv6Addr::UNSPECIFIED;
+    let (mut gateway, mut oif, mut table) = (None, None, u32::from(r.header.table));
+    let mut src = None;
+    for a in &r.attributes {
+        match a {
+            RouteAttribute::Destination(RouteAddress::Inet6(d)) => net = *d,
+            RouteAttribute::Gateway(RouteAddress::Inet6(g)) => gateway = Some(*g),
+            RouteAttribute::Oif(o) => oif = Some(*o),
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::PrefSource(RouteAddress::Inet6(s)) => src = Some(*s),
+            _ => {}
+        }
+    }
+    let iface = slot(ifaces, oif?)?;
+    (table == MAIN_TABLE).then_some(RouteV6 {
+        net,
+        prefix_len: r.header.destination_prefix_length,
+        gateway,
+        iface: iface as u16,
+        src,
+    })
+}
+
 /// A neighbour entry on a data interface: its key (interface index, address) and its MAC when
 /// the entry is usable (`None` when the kernel has no usable address for it: incomplete or
 /// failed, which for the fast path is the same as no entry).
 pub fn neighbour_of(
     n: &NeighbourMessage,
     ifaces: &[Iface],
-) -> Option<((u32, Ipv4Addr), Option<MacAddr>)> {
+) -> Option<((u32, IpAddr), Option<MacAddr>)> {
     slot(ifaces, n.header.ifindex)?;
     let mut addr = None;
     let mut mac = None;
     for a in &n.attributes {
         match a {
-            NeighbourAttribute::Destination(NeighbourAddress::Inet(d)) => addr = Some(*d),
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(d)) => {
+                addr = Some(IpAddr::V4(*d))
+            }
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(d)) => {
+                addr = Some(IpAddr::V6(*d))
+            }
             NeighbourAttribute::LinkLayerAddress(m) if m.len() == 6 => {
                 mac = Some(MacAddr([m[0], m[1], m[2], m[3], m[4], m[5]]))
             }
@@ -159,10 +200,23 @@ pub async fn read_routes(nl: &Netlink, ifaces: &[Iface]) -> Result<Vec<Route>, N
     Ok(routes.iter().filter_map(|r| route_of(r, ifaces)).collect())
 }
 
+pub async fn read_routes6(nl: &Netlink, ifaces: &[Iface]) -> Result<Vec<RouteV6>, NetlinkError> {
+    let routes: Vec<_> = nl
+        .handle()
+        .route()
+        .get(rtnetlink::RouteMessageBuilder::<Ipv6Addr>::new().build())
+        .execute()
+        .try_collect()
+        .await
+        .map_err(request("dumping IPv6 routes"))?;
+    Ok(routes.iter().filter_map(|r| route6_of(r, ifaces)).collect())
+}
+
+/// Both families' neighbours (the dump is AF_UNSPEC: ARP and ND entries).
 pub async fn read_neighbours(
     nl: &Netlink,
     ifaces: &[Iface],
-) -> Result<Vec<((u32, Ipv4Addr), MacAddr)>, NetlinkError> {
+) -> Result<Vec<((u32, IpAddr), MacAddr)>, NetlinkError> {
     let neighbours: Vec<_> = nl
         .handle()
         .neighbours()
@@ -178,25 +232,105 @@ pub async fn read_neighbours(
         .collect())
 }
 
-/// The host's own IPv4 addresses on the data interfaces, sorted.
-pub async fn read_locals(nl: &Netlink, ifaces: &[Iface]) -> Result<Vec<Ipv4Addr>, NetlinkError> {
-    let mut locals = Vec::new();
+/// The host's own IPv4 and IPv6 addresses on the data interfaces, sorted.
+pub async fn read_locals(
+    nl: &Netlink,
+    ifaces: &[Iface],
+) -> Result<(Vec<Ipv4Addr>, Vec<Ipv6Addr>), NetlinkError> {
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
     for i in ifaces {
         for a in nl.addresses(i.index).await? {
-            if let IpAddr::V4(v4) = a {
-                locals.push(v4);
+            match a {
+                IpAddr::V4(a) => v4.push(a),
+                IpAddr::V6(a) => v6.push(a),
             }
         }
     }
-    locals.sort();
-    Ok(locals)
+    v4.sort();
+    v6.sort();
+    Ok((v4, v6))
 }
 
 /// Makes the kernel resolve `addr` by sending it an empty UDP datagram to the discard port: the
 /// fast path never resolves addresses itself, and a backend nothing has talked to yet has no
 /// neighbour entry. The reply (if any) is the kernel's.
-pub fn provoke_resolution(addr: Ipv4Addr) {
-    if let Ok(s) = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) {
-        let _ = s.send_to(&[], (addr, 9));
+///
+/// For IPv6 the same datagram makes the kernel queue it and send a Neighbor Solicitation (RFC
+/// 4861, 7.2.2). A link-local next hop needs its interface: `scope` is its index (0 for a
+/// global address, which the routing table places).
+pub fn provoke_resolution(addr: IpAddr, scope: u32) {
+    match addr {
+        IpAddr::V4(a) => {
+            if let Ok(s) = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) {
+                let _ = s.send_to(&[], (a, 9));
+            }
+        }
+        IpAddr::V6(a) => {
+            if let Ok(s) = std::net::UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0)) {
+                let to = std::net::SocketAddrV6::new(a, 9, 0, scope_of(a, scope));
+                let _ = s.send_to(&[], to);
+            }
+        }
+    }
+}
+
+/// The scope id a datagram to `a` needs: the interface for a link-local address, else none.
+pub fn scope_of(a: Ipv6Addr, ifindex: u32) -> u32 {
+    if a.segments()[0] & 0xffc0 == 0xfe80 {
+        ifindex
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlink_packet_route::route::RouteHeader;
+    use netlink_packet_route::AddressFamily;
+
+    fn ifaces() -> Vec<Iface> {
+        vec![Iface {
+            name: "eth1".into(),
+            index: 7,
+            mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            mtu: 1500,
+            veth: false,
+        }]
+    }
+
+    fn route6(table: u8, kind: RouteType, oif: u32) -> RouteMessage {
+        let mut r = RouteMessage::default();
+        r.header = RouteHeader {
+            address_family: AddressFamily::Inet6,
+            destination_prefix_length: 0,
+            table,
+            kind,
+            ..RouteHeader::default()
+        };
+        r.attributes = vec![
+            RouteAttribute::Gateway(RouteAddress::Inet6("fe80::1".parse().unwrap())),
+            RouteAttribute::Oif(oif),
+        ];
+        r
+    }
+
+    #[test]
+    fn ipv6_routes_of_the_main_table_through_data_interfaces() {
+        let r = route6_of(&route6(254, RouteType::Unicast, 7), &ifaces()).unwrap();
+        assert_eq!(r.gateway, Some("fe80::1".parse().unwrap()));
+        assert_eq!(
+            (r.net, r.prefix_len, r.iface),
+            (Ipv6Addr::UNSPECIFIED, 0, 0)
+        );
+        // The IPv4 parser does not take it, nor does the IPv6 one take other tables, types or
+        // interfaces.
+        assert!(route_of(&route6(254, RouteType::Unicast, 7), &ifaces())
+            .is_some_and(|r| r.gateway.is_none()));
+        assert!(route6_of(&route6(255, RouteType::Unicast, 7), &ifaces()).is_none());
+        assert!(route6_of(&route6(254, RouteType::Multicast, 7), &ifaces()).is_none());
+        assert!(route6_of(&route6(254, RouteType::Unicast, 3), &ifaces()).is_none());
+        assert_eq!(scope_of("fe80::1".parse().unwrap(), 7), 7);
+        assert_eq!(scope_of("2001:db8::1".parse().unwrap(), 7), 0);
     }
 }

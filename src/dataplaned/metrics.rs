@@ -399,6 +399,15 @@ mod tests {
             text.contains(r#"appliance_dataplane_drops_total{worker="1",reason="no_backend"} 1"#)
         );
         assert!(text.contains(r#"appliance_dataplane_conntrack_flows{worker="1"} 3"#));
+        // The IPv6 path's drop reasons are labels like the rest.
+        for reason in ["bad_payload_length", "extension_header"] {
+            assert!(
+                text.contains(&format!(
+                    r#"appliance_dataplane_drops_total{{worker="1",reason="{reason}"}} 0"#
+                )),
+                "{text}"
+            );
+        }
         assert!(text.contains("appliance_dataplane_handoffs_total"));
     }
 

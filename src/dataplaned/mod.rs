@@ -250,9 +250,24 @@ impl Dataplane {
     /// Makes the kernel resolve the next hops the snapshot lacks; frames towards them are
     /// counted and dropped until the monitor brings the answer.
     fn resolve_missing(&self, running: &Running, cfg: &Config, dp: &DataplaneConfig) {
-        let missing = spec::unresolved(&spec_of(cfg, running, &self.verdicts, dp));
+        let (spec, spec6) = spec_of(cfg, running, &self.verdicts, dp);
+        let mut missing: Vec<std::net::IpAddr> = spec::unresolved(&spec)
+            .into_iter()
+            .map(Into::into)
+            .collect();
         for a in &missing {
-            kernel_view::provoke_resolution(*a);
+            kernel_view::provoke_resolution(*a, 0);
+        }
+        for a in spec::unresolved_v6(&spec6) {
+            // A link-local gateway is resolved on its route's interface.
+            let scope = spec6
+                .routes
+                .iter()
+                .find(|r| r.gateway == Some(a))
+                .and_then(|r| running.ifaces.get(usize::from(r.iface)))
+                .map_or(0, |i| i.index);
+            kernel_view::provoke_resolution(a.into(), scope);
+            missing.push(a.into());
         }
         self.handle.update(|v| {
             v.unresolved = missing.iter().map(|a| a.to_string()).collect();
@@ -290,15 +305,17 @@ impl Dataplane {
             Some(Ok(k)) => crate::syncd::ownership_seed(&k),
             _ => rand_seed(),
         };
+        let verdicts = verdicts_now(&self.verdicts);
         let spec = spec::build(
             &cfg.service,
             (&cfg.gre, &cfg.snat),
-            &verdicts_now(&self.verdicts),
+            &verdicts,
             &ifaces,
             &view,
             dp.workers,
             (hash_seed, dp.cluster_seed),
         );
+        let spec6 = spec::build_v6(&cfg.service, &cfg.snat, &verdicts, &view);
         let mut ports = Vec::new();
         let mut bonds: Vec<(Arc<crate::bondd::shared::BondShared>, u16, Vec<u32>)> = Vec::new();
         for (i, iface) in ifaces.iter().enumerate() {
@@ -323,7 +340,7 @@ impl Dataplane {
             let indexes = b.members.iter().map(|m| m.ifindex).collect();
             bonds.push((b.shared, i as u16, indexes));
         }
-        let first = Snapshot::build(&spec, None)?;
+        let first = Snapshot::build_with_v6(&spec, &spec6, None)?;
         let (publisher, subscriber) = snapshot::channel(first);
         // Every worker's tables before anything in the kernel changes: a size that cannot be
         // had refuses the start and leaves no map, program or socket behind.
@@ -344,6 +361,7 @@ impl Dataplane {
             (&cfg.gre, &cfg.snat),
             &view.locals,
         ))?;
+        // v6 steering: owned.set_keys_v6(&spec::owned_keys_v6(&spec6))?;
         owned.set_sources(&spec::source_prefixes(&cfg.gre, &cfg.snat))?;
 
         let workers_n = usize::from(dp.workers);
@@ -544,9 +562,9 @@ impl Dataplane {
     /// Publishes a snapshot of the current configuration, verdicts and kernel tables, and
     /// updates the owned keys.
     async fn republish(&self, running: &mut Running, cfg: &Config, dp: &DataplaneConfig) {
-        let spec = spec_of(cfg, running, &self.verdicts, dp);
+        let (spec, spec6) = spec_of(cfg, running, &self.verdicts, dp);
         let prev = running.publisher.current();
-        match Snapshot::build(&spec, Some(&prev)) {
+        match Snapshot::build_with_v6(&spec, &spec6, Some(&prev)) {
             Ok(s) => {
                 let generation = s.generation;
                 running.publisher.publish(s);
@@ -557,6 +575,7 @@ impl Dataplane {
                 )) {
                     tracing::error!("updating the steering keys: {e}");
                 }
+                // v6 steering: owned.set_keys_v6(&spec::owned_keys_v6(&spec6))?;
                 if let Err(e) = running
                     .owned
                     .set_sources(&spec::source_prefixes(&cfg.gre, &cfg.snat))
@@ -687,12 +706,14 @@ fn spec_of(
     running: &Running,
     verdicts: &Option<watch::Receiver<Verdicts>>,
     dp: &DataplaneConfig,
-) -> dataplane::snapshot::Spec {
+) -> (dataplane::snapshot::Spec, dataplane::snapshot::v6::SpecV6) {
     let prev = running.publisher.current();
-    spec::build(
+    let verdicts = verdicts_now(verdicts);
+    let spec6 = spec::build_v6(&cfg.service, &cfg.snat, &verdicts, &running.view);
+    let spec = spec::build(
         &cfg.service,
         (&cfg.gre, &cfg.snat),
-        &verdicts_now(verdicts),
+        &verdicts,
         &running.ifaces,
         &running.view,
         dp.workers,
@@ -703,7 +724,8 @@ fn spec_of(
                 .as_ref()
                 .map_or(dp.cluster_seed, |d| d.cluster_seed),
         ),
-    )
+    );
+    (spec, spec6)
 }
 
 /// A seed nobody outside can guess, so hash tables cannot be attacked with colliding flows.
@@ -712,6 +734,7 @@ fn pipeline_config(dp: &DataplaneConfig, id: u16, hash_seed: u64) -> PipelineCon
     PipelineConfig {
         worker: id,
         conntrack_capacity: dp.conntrack_per_worker,
+        conntrack_v6_capacity: dp.conntrack_v6_per_worker,
         local_seed: hash_seed ^ u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15),
         ..PipelineConfig::default()
     }
@@ -728,8 +751,11 @@ fn allocate_pipelines(dp: &DataplaneConfig, hash_seed: u64) -> anyhow::Result<Ve
     if let Some(mem) = crate::config::dataplane::host_memory() {
         if need > mem.available {
             anyhow::bail!(
-                "conntrack_per_worker = {} needs {} MiB of tables for {} worker(s), but only {} MiB                  of memory is available: lower dataplane.conntrack_per_worker",
+                "conntrack_per_worker = {} and conntrack_v6_per_worker = {} need {} MiB of tables \
+                 for {} worker(s), but only {} MiB of memory is available: lower \
+                 dataplane.conntrack_per_worker or dataplane.conntrack_v6_per_worker",
                 dp.conntrack_per_worker,
+                dp.conntrack_v6_per_worker,
                 need >> 20,
                 dp.workers,
                 mem.available >> 20
@@ -741,8 +767,10 @@ fn allocate_pipelines(dp: &DataplaneConfig, hash_seed: u64) -> anyhow::Result<Ve
         .map(|c| {
             Pipeline::try_new(c).map_err(|e| {
                 anyhow::anyhow!(
-                    "conntrack_per_worker = {}: {e}: lower dataplane.conntrack_per_worker",
-                    dp.conntrack_per_worker
+                    "conntrack_per_worker = {}, conntrack_v6_per_worker = {}: {e}: lower \
+                     dataplane.conntrack_per_worker or dataplane.conntrack_v6_per_worker",
+                    dp.conntrack_per_worker,
+                    dp.conntrack_v6_per_worker
                 )
             })
         })

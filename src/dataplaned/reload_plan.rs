@@ -184,7 +184,7 @@ impl Named {
             .iter()
             .map(|b| {
                 (
-                    format!("{}:{}", b.address, b.port),
+                    std::net::SocketAddr::new(b.address, b.port).to_string(),
                     serde_json::to_value(b).unwrap_or_default(),
                 )
             })

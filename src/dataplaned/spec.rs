@@ -2,15 +2,16 @@
 //! the steering program's owned keys. Pure functions, tested without a kernel.
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::kernel_view::{Iface, KernelView};
 use crate::config::dataplane::Mode;
 use crate::config::dataplane::{Protocol, ServiceConfig};
-use crate::config::gateway::{GreConfig, SnatConfig};
+use crate::config::gateway::{GreConfig, PoolConfig, SnatConfig};
 use crate::dataplaned::xdp::steer::OwnedKey;
 use crate::verdicts::Verdicts;
 use dataplane::gateway::{PoolSpec, TunnelSpec};
+use dataplane::snapshot::v6::{PoolSpecV6, ServiceSpecV6, SpecV6};
 use dataplane::snapshot::{BackendSpec, Direct, InterfaceSpec, ServiceSpec, Spec};
 
 /// A backend without a check is always up; one with a check is up only while its check's
@@ -22,12 +23,42 @@ pub fn backend_up(check: Option<&str>, verdicts: &Verdicts) -> bool {
     }
 }
 
+/// The pools of one family, in file order: a spec's pool index is a position in this list (the
+/// IPv4 spec holds the IPv4 pools, the IPv6 spec the IPv6 ones).
+fn pools_of(snat: &SnatConfig, v6: bool) -> impl Iterator<Item = &PoolConfig> {
+    snat.pool.iter().filter(move |p| p.is_v6() == v6)
+}
+
+/// The index of the pool `name` among the pools of its family.
+fn pool_index(snat: &SnatConfig, name: &str, v6: bool) -> Option<u16> {
+    pools_of(snat, v6)
+        .position(|p| p.name == name)
+        .map(|i| i as u16)
+}
+
+/// The per-service backend address and port, as the snapshot takes them.
+fn backend_port(s: &ServiceConfig, b: &crate::config::dataplane::BackendConfig) -> u16 {
+    if s.protocol == Protocol::Icmp {
+        0
+    } else if s.mode.direct() {
+        s.port
+    } else {
+        b.port
+    }
+}
+
+fn persistence_ms(s: &ServiceConfig) -> u32 {
+    s.persistence.map_or(0, |p| {
+        p.get().as_millis().min(u128::from(u32::MAX / 2)) as u32
+    })
+}
+
 /// The SNAT gateway's part of a spec: tunnels name their pool by index (a pool lists the
-/// tunnels it serves), services their FullNAT pool.
+/// tunnels it serves), services their FullNAT pool. IPv4 pools only: IPv6 pools are in
+/// [`build_v6`].
 pub fn gateway(gre: &GreConfig, snat: &SnatConfig) -> (Vec<TunnelSpec>, Vec<PoolSpec>) {
     let pool_of = |tunnel: &str| {
-        snat.pool
-            .iter()
+        pools_of(snat, false)
             .position(|p| p.tunnels.iter().any(|t| t == tunnel))
             .map(|i| i as u16)
     };
@@ -44,12 +75,10 @@ pub fn gateway(gre: &GreConfig, snat: &SnatConfig) -> (Vec<TunnelSpec>, Vec<Pool
             inside: t.inside.iter().map(|n| (n.network(), n.prefix())).collect(),
         })
         .collect();
-    let pools = snat
-        .pool
-        .iter()
+    let pools = pools_of(snat, false)
         .map(|p| PoolSpec {
             name: p.name.clone(),
-            addrs: p.addresses.clone(),
+            addrs: p.v4().collect(),
             ports: (p.ports.lo, p.ports.hi),
             timeouts: p.timeouts.to_timeouts(),
             sources: p
@@ -76,36 +105,35 @@ pub fn build(
         locals: view.locals.clone(),
         services: services
             .iter()
-            .map(|s| ServiceSpec {
+            .filter_map(|s| match s.vip {
+                IpAddr::V4(vip) => Some((s, vip)),
+                IpAddr::V6(_) => None,
+            })
+            .map(|(s, vip)| ServiceSpec {
                 name: s.name.clone(),
-                vip: s.vip,
+                vip,
                 port: s.port,
                 proto: s.protocol.number(),
                 scheduler: s.scheduler,
-                persistence_ms: s.persistence.map_or(0, |p| {
-                    p.get().as_millis().min(u128::from(u32::MAX / 2)) as u32
-                }),
+                persistence_ms: persistence_ms(s),
                 backends: s
                     .backends
                     .iter()
-                    .map(|b| BackendSpec {
-                        addr: b.address,
-                        port: if s.protocol == Protocol::Icmp {
-                            0
-                        } else if s.mode.direct() {
-                            s.port
-                        } else {
-                            b.port
-                        },
-                        weight: b.weight,
-                        up: backend_up(b.check.as_deref(), verdicts),
+                    .filter_map(|b| match b.address {
+                        IpAddr::V4(addr) => Some(BackendSpec {
+                            addr,
+                            port: backend_port(s, b),
+                            weight: b.weight,
+                            up: backend_up(b.check.as_deref(), verdicts),
+                        }),
+                        // Refused by validation; never in a running configuration.
+                        IpAddr::V6(_) => None,
                     })
                     .collect(),
                 pool: s
                     .pool
                     .as_ref()
-                    .and_then(|name| gw.1.pool.iter().position(|p| &p.name == name))
-                    .map(|i| i as u16),
+                    .and_then(|name| pool_index(gw.1, name, false)),
                 direct: match s.mode {
                     Mode::Dr => Some(Direct::Routing),
                     Mode::Tunnel => Some(Direct::Tunnel {
@@ -133,7 +161,64 @@ pub fn build(
     }
 }
 
-/// What the steering program must send to the data plane.
+/// The IPv6 half of the spec: the IPv6 services (backends gated by their checks exactly as
+/// IPv4's), the IPv6 pools, and the kernel's IPv6 routes, neighbours and addresses. The family
+/// rule is the snapshot's to enforce (`BuildError::FamilyMismatch`); configuration validation
+/// refuses mixed services before they get here.
+pub fn build_v6(
+    services: &[ServiceConfig],
+    snat: &SnatConfig,
+    verdicts: &Verdicts,
+    view: &KernelView,
+) -> SpecV6 {
+    SpecV6 {
+        services: services
+            .iter()
+            .filter(|s| s.vip.is_ipv6())
+            .map(|s| ServiceSpecV6 {
+                name: s.name.clone(),
+                vip: s.vip,
+                port: s.port,
+                proto: match s.protocol {
+                    // An IPv6 echo service: ICMPv6.
+                    Protocol::Icmp => dataplane::wire::proto::ICMPV6,
+                    p => p.number(),
+                },
+                scheduler: s.scheduler,
+                persistence_ms: persistence_ms(s),
+                backends: s
+                    .backends
+                    .iter()
+                    .map(|b| BackendSpec {
+                        addr: b.address,
+                        port: backend_port(s, b),
+                        weight: b.weight,
+                        up: backend_up(b.check.as_deref(), verdicts),
+                    })
+                    .collect(),
+                pool: s
+                    .pool
+                    .as_ref()
+                    .and_then(|name| pool_index(snat, name, true)),
+                // Tunnel mode is refused for IPv6 by validation.
+                direct_routing: s.mode == Mode::Dr,
+            })
+            .collect(),
+        pools: pools_of(snat, true)
+            .map(|p| PoolSpecV6 {
+                name: p.name.clone(),
+                addrs: p.addresses.clone(),
+                ports: (p.ports.lo, p.ports.hi),
+            })
+            .collect(),
+        routes: view.routes6.clone(),
+        neighbours: view.neighbours6.clone(),
+        locals: view.locals6.clone(),
+    }
+}
+
+/// What the steering program must send to the data plane (IPv4; the IPv6 keys are
+/// `owned_keys_v6`).
 pub fn owned_keys(
     services: &[ServiceConfig],
     gw: (&GreConfig, &SnatConfig),
@@ -144,24 +229,30 @@ pub fn owned_keys(
         keys.insert(OwnedKey::gre_remote(t.remote));
     }
     for p in &gw.1.pool {
-        for a in &p.addresses {
-            keys.insert(OwnedKey::pool(*a));
+        for a in p.v4() {
+            keys.insert(OwnedKey::pool(a));
         }
     }
     for s in services {
+        let IpAddr::V4(vip) = s.vip else {
+            continue;
+        };
         let p = s.protocol.number();
-        keys.insert(OwnedKey::service(s.vip, s.port, p));
+        keys.insert(OwnedKey::service(vip, s.port, p));
         // Backends of a direct-return service answer clients themselves, never through us.
         if s.mode.direct() {
             continue;
         }
         for b in &s.backends {
+            let IpAddr::V4(addr) = b.address else {
+                continue;
+            };
             let port = if s.protocol == Protocol::Icmp {
                 0
             } else {
                 b.port
             };
-            keys.insert(OwnedKey::backend(b.address, port, p));
+            keys.insert(OwnedKey::backend(addr, port, p));
         }
     }
     for a in locals {
@@ -214,6 +305,29 @@ pub fn unresolved(spec: &Spec) -> Vec<Ipv4Addr> {
     want.difference(&known).copied().collect()
 }
 
+/// The IPv6 next hops the fast path needs but the kernel has not resolved: on-link backends
+/// and route gateways (link-local ones included: the usual IPv6 default route).
+pub fn unresolved_v6(spec: &SpecV6) -> Vec<Ipv6Addr> {
+    let known: BTreeSet<Ipv6Addr> = spec.neighbours.iter().map(|(a, _)| *a).collect();
+    let mut want: BTreeSet<Ipv6Addr> = spec.routes.iter().filter_map(|r| r.gateway).collect();
+    for b in spec.services.iter().flat_map(|s| &s.backends) {
+        let IpAddr::V6(addr) = b.addr else { continue };
+        let on_link = spec.routes.iter().any(|r| {
+            r.gateway.is_none() && {
+                let mask = match r.prefix_len.min(128) {
+                    0 => 0,
+                    n => u128::MAX << (128 - u32::from(n)),
+                };
+                (u128::from(addr) ^ u128::from(r.net)) & mask == 0
+            }
+        });
+        if on_link {
+            want.insert(addr);
+        }
+    }
+    want.difference(&known).copied().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -229,7 +343,7 @@ mod tests {
     fn services() -> Vec<ServiceConfig> {
         vec![ServiceConfig {
             name: "web".into(),
-            vip: Ipv4Addr::new(198, 18, 1, 1),
+            vip: Ipv4Addr::new(198, 18, 1, 1).into(),
             port: 80,
             protocol: Protocol::Tcp,
             scheduler: Scheduler::Maglev,
@@ -239,13 +353,13 @@ mod tests {
             tunnel_source: None,
             backends: vec![
                 BackendConfig {
-                    address: Ipv4Addr::new(198, 18, 2, 1),
+                    address: Ipv4Addr::new(198, 18, 2, 1).into(),
                     port: 8080,
                     weight: 1,
                     check: None,
                 },
                 BackendConfig {
-                    address: Ipv4Addr::new(198, 18, 2, 2),
+                    address: Ipv4Addr::new(198, 18, 2, 2).into(),
                     port: 8080,
                     weight: 1,
                     check: Some("b2".into()),
@@ -308,6 +422,7 @@ mod tests {
             }],
             neighbours: vec![(Ipv4Addr::new(198, 18, 2, 1), MacAddr([2, 0, 0, 0, 0, 1]))],
             locals: vec![],
+            ..KernelView::default()
         };
         let spec = build(
             &services(),
@@ -319,6 +434,92 @@ mod tests {
             (0, 0),
         );
         assert_eq!(unresolved(&spec), [Ipv4Addr::new(198, 18, 2, 2)]);
+    }
+
+    #[test]
+    fn ipv6_services_pools_and_next_hops() {
+        use dataplane::neighbours::v6::RouteV6;
+        let text = "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n\
+            [[snat.pool]]\nname = \"p4\"\naddresses = [\"198.19.0.9\"]\n\
+            [[snat.pool]]\nname = \"p6\"\naddresses = [\"2001:db8:9::1\"]\nports = \"2000-2999\"\n\
+            [[service]]\nname = \"web\"\nvip = \"198.18.1.1\"\nport = 80\nprotocol = \"tcp\"\n\
+            mode = \"fullnat\"\npool = \"p4\"\nbackends = [{ address = \"198.18.2.1\", port = 80 }]\n\
+            [[service]]\nname = \"web6\"\nvip = \"2001:db8:1::1\"\nport = 80\nprotocol = \"tcp\"\n\
+            mode = \"fullnat\"\npool = \"p6\"\nbackends = [\
+              { address = \"2001:db8:2::1\", port = 8080 },\
+              { address = \"2001:db8:2::2\", port = 8080, check = \"b2\" }]\n\
+            [[service]]\nname = \"ping6\"\nvip = \"2001:db8:1::1\"\nprotocol = \"icmp\"\n\
+            backends = [{ address = \"2001:db8:3::1\" }]\n\
+            [checks.b2]\ntype = \"tcp\"\ntarget = \"[2001:db8:2::2]:8080\"\n";
+        let cfg = crate::config::parse_str(text, std::path::Path::new("t.toml")).unwrap();
+        let gw: Ipv6Addr = "fe80::1".parse().unwrap();
+        let view = KernelView {
+            routes6: vec![
+                RouteV6 {
+                    net: "2001:db8:2::".parse().unwrap(),
+                    prefix_len: 64,
+                    gateway: None,
+                    iface: 0,
+                    src: None,
+                },
+                RouteV6 {
+                    net: Ipv6Addr::UNSPECIFIED,
+                    prefix_len: 0,
+                    gateway: Some(gw),
+                    iface: 0,
+                    src: None,
+                },
+            ],
+            neighbours6: vec![(
+                "2001:db8:2::1".parse().unwrap(),
+                MacAddr([2, 0, 0, 0, 0, 1]),
+            )],
+            locals6: vec!["2001:db8:2::fe".parse().unwrap()],
+            ..KernelView::default()
+        };
+        let none: Verdicts = Arc::new(BTreeMap::new());
+        let spec = build(
+            &cfg.service,
+            (&cfg.gre, &cfg.snat),
+            &none,
+            &[],
+            &view,
+            1,
+            (0, 0),
+        );
+        let spec6 = build_v6(&cfg.service, &cfg.snat, &none, &view);
+        // Each family's pools are indexed apart.
+        assert_eq!(spec.services.len(), 1);
+        assert_eq!(spec.services[0].pool, Some(0));
+        assert_eq!(spec.pools.len(), 1);
+        assert_eq!(spec6.services.len(), 2);
+        assert_eq!(spec6.services[0].pool, Some(0));
+        assert_eq!(spec6.pools[0].ports, (2000, 2999));
+        assert_eq!(spec6.services[1].proto, dataplane::wire::proto::ICMPV6);
+        assert_eq!(spec6.services[1].backends[0].port, 0);
+        // Health gates IPv6 backends as IPv4 ones.
+        let up: Vec<bool> = spec6.services[0].backends.iter().map(|b| b.up).collect();
+        assert_eq!(up, [true, false]);
+        let mut m = BTreeMap::new();
+        m.insert(
+            "b2".to_string(),
+            Verdict {
+                up: true,
+                weight: None,
+            },
+        );
+        let spec6_up = build_v6(&cfg.service, &cfg.snat, &Arc::new(m), &view);
+        assert!(spec6_up.services[0].backends[1].up);
+        assert_eq!(spec6.locals, view.locals6);
+        // The on-link backend without an entry and the link-local gateway are wanted; the
+        // backend behind the gateway is not (its next hop is the gateway).
+        let missing = unresolved_v6(&spec6);
+        assert_eq!(missing, ["2001:db8:2::2".parse().unwrap(), gw]);
+        // The IPv4 steering keys leave IPv6 services out.
+        let keys = owned_keys(&cfg.service, (&cfg.gre, &cfg.snat), &[]);
+        assert!(keys.contains(&OwnedKey::pool(Ipv4Addr::new(198, 19, 0, 9))));
+        assert_eq!(keys.len(), 3, "{keys:?}");
+        dataplane::snapshot::Snapshot::build_with_v6(&spec, &spec6, None).unwrap();
     }
 
     #[test]

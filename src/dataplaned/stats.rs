@@ -58,12 +58,21 @@ impl ActiveFlows {
     /// The counts of every backend of the worker's snapshot.
     pub fn collect(pipeline: &Pipeline, snap: &Snapshot) -> ActiveFlows {
         let mut v = Vec::new();
-        for b in snap.services.iter().flat_map(|s| &s.backends) {
-            let i = usize::from(b.id);
+        let v4 = snap
+            .services
+            .iter()
+            .flat_map(|s| s.backends.iter().map(|b| b.id));
+        let v6 = snap
+            .v6
+            .services
+            .iter()
+            .flat_map(|s| s.backends.iter().map(|b| b.id));
+        for id in v4.chain(v6) {
+            let i = usize::from(id);
             if v.len() <= i {
                 v.resize(i + 1, 0);
             }
-            v[i] = pipeline.sched().active(b.id);
+            v[i] = pipeline.sched().active(id);
         }
         ActiveFlows(v)
     }

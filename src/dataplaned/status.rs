@@ -113,6 +113,11 @@ pub struct FlowStatus {
 pub struct ConntrackStatus {
     pub used: u64,
     pub capacity: u64,
+    /// The IPv6 tables (one per worker, beside the IPv4 ones).
+    #[serde(default)]
+    pub used_v6: u64,
+    #[serde(default)]
+    pub capacity_v6: u64,
     /// Up to the requested number of flows, per worker in table order.
     pub flows: Vec<FlowStatus>,
 }

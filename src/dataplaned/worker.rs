@@ -79,7 +79,7 @@ pub struct WorkerShared {
     /// answers between batches, off the packet path.
     pub dump_request: AtomicBool,
     pub dump_limit: AtomicU32,
-    pub dump: Mutex<Option<(u64, u64, Vec<FlowStatus>)>>,
+    pub dump: Mutex<Option<Dump>>,
 }
 
 pub struct Socket {
@@ -402,6 +402,9 @@ impl Worker {
                 }
                 self.shared.stats.publish_counters(pipeline.counters());
                 resolver.ask(pipeline.take_unresolved(), clock);
+                resolver.ask_v6(pipeline.take_unresolved_v6(), clock, |a| {
+                    link_scope(&snap, a)
+                });
             }
             if let Some(sync) = &self.sync {
                 sync_waiting |= sync.pending();
@@ -494,7 +497,70 @@ impl Worker {
                 tunnel: snap.gw.tunnel(e.zone).map(|t| t.name.clone()),
             })
             .collect();
-        *self.shared.dump.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((u64::from(ct.used()), u64::from(ct.capacity()), flows));
+        let mut flows: Vec<FlowStatus> = flows;
+        let ct6 = pipeline.conntrack_v6();
+        let room = limit.saturating_sub(flows.len());
+        flows.extend(ct6.iter().take(room).map(|e| {
+            let at = |a: std::net::Ipv6Addr, p: u16| std::net::SocketAddrV6::new(a, p, 0, 0);
+            FlowStatus {
+                worker: self.id,
+                protocol: e.proto,
+                client: at(e.client, e.client_port).to_string(),
+                vip: at(e.vip, e.vip_port).to_string(),
+                backend: at(e.backend, e.backend_port).to_string(),
+                state: format!("{:?}", e.state()),
+                idle_ms: now.wrapping_sub(e.last_seen),
+                // IPv6 entries keep no packet count (and are never offloaded).
+                packets: 0,
+                offloaded: false,
+                kind: e.kind().name().to_string(),
+                source: match e.kind() {
+                    Kind::FullNat => Some(at(e.local, e.local_port).to_string()),
+                    _ => None,
+                },
+                tunnel: None,
+            }
+        }));
+        *self.shared.dump.lock().unwrap_or_else(|p| p.into_inner()) = Some(Dump {
+            used: u64::from(ct.used()),
+            capacity: u64::from(ct.capacity()),
+            used_v6: u64::from(ct6.used()),
+            capacity_v6: u64::from(ct6.capacity()),
+            flows,
+        });
     }
+}
+
+/// One worker's answer to a conntrack listing: both tables' fill and up to the limit of flows,
+/// IPv4 first.
+#[derive(Debug, Default)]
+pub struct Dump {
+    pub used: u64,
+    pub capacity: u64,
+    pub used_v6: u64,
+    pub capacity_v6: u64,
+    pub flows: Vec<FlowStatus>,
+}
+
+/// The interface index a link-local IPv6 next hop `a` is reached on: that of the route whose
+/// gateway it is, by the interface's name (a rare lookup: only for a missing link-local MAC,
+/// at most every 200 ms per address).
+fn link_scope(snap: &dataplane::snapshot::Snapshot, a: std::net::Ipv6Addr) -> u32 {
+    let Some(r) = snap
+        .v6
+        .next_hops
+        .routes()
+        .iter()
+        .find(|r| r.gateway == Some(a))
+    else {
+        return 0;
+    };
+    let Some(i) = snap.interfaces.get(usize::from(r.iface)) else {
+        return 0;
+    };
+    let Ok(name) = std::ffi::CString::new(i.name.as_str()) else {
+        return 0;
+    };
+    // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
+    unsafe { libc::if_nametoindex(name.as_ptr()) }
 }

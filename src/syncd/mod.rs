@@ -98,9 +98,10 @@ pub fn settings(cfg: &Config, ownership_seed: u64) -> session_sync::Settings {
             .snat
             .pool
             .iter()
+            // Session sync carries IPv4 flows only: IPv6 pools have no ranges to agree on.
             .flat_map(|p| {
-                p.addresses.iter().map(|a| session_sync::PoolRange {
-                    addr: *a,
+                p.v4().map(|a| session_sync::PoolRange {
+                    addr: a,
                     port_lo: p.ports.lo,
                     port_hi: p.ports.hi,
                 })

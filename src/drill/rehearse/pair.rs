@@ -121,10 +121,8 @@ pub fn used_addresses(c: &Config) -> Used {
         v.unicast_peers.iter().for_each(|a| u.insert(*a));
     }
     for s in &c.service {
-        u.insert(IpAddr::V4(s.vip));
-        s.backends
-            .iter()
-            .for_each(|b| u.insert(IpAddr::V4(b.address)));
+        u.insert(s.vip);
+        s.backends.iter().for_each(|b| u.insert(b.address));
         if let Some(t) = s.tunnel_source {
             u.insert(IpAddr::V4(t));
         }
@@ -153,7 +151,7 @@ pub fn used_addresses(c: &Config) -> Used {
         u.insert(IpAddr::V4(t.remote));
     }
     for p in &c.snat.pool {
-        p.addresses.iter().for_each(|a| u.insert(IpAddr::V4(*a)));
+        p.addresses.iter().for_each(|a| u.insert(*a));
     }
     u
 }

@@ -38,3 +38,31 @@ pub fn serve_http(lab: &Lab, ns: &Netns, name: &str) -> Proc {
     .unwrap();
     server
 }
+
+/// [`serve_http`] on IPv6 (`--bind ::`), with a 4 MiB `/big` beside `/who` for downloads larger
+/// than any path MTU.
+pub fn serve_http6(lab: &Lab, ns: &Netns, name: &str) -> Proc {
+    let root = lab.artifact_path(&format!("www-{name}"));
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("who"), name).unwrap();
+    std::fs::write(root.join("big"), vec![b'x'; 4 << 20]).unwrap();
+    let server = ns
+        .process(
+            &format!("http-{name}"),
+            &["python3", "-m", "http.server", "--bind", "::", "8080"],
+        )
+        .current_dir(&root)
+        .spawn();
+    wait_until(
+        "backend HTTP server listening on IPv6",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || {
+            ns.exec(&["curl", "-s", "--max-time", "1", "http://[::1]:8080/who"])
+                .status
+                .success()
+        },
+    )
+    .unwrap();
+    server
+}

@@ -247,7 +247,7 @@ impl Planner {
                 }
                 for b in &s.backends {
                     let key = format!("service \"{}\" backend {}", s.name, b.address);
-                    let ip = IpAddr::V4(b.address);
+                    let ip = b.address;
                     let Some(h) = self.host_at(&f, &key, ip, Role::Backend, nodes, segments, hosts)
                     else {
                         continue;
@@ -491,7 +491,8 @@ impl Planner {
                 let Some(to) = hosts[c].first_v4() else {
                     continue;
                 };
-                if !self.route_back(n, &pool.name, &pool.addresses, hosts, c) {
+                let v4: Vec<_> = pool.v4().collect();
+                if !self.route_back(n, &pool.name, &v4, hosts, c) {
                     continue;
                 }
                 let src = IpNetwork::V4(pool.sources[0]);
@@ -527,7 +528,7 @@ impl Planner {
                 out.push(SnatPlan {
                     pool: pool.name.clone(),
                     host: h,
-                    addrs: pool.addresses.clone(),
+                    addrs: v4,
                     to,
                 });
             }

@@ -101,11 +101,10 @@ impl Planner {
     pub(super) fn front(&mut self, nodes: &[NodePlan; 2]) -> Option<Front> {
         let c = nodes[0].config();
         let by_vip = c.service.first().and_then(|s| {
-            c.vrrp.instance.iter().find(|v| {
-                v.virtual_addresses
-                    .iter()
-                    .any(|a| a.ip() == IpAddr::V4(s.vip))
-            })
+            c.vrrp
+                .instance
+                .iter()
+                .find(|v| v.virtual_addresses.iter().any(|a| a.ip() == s.vip))
         });
         let inst = by_vip
             .or_else(|| c.vrrp.instance.iter().find(|v| !v.is_ipv6()))
@@ -127,12 +126,16 @@ impl Planner {
         let mut out: Vec<ServicePlan> = Vec::new();
         for n in nodes {
             for s in &n.config().service {
+                // IPv6 services are refused (see `refuse`).
+                let IpAddr::V4(vip) = s.vip else {
+                    continue;
+                };
                 if s.protocol == Protocol::Icmp {
                     continue;
                 }
                 let sp = ServicePlan {
                     name: s.name.clone(),
-                    vip: s.vip,
+                    vip,
                     port: s.port,
                     protocol: s.protocol,
                 };
@@ -143,12 +146,9 @@ impl Planner {
         }
         for s in &out {
             for n in nodes {
-                if !n
-                    .config()
-                    .service
-                    .iter()
-                    .any(|x| x.vip == s.vip && x.port == s.port && x.protocol == s.protocol)
-                {
+                if !n.config().service.iter().any(|x| {
+                    x.vip == IpAddr::V4(s.vip) && x.port == s.port && x.protocol == s.protocol
+                }) {
                     self.note(format!(
                         "service {} ({}:{}) is not in {}'s file: that node does not serve it",
                         s.name, s.vip, s.port, n.name

@@ -81,7 +81,8 @@ impl Planner {
                 let Some(to) = hosts[c].first_v4() else {
                     continue;
                 };
-                if !self.route_back(&nodes[k], &pool.name, &pool.addresses, hosts, c) {
+                let v4: Vec<_> = pool.v4().collect();
+                if !self.route_back(&nodes[k], &pool.name, &v4, hosts, c) {
                     continue;
                 }
                 // The gateway: on the segment whose subnet holds `remote`, else on the one that
