@@ -8,14 +8,19 @@
 //! (forward, drop with a reason, hand off) means "ours". All three must agree on every frame.
 //!
 //! Both sides are configured by the daemon's own code from one configuration file:
-//! `spec::build` (the snapshot) and `spec::owned_keys` / `spec::source_prefixes` (the maps).
+//! `spec::build` (the snapshot) and `spec::owned_keys` / `spec::source_prefixes` (the maps);
+//! the IPv6 half from the pure core's IPv6 fixture (`testkit::v6::spec6`: NAT, FullNAT, direct
+//! routing, UDP and ICMPv6 services, a pool, a host address) and `spec::owned_keys_v6`. A third
+//! of the frames are IPv6: every rule of `steering::v6`, ICMPv6 of every type, errors quoting
+//! anything, behind chains of extension headers (skippable, refused, fragments, too many, too
+//! long), then bent like the IPv4 ones.
 //!
 //! The frames are seeded deterministically (set `STEERING_SEED` to explore other ones,
 //! `STEERING_CASES` for more); a disagreement is shrunk by proptest to a minimal frame.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -28,7 +33,9 @@ use dataplane::pipeline::Verdict;
 use dataplane::snapshot::Snapshot;
 use dataplane::steering;
 use dataplane::testkit;
-use dataplane::wire::{EtherType, EthernetFrame, Ipv4Packet, MacAddr};
+use dataplane::testkit::v6 as t6;
+use dataplane::wire::ipv6::ext;
+use dataplane::wire::{EtherType, EthernetFrame, Icmpv6Repr, Ipv4Packet, Ipv6Packet, MacAddr};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 
@@ -203,7 +210,8 @@ fn world() -> World {
         2,
         (0x5eed, 0),
     );
-    let snap = Snapshot::build(&spec, None).expect("snapshot");
+    let spec6 = t6::spec6(2);
+    let snap = Snapshot::build_with_v6(&spec, &spec6, None).expect("snapshot");
     let mut owned = OwnedMap::create().expect("owned map");
     owned
         .set_keys(&spec::owned_keys(
@@ -215,6 +223,9 @@ fn world() -> World {
     owned
         .set_sources(&spec::source_prefixes(&cfg.gre, &cfg.snat))
         .expect("sources");
+    owned
+        .set_keys_v6(&spec::owned_keys_v6(&spec6))
+        .expect("IPv6 keys");
     let prog = Program::load_with(&owned, 2, Unbound::Drop).expect("program loads");
     World {
         snap,
@@ -392,11 +403,272 @@ fn bend() -> impl Strategy<Value = Bend> {
 }
 
 fn frame() -> impl Strategy<Value = Vec<u8>> {
-    (packet(), bend()).prop_map(|(ip, bend)| {
-        let mut f = frames::ethernet(L2, &ip);
-        apply(&mut f, &bend);
-        f
-    })
+    prop_oneof![
+        2 => (packet(), bend()).prop_map(|(ip, bend)| {
+            let mut f = frames::ethernet(L2, &ip);
+            apply(&mut f, &bend);
+            f
+        }),
+        1 => (packet6(), bend6()).prop_map(|(ip, bend)| {
+            let mut f = t6::eth6(L2, &ip);
+            apply6(&mut f, &bend);
+            f
+        }),
+    ]
+}
+
+/// The IPv6 fixture's addresses the rules treat specially, and some they do not.
+fn interesting6() -> Vec<Ipv6Addr> {
+    [
+        t6::VIP,
+        t6::VIP_FULLNAT,
+        t6::VIP_DR,
+        t6::BACKEND,
+        "2001:db8:2::11", // the second backend
+        t6::POOL,
+        "2001:db8:2::1", // the host's
+        t6::CLIENT,
+        "2001:db8:7::7",
+        "fe80::1",
+        "ff02::1",
+        "::",
+    ]
+    .iter()
+    .map(|a| t6::a6(a))
+    .collect()
+}
+
+fn addr6() -> impl Strategy<Value = Ipv6Addr> {
+    let some = interesting6();
+    prop_oneof![
+        4 => proptest::sample::select(some.clone()),
+        1 => any::<u128>().prop_map(Ipv6Addr::from),
+        1 => (proptest::sample::select(some), any::<u8>()).prop_map(|(a, last)| {
+            let mut o = a.octets();
+            o[15] = last;
+            Ipv6Addr::from(o)
+        }),
+    ]
+}
+
+fn icmp6_repr() -> impl Strategy<Value = Icmpv6Repr> {
+    prop_oneof![
+        (any::<u16>(), any::<u16>())
+            .prop_map(|(ident, seq_no)| Icmpv6Repr::EchoRequest { ident, seq_no }),
+        (any::<u16>(), any::<u16>())
+            .prop_map(|(ident, seq_no)| Icmpv6Repr::EchoReply { ident, seq_no }),
+        (
+            prop_oneof![1 => 0u8..5, 1 => 128u8..144, 1 => any::<u8>()],
+            any::<u8>(),
+            any::<u32>()
+        )
+            .prop_map(|(msg_type, code, rest_of_header)| Icmpv6Repr::Other {
+                msg_type,
+                code,
+                rest_of_header
+            }),
+    ]
+}
+
+/// An IPv6 packet: TCP, UDP, ICMPv6 of any type, or another next header.
+fn transport6() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        (addr6(), port(), addr6(), port(), any::<u8>())
+            .prop_map(|(s, sp, d, dp, f)| t6::tcp6(s, sp, d, dp, f)),
+        (addr6(), port(), addr6(), port()).prop_map(|(s, sp, d, dp)| t6::udp6(s, sp, d, dp, b"x")),
+        (
+            addr6(),
+            addr6(),
+            icmp6_repr(),
+            proptest::collection::vec(any::<u8>(), 0..24)
+        )
+            .prop_map(|(s, d, r, data)| t6::icmp6(s, d, &r, &data)),
+        (
+            addr6(),
+            addr6(),
+            any::<u8>(),
+            proptest::collection::vec(any::<u8>(), 0..24)
+        )
+            .prop_map(|(s, d, nh, body)| t6::ipv6_packet(s, d, nh, &body)),
+    ]
+}
+
+/// The fixture's services and backends as `(address, port, next header)`.
+fn services6() -> Vec<(Ipv6Addr, u16, u8)> {
+    let vip = t6::a6(t6::VIP);
+    vec![
+        (vip, 80, 6),
+        (vip, 53, 17),
+        (t6::a6(t6::VIP_FULLNAT), 80, 6),
+        (t6::a6(t6::VIP_DR), 80, 6),
+    ]
+}
+
+fn backends6() -> Vec<(Ipv6Addr, u16, u8)> {
+    let (b0, b1) = (t6::a6(t6::BACKEND), t6::a6("2001:db8:2::11"));
+    vec![(b0, 8080, 6), (b1, 8080, 6), (b0, 53, 17), (b1, 53, 17)]
+}
+
+fn l4_6(s: Ipv6Addr, sp: u16, d: Ipv6Addr, dp: u16, p: u8, flags: u8) -> Vec<u8> {
+    if p == 6 {
+        t6::tcp6(s, sp, d, dp, flags)
+    } else {
+        t6::udp6(s, sp, d, dp, b"x")
+    }
+}
+
+/// Traffic of the kinds the IPv6 fixture serves, with random clients and ports.
+fn served6() -> impl Strategy<Value = Vec<u8>> {
+    let client = || {
+        (any::<u16>(), port()).prop_map(|(h, p)| {
+            let mut o = t6::a6(t6::CLIENT).octets();
+            o[14..].copy_from_slice(&h.to_be_bytes());
+            (Ipv6Addr::from(o), p)
+        })
+    };
+    let service = proptest::sample::select(services6());
+    let backend = proptest::sample::select(backends6());
+    prop_oneof![
+        (client(), service.clone(), any::<u8>())
+            .prop_map(|((c, cp), (v, p, pr), f)| l4_6(c, cp, v, p, pr, f)),
+        (client(), backend.clone(), any::<u8>())
+            .prop_map(|((c, cp), (b, p, pr), f)| l4_6(b, p, c, cp, pr, f)),
+        (client(), port(), any::<u8>()).prop_map(|((c, cp), p, f)| t6::tcp6(
+            c,
+            cp,
+            t6::a6(t6::POOL),
+            p,
+            f
+        )),
+        (client(), any::<u16>(), any::<bool>()).prop_map(|((c, _), ident, req)| {
+            let vip = t6::a6(t6::VIP);
+            if req {
+                t6::icmp6(
+                    c,
+                    vip,
+                    &Icmpv6Repr::EchoRequest { ident, seq_no: 1 },
+                    b"ping",
+                )
+            } else {
+                t6::icmp6(
+                    t6::a6(t6::BACKEND),
+                    c,
+                    &Icmpv6Repr::EchoReply { ident, seq_no: 1 },
+                    b"ping",
+                )
+            }
+        }),
+        (client(), service, backend, addr6(), 1u8..5, any::<bool>()).prop_map(
+            |((c, cp), (v, p, pr), (b, bp, bpr), router, t, reply)| {
+                let ours = if reply {
+                    l4_6(v, p, c, cp, pr, 0x12)
+                } else {
+                    l4_6(c, cp, b, bp, bpr, 0x02)
+                };
+                let r = Icmpv6Repr::Other {
+                    msg_type: t,
+                    code: 0,
+                    rest_of_header: 1280,
+                };
+                t6::icmp6(router, c, &r, &ours)
+            }
+        ),
+    ]
+}
+
+/// An IPv6 packet: served traffic, anything, or an ICMPv6 error (of any type) quoting anything.
+fn packet6() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        4 => served6(),
+        3 => transport6(),
+        2 => (addr6(), addr6(), prop_oneof![1u8..5, any::<u8>()], transport6(),
+              prop_oneof![Just(48usize), Just(47), Just(40), 0..200usize])
+            .prop_map(|(s, d, t, quoted, n)| {
+                let r = Icmpv6Repr::Other { msg_type: t, code: 0, rest_of_header: 0 };
+                t6::icmp6(s, d, &r, &quoted[..n.min(quoted.len())])
+            }),
+    ]
+}
+
+/// How a generated IPv6 frame is bent before it is tested.
+#[derive(Debug, Clone)]
+enum Bend6 {
+    None,
+    HopLimit(u8),
+    /// Extension headers put between the fixed header and the upper layer: `(next header
+    /// value, Hdr Ext Len)`, the last naming the packet's own upper layer.
+    Chain(Vec<(u8, u8)>),
+    PayloadLength(u16),
+    EtherType(u16),
+    Truncate(usize),
+    Flip(Vec<(usize, u8)>),
+}
+
+fn bend6() -> impl Strategy<Value = Bend6> {
+    let ext_header = prop_oneof![
+        4 => Just(ext::HOP_BY_HOP),
+        4 => Just(ext::DEST_OPTIONS),
+        2 => Just(ext::FRAGMENT),
+        1 => Just(ext::ROUTING),
+        1 => Just(ext::AH),
+        1 => Just(ext::ESP),
+        1 => Just(ext::NO_NEXT),
+        1 => any::<u8>(),
+    ];
+    let units = prop_oneof![4 => Just(0u8), 2 => 1u8..4, 1 => any::<u8>()];
+    prop_oneof![
+        5 => Just(Bend6::None),
+        1 => prop_oneof![Just(0u8), Just(1), any::<u8>()].prop_map(Bend6::HopLimit),
+        5 => proptest::collection::vec((ext_header, units), 1..4).prop_map(Bend6::Chain),
+        1 => any::<u16>().prop_map(Bend6::PayloadLength),
+        1 => prop_oneof![Just(0x0800u16), any::<u16>()].prop_map(Bend6::EtherType),
+        2 => (14usize..140).prop_map(Bend6::Truncate),
+        2 => proptest::collection::vec((0usize..160, any::<u8>()), 1..4).prop_map(Bend6::Flip),
+    ]
+}
+
+fn apply6(f: &mut Vec<u8>, bend: &Bend6) {
+    const IP: usize = 14;
+    match *bend {
+        Bend6::None => {}
+        Bend6::HopLimit(h) => Ipv6Packet::new_unchecked(&mut f[IP..]).set_hop_limit(h),
+        Bend6::Chain(ref chain) => {
+            let upper = f[IP + 6];
+            let mut headers = Vec::new();
+            for (i, &(nh, units)) in chain.iter().enumerate() {
+                let next = chain.get(i + 1).map_or(upper, |c| c.0);
+                // A Fragment header is 8 bytes whatever its second byte says.
+                let len = if nh == ext::FRAGMENT {
+                    8
+                } else {
+                    8 + 8 * usize::from(units)
+                };
+                let mut h = vec![0u8; len];
+                (h[0], h[1]) = (next, if nh == ext::FRAGMENT { 0 } else { units });
+                headers.extend_from_slice(&h);
+            }
+            let at = IP + 40;
+            f.splice(at..at, headers);
+            f[IP + 6] = chain[0].0;
+            let plen = (f.len() - at) as u16;
+            Ipv6Packet::new_unchecked(&mut f[IP..]).set_payload_len(plen);
+            // No frame is longer than a UMEM chunk (the pipeline's buffer): long chains are cut
+            // there, their last header running past the frame.
+            f.truncate(testkit::ROOM);
+        }
+        Bend6::PayloadLength(n) => Ipv6Packet::new_unchecked(&mut f[IP..]).set_payload_len(n),
+        Bend6::EtherType(t) => EthernetFrame::new_checked(&mut f[..])
+            .expect("built valid")
+            .set_ethertype(EtherType::from(t)),
+        Bend6::Truncate(n) => f.truncate(n),
+        Bend6::Flip(ref at) => {
+            for &(i, v) in at {
+                if let Some(b) = f.get_mut(i) {
+                    *b = v;
+                }
+            }
+        }
+    }
 }
 
 fn apply(f: &mut Vec<u8>, bend: &Bend) {
@@ -457,6 +729,18 @@ fn pipeline_verdict(w: &World, f: &[u8]) -> Verdict {
 /// The frame's headers in words and its bytes in hex, for a failure message.
 fn describe(f: &[u8]) -> String {
     let hex: String = f.iter().map(|b| format!("{b:02x}")).collect();
+    if f.get(12..14) == Some(&[0x86, 0xdd]) && f.len() >= 54 {
+        let ip = Ipv6Packet::new_unchecked(&f[14..]);
+        return format!(
+            "{} bytes, IPv6 {} -> {} next header {} hop limit {} payload length {}: {hex}",
+            f.len(),
+            ip.src(),
+            ip.dst(),
+            ip.next_header(),
+            ip.hop_limit(),
+            ip.payload_len()
+        );
+    }
     let ip = f.get(14..).and_then(|b| Ipv4Packet::new_quoted(b).ok());
     let what = match ip {
         Some(ip) => format!(
@@ -508,6 +792,7 @@ fn agree() {
         TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
     );
     let (owned, total) = (Cell::new(0u32), Cell::new(0u32));
+    let (owned6, total6) = (Cell::new(0u32), Cell::new(0u32));
     let result = runner.run(&frame(), |f| {
         let xdp = xdp_owns(&w, &f);
         let rules = steering::owns(&w.snap, &f);
@@ -523,6 +808,10 @@ fn agree() {
         let rust = verdict != Verdict::Pass;
         total.set(total.get() + 1);
         owned.set(owned.get() + u32::from(xdp));
+        if f.get(12..14) == Some(&[0x86, 0xdd]) {
+            total6.set(total6.get() + 1);
+            owned6.set(owned6.get() + u32::from(xdp));
+        }
         if xdp != rust {
             return Err(TestCaseError::fail(format!(
                 "XDP says {}, the pipeline says {verdict:?} for {}",
@@ -537,9 +826,14 @@ fn agree() {
     }
     // A generator that never produced owned (or passed) frames would prove nothing.
     let (owned, total) = (owned.get(), total.get());
-    println!("{total} frames, {owned} owned by both");
+    let (owned6, total6) = (owned6.get(), total6.get());
+    println!("{total} frames, {owned} owned by all three; IPv6: {total6} frames, {owned6} owned");
     assert!(
         owned > total / 5 && owned < total * 4 / 5,
         "{owned} of {total}"
+    );
+    assert!(
+        total6 > total / 5 && owned6 > total6 / 5 && owned6 < total6 * 4 / 5,
+        "IPv6: {owned6} of {total6}"
     );
 }

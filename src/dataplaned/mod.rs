@@ -361,7 +361,7 @@ impl Dataplane {
             (&cfg.gre, &cfg.snat),
             &view.locals,
         ))?;
-        // v6 steering: owned.set_keys_v6(&spec::owned_keys_v6(&spec6))?;
+        owned.set_keys_v6(&spec::owned_keys_v6(&spec6))?;
         owned.set_sources(&spec::source_prefixes(&cfg.gre, &cfg.snat))?;
 
         let workers_n = usize::from(dp.workers);
@@ -575,7 +575,9 @@ impl Dataplane {
                 )) {
                     tracing::error!("updating the steering keys: {e}");
                 }
-                // v6 steering: owned.set_keys_v6(&spec::owned_keys_v6(&spec6))?;
+                if let Err(e) = running.owned.set_keys_v6(&spec::owned_keys_v6(&spec6)) {
+                    tracing::error!("updating the IPv6 steering keys: {e}");
+                }
                 if let Err(e) = running
                     .owned
                     .set_sources(&spec::source_prefixes(&cfg.gre, &cfg.snat))

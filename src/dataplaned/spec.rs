@@ -8,11 +8,12 @@ use super::kernel_view::{Iface, KernelView};
 use crate::config::dataplane::Mode;
 use crate::config::dataplane::{Protocol, ServiceConfig};
 use crate::config::gateway::{GreConfig, PoolConfig, SnatConfig};
-use crate::dataplaned::xdp::steer::OwnedKey;
+use crate::dataplaned::xdp::steer::{OwnedKey, OwnedKeyV6};
 use crate::verdicts::Verdicts;
 use dataplane::gateway::{PoolSpec, TunnelSpec};
 use dataplane::snapshot::v6::{PoolSpecV6, ServiceSpecV6, SpecV6};
 use dataplane::snapshot::{BackendSpec, Direct, InterfaceSpec, ServiceSpec, Spec};
+use dataplane::wire::proto;
 
 /// A backend without a check is always up; one with a check is up only while its check's
 /// verdict says so (no verdict yet counts as down: traffic waits for the first success).
@@ -258,6 +259,37 @@ pub fn owned_keys(
     for a in locals {
         keys.insert(OwnedKey::local(*a));
     }
+    keys
+}
+
+/// What the steering program's IPv6 half must send to the data plane: the keys behind the
+/// lookups of the snapshot's IPv6 half (`V6::is_vip`, `service_for`, `is_backend`,
+/// `pool_of_addr`, `is_local`) that `dataplane::steering::v6` asks. Addresses of the wrong
+/// family are left out: the snapshot refuses them (`FamilyMismatch`), so no frame can match.
+pub fn owned_keys_v6(spec6: &SpecV6) -> BTreeSet<OwnedKeyV6> {
+    let v6 = |a: IpAddr| match a {
+        IpAddr::V6(a) => Some(a),
+        IpAddr::V4(_) => None,
+    };
+    let mut keys = BTreeSet::new();
+    for p in &spec6.pools {
+        keys.extend(p.addrs.iter().filter_map(|a| v6(*a)).map(OwnedKeyV6::pool));
+    }
+    for s in &spec6.services {
+        let Some(vip) = v6(s.vip) else { continue };
+        keys.insert(OwnedKeyV6::vip(vip));
+        keys.insert(OwnedKeyV6::service(vip, s.port, s.proto));
+        // Backends of a direct-return service answer clients themselves, never through us.
+        if s.direct_routing {
+            continue;
+        }
+        for b in &s.backends {
+            let Some(addr) = v6(b.addr) else { continue };
+            let port = if s.proto == proto::ICMPV6 { 0 } else { b.port };
+            keys.insert(OwnedKeyV6::backend(addr, port, s.proto));
+        }
+    }
+    keys.extend(spec6.locals.iter().copied().map(OwnedKeyV6::local));
     keys
 }
 
@@ -520,6 +552,89 @@ mod tests {
         assert!(keys.contains(&OwnedKey::pool(Ipv4Addr::new(198, 19, 0, 9))));
         assert_eq!(keys.len(), 3, "{keys:?}");
         dataplane::snapshot::Snapshot::build_with_v6(&spec, &spec6, None).unwrap();
+    }
+
+    #[test]
+    fn ipv6_keys_mirror_the_snapshot() {
+        use crate::dataplaned::xdp::steer::KeyKind;
+        use dataplane::snapshot::v6::{PoolSpecV6, ServiceSpecV6};
+        use dataplane::snapshot::Snapshot;
+        use std::net::Ipv6Addr;
+        let a6 = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+        let (vip, full, dr) = (
+            a6("2001:db8:1::80"),
+            a6("2001:db8:1::81"),
+            a6("2001:db8:1::82"),
+        );
+        let (b0, b1) = (a6("2001:db8:2::10"), a6("2001:db8:2::11"));
+        let service = |vip: Ipv6Addr, port: u16, p: u8, bport: u16| ServiceSpecV6 {
+            name: format!("{vip}-{port}-{p}"),
+            vip: vip.into(),
+            port,
+            proto: p,
+            scheduler: Scheduler::Maglev,
+            persistence_ms: 0,
+            backends: [b0, b1]
+                .iter()
+                .map(|b| BackendSpec {
+                    addr: (*b).into(),
+                    port: bport,
+                    weight: 1,
+                    up: false,
+                })
+                .collect(),
+            pool: None,
+            direct_routing: false,
+        };
+        let mut fullnat = service(full, 443, proto::TCP, 8443);
+        fullnat.pool = Some(0);
+        let mut direct = service(dr, 80, proto::TCP, 9999);
+        direct.direct_routing = true;
+        let spec6 = SpecV6 {
+            services: vec![
+                service(vip, 80, proto::TCP, 8080),
+                service(vip, 53, proto::UDP, 5353),
+                // An echo service's backends have no port, whatever the configuration says.
+                service(vip, 0, proto::ICMPV6, 7),
+                fullnat,
+                direct,
+            ],
+            pools: vec![PoolSpecV6 {
+                name: "p6".into(),
+                addrs: vec![a6("2001:db8:9::1").into()],
+                ports: (1024, 65535),
+            }],
+            locals: vec![a6("2001:db8:2::1")],
+            ..SpecV6::default()
+        };
+        let keys = owned_keys_v6(&spec6);
+        let snap = Snapshot::build_with_v6(&Spec::default(), &spec6, None).unwrap();
+        // Each key answers one of the snapshot's lookups, and each kind is all of them.
+        let mut kinds = BTreeMap::new();
+        for k in &keys {
+            *kinds.entry(k.kind).or_insert(0) += 1;
+            let yes = match k.kind {
+                KeyKind::Vip => snap.v6.is_vip(k.addr),
+                KeyKind::Service => snap.v6.service_for(k.addr, k.port, k.proto).is_some(),
+                KeyKind::Backend => snap.v6.is_backend(k.addr, k.port, k.proto),
+                KeyKind::Pool => snap.v6.pool_of_addr(k.addr).is_some(),
+                KeyKind::Local => snap.v6.is_local(k.addr),
+                KeyKind::GreRemote => false,
+            };
+            assert!(yes, "{k:?}");
+        }
+        assert!(keys.contains(&OwnedKeyV6::backend(b1, 0, proto::ICMPV6)));
+        assert!(!keys.contains(&OwnedKeyV6::backend(b0, 9999, proto::TCP)));
+        // 3 VIPs, 5 services, 2 backends of 4 services (the direct one's answer clients
+        // themselves), 1 pool address, 1 local address.
+        let want = [
+            (KeyKind::Service, 5),
+            (KeyKind::Backend, 8),
+            (KeyKind::Local, 1),
+            (KeyKind::Pool, 1),
+            (KeyKind::Vip, 3),
+        ];
+        assert_eq!(kinds.into_iter().collect::<Vec<_>>(), want);
     }
 
     #[test]

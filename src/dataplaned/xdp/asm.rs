@@ -74,6 +74,7 @@ const K: u8 = 0x00;
 const X: u8 = 0x08;
 const ADD: u8 = 0x00;
 const AND: u8 = 0x50;
+const LSH: u8 = 0x60;
 const MOV: u8 = 0xb0;
 const CALL: u8 = 0x80;
 const EXIT: u8 = 0x90;
@@ -129,6 +130,14 @@ impl Asm {
 
     pub fn add_imm(&mut self, dst: Reg, imm: i32) {
         self.emit(ALU64 | ADD | K, dst, Reg::R0, 0, imm);
+    }
+
+    pub fn add_reg(&mut self, dst: Reg, src: Reg) {
+        self.emit(ALU64 | ADD | X, dst, src, 0, 0);
+    }
+
+    pub fn lsh_imm(&mut self, dst: Reg, imm: i32) {
+        self.emit(ALU64 | LSH | K, dst, Reg::R0, 0, imm);
     }
 
     pub fn and_imm(&mut self, dst: Reg, imm: i32) {

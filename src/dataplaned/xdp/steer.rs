@@ -1,8 +1,9 @@
 //! The steering program: an XDP program that sends to the AF_XDP socket of the receiving queue
-//! only the frames the data plane owns, and passes everything else (ARP, ND, IPv6, VRRP, BGP,
-//! SSH, ping to the host, the host's own connections to backends) to the kernel.
+//! only the frames the data plane owns, and passes everything else (ARP, ND, MLD, VRRP, BGP,
+//! SSH, ping to the host, the host's own connections to backends) to the kernel. IPv6 frames
+//! have their own half of the program and their own key map: see [`v6`].
 //!
-//! Owned frames are IPv4 without options, not fragments, and either
+//! Owned IPv4 frames are IPv4 without options, not fragments, and either
 //! - TCP/UDP to a service `VIP:port/proto`, or ICMP echo to a VIP with an ICMP service
 //!   (key kind [`KeyKind::Service`], matched on the destination);
 //! - TCP/UDP/ICMP-echo-reply from a backend `address:port/proto` (kind [`KeyKind::Backend`],
@@ -33,6 +34,10 @@
 //! Keys are 8 bytes, `addr[4] port[2] proto kind`, address and port in network byte order
 //! exactly as they appear in the packet, so the program copies them without byte swaps.
 
+pub mod v6;
+
+pub use v6::OwnedKeyV6;
+
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -52,6 +57,8 @@ pub enum KeyKind {
     Local = 2,
     Pool = 3,
     GreRemote = 4,
+    /// An IPv6 service's VIP, any port and protocol (IPv6 keys only).
+    Vip = 5,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -148,11 +155,12 @@ const L4_PORTS_END: i32 = (L4 + udp::field::DST_PORT.end) as i32;
 
 /// Loads as the program sees them: little-endian loads of network-order bytes.
 const ETH_P_IP_RAW: i32 = 0x0008;
+const ETH_P_IPV6_RAW: i32 = 0xdd86;
 const FRAG_MASK_RAW: i32 = 0xff3f;
 /// 169.254 (the first two bytes of a link-local address).
 const LINK_LOCAL_RAW: i32 = 0xfea9;
 
-const HELPER_MAP_LOOKUP_ELEM: i32 = 1;
+pub(super) const HELPER_MAP_LOOKUP_ELEM: i32 = 1;
 const HELPER_REDIRECT_MAP: i32 = 51;
 pub const XDP_DROP: u32 = 1;
 pub const XDP_PASS: u32 = 2;
@@ -175,7 +183,7 @@ pub enum Unbound {
     DropServed(u32),
 }
 
-enum ProtoFrom {
+pub(super) enum ProtoFrom {
     Reg9,
     Imm(u8),
 }
@@ -241,16 +249,19 @@ fn lpm_lookup(a: &mut Asm, map: i32, addr_at: i16, found: Label) {
 }
 
 /// `if data + len > data_end goto pass`
-fn need(a: &mut Asm, len: i32, pass: Label) {
+pub(super) fn need(a: &mut Asm, len: i32, pass: Label) {
     a.mov_reg(Reg::R2, Reg::R7);
     a.add_imm(Reg::R2, len);
     a.jump_reg(Cond::Gt, Reg::R2, Reg::R8, pass);
 }
 
-/// The program for the given map descriptors (they are embedded as immediates).
-pub fn program(owned: i32, sources: i32, xsks: i32, unbound: Unbound) -> Vec<Insn> {
+/// The program for the given map descriptors (they are embedded as immediates): `owned` and
+/// `owned6` the IPv4 and IPv6 owned keys, `sources` the inside prefixes, `xsks` the sockets.
+pub fn program(owned: i32, owned6: i32, sources: i32, xsks: i32, unbound: Unbound) -> Vec<Insn> {
     let mut a = Asm::new();
     let pass = a.label();
+    let not_ipv4 = a.label();
+    let ipv6 = a.label();
     let redirect = a.label();
     let l4 = a.label();
     let icmp = a.label();
@@ -269,7 +280,8 @@ pub fn program(owned: i32, sources: i32, xsks: i32, unbound: Unbound) -> Vec<Ins
     a.load(Size::W, Reg::R8, Reg::R6, 4);
     need(&mut a, L4_PORTS_END, pass);
     a.load(Size::H, Reg::R2, Reg::R7, ETH_TYPE);
-    a.jump_imm(Cond::Ne, Reg::R2, ETH_P_IP_RAW, pass);
+    // IPv4 first and at the cost it always had; anything else tests for IPv6 behind it.
+    a.jump_imm(Cond::Ne, Reg::R2, ETH_P_IP_RAW, not_ipv4);
     a.load(Size::B, Reg::R2, Reg::R7, IP_VER_IHL);
     a.jump_imm(Cond::Ne, Reg::R2, 0x45, pass);
     a.load(Size::H, Reg::R2, Reg::R7, IP_FRAG);
@@ -452,6 +464,12 @@ pub fn program(owned: i32, sources: i32, xsks: i32, unbound: Unbound) -> Vec<Ins
     a.bind(quoted_backend);
     local_or_redirect(&mut a, owned, Q_SRC, pass, redirect);
 
+    a.bind(not_ipv4);
+    a.jump_imm(Cond::Eq, Reg::R2, ETH_P_IPV6_RAW, ipv6);
+    a.jump(pass);
+    a.bind(ipv6);
+    v6::emit(&mut a, owned6, pass, redirect);
+
     a.bind(redirect);
     a.load(Size::W, Reg::R2, Reg::R6, 16); // ctx->rx_queue_index
     if let Unbound::DropServed(queues) = unbound {
@@ -505,15 +523,17 @@ pub fn member_program(xsks: i32) -> Vec<Insn> {
     a.finish()
 }
 
-/// Most keys the owned map holds: services, backends, local addresses, pool addresses and
-/// tunnel remotes together.
+/// Most keys an owned map holds: services, backends, local addresses, pool addresses and
+/// tunnel remotes together (each family's map).
 pub const MAX_KEYS: u32 = 65536;
 
-/// The map of owned keys and the trie of SNAT source prefixes, shared by the programs of every
-/// data interface.
+/// The maps of owned keys (IPv4, IPv6) and the trie of SNAT source prefixes, shared by the
+/// programs of every data interface.
 pub struct OwnedMap {
     map: OwnedFd,
     keys: BTreeSet<OwnedKey>,
+    map6: OwnedFd,
+    keys6: BTreeSet<OwnedKeyV6>,
     sources: OwnedFd,
     prefixes: BTreeSet<(Ipv4Addr, u8)>,
 }
@@ -531,6 +551,16 @@ impl OwnedMap {
         Ok(OwnedMap {
             map: bpf::create_map(MAP_TYPE_HASH, 8, 1, MAX_KEYS, "appl_owned")?,
             keys: BTreeSet::new(),
+            // Allocated as keys come: a host without IPv6 services pays nothing for it.
+            map6: bpf::create_map_with_flags(
+                MAP_TYPE_HASH,
+                v6::KEY_LEN as u32,
+                1,
+                MAX_KEYS,
+                BPF_F_NO_PREALLOC,
+                "appl_owned6",
+            )?,
+            keys6: BTreeSet::new(),
             sources: bpf::create_map_with_flags(
                 MAP_TYPE_LPM_TRIE,
                 8,
@@ -576,6 +606,27 @@ impl OwnedMap {
     pub fn has_key(&self, key: &OwnedKey) -> Result<bool, BpfError> {
         bpf::lookup_elem(&self.map, &key.bytes(), &mut [0u8])
     }
+
+    /// As [`OwnedMap::set_keys`], for the IPv6 map.
+    pub fn set_keys_v6(&mut self, keys: &BTreeSet<OwnedKeyV6>) -> Result<(), BpfError> {
+        for k in keys.difference(&self.keys6) {
+            bpf::update_elem(&self.map6, &k.bytes(), &[1])?;
+        }
+        for k in self.keys6.difference(keys) {
+            bpf::delete_elem(&self.map6, &k.bytes())?;
+        }
+        self.keys6 = keys.clone();
+        Ok(())
+    }
+
+    pub fn keys_v6(&self) -> &BTreeSet<OwnedKeyV6> {
+        &self.keys6
+    }
+
+    /// Whether the kernel's IPv6 map holds `key`.
+    pub fn has_key_v6(&self, key: &OwnedKeyV6) -> Result<bool, BpfError> {
+        bpf::lookup_elem(&self.map6, &key.bytes(), &mut [0u8])
+    }
 }
 
 /// The program of one interface with its XSKMAP. Each interface needs its own: the map is
@@ -596,6 +647,7 @@ impl Program {
         let xsks = bpf::create_map(MAP_TYPE_XSKMAP, 4, 4, queues.max(1), "appl_xsks")?;
         let insns = program(
             owned.map.as_raw_fd(),
+            owned.map6.as_raw_fd(),
             owned.sources.as_raw_fd(),
             xsks.as_raw_fd(),
             unbound,
@@ -665,7 +717,7 @@ mod tests {
     #[test]
     fn program_is_well_formed() {
         for unbound in [Unbound::Pass, Unbound::Drop, Unbound::DropServed(2)] {
-            well_formed(&program(3, 5, 4, unbound));
+            well_formed(&program(3, 6, 5, 4, unbound));
         }
     }
 

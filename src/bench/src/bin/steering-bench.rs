@@ -1,24 +1,27 @@
 //! The XDP steering program's cost per frame, run in the kernel with `BPF_PROG_TEST_RUN`
 //! (10^6 runs each), for a frame it steers to a socket (owned: the web service's SYN) and for a
-//! frame it passes to the kernel (another port of the VIP). The figure includes the test-run
-//! harness's own per-run overhead. Root only.
+//! frame it passes to the kernel (another port of the VIP), then the same two over IPv6 (the
+//! IPv6 fixture's web service; passed: a port of the host's own address). The figure includes
+//! the test-run harness's own per-run overhead. Root only.
 //!
 //! `steering-bench [--cpu N]`; `--cpu N` pins the benchmark to CPU N.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::ExitCode;
 
+use appliance::dataplaned::spec::owned_keys_v6;
 use appliance::dataplaned::xdp::steer::{OwnedKey, OwnedMap, Program, Unbound};
 use dataplane::frames;
 use dataplane::testkit::l2;
+use dataplane::testkit::v6::{a6, eth6, spec6, tcp6, CLIENT, VIP as VIP6};
 use dataplane::testkit::web::{backend, client, client_frame, to_frame, VIP};
 use dataplane::wire::tcp::flags::SYN;
 
 /// One of the host's own addresses, as the daemon registers them.
 const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
 
-/// ns per run of the steering program for a frame it steers and one it passes.
-fn steering_cost() -> Result<(u32, u32), String> {
+/// ns per run of the steering program for a frame it steers and one it passes, IPv4 then IPv6.
+fn steering_cost() -> Result<[u32; 4], String> {
     let mut owned = OwnedMap::create().map_err(|e| e.to_string())?;
     let keys = [
         OwnedKey::service(VIP, 80, 6),
@@ -27,6 +30,9 @@ fn steering_cost() -> Result<(u32, u32), String> {
     ]
     .into();
     owned.set_keys(&keys).map_err(|e| e.to_string())?;
+    owned
+        .set_keys_v6(&owned_keys_v6(&spec6(2)))
+        .map_err(|e| e.to_string())?;
     let prog = Program::load_with(&owned, 1, Unbound::Drop).map_err(|e| e.to_string())?;
     let owned_frame = client_frame(0, SYN);
     let passed_frame = to_frame(frames::ethernet(
@@ -38,7 +44,18 @@ fn steering_cost() -> Result<(u32, u32), String> {
             .map(|r| r.1)
             .map_err(|e| e.to_string())
     };
-    Ok((run(&owned_frame)?, run(&passed_frame)?))
+    let (client6, vip6) = (a6(CLIENT), a6(VIP6));
+    let owned6 = eth6(l2(1, 2), &tcp6(client6, 40000, vip6, 80, SYN));
+    let passed6 = eth6(
+        l2(1, 2),
+        &tcp6(client6, 40000, a6("2001:db8:2::1"), 22, SYN),
+    );
+    Ok([
+        run(&owned_frame)?,
+        run(&passed_frame)?,
+        run(&owned6)?,
+        run(&passed6)?,
+    ])
 }
 
 const USAGE: &str = "usage: steering-bench [--cpu N]\n\nThe XDP steering program's cost per frame (BPF_PROG_TEST_RUN; root).";
@@ -56,9 +73,9 @@ fn main() -> ExitCode {
         }
     }
     match steering_cost() {
-        Ok((owned, passed)) => {
+        Ok([owned, passed, owned6, passed6]) => {
             println!(
-                "steering program (BPF_PROG_TEST_RUN, 10^6 runs): owned frame {owned} ns, passed frame {passed} ns"
+                "steering program (BPF_PROG_TEST_RUN, 10^6 runs): owned frame {owned} ns, passed frame {passed} ns; IPv6: owned frame {owned6} ns, passed frame {passed6} ns"
             );
             ExitCode::SUCCESS
         }

@@ -103,7 +103,9 @@ pub(super) fn parse_v6(frame: &[u8]) -> Result<ParsedV6> {
                 _ => return Err(Verdict::Pass),
             }
         }
-        _ => return Err(Verdict::Pass),
+        // Another upper layer: the kernel's, unless steering gives us what goes to a VIP or a
+        // pool address whatever follows (`steering::v6`); then it belongs to no flow.
+        _ => return Err(Verdict::Drop(DropReason::NoFlow)),
     };
     Ok(ParsedV6 {
         key: FlowKeyV6::new(ip.src(), src_port, ip.dst(), dst_port, upper),
