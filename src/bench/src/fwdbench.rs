@@ -46,6 +46,9 @@ pub struct Measured {
 pub struct Bench<'a> {
     pub gen: &'a Netns,
     pub sink: &'a Netns,
+    /// The sink's interfaces whose received frames count as forwarded (`eth0`; a bond's
+    /// benchmark has one per member).
+    pub sink_ifs: Vec<String>,
     /// trafgen's packet configuration.
     pub config: PathBuf,
     pub seconds: f64,
@@ -100,6 +103,7 @@ impl<'a> Bench<'a> {
         Bench {
             gen,
             sink,
+            sink_ifs: vec!["eth0".into()],
             config,
             seconds,
             baseline: 0.0,
@@ -147,7 +151,10 @@ impl<'a> Bench<'a> {
             (
                 Instant::now(),
                 counter(b.gen, "eth0", "tx_packets"),
-                counter(b.sink, "eth0", "rx_packets"),
+                b.sink_ifs
+                    .iter()
+                    .map(|i| counter(b.sink, i, "rx_packets"))
+                    .sum::<u64>(),
                 cpu_busy(FWD_CPU),
                 b.worker_of.and_then(workers_runtime),
             )

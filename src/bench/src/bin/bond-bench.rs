@@ -1,21 +1,21 @@
-//! The cost of a bond: the zero-loss rate and CPU per packet of the fast path through two
-//! two-member bonds against the same path through plain interfaces, in one run, with the
+//! The cost of a bond: the zero-loss rate and CPU per packet of the fast path forwarding into
+//! a two-member bond against the same path into a plain interface, in one run, with the
 //! kernel's forwarding (nftables DNAT, plain interfaces: it has no bonding module here) as the
 //! reference.
 //!
 //! ```text
-//!            ┌──── swa (bridge) ────┐                 ┌──── swb (bridge) ────┐
-//!  gen eth0 ─┤ pa0 ─ lb eth0        │                 │ lb eth1 ─ pb0        ├─ sink eth0
-//!            │ pa1 ─ lb m1 ┐ bond0  │   lb: NAT to    │ bond1 ┌ lb n1 ─ pb1  │
-//!            │ pa2 ─ lb m2 ┘        │   the sink      │       └ lb n2 ─ pb2  │
-//!            └──────────────────────┘                 └──────────────────────┘
+//!  gen eth0 ──── eth0 lb ─┬─ eth1 ──────────── eth0 sink        plain
+//!                         └─ bond1 = n1 + n2 ── s1, s2 sink      bonded (balance-xor, l34)
 //! ```
 //!
-//! The generator sends UDP to VIP:9 from 1,024 source ports (60-byte frames) to lb's MAC on
-//! its client side: plain `eth0`, or the bond `bond0` (802.3ad needs a partner; the bridges
-//! have none, so the bonds are `balance-xor` with the `l34` hash: the same distributor, member
-//! sockets and transmit hash). Unused ports are down on the bridges. The forwarding core is
-//! CPU 0, the generator CPU 1, as in `fastpath-bench` (whose measuring code this shares).
+//! The generator sends UDP to VIP:9 from 1,024 source ports (60-byte frames); lb translates
+//! (NAT) and sends each flow by the member the bond's hash picks; the sink counts what arrives
+//! on all its interfaces. The bond is `balance-xor`: 802.3ad needs a partner, and the
+//! transmit side (hash, member choice, a copy into the member's UMEM) is the same. No bridge
+//! is in the path: a Linux bridge has no link aggregation, and one bond MAC seen on two of its
+//! ports would make it relearn on every frame, which it would bill to the forwarding core.
+//! The forwarding core is CPU 0, the generator CPU 1, as in `fastpath-bench` (whose measuring
+//! code this shares).
 //!
 //! `APPLIANCE_BIN_DIR=target/release target/release/bond-bench [--seconds S] [--steps N]
 //! [--max-rate PPS] [--offload-only] [--json]` as root, with trafgen and nftables.
@@ -23,7 +23,7 @@
 use std::path::PathBuf;
 
 use bench::fwdbench::{header, quiet_sink, record, report, run_ok_sh, Bench, Opts, FWD_CPU};
-use lab::{Appliance, Lab, Netns};
+use lab::{Appliance, Lab};
 
 const VIP: &str = "198.18.42.1";
 const GEN: &str = "198.18.40.2";
@@ -42,16 +42,14 @@ fn trafgen_config(lab: &Lab, name: &str, gen_mac: &str, lb_mac: &str) -> PathBuf
 }
 
 fn config(bonded: bool, offload: &str) -> String {
-    let (client, server, extra) = if bonded {
+    let (server, extra) = if bonded {
         (
-            "bond0",
             "bond1",
-            "[interfaces.m1]\n[interfaces.m2]\n[interfaces.n1]\n[interfaces.n2]\n\n\
-             [[bond]]\nname = \"bond0\"\nmembers = [\"m1\", \"m2\"]\nmode = \"balance-xor\"\n\n\
+            "[interfaces.n1]\n[interfaces.n2]\n\n\
              [[bond]]\nname = \"bond1\"\nmembers = [\"n1\", \"n2\"]\nmode = \"balance-xor\"\n",
         )
     } else {
-        ("eth0", "eth1", "")
+        ("eth1", "")
     };
     format!(
         r#"[daemon]
@@ -61,13 +59,13 @@ state_dir = "/run/appliance"
 [control]
 socket = "/run/appliance/appctl.sock"
 
-[interfaces.{client}]
+[interfaces.eth0]
 static_addresses = ["198.18.40.1/24"]
 [interfaces.{server}]
 static_addresses = ["198.18.41.1/24"]
 {extra}
 [dataplane]
-interfaces = ["{client}", "{server}"]
+interfaces = ["eth0", "{server}"]
 workers = 1
 queues = 1
 offload = "{offload}"
@@ -82,68 +80,44 @@ backends = [{{ address = "{SINK}", port = 9 }}]
     )
 }
 
-/// The bridge ports of one side: only `on` carries traffic.
-fn ports(sw: &Netns, names: &[&str], on: &[&str]) {
-    for n in names {
-        if on.contains(n) {
-            sw.set_up(n);
-        } else {
-            sw.set_down(n);
-        }
-    }
-}
-
 fn main() {
     bench::help_or_continue(USAGE);
     lab::tools_or_exit("bond-bench", &["trafgen", "nft", "ip", "ethtool", "ping"]);
     let opts = Opts::parse();
     let json = opts.flag("--json");
     let lab = Lab::new("bond-bench");
-    let (gen, sw, lb, sink) = (
-        lab.netns("gen"),
-        lab.netns("sw"),
-        lab.netns("lb"),
-        lab.netns("sink"),
-    );
-    lab.bridge(&sw, "swa");
-    lab.bridge(&sw, "swb");
-    lab.veth(&gen, "eth0", &sw, "ga");
-    sw.attach("ga", "swa");
-    lab.veth(&sink, "eth0", &sw, "sb");
-    sw.attach("sb", "swb");
-    for (lb_if, port, bridge) in [
-        ("eth0", "pa0", "swa"),
-        ("m1", "pa1", "swa"),
-        ("m2", "pa2", "swa"),
-        ("eth1", "pb0", "swb"),
-        ("n1", "pb1", "swb"),
-        ("n2", "pb2", "swb"),
-    ] {
-        lab.veth_builder(&lb, lb_if, &sw, port).queues(1).create();
-        sw.attach(port, bridge);
+    let (gen, lb, sink) = (lab.netns("gen"), lab.netns("lb"), lab.netns("sink"));
+    lab.veth(&gen, "eth0", &lb, "eth0");
+    for (lb_if, sink_if) in [("eth1", "eth0"), ("n1", "s1"), ("n2", "s2")] {
+        lab.veth_builder(&lb, lb_if, &sink, sink_if)
+            .queues(1)
+            .create();
     }
     gen.add_addr("eth0", &format!("{GEN}/24"));
+    // The sink's address is on eth0 (plain) or s1 (bonded), whichever the variant uses; s2
+    // has s1's MAC: the two are one host behind the bond, as a switch would make them
+    // (whichever member a frame takes, its destination MAC is accepted).
     sink.add_addr("eth0", &format!("{SINK}/24"));
+    sink.ip_ok(&["link", "set", "s2", "address", &sink.mac("s1")]);
     quiet_sink(&sink);
-    let plain = ["pa0", "pb0"];
-    let bonded = ["pa1", "pa2", "pb1", "pb2"];
-    let all = ["pa0", "pb0", "pa1", "pa2", "pb1", "pb2"];
 
     let mut table = header();
     let mut records = Vec::new();
     let rps = "/sys/class/net/eth0/queues/rx-0/rps_cpus";
 
     // The kernel on the plain interfaces.
-    ports(&sw, &all, &plain);
     lb.add_addr("eth0", "198.18.40.1/24");
     lb.add_addr("eth1", "198.18.41.1/24");
+    lb.set_down("n1");
+    lb.set_down("n2");
     lb.assert_ping(SINK);
     let mut bench = Bench::new(
         &gen,
         &sink,
-        trafgen_config(&lab, "trafgen-plain.cfg", &gen.mac("eth0"), &lb.mac("eth0")),
+        trafgen_config(&lab, "trafgen.cfg", &gen.mac("eth0"), &lb.mac("eth0")),
         opts.seconds,
     );
+    bench.sink_ifs = ["eth0", "s1", "s2"].map(String::from).to_vec();
     if !opts.flag("--offload-only") {
         lb.sysctl("net.ipv4.ip_forward", "1");
         lb.run_ok(&[
@@ -172,7 +146,17 @@ fn main() {
     let mut status = None;
     for &offload in offloads {
         for bond in [false, true] {
-            ports(&sw, &all, if bond { &bonded } else { &plain });
+            // Only the variant's own links carry anything.
+            for (i, up) in [("eth1", !bond), ("n1", bond), ("n2", bond)] {
+                if up {
+                    lb.set_up(i);
+                } else {
+                    lb.set_down(i);
+                }
+            }
+            let (on, off) = if bond { ("s1", "eth0") } else { ("eth0", "s1") };
+            let _ = sink.exec(&["ip", "addr", "del", &format!("{SINK}/24"), "dev", off]);
+            let _ = sink.exec(&["ip", "addr", "add", &format!("{SINK}/24"), "dev", on]);
             let mut node = Appliance::new(
                 &lab,
                 &lb,
@@ -181,30 +165,33 @@ fn main() {
             );
             node.start();
             node.wait_dataplane_running();
-            let client = if bond { "bond0" } else { "eth0" };
-            lb.assert_ping(SINK);
-            bench.config = trafgen_config(
-                &lab,
-                &format!("trafgen-{client}.cfg"),
-                &gen.mac("eth0"),
-                &lb.mac(client),
-            );
-            // Generic XDP (the offload on veth) runs in lb's receive path: RPS puts it on the
-            // forwarding core, for every receiving interface of the client side.
-            let rx_ifs: &[&str] = if bond { &["m1", "m2"] } else { &["eth0"] };
-            for i in rx_ifs {
-                run_ok_sh(
-                    &lb,
-                    &format!(
-                        "echo {:x} > /sys/class/net/{i}/queues/rx-0/rps_cpus",
-                        1u32 << FWD_CPU
-                    ),
-                );
+            if bond {
+                // The sink's two links are not one L2 domain (no switch): its ARP request on
+                // s1 may be answered on s2. Its one neighbour, the bond, is set.
+                sink.ip_ok(&[
+                    "neigh",
+                    "replace",
+                    "198.18.41.1",
+                    "lladdr",
+                    &lb.mac("bond1"),
+                    "dev",
+                    "s1",
+                    "nud",
+                    "permanent",
+                ]);
             }
+            lb.assert_ping(SINK);
+            // Generic XDP (the offload on veth) runs in lb's receive path: RPS puts it on the
+            // forwarding core.
+            run_ok_sh(&lb, &format!("echo {:x} > {rps}", 1u32 << FWD_CPU));
             bench.worker_of = Some(node.proc().pid());
             let what = format!(
                 "fast path, {}, offload {}",
-                if bond { "2-member bonds" } else { "plain" },
+                if bond {
+                    "into a 2-member bond"
+                } else {
+                    "plain"
+                },
                 if offload == "xdp" { "on" } else { "off" }
             );
             let (s, best) = bench.zero_loss(&what, opts.max_rate, opts.steps);
@@ -216,12 +203,7 @@ fn main() {
             if bond {
                 status = Some((node.appctl(&["bond"]), node.appctl(&["dataplane"])));
             }
-            for i in rx_ifs {
-                run_ok_sh(
-                    &lb,
-                    &format!("echo 0 > /sys/class/net/{i}/queues/rx-0/rps_cpus"),
-                );
-            }
+            run_ok_sh(&lb, &format!("echo 0 > {rps}"));
         }
     }
 
