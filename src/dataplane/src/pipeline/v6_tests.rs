@@ -167,7 +167,7 @@ fn hop_limit_running_out_is_answered_from_the_vip() {
     let snap = snapshot6(1, 1);
     let mut p = pipe();
     let mut t = tcp6(a6(CLIENT), 40000, a6(VIP), 80, SYN);
-    t[7] = 1;
+    crate::wire::ipv6::Ipv6Packet::new_unchecked(&mut t[..]).set_hop_limit(1);
     let mut f = eth6(l2(1, 0xa0), &t);
     assert_eq!(run(&mut p, &snap, 0, &mut f), Verdict::Tx { iface: 0 });
     let ip = ip6_of(&f);
@@ -235,7 +235,8 @@ fn skippable_extension_headers_stay_and_others_are_refused_by_reason() {
     assert_eq!(run(&mut p, &snap, 0, &mut f), Verdict::Tx { iface: 1 });
     let ip = ip6_of(&f);
     assert_eq!((ip.next_header(), ip.dst()), (ext::HOP_BY_HOP, a6(BACKEND)));
-    let t = TcpSegment::new_checked(&ip.payload()[16..]).unwrap();
+    let (_, at) = crate::wire::ipv6::upper_layer(ip.next_header(), ip.payload()).unwrap();
+    let t = TcpSegment::new_checked(ip.payload().get(at..).unwrap()).unwrap();
     assert_eq!(t.dst_port(), 8080);
     assert!(t.verify_checksum(a6(CLIENT), a6(BACKEND)));
 
@@ -269,13 +270,13 @@ fn skippable_extension_headers_stay_and_others_are_refused_by_reason() {
     }
     // Payload Length zero (a jumbogram) or past the frame; a frame shorter than the header.
     let mut bad = tcp6(a6(CLIENT), 40000, a6(VIP), 80, SYN);
-    bad[4..6].copy_from_slice(&0u16.to_be_bytes());
+    crate::wire::ipv6::Ipv6Packet::new_unchecked(&mut bad[..]).set_payload_len(0);
     let mut f = eth6(l2(1, 0xa0), &bad);
     assert_eq!(
         run(&mut p, &snap, 0, &mut f),
         Verdict::Drop(DropReason::BadPayloadLength)
     );
-    bad[4..6].copy_from_slice(&500u16.to_be_bytes());
+    crate::wire::ipv6::Ipv6Packet::new_unchecked(&mut bad[..]).set_payload_len(500);
     let mut f = eth6(l2(1, 0xa0), &bad);
     assert_eq!(
         run(&mut p, &snap, 0, &mut f),
@@ -345,7 +346,7 @@ proptest! {
         let dst = if to_vip { a6(VIP) } else { Ipv6Addr::from(7u128) };
         let mut pkt = ipv6_packet_ext(a6(CLIENT), dst, next, &[], &body, hop);
         if let Some(l) = plen {
-            pkt[4..6].copy_from_slice(&l.to_be_bytes());
+            crate::wire::ipv6::Ipv6Packet::new_unchecked(&mut pkt[..]).set_payload_len(l);
         }
         let mut f = eth6(l2(1, 0xa0), &pkt);
         let v = run(&mut p, &snap, 0, &mut f);

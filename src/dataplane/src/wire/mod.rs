@@ -11,10 +11,12 @@
 //! Unknown code points are returned as raw numbers, never as errors: classifying them is the
 //! pipeline's job.
 
+pub mod announce;
 mod bytes;
 pub mod checksum;
 pub mod ethernet;
 pub mod gre;
+pub mod hash_fields;
 pub mod icmp;
 pub mod icmpv6;
 pub mod ip;
