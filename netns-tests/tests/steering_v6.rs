@@ -196,8 +196,8 @@ fn owned_ipv6_frames_are_redirected() {
             ),
         ),
         (
-            "a long Destination Options header, then a backend's reply",
-            behind(&reply, ext::DEST_OPTIONS, &opt(proto::TCP, 40)),
+            "a 64-byte Destination Options header (the longest chain followed), then a backend's reply",
+            behind(&reply, ext::DEST_OPTIONS, &opt(proto::TCP, 7)),
         ),
         (
             "a fragment to a VIP",
@@ -256,6 +256,10 @@ fn other_ipv6_frames_go_to_the_kernel() {
         (
             "a backend's reply to the host's health check",
             tcp6(backend, 8080, host, 40000, SYN | ACK),
+        ),
+        (
+            "a backend's reply behind more than 64 bytes of extension headers",
+            behind(&reply, ext::DEST_OPTIONS, &opt(proto::TCP, 8)),
         ),
         (
             "a backend's reply from another port",

@@ -212,6 +212,12 @@ pub mod ext {
 /// The most extension headers the walk skips before refusing the chain.
 pub const MAX_SKIPPED: usize = 2;
 
+/// The most bytes of skipped extension headers in front of the upper layer. The steering
+/// program reaches the headers by fixed offsets, one per multiple of 8 up to this (adding a
+/// register to a packet pointer needs CAP_PERFMON, which the daemon does not hold); the
+/// pipeline holds to the same bound so that both say the same of every frame.
+pub const MAX_CHAIN: usize = 64;
+
 /// Why [`upper_layer`] refused a packet's header chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChainError {
@@ -268,6 +274,9 @@ pub fn upper_layer(first: u8, payload: &[u8]) -> Result<(u8, usize), ChainError>
         }
         nh = h[0];
         at += len;
+        if at > MAX_CHAIN {
+            return Err(ChainError::Refused);
+        }
     }
     Err(ChainError::Refused)
 }

@@ -155,6 +155,30 @@ fn lookup6(
     a.jump_imm(Cond::Ne, Reg::R0, 0, found);
 }
 
+/// `r3 = data + r4`, the extension headers skipped so far, without adding a register to a
+/// packet pointer: the verifier allows that only to loaders that may bypass Spectre v1
+/// mitigations (CAP_PERFMON), which the daemon does not hold. `r4` is a multiple of 8; the
+/// walk follows the headers while the upper layer starts within [`ipv6::MAX_CHAIN`] bytes
+/// (the pipeline's bound too), else the frame is judged by its destination alone.
+fn at_offset(a: &mut Asm, too_far: Label) {
+    let done = a.label();
+    a.jump_imm(Cond::Gt, Reg::R4, ipv6::MAX_CHAIN as i32, too_far);
+    let mut cases = Vec::new();
+    for v in (0..=ipv6::MAX_CHAIN).step_by(8) {
+        let l = a.label();
+        a.jump_imm(Cond::Eq, Reg::R4, v as i32, l);
+        cases.push((v, l));
+    }
+    a.jump(too_far);
+    for (v, l) in cases {
+        a.bind(l);
+        a.mov_reg(Reg::R3, Reg::R7);
+        a.add_imm(Reg::R3, v as i32);
+        a.jump(done);
+    }
+    a.bind(done);
+}
+
 /// `if reg + len > data_end goto fail` for a packet pointer in `reg`.
 fn need_from(a: &mut Asm, reg: Reg, len: i32, fail: Label) {
     a.mov_reg(Reg::R2, reg);
@@ -198,23 +222,20 @@ pub(super) fn emit(a: &mut Asm, owned6: i32, pass: Label, redirect: Label) {
         if skipped < ipv6::MAX_SKIPPED {
             a.bind(skip);
             // The header at `at`: its first 8 bytes in the frame, then all of it.
-            a.mov_reg(Reg::R3, Reg::R7);
-            a.add_reg(Reg::R3, Reg::R4);
+            at_offset(a, to_ours);
             need_from(a, Reg::R3, EXT_AT as i32 + 8, to_ours);
             a.load(Size::B, Reg::R9, Reg::R3, EXT);
             a.load(Size::B, Reg::R2, Reg::R3, EXT_LEN);
             a.lsh_imm(Reg::R2, 3);
             a.add_imm(Reg::R2, 8);
             a.add_reg(Reg::R4, Reg::R2);
-            a.mov_reg(Reg::R3, Reg::R7);
-            a.add_reg(Reg::R3, Reg::R4);
+            at_offset(a, to_ours);
             need_from(a, Reg::R3, EXT_AT as i32, to_ours);
         }
     }
 
     a.bind(upper);
-    a.mov_reg(Reg::R3, Reg::R7);
-    a.add_reg(Reg::R3, Reg::R4);
+    at_offset(a, to_ours);
     a.jump_imm(Cond::Eq, Reg::R9, proto::ICMPV6.into(), icmp);
     a.jump_imm(Cond::Eq, Reg::R9, proto::TCP.into(), l4);
     a.jump_imm(Cond::Eq, Reg::R9, proto::UDP.into(), l4);
