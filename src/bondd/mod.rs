@@ -28,6 +28,7 @@ use anyhow::Context;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::bond::BondConfig;
 use crate::config::Config;
 use crate::dataplaned::worker::Waker;
 use crate::events::EventLog;
@@ -40,6 +41,9 @@ use spec::{BondSpec, MemberSpec};
 use status::BondStatus;
 
 struct Running {
+    /// The configuration the bond started with (what a reload can change in place is judged
+    /// against it, as the reload plan judges it).
+    config: BondConfig,
     spec: BondSpec,
     shared: Arc<BondShared>,
     control: Sender<Control>,
@@ -92,13 +96,10 @@ impl Bonds {
             let Some(r) = inner.get(&c.name) else {
                 continue;
             };
-            let next = r.spec.reconfigured(c);
-            if next.mode != r.spec.mode
-                || c.members != r.spec.member_names()
-                || c.mac.as_ref().is_some_and(|m| m.0 != r.spec.mac)
-            {
+            if !r.config.same_at_start(c) {
                 continue;
             }
+            let next = r.spec.reconfigured(c);
             let _ = r.control.send(Control::Reconfigure(Box::new(next)));
             r.waker.wake();
         }
@@ -212,6 +213,7 @@ pub async fn start(
             .insert(
                 c.name.clone(),
                 Running {
+                    config: c.clone(),
                     spec,
                     shared,
                     control: tx,
