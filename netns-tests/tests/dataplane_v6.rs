@@ -3,11 +3,11 @@
 //! - TCP (python3 -m http.server on `::`) and UDP (an echo server), round robin spreading new
 //!   flows over both backends;
 //! - `appctl service` and `appctl conntrack` show the IPv6 service and its flows;
-//! - large transfers through a router: b2 sits behind a router whose routes onward carry a
-//!   locked MTU of 1280; a 1 MiB upload to b2 and a 4 MiB download from each backend complete.
-//!   Not yet shown here: the router did not answer with Packet Too Big in this set-up (the
-//!   client's path MTU stays 1500 and no ICMPv6 error reaches the workers), so the translation
-//!   of Packet Too Big back to the client is proven by the pipeline's tests only;
+//! - path MTU through the translation: b2 sits behind a router whose routes onward carry a
+//!   locked MTU of 1280; the client's full-sized segments of a 1 MiB upload to b2 meet Packet
+//!   Too Big from the router, which the workers translate back to the client (counted in
+//!   `icmp_translated`, and the client's route cache learns 1280); the upload and a 4 MiB
+//!   download from each backend complete;
 //! - a backend whose health check fails gets no new flows.
 //!
 //! Addresses: 2001:db8::/32 only. The kernel of the appliance's namespace does not forward
@@ -157,7 +157,9 @@ fn setup(fullnat: bool) -> Bed {
     // b2 is behind router r, whose routes onward (to b2, and back to the appliance) carry an
     // MTU of 1280 while every link is 1500: both ends advertise an MSS of 1440, so the first
     // full-sized segment each way meets Packet Too Big from r. The MTU is locked: Linux
-    // forwards by the device's MTU and honours a route's only when it is.
+    // forwards by the device's MTU and honours a route's only when it is. The route to b2 is a
+    // host route: beside the connected /64 (metric 256) a /64 of the default metric would
+    // never be chosen.
     lab.veth_builder(&lb, "eth2", &r, "eth0").queues(2).create();
     lab.veth(&r, "eth1", &b2, "eth0");
     lb.add_addr("eth2", "2001:db8:22::1/64");
@@ -170,7 +172,7 @@ fn setup(fullnat: bool) -> Bed {
         "-6",
         "route",
         "replace",
-        "2001:db8:23::/64",
+        "2001:db8:23::2/128",
         "dev",
         "eth1",
         "mtu",
@@ -383,8 +385,21 @@ fn run(fullnat: bool) {
     }
 
     // A large upload to b2, behind the router.
+    let translated = |node: &Appliance| {
+        node.json(&["dataplane", "--json"])["totals"]["icmp_translated"]
+            .as_u64()
+            .unwrap()
+    };
+    let before = translated(&bed.node);
     let out = client.run_ok(&["python3", "-c", UPLOAD, VIP]);
     assert_eq!(out.trim(), "b2 got 1048576", "{}", status(&bed.node));
+    assert!(
+        translated(&bed.node) > before,
+        "no Packet Too Big translated\n{}",
+        status(&bed.node)
+    );
+    let cache = client.run_ok(&["ip", "-6", "route", "get", VIP]);
+    assert!(cache.contains("mtu 1280"), "{cache}");
     // Large downloads from both backends (b2's own segments meet r's MTU too).
     for _ in 0..2 {
         let out = client.exec(&[
