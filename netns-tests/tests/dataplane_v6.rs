@@ -1,7 +1,8 @@
 //! IPv6 through the fast path end to end: an IPv6 client reaches an IPv6 VIP in front of two
 //! IPv6 backends, in NAT mode and in FullNAT mode (an IPv6 pool), through the AF_XDP workers:
 //! - TCP (python3 -m http.server on `::`) and UDP (an echo server), round robin spreading new
-//!   flows over both backends;
+//!   flows over both backends, and UDP services with the Maglev and least-connections
+//!   schedulers doing the same;
 //! - `appctl service` and `appctl conntrack` show the IPv6 service and its flows;
 //! - path MTU through the translation: b2 sits behind a router whose routes onward carry a
 //!   locked MTU of 1280; the client's full-sized segments of a 1 MiB upload to b2 meet Packet
@@ -81,6 +82,29 @@ vip = "{VIP}"
 port = 7
 protocol = "udp"
 scheduler = "round_robin"
+{mode}backends = [
+  {{ address = "2001:db8:21::2", port = {PEER_PORT} }},
+  {{ address = "2001:db8:23::2", port = {PEER_PORT} }},
+]
+
+# The other schedulers, over the same backends.
+[[service]]
+name = "echo6-maglev"
+vip = "{VIP}"
+port = 17
+protocol = "udp"
+scheduler = "maglev"
+{mode}backends = [
+  {{ address = "2001:db8:21::2", port = {PEER_PORT} }},
+  {{ address = "2001:db8:23::2", port = {PEER_PORT} }},
+]
+
+[[service]]
+name = "echo6-lc"
+vip = "{VIP}"
+port = 27
+protocol = "udp"
+scheduler = "least_conn"
 {mode}backends = [
   {{ address = "2001:db8:21::2", port = {PEER_PORT} }},
   {{ address = "2001:db8:23::2", port = {PEER_PORT} }},
@@ -286,7 +310,7 @@ names = []
 for i in range(int(sys.argv[2])):
     s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     s.settimeout(2)
-    s.connect((sys.argv[1], 7))
+    s.connect((sys.argv[1], int(sys.argv[3]) if len(sys.argv) > 3 else 7))
     for _ in range(3):
         try:
             s.send(b'hello %d' % i)
@@ -328,6 +352,22 @@ fn run(fullnat: bool) {
     assert!(!names.contains(&"none"), "{out}\n{}", status(&bed.node));
     assert!(names.iter().filter(|n| **n == "b1").count() >= 2, "{out}");
     assert!(names.iter().filter(|n| **n == "b2").count() >= 2, "{out}");
+
+    // Maglev (client address and port hashed: 16 flows from one client land on both with
+    // odds of 2^-15 against) and least connections (each worker's flows alternate while the
+    // earlier ones live).
+    for port in ["17", "27"] {
+        let out = client.run_ok(&["python3", "-c", UDP_SPREAD, VIP, "16", port]);
+        let names: Vec<&str> = out.split_whitespace().collect();
+        assert!(
+            !names.contains(&"none"),
+            "{port}: {out}\n{}",
+            status(&bed.node)
+        );
+        for b in ["b1", "b2"] {
+            assert!(names.contains(&b), "port {port}: {out}");
+        }
+    }
 
     // What the operator sees.
     let svc = bed.node.json(&["service", "--json"]);
