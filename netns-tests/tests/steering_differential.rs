@@ -10,7 +10,8 @@
 //! Both sides are configured by the daemon's own code from one configuration file:
 //! `spec::build` (the snapshot) and `spec::owned_keys` / `spec::source_prefixes` (the maps);
 //! the IPv6 half from the pure core's IPv6 fixture (`testkit::v6::spec6`: NAT, FullNAT, direct
-//! routing, UDP and ICMPv6 services, a pool, a host address) and `spec::owned_keys_v6`. A third
+//! routing, UDP and ICMPv6 services, a pool, a host address) and `spec::owned_keys_v6`, and the
+//! tunnels' IPv6 prefixes (a central and a site end) from the file by `spec::routed6_prefixes`. A third
 //! of the frames are IPv6: every rule of `steering::v6`, ICMPv6 of every type, errors quoting
 //! anything, behind chains of extension headers (skippable, refused, fragments, too many, too
 //! long), then bent like the IPv4 ones.
@@ -53,6 +54,7 @@ name = "site-a"
 local = "198.18.8.1"
 remote = "198.18.8.10"
 key = 100
+ipv6_prefixes = ["2001:db8:64::/48"]
 
 [[gre.tunnel]]
 name = "site-b"
@@ -65,6 +67,7 @@ role = "site"
 local = "198.18.8.1"
 remote = "198.18.8.30"
 inside = ["198.18.64.0/24"]
+ipv6_prefixes = ["2001:db8:65::/48"]
 
 [[snat.pool]]
 name = "internet"
@@ -226,6 +229,9 @@ fn world() -> World {
     owned
         .set_keys_v6(&spec::owned_keys_v6(&spec6))
         .expect("IPv6 keys");
+    owned
+        .set_routed6(&spec::routed6_prefixes(&cfg.gre))
+        .expect("IPv6 tunnel prefixes");
     let prog = Program::load_with(&owned, 2, Unbound::Drop).expect("program loads");
     World {
         snap,
@@ -429,6 +435,8 @@ fn interesting6() -> Vec<Ipv6Addr> {
         "2001:db8:2::1", // the host's
         t6::CLIENT,
         "2001:db8:7::7",
+        "2001:db8:64::5", // a central tunnel's site prefix
+        "2001:db8:65::5", // the site tunnel's own prefix
         "fe80::1",
         "ff02::1",
         "::",

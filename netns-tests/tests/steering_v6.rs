@@ -424,3 +424,79 @@ fn truncated_ipv6_frames_agree() {
     println!("{owned} truncations owned");
     assert!(owned > 60, "{owned}");
 }
+
+/// The tunnels' IPv6 prefixes (`gateway::routed6`): a central end's site prefix and a site
+/// end's own, in the program's trie and in the snapshot's gateway alike.
+#[test]
+fn ipv6_carried_by_tunnels_is_steered() {
+    use dataplane::gateway::TunnelSpec;
+    use dataplane::snapshot::Spec;
+    use std::net::Ipv4Addr;
+    netns_tests::require_root();
+    let tunnel = |name: &str, remote: u8, routed6: &str, site: bool| TunnelSpec {
+        name: name.into(),
+        local: Ipv4Addr::new(198, 18, 8, 1),
+        remote: Ipv4Addr::new(198, 18, 8, remote),
+        key: None,
+        mtu: 1476,
+        pool: None,
+        inside: if site {
+            vec![(Ipv4Addr::new(198, 18, 64, 0), 24)]
+        } else {
+            vec![]
+        },
+        routed6: vec![(a6(routed6), 48)],
+    };
+    let spec = Spec {
+        interfaces: dataplane::testkit::two_interfaces("eth0", "eth1"),
+        workers: 1,
+        tunnels: vec![
+            tunnel("central", 10, "2001:db8:64::", false),
+            tunnel("site", 30, "2001:db8:65::", true),
+        ],
+        ..Spec::default()
+    };
+    let snap = Snapshot::build_with_v6(&spec, &spec6(2), None).expect("snapshot");
+    let mut owned = OwnedMap::create().expect("maps");
+    owned.set_keys_v6(&owned_keys_v6(&spec6(2))).expect("keys");
+    let prefixes = snap
+        .gw
+        .routed6_prefixes()
+        .collect::<std::collections::BTreeSet<_>>();
+    owned.set_routed6(&prefixes).expect("trie");
+    let prog = Program::load_with(&owned, 4, Unbound::Drop).expect("program loads");
+    let w = World {
+        snap,
+        prog,
+        _owned: owned,
+    };
+    let udp = |s: &str, d: &str| eth(&udp6(a6(s), 5000, a6(d), 53, b"x"));
+    for (s, d, want) in [
+        (OTHER, "2001:db8:64::5", true),
+        (OTHER, "2001:db8:64:ffff::1", true),
+        ("2001:db8:65::5", OTHER, true),
+        ("2001:db8:65::5", "2001:db8:65::6", false),
+        ("2001:db8:65::5", "fe80::1", false),
+        ("2001:db8:65::5", "ff02::1", false),
+        ("2001:db8:65::5", "::1", false),
+        ("2001:db8:65::5", HOST, false),
+        (OTHER, "2001:db8:65::5", false),
+        (OTHER, "2001:db8:66::5", false),
+    ] {
+        assert_eq!(
+            w.owns(&udp(s, d), &format!("{s} -> {d}")),
+            want,
+            "{s} -> {d}"
+        );
+    }
+    // Whatever follows the fixed header: a fragment to the site is carried too.
+    let frag = ipv6_packet_ext(
+        a6(OTHER),
+        a6("2001:db8:64::5"),
+        ext::FRAGMENT,
+        &fragment(proto::UDP, 8),
+        b"rest of a datagram",
+        64,
+    );
+    assert!(w.owns(&eth(&frag), "fragment to a site prefix"));
+}

@@ -20,7 +20,8 @@
 //! ```
 //!
 //! A pool is IPv4 or IPv6 by its addresses (never both). An IPv6 pool serves IPv6 FullNAT
-//! services only: the GRE tunnels and inside prefixes of the SNAT gateway are IPv4.
+//! services only: the pools' inside prefixes are IPv4. A tunnel also carries IPv6 for the
+//! global prefixes in its `ipv6_prefixes`, untranslated (`gateway6`).
 //!
 //! The other end, when the appliance is the site's gateway: the site's inside prefixes reach
 //! everything outside them through the tunnel, and no pool names it.
@@ -72,6 +73,9 @@ pub struct TunnelConfig {
     /// A site tunnel's inside prefixes.
     #[serde(default)]
     pub inside: Vec<Ipv4Network>,
+    /// Global IPv6 prefixes carried untranslated (see `gateway6`).
+    #[serde(default)]
+    pub ipv6_prefixes: Vec<ipnetwork::Ipv6Network>,
 }
 
 /// Which end of the tunnel this appliance is.
@@ -291,6 +295,10 @@ pub fn summary(s: &mut String, gre: &GreConfig, snat: &SnatConfig) {
                     TunnelRole::Site => format!(", site for {}", inside.join(" ")),
                 }
             );
+            if !t.ipv6_prefixes.is_empty() {
+                let v6: Vec<String> = t.ipv6_prefixes.iter().map(ToString::to_string).collect();
+                let _ = writeln!(s, "  {:<12} IPv6 routed: {}", "", v6.join(" "));
+            }
         }
     }
     if !snat.pool.is_empty() {
@@ -448,6 +456,7 @@ pub fn validate(
         }
     }
     inside_overlaps(gre, snat, issues);
+    super::gateway6::validate(gre, snat, services, issues);
 
     if snat.pool.len() > MAX_POOLS {
         issues.push(

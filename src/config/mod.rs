@@ -13,6 +13,7 @@ pub mod dataplane;
 pub mod diff;
 pub mod error;
 pub mod gateway;
+pub mod gateway6;
 pub mod interfaces;
 pub mod locate;
 pub mod overrides;

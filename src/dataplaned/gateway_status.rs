@@ -212,6 +212,7 @@ mod tests {
                 mtu: 1476,
                 pool: Some(0),
                 inside: vec![],
+                routed6: vec![],
             }],
             pools: vec![PoolSpec {
                 name: "out".into(),

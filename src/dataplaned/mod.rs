@@ -363,6 +363,7 @@ impl Dataplane {
         ))?;
         owned.set_keys_v6(&spec::owned_keys_v6(&spec6))?;
         owned.set_sources(&spec::source_prefixes(&cfg.gre, &cfg.snat))?;
+        owned.set_routed6(&spec::routed6_prefixes(&cfg.gre))?;
 
         let workers_n = usize::from(dp.workers);
         let mut sockets: Vec<Vec<worker::Socket>> = (0..workers_n).map(|_| Vec::new()).collect();
@@ -583,6 +584,9 @@ impl Dataplane {
                     .set_sources(&spec::source_prefixes(&cfg.gre, &cfg.snat))
                 {
                     tracing::error!("updating the steering source prefixes: {e}");
+                }
+                if let Err(e) = running.owned.set_routed6(&spec::routed6_prefixes(&cfg.gre)) {
+                    tracing::error!("updating the steering IPv6 tunnel prefixes: {e}");
                 }
                 let snap = running.publisher.current();
                 let checks = backend_checks(cfg);

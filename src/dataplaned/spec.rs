@@ -74,6 +74,11 @@ pub fn gateway(gre: &GreConfig, snat: &SnatConfig) -> (Vec<TunnelSpec>, Vec<Pool
             mtu: t.mtu(),
             pool: pool_of(&t.name),
             inside: t.inside.iter().map(|n| (n.network(), n.prefix())).collect(),
+            routed6: t
+                .ipv6_prefixes
+                .iter()
+                .map(|n| (n.network(), n.prefix()))
+                .collect(),
         })
         .collect();
     let pools = pools_of(snat, false)
@@ -301,6 +306,20 @@ pub fn source_prefixes(gre: &GreConfig, snat: &SnatConfig) -> BTreeSet<(Ipv4Addr
     sources
         .chain(inside)
         .map(|n| (n.network(), n.prefix()))
+        .collect()
+}
+
+/// The tunnels' IPv6 prefixes carried untranslated, with the tunnel's end (`true`: site), for
+/// the steering program's IPv6 trie.
+pub fn routed6_prefixes(gre: &GreConfig) -> BTreeSet<(Ipv6Addr, u8, bool)> {
+    gre.tunnel
+        .iter()
+        .flat_map(|t| {
+            let site = t.role == crate::config::gateway::TunnelRole::Site;
+            t.ipv6_prefixes
+                .iter()
+                .map(move |n| (n.network(), n.prefix(), site))
+        })
         .collect()
 }
 

@@ -12,8 +12,12 @@
 //! delivered to them. The site end keeps no state (like a kernel GRE device with a route), so
 //! any worker can carry any packet and nothing is handed off.
 
+mod routed6;
+
+pub use routed6::forwardable6;
+
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::conntrack::Timeouts;
 use super::lookup::StaticMap;
@@ -44,6 +48,10 @@ pub struct TunnelSpec {
     /// The site end: the inside prefixes whose traffic to the rest of the world this tunnel
     /// carries to `remote`. Empty: the central end.
     pub inside: Vec<(Ipv4Addr, u8)>,
+    /// Global IPv6 prefixes the tunnel carries untranslated (IPv6 in GRE over the IPv4
+    /// underlay): at the central end the site's, whose traffic is decapsulated and routed and
+    /// to which IPv6 packets are tunnelled; at the site end its own inside IPv6 prefixes.
+    pub routed6: Vec<(Ipv6Addr, u8)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +102,10 @@ pub enum GatewayError {
     SitePool(String),
     #[error("more than {MAX_SOURCES} inside prefixes")]
     TooManyPrefixes,
+    #[error(
+        "IPv6 prefix {0}/{1} of tunnel {2} overlaps another tunnel's or is not global unicast"
+    )]
+    BadRouted6(Ipv6Addr, u8, String),
 }
 
 /// Tunnels and pools with their lookup maps.
@@ -112,6 +124,8 @@ pub struct Gateway {
     sources: Vec<(u32, u32, u16)>,
     /// (network, mask, index into `tunnels`) of the site tunnels' inside prefixes.
     site_inside: Vec<(u32, u32, u16)>,
+    /// (network, mask, index into `tunnels`) of the tunnels' IPv6 prefixes (`routed6`).
+    routed6: Vec<(u128, u128, u16)>,
 }
 
 impl Default for Gateway {
@@ -266,6 +280,7 @@ impl Gateway {
         if sources.len() + site_inside.len() > MAX_SOURCES {
             return Err(GatewayError::TooManyPrefixes);
         }
+        let routed6 = routed6::build(tunnels)?;
         Ok(Gateway {
             tunnels: out,
             pools: pools
@@ -283,6 +298,7 @@ impl Gateway {
             pool_addrs,
             sources,
             site_inside,
+            routed6,
         })
     }
 
@@ -393,6 +409,7 @@ mod tests {
             mtu: 1476,
             pool: Some(0),
             inside: vec![],
+            routed6: vec![],
         }
     }
 

@@ -22,13 +22,15 @@ mod forward;
 mod gateway;
 mod icmp_errors;
 mod parse;
+mod routed6;
 mod site;
 mod ttl;
 mod v6;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use parse::{parse, parse_gre, quoted_key};
+use parse::{parse, parse_gre, quoted_key, Gre};
+use routed6::routed6_zone;
 
 use super::conntrack::{
     self, Conntrack, ConntrackV6, Dir, Entry, InsertError, Kind, NewFlow, State, Timeouts,
@@ -187,6 +189,14 @@ type Result<T> = std::result::Result<T, Verdict>;
 enum Staged {
     V4(Early),
     V6(Result<v6::ParsedV6>),
+    /// IPv6 into the tunnel with this zone, untranslated.
+    Into6(u16),
+    /// IPv6 out of the tunnel with `zone`: the packet at `at` in the frame, `len` bytes.
+    Out6 {
+        zone: u16,
+        at: u16,
+        len: u16,
+    },
 }
 
 /// What a packet without a flow leads to.
@@ -541,27 +551,43 @@ impl Pipeline {
     #[inline(always)]
     fn stage1(&self, snap: &Snapshot, frame: &[u8]) -> Staged {
         match EthernetFrame::new_checked(frame).map(|e| e.ethertype()) {
-            Ok(EtherType::Ipv4) => Staged::V4(self.stage1_v4(snap, frame)),
-            Ok(EtherType::Ipv6) => Staged::V6(self.stage1_v6(frame)),
+            Ok(EtherType::Ipv4) => self.stage1_v4(snap, frame),
+            Ok(EtherType::Ipv6) => match routed6_zone(snap, frame) {
+                Some(zone) => Staged::Into6(zone),
+                None => Staged::V6(self.stage1_v6(frame)),
+            },
             _ => Staged::V4(Err((Verdict::Pass, 0))),
         }
     }
 
     #[inline(always)]
-    fn stage1_v4(&self, snap: &Snapshot, frame: &[u8]) -> Early {
+    fn stage1_v4(&self, snap: &Snapshot, frame: &[u8]) -> Staged {
         let eth = EthernetFrame::new_unchecked(frame);
-        let ip = Ipv4Packet::new_checked(eth.payload())
-            .map_err(|_| (Verdict::Drop(DropReason::Malformed), 0))?;
-        let mut p = if ip.protocol() == proto::GRE && !snap.gw.tunnels.is_empty() {
-            parse_gre(snap, &ip)?
-        } else {
-            parse(&ip, 0).map_err(|v| (v, 0))?
+        let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else {
+            return Staged::V4(Err((Verdict::Drop(DropReason::Malformed), 0)));
         };
-        p.l3 += ethernet::HEADER_LEN;
-        if !p.icmp_error {
-            p.hash = self.ct.prefetch(&p.key);
-        }
-        Ok(p)
+        let parsed = if ip.protocol() == proto::GRE && !snap.gw.tunnels.is_empty() {
+            match parse_gre(snap, &ip) {
+                Ok(Gre::V4(p)) => Ok(p),
+                Ok(Gre::V6 { zone, at, len }) => {
+                    return Staged::Out6 {
+                        zone,
+                        at: at + ethernet::HEADER_LEN as u16,
+                        len,
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            parse(&ip, 0).map_err(|v| (v, 0))
+        };
+        Staged::V4(parsed.map(|mut p| {
+            p.l3 += ethernet::HEADER_LEN;
+            if !p.icmp_error {
+                p.hash = self.ct.prefetch(&p.key);
+            }
+            p
+        }))
     }
 
     #[inline(always)]
@@ -580,6 +606,24 @@ impl Pipeline {
             Staged::V6(p) => {
                 let (v, len) = self.stage2_v6(snap, now, buf, len, p);
                 self.count_verdict(v, len, 0);
+                return (v, len);
+            }
+            Staged::Into6(zone) => {
+                let (v, len) = self
+                    .enter_tunnel6(snap, now, buf, len, zone)
+                    .unwrap_or_else(|v| (v, len));
+                self.count_verdict(v, len, zone);
+                return (v, len);
+            }
+            Staged::Out6 {
+                zone,
+                at,
+                len: inner,
+            } => {
+                let (v, len) = self
+                    .leave_tunnel6(snap, now, buf, zone, usize::from(at), usize::from(inner))
+                    .unwrap_or_else(|v| (v, len));
+                self.count_verdict(v, len, zone);
                 return (v, len);
             }
         };
@@ -1134,5 +1178,7 @@ mod robustness_tests;
 #[cfg(test)]
 mod direct_tests;
 
+#[cfg(test)]
+mod routed6_tests;
 #[cfg(test)]
 mod v6_tests;

@@ -8,9 +8,9 @@
 //! to transmit from an offset.)
 
 use super::gateway::Tunnel;
-use super::wire::gre::{GreRepr, PROTO_IPV4};
+use super::wire::gre::{GreRepr, PROTO_IPV4, PROTO_IPV6};
 use super::wire::ipv4::{self, Ipv4Repr};
-use super::wire::{ethernet, proto, Ipv4Packet};
+use super::wire::{ethernet, proto, EtherType, EthernetFrame, Ipv4Packet};
 
 /// Removes the outer headers: the inner packet at `inner_at` (of `inner_len` bytes) moves to
 /// just behind the Ethernet header. Returns the new frame length.
@@ -25,6 +25,48 @@ fn gre(t: &Tunnel) -> GreRepr {
         key: t.key,
         protocol: PROTO_IPV4,
     }
+}
+
+/// Removes the outer headers of IPv6 in GRE: as [`decapsulate`], and the frame's EtherType
+/// becomes IPv6.
+pub fn decapsulate_v6(frame: &mut [u8], inner_at: usize, inner_len: usize) -> usize {
+    let len = decapsulate(frame, inner_at, inner_len);
+    EthernetFrame::new_unchecked(&mut frame[..]).set_ethertype(EtherType::Ipv6);
+    len
+}
+
+/// Wraps the IPv6 packet behind the Ethernet header (`inner_len` bytes) in an outer IPv4 and
+/// GRE header (protocol type 0x86DD) of tunnel `t`; the frame's EtherType becomes IPv4. The
+/// outer header has Don't Fragment: IPv6 is never fragmented on the way (RFC 8200 §5), and
+/// what does not fit the tunnel was answered with Packet Too Big before it got here, so the
+/// outer datagram is atomic and its Identification 0 (RFC 6864 §4.1). `None` if `frame` has
+/// no room.
+pub fn encapsulate_v6(frame: &mut [u8], inner_len: usize, t: &Tunnel) -> Option<usize> {
+    let l3 = ethernet::HEADER_LEN;
+    let gre = GreRepr {
+        key: t.key,
+        protocol: PROTO_IPV6,
+    };
+    let outer = ipv4::MIN_HEADER_LEN + gre.buffer_len();
+    let total = outer + inner_len;
+    if l3 + total > frame.len() || total > usize::from(u16::MAX) {
+        return None;
+    }
+    frame.copy_within(l3..l3 + inner_len, l3 + outer);
+    let ip = Ipv4Repr {
+        src: t.local,
+        dst: t.remote,
+        protocol: proto::GRE,
+        payload_len: gre.buffer_len() + inner_len,
+        ttl: 64,
+        ident: 0,
+        dont_frag: true,
+        dscp_ecn: 0,
+    };
+    ip.emit(&mut frame[l3..]);
+    gre.emit(&mut frame[l3 + ip.buffer_len()..l3 + outer]);
+    EthernetFrame::new_unchecked(&mut frame[..]).set_ethertype(EtherType::Ipv4);
+    Some(l3 + total)
 }
 
 /// Bytes the tunnel adds in front of an inner packet.

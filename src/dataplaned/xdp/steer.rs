@@ -39,7 +39,7 @@ pub mod v6;
 pub use v6::OwnedKeyV6;
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use super::asm::{Asm, Cond, Insn, Label, Reg, Size};
@@ -255,9 +255,27 @@ pub(super) fn need(a: &mut Asm, len: i32, pass: Label) {
     a.jump_reg(Cond::Gt, Reg::R2, Reg::R8, pass);
 }
 
-/// The program for the given map descriptors (they are embedded as immediates): `owned` and
-/// `owned6` the IPv4 and IPv6 owned keys, `sources` the inside prefixes, `xsks` the sockets.
-pub fn program(owned: i32, owned6: i32, sources: i32, xsks: i32, unbound: Unbound) -> Vec<Insn> {
+/// The program for the given map descriptors: `owned` and `owned6` the IPv4 and IPv6 owned
+/// keys, `sources` the inside prefixes, `routed6` the tunnels' IPv6 prefixes, `xsks` the
+/// sockets.
+/// The maps a steering program reads (descriptors, embedded as immediates).
+#[derive(Debug, Clone, Copy)]
+pub struct Maps {
+    pub owned: i32,
+    pub owned6: i32,
+    pub sources: i32,
+    pub routed6: i32,
+    pub xsks: i32,
+}
+
+pub fn program(maps: Maps, unbound: Unbound) -> Vec<Insn> {
+    let Maps {
+        owned,
+        owned6,
+        sources,
+        routed6,
+        xsks,
+    } = maps;
     let mut a = Asm::new();
     let pass = a.label();
     let not_ipv4 = a.label();
@@ -468,7 +486,7 @@ pub fn program(owned: i32, owned6: i32, sources: i32, xsks: i32, unbound: Unboun
     a.jump_imm(Cond::Eq, Reg::R2, ETH_P_IPV6_RAW, ipv6);
     a.jump(pass);
     a.bind(ipv6);
-    v6::emit(&mut a, owned6, pass, redirect);
+    v6::emit(&mut a, owned6, routed6, pass, redirect);
 
     a.bind(redirect);
     a.load(Size::W, Reg::R2, Reg::R6, 16); // ctx->rx_queue_index
@@ -536,6 +554,8 @@ pub struct OwnedMap {
     keys6: BTreeSet<OwnedKeyV6>,
     sources: OwnedFd,
     prefixes: BTreeSet<(Ipv4Addr, u8)>,
+    routed6: OwnedFd,
+    prefixes6: BTreeSet<(Ipv6Addr, u8, bool)>,
 }
 
 /// An LPM trie key: prefix length in host order, then the address in network order.
@@ -570,7 +590,45 @@ impl OwnedMap {
                 "appl_sources",
             )?,
             prefixes: BTreeSet::new(),
+            routed6: bpf::create_map_with_flags(
+                MAP_TYPE_LPM_TRIE,
+                4 + 16,
+                1,
+                MAX_SOURCES as u32,
+                BPF_F_NO_PREALLOC,
+                "appl_routed6",
+            )?,
+            prefixes6: BTreeSet::new(),
         })
+    }
+
+    /// Makes the IPv6 trie hold exactly `prefixes` (network, length, site end), adding (or
+    /// changing) before removing.
+    pub fn set_routed6(
+        &mut self,
+        prefixes: &BTreeSet<(Ipv6Addr, u8, bool)>,
+    ) -> Result<(), BpfError> {
+        let key = |net: Ipv6Addr, len: u8| {
+            let mut k = [0u8; 20];
+            k[0..4].copy_from_slice(&u32::from(len).to_ne_bytes());
+            k[4..].copy_from_slice(&net.octets());
+            k
+        };
+        for &(net, len, site) in prefixes.difference(&self.prefixes6) {
+            let v = if site {
+                v6::ROUTED_SITE
+            } else {
+                v6::ROUTED_CENTRAL
+            };
+            bpf::update_elem(&self.routed6, &key(net, len), &[v])?;
+        }
+        for &(net, len, _) in self.prefixes6.difference(prefixes) {
+            if !prefixes.iter().any(|&(n, l, _)| (n, l) == (net, len)) {
+                bpf::delete_elem(&self.routed6, &key(net, len))?;
+            }
+        }
+        self.prefixes6 = prefixes.clone();
+        Ok(())
     }
 
     /// Makes the trie hold exactly `prefixes` (network, length), adding before removing.
@@ -646,10 +704,13 @@ impl Program {
     pub fn load_with(owned: &OwnedMap, queues: u32, unbound: Unbound) -> Result<Program, BpfError> {
         let xsks = bpf::create_map(MAP_TYPE_XSKMAP, 4, 4, queues.max(1), "appl_xsks")?;
         let insns = program(
-            owned.map.as_raw_fd(),
-            owned.map6.as_raw_fd(),
-            owned.sources.as_raw_fd(),
-            xsks.as_raw_fd(),
+            Maps {
+                owned: owned.map.as_raw_fd(),
+                owned6: owned.map6.as_raw_fd(),
+                sources: owned.sources.as_raw_fd(),
+                routed6: owned.routed6.as_raw_fd(),
+                xsks: xsks.as_raw_fd(),
+            },
             unbound,
         );
         let prog = bpf::load_xdp(&insns, "appl_steer", c"Apache-2.0")?;
@@ -717,7 +778,14 @@ mod tests {
     #[test]
     fn program_is_well_formed() {
         for unbound in [Unbound::Pass, Unbound::Drop, Unbound::DropServed(2)] {
-            well_formed(&program(3, 6, 5, 4, unbound));
+            let maps = Maps {
+                owned: 3,
+                owned6: 6,
+                sources: 5,
+                routed6: 7,
+                xsks: 4,
+            };
+            well_formed(&program(maps, unbound));
         }
     }
 

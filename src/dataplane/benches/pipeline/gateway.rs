@@ -127,6 +127,7 @@ fn snapshot(workers: u16, sessions: u32) -> Snapshot {
                 mtu: 1400,
                 pool: Some(0),
                 inside: vec![],
+                routed6: vec![],
             })
             .collect(),
         pools: vec![pool(0, "internet"), pool(1, "fullnat")],

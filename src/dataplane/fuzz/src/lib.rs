@@ -142,6 +142,7 @@ pub fn spec(workers: u16) -> Spec {
                 mtu: MTU,
                 pool: Some(0),
                 inside: vec![],
+                routed6: vec![],
             },
             TunnelSpec {
                 name: "site-b".into(),
@@ -151,6 +152,7 @@ pub fn spec(workers: u16) -> Spec {
                 mtu: MTU,
                 pool: Some(0),
                 inside: vec![],
+                routed6: vec![],
             },
             TunnelSpec {
                 name: "to-central".into(),
@@ -160,6 +162,7 @@ pub fn spec(workers: u16) -> Spec {
                 mtu: MTU,
                 pool: None,
                 inside: vec![(Ipv4Addr::new(198, 18, 64, 0), 24)],
+                routed6: vec![],
             },
         ],
         pools: vec![

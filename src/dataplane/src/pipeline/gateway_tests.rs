@@ -77,6 +77,7 @@ pub(super) fn spec(workers: u16, ports: (u16, u16), udp_timeout_ms: u32) -> Spec
                 mtu: MTU,
                 pool: Some(0),
                 inside: vec![],
+                routed6: vec![],
             },
             TunnelSpec {
                 name: "site-b".into(),
@@ -86,6 +87,7 @@ pub(super) fn spec(workers: u16, ports: (u16, u16), udp_timeout_ms: u32) -> Spec
                 mtu: MTU,
                 pool: Some(0),
                 inside: vec![],
+                routed6: vec![],
             },
         ],
         pools: vec![

@@ -1,12 +1,12 @@
 //! From frame bytes to the flow a packet belongs to: plain IPv4, GRE from a configured tunnel
 //! (the inner packet in the tunnel's zone), and the datagram an ICMP error quotes.
 
-use super::{Early, Parsed, Result, Verdict};
+use super::{Parsed, Result, Verdict};
 use crate::counters::DropReason;
 use crate::flow::FlowKey;
 use crate::gateway::martian_source;
 use crate::snapshot::Snapshot;
-use crate::wire::gre::{GreError, PROTO_IPV4};
+use crate::wire::gre::{GreError, PROTO_IPV4, PROTO_IPV6};
 use crate::wire::{icmp, proto, GrePacket, IcmpPacket, Ipv4Packet, TcpSegment, UdpDatagram};
 
 const MALFORMED: Verdict = Verdict::Drop(DropReason::Malformed);
@@ -72,10 +72,23 @@ pub(super) fn parse(ip: &Ipv4Packet<&[u8]>, zone: u16) -> Result<Parsed> {
     })
 }
 
-/// A GRE packet: from a configured tunnel, its inner IPv4 packet's flow in the tunnel's zone;
-/// otherwise the kernel's. Refusals are counted against the tunnel the remote address names.
+/// What a GRE packet from a configured tunnel carries.
+pub(super) enum Gre {
+    /// An IPv4 packet's flow, in the tunnel's zone.
+    V4(Parsed),
+    /// An IPv6 packet (routed untranslated): `at` its offset behind the Ethernet header,
+    /// `len` the bytes from there to the end of the outer packet.
+    V6 { zone: u16, at: u16, len: u16 },
+}
+
+/// A GRE packet: from a configured tunnel, its inner IPv4 packet's flow in the tunnel's zone
+/// (or its inner IPv6 packet, for a tunnel that routes IPv6); otherwise the kernel's. Refusals
+/// are counted against the tunnel the remote address names.
 #[inline(always)]
-pub(super) fn parse_gre(snap: &Snapshot, outer: &Ipv4Packet<&[u8]>) -> Early {
+pub(super) fn parse_gre(
+    snap: &Snapshot,
+    outer: &Ipv4Packet<&[u8]>,
+) -> std::result::Result<Gre, (Verdict, u16)> {
     let (remote, local) = (outer.src(), outer.dst());
     let zone_of_remote = || snap.gw.tunnel_from(remote).map_or(0, |t| t.zone);
     if !outer.verify_checksum() {
@@ -106,6 +119,14 @@ pub(super) fn parse_gre(snap: &Snapshot, outer: &Ipv4Packet<&[u8]>) -> Early {
             zone => Err((Verdict::Drop(DropReason::GreUnsupported), zone)),
         };
     };
+    if g.protocol() == PROTO_IPV6 && snap.gw.routes6() {
+        let at = outer.header_len() + g.header_len();
+        return Ok(Gre::V6 {
+            zone: t.zone,
+            at: at as u16,
+            len: g.payload().len() as u16,
+        });
+    }
     if g.protocol() != PROTO_IPV4 {
         return Err((Verdict::Drop(DropReason::GreUnsupported), t.zone));
     }
@@ -116,7 +137,7 @@ pub(super) fn parse_gre(snap: &Snapshot, outer: &Ipv4Packet<&[u8]>) -> Early {
         v => (v, t.zone),
     })?;
     p.l3 = outer.header_len() + g.header_len();
-    Ok(p)
+    Ok(Gre::V4(p))
 }
 
 /// The flow key of the datagram quoted by an ICMP error (header plus at least 8 bytes).

@@ -64,6 +64,7 @@ fn snap(workers: u16) -> Snapshot {
                 mtu: 1400,
                 pool: Some(0),
                 inside: Vec::new(),
+                routed6: vec![],
             }],
             pools: vec![PoolSpec {
                 name: "p".into(),

@@ -65,6 +65,7 @@ fn snap(workers: u16) -> Snapshot {
             mtu: MTU,
             pool: None,
             inside: vec![(Ipv4Addr::new(198, 18, 64, 0), 24)],
+            routed6: vec![],
         }],
         pools: vec![],
     };

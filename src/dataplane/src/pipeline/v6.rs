@@ -172,7 +172,7 @@ fn release_v6(
 
 /// Sets the MACs for the hop towards `dst` over the IPv6 routes and neighbours.
 #[inline(always)]
-fn next_hop_v6(
+pub(super) fn next_hop_v6(
     snap: &Snapshot,
     unresolved: &mut super::Unresolved<Ipv6Addr>,
     frame: &mut [u8],

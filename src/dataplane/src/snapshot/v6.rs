@@ -250,6 +250,15 @@ impl V6 {
     pub fn is_empty(&self) -> bool {
         self.services.is_empty() && self.pools.is_empty()
     }
+
+    /// The source of ICMPv6 errors the fast path originates outside any flow: the host's
+    /// lowest forwardable IPv6 address (RFC 4443 §2.2: an address of the node).
+    pub fn error_source(&self) -> Option<Ipv6Addr> {
+        self.locals
+            .iter()
+            .copied()
+            .find(|a| crate::gateway::forwardable6(*a))
+    }
 }
 
 /// An IPv6 address folded to 32 bits: its identity where a `u32` is kept (Maglev's

@@ -13,6 +13,11 @@
 //! - or it is an ICMPv6 error (after no extension header) quoting a packet that left a pool
 //!   address or a service's `VIP:port`, or went to a backend from an address not the host's.
 //!
+//! - or it enters a tunnel untranslated (`gateway::routed6`, whatever follows the fixed
+//!   header): to a central tunnel's IPv6 prefix, or from a site tunnel's to a forwardable
+//!   address in no tunnel's prefix; never to an address of the host. (IPv6 coming out of a
+//!   tunnel is GRE from its remote: the IPv4 half's.)
+//!
 //! The program reads the destination at a fixed offset, then walks at most two skippable
 //! extension headers (a bounded loop) for the rest.
 
@@ -26,11 +31,17 @@ use crate::wire::{icmpv6, ports::ports, proto, Icmpv6Packet, Ipv6Packet};
 /// to the fast path.
 pub fn owns_v6(snap: &Snapshot, b: &[u8]) -> bool {
     let v6 = &snap.v6;
-    if v6.is_empty() || b.len() < ipv6::HEADER_LEN {
+    if b.len() < ipv6::HEADER_LEN {
         return false;
     }
     let ip = Ipv6Packet::new_unchecked(b);
     let (src, dst) = (ip.src(), ip.dst());
+    if snap.gw.routes6() && !v6.is_local(dst) && snap.gw.routed6_egress(src, dst).is_some() {
+        return true;
+    }
+    if v6.is_empty() {
+        return false;
+    }
     // The rest as far as the frame holds it (Payload Length is the pipeline's to check).
     let rest = &b[ipv6::HEADER_LEN..];
     let to_ours = v6.is_vip(dst) || v6.pool_of_addr(dst).is_some();

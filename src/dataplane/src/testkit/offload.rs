@@ -111,6 +111,7 @@ pub fn spec() -> Spec {
                 mtu: TUNNEL_MTU,
                 pool: Some(0),
                 inside: vec![],
+                routed6: vec![],
             },
             TunnelSpec {
                 name: "central".into(),
@@ -120,6 +121,7 @@ pub fn spec() -> Spec {
                 mtu: TUNNEL_MTU,
                 pool: None,
                 inside: vec![(Ipv4Addr::new(198, 18, 97, 0), 24)],
+                routed6: vec![],
             },
             TunnelSpec {
                 name: "site-b".into(),
@@ -129,6 +131,7 @@ pub fn spec() -> Spec {
                 mtu: TUNNEL_MTU,
                 pool: Some(0),
                 inside: vec![],
+                routed6: vec![],
             },
         ],
         pools: vec![

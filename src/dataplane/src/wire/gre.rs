@@ -46,6 +46,8 @@ pub const KEY_LEN: usize = field::KEY.end - field::KEY.start;
 
 /// Protocol type of an IPv4 payload (an EtherType, RFC 2784 §2.4).
 pub const PROTO_IPV4: u16 = 0x0800;
+/// IPv6 in GRE (RFC 7676 §3: the EtherType).
+pub const PROTO_IPV6: u16 = 0x86DD;
 
 /// Bits of the flags and version word.
 pub mod bits {

@@ -179,6 +179,71 @@ fn at_offset(a: &mut Asm, too_far: Label) {
     a.bind(done);
 }
 
+/// The value of a prefix in the routed trie: which end of its tunnel we are.
+pub const ROUTED_CENTRAL: u8 = 1;
+pub const ROUTED_SITE: u8 = 2;
+
+/// Emits a longest-prefix lookup of the address at `data + addr_at` in the routed trie (key:
+/// prefix length 128 in host order, then the address); jumps to `found` with r0 pointing at
+/// the value. Uses r1-r5 and the 20 bytes at fp-32 (word stores: the stack must be aligned).
+fn lpm6(a: &mut Asm, map: i32, addr_at: i16, found: Label) {
+    a.store_imm(Size::W, Reg::R10, -32, 128);
+    for i in 0..4i16 {
+        a.load(Size::W, Reg::R2, Reg::R7, addr_at + 4 * i);
+        a.store_reg(Size::W, Reg::R10, -28 + 4 * i, Reg::R2);
+    }
+    a.load_map_fd(Reg::R1, map);
+    a.mov_reg(Reg::R2, Reg::R10);
+    a.add_imm(Reg::R2, -32);
+    a.call(HELPER_MAP_LOOKUP_ELEM);
+    a.jump_imm(Cond::Ne, Reg::R0, 0, found);
+}
+
+/// IPv6 that enters a tunnel untranslated (`Gateway::routed6_egress`): to a central tunnel's
+/// prefix, or from a site tunnel's prefix to a forwardable address in no prefix; never to one
+/// of the host's addresses. Falls through to `not_routed` otherwise.
+fn emit_routed(a: &mut Asm, owned6: i32, routed6: i32, not_routed: Label, redirect: Label) {
+    let to_prefix = a.label();
+    let from_prefix = a.label();
+    let not_local = a.label();
+    lpm6(a, routed6, IP6_DST, to_prefix);
+    lpm6(a, routed6, IP6_SRC, from_prefix);
+    a.jump(not_routed);
+
+    a.bind(to_prefix);
+    a.load(Size::B, Reg::R2, Reg::R0, 0);
+    a.jump_imm(Cond::Eq, Reg::R2, ROUTED_CENTRAL.into(), not_local);
+    a.jump(not_routed);
+
+    // From a site prefix (the destination is in none): to a forwardable address only, not
+    // multicast (ff00::/8), link-local (fe80::/10) or in ::/64 (`gateway::forwardable6`).
+    a.bind(from_prefix);
+    a.load(Size::B, Reg::R2, Reg::R0, 0);
+    a.jump_imm(Cond::Ne, Reg::R2, ROUTED_SITE.into(), not_routed);
+    a.load(Size::B, Reg::R2, Reg::R7, IP6_DST);
+    a.jump_imm(Cond::Eq, Reg::R2, 0xff, not_routed);
+    let not_link_local = a.label();
+    a.jump_imm(Cond::Ne, Reg::R2, 0xfe, not_link_local);
+    a.load(Size::B, Reg::R2, Reg::R7, IP6_DST + 1);
+    a.and_imm(Reg::R2, 0xc0);
+    a.jump_imm(Cond::Eq, Reg::R2, 0x80, not_routed);
+    a.bind(not_link_local);
+    a.load(Size::DW, Reg::R2, Reg::R7, IP6_DST);
+    a.jump_imm(Cond::Eq, Reg::R2, 0, not_routed);
+
+    a.bind(not_local);
+    lookup6(
+        a,
+        owned6,
+        IP6_DST,
+        Port::Zero,
+        ProtoFrom::Imm(0),
+        KeyKind::Local,
+        not_routed,
+    );
+    a.jump(redirect);
+}
+
 /// `if reg + len > data_end goto fail` for a packet pointer in `reg`.
 fn need_from(a: &mut Asm, reg: Reg, len: i32, fail: Label) {
     a.mov_reg(Reg::R2, reg);
@@ -189,7 +254,7 @@ fn need_from(a: &mut Asm, reg: Reg, len: i32, fail: Label) {
 /// Emits the IPv6 code at the current position. Entered with r6 = ctx, r7 = data,
 /// r8 = data_end; leaves by `redirect` or `pass`. Registers: r9 the next header (then the
 /// protocol), r4 the walk's offset `at` behind the fixed header, r3 = data + at.
-pub(super) fn emit(a: &mut Asm, owned6: i32, pass: Label, redirect: Label) {
+pub(super) fn emit(a: &mut Asm, owned6: i32, routed6: i32, pass: Label, redirect: Label) {
     let to_ours = a.label();
     let upper = a.label();
     let l4 = a.label();
@@ -204,6 +269,9 @@ pub(super) fn emit(a: &mut Asm, owned6: i32, pass: Label, redirect: Label) {
     let quoted_backend = a.label();
 
     need(a, EXT_AT as i32, pass);
+    let not_routed = a.label();
+    emit_routed(a, owned6, routed6, not_routed, redirect);
+    a.bind(not_routed);
     a.load(Size::B, Reg::R9, Reg::R7, IP6_NXT);
     a.mov_imm(Reg::R4, 0);
     for skipped in 0..=ipv6::MAX_SKIPPED {
