@@ -142,7 +142,8 @@ pub fn spec(workers: u16) -> Spec {
                 mtu: MTU,
                 pool: Some(0),
                 inside: vec![],
-                routed6: vec![],
+                // IPv6 in GRE, untranslated (`pipeline::routed6`).
+                routed6: vec![("2001:db8:64::".parse().unwrap(), 48)],
             },
             TunnelSpec {
                 name: "site-b".into(),
@@ -162,7 +163,7 @@ pub fn spec(workers: u16) -> Spec {
                 mtu: MTU,
                 pool: None,
                 inside: vec![(Ipv4Addr::new(198, 18, 64, 0), 24)],
-                routed6: vec![],
+                routed6: vec![("2001:db8:65::".parse().unwrap(), 48)],
             },
         ],
         pools: vec![
@@ -249,6 +250,20 @@ pub fn setup_frames() -> Vec<Vec<u8>> {
             &frames::gre_packet(SITE_B, LOCAL, None, &inner),
         ));
     }
+    // IPv6 in GRE from site a, to be routed untranslated.
+    let inner6 = dataplane::testkit::v6::udp6(
+        "2001:db8:64::5".parse().unwrap(),
+        5000,
+        "2001:db8:70::2".parse().unwrap(),
+        53,
+        b"q",
+    );
+    let mut g = frames::gre_packet(SITE_A, LOCAL, Some(KEY_A), &inner6);
+    dataplane::wire::GrePacket::new_unchecked(
+        dataplane::wire::Ipv4Packet::new_unchecked(&mut g[..]).payload_mut(),
+    )
+    .set_protocol(dataplane::wire::gre::PROTO_IPV6);
+    out.push(ethernet_with_room(l2(0x0a, 0xa1), &g));
     let ip = frames::tcp_segment(sa(SOURCE_HOST, 6000), sa(SERVER, 443), SYN, b"");
     out.push(ethernet_with_room(l2(0x06, 0xa1), &ip));
     let ip = frames::icmp_echo(SOURCE_HOST, SERVER, true, 9, b"out");
@@ -295,7 +310,7 @@ impl World {
                     if let Some(r) = reply_to(&buf) {
                         t.push(r);
                     }
-                    t.push(icmp_error_about(&buf));
+                    t.push(error_about(&buf));
                 }
             }
             // IPv6: the setup frames, what the pipeline sent for them, and a Packet Too Big
@@ -307,7 +322,7 @@ impl World {
                 t.push(f);
                 if let Verdict::Tx { .. } = v {
                     buf.truncate(n);
-                    t.push(packet_too_big_about(&buf));
+                    t.push(error_about(&buf));
                     t.push(buf);
                 }
             }
@@ -412,6 +427,15 @@ fn swap_ip(ip: &mut Ipv4Packet<&mut [u8]>) -> Option<()> {
         _ => return None,
     }
     Some(())
+}
+
+/// A router's error about a frame the pipeline sent, in the family it left in (a tunnel
+/// changes it: IPv6 in GRE over IPv4).
+fn error_about(sent: &[u8]) -> Vec<u8> {
+    match EthernetFrame::new_checked(sent).map(|e| e.ethertype()) {
+        Ok(dataplane::wire::EtherType::Ipv6) => packet_too_big_about(sent),
+        _ => icmp_error_about(sent),
+    }
 }
 
 /// A router's "fragmentation needed" (MTU 1280) about `sent`, addressed to its source.
@@ -542,6 +566,9 @@ pub fn setup_frames_v6() -> Vec<Vec<u8>> {
             b"ping",
         ),
         ipv6_packet_ext(c, a6(VIP), ext::HOP_BY_HOP, &chain, &seg, 64),
+        // Into site a's tunnel, and out of the site tunnel's prefix (`pipeline::routed6`).
+        udp6(c, 5000, a6("2001:db8:64::5"), 53, b"to a site"),
+        udp6(a6("2001:db8:65::5"), 5000, c, 53, b"from the site"),
     ]
     .iter()
     .map(|ip| eth6(l2(0xfe, 0xa0), ip))
@@ -581,6 +608,23 @@ fn v6_checksum_ok(frame: &[u8]) -> Option<bool> {
             checksum::pseudo_header_v6(ip.src(), ip.dst(), nh, l4.len() as u32) + checksum::sum(l4),
         ) == 0xffff,
     )
+}
+
+/// For IPv6 in GRE over IPv4: whether the outer header's checksum and the inner packet's
+/// upper-layer checksum verify (`None` when the frame is not that, or the inner upper layer is
+/// not TCP, UDP or ICMPv6 right behind the fixed header).
+fn gre6_checksum_ok(frame: &[u8]) -> Option<bool> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+    if ip.protocol() != proto::GRE || ip.is_fragment() {
+        return None;
+    }
+    let g = GrePacket::new_checked(ip.payload()).ok()?;
+    if g.protocol() != dataplane::wire::gre::PROTO_IPV6 {
+        return None;
+    }
+    let inner = dataplane::testkit::v6::eth6(l2(0, 0), g.payload());
+    v6_checksum_ok(&inner).map(|ok| ok && ip.verify_checksum())
 }
 
 /// One input: a choice of snapshot, then records of
@@ -630,7 +674,7 @@ pub fn run(world: &World, data: &[u8]) {
         if sel & 2 != 0 {
             fix_checksums(&mut buf[..n]);
         }
-        let valid6 = v6_checksum_ok(&buf[..n]);
+        let valid6 = v6_checksum_ok(&buf[..n]).or_else(|| gre6_checksum_ok(&buf[..n]));
         let valid = valid6.is_none() && all_checksums_ok(&buf[..n]);
         let (v, out) = p.process_frame(snap, now, &mut buf, n);
         assert!(out <= ROOM, "frame grew past its buffer: {out}");
@@ -638,17 +682,22 @@ pub fn run(world: &World, data: &[u8]) {
         p.take_offload(|_| {});
         if let Verdict::Tx { iface } = v {
             assert!(usize::from(iface) < 2, "no interface {iface}");
-            if valid {
+            let left_v4 = EthernetFrame::new_checked(&buf[..out])
+                .is_ok_and(|e| e.ethertype() == dataplane::wire::EtherType::Ipv4);
+            // (IPv6 out of a tunnel is judged by its own checksum, below.)
+            if valid && left_v4 {
                 assert!(
                     all_checksums_ok(&buf[..out]),
                     "a frame with valid checksums left with a bad one: {v:?}"
                 );
             }
             if valid6 == Some(true) {
+                // Whether it left as IPv6 or as IPv6 in GRE (a tunnel carrying it).
+                let left = v6_checksum_ok(&buf[..out]).or_else(|| gre6_checksum_ok(&buf[..out]));
                 assert_ne!(
-                    v6_checksum_ok(&buf[..out]),
+                    left,
                     Some(false),
-                    "an IPv6 frame with a valid checksum left with a bad one: {v:?}"
+                    "an IPv6 packet with a valid checksum left with a bad one: {v:?}"
                 );
             }
         }
