@@ -25,6 +25,9 @@ pub fn tunnels(list: &[TunnelStatus]) -> String {
             t.key.map(|k| format!(" key {k}")).unwrap_or_default(),
             t.mtu,
         );
+        if !t.ipv6_prefixes.is_empty() {
+            let _ = writeln!(o, "  IPv6 routed {}", t.ipv6_prefixes.join(" "));
+        }
         let _ = writeln!(
             o,
             "  in  {} packets {} bytes\n  out {} packets {} bytes",
@@ -32,7 +35,7 @@ pub fn tunnels(list: &[TunnelStatus]) -> String {
         );
         let _ = writeln!(
             o,
-            "  frag-needed sent {}, time-exceeded sent {}, MSS clamped {}",
+            "  frag-needed / packet-too-big sent {}, time-exceeded sent {}, MSS clamped {}",
             t.frag_needed_sent, t.time_exceeded_sent, t.mss_clamped
         );
         if !t.drops.is_empty() {

@@ -69,6 +69,9 @@ pub struct TunnelStatus {
     /// Which end this appliance is: "central" (the SNAT gateway) or "site".
     #[serde(default)]
     pub role: String,
+    /// Global IPv6 prefixes the tunnel carries untranslated.
+    #[serde(default)]
+    pub ipv6_prefixes: Vec<String>,
     /// Inner packets and bytes out of the tunnel (rx) and into it (tx), summed over workers.
     pub rx_packets: u64,
     pub rx_bytes: u64,
@@ -127,6 +130,11 @@ pub fn tunnels(snap: &Snapshot, workers: &[Arc<GatewayStats>]) -> Vec<TunnelStat
                     .and_then(|p| snap.gw.pools.get(usize::from(p)))
                     .map(|p| p.name.clone()),
                 role: if t.site { "site" } else { "central" }.into(),
+                ipv6_prefixes: snap
+                    .gw
+                    .routed6_prefixes_of(t.zone)
+                    .map(|(n, l)| format!("{n}/{l}"))
+                    .collect(),
                 rx_packets: c.rx_packets,
                 rx_bytes: c.rx_bytes,
                 tx_packets: c.tx_packets,

@@ -2,6 +2,7 @@
 PORT (one line back, then close) and UDP on PORT (one datagram back per datagram). Both bind
 ADDRESS, so UDP answers come from the address that was asked (a wildcard-bound UDP socket
 would answer from the outgoing interface's address, which the client never talked to).
+An IPv6 ADDRESS makes both servers IPv6.
 Usage: echo_peer.py ADDRESS PORT
 """
 import socket
@@ -9,10 +10,11 @@ import sys
 import threading
 
 address, port = sys.argv[1], int(sys.argv[2])
+family = socket.AF_INET6 if ":" in address else socket.AF_INET
 
 
 def udp():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family, socket.SOCK_DGRAM)
     s.bind((address, port))
     while True:
         data, peer = s.recvfrom(65535)
@@ -27,7 +29,7 @@ def udp():
 
 
 def tcp():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s = socket.socket(family, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((address, port))
     s.listen(64)

@@ -104,6 +104,18 @@ impl Gateway {
             .is_some_and(|o| o.zone == t.zone)
     }
 
+    /// The IPv6 prefixes of the tunnel with `zone`.
+    pub fn routed6_prefixes_of(&self, zone: u16) -> impl Iterator<Item = (Ipv6Addr, u8)> + '_ {
+        self.routed6
+            .iter()
+            .filter(move |(_, _, t)| {
+                self.tunnels
+                    .get(usize::from(*t))
+                    .is_some_and(|t| t.zone == zone)
+            })
+            .map(|&(n, m, _)| (Ipv6Addr::from(n), m.count_ones() as u8))
+    }
+
     /// The IPv6 prefixes of every tunnel with its end (`true`: site), for the steering trie.
     pub fn routed6_prefixes(&self) -> impl Iterator<Item = (Ipv6Addr, u8, bool)> + '_ {
         self.routed6.iter().map(|&(n, m, t)| {

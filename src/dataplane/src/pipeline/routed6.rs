@@ -110,13 +110,12 @@ impl Pipeline {
         }
         let len = tunnel::decapsulate_v6(frame, at, total);
         if hops <= 1 {
-            return self.error6(
-                snap,
-                now,
-                frame,
-                total,
-                Icmpv6Repr::TimeExceeded { code: 0 },
-            );
+            let expired = Icmpv6Repr::TimeExceeded { code: 0 };
+            let r = self.error6(snap, now, frame, total, expired);
+            if r.is_ok() {
+                self.tunnels.zone(zone).time_exceeded_sent += 1;
+            }
+            return r;
         }
         Ipv6Packet::new_unchecked(&mut frame[L3..len]).decrement_hop_limit();
         self.forward6(snap, now, frame, len, src, dst)
@@ -158,8 +157,13 @@ impl Pipeline {
             .ok_or(Verdict::Drop(DropReason::NoPool))?;
         if total > usize::from(t.mtu) {
             let mtu = u32::from(t.mtu);
-            self.tunnels.zone(zone).drop(DropReason::TooBig);
-            return self.error6(snap, now, frame, total, Icmpv6Repr::PacketTooBig { mtu });
+            let r = self.error6(snap, now, frame, total, Icmpv6Repr::PacketTooBig { mtu });
+            let c = self.tunnels.zone(zone);
+            match r {
+                Ok(_) => c.frag_needed_sent += 1,
+                Err(_) => c.drop(DropReason::TooBig),
+            }
+            return r;
         }
         let Some(len) = tunnel::encapsulate_v6(frame, total, t) else {
             self.tunnels.zone(zone).drop(DropReason::NoRoom);
