@@ -25,7 +25,7 @@
 //! (IPv6 in IPv6, RFC 2473, not built).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -171,7 +171,7 @@ pub struct ServiceConfig {
     /// Tunnel mode: the outer source address; by default the preferred source of the kernel's
     /// route towards each backend.
     #[serde(default)]
-    pub tunnel_source: Option<Ipv4Addr>,
+    pub tunnel_source: Option<IpAddr>,
     pub backends: Vec<BackendConfig>,
 }
 
@@ -415,13 +415,18 @@ pub fn validate(
         if !unicast(s.vip) {
             issues.push(root.key("vip"), format!("{} cannot be a VIP", s.vip), None);
         }
-        if s.vip.is_ipv6() && s.mode == Mode::Tunnel {
+        if let Some(t) = s.tunnel_source.filter(|t| t.is_ipv6() != s.vip.is_ipv6()) {
             issues.push(
-                root.key("mode"),
-                "tunnel mode is IP in IP (RFC 2003): an IPv6 service cannot use it",
+                root.key("tunnel_source"),
+                format!(
+                    "tunnel source {t} is {} but the VIP {} is {}",
+                    family(t),
+                    s.vip,
+                    family(s.vip)
+                ),
                 Some(
-                    "IPv6 in IPv6 tunnelling (RFC 2473) is not built yet: use mode = \"dr\" \
-                     for direct return on a shared segment, or \"nat\" or \"fullnat\""
+                    "the outer header is of the VIP's family: IP in IP (RFC 2003) for IPv4, \
+                     IPv6 in IPv6 (RFC 2473) for IPv6"
                         .into(),
                 ),
             );
@@ -442,9 +447,9 @@ pub fn validate(
                 Some("add `mode = \"tunnel\"` or remove `tunnel_source`".into()),
             );
         }
-        if s.tunnel_source.is_some_and(|a| {
-            a.is_unspecified() || a.is_multicast() || a.is_broadcast() || a.is_loopback()
-        }) {
+        if s.tunnel_source
+            .is_some_and(|a| !unicast(a) || a.is_loopback())
+        {
             issues.push(
                 root.key("tunnel_source"),
                 "the tunnel source must be a unicast address of this host",

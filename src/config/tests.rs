@@ -1004,13 +1004,13 @@ const CASES: &[Case] = &[
         says: "backend 2001:db8:2::1 is IPv6 but the VIP 198.18.1.1 is IPv4",
     },
     Case {
-        name: "an IPv6 service in tunnel mode",
+        name: "an IPv6 tunnel-mode service with an IPv4 tunnel source",
         text: "[interfaces.eth0]\n[dataplane]\ninterfaces = [\"eth0\"]\n[[service]]\nname = \"web6\"\n\
                vip = \"2001:db8:1::1\"\nport = 80\nprotocol = \"tcp\"\nmode = \"tunnel\"\n\
-               backends = [{ address = \"2001:db8:2::1\" }]\n",
-        line: 9,
-        column: 8,
-        key: "service[0].mode",
+               tunnel_source = \"198.18.2.254\"\nbackends = [{ address = \"2001:db8:2::1\" }]\n",
+        line: 10,
+        column: 17,
+        key: "service[0].tunnel_source",
         says: "RFC 2473",
     },
     Case {

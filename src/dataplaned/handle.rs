@@ -203,7 +203,7 @@ fn service_status<A: std::fmt::Display>(
         },
         scheduler: s.scheduler.name().to_string(),
         persistence_ms: s.persistence_ms,
-        mode: match (s.direct, s.pool) {
+        mode: match (&s.direct, s.pool) {
             (Some(dataplane::snapshot::Direct::Routing), _) => "dr",
             (Some(dataplane::snapshot::Direct::Tunnel { .. }), _) => "tunnel",
             (None, Some(_)) => "fullnat",

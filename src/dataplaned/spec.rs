@@ -143,7 +143,11 @@ pub fn build(
                 direct: match s.mode {
                     Mode::Dr => Some(Direct::Routing),
                     Mode::Tunnel => Some(Direct::Tunnel {
-                        source: s.tunnel_source,
+                        source: match s.tunnel_source {
+                            Some(IpAddr::V4(a)) => Some(a),
+                            // Refused by validation for an IPv4 VIP.
+                            _ => None,
+                        },
                     }),
                     Mode::Nat | Mode::Fullnat => None,
                 },
@@ -206,8 +210,17 @@ pub fn build_v6(
                     .pool
                     .as_ref()
                     .and_then(|name| pool_index(snat, name, true)),
-                // Tunnel mode is refused for IPv6 by validation.
-                direct_routing: s.mode == Mode::Dr,
+                direct: match s.mode {
+                    Mode::Dr => Some(Direct::Routing),
+                    Mode::Tunnel => Some(Direct::Tunnel {
+                        source: match s.tunnel_source {
+                            Some(IpAddr::V6(a)) => Some(a),
+                            // Refused by validation for an IPv6 VIP.
+                            _ => None,
+                        },
+                    }),
+                    Mode::Nat | Mode::Fullnat => None,
+                },
             })
             .collect(),
         pools: pools_of(snat, true)
@@ -285,7 +298,7 @@ pub fn owned_keys_v6(spec6: &SpecV6) -> BTreeSet<OwnedKeyV6> {
         keys.insert(OwnedKeyV6::vip(vip));
         keys.insert(OwnedKeyV6::service(vip, s.port, s.proto));
         // Backends of a direct-return service answer clients themselves, never through us.
-        if s.direct_routing {
+        if s.direct.is_some() {
             continue;
         }
         for b in &s.backends {
@@ -603,12 +616,12 @@ mod tests {
                 })
                 .collect(),
             pool: None,
-            direct_routing: false,
+            direct: None,
         };
         let mut fullnat = service(full, 443, proto::TCP, 8443);
         fullnat.pool = Some(0);
         let mut direct = service(dr, 80, proto::TCP, 9999);
-        direct.direct_routing = true;
+        direct.direct = Some(Direct::Routing);
         let spec6 = SpecV6 {
             services: vec![
                 service(vip, 80, proto::TCP, 8080),

@@ -516,6 +516,8 @@ impl Worker {
                 kind: e.kind().name().to_string(),
                 source: match e.kind() {
                     Kind::FullNat => Some(at(e.local, e.local_port).to_string()),
+                    // The tunnel's outer source.
+                    Kind::Tunnel => Some(e.local.to_string()),
                     _ => None,
                 },
                 tunnel: None,

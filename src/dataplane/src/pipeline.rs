@@ -25,6 +25,7 @@ mod parse;
 mod routed6;
 mod site;
 mod ttl;
+mod tunnel6;
 mod v6;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -1180,5 +1181,7 @@ mod direct_tests;
 
 #[cfg(test)]
 mod routed6_tests;
+#[cfg(test)]
+mod tunnel6_tests;
 #[cfg(test)]
 mod v6_tests;

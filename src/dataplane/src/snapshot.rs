@@ -47,13 +47,13 @@ impl Scheduler {
 /// Direct server return: packets reach the backend with the VIP still their destination, and
 /// the backend answers the client itself (it holds the VIP), so replies never cross us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direct {
+pub enum Direct<A = Ipv4Addr> {
     /// Only the MAC addresses change (LVS's "direct routing"): the backend shares a segment
     /// with us.
     Routing,
-    /// IP in IP (RFC 2003) to the backend, from `source`, or else from the preferred source of
-    /// the route towards the backend.
-    Tunnel { source: Option<Ipv4Addr> },
+    /// IP in IP (RFC 2003; IPv6 in IPv6, RFC 2473, for an IPv6 service) to the backend, from
+    /// `source`, or else from the preferred source of the route towards the backend.
+    Tunnel { source: Option<A> },
 }
 
 /// A backend as configured; `A` is `IpAddr` in an IPv6 service's spec (see `snapshot::v6`).
@@ -147,7 +147,7 @@ pub struct Service<A = Ipv4Addr> {
     pub wrr: wrr::Sequence,
     /// FullNAT pool (index into `gw.pools`).
     pub pool: Option<u16>,
-    pub direct: Option<Direct>,
+    pub direct: Option<Direct<A>>,
 }
 
 #[derive(Debug, Clone)]

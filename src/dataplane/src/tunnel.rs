@@ -10,7 +10,8 @@
 use super::gateway::Tunnel;
 use super::wire::gre::{GreRepr, PROTO_IPV4, PROTO_IPV6};
 use super::wire::ipv4::{self, Ipv4Repr};
-use super::wire::{ethernet, proto, EtherType, EthernetFrame, Ipv4Packet};
+use super::wire::ipv6::{self, Ipv6Repr};
+use super::wire::{ethernet, proto, EtherType, EthernetFrame, Ipv4Packet, Ipv6Packet};
 
 /// Removes the outer headers: the inner packet at `inner_at` (of `inner_len` bytes) moves to
 /// just behind the Ethernet header. Returns the new frame length.
@@ -131,6 +132,41 @@ pub fn encapsulate_ipip(
         ident,
         dont_frag: Ipv4Packet::new_unchecked(&frame[l3 + IPIP_OVERHEAD..]).dont_frag(),
         dscp_ecn: Ipv4Packet::new_unchecked(&frame[l3 + IPIP_OVERHEAD..]).dscp_ecn(),
+    };
+    ip.emit(&mut frame[l3..]);
+    Some(l3 + total)
+}
+
+/// Bytes IPv6 in IPv6 adds in front of an inner packet.
+pub const IP6IP6_OVERHEAD: usize = ipv6::HEADER_LEN;
+
+/// Wraps the IPv6 packet behind the Ethernet header (`inner_len` bytes) in an outer IPv6
+/// header from `src` to `dst` with next header 41 (RFC 2473 §3.1, without a Tunnel
+/// Encapsulation Limit option: the backend is the tunnel's exit, not a nested encapsulator).
+/// Hop limit 64; the traffic class is copied (§6.5's choice, as the IPv4 tunnel copies DSCP);
+/// the flow label is `flow_label` (the inner flow's hash: RFC 6437 §3 for an encapsulator, so
+/// routers on the way can balance flows). `None` if `frame` has no room.
+pub fn encapsulate_ip6ip6(
+    frame: &mut [u8],
+    inner_len: usize,
+    src: std::net::Ipv6Addr,
+    dst: std::net::Ipv6Addr,
+    flow_label: u32,
+) -> Option<usize> {
+    let l3 = ethernet::HEADER_LEN;
+    let total = IP6IP6_OVERHEAD + inner_len;
+    if l3 + total > frame.len() || inner_len > usize::from(u16::MAX) {
+        return None;
+    }
+    frame.copy_within(l3..l3 + inner_len, l3 + IP6IP6_OVERHEAD);
+    let ip = Ipv6Repr {
+        src,
+        dst,
+        next_header: proto::IPV6,
+        payload_len: inner_len,
+        hop_limit: 64,
+        traffic_class: Ipv6Packet::new_unchecked(&frame[l3 + IP6IP6_OVERHEAD..]).traffic_class(),
+        flow_label: flow_label & 0xf_ffff,
     };
     ip.emit(&mut frame[l3..]);
     Some(l3 + total)

@@ -1,4 +1,5 @@
-//! The tunnel-mode backends' decapsulation: an XDP program of the drill's own that takes the
+//! The tunnel-mode backends' decapsulation: an XDP program of the drill's own (the IPv6
+//! namespace test's backends use it too) that takes the
 //! outer IPv4 header off IP-in-IP packets (RFC 2003: protocol 4, the inner packet follows the
 //! outer header) and passes the inner packet to the stack, as the kernel's `ipip` module would.
 //! The kernel here has no `ipip` module; a real backend loads it instead (docs/operations.md).
@@ -14,6 +15,14 @@
 //! copy the 14 bytes of Ethernet header 20 bytes forward, over the outer IPv4 header
 //! bpf_xdp_adjust_head(ctx, 20)                 -> drop if refused (the header is overwritten)
 //! pass
+//! ```
+//!
+//! IPv6 in IPv6 (RFC 2473: next header 41, the inner packet behind the fixed header) is taken
+//! apart the same way, as the kernel's `ip6_tunnel` would (also absent here):
+//!
+//! ```text
+//! if ethertype == IPv6 and data + 54 <= data_end and next header == 41:
+//!     copy the Ethernet header 40 bytes forward; bpf_xdp_adjust_head(ctx, 40); pass
 //! ```
 
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -31,6 +40,9 @@ const XDP_DROP: i32 = 1;
 const XDP_PASS: i32 = 2;
 const ETH_LEN: i16 = 14;
 const IPV4_LEN: i16 = 20;
+const IPV6_LEN: i16 = 40;
+/// The IPv6 header's Next Header field.
+const IPV6_NEXT_HEADER: i16 = 6;
 /// linux/if_link.h
 const XDP_FLAGS_SKB_MODE: u32 = 2;
 const XDP_FLAGS_DRV_MODE: u32 = 4;
@@ -45,8 +57,10 @@ pub fn program() -> Vec<Insn> {
     a.mov_reg(Reg::R4, Reg::R2);
     a.add_imm(Reg::R4, i32::from(ETH_LEN + IPV4_LEN));
     a.jump_reg(Cond::Gt, Reg::R4, Reg::R3, pass);
-    // Loads are little-endian: 0x0800 on the wire reads as 0x0008.
+    // Loads are little-endian: 0x0800 on the wire reads as 0x0008, 0x86dd as 0xdd86.
+    let ipv6 = a.label();
     a.load(Size::H, Reg::R5, Reg::R2, 12);
+    a.jump_imm(Cond::Eq, Reg::R5, 0xdd86, ipv6);
     a.jump_imm(Cond::Ne, Reg::R5, 0x0008, pass);
     a.load(Size::B, Reg::R5, Reg::R2, ETH_LEN);
     a.jump_imm(Cond::Ne, Reg::R5, 0x45, pass);
@@ -64,6 +78,23 @@ pub fn program() -> Vec<Insn> {
     a.mov_imm(Reg::R2, i32::from(IPV4_LEN));
     a.call(XDP_ADJUST_HEAD);
     a.jump_imm(Cond::Ne, Reg::R0, 0, drop);
+    a.jump(pass);
+
+    a.bind(ipv6);
+    a.mov_reg(Reg::R4, Reg::R2);
+    a.add_imm(Reg::R4, i32::from(ETH_LEN + IPV6_LEN));
+    a.jump_reg(Cond::Gt, Reg::R4, Reg::R3, pass);
+    a.load(Size::B, Reg::R5, Reg::R2, ETH_LEN + IPV6_NEXT_HEADER);
+    a.jump_imm(Cond::Ne, Reg::R5, 41, pass);
+    for (off, size) in [(0, Size::W), (4, Size::W), (8, Size::W), (12, Size::H)] {
+        a.load(size, Reg::R5, Reg::R2, off);
+        a.store_reg(size, Reg::R2, off + IPV6_LEN, Reg::R5);
+    }
+    a.mov_reg(Reg::R1, Reg::R6);
+    a.mov_imm(Reg::R2, i32::from(IPV6_LEN));
+    a.call(XDP_ADJUST_HEAD);
+    a.jump_imm(Cond::Ne, Reg::R0, 0, drop);
+
     a.bind(pass);
     a.mov_imm(Reg::R0, XDP_PASS);
     a.exit();
@@ -120,7 +151,7 @@ mod tests {
     #[test]
     fn assembles_to_a_small_program_that_ends_in_exits() {
         let p = program();
-        assert!(p.len() < 40, "{} instructions", p.len());
+        assert!(p.len() < 64, "{} instructions", p.len());
         assert_eq!(p.last().map(|i| i.code), Some(0x95));
         // Every path ends in an exit: the pass and the drop tails.
         assert_eq!(p.iter().filter(|i| i.code == 0x95).count(), 2);

@@ -124,7 +124,7 @@ pub fn used_addresses(c: &Config) -> Used {
         u.insert(s.vip);
         s.backends.iter().for_each(|b| u.insert(b.address));
         if let Some(t) = s.tunnel_source {
-            u.insert(IpAddr::V4(t));
+            u.insert(t);
         }
     }
     for ch in c.checks.values() {

@@ -77,6 +77,7 @@ fn kind_bits(k: Kind) -> u8 {
     match k {
         Kind::FullNat => 1,
         Kind::Dr => 2,
+        Kind::Tunnel => 3,
         _ => 0,
     }
 }
@@ -125,6 +126,7 @@ impl EntryV6 {
         match (self.bits >> 3) & 3 {
             1 => Kind::FullNat,
             2 => Kind::Dr,
+            3 => Kind::Tunnel,
             _ => Kind::Nat,
         }
     }

@@ -63,6 +63,16 @@ impl NextHopsV6 {
             .map(|r| (r.iface, r.gateway.unwrap_or(dst)))
     }
 
+    /// The preferred source of the route towards `dst`.
+    #[inline]
+    pub fn source(&self, dst: Ipv6Addr) -> Option<Ipv6Addr> {
+        let d = u128::from(dst);
+        self.routes
+            .iter()
+            .find(|r| r.contains(d))
+            .and_then(|r| r.src)
+    }
+
     #[inline]
     pub fn neighbour(&self, addr: Ipv6Addr) -> Option<MacAddr> {
         self.neighbours

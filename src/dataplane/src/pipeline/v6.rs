@@ -10,8 +10,9 @@
 //! §8.1: `malformed`), ICMPv6 echo (the identifier is the port, RFC 5508) and errors (types 1 to
 //! 4, about a tracked flow: translated). Anything else (ND, MLD) is the kernel's.
 //!
-//! Forwarding modes: NAT, FullNAT (an IPv6 pool) and direct routing (`dr`, the MACs only); no
-//! GRE, no tunnel mode, no SNAT gateway over IPv6 yet. No header checksum: the rewrites update
+//! Forwarding modes: NAT, FullNAT (an IPv6 pool), direct routing (`dr`, the MACs only) and
+//! tunnel mode (IPv6 in IPv6, `pipeline/tunnel6.rs`). GRE tunnels carry IPv6 untranslated
+//! (`pipeline/routed6.rs`). No header checksum: the rewrites update
 //! the upper layer's checksum over the pseudo-header (eight words per address). The hop limit
 //! is decremented; a packet arriving with 1 or 0 is answered with ICMPv6 time exceeded from
 //! the VIP (client side) or the address the backend sent to (reply side), within the worker's
@@ -26,7 +27,7 @@ use crate::counters::{Counter, DropReason};
 use crate::flow::{client_hash, FlowKeyV6};
 use crate::nat::{self, Side};
 use crate::pmtu;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Direct, Snapshot};
 use crate::snat::ports::owner_of_port;
 use crate::steering;
 use crate::wire::ipv6::{self, ChainError, Ipv6Upper};
@@ -291,6 +292,9 @@ impl Pipeline {
             usize::from(p.at),
         );
         let to = match dir {
+            Dir::Original if e.kind() == Kind::Tunnel => {
+                return self.forward_tunnel_v6(snap, now, frame, p, &e);
+            }
             Dir::Original if e.kind() == Kind::Dr => e.backend,
             Dir::Original => {
                 if (e.vip, e.vip_port) != (e.backend, e.backend_port) {
@@ -387,7 +391,15 @@ impl Pipeline {
             .ok_or(Verdict::Drop(DropReason::NoBackend))?;
         let b = svc.backends[usize::from(choice.index())];
         let (local, local_port, kind) = match (svc.pool, svc.direct) {
-            (_, Some(_)) => (key.src, key.src_port, Kind::Dr),
+            (_, Some(Direct::Routing)) => (key.src, key.src_port, Kind::Dr),
+            // The outer source is fixed now: a route change later cannot move a flow's
+            // packets to another source mid-way.
+            (_, Some(Direct::Tunnel { source })) => {
+                let src = source
+                    .or_else(|| snap.v6.next_hops.source(b.addr))
+                    .ok_or(Verdict::Drop(DropReason::NoSource))?;
+                (src, key.src_port, Kind::Tunnel)
+            }
             (None, None) => (key.src, key.src_port, Kind::Nat),
             (Some(pool), None) => {
                 let preferred = client_hash(key.src, key.src_port, snap.hash_seed);

@@ -33,9 +33,8 @@ pub struct ServiceSpecV6 {
     pub backends: Vec<BackendSpec<IpAddr>>,
     /// FullNAT: index into [`SpecV6::pools`]. `None`: NAT mode.
     pub pool: Option<u16>,
-    /// Direct routing (`dr`: only the MACs change). Tunnel mode over IPv6 (RFC 2473) is not
-    /// built yet and is refused.
-    pub direct_routing: bool,
+    /// Direct server return: `dr` (only the MACs change) or `tunnel` (IPv6 in IPv6, RFC 2473).
+    pub direct: Option<super::Direct<Ipv6Addr>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -120,7 +119,7 @@ impl V6 {
                 for a in &pool.addrs {
                     v6_of(*a, &s.name)?;
                 }
-                if s.direct_routing {
+                if s.direct.is_some() {
                     return Err(BuildError::DirectWithPool(s.name.clone()));
                 }
             }
@@ -132,7 +131,7 @@ impl V6 {
                     // Echo has no port; direct routing leaves the destination port alone.
                     port: if s.proto == proto::ICMPV6 {
                         0
-                    } else if s.direct_routing {
+                    } else if s.direct.is_some() {
                         s.port
                     } else {
                         b.port
@@ -170,7 +169,7 @@ impl V6 {
                 maglev,
                 wrr,
                 pool: s.pool,
-                direct: s.direct_routing.then_some(super::Direct::Routing),
+                direct: s.direct,
             });
         }
         by_vip.sort_unstable();
@@ -296,7 +295,7 @@ mod tests {
                 })
                 .collect(),
             pool,
-            direct_routing: false,
+            direct: None,
         }
     }
 

@@ -140,7 +140,7 @@ fn service(name: &str, vip: &str, pool: Option<u16>, dr: bool, n: u16) -> Servic
             })
             .collect(),
         pool,
-        direct_routing: dr,
+        direct: dr.then_some(crate::snapshot::Direct::Routing),
     }
 }
 

@@ -51,6 +51,8 @@ pub mod proto {
     pub const ICMP: u8 = 1;
     /// IP in IP (RFC 2003).
     pub const IPIP: u8 = 4;
+    /// IPv6 encapsulation (RFC 2473): IPv6 in IPv6.
+    pub const IPV6: u8 = 41;
     pub const TCP: u8 = 6;
     pub const UDP: u8 = 17;
     pub const GRE: u8 = 47;
