@@ -21,6 +21,7 @@ mod direct;
 mod forward;
 mod gateway;
 mod icmp_errors;
+mod nat64;
 mod parse;
 mod site;
 mod ttl;
@@ -198,6 +199,8 @@ enum New {
     /// The first packet's TTL runs out here: answered from `from`, an address of ours, into
     /// tunnel `back` when it came out of one (see `pipeline/ttl.rs`).
     TtlExpired { from: Ipv4Addr, back: Option<u16> },
+    /// The reply of a NAT64 flow (its slot in the IPv6 table).
+    Nat64Reply(u32),
 }
 
 /// Frames parsed and prefetched ahead of processing, per group of a batch.
@@ -239,7 +242,8 @@ struct Parsed {
 /// reference to an endpoint-independent mapping.
 fn release(sched: &mut SchedState, snat: &mut SnatState, e: &Entry) {
     match e.kind() {
-        Kind::Nat | Kind::Dr | Kind::Tunnel => sched.flow_ended(e.backend_id),
+        // NAT64 flows live in the IPv6 table only.
+        Kind::Nat | Kind::Dr | Kind::Tunnel | Kind::Nat64 => sched.flow_ended(e.backend_id),
         Kind::FullNat => {
             sched.flow_ended(e.backend_id);
             snat.release_port(e.proto, e.local, e.local_port);
@@ -352,6 +356,12 @@ impl Pipeline {
             for e in self.ct.iter() {
                 if e.kind() == Kind::FullNat {
                     self.snat.claim(e.proto, e.local, e.local_port);
+                }
+            }
+            // NAT64 flows hold ports of the IPv4 pools too.
+            for e in self.ct6.iter() {
+                if let (Kind::Nat64, Some(a)) = (e.kind(), e.local.to_ipv4_mapped()) {
+                    self.snat.claim(nat64::v4_proto(e.proto), a, e.local_port);
                 }
             }
         }
@@ -697,6 +707,7 @@ impl Pipeline {
                     New::TtlExpired { from, back } => {
                         return self.time_exceeded(snap, now, frame, p, from, back)
                     }
+                    New::Nat64Reply(i) => return self.nat64_reply(snap, now, frame, p, i),
                 }
             }
         };
@@ -867,6 +878,9 @@ impl Pipeline {
                 return Err(Verdict::Pass);
             }
             self.check_port_owner(snap, key.dst_port)?;
+            if let Some(i) = self.nat64_lookup(&key) {
+                return Ok(New::Nat64Reply(i));
+            }
             return Err(Verdict::Drop(DropReason::NoMapping));
         }
         if snap.is_backend(key.src, key.src_port, key.proto) {

@@ -48,7 +48,7 @@ pub struct EntryV6 {
     pub backend_id: u16,
     /// TCP, UDP or ICMPv6; 0 for a free entry.
     pub proto: u8,
-    /// State (bits 0-2), kind (bits 3-4: NAT, FullNAT, DR), FIN bits (5-6).
+    /// State (bits 0-2), kind (bits 3-4: NAT, FullNAT, DR, NAT64), FIN bits (5-6).
     bits: u8,
 }
 
@@ -77,6 +77,7 @@ fn kind_bits(k: Kind) -> u8 {
     match k {
         Kind::FullNat => 1,
         Kind::Dr => 2,
+        Kind::Nat64 => 3,
         _ => 0,
     }
 }
@@ -125,6 +126,7 @@ impl EntryV6 {
         match (self.bits >> 3) & 3 {
             1 => Kind::FullNat,
             2 => Kind::Dr,
+            3 => Kind::Nat64,
             _ => Kind::Nat,
         }
     }

@@ -6,8 +6,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::frames::{icmp_packet, tcp_packet, tcp_repr};
-use crate::testkit::v6::{a6, icmp6, tcp6};
 use crate::pmtu;
+use crate::testkit::v6::{a6, icmp6, tcp6};
 use crate::wire::checksum;
 use crate::wire::{tcp, TcpSegment, UdpDatagram};
 

@@ -162,17 +162,24 @@ fn quoted_key_v6(q: &[u8]) -> Result<FlowKeyV6> {
 fn release_v6(
     sched: &mut crate::sched::SchedState,
     snat: &mut crate::snat::v6::SnatV6,
+    snat4: &mut crate::snat::SnatState,
     e: &EntryV6,
 ) {
     sched.flow_ended(e.backend_id);
-    if e.kind() == Kind::FullNat {
-        snat.release(e.proto, e.local, e.local_port);
+    match e.kind() {
+        Kind::FullNat => snat.release(e.proto, e.local, e.local_port),
+        Kind::Nat64 => {
+            if let Some(a) = e.local.to_ipv4_mapped() {
+                snat4.release_port(super::nat64::v4_proto(e.proto), a, e.local_port);
+            }
+        }
+        _ => {}
     }
 }
 
 /// Sets the MACs for the hop towards `dst` over the IPv6 routes and neighbours.
 #[inline(always)]
-fn next_hop_v6(
+pub(super) fn next_hop_v6(
     snap: &Snapshot,
     unresolved: &mut super::Unresolved<Ipv6Addr>,
     frame: &mut [u8],
@@ -252,8 +259,13 @@ impl Pipeline {
         let key = p.key;
         let hit = match self.ct6.lookup_hashed(&key, p.hash) {
             Some((i, Dir::Original)) if self.afresh_v6(snap, i, p.tcp_flags) => {
-                let (ct, sched, snat) = (&mut self.ct6, &mut self.sched, &mut self.snat6);
-                ct.remove(i, &mut |e| release_v6(sched, snat, e));
+                let (ct, sched, snat, snat4) = (
+                    &mut self.ct6,
+                    &mut self.sched,
+                    &mut self.snat6,
+                    &mut self.snat,
+                );
+                ct.remove(i, &mut |e| release_v6(sched, snat, snat4, e));
                 self.counters.add(Counter::Rescheduled, 1);
                 None
             }
@@ -285,6 +297,14 @@ impl Pipeline {
         };
         let e = *self.ct6.get(i);
         let end = usize::from(p.end);
+        if e.kind() == Kind::Nat64 {
+            // Its reply direction is IPv4 (`nat64_reply`): an IPv6 packet with the mapped
+            // reply key is nobody's.
+            if dir == Dir::Reply {
+                return Err(Verdict::Drop(DropReason::NoFlow));
+            }
+            return self.nat64_original(snap, frame, end, usize::from(p.at), &e);
+        }
         let mut ip = Ipv6Upper::new_unchecked(
             &mut frame[ethernet::HEADER_LEN..end],
             p.upper,
@@ -387,6 +407,11 @@ impl Pipeline {
             .ok_or(Verdict::Drop(DropReason::NoBackend))?;
         let b = svc.backends[usize::from(choice.index())];
         let (local, local_port, kind) = match (svc.pool, svc.direct) {
+            (Some(pool), None) if svc.nat64 => {
+                let preferred = client_hash(key.src, key.src_port, snap.hash_seed);
+                let (a, port) = self.allocate_nat64(now, pool, key.proto, preferred)?;
+                (a, port, Kind::Nat64)
+            }
             (_, Some(_)) => (key.src, key.src_port, Kind::Dr),
             (None, None) => (key.src, key.src_port, Kind::Nat),
             (Some(pool), None) => {
@@ -394,8 +419,13 @@ impl Pipeline {
                 let (a, port) = match self.snat6.allocate(pool, key.proto, preferred) {
                     Some(x) => x,
                     None => {
-                        let (ct, sched, snat) = (&mut self.ct6, &mut self.sched, &mut self.snat6);
-                        ct.expire(now, 64, &mut |e| release_v6(sched, snat, e));
+                        let (ct, sched, snat, snat4) = (
+                            &mut self.ct6,
+                            &mut self.sched,
+                            &mut self.snat6,
+                            &mut self.snat,
+                        );
+                        ct.expire(now, 64, &mut |e| release_v6(sched, snat, snat4, e));
                         self.snat6
                             .allocate(pool, key.proto, preferred)
                             .ok_or(Verdict::Drop(DropReason::PortsExhausted))?
@@ -418,12 +448,21 @@ impl Pipeline {
             state,
             kind,
         };
-        let (ct, sched, snat) = (&mut self.ct6, &mut self.sched, &mut self.snat6);
-        let i = match ct.insert(now, &flow, &mut |e| release_v6(sched, snat, e)) {
+        let (ct, sched, snat, snat4) = (
+            &mut self.ct6,
+            &mut self.sched,
+            &mut self.snat6,
+            &mut self.snat,
+        );
+        let i = match ct.insert(now, &flow, &mut |e| release_v6(sched, snat, snat4, e)) {
             Ok(i) => i,
             Err(e) => {
                 if kind == Kind::FullNat {
                     self.snat6.release(key.proto, local, local_port);
+                }
+                if let (Kind::Nat64, Some(a)) = (kind, local.to_ipv4_mapped()) {
+                    self.snat
+                        .release_port(super::nat64::v4_proto(key.proto), a, local_port);
                 }
                 return Err(Verdict::Drop(match e {
                     InsertError::Full => DropReason::ConntrackFull,
@@ -484,6 +523,9 @@ impl Pipeline {
             return Err(Verdict::Drop(DropReason::TtlExceeded));
         }
         let e = *self.ct6.get(i);
+        if e.kind() == Kind::Nat64 {
+            return self.nat64_icmpv6_error(snap, frame, end, &e, dir);
+        }
         let ip = &mut Ipv6Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..end]);
         let to = match dir {
             Dir::Original => {
@@ -549,7 +591,12 @@ impl Pipeline {
 
     /// Expires IPv6 flows within the budget.
     pub(super) fn expire_v6(&mut self, now: u32, budget: u32) {
-        let (ct, sched, snat) = (&mut self.ct6, &mut self.sched, &mut self.snat6);
-        ct.expire(now, budget, &mut |e| release_v6(sched, snat, e));
+        let (ct, sched, snat, snat4) = (
+            &mut self.ct6,
+            &mut self.sched,
+            &mut self.snat6,
+            &mut self.snat,
+        );
+        ct.expire(now, budget, &mut |e| release_v6(sched, snat, snat4, e));
     }
 }

@@ -9,11 +9,14 @@
 //!
 //! The spec takes addresses as `IpAddr`, as configuration parses them: the snapshot is the one
 //! place the family rule is checked (an IPv6 VIP with an IPv4 backend or pool address is a
-//! [`BuildError::FamilyMismatch`]; translating between families is NAT64, not this).
+//! [`BuildError::FamilyMismatch`]) except for NAT64 services (`nat64`): an IPv6 VIP, IPv4
+//! backends (kept IPv4-mapped, `::ffff:a.b.c.d`, in the same `Service<Ipv6Addr>`) and an IPv4
+//! FullNAT pool (`pool` indexes the IPv4 pools then), translated by `pipeline/nat64.rs`.
 
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::{Backend, BackendSpec, BuildError, Scheduler, Service};
+use crate::nat64::Pref64;
 use crate::neighbours::v6::{NextHopsV6, RouteV6};
 use crate::sched::maglev::{self, Maglev, Member};
 use crate::sched::wrr;
@@ -29,13 +32,16 @@ pub struct ServiceSpecV6 {
     pub proto: u8,
     pub scheduler: Scheduler,
     pub persistence_ms: u32,
-    /// Each must be IPv6.
+    /// Each must be IPv6 (IPv4 for NAT64).
     pub backends: Vec<BackendSpec<IpAddr>>,
-    /// FullNAT: index into [`SpecV6::pools`]. `None`: NAT mode.
+    /// FullNAT: index into [`SpecV6::pools`] (into the IPv4 `Spec::pools` for NAT64).
+    /// `None`: NAT mode.
     pub pool: Option<u16>,
     /// Direct routing (`dr`: only the MACs change). Tunnel mode over IPv6 (RFC 2473) is not
     /// built yet and is refused.
     pub direct_routing: bool,
+    /// NAT64: IPv4 backends behind an IPv4 FullNAT pool (`pool` required).
+    pub nat64: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +62,8 @@ pub struct SpecV6 {
     pub neighbours: Vec<(Ipv6Addr, MacAddr)>,
     /// The host's own IPv6 addresses on the data interfaces.
     pub locals: Vec<Ipv6Addr>,
+    /// Where NAT64 writes the IPv4 addresses of routers' ICMP errors (RFC 6052).
+    pub nat64_prefix: Pref64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +88,15 @@ pub struct V6 {
     /// Pool addresses → pool, sorted.
     pool_addrs: Vec<(Ipv6Addr, u16)>,
     locals: Vec<Ipv6Addr>,
+    pub nat64_prefix: Pref64,
+}
+
+/// A NAT64 backend's address: IPv4, kept IPv4-mapped.
+fn mapped_of(a: IpAddr, service: &str) -> Result<Ipv6Addr, BuildError> {
+    match a {
+        IpAddr::V4(a) => Ok(a.to_ipv6_mapped()),
+        IpAddr::V6(_) => Err(BuildError::Nat64(service.to_string())),
+    }
 }
 
 fn v6_of(a: IpAddr, service: &str) -> Result<Ipv6Addr, BuildError> {
@@ -95,6 +112,7 @@ impl V6 {
     pub(super) fn build(
         spec: &SpecV6,
         first: usize,
+        v4_pools: usize,
         id_of: &mut impl FnMut(usize, usize) -> Result<u16, BuildError>,
         cluster_seed: u64,
     ) -> Result<V6, BuildError> {
@@ -112,7 +130,12 @@ impl V6 {
             if s.backends.len() >= usize::from(maglev::NONE) {
                 return Err(BuildError::ServiceTooLarge(s.name.clone()));
             }
-            if let Some(p) = s.pool {
+            if s.nat64 {
+                match s.pool {
+                    Some(p) if usize::from(p) < v4_pools && !s.direct_routing => {}
+                    _ => return Err(BuildError::Nat64(s.name.clone())),
+                }
+            } else if let Some(p) = s.pool {
                 let pool = spec
                     .pools
                     .get(usize::from(p))
@@ -128,7 +151,11 @@ impl V6 {
             for (bi, b) in s.backends.iter().enumerate() {
                 backends.push(Backend {
                     id: id_of(first + si, bi)?,
-                    addr: v6_of(b.addr, &s.name)?,
+                    addr: if s.nat64 {
+                        mapped_of(b.addr, &s.name)?
+                    } else {
+                        v6_of(b.addr, &s.name)?
+                    },
                     // Echo has no port; direct routing leaves the destination port alone.
                     port: if s.proto == proto::ICMPV6 {
                         0
@@ -171,6 +198,7 @@ impl V6 {
                 wrr,
                 pool: s.pool,
                 direct: s.direct_routing.then_some(super::Direct::Routing),
+                nat64: s.nat64,
             });
         }
         by_vip.sort_unstable();
@@ -179,7 +207,8 @@ impl V6 {
         vips.dedup();
         let mut backends: Vec<(Ipv6Addr, u16, u8)> = services
             .iter()
-            .filter(|s| s.direct.is_none())
+            // NAT64 backends answer over IPv4, to a pool address.
+            .filter(|s| s.direct.is_none() && !s.nat64)
             .flat_map(|s| s.backends.iter().map(move |b| (b.addr, b.port, s.proto)))
             .collect();
         backends.sort_unstable();
@@ -212,6 +241,7 @@ impl V6 {
             backends,
             pool_addrs,
             locals,
+            nat64_prefix: spec.nat64_prefix,
         })
     }
 
@@ -288,6 +318,7 @@ mod tests {
                 .collect(),
             pool,
             direct_routing: false,
+            nat64: false,
         }
     }
 

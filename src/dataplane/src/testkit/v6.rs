@@ -141,6 +141,7 @@ fn service(name: &str, vip: &str, pool: Option<u16>, dr: bool, n: u16) -> Servic
             .collect(),
         pool,
         direct_routing: dr,
+        nat64: false,
     }
 }
 
