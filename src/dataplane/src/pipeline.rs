@@ -1150,3 +1150,6 @@ mod direct_tests;
 
 #[cfg(test)]
 mod v6_tests;
+
+#[cfg(test)]
+mod nat64_tests;

@@ -194,6 +194,7 @@ pub fn spec6(backends: u16) -> SpecV6 {
             }))
             .collect(),
         locals: vec![a6("2001:db8:2::1")],
+        nat64_prefix: Default::default(),
     }
 }
 
