@@ -61,7 +61,8 @@ impl Pref64 {
         Ipv6Addr::from(self.bits)
     }
 
-    pub fn len(&self) -> u8 {
+    /// The prefix length (32, 40, 48, 56, 64 or 96).
+    pub fn prefix_len(&self) -> u8 {
         self.len
     }
 
