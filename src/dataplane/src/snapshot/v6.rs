@@ -381,6 +381,46 @@ mod tests {
             Snapshot::build_with_v6(&Spec::default(), &dup, None),
             Err(BuildError::DuplicateService(_))
         ));
+        // NAT64: IPv4 backends kept IPv4-mapped, the pool an IPv4 one; anything else refused.
+        let v4spec = Spec {
+            pools: vec![crate::gateway::PoolSpec {
+                name: "v4".into(),
+                addrs: vec!["198.19.0.1".parse().unwrap()],
+                ports: (1024, 65535),
+                timeouts: Default::default(),
+                sources: vec![],
+            }],
+            ..Spec::default()
+        };
+        let mut web64 = service("2001:db8:1::64", &["198.18.2.1", "198.18.2.2"], Some(0));
+        web64.nat64 = true;
+        let nat64 = |svc: ServiceSpecV6| SpecV6 {
+            services: vec![svc],
+            ..SpecV6::default()
+        };
+        let snap = Snapshot::build_with_v6(&v4spec, &nat64(web64.clone()), None).unwrap();
+        let svc = &snap.v6.services[0];
+        assert!(svc.nat64);
+        assert_eq!(
+            svc.backends[0].addr.to_ipv4_mapped(),
+            Some("198.18.2.1".parse().unwrap())
+        );
+        // Its backends answer over IPv4, to the pool: not IPv6 backends.
+        assert!(!snap.v6.is_backend(svc.backends[0].addr, 8080, proto::TCP));
+        let mut v6backend = web64.clone();
+        v6backend.backends[1].addr = a("2001:db8:2::1");
+        let mut no_pool = web64.clone();
+        no_pool.pool = None;
+        let mut no_such_pool = web64.clone();
+        no_such_pool.pool = Some(1);
+        let mut dr = web64;
+        dr.direct_routing = true;
+        for bad in [v6backend, no_pool, no_such_pool, dr] {
+            assert_eq!(
+                Snapshot::build_with_v6(&v4spec, &nat64(bad), None).unwrap_err(),
+                BuildError::Nat64("web6".into())
+            );
+        }
         let mut nopool = spec6;
         nopool.services[0].pool = Some(3);
         assert!(matches!(
