@@ -6,7 +6,8 @@
 //! quoting a tracked flow are translated too (`pipeline/icmp.rs`); the SNAT gateway's flows are
 //! opened in `pipeline/gateway.rs`. Where this appliance is a site's gateway, inside traffic
 //! with no flow goes into the site tunnel, and what comes out of it is delivered, without state
-//! (`pipeline/site.rs`).
+//! (`pipeline/site.rs`). NAT64 services (IPv6 VIP, IPv4 backends) keep their flows in the
+//! IPv6 table; their IPv4 replies are found there from the IPv4 miss path (`pipeline/nat64.rs`).
 //!
 //! Flow owners: `hash(client address, port)` for service flows (NAT mode and FullNAT), `hash(zone,
 //! inside address, port)` for the SNAT gateway, and for packets to a pool address the worker
