@@ -5,13 +5,15 @@ use std::fmt::Write;
 use crate::dataplaned::status::{ConntrackStatus, DataplaneStatus, ServiceStatus};
 
 /// Counters worth a line of their own; the rest are in `--json`.
-const SHOWN: [&str; 8] = [
+const SHOWN: [&str; 10] = [
     "rx_packets",
     "tx_packets",
     "new_flows",
     "handoffs",
     "passed",
     "icmp_translated",
+    "nat64_to_ipv4",
+    "nat64_to_ipv6",
     "conntrack_used",
     "conntrack_capacity",
 ];
@@ -123,7 +125,11 @@ pub fn services(list: &[ServiceStatus]) -> String {
             s.name,
             endpoint(&s.vip, s.port),
             s.protocol,
-            if s.mode.is_empty() { "nat" } else { &s.mode },
+            match s.mode.as_str() {
+                "" => "nat",
+                "nat64" => "fullnat/nat64",
+                m => m,
+            },
             s.scheduler,
             if s.persistence_ms > 0 {
                 format!(" persistence {} ms", s.persistence_ms)

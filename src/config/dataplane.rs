@@ -20,9 +20,24 @@
 //! ]
 //! ```
 //!
-//! A service is IPv4 or IPv6 by its VIP; its backends and FullNAT pool are of the same family
-//! (translating between them is NAT64, not built), and an IPv6 service cannot use tunnel mode
-//! (IPv6 in IPv6, RFC 2473, not built).
+//! A service is IPv4 or IPv6 by its VIP; its backends and FullNAT pool are of the same family,
+//! except NAT64: an IPv6 VIP with IPv4 backends only, `mode = "fullnat"` and an IPv4 pool
+//! (`[dataplane] nat64_prefix`, RFC 6052, writes routers' IPv4 addresses in IPv6). An IPv6
+//! service cannot use tunnel mode (IPv6 in IPv6, RFC 2473, not built).
+//!
+//! ```toml
+//! [dataplane]
+//! nat64_prefix = "64:ff9b::/96"   # the default (the Well-Known Prefix)
+//!
+//! [[service]]
+//! name = "web64"
+//! vip = "2001:db8:1::64"
+//! port = 80
+//! protocol = "tcp"
+//! mode = "fullnat"
+//! pool = "v4pool"                 # an IPv4 [[snat.pool]]
+//! backends = [{ address = "198.18.2.1", port = 8080 }]
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -33,6 +48,7 @@ use super::interfaces::{check_ref, InterfaceConfig};
 use super::locate::KeyPath;
 use super::types::ConfigDuration;
 use super::validate::Issues;
+use dataplane::nat64::Pref64;
 use dataplane::snapshot::Scheduler;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +83,38 @@ pub struct DataplaneConfig {
     /// conntrack entry of every worker. Memory is taken as rules are added.
     #[serde(default)]
     pub offload_entries: Option<u32>,
+    /// NAT64 (RFC 6052 Pref64::/n): where routers' IPv4 addresses are written when their ICMP
+    /// errors about a NAT64 flow go to an IPv6 client. By default the Well-Known Prefix.
+    #[serde(default)]
+    pub nat64_prefix: Nat64Prefix,
+}
+
+/// `[dataplane] nat64_prefix`, as `"64:ff9b::/96"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Nat64Prefix(pub Pref64);
+
+impl Serialize for Nat64Prefix {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Nat64Prefix {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse::<Pref64>().map(Nat64Prefix).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{s}` is not a NAT64 prefix: {e} (e.g. \"64:ff9b::/96\" or \"2001:db8:64::/96\")"
+            ))
+        })
+    }
+}
+
+/// The NAT64 prefix of a configuration (the Well-Known Prefix without a data plane).
+pub fn nat64_prefix(cfg: &super::Config) -> Pref64 {
+    cfg.dataplane
+        .as_ref()
+        .map_or(Pref64::WELL_KNOWN, |d| d.nat64_prefix.0)
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,11 +134,13 @@ impl DataplaneConfig {
         })
     }
 
-    /// Whether `other` differs only in what a reload applies in place (`cluster_seed`, which
-    /// lives in the snapshot); the rest is what the workers and programs were built from.
+    /// Whether `other` differs only in what a reload applies in place (`cluster_seed` and
+    /// `nat64_prefix`, which live in the snapshot); the rest is what the workers and programs
+    /// were built from.
     pub fn same_at_start(&self, other: &DataplaneConfig) -> bool {
         DataplaneConfig {
             cluster_seed: other.cluster_seed,
+            nat64_prefix: other.nat64_prefix,
             ..self.clone()
         } == *other
     }
@@ -456,6 +506,17 @@ pub fn validate(
                 None,
             );
         }
+        let nat64 = is_nat64(s);
+        if nat64 && s.mode != Mode::Fullnat {
+            issues.push(
+                root.key("mode"),
+                format!(
+                    "an IPv6 VIP with IPv4 backends is NAT64, which a {} service cannot do",
+                    s.mode.name()
+                ),
+                Some(NAT64_HINT.into()),
+            );
+        }
         let mut seen = BTreeSet::new();
         for (bi, b) in s.backends.iter().enumerate() {
             let path = root.key("backends").index(bi);
@@ -497,7 +558,21 @@ pub fn validate(
                     format!("{} cannot be a backend", b.address),
                     None,
                 );
-            } else if b.address.is_ipv6() != s.vip.is_ipv6() {
+            } else if nat64 && b.address.is_ipv6() {
+                issues.push(
+                    path.key("address"),
+                    format!(
+                        "backend {} is IPv6 but backend {} of this NAT64 service is IPv4: a \
+                         service's backends are of one family",
+                        b.address, s.backends[0].address
+                    ),
+                    Some(
+                        "use IPv4 backends only (NAT64), or IPv6 backends only (a plain IPv6 \
+                         service): make two services"
+                            .into(),
+                    ),
+                );
+            } else if !nat64 && b.address.is_ipv6() != s.vip.is_ipv6() {
                 issues.push(
                     path.key("address"),
                     format!(
@@ -535,12 +610,23 @@ pub fn family(a: IpAddr) -> &'static str {
 
 /// The hint for an address of the other family than the VIP `vip`.
 pub fn family_hint(vip: IpAddr) -> String {
-    format!(
-        "a service's backends and pool are of its VIP's family; translating between IPv6 and \
-         IPv4 (NAT64) is not supported yet: use {} addresses, or a service with {} VIP",
-        family(vip),
-        if vip.is_ipv6() { "an IPv4" } else { "an IPv6" }
-    )
+    if vip.is_ipv6() {
+        format!("{NAT64_HINT}; otherwise use IPv6 addresses")
+    } else {
+        "an IPv4 service's backends and pool are IPv4 (IPv4 clients to IPv6 backends, NAT46, is \
+         not supported): use IPv4 addresses, or a service with an IPv6 VIP"
+            .into()
+    }
+}
+
+/// How a NAT64 service is written.
+pub const NAT64_HINT: &str = "NAT64 (an IPv6 VIP with IPv4 backends) is a service with \
+    mode = \"fullnat\" and pool = \"NAME\" naming an IPv4 [[snat.pool]], and IPv4 backends only";
+
+/// Whether a service is NAT64: an IPv6 VIP whose (first) backend is IPv4. Validation holds it
+/// to FullNAT with an IPv4 pool and IPv4 backends only.
+pub fn is_nat64(s: &ServiceConfig) -> bool {
+    s.vip.is_ipv6() && s.backends.first().is_some_and(|b| b.address.is_ipv4())
 }
 
 /// A NAT or FullNAT service whose VIP is announced over BGP without a VRRP gate is refused.
@@ -742,19 +828,49 @@ mod tests {
             dp.conntrack_v6_per_worker,
             dataplane::pipeline::PipelineConfig::default().conntrack_v6_capacity
         );
-        // A service that mixes families says every mismatch, each at its key.
         let e = errors(&format!(
             "{BASE}[[service]]\nname = \"web6\"\nvip = \"2001:db8:1::1\"\nport = 80\nprotocol = \"tcp\"\n\
              backends = [{{ address = \"198.18.2.1\", port = 80 }}, {{ address = \"198.18.2.2\", port = 80 }}]\n"
         ));
+        // An IPv6 VIP with IPv4 backends is NAT64: refused in nat mode, at its `mode`.
         let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(
-            keys,
-            [
-                "service[0].backends[0].address",
-                "service[0].backends[1].address"
-            ]
+        assert_eq!(keys, ["service[0].mode"]);
+        assert!(e[0].1.contains("NAT64"), "{e:?}");
+    }
+
+    #[test]
+    fn nat64_services() {
+        let text = format!(
+            "{BASE}nat64_prefix = \"2001:db8:64::/96\"\n\
+             [[snat.pool]]\nname = \"v4\"\naddresses = [\"198.19.0.1\"]\n\
+             [[service]]\nname = \"web64\"\nvip = \"2001:db8:1::64\"\nport = 80\nprotocol = \"tcp\"\n\
+             mode = \"fullnat\"\npool = \"v4\"\n\
+             backends = [{{ address = \"198.18.2.1\", port = 8080 }}, {{ address = \"198.18.2.2\", port = 8080 }}]\n\
+             [[service]]\nname = \"ping64\"\nvip = \"2001:db8:1::64\"\nprotocol = \"icmp\"\n\
+             mode = \"fullnat\"\npool = \"v4\"\nbackends = [{{ address = \"198.18.2.1\" }}]\n"
         );
+        let cfg = parse_str(&text, Path::new("t.toml")).unwrap();
+        assert!(cfg.service.iter().all(super::is_nat64));
+        assert_eq!(
+            cfg.dataplane.as_ref().unwrap().nat64_prefix.0.to_string(),
+            "2001:db8:64::/96"
+        );
+        assert_eq!(
+            parse_str(BASE, Path::new("t.toml"))
+                .unwrap()
+                .dataplane
+                .unwrap()
+                .nat64_prefix
+                .0,
+            dataplane::nat64::Pref64::WELL_KNOWN
+        );
+        // IPv4 VIP, IPv6 backends (NAT46) stays refused, with its hint.
+        let e = errors(&format!(
+            "{BASE}[[service]]\nname = \"web46\"\nvip = \"198.18.1.1\"\nport = 80\nprotocol = \"tcp\"\n\
+             backends = [{{ address = \"2001:db8:2::1\", port = 80 }}]\n"
+        ));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].0, "service[0].backends[0].address");
     }
 
     #[test]

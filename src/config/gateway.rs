@@ -614,7 +614,11 @@ pub fn validate(
             (super::dataplane::Mode::Fullnat, None) => issues.push(
                 sp.key("mode"),
                 "a fullnat service needs a pool",
-                Some("add `pool = \"NAME\"` naming a [[snat.pool]]".into()),
+                Some(if super::dataplane::is_nat64(s) {
+                    super::dataplane::NAT64_HINT.into()
+                } else {
+                    "add `pool = \"NAME\"` naming a [[snat.pool]]".into()
+                }),
             ),
             (m, Some(_)) if m != super::dataplane::Mode::Fullnat => issues.push(
                 sp.key("pool"),
@@ -630,7 +634,17 @@ pub fn validate(
             (_, Some(name)) => {
                 let pool = snat.pool.iter().find(|p| p.name == name);
                 if let Some(pool) = pool.filter(|p| !p.addresses.is_empty()) {
-                    if pool.is_v6() != s.vip.is_ipv6() {
+                    let nat64 = super::dataplane::is_nat64(s);
+                    if nat64 && pool.is_v6() {
+                        issues.push(
+                            sp.key("pool"),
+                            format!(
+                                "pool `{name}` is IPv6 but this NAT64 service (IPv6 VIP, IPv4 \
+                                 backends) sends from IPv4 pool addresses"
+                            ),
+                            Some(super::dataplane::NAT64_HINT.into()),
+                        );
+                    } else if !nat64 && pool.is_v6() != s.vip.is_ipv6() {
                         issues.push(
                             sp.key("pool"),
                             format!(

@@ -184,6 +184,15 @@ impl DataplaneHandle {
     }
 }
 
+/// An address as shown: a NAT64 backend's (kept IPv4-mapped) as the IPv4 address it is.
+fn shown<A: std::fmt::Display>(a: &A, nat64: bool) -> String {
+    let text = a.to_string();
+    match text.parse::<std::net::Ipv6Addr>() {
+        Ok(v6) if nat64 => v6.to_ipv4_mapped().map_or(text, |v4| v4.to_string()),
+        _ => text,
+    }
+}
+
 /// One service of either family as `appctl service` shows it.
 fn service_status<A: std::fmt::Display>(
     s: &dataplane::snapshot::Service<A>,
@@ -204,6 +213,8 @@ fn service_status<A: std::fmt::Display>(
         scheduler: s.scheduler.name().to_string(),
         persistence_ms: s.persistence_ms,
         mode: match (&s.direct, s.pool) {
+            // FullNAT to IPv4 backends: the IPv6 VIP's flows are translated.
+            _ if s.nat64 => "nat64",
             (Some(dataplane::snapshot::Direct::Routing), _) => "dr",
             (Some(dataplane::snapshot::Direct::Tunnel { .. }), _) => "tunnel",
             (None, Some(_)) => "fullnat",
@@ -215,7 +226,7 @@ fn service_status<A: std::fmt::Display>(
             .iter()
             .enumerate()
             .map(|(i, b)| BackendStatus {
-                address: b.addr.to_string(),
+                address: shown(&b.addr, s.nat64),
                 port: b.port,
                 weight: b.weight,
                 up: b.up,

@@ -12,7 +12,7 @@ use crate::metrics::{Labels, Metrics};
 use dataplane::counters::{Counter as C, Counters, DropReason};
 
 /// Counters exported as `appliance_dataplane_<name>_total{worker}`.
-const PLAIN: [(C, &str, &str); 22] = [
+const PLAIN: [(C, &str, &str); 24] = [
     (
         C::Passed,
         "passed",
@@ -118,6 +118,16 @@ const PLAIN: [(C, &str, &str); 22] = [
         C::OffloadUnfit,
         "offload_unfit",
         "Established-flow offload: established packets whose forwarding no rule can express",
+    ),
+    (
+        C::Nat64ToIpv4,
+        "nat64_to_ipv4",
+        "NAT64: IPv6 client packets translated to IPv4 for a backend",
+    ),
+    (
+        C::Nat64ToIpv6,
+        "nat64_to_ipv6",
+        "NAT64: IPv4 backend replies translated to IPv6 for a client",
     ),
 ];
 

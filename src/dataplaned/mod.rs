@@ -315,7 +315,13 @@ impl Dataplane {
             dp.workers,
             (hash_seed, dp.cluster_seed),
         );
-        let spec6 = spec::build_v6(&cfg.service, &cfg.snat, &verdicts, &view);
+        let spec6 = spec::build_v6(
+            &cfg.service,
+            &cfg.snat,
+            &verdicts,
+            &view,
+            crate::config::dataplane::nat64_prefix(cfg),
+        );
         let mut ports = Vec::new();
         let mut bonds: Vec<(Arc<crate::bondd::shared::BondShared>, u16, Vec<u32>)> = Vec::new();
         for (i, iface) in ifaces.iter().enumerate() {
@@ -715,7 +721,13 @@ fn spec_of(
 ) -> (dataplane::snapshot::Spec, dataplane::snapshot::v6::SpecV6) {
     let prev = running.publisher.current();
     let verdicts = verdicts_now(verdicts);
-    let spec6 = spec::build_v6(&cfg.service, &cfg.snat, &verdicts, &running.view);
+    let spec6 = spec::build_v6(
+        &cfg.service,
+        &cfg.snat,
+        &verdicts,
+        &running.view,
+        crate::config::dataplane::nat64_prefix(cfg),
+    );
     let spec = spec::build(
         &cfg.service,
         (&cfg.gre, &cfg.snat),

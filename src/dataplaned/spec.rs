@@ -37,6 +37,12 @@ fn pool_index(snat: &SnatConfig, name: &str, v6: bool) -> Option<u16> {
         .map(|i| i as u16)
 }
 
+/// Whether a service is NAT64: an IPv6 VIP whose backends are IPv4 (validation has made sure
+/// it is FullNAT with an IPv4 pool and no IPv6 backend).
+pub fn nat64(s: &ServiceConfig) -> bool {
+    crate::config::dataplane::is_nat64(s)
+}
+
 /// The per-service backend address and port, as the snapshot takes them.
 fn backend_port(s: &ServiceConfig, b: &crate::config::dataplane::BackendConfig) -> u16 {
     if s.protocol == Protocol::Icmp {
@@ -180,6 +186,7 @@ pub fn build_v6(
     snat: &SnatConfig,
     verdicts: &Verdicts,
     view: &KernelView,
+    nat64_prefix: dataplane::nat64::Pref64,
 ) -> SpecV6 {
     SpecV6 {
         services: services
@@ -206,10 +213,11 @@ pub fn build_v6(
                         up: backend_up(b.check.as_deref(), verdicts),
                     })
                     .collect(),
+                // A NAT64 service's pool is IPv4: an index among the IPv4 pools.
                 pool: s
                     .pool
                     .as_ref()
-                    .and_then(|name| pool_index(snat, name, true)),
+                    .and_then(|name| pool_index(snat, name, !nat64(s))),
                 direct: match s.mode {
                     Mode::Dr => Some(Direct::Routing),
                     Mode::Tunnel => Some(Direct::Tunnel {
@@ -221,6 +229,7 @@ pub fn build_v6(
                     }),
                     Mode::Nat | Mode::Fullnat => None,
                 },
+                nat64: nat64(s),
             })
             .collect(),
         pools: pools_of(snat, true)
@@ -233,6 +242,7 @@ pub fn build_v6(
         routes: view.routes6.clone(),
         neighbours: view.neighbours6.clone(),
         locals: view.locals6.clone(),
+        nat64_prefix,
     }
 }
 
@@ -551,7 +561,7 @@ mod tests {
             1,
             (0, 0),
         );
-        let spec6 = build_v6(&cfg.service, &cfg.snat, &none, &view);
+        let spec6 = build_v6(&cfg.service, &cfg.snat, &none, &view, Default::default());
         // Each family's pools are indexed apart.
         assert_eq!(spec.services.len(), 1);
         assert_eq!(spec.services[0].pool, Some(0));
@@ -572,7 +582,13 @@ mod tests {
                 weight: None,
             },
         );
-        let spec6_up = build_v6(&cfg.service, &cfg.snat, &Arc::new(m), &view);
+        let spec6_up = build_v6(
+            &cfg.service,
+            &cfg.snat,
+            &Arc::new(m),
+            &view,
+            Default::default(),
+        );
         assert!(spec6_up.services[0].backends[1].up);
         assert_eq!(spec6.locals, view.locals6);
         // The on-link backend without an entry and the link-local gateway are wanted; the
@@ -617,6 +633,7 @@ mod tests {
                 .collect(),
             pool: None,
             direct: None,
+            nat64: false,
         };
         let mut fullnat = service(full, 443, proto::TCP, 8443);
         fullnat.pool = Some(0);

@@ -66,7 +66,8 @@ pub struct ServiceStatus {
     pub protocol: String,
     pub scheduler: String,
     pub persistence_ms: u32,
-    /// `nat`, `fullnat`, `dr` or `tunnel`.
+    /// `nat`, `fullnat`, `dr`, `tunnel` or `nat64` (FullNAT from an IPv6 VIP to IPv4
+    /// backends).
     #[serde(default)]
     pub mode: String,
     pub backends: Vec<BackendStatus>,

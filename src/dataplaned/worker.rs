@@ -490,7 +490,7 @@ impl Worker {
                     Kind::Nat | Kind::Dr => None,
                     // The tunnel's outer source.
                     Kind::Tunnel => Some(e.local_addr().to_string()),
-                    Kind::Snat | Kind::FullNat => {
+                    Kind::Snat | Kind::FullNat | Kind::Nat64 => {
                         Some(format!("{}:{}", e.local_addr(), e.local_port))
                     }
                 },
@@ -502,12 +502,17 @@ impl Worker {
         let room = limit.saturating_sub(flows.len());
         flows.extend(ct6.iter().take(room).map(|e| {
             let at = |a: std::net::Ipv6Addr, p: u16| std::net::SocketAddrV6::new(a, p, 0, 0);
+            // A NAT64 flow's backend and pool address are IPv4 (kept IPv4-mapped): shown as such.
+            let any = |a: std::net::Ipv6Addr, p: u16| match a.to_ipv4_mapped() {
+                Some(v4) if e.kind() == Kind::Nat64 => format!("{v4}:{p}"),
+                _ => at(a, p).to_string(),
+            };
             FlowStatus {
                 worker: self.id,
                 protocol: e.proto,
                 client: at(e.client, e.client_port).to_string(),
                 vip: at(e.vip, e.vip_port).to_string(),
-                backend: at(e.backend, e.backend_port).to_string(),
+                backend: any(e.backend, e.backend_port),
                 state: format!("{:?}", e.state()),
                 idle_ms: now.wrapping_sub(e.last_seen),
                 // IPv6 entries keep no packet count (and are never offloaded).
@@ -515,7 +520,7 @@ impl Worker {
                 offloaded: false,
                 kind: e.kind().name().to_string(),
                 source: match e.kind() {
-                    Kind::FullNat => Some(at(e.local, e.local_port).to_string()),
+                    Kind::FullNat | Kind::Nat64 => Some(any(e.local, e.local_port)),
                     // The tunnel's outer source.
                     Kind::Tunnel => Some(e.local.to_string()),
                     _ => None,

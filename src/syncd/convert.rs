@@ -30,6 +30,8 @@ pub fn flow_of(e: &Entry, remaining_ms: u32) -> sync::Flow {
             Kind::FullNat => sync::Kind::FullNat,
             Kind::Dr => sync::Kind::Dr,
             Kind::Tunnel => sync::Kind::Tunnel,
+            // NAT64 flows live in the IPv6 table, which session sync does not carry.
+            Kind::Nat64 => sync::Kind::FullNat,
         },
         state: e.state,
         class: e.class,

@@ -61,9 +61,12 @@ pub enum DropReason {
     /// the other extension headers but Hop-by-Hop and Destination Options, more than two of
     /// those, or one that runs past the payload (`wire::ipv6::upper_layer`).
     ExtensionHeader,
+    /// A NAT64 packet or ICMP error with no translation (RFC 7915: ICMP types without an
+    /// equivalent, an upper layer other than TCP, UDP and echo).
+    Nat64Untranslatable,
 }
 
-pub const DROP_REASONS: usize = 22;
+pub const DROP_REASONS: usize = 23;
 
 impl DropReason {
     pub const ALL: [DropReason; DROP_REASONS] = [
@@ -89,6 +92,7 @@ impl DropReason {
         DropReason::NoSource,
         DropReason::BadPayloadLength,
         DropReason::ExtensionHeader,
+        DropReason::Nat64Untranslatable,
     ];
 
     pub fn name(self) -> &'static str {
@@ -115,6 +119,7 @@ impl DropReason {
             DropReason::NoSource => "no_source",
             DropReason::BadPayloadLength => "bad_payload_length",
             DropReason::ExtensionHeader => "extension_header",
+            DropReason::Nat64Untranslatable => "nat64_untranslatable",
         }
     }
 }
@@ -173,6 +178,9 @@ pub enum Counter {
     /// and established packets whose forwarding no rule can express (see `offload::derive`).
     OffloadOffered,
     OffloadUnfit,
+    /// NAT64: packets translated from IPv6 to IPv4 (client to backend) and back (replies).
+    Nat64ToIpv4,
+    Nat64ToIpv6,
     Drops,
 }
 
@@ -212,6 +220,8 @@ impl Counter {
         (Counter::SyncChangesLost, "sync_changes_lost"),
         (Counter::OffloadOffered, "offload_offered"),
         (Counter::OffloadUnfit, "offload_unfit"),
+        (Counter::Nat64ToIpv4, "nat64_to_ipv4"),
+        (Counter::Nat64ToIpv6, "nat64_to_ipv6"),
     ];
 }
 

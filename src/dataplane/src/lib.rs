@@ -20,6 +20,7 @@ pub mod frames;
 pub mod gateway;
 pub mod lookup;
 pub mod nat;
+pub mod nat64;
 pub mod neighbours;
 pub mod offload;
 pub mod pipeline;

@@ -6,7 +6,8 @@
 //! quoting a tracked flow are translated too (`pipeline/icmp.rs`); the SNAT gateway's flows are
 //! opened in `pipeline/gateway.rs`. Where this appliance is a site's gateway, inside traffic
 //! with no flow goes into the site tunnel, and what comes out of it is delivered, without state
-//! (`pipeline/site.rs`).
+//! (`pipeline/site.rs`). NAT64 services (IPv6 VIP, IPv4 backends) keep their flows in the
+//! IPv6 table; their IPv4 replies are found there from the IPv4 miss path (`pipeline/nat64.rs`).
 //!
 //! Flow owners: `hash(client address, port)` for service flows (NAT mode and FullNAT), `hash(zone,
 //! inside address, port)` for the SNAT gateway, and for packets to a pool address the worker
@@ -21,6 +22,7 @@ mod direct;
 mod forward;
 mod gateway;
 mod icmp_errors;
+mod nat64;
 mod parse;
 mod routed6;
 mod site;
@@ -209,6 +211,8 @@ enum New {
     /// The first packet's TTL runs out here: answered from `from`, an address of ours, into
     /// tunnel `back` when it came out of one (see `pipeline/ttl.rs`).
     TtlExpired { from: Ipv4Addr, back: Option<u16> },
+    /// The reply of a NAT64 flow (its slot in the IPv6 table).
+    Nat64Reply(u32),
 }
 
 /// Frames parsed and prefetched ahead of processing, per group of a batch.
@@ -250,7 +254,8 @@ struct Parsed {
 /// reference to an endpoint-independent mapping.
 fn release(sched: &mut SchedState, snat: &mut SnatState, e: &Entry) {
     match e.kind() {
-        Kind::Nat | Kind::Dr | Kind::Tunnel => sched.flow_ended(e.backend_id),
+        // NAT64 flows live in the IPv6 table only.
+        Kind::Nat | Kind::Dr | Kind::Tunnel | Kind::Nat64 => sched.flow_ended(e.backend_id),
         Kind::FullNat => {
             sched.flow_ended(e.backend_id);
             snat.release_port(e.proto, e.local, e.local_port);
@@ -363,6 +368,12 @@ impl Pipeline {
             for e in self.ct.iter() {
                 if e.kind() == Kind::FullNat {
                     self.snat.claim(e.proto, e.local, e.local_port);
+                }
+            }
+            // NAT64 flows hold ports of the IPv4 pools too.
+            for e in self.ct6.iter() {
+                if let (Kind::Nat64, Some(a)) = (e.kind(), e.local.to_ipv4_mapped()) {
+                    self.snat.claim(nat64::v4_proto(e.proto), a, e.local_port);
                 }
             }
         }
@@ -742,6 +753,7 @@ impl Pipeline {
                     New::TtlExpired { from, back } => {
                         return self.time_exceeded(snap, now, frame, p, from, back)
                     }
+                    New::Nat64Reply(i) => return self.nat64_reply(snap, now, frame, p, i),
                 }
             }
         };
@@ -912,6 +924,9 @@ impl Pipeline {
                 return Err(Verdict::Pass);
             }
             self.check_port_owner(snap, key.dst_port)?;
+            if let Some(i) = self.nat64_lookup(&key) {
+                return Ok(New::Nat64Reply(i));
+            }
             return Err(Verdict::Drop(DropReason::NoMapping));
         }
         if snap.is_backend(key.src, key.src_port, key.proto) {
@@ -1185,3 +1200,6 @@ mod routed6_tests;
 mod tunnel6_tests;
 #[cfg(test)]
 mod v6_tests;
+
+#[cfg(test)]
+mod nat64_tests;

@@ -145,9 +145,12 @@ pub struct Service<A = Ipv4Addr> {
     pub backends: Vec<Backend<A>>,
     pub maglev: Option<Maglev>,
     pub wrr: wrr::Sequence,
-    /// FullNAT pool (index into `gw.pools`).
+    /// FullNAT pool (index into `gw.pools`; an IPv6 service's into `v6.pools`, unless NAT64).
     pub pool: Option<u16>,
     pub direct: Option<Direct<A>>,
+    /// NAT64 (an IPv6 service only): the backends are IPv4, kept as IPv4-mapped addresses
+    /// (`::ffff:a.b.c.d`), and `pool` indexes the IPv4 pools (`gw.pools`).
+    pub nat64: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -192,6 +195,8 @@ pub enum BuildError {
         "service {0} mixes address families (an IPv6 service takes IPv6 backends and an IPv6 pool)"
     )]
     FamilyMismatch(String),
+    #[error("NAT64 service {0} needs a FullNAT pool of IPv4 addresses and IPv4 backends only")]
+    Nat64(String),
 }
 
 impl Snapshot {
@@ -319,6 +324,7 @@ impl Snapshot {
             services.push(Service {
                 pool: s.pool,
                 direct: s.direct,
+                nat64: false,
                 name: s.name.clone(),
                 vip: s.vip,
                 port: s.port,
@@ -337,7 +343,13 @@ impl Snapshot {
                 .map(|i| i as u16)
                 .ok_or(BuildError::TooManyBackends),
         };
-        let v6 = v6::V6::build(spec6, spec.services.len(), &mut id_of, spec.cluster_seed)?;
+        let v6 = v6::V6::build(
+            spec6,
+            spec.services.len(),
+            spec.pools.len(),
+            &mut id_of,
+            spec.cluster_seed,
+        )?;
         let services_by_vip = StaticMap::build(
             services
                 .iter()

@@ -77,6 +77,10 @@ pub enum Kind {
     /// only the MACs; `tunnel` wraps the packet in IP in IP from `local` to `backend`.
     Dr = 3,
     Tunnel = 4,
+    /// A NAT64 flow (IPv6 table only): an IPv6 client's FullNAT flow to an IPv4 backend; the
+    /// backend and pool address are kept IPv4-mapped. Gives back a backend's connection count
+    /// and a port of an IPv4 pool.
+    Nat64 = 5,
 }
 
 impl Kind {
@@ -86,6 +90,7 @@ impl Kind {
             2 => Kind::FullNat,
             3 => Kind::Dr,
             4 => Kind::Tunnel,
+            5 => Kind::Nat64,
             _ => Kind::Nat,
         }
     }
@@ -97,6 +102,7 @@ impl Kind {
             Kind::FullNat => "fullnat",
             Kind::Dr => "dr",
             Kind::Tunnel => "tunnel",
+            Kind::Nat64 => "nat64",
         }
     }
 

@@ -48,7 +48,7 @@ pub struct EntryV6 {
     pub backend_id: u16,
     /// TCP, UDP or ICMPv6; 0 for a free entry.
     pub proto: u8,
-    /// State (bits 0-2), kind (bits 3-4: NAT, FullNAT, DR), FIN bits (5-6).
+    /// State (bits 0-2), kind (bits 3-4: NAT, FullNAT, DR, NAT64), FIN bits (5-6).
     bits: u8,
 }
 
@@ -73,13 +73,17 @@ impl Linked for EntryV6 {
     }
 }
 
+/// The kind in the entry's bits: its low two bits at 3-4, the third at 7 (state is 0-2, FIN
+/// bits 5-6).
 fn kind_bits(k: Kind) -> u8 {
-    match k {
+    let v: u8 = match k {
         Kind::FullNat => 1,
         Kind::Dr => 2,
         Kind::Tunnel => 3,
+        Kind::Nat64 => 4,
         _ => 0,
-    }
+    };
+    (v & 3) << 3 | (v & 4) << 5
 }
 
 impl EntryV6 {
@@ -123,10 +127,11 @@ impl EntryV6 {
 
     #[inline(always)]
     pub fn kind(&self) -> Kind {
-        match (self.bits >> 3) & 3 {
+        match (self.bits >> 3) & 3 | (self.bits >> 5) & 4 {
             1 => Kind::FullNat,
             2 => Kind::Dr,
             3 => Kind::Tunnel,
+            4 => Kind::Nat64,
             _ => Kind::Nat,
         }
     }
@@ -374,7 +379,7 @@ impl ConntrackV6 {
             local_port: flow.local_port,
             backend_id: flow.backend_id,
             proto: flow.original.proto,
-            bits: kind_bits(flow.kind) << 3,
+            bits: kind_bits(flow.kind),
         };
         e.set_state(flow.state);
         self.entries[i as usize] = e;

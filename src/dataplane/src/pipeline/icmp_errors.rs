@@ -31,6 +31,12 @@ impl Pipeline {
         let mut quoted = quoted_key(msg.quoted())?;
         quoted.zone = zone;
         let Some((i, dir)) = self.ct.lookup(&quoted.reversed()) else {
+            // About a packet a NAT64 flow sent from a pool address: the IPv6 table has it.
+            if zone == 0 && snap.gw.pool_of_addr(quoted.src).is_some() {
+                if let Some(i) = self.nat64_lookup(&quoted.reversed()) {
+                    return self.nat64_icmpv4_error(snap, frame, p, i);
+                }
+            }
             let v = self.not_found(snap, &quoted);
             // No flow anywhere: an inside host's error about a packet that came out of a site
             // tunnel goes back into it, like any of the host's packets.

@@ -163,11 +163,18 @@ fn quoted_key_v6(q: &[u8]) -> Result<FlowKeyV6> {
 fn release_v6(
     sched: &mut crate::sched::SchedState,
     snat: &mut crate::snat::v6::SnatV6,
+    snat4: &mut crate::snat::SnatState,
     e: &EntryV6,
 ) {
     sched.flow_ended(e.backend_id);
-    if e.kind() == Kind::FullNat {
-        snat.release(e.proto, e.local, e.local_port);
+    match e.kind() {
+        Kind::FullNat => snat.release(e.proto, e.local, e.local_port),
+        Kind::Nat64 => {
+            if let Some(a) = e.local.to_ipv4_mapped() {
+                snat4.release_port(super::nat64::v4_proto(e.proto), a, e.local_port);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -253,8 +260,13 @@ impl Pipeline {
         let key = p.key;
         let hit = match self.ct6.lookup_hashed(&key, p.hash) {
             Some((i, Dir::Original)) if self.afresh_v6(snap, i, p.tcp_flags) => {
-                let (ct, sched, snat) = (&mut self.ct6, &mut self.sched, &mut self.snat6);
-                ct.remove(i, &mut |e| release_v6(sched, snat, e));
+                let (ct, sched, snat, snat4) = (
+                    &mut self.ct6,
+                    &mut self.sched,
+                    &mut self.snat6,
+                    &mut self.snat,
+                );
+                ct.remove(i, &mut |e| release_v6(sched, snat, snat4, e));
                 self.counters.add(Counter::Rescheduled, 1);
                 None
             }
@@ -286,6 +298,14 @@ impl Pipeline {
         };
         let e = *self.ct6.get(i);
         let end = usize::from(p.end);
+        if e.kind() == Kind::Nat64 {
+            // Its reply direction is IPv4 (`nat64_reply`): an IPv6 packet with the mapped
+            // reply key is nobody's.
+            if dir == Dir::Reply {
+                return Err(Verdict::Drop(DropReason::NoFlow));
+            }
+            return self.nat64_original(snap, frame, end, usize::from(p.at), &e);
+        }
         let mut ip = Ipv6Upper::new_unchecked(
             &mut frame[ethernet::HEADER_LEN..end],
             p.upper,
@@ -391,6 +411,11 @@ impl Pipeline {
             .ok_or(Verdict::Drop(DropReason::NoBackend))?;
         let b = svc.backends[usize::from(choice.index())];
         let (local, local_port, kind) = match (svc.pool, svc.direct) {
+            (Some(pool), None) if svc.nat64 => {
+                let preferred = client_hash(key.src, key.src_port, snap.hash_seed);
+                let (a, port) = self.allocate_nat64(now, pool, key.proto, preferred)?;
+                (a, port, Kind::Nat64)
+            }
             (_, Some(Direct::Routing)) => (key.src, key.src_port, Kind::Dr),
             // The outer source is fixed now: a route change later cannot move a flow's
             // packets to another source mid-way.
@@ -406,8 +431,13 @@ impl Pipeline {
                 let (a, port) = match self.snat6.allocate(pool, key.proto, preferred) {
                     Some(x) => x,
                     None => {
-                        let (ct, sched, snat) = (&mut self.ct6, &mut self.sched, &mut self.snat6);
-                        ct.expire(now, 64, &mut |e| release_v6(sched, snat, e));
+                        let (ct, sched, snat, snat4) = (
+                            &mut self.ct6,
+                            &mut self.sched,
+                            &mut self.snat6,
+                            &mut self.snat,
+                        );
+                        ct.expire(now, 64, &mut |e| release_v6(sched, snat, snat4, e));
                         self.snat6
                             .allocate(pool, key.proto, preferred)
                             .ok_or(Verdict::Drop(DropReason::PortsExhausted))?
@@ -430,12 +460,21 @@ impl Pipeline {
             state,
             kind,
         };
-        let (ct, sched, snat) = (&mut self.ct6, &mut self.sched, &mut self.snat6);
-        let i = match ct.insert(now, &flow, &mut |e| release_v6(sched, snat, e)) {
+        let (ct, sched, snat, snat4) = (
+            &mut self.ct6,
+            &mut self.sched,
+            &mut self.snat6,
+            &mut self.snat,
+        );
+        let i = match ct.insert(now, &flow, &mut |e| release_v6(sched, snat, snat4, e)) {
             Ok(i) => i,
             Err(e) => {
                 if kind == Kind::FullNat {
                     self.snat6.release(key.proto, local, local_port);
+                }
+                if let (Kind::Nat64, Some(a)) = (kind, local.to_ipv4_mapped()) {
+                    self.snat
+                        .release_port(super::nat64::v4_proto(key.proto), a, local_port);
                 }
                 return Err(Verdict::Drop(match e {
                     InsertError::Full => DropReason::ConntrackFull,
@@ -496,6 +535,9 @@ impl Pipeline {
             return Err(Verdict::Drop(DropReason::TtlExceeded));
         }
         let e = *self.ct6.get(i);
+        if e.kind() == Kind::Nat64 {
+            return self.nat64_icmpv6_error(snap, frame, end, &e, dir);
+        }
         let ip = &mut Ipv6Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..end]);
         let to = match dir {
             Dir::Original => {
@@ -561,7 +603,12 @@ impl Pipeline {
 
     /// Expires IPv6 flows within the budget.
     pub(super) fn expire_v6(&mut self, now: u32, budget: u32) {
-        let (ct, sched, snat) = (&mut self.ct6, &mut self.sched, &mut self.snat6);
-        ct.expire(now, budget, &mut |e| release_v6(sched, snat, e));
+        let (ct, sched, snat, snat4) = (
+            &mut self.ct6,
+            &mut self.sched,
+            &mut self.snat6,
+            &mut self.snat,
+        );
+        ct.expire(now, budget, &mut |e| release_v6(sched, snat, snat4, e));
     }
 }

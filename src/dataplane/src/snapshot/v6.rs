@@ -9,11 +9,14 @@
 //!
 //! The spec takes addresses as `IpAddr`, as configuration parses them: the snapshot is the one
 //! place the family rule is checked (an IPv6 VIP with an IPv4 backend or pool address is a
-//! [`BuildError::FamilyMismatch`]; translating between families is NAT64, not this).
+//! [`BuildError::FamilyMismatch`]) except for NAT64 services (`nat64`): an IPv6 VIP, IPv4
+//! backends (kept IPv4-mapped, `::ffff:a.b.c.d`, in the same `Service<Ipv6Addr>`) and an IPv4
+//! FullNAT pool (`pool` indexes the IPv4 pools then), translated by `pipeline/nat64.rs`.
 
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::{Backend, BackendSpec, BuildError, Scheduler, Service};
+use crate::nat64::Pref64;
 use crate::neighbours::v6::{NextHopsV6, RouteV6};
 use crate::sched::maglev::{self, Maglev, Member};
 use crate::sched::wrr;
@@ -29,12 +32,15 @@ pub struct ServiceSpecV6 {
     pub proto: u8,
     pub scheduler: Scheduler,
     pub persistence_ms: u32,
-    /// Each must be IPv6.
+    /// Each must be IPv6 (IPv4 for NAT64).
     pub backends: Vec<BackendSpec<IpAddr>>,
-    /// FullNAT: index into [`SpecV6::pools`]. `None`: NAT mode.
+    /// FullNAT: index into [`SpecV6::pools`] (into the IPv4 `Spec::pools` for NAT64).
+    /// `None`: NAT mode.
     pub pool: Option<u16>,
     /// Direct server return: `dr` (only the MACs change) or `tunnel` (IPv6 in IPv6, RFC 2473).
     pub direct: Option<super::Direct<Ipv6Addr>>,
+    /// NAT64: IPv4 backends behind an IPv4 FullNAT pool (`pool` required).
+    pub nat64: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +61,8 @@ pub struct SpecV6 {
     pub neighbours: Vec<(Ipv6Addr, MacAddr)>,
     /// The host's own IPv6 addresses on the data interfaces.
     pub locals: Vec<Ipv6Addr>,
+    /// Where NAT64 writes the IPv4 addresses of routers' ICMP errors (RFC 6052).
+    pub nat64_prefix: Pref64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +87,15 @@ pub struct V6 {
     /// Pool addresses → pool, sorted.
     pool_addrs: Vec<(Ipv6Addr, u16)>,
     locals: Vec<Ipv6Addr>,
+    pub nat64_prefix: Pref64,
+}
+
+/// A NAT64 backend's address: IPv4, kept IPv4-mapped.
+fn mapped_of(a: IpAddr, service: &str) -> Result<Ipv6Addr, BuildError> {
+    match a {
+        IpAddr::V4(a) => Ok(a.to_ipv6_mapped()),
+        IpAddr::V6(_) => Err(BuildError::Nat64(service.to_string())),
+    }
 }
 
 fn v6_of(a: IpAddr, service: &str) -> Result<Ipv6Addr, BuildError> {
@@ -94,6 +111,7 @@ impl V6 {
     pub(super) fn build(
         spec: &SpecV6,
         first: usize,
+        v4_pools: usize,
         id_of: &mut impl FnMut(usize, usize) -> Result<u16, BuildError>,
         cluster_seed: u64,
     ) -> Result<V6, BuildError> {
@@ -111,7 +129,12 @@ impl V6 {
             if s.backends.len() >= usize::from(maglev::NONE) {
                 return Err(BuildError::ServiceTooLarge(s.name.clone()));
             }
-            if let Some(p) = s.pool {
+            if s.nat64 {
+                match s.pool {
+                    Some(p) if usize::from(p) < v4_pools && s.direct.is_none() => {}
+                    _ => return Err(BuildError::Nat64(s.name.clone())),
+                }
+            } else if let Some(p) = s.pool {
                 let pool = spec
                     .pools
                     .get(usize::from(p))
@@ -127,7 +150,11 @@ impl V6 {
             for (bi, b) in s.backends.iter().enumerate() {
                 backends.push(Backend {
                     id: id_of(first + si, bi)?,
-                    addr: v6_of(b.addr, &s.name)?,
+                    addr: if s.nat64 {
+                        mapped_of(b.addr, &s.name)?
+                    } else {
+                        v6_of(b.addr, &s.name)?
+                    },
                     // Echo has no port; direct routing leaves the destination port alone.
                     port: if s.proto == proto::ICMPV6 {
                         0
@@ -170,6 +197,7 @@ impl V6 {
                 wrr,
                 pool: s.pool,
                 direct: s.direct,
+                nat64: s.nat64,
             });
         }
         by_vip.sort_unstable();
@@ -178,7 +206,8 @@ impl V6 {
         vips.dedup();
         let mut backends: Vec<(Ipv6Addr, u16, u8)> = services
             .iter()
-            .filter(|s| s.direct.is_none())
+            // NAT64 backends answer over IPv4, to a pool address.
+            .filter(|s| s.direct.is_none() && !s.nat64)
             .flat_map(|s| s.backends.iter().map(move |b| (b.addr, b.port, s.proto)))
             .collect();
         backends.sort_unstable();
@@ -211,6 +240,7 @@ impl V6 {
             backends,
             pool_addrs,
             locals,
+            nat64_prefix: spec.nat64_prefix,
         })
     }
 
@@ -296,6 +326,7 @@ mod tests {
                 .collect(),
             pool,
             direct: None,
+            nat64: false,
         }
     }
 
@@ -358,6 +389,46 @@ mod tests {
             Snapshot::build_with_v6(&Spec::default(), &dup, None),
             Err(BuildError::DuplicateService(_))
         ));
+        // NAT64: IPv4 backends kept IPv4-mapped, the pool an IPv4 one; anything else refused.
+        let v4spec = Spec {
+            pools: vec![crate::gateway::PoolSpec {
+                name: "v4".into(),
+                addrs: vec!["198.19.0.1".parse().unwrap()],
+                ports: (1024, 65535),
+                timeouts: Default::default(),
+                sources: vec![],
+            }],
+            ..Spec::default()
+        };
+        let mut web64 = service("2001:db8:1::64", &["198.18.2.1", "198.18.2.2"], Some(0));
+        web64.nat64 = true;
+        let nat64 = |svc: ServiceSpecV6| SpecV6 {
+            services: vec![svc],
+            ..SpecV6::default()
+        };
+        let snap = Snapshot::build_with_v6(&v4spec, &nat64(web64.clone()), None).unwrap();
+        let svc = &snap.v6.services[0];
+        assert!(svc.nat64);
+        assert_eq!(
+            svc.backends[0].addr.to_ipv4_mapped(),
+            Some("198.18.2.1".parse().unwrap())
+        );
+        // Its backends answer over IPv4, to the pool: not IPv6 backends.
+        assert!(!snap.v6.is_backend(svc.backends[0].addr, 8080, proto::TCP));
+        let mut v6backend = web64.clone();
+        v6backend.backends[1].addr = a("2001:db8:2::1");
+        let mut no_pool = web64.clone();
+        no_pool.pool = None;
+        let mut no_such_pool = web64.clone();
+        no_such_pool.pool = Some(1);
+        let mut dr = web64;
+        dr.direct = Some(super::super::Direct::Routing);
+        for bad in [v6backend, no_pool, no_such_pool, dr] {
+            assert_eq!(
+                Snapshot::build_with_v6(&v4spec, &nat64(bad), None).unwrap_err(),
+                BuildError::Nat64("web6".into())
+            );
+        }
         let mut nopool = spec6;
         nopool.services[0].pool = Some(3);
         assert!(matches!(

@@ -141,6 +141,7 @@ fn service(name: &str, vip: &str, pool: Option<u16>, dr: bool, n: u16) -> Servic
             .collect(),
         pool,
         direct: dr.then_some(crate::snapshot::Direct::Routing),
+        nat64: false,
     }
 }
 
@@ -193,6 +194,7 @@ pub fn spec6(backends: u16) -> SpecV6 {
             }))
             .collect(),
         locals: vec![a6("2001:db8:2::1")],
+        nat64_prefix: Default::default(),
     }
 }
 
