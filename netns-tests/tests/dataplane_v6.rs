@@ -407,6 +407,22 @@ fn run(fullnat: bool) {
         "{ct}"
     );
     if fullnat {
+        // The IPv6 pool in `appctl snat`, with the UDP flows' ports in use (published by the
+        // workers every 200 ms).
+        wait_until(
+            "the IPv6 pool's ports in use shown",
+            Duration::from_secs(5),
+            Duration::from_millis(100),
+            || {
+                let snat = bed.node.json(&["snat", "--json"]);
+                snat.as_array().unwrap().iter().any(|p| {
+                    p["name"] == "p6"
+                        && p["addresses"][0]["address"] == POOL
+                        && p["addresses"][0]["udp"].as_u64().unwrap() >= 1
+                })
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", bed.node.json(&["snat", "--json"])));
         assert_eq!(ours["kind"], "fullnat", "{ct}");
         assert!(
             ours["source"]

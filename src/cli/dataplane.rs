@@ -5,7 +5,7 @@ use std::fmt::Write;
 use crate::dataplaned::status::{ConntrackStatus, DataplaneStatus, ServiceStatus};
 
 /// Counters worth a line of their own; the rest are in `--json`.
-const SHOWN: [&str; 10] = [
+const SHOWN: [&str; 11] = [
     "rx_packets",
     "tx_packets",
     "new_flows",
@@ -16,6 +16,7 @@ const SHOWN: [&str; 10] = [
     "nat64_to_ipv6",
     "conntrack_used",
     "conntrack_capacity",
+    "conntrack_v6_used",
 ];
 
 pub fn dataplane(s: &DataplaneStatus) -> String {

@@ -2,7 +2,7 @@
 //! packet path, with its other periodic statistics).
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,8 @@ use dataplane::tunnel_counters::TunnelCounters;
 /// One pool as a worker sees it: (address, ports in use for TCP, UDP, ICMP) per address, and
 /// allocations refused.
 pub type PoolUsage = (Vec<(u32, [u32; 3])>, u64);
+/// The same for an IPv6 pool.
+pub type PoolUsageV6 = (Vec<(Ipv6Addr, [u32; 3])>, u64);
 
 /// One worker's share of the gateway's state, copied out every publish period.
 #[derive(Debug, Clone, Default)]
@@ -21,6 +23,8 @@ pub struct GatewayStats {
     /// Counters per tunnel zone (only zones of the current snapshot).
     pub tunnels: BTreeMap<u16, TunnelCounters>,
     pub pools: BTreeMap<String, PoolUsage>,
+    /// IPv6 FullNAT pools.
+    pub pools6: BTreeMap<String, PoolUsageV6>,
     pub mappings: u64,
 }
 
@@ -48,9 +52,18 @@ impl GatewayStats {
                 (def.name.clone(), (used, ports.exhausted))
             })
             .collect();
+        let snat6 = pipeline.snat_v6();
+        let pools6 = snap
+            .v6
+            .pools
+            .iter()
+            .enumerate()
+            .map(|(i, def)| (def.name.clone(), (snat6.used(i), snat6.exhausted(i))))
+            .collect();
         GatewayStats {
             tunnels,
             pools,
+            pools6,
             mappings: snat.mappings.len() as u64,
         }
     }
@@ -153,7 +166,8 @@ pub fn tunnels(snap: &Snapshot, workers: &[Arc<GatewayStats>]) -> Vec<TunnelStat
 }
 
 pub fn pools(snap: &Snapshot, workers: &[Arc<GatewayStats>]) -> Vec<PoolStatus> {
-    snap.gw
+    let v4 = snap
+        .gw
         .pools
         .iter()
         .enumerate()
@@ -198,7 +212,43 @@ pub fn pools(snap: &Snapshot, workers: &[Arc<GatewayStats>]) -> Vec<PoolStatus> 
                     .collect(),
             }
         })
-        .collect()
+        .collect::<Vec<_>>();
+    let v6 = snap.v6.pools.iter().map(|p| {
+        let addresses = p
+            .addrs
+            .iter()
+            .map(|&a| {
+                let mut s = AddressStatus {
+                    address: a.to_string(),
+                    ..AddressStatus::default()
+                };
+                for w in workers {
+                    let used = w
+                        .pools6
+                        .get(&p.name)
+                        .and_then(|(addrs, _)| addrs.iter().find(|(x, _)| *x == a))
+                        .map_or([0; 3], |(_, u)| *u);
+                    s.tcp += u64::from(used[0]);
+                    s.udp += u64::from(used[1]);
+                    s.icmp += u64::from(used[2]);
+                    s.per_worker.push(used.iter().map(|&n| u64::from(n)).sum());
+                }
+                s
+            })
+            .collect();
+        PoolStatus {
+            name: p.name.clone(),
+            ports: format!("{}-{}", p.ports.0, p.ports.1),
+            addresses,
+            exhausted: workers
+                .iter()
+                .map(|w| w.pools6.get(&p.name).map_or(0, |(_, e)| *e))
+                .sum(),
+            // IPv6 pools serve FullNAT services only.
+            tunnels: Vec::new(),
+        }
+    });
+    v4.into_iter().chain(v6).collect()
 }
 
 #[cfg(test)]
@@ -246,6 +296,7 @@ mod tests {
                 )]
                 .into(),
                 pools: [("out".to_string(), (vec![(a, [n as u32, 1, 0])], n))].into(),
+                pools6: BTreeMap::new(),
                 mappings: n,
             })
         };

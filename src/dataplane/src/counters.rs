@@ -142,6 +142,8 @@ pub enum Counter {
     IcmpTranslated,
     ConntrackUsed,
     ConntrackCapacity,
+    /// Flows in the IPv6 table (`conntrack_used` is the IPv4 table's).
+    ConntrackV6Used,
     ConntrackExpired,
     ConntrackEvicted,
     /// Packets taken out of a GRE tunnel, and put into one.
@@ -199,6 +201,7 @@ impl Counter {
         (Counter::Persisted, "persisted"),
         (Counter::IcmpTranslated, "icmp_translated"),
         (Counter::ConntrackUsed, "conntrack_used"),
+        (Counter::ConntrackV6Used, "conntrack_v6_used"),
         (Counter::ConntrackCapacity, "conntrack_capacity"),
         (Counter::ConntrackExpired, "conntrack_expired"),
         (Counter::ConntrackEvicted, "conntrack_evicted"),

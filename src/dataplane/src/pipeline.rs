@@ -383,6 +383,11 @@ impl Pipeline {
         self.sync_v6(snap);
     }
 
+    /// The IPv6 FullNAT pools' allocator.
+    pub fn snat_v6(&self) -> &crate::snat::v6::SnatV6 {
+        &self.snat6
+    }
+
     pub fn snat(&self) -> &SnatState {
         &self.snat
     }
@@ -489,6 +494,8 @@ impl Pipeline {
         c.set(Counter::ConntrackEvicted, ct.stats.evicted);
         c.set(Counter::SnatMappings, snat.mappings.len() as u64);
         self.expire_v6(now, self.cfg.expire_budget);
+        let used6 = u64::from(self.ct6.used());
+        self.counters.set(Counter::ConntrackV6Used, used6);
     }
 
     /// One frame, whose length does not change on its way (see [`Pipeline::process_frame`] for

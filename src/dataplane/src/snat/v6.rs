@@ -78,4 +78,16 @@ impl SnatV6 {
     pub fn exhausted(&self, pool: usize) -> u64 {
         self.pools.get(pool).map_or(0, |p| p.exhausted)
     }
+
+    /// Pool `pool`'s addresses with this worker's ports in use (TCP, UDP, ICMP) on each.
+    pub fn used(&self, pool: usize) -> Vec<(Ipv6Addr, [u32; 3])> {
+        match (self.layout.get(pool), self.pools.get(pool)) {
+            (Some((addrs, _)), Some(ports)) => addrs
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (*a, ports.used(i)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
