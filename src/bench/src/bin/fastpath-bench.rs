@@ -161,7 +161,9 @@ fn ratios(records: &mut [serde_json::Value]) -> String {
             continue;
         };
         r["pps_vs_kernel"] = serde_json::json!((pps / k_pps * 100.0).round() / 100.0);
-        r["cpu_vs_kernel"] = serde_json::json!((cpu / k_cpu * 100.0).round() / 100.0);
+        // A kernel row with no CPU left after the other jobs' share has no ratio (null).
+        r["cpu_vs_kernel"] =
+            serde_json::json!((k_cpu > 0.0).then(|| (cpu / k_cpu * 100.0).round() / 100.0));
         // A generator-bound rate is a lower bound: so is a ratio over it, or an upper bound
         // when it is the kernel's.
         let bound = match (r["generator_bound"] == true, k_bound) {
@@ -171,10 +173,12 @@ fn ratios(records: &mut [serde_json::Value]) -> String {
             (false, false) => "",
         };
         out.push_str(&format!(
-            "{:<32} rate {bound}{:.2}x the kernel's, CPU per packet {:.2}x\n",
+            "{:<32} rate {bound}{:.2}x the kernel's, CPU per packet {}\n",
             r["forwarder"].as_str().unwrap_or_default(),
             pps / k_pps,
-            cpu / k_cpu
+            r["cpu_vs_kernel"]
+                .as_f64()
+                .map_or("-".into(), |c| format!("{c:.2}x"))
         ));
     }
     out
