@@ -10,6 +10,7 @@
 //! `bench-bgp`, `bench-health`) or as `docs/benchmarks.md` says.
 
 pub mod fwdbench;
+pub mod fwdfamily;
 pub mod syncnode;
 pub mod zeroloss;
 
