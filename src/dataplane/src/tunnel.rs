@@ -36,6 +36,51 @@ pub fn decapsulate_v6(frame: &mut [u8], inner_at: usize, inner_len: usize) -> us
     len
 }
 
+/// Moves the packet behind the Ethernet header (`inner_len` bytes) back by `outer` bytes to
+/// make room for outer headers; the frame's new length, or `None` when the frame cannot hold
+/// it or what the outer header counts (`counted`: the outer datagram, or the payload for an
+/// IPv6 header) would pass 65,535 bytes.
+fn make_room(frame: &mut [u8], inner_len: usize, outer: usize, counted: usize) -> Option<usize> {
+    let l3 = ethernet::HEADER_LEN;
+    if l3 + outer + inner_len > frame.len() || counted > usize::from(u16::MAX) {
+        return None;
+    }
+    frame.copy_within(l3..l3 + inner_len, l3 + outer);
+    Some(l3 + outer + inner_len)
+}
+
+/// Wraps the packet behind the Ethernet header in the outer IPv4 and GRE headers of tunnel
+/// `t` with GRE protocol type `protocol`.
+fn encapsulate_gre(
+    frame: &mut [u8],
+    inner_len: usize,
+    t: &Tunnel,
+    protocol: u16,
+    ident: u16,
+    dont_frag: bool,
+) -> Option<usize> {
+    let l3 = ethernet::HEADER_LEN;
+    let gre = GreRepr {
+        key: t.key,
+        protocol,
+    };
+    let outer = ipv4::MIN_HEADER_LEN + gre.buffer_len();
+    let len = make_room(frame, inner_len, outer, outer + inner_len)?;
+    let ip = Ipv4Repr {
+        src: t.local,
+        dst: t.remote,
+        protocol: proto::GRE,
+        payload_len: gre.buffer_len() + inner_len,
+        ttl: 64,
+        ident,
+        dont_frag,
+        dscp_ecn: 0,
+    };
+    ip.emit(&mut frame[l3..]);
+    gre.emit(&mut frame[l3 + ip.buffer_len()..l3 + outer]);
+    Some(len)
+}
+
 /// Wraps the IPv6 packet behind the Ethernet header (`inner_len` bytes) in an outer IPv4 and
 /// GRE header (protocol type 0x86DD) of tunnel `t`; the frame's EtherType becomes IPv4. The
 /// outer header has Don't Fragment: IPv6 is never fragmented on the way (RFC 8200 §5), and
@@ -43,31 +88,9 @@ pub fn decapsulate_v6(frame: &mut [u8], inner_at: usize, inner_len: usize) -> us
 /// outer datagram is atomic and its Identification 0 (RFC 6864 §4.1). `None` if `frame` has
 /// no room.
 pub fn encapsulate_v6(frame: &mut [u8], inner_len: usize, t: &Tunnel) -> Option<usize> {
-    let l3 = ethernet::HEADER_LEN;
-    let gre = GreRepr {
-        key: t.key,
-        protocol: PROTO_IPV6,
-    };
-    let outer = ipv4::MIN_HEADER_LEN + gre.buffer_len();
-    let total = outer + inner_len;
-    if l3 + total > frame.len() || total > usize::from(u16::MAX) {
-        return None;
-    }
-    frame.copy_within(l3..l3 + inner_len, l3 + outer);
-    let ip = Ipv4Repr {
-        src: t.local,
-        dst: t.remote,
-        protocol: proto::GRE,
-        payload_len: gre.buffer_len() + inner_len,
-        ttl: 64,
-        ident: 0,
-        dont_frag: true,
-        dscp_ecn: 0,
-    };
-    ip.emit(&mut frame[l3..]);
-    gre.emit(&mut frame[l3 + ip.buffer_len()..l3 + outer]);
+    let len = encapsulate_gre(frame, inner_len, t, PROTO_IPV6, 0, true)?;
     EthernetFrame::new_unchecked(&mut frame[..]).set_ethertype(EtherType::Ipv4);
-    Some(l3 + total)
+    Some(len)
 }
 
 /// Bytes the tunnel adds in front of an inner packet.
@@ -81,27 +104,8 @@ pub fn overhead(t: &Tunnel) -> usize {
 /// keeps working end to end; `ident` numbers outer packets for a reassembler should an
 /// underlay router fragment one that may be.
 pub fn encapsulate(frame: &mut [u8], inner_len: usize, t: &Tunnel, ident: u16) -> Option<usize> {
-    let l3 = ethernet::HEADER_LEN;
-    let gre = gre(t);
-    let outer = overhead(t);
-    let total = outer + inner_len;
-    if l3 + total > frame.len() || total > usize::from(u16::MAX) {
-        return None;
-    }
-    frame.copy_within(l3..l3 + inner_len, l3 + outer);
-    let ip = Ipv4Repr {
-        src: t.local,
-        dst: t.remote,
-        protocol: proto::GRE,
-        payload_len: gre.buffer_len() + inner_len,
-        ttl: 64,
-        ident,
-        dont_frag: Ipv4Packet::new_unchecked(&frame[l3 + outer..]).dont_frag(),
-        dscp_ecn: 0,
-    };
-    ip.emit(&mut frame[l3..]);
-    gre.emit(&mut frame[l3 + ip.buffer_len()..l3 + outer]);
-    Some(l3 + total)
+    let df = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]).dont_frag();
+    encapsulate_gre(frame, inner_len, t, PROTO_IPV4, ident, df)
 }
 
 /// Bytes IP in IP adds in front of an inner packet.
@@ -118,11 +122,8 @@ pub fn encapsulate_ipip(
     ident: u16,
 ) -> Option<usize> {
     let l3 = ethernet::HEADER_LEN;
-    let total = IPIP_OVERHEAD + inner_len;
-    if l3 + total > frame.len() || total > usize::from(u16::MAX) {
-        return None;
-    }
-    frame.copy_within(l3..l3 + inner_len, l3 + IPIP_OVERHEAD);
+    let len = make_room(frame, inner_len, IPIP_OVERHEAD, IPIP_OVERHEAD + inner_len)?;
+    let inner = Ipv4Packet::new_unchecked(&frame[l3 + IPIP_OVERHEAD..]);
     let ip = Ipv4Repr {
         src,
         dst,
@@ -130,11 +131,11 @@ pub fn encapsulate_ipip(
         payload_len: inner_len,
         ttl: 64,
         ident,
-        dont_frag: Ipv4Packet::new_unchecked(&frame[l3 + IPIP_OVERHEAD..]).dont_frag(),
-        dscp_ecn: Ipv4Packet::new_unchecked(&frame[l3 + IPIP_OVERHEAD..]).dscp_ecn(),
+        dont_frag: inner.dont_frag(),
+        dscp_ecn: inner.dscp_ecn(),
     };
     ip.emit(&mut frame[l3..]);
-    Some(l3 + total)
+    Some(len)
 }
 
 /// Bytes IPv6 in IPv6 adds in front of an inner packet.
@@ -154,11 +155,7 @@ pub fn encapsulate_ip6ip6(
     flow_label: u32,
 ) -> Option<usize> {
     let l3 = ethernet::HEADER_LEN;
-    let total = IP6IP6_OVERHEAD + inner_len;
-    if l3 + total > frame.len() || inner_len > usize::from(u16::MAX) {
-        return None;
-    }
-    frame.copy_within(l3..l3 + inner_len, l3 + IP6IP6_OVERHEAD);
+    let len = make_room(frame, inner_len, IP6IP6_OVERHEAD, inner_len)?;
     let ip = Ipv6Repr {
         src,
         dst,
@@ -169,7 +166,7 @@ pub fn encapsulate_ip6ip6(
         flow_label: flow_label & 0xf_ffff,
     };
     ip.emit(&mut frame[l3..]);
-    Some(l3 + total)
+    Some(len)
 }
 
 #[cfg(test)]
