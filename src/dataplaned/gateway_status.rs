@@ -120,6 +120,27 @@ pub struct AddressStatus {
     pub per_worker: Vec<u64>,
 }
 
+/// One pool address's ports in use summed over the workers, `used` reading a worker's (TCP,
+/// UDP, ICMP) for it.
+fn address_status(
+    address: String,
+    workers: &[Arc<GatewayStats>],
+    used: impl Fn(&GatewayStats) -> Option<[u32; 3]>,
+) -> AddressStatus {
+    let mut s = AddressStatus {
+        address,
+        ..AddressStatus::default()
+    };
+    for w in workers {
+        let u = used(w).unwrap_or([0; 3]);
+        s.tcp += u64::from(u[0]);
+        s.udp += u64::from(u[1]);
+        s.icmp += u64::from(u[2]);
+        s.per_worker.push(u.iter().map(|&n| u64::from(n)).sum());
+    }
+    s
+}
+
 /// The gateway's status from the snapshot and every worker's published stats (in worker order).
 pub fn tunnels(snap: &Snapshot, workers: &[Arc<GatewayStats>]) -> Vec<TunnelStatus> {
     snap.gw
@@ -177,22 +198,12 @@ pub fn pools(snap: &Snapshot, workers: &[Arc<GatewayStats>]) -> Vec<PoolStatus> 
                 .addrs
                 .iter()
                 .map(|&a| {
-                    let mut s = AddressStatus {
-                        address: Ipv4Addr::from(a).to_string(),
-                        ..AddressStatus::default()
-                    };
-                    for w in workers {
-                        let used = w
-                            .pools
+                    address_status(Ipv4Addr::from(a).to_string(), workers, |w| {
+                        w.pools
                             .get(&p.name)
                             .and_then(|(addrs, _)| addrs.iter().find(|(x, _)| *x == a))
-                            .map_or([0; 3], |(_, u)| *u);
-                        s.tcp += u64::from(used[0]);
-                        s.udp += u64::from(used[1]);
-                        s.icmp += u64::from(used[2]);
-                        s.per_worker.push(used.iter().map(|&n| u64::from(n)).sum());
-                    }
-                    s
+                            .map(|(_, u)| *u)
+                    })
                 })
                 .collect();
             for w in workers {
@@ -218,22 +229,12 @@ pub fn pools(snap: &Snapshot, workers: &[Arc<GatewayStats>]) -> Vec<PoolStatus> 
             .addrs
             .iter()
             .map(|&a| {
-                let mut s = AddressStatus {
-                    address: a.to_string(),
-                    ..AddressStatus::default()
-                };
-                for w in workers {
-                    let used = w
-                        .pools6
+                address_status(a.to_string(), workers, |w| {
+                    w.pools6
                         .get(&p.name)
                         .and_then(|(addrs, _)| addrs.iter().find(|(x, _)| *x == a))
-                        .map_or([0; 3], |(_, u)| *u);
-                    s.tcp += u64::from(used[0]);
-                    s.udp += u64::from(used[1]);
-                    s.icmp += u64::from(used[2]);
-                    s.per_worker.push(used.iter().map(|&n| u64::from(n)).sum());
-                }
-                s
+                        .map(|(_, u)| *u)
+                })
             })
             .collect();
         PoolStatus {

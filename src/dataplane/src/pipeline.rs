@@ -863,10 +863,7 @@ impl Pipeline {
         let e = *self.ct.get(i);
         // What the pipeline checks per packet against a size, the rule checks too.
         let max_len = if e.kind() == Kind::Tunnel {
-            snap.interfaces
-                .get(usize::from(iface))
-                .map_or(1500, |f| f.mtu)
-                .saturating_sub(tunnel::IPIP_OVERHEAD as u16)
+            snap.mtu(iface).saturating_sub(tunnel::IPIP_OVERHEAD as u16)
         } else if dir == Dir::Reply && e.zone != 0 {
             snap.gw.tunnel(e.zone).map_or(0, |t| t.mtu)
         } else {

@@ -200,6 +200,14 @@ pub enum BuildError {
 }
 
 impl Snapshot {
+    /// The MTU of data interface `iface` (1500 for an index the snapshot does not have).
+    #[inline(always)]
+    pub fn mtu(&self, iface: u16) -> u16 {
+        self.interfaces
+            .get(usize::from(iface))
+            .map_or(1500, |i| i.mtu)
+    }
+
     /// Builds a snapshot of IPv4 services only; `previous` keeps backend ids stable.
     pub fn build(spec: &Spec, previous: Option<&Snapshot>) -> Result<Snapshot, BuildError> {
         Snapshot::build_with_v6(spec, &v6::SpecV6::default(), previous)

@@ -98,10 +98,7 @@ impl Pipeline {
             .next_hops
             .route(e.backend)
             .ok_or(Verdict::Drop(DropReason::NoRoute))?;
-        let mtu = snap
-            .interfaces
-            .get(usize::from(iface))
-            .map_or(1500, |i| usize::from(i.mtu));
+        let mtu = usize::from(snap.mtu(iface));
         if p.total + IPIP_OVERHEAD > mtu {
             let room = (mtu.saturating_sub(IPIP_OVERHEAD)).min(usize::from(u16::MAX)) as u16;
             return self.direct_too_big(snap, now, frame, p, e.vip, room);

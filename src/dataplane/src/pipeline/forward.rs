@@ -95,16 +95,30 @@ impl Pipeline {
             self.tunnels.zone(zone).drop(DropReason::NoRoom);
             return Err(Verdict::Drop(DropReason::NoRoom));
         };
-        let iface = next_hop(snap, &mut self.unresolved, frame, t.remote).inspect_err(|v| {
+        let iface = self.tunnel_hop(snap, frame, zone, t.remote, total)?;
+        Ok((Verdict::Tx { iface }, len))
+    }
+
+    /// An encapsulated frame on its way to tunnel `zone`'s `remote`: the next hop's MACs and
+    /// the tunnel's counters (`inner` bytes went in), or the drop counted against the tunnel.
+    pub(super) fn tunnel_hop(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        zone: u16,
+        remote: std::net::Ipv4Addr,
+        inner: usize,
+    ) -> Result<u16> {
+        let iface = next_hop(snap, &mut self.unresolved, frame, remote).inspect_err(|v| {
             if let Verdict::Drop(r) = v {
                 self.tunnels.zone(zone).drop(*r);
             }
         })?;
         let c = self.tunnels.zone(zone);
         c.tx_packets += 1;
-        c.tx_bytes += total as u64;
+        c.tx_bytes += inner as u64;
         self.counters.add(Counter::GreEncapsulated, 1);
-        Ok((Verdict::Tx { iface }, len))
+        Ok(iface)
     }
 
     /// The Identification of an outer header for the IPv4 packet behind the Ethernet header:

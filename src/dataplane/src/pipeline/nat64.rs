@@ -145,10 +145,7 @@ impl Pipeline {
         }
         self.ct6.touch(i, Dir::Reply, now, p.tcp_flags);
         let iface = next_hop_v6(snap, &mut self.unresolved6, frame, e.client)?;
-        let mtu = snap
-            .interfaces
-            .get(usize::from(iface))
-            .map_or(1500, |f| usize::from(f.mtu));
+        let mtu = usize::from(snap.mtu(iface));
         if p.total + translate::GROWTH > mtu {
             return self.nat64_too_big(snap, now, frame, p, v4(e.local), mtu);
         }
@@ -220,10 +217,7 @@ impl Pipeline {
             prefix.embed(router)
         };
         let iface = next_hop_v6(snap, &mut self.unresolved6, frame, e.client)?;
-        let mtu = snap
-            .interfaces
-            .get(usize::from(iface))
-            .map_or(1500, |f| f.mtu);
+        let mtu = snap.mtu(iface);
         let to = ToV6 {
             src,
             dst: e.client,

@@ -14,7 +14,7 @@
 use std::net::Ipv6Addr;
 
 use super::v6::next_hop_v6;
-use super::{next_hop, Pipeline, Result, Verdict};
+use super::{Pipeline, Result, Verdict};
 use crate::counters::{Counter, DropReason};
 use crate::gateway::forwardable6;
 use crate::pmtu;
@@ -169,15 +169,8 @@ impl Pipeline {
             self.tunnels.zone(zone).drop(DropReason::NoRoom);
             return Err(Verdict::Drop(DropReason::NoRoom));
         };
-        let iface = next_hop(snap, &mut self.unresolved, frame, t.remote).inspect_err(|v| {
-            if let Verdict::Drop(r) = v {
-                self.tunnels.zone(zone).drop(*r);
-            }
-        })?;
-        let c = self.tunnels.zone(zone);
-        c.tx_packets += 1;
-        c.tx_bytes += total as u64;
-        self.counters.add(Counter::GreEncapsulated, 1);
+        let remote = t.remote;
+        let iface = self.tunnel_hop(snap, frame, zone, remote, total)?;
         Ok((Verdict::Tx { iface }, len))
     }
 

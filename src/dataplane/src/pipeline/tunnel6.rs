@@ -31,10 +31,7 @@ impl Pipeline {
             .next_hops
             .route(e.backend)
             .ok_or(Verdict::Drop(DropReason::NoRoute))?;
-        let mtu = snap
-            .interfaces
-            .get(usize::from(iface))
-            .map_or(1500, |i| usize::from(i.mtu));
+        let mtu = usize::from(snap.mtu(iface));
         if total + IP6IP6_OVERHEAD > mtu {
             return self.tunnel_too_big_v6(snap, now, frame, p, e, mtu - IP6IP6_OVERHEAD);
         }
