@@ -17,7 +17,12 @@
 //!   tunnel (MTU 1400), the gateway answers Packet Too Big from its own IPv6 address, the
 //!   server's path MTU comes down and the download completes;
 //! - IPv4 through the same tunnel is still translated to the pool;
-//! - `appctl gre` shows the tunnel's IPv6 prefix and counts.
+//! - NAT64 through the same tunnel: the site's IPv6 host asks the IPv4 server by its address
+//!   under the NAT64 prefix and the server sees the pool's address (TCP and UDP); a 4 MiB
+//!   download from the IPv4 server, whose segments grow by 20 bytes in translation past the
+//!   tunnel's MTU: fragmentation needed back to the server, and it completes;
+//! - `appctl gre` shows the tunnel's IPv6 prefixes and counts, `appctl conntrack` the NAT64
+//!   flows with their tunnel.
 
 use std::time::Duration;
 
@@ -29,6 +34,10 @@ const SERVER6: &str = "2001:db8:50::2";
 const GATEWAY6: &str = "2001:db8:50::1";
 const SERVER4: &str = "198.18.70.2";
 const PORT: &str = "7000";
+/// The NAT64 prefix (RFC 6052); the Well-Known one may not carry these non-global addresses.
+const PREF64: &str = "2001:db8:ff64::/96";
+/// 198.18.70.2 under it.
+const SERVER4_AS6: &str = "2001:db8:ff64::c612:4602";
 
 fn peer_script(name: &str) -> String {
     format!("{}/tests/peers/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -44,6 +53,7 @@ fn config() -> String {
     };
     format!(
         r#"{header}conntrack_per_worker = 4096
+nat64_prefix = "{PREF64}"
 
 [[gre.tunnel]]
 name = "site-a"
@@ -52,6 +62,7 @@ remote = "198.18.41.2"
 key = 100
 mtu = 1400
 ipv6_prefixes = ["2001:db8:64::/48"]
+nat64_sources = ["2001:db8:64::/48"]
 
 [[snat.pool]]
 name = "internet"
@@ -265,4 +276,45 @@ fn ipv6_from_a_site_with_a_global_prefix_is_routed_through_its_tunnel() {
     // Nothing of the IPv6 traffic was tracked: routed, not translated.
     let ct = bed.node.json(&["conntrack", "--json"]);
     assert_eq!(ct["used_v6"], 0, "{ct}");
+
+    // NAT64 through the same tunnel: the IPv4 server by its address under the prefix.
+    let (tcp64, udp64) = ask(&bed, SERVER4_AS6, "sixtofour");
+    assert!(tcp64.starts_with("198.18.60.1:"), "{tcp64}");
+    assert!(udp64.starts_with("198.18.60.1:"), "{udp64}");
+    let ct = bed.node.json(&["conntrack", "--json"]);
+    let flows = ct["flows"].as_array().unwrap();
+    assert!(
+        flows.iter().any(|f| f["kind"] == "nat64"
+            && f["tunnel"] == "site-a"
+            && f["client"] == format!("[{USER6}]:5000")),
+        "{ct}"
+    );
+    let before = bed.node.json(&["dataplane", "--json"])["totals"]["frag_needed_sent"]
+        .as_u64()
+        .unwrap();
+    let out = bed.user.exec(&[
+        "curl",
+        "-sS",
+        "-g",
+        "--max-time",
+        "30",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{size_download}",
+        &format!("http://[{SERVER4_AS6}]:8080/big"),
+    ]);
+    assert!(out.status.success(), "{}", status(&bed.node));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), (4 << 20).to_string());
+    let st = bed.node.json(&["dataplane", "--json"]);
+    assert!(
+        st["totals"]["frag_needed_sent"].as_u64().unwrap() > before,
+        "{st}"
+    );
+    assert!(
+        st["totals"]["nat64_to_ipv6"].as_u64().unwrap() > 1000,
+        "{st}"
+    );
+    let text = String::from_utf8_lossy(&bed.node.appctl(&["gre"]).stdout).into_owned();
+    assert!(text.contains("IPv6 NAT64 from 2001:db8:64::/48"), "{text}");
 }

@@ -446,6 +446,7 @@ fn ipv6_carried_by_tunnels_is_steered() {
             vec![]
         },
         routed6: vec![(a6(routed6), 48)],
+        nat64_sources: vec![],
     };
     let spec = Spec {
         interfaces: dataplane::testkit::two_interfaces("eth0", "eth1"),

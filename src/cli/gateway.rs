@@ -28,6 +28,9 @@ pub fn tunnels(list: &[TunnelStatus]) -> String {
         if !t.ipv6_prefixes.is_empty() {
             let _ = writeln!(o, "  IPv6 routed {}", t.ipv6_prefixes.join(" "));
         }
+        if !t.nat64_sources.is_empty() {
+            let _ = writeln!(o, "  IPv6 NAT64 from {}", t.nat64_sources.join(" "));
+        }
         let _ = writeln!(
             o,
             "  in  {} packets {} bytes\n  out {} packets {} bytes",

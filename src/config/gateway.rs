@@ -76,6 +76,9 @@ pub struct TunnelConfig {
     /// Global IPv6 prefixes carried untranslated (see `gateway6`).
     #[serde(default)]
     pub ipv6_prefixes: Vec<ipnetwork::Ipv6Network>,
+    /// The site's IPv6 prefixes translated with NAT64 to the tunnel's pool (see `gateway6`).
+    #[serde(default)]
+    pub nat64_sources: Vec<ipnetwork::Ipv6Network>,
 }
 
 /// Which end of the tunnel this appliance is.

@@ -12,15 +12,25 @@
 //! At the central end they are the site's prefixes: IPv6 packets to them go into the tunnel,
 //! and IPv6 from the tunnel must come from them; at the site end (`role = "site"`) they are the
 //! site's own, whose traffic to anywhere else goes into the tunnel. The prefixes must be
-//! routable as they are: a unique local prefix (fc00::/7) would need translation, which the
-//! tunnel does not do.
+//! routable as they are: a unique local prefix (fc00::/7) needs translation, `nat64_sources`:
+//!
+//! ```toml
+//! [[gre.tunnel]]
+//! name = "site-b"
+//! local = "198.18.8.1"
+//! remote = "198.18.8.20"
+//! nat64_sources = ["fd00:b::/48"]        # to [dataplane] nat64_prefix, through the pool
+//! ```
+//!
+//! At the central end of a tunnel an IPv4 pool lists, IPv6 from those prefixes to addresses
+//! under `nat64_prefix` is translated with NAT64 to the pool (`pipeline/gateway64.rs`).
 
 use std::net::{IpAddr, Ipv6Addr};
 
 use ipnetwork::Ipv6Network;
 
 use super::dataplane::ServiceConfig;
-use super::gateway::{GreConfig, SnatConfig};
+use super::gateway::{GreConfig, SnatConfig, TunnelRole};
 use super::locate::KeyPath;
 use super::validate::Issues;
 
@@ -43,7 +53,92 @@ fn unroutable(net: &Ipv6Network) -> Option<&'static str> {
     }
 }
 
+/// Why `net` cannot be a site's NAT64 source prefix, if it cannot (unique local is fine: that
+/// is what translation is for).
+fn not_a_source(net: &Ipv6Network) -> Option<&'static str> {
+    match unroutable(net) {
+        Some(why) if !why.starts_with("a unique local") => Some(why),
+        _ => None,
+    }
+}
+
 pub fn validate(
+    gre: &GreConfig,
+    snat: &SnatConfig,
+    services: &[ServiceConfig],
+    issues: &mut Issues,
+) {
+    validate_routed(gre, snat, services, issues);
+    validate_nat64(gre, snat, issues);
+}
+
+/// `nat64_sources`: the central end of a tunnel a pool of IPv4 addresses lists; prefixes that
+/// overlap no other tunnel's (the source names the tunnel the replies go back into).
+fn validate_nat64(gre: &GreConfig, snat: &SnatConfig, issues: &mut Issues) {
+    let troot = KeyPath::root().key("gre").key("tunnel");
+    let mut seen: Vec<(Ipv6Network, &str)> = Vec::new();
+    for (i, t) in gre.tunnel.iter().enumerate() {
+        if t.nat64_sources.is_empty() {
+            continue;
+        }
+        let at = troot.index(i).key("nat64_sources");
+        if t.role == TunnelRole::Site {
+            issues.push(
+                at.clone(),
+                "only the central end of a tunnel translates with NAT64",
+                Some("list the site's prefixes at the central gateway's end of the tunnel".into()),
+            );
+            continue;
+        }
+        let pool = snat.pool.iter().find(|p| p.tunnels.contains(&t.name));
+        if pool.is_none_or(|p| p.is_v6()) {
+            issues.push(
+                at.clone(),
+                format!("tunnel `{}` is in no IPv4 pool to translate to", t.name),
+                Some("list the tunnel in the `tunnels` of an IPv4 [[snat.pool]]".into()),
+            );
+        }
+        if t.ipv6_prefixes.is_empty() && t.mtu.is_some_and(|m| m < 1280) {
+            issues.push(
+                troot.index(i).key("mtu"),
+                format!(
+                    "a tunnel carrying IPv6 needs an MTU of 1280 or more, not {}",
+                    t.mtu()
+                ),
+                Some("IPv6 requires 1280 on every link (RFC 8200 §5)".into()),
+            );
+        }
+        for (j, net) in t.nat64_sources.iter().enumerate() {
+            let at = at.clone().index(j);
+            if net.network() != net.ip() {
+                issues.push(
+                    at,
+                    format!("{net} has host bits set"),
+                    Some(format!("write {}/{}", net.network(), net.prefix())),
+                );
+            } else if let Some(why) = not_a_source(net) {
+                issues.push(
+                    at,
+                    format!("{net} is {why}"),
+                    Some("list the site's unicast IPv6 prefixes".into()),
+                );
+            } else if let Some((other, name)) = seen
+                .iter()
+                .find(|(o, _)| o.contains(net.network()) || net.contains(o.network()))
+            {
+                issues.push(
+                    at,
+                    format!("{net} overlaps {other} of tunnel `{name}`"),
+                    Some("the source prefix names the tunnel the replies go back into".into()),
+                );
+            } else {
+                seen.push((*net, t.name.as_str()));
+            }
+        }
+    }
+}
+
+fn validate_routed(
     gre: &GreConfig,
     snat: &SnatConfig,
     services: &[ServiceConfig],

@@ -85,6 +85,9 @@ pub struct TunnelStatus {
     /// Global IPv6 prefixes the tunnel carries untranslated.
     #[serde(default)]
     pub ipv6_prefixes: Vec<String>,
+    /// The site's IPv6 prefixes translated with NAT64 to the tunnel's pool.
+    #[serde(default)]
+    pub nat64_sources: Vec<String>,
     /// Inner packets and bytes out of the tunnel (rx) and into it (tx), summed over workers.
     pub rx_packets: u64,
     pub rx_bytes: u64,
@@ -167,6 +170,11 @@ pub fn tunnels(snap: &Snapshot, workers: &[Arc<GatewayStats>]) -> Vec<TunnelStat
                 ipv6_prefixes: snap
                     .gw
                     .routed6_prefixes_of(t.zone)
+                    .map(|(n, l)| format!("{n}/{l}"))
+                    .collect(),
+                nat64_sources: snap
+                    .gw
+                    .nat64_sources_of(t.zone)
                     .map(|(n, l)| format!("{n}/{l}"))
                     .collect(),
                 rx_packets: c.rx_packets,
@@ -272,6 +280,7 @@ mod tests {
                 pool: Some(0),
                 inside: vec![],
                 routed6: vec![],
+                nat64_sources: vec![],
             }],
             pools: vec![PoolSpec {
                 name: "out".into(),

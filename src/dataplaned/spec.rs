@@ -85,6 +85,11 @@ pub fn gateway(gre: &GreConfig, snat: &SnatConfig) -> (Vec<TunnelSpec>, Vec<Pool
                 .iter()
                 .map(|n| (n.network(), n.prefix()))
                 .collect(),
+            nat64_sources: t
+                .nat64_sources
+                .iter()
+                .map(|n| (n.network(), n.prefix()))
+                .collect(),
         })
         .collect();
     let pools = pools_of(snat, false)

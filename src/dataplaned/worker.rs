@@ -525,7 +525,8 @@ impl Worker {
                     Kind::Tunnel => Some(e.local.to_string()),
                     _ => None,
                 },
-                tunnel: None,
+                // A site's NAT64 flow: the tunnel its client is behind.
+                tunnel: snap.gw.nat64_tunnel(e.client).map(|t| t.name.clone()),
             }
         }));
         *self.shared.dump.lock().unwrap_or_else(|p| p.into_inner()) = Some(Dump {

@@ -52,6 +52,9 @@ pub struct TunnelSpec {
     /// underlay): at the central end the site's, whose traffic is decapsulated and routed and
     /// to which IPv6 packets are tunnelled; at the site end its own inside IPv6 prefixes.
     pub routed6: Vec<(Ipv6Addr, u8)>,
+    /// IPv6 prefixes of the site (central end only) whose traffic to the NAT64 prefix is
+    /// translated to the tunnel's IPv4 pool (`pipeline/gateway64.rs`).
+    pub nat64_sources: Vec<(Ipv6Addr, u8)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -106,6 +109,8 @@ pub enum GatewayError {
         "IPv6 prefix {0}/{1} of tunnel {2} overlaps another tunnel's or is not global unicast"
     )]
     BadRouted6(Ipv6Addr, u8, String),
+    #[error("tunnel {0} translates IPv6 with NAT64 but is not the central end of a pool's tunnel")]
+    Nat64WithoutPool(String),
 }
 
 /// Tunnels and pools with their lookup maps.
@@ -126,6 +131,8 @@ pub struct Gateway {
     site_inside: Vec<(u32, u32, u16)>,
     /// (network, mask, index into `tunnels`) of the tunnels' IPv6 prefixes (`routed6`).
     routed6: Vec<(u128, u128, u16)>,
+    /// The same for the sites' NAT64 sources.
+    nat64: Vec<(u128, u128, u16)>,
 }
 
 impl Default for Gateway {
@@ -280,7 +287,14 @@ impl Gateway {
         if sources.len() + site_inside.len() > MAX_SOURCES {
             return Err(GatewayError::TooManyPrefixes);
         }
-        let routed6 = routed6::build(tunnels)?;
+        let routed6 = routed6::build(tunnels, |t| &t.routed6, true)?;
+        let nat64 = routed6::build(tunnels, |t| &t.nat64_sources, false)?;
+        if let Some(t) = tunnels
+            .iter()
+            .find(|t| !t.nat64_sources.is_empty() && (t.pool.is_none() || !t.inside.is_empty()))
+        {
+            return Err(GatewayError::Nat64WithoutPool(t.name.clone()));
+        }
         Ok(Gateway {
             tunnels: out,
             pools: pools
@@ -299,6 +313,7 @@ impl Gateway {
             sources,
             site_inside,
             routed6,
+            nat64,
         })
     }
 
@@ -410,6 +425,7 @@ mod tests {
             pool: Some(0),
             inside: vec![],
             routed6: vec![],
+            nat64_sources: vec![],
         }
     }
 

@@ -21,6 +21,7 @@ pub mod adopt;
 mod direct;
 mod forward;
 mod gateway;
+mod gateway64;
 mod icmp_errors;
 mod nat64;
 mod parse;
@@ -1198,6 +1199,8 @@ mod robustness_tests;
 #[cfg(test)]
 mod direct_tests;
 
+#[cfg(test)]
+mod gateway64_tests;
 #[cfg(test)]
 mod routed6_tests;
 #[cfg(test)]

@@ -128,6 +128,7 @@ fn snapshot(workers: u16, sessions: u32) -> Snapshot {
                 pool: Some(0),
                 inside: vec![],
                 routed6: vec![],
+                nat64_sources: vec![],
             })
             .collect(),
         pools: vec![pool(0, "internet"), pool(1, "fullnat")],

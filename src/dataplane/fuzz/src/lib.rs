@@ -144,6 +144,8 @@ pub fn spec(workers: u16) -> Spec {
                 inside: vec![],
                 // IPv6 in GRE, untranslated (`pipeline::routed6`).
                 routed6: vec![("2001:db8:64::".parse().unwrap(), 48)],
+                // NAT64 of the site's other prefix (`pipeline::gateway64`).
+                nat64_sources: vec![("2001:db8:66::".parse().unwrap(), 48)],
             },
             TunnelSpec {
                 name: "site-b".into(),
@@ -154,6 +156,7 @@ pub fn spec(workers: u16) -> Spec {
                 pool: Some(0),
                 inside: vec![],
                 routed6: vec![],
+                nat64_sources: vec![],
             },
             TunnelSpec {
                 name: "to-central".into(),
@@ -164,6 +167,7 @@ pub fn spec(workers: u16) -> Spec {
                 pool: None,
                 inside: vec![(Ipv4Addr::new(198, 18, 64, 0), 24)],
                 routed6: vec![("2001:db8:65::".parse().unwrap(), 48)],
+                nat64_sources: vec![],
             },
         ],
         pools: vec![
@@ -259,6 +263,21 @@ pub fn setup_frames() -> Vec<Vec<u8>> {
         b"q",
     );
     let mut g = frames::gre_packet(SITE_A, LOCAL, Some(KEY_A), &inner6);
+    dataplane::wire::GrePacket::new_unchecked(
+        dataplane::wire::Ipv4Packet::new_unchecked(&mut g[..]).payload_mut(),
+    )
+    .set_protocol(dataplane::wire::gre::PROTO_IPV6);
+    out.push(ethernet_with_room(l2(0x0a, 0xa1), &g));
+    // IPv6 in GRE from site a's NAT64 sources to the server under the NAT64 prefix
+    // (`pipeline::gateway64`).
+    let inner64 = dataplane::testkit::v6::udp6(
+        "2001:db8:66::5".parse().unwrap(),
+        5000,
+        "2001:db8:64::c613:101".parse().unwrap(),
+        53,
+        b"q",
+    );
+    let mut g = frames::gre_packet(SITE_A, LOCAL, Some(KEY_A), &inner64);
     dataplane::wire::GrePacket::new_unchecked(
         dataplane::wire::Ipv4Packet::new_unchecked(&mut g[..]).payload_mut(),
     )

@@ -33,14 +33,21 @@ pub fn forwardable6(addr: Ipv6Addr) -> bool {
     !(addr.is_multicast() || addr.is_unicast_link_local() || first == 0)
 }
 
-pub(super) fn build(tunnels: &[TunnelSpec]) -> Result<Vec<(u128, u128, u16)>, GatewayError> {
+/// The (network, mask, tunnel index) list of the prefixes `of` each tunnel lists: never
+/// overlapping, never link-local, multicast or `::/0`; with `global`, not unique local either.
+pub(super) fn build(
+    tunnels: &[TunnelSpec],
+    of: impl Fn(&TunnelSpec) -> &Vec<(Ipv6Addr, u8)>,
+    global: bool,
+) -> Result<Vec<(u128, u128, u16)>, GatewayError> {
     let mut out: Vec<(u128, u128, u16)> = Vec::new();
     for (ti, t) in tunnels.iter().enumerate() {
-        for &(net, len) in &t.routed6 {
+        for &(net, len) in of(t) {
             let m = mask(len);
             let n = u128::from(net) & m;
             let overlaps = out.iter().any(|&(on, om, _)| n & om == on || on & m == n);
-            if overlaps || !forwardable6(net) || len == 0 {
+            let unique_local = u128::from(net) >> 121 == 0xfc >> 1;
+            if overlaps || !forwardable6(net) || len == 0 || (global && unique_local) {
                 return Err(GatewayError::BadRouted6(net, len, t.name.clone()));
             }
             out.push((n, m, ti as u16));
@@ -53,10 +60,10 @@ pub(super) fn build(tunnels: &[TunnelSpec]) -> Result<Vec<(u128, u128, u16)>, Ga
 }
 
 impl Gateway {
-    /// Whether any tunnel carries IPv6.
+    /// Whether any tunnel carries IPv6 (routed, or translated with NAT64).
     #[inline(always)]
     pub fn routes6(&self) -> bool {
-        !self.routed6.is_empty()
+        !self.routed6.is_empty() || !self.nat64.is_empty()
     }
 
     /// The index of the tunnel whose IPv6 prefix holds `addr`.
@@ -102,6 +109,29 @@ impl Gateway {
         self.routed6_of(on)
             .and_then(|i| self.tunnels.get(usize::from(i)))
             .is_some_and(|o| o.zone == t.zone)
+    }
+
+    /// The tunnel translating IPv6 from `src` with NAT64 (`nat64_sources`).
+    #[inline(always)]
+    pub fn nat64_tunnel(&self, src: Ipv6Addr) -> Option<&Tunnel> {
+        if self.nat64.is_empty() {
+            return None;
+        }
+        let a = u128::from(src);
+        let (_, _, t) = self.nat64.iter().find(|(n, m, _)| a & m == *n)?;
+        self.tunnels.get(usize::from(*t))
+    }
+
+    /// The NAT64 sources of the tunnel with `zone`.
+    pub fn nat64_sources_of(&self, zone: u16) -> impl Iterator<Item = (Ipv6Addr, u8)> + '_ {
+        self.nat64
+            .iter()
+            .filter(move |(_, _, t)| {
+                self.tunnels
+                    .get(usize::from(*t))
+                    .is_some_and(|t| t.zone == zone)
+            })
+            .map(|&(n, m, _)| (Ipv6Addr::from(n), m.count_ones() as u8))
     }
 
     /// The IPv6 prefixes of the tunnel with `zone`.
@@ -151,6 +181,7 @@ mod tests {
                     (a.parse().unwrap(), l.parse().unwrap())
                 })
                 .collect(),
+            nat64_sources: vec![],
         }
     }
 

@@ -78,6 +78,7 @@ pub(super) fn spec(workers: u16, ports: (u16, u16), udp_timeout_ms: u32) -> Spec
                 pool: Some(0),
                 inside: vec![],
                 routed6: vec![],
+                nat64_sources: vec![],
             },
             TunnelSpec {
                 name: "site-b".into(),
@@ -88,6 +89,7 @@ pub(super) fn spec(workers: u16, ports: (u16, u16), udp_timeout_ms: u32) -> Spec
                 pool: Some(0),
                 inside: vec![],
                 routed6: vec![],
+                nat64_sources: vec![],
             },
         ],
         pools: vec![

@@ -34,7 +34,7 @@ impl Pipeline {
             // About a packet a NAT64 flow sent from a pool address: the IPv6 table has it.
             if zone == 0 && snap.gw.pool_of_addr(quoted.src).is_some() {
                 if let Some(i) = self.nat64_lookup(&quoted.reversed()) {
-                    return self.nat64_icmpv4_error(snap, frame, p, i);
+                    return self.nat64_icmpv4_error(snap, now, frame, p, i);
                 }
             }
             let v = self.not_found(snap, &quoted);

@@ -73,7 +73,38 @@ fn set_ethertype(frame: &mut [u8], t: EtherType) {
     EthernetFrame::new_unchecked(frame).set_ethertype(t);
 }
 
+/// Where a packet translated to IPv6 goes: out of a data interface, or into a site's tunnel.
+#[derive(Debug, Clone, Copy)]
+enum Out {
+    Iface(u16, u16),
+    /// The tunnel's zone and MTU.
+    Tunnel(u16, u16),
+}
+
+impl Out {
+    fn mtu(self) -> u16 {
+        match self {
+            Out::Iface(_, m) | Out::Tunnel(_, m) => m,
+        }
+    }
+}
+
 impl Pipeline {
+    /// The IPv6 packet behind the Ethernet header (`n` bytes) on its way.
+    fn send_v6(
+        &mut self,
+        snap: &Snapshot,
+        now: u32,
+        frame: &mut [u8],
+        n: usize,
+        out: Out,
+    ) -> Result<(Verdict, usize)> {
+        match out {
+            Out::Iface(iface, _) => Ok((Verdict::Tx { iface }, ethernet::HEADER_LEN + n)),
+            Out::Tunnel(zone, _) => self.tunnel6(snap, now, frame, n, zone),
+        }
+    }
+
     /// The IPv4 FullNAT allocator's address and port for a new NAT64 flow, IPv4-mapped.
     pub(super) fn allocate_nat64(
         &mut self,
@@ -144,8 +175,15 @@ impl Pipeline {
             return self.time_exceeded(snap, now, frame, p, v4(e.local), None);
         }
         self.ct6.touch(i, Dir::Reply, now, p.tcp_flags);
-        let iface = next_hop_v6(snap, &mut self.unresolved6, frame, e.client)?;
-        let mtu = usize::from(snap.mtu(iface));
+        // A site's flow goes back down its tunnel (`pipeline/gateway64.rs`).
+        let out = match snap.gw.nat64_tunnel(e.client) {
+            Some(t) => Out::Tunnel(t.zone, t.mtu),
+            None => {
+                let iface = next_hop_v6(snap, &mut self.unresolved6, frame, e.client)?;
+                Out::Iface(iface, snap.mtu(iface))
+            }
+        };
+        let mtu = usize::from(out.mtu());
         if p.total + translate::GROWTH > mtu {
             return self.nat64_too_big(snap, now, frame, p, v4(e.local), mtu);
         }
@@ -158,7 +196,7 @@ impl Pipeline {
         let n = translate::v4_to_v6(&mut frame[p.l3..], p.total, &to).map_err(refused)?;
         set_ethertype(frame, EtherType::Ipv6);
         self.counters.add(Counter::Nat64ToIpv6, 1);
-        Ok((Verdict::Tx { iface }, p.l3 + n))
+        self.send_v6(snap, now, frame, n, out)
     }
 
     /// A reply that would exceed the MTU towards the client once translated: with Don't
@@ -191,6 +229,7 @@ impl Pipeline {
     pub(super) fn nat64_icmpv4_error(
         &mut self,
         snap: &Snapshot,
+        now: u32,
         frame: &mut [u8],
         p: &Parsed,
         i: u32,
@@ -216,8 +255,14 @@ impl Pipeline {
         } else {
             prefix.embed(router)
         };
-        let iface = next_hop_v6(snap, &mut self.unresolved6, frame, e.client)?;
-        let mtu = snap.mtu(iface);
+        let out = match snap.gw.nat64_tunnel(e.client) {
+            Some(t) => Out::Tunnel(t.zone, t.mtu),
+            None => {
+                let iface = next_hop_v6(snap, &mut self.unresolved6, frame, e.client)?;
+                Out::Iface(iface, snap.mtu(iface))
+            }
+        };
+        let mtu = out.mtu();
         let to = ToV6 {
             src,
             dst: e.client,
@@ -232,7 +277,7 @@ impl Pipeline {
         let n = icmp64::error_v4_to_v6(&mut frame[p.l3..], p.total, &to).map_err(refused)?;
         set_ethertype(frame, EtherType::Ipv6);
         self.counters.add(Counter::IcmpTranslated, 1);
-        Ok((Verdict::Tx { iface }, p.l3 + n))
+        self.send_v6(snap, now, frame, n, out)
     }
 
     /// An ICMPv6 error from the client's side quoting a packet of NAT64 flow `e` (which we

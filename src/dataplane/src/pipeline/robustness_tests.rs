@@ -65,6 +65,7 @@ fn snap(workers: u16) -> Snapshot {
                 pool: Some(0),
                 inside: Vec::new(),
                 routed6: vec![],
+                nat64_sources: vec![],
             }],
             pools: vec![PoolSpec {
                 name: "p".into(),

@@ -105,6 +105,14 @@ impl Pipeline {
         let total = packet_len(frame, at, avail)?;
         let ip = Ipv6Packet::new_unchecked(&frame[at..at + total]);
         let (src, dst, hops) = (ip.src(), ip.dst(), ip.hop_limit());
+        // From the site's NAT64 sources to the NAT64 prefix: translated to the tunnel's pool.
+        if let Some(pool) = t.pool {
+            if snap.gw.nat64_tunnel(src).is_some_and(|n| n.zone == zone) {
+                if let Some(server) = snap.v6.nat64_prefix.extract(dst) {
+                    return self.leave_tunnel_nat64(snap, now, frame, pool, at, total, server);
+                }
+            }
+        }
         if !snap.gw.routed6_delivers(t, src, dst) || !forwardable6(dst) {
             return Err(Verdict::Drop(DropReason::NotInside));
         }
@@ -133,7 +141,12 @@ impl Pipeline {
         dst: Ipv6Addr,
     ) -> Result<(Verdict, usize)> {
         if !snap.v6.is_local(dst) {
-            if let Some(zone) = snap.gw.routed6_egress(src, dst).map(|t| t.zone) {
+            // A site's routed prefix, or (for what we send, an ICMPv6 error) a NAT64 source.
+            let t = snap
+                .gw
+                .routed6_egress(src, dst)
+                .or_else(|| snap.gw.nat64_tunnel(dst));
+            if let Some(zone) = t.map(|t| t.zone) {
                 return self.tunnel6(snap, now, frame, len - L3, zone);
             }
         }
@@ -143,7 +156,7 @@ impl Pipeline {
 
     /// Encapsulates the IPv6 packet behind the Ethernet header (`total` bytes) into the tunnel
     /// with `zone`, or answers Packet Too Big when it does not fit.
-    fn tunnel6(
+    pub(super) fn tunnel6(
         &mut self,
         snap: &Snapshot,
         now: u32,
@@ -176,7 +189,7 @@ impl Pipeline {
 
     /// Answers the IPv6 packet behind the Ethernet header (`total` bytes) with the error `m`
     /// from the host's first forwardable IPv6 address, sent back the way the packet came.
-    fn error6(
+    pub(super) fn error6(
         &mut self,
         snap: &Snapshot,
         now: u32,

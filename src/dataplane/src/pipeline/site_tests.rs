@@ -66,6 +66,7 @@ fn snap(workers: u16) -> Snapshot {
             pool: None,
             inside: vec![(Ipv4Addr::new(198, 18, 64, 0), 24)],
             routed6: vec![],
+            nat64_sources: vec![],
         }],
         pools: vec![],
     };

@@ -38,6 +38,10 @@ use crate::wire::{
 
 const MALFORMED: Verdict = Verdict::Drop(DropReason::Malformed);
 
+/// The backend id of a flow that has no backend of a service: a site's NAT64 flow through its
+/// tunnel (`pipeline/gateway64.rs`), whose release touches no scheduler count.
+pub(super) const NO_BACKEND: u16 = u16::MAX;
+
 /// An IPv6 packet's flow, from its headers.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ParsedV6 {
@@ -122,7 +126,7 @@ pub(super) fn parse_v6(frame: &[u8]) -> Result<ParsedV6> {
 
 /// The flow key of the packet an ICMPv6 error quotes: a fixed header whose upper layer follows
 /// it, with at least 8 bytes of it.
-fn quoted_key_v6(q: &[u8]) -> Result<FlowKeyV6> {
+pub(super) fn quoted_key_v6(q: &[u8]) -> Result<FlowKeyV6> {
     if q.len() < ipv6::HEADER_LEN + 8 {
         return Err(MALFORMED);
     }
@@ -160,13 +164,15 @@ fn quoted_key_v6(q: &[u8]) -> Result<FlowKeyV6> {
 }
 
 /// Gives back what an IPv6 flow held.
-fn release_v6(
+pub(super) fn release_v6(
     sched: &mut crate::sched::SchedState,
     snat: &mut crate::snat::v6::SnatV6,
     snat4: &mut crate::snat::SnatState,
     e: &EntryV6,
 ) {
-    sched.flow_ended(e.backend_id);
+    if e.backend_id != NO_BACKEND {
+        sched.flow_ended(e.backend_id);
+    }
     match e.kind() {
         Kind::FullNat => snat.release(e.proto, e.local, e.local_port),
         Kind::Nat64 => {
@@ -249,7 +255,7 @@ impl Pipeline {
         r.unwrap_or_else(|v| (v, len))
     }
 
-    fn translate_v6(
+    pub(super) fn translate_v6(
         &mut self,
         snap: &Snapshot,
         now: u32,
@@ -346,6 +352,10 @@ impl Pipeline {
     fn afresh_v6(&self, snap: &Snapshot, i: u32, tcp_flags: Option<u8>) -> bool {
         use crate::wire::tcp::flags::{ACK, SYN};
         let e = self.ct6.get(i);
+        if e.backend_id == NO_BACKEND {
+            // A site's NAT64 flow: its server has no health to follow.
+            return false;
+        }
         match tcp_flags {
             None => !snap.backend_up(e.backend_id),
             Some(f) if f & (SYN | ACK) == SYN => {
@@ -509,7 +519,7 @@ impl Pipeline {
     /// An ICMPv6 error quoting a packet of a tracked flow (Packet Too Big above all: path MTU
     /// discovery through the translation): the outer address, the quoted addresses and ports
     /// and every checksum translated as that direction's packets are, then on its way.
-    fn icmpv6_error(
+    pub(super) fn icmpv6_error(
         &mut self,
         snap: &Snapshot,
         frame: &mut [u8],

@@ -112,6 +112,7 @@ pub fn spec() -> Spec {
                 pool: Some(0),
                 inside: vec![],
                 routed6: vec![],
+                nat64_sources: vec![],
             },
             TunnelSpec {
                 name: "central".into(),
@@ -122,6 +123,7 @@ pub fn spec() -> Spec {
                 pool: None,
                 inside: vec![(Ipv4Addr::new(198, 18, 97, 0), 24)],
                 routed6: vec![],
+                nat64_sources: vec![],
             },
             TunnelSpec {
                 name: "site-b".into(),
@@ -132,6 +134,7 @@ pub fn spec() -> Spec {
                 pool: Some(0),
                 inside: vec![],
                 routed6: vec![],
+                nat64_sources: vec![],
             },
         ],
         pools: vec![
