@@ -55,8 +55,9 @@ impl Pipeline {
             let ip = Ipv6Packet::new_unchecked(&frame[at..at + total]);
             let m = Icmpv6Packet::new_checked(ip.payload())
                 .map_err(|_| Verdict::Drop(DropReason::Malformed))?;
+            // The quote is our translated answer: to the client.
             let q = quoted_key_v6(m.quoted())?;
-            (q.src, q.src_port)
+            (q.dst, q.dst_port)
         } else {
             (p.key.src, p.key.src_port)
         };
@@ -68,7 +69,13 @@ impl Pipeline {
         let len = tunnel::decapsulate_v6(frame, at, total);
         let p = self.stage1_v6(&frame[..len])?;
         if p.icmp_error {
-            return self.icmpv6_error(snap, frame, len, &p).map_err(owned);
+            // About no flow: the kernel has no use for what came out of a tunnel.
+            return self
+                .icmpv6_error(snap, frame, len, &p)
+                .map_err(|v| match v {
+                    Verdict::Pass | Verdict::Handoff { .. } => Verdict::Drop(DropReason::NoFlow),
+                    v => owned(v),
+                });
         }
         if p.hop_limit <= 1 {
             return self.error6(

@@ -205,6 +205,48 @@ fn a_routers_error_reaches_the_site_host_through_the_tunnel() {
 }
 
 #[test]
+fn the_site_hosts_error_reaches_the_server_from_the_pool() {
+    let s = snap(2);
+    // The answer down the tunnel, as the site host got it (on the flow's owner).
+    let (mut p, r, pool) = (0..2u16)
+        .find_map(|w| {
+            let mut p = pipe(w);
+            let (mut f, len) = from_site6(&udp6(a6(HOST6), 5000, server6(), 53, b"query"));
+            if run(&mut p, &s, &mut f, len) != (Verdict::Tx { iface: IF_OUT }) {
+                return None;
+            }
+            let ip = ip_of(&f);
+            let u = UdpDatagram::new_checked(ip.payload()).unwrap();
+            let pool = std::net::SocketAddrV4::new(ip.src(), u.src_port());
+            let answer =
+                frames::udp_datagram(std::net::SocketAddrV4::new(SERVER, 53), pool, b"answer");
+            let (mut r, len) = from_outside(&answer);
+            assert_eq!(run(&mut p, &s, &mut r, len), Verdict::Tx { iface: IF_IN });
+            Some((p, r, pool))
+        })
+        .expect("one worker owns the flow");
+    let (_, _, answer6) = untunnel(&r);
+    // Port unreachable from the site host, about that answer.
+    let err = icmp6(
+        a6(HOST6),
+        server6(),
+        &Icmpv6Repr::Other {
+            msg_type: icmpv6::kind::DEST_UNREACHABLE,
+            code: 4,
+            rest_of_header: 0,
+        },
+        &answer6,
+    );
+    let (mut f, len) = from_site6(&err);
+    assert_eq!(run(&mut p, &s, &mut f, len), Verdict::Tx { iface: IF_OUT });
+    let ip = ip_of(&f);
+    assert_eq!((ip.src(), ip.dst()), (*pool.ip(), SERVER));
+    let m = crate::wire::IcmpPacket::new_checked(ip.payload()).unwrap();
+    assert_eq!(m.msg_type(), crate::wire::icmp::kind::DEST_UNREACHABLE);
+    assert!(frames::checksums_ok(&f));
+}
+
+#[test]
 fn what_is_not_the_sites_or_not_translatable_is_refused() {
     let s = snap(1);
     let mut p = pipe(0);
