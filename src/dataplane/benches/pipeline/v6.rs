@@ -17,6 +17,9 @@ use dataplane::wire::tcp::flags::{ACK, SYN};
 
 use crate::measure::Run;
 
+/// Measurements of each case per family; the best counts.
+const ROUNDS: usize = 3;
+
 /// An IPv6 TCP frame without payload: 14 + 40 + 20.
 const FRAME6: usize = 74;
 
@@ -145,7 +148,7 @@ fn conntrack6(n: u32) -> (f64, f64) {
 }
 
 pub fn run(big: u32, min: Duration, allocs: fn() -> u64) {
-    println!("(g) IPv6 beside IPv4, NAT pipeline, one core, batches of {BATCH}: IPv4 60-byte frames, IPv6 {FRAME6}-byte frames");
+    println!("(g) IPv6 beside IPv4, NAT pipeline, one core, batches of {BATCH}: IPv4 60-byte frames, IPv6 {FRAME6}-byte frames; best of {ROUNDS} alternating runs");
     println!(
         "{:<40} {:>10} {:>9} {:>12} {:>8}",
         "case", "ns/packet", "Mpps", "packets", "allocs"
@@ -160,10 +163,24 @@ pub fn run(big: u32, min: Duration, allocs: fn() -> u64) {
             r.allocs
         );
     };
+    // The two families measured in turn, three times, each keeping its best run: a shared VM's
+    // interruptions only ever add time, and alternating keeps a slow spell from landing on one
+    // family alone.
+    let best = |a: Run, b: Run| {
+        if b.ns_per_packet() < a.ns_per_packet() {
+            b
+        } else {
+            a
+        }
+    };
     for (flows, shuffled) in [(1_000u32, false), (big, true)] {
         let tag = format!("{flows} flows{}", if shuffled { ", random" } else { "" });
-        let v4 = crate::nat::established(flows, shuffled, min, allocs);
-        let v6 = established6(flows, shuffled, min, allocs);
+        let mut v4 = crate::nat::established(flows, shuffled, min, allocs);
+        let mut v6 = established6(flows, shuffled, min, allocs);
+        for _ in 1..ROUNDS {
+            v4 = best(v4, crate::nat::established(flows, shuffled, min, allocs));
+            v6 = best(v6, established6(flows, shuffled, min, allocs));
+        }
         row(format!("ipv4 established, {tag}"), &v4, String::new());
         let ratio = v6.ns_per_packet() / v4.ns_per_packet();
         row(
@@ -172,8 +189,12 @@ pub fn run(big: u32, min: Duration, allocs: fn() -> u64) {
             format!("({ratio:.2}x IPv4)"),
         );
     }
-    let v4 = crate::nat::new_flows(big, allocs);
-    let v6 = new_flows6(big, allocs);
+    let mut v4 = crate::nat::new_flows(big, allocs);
+    let mut v6 = new_flows6(big, allocs);
+    for _ in 1..ROUNDS {
+        v4 = best(v4, crate::nat::new_flows(big, allocs));
+        v6 = best(v6, new_flows6(big, allocs));
+    }
     row(format!("ipv4 new flows, {big}"), &v4, String::new());
     let ratio = v6.ns_per_packet() / v4.ns_per_packet();
     row(
