@@ -68,8 +68,56 @@ pub fn validate(
     services: &[ServiceConfig],
     issues: &mut Issues,
 ) {
+    let troot = KeyPath::root().key("gre").key("tunnel");
+    for (i, t) in gre.tunnel.iter().enumerate() {
+        let carries = !t.ipv6_prefixes.is_empty() || !t.nat64_sources.is_empty();
+        if carries && t.mtu.is_some_and(|m| m < 1280) {
+            issues.push(
+                troot.index(i).key("mtu"),
+                format!(
+                    "a tunnel carrying IPv6 needs an MTU of 1280 or more, not {}",
+                    t.mtu()
+                ),
+                Some("IPv6 requires 1280 on every link (RFC 8200 §5)".into()),
+            );
+        }
+    }
     validate_routed(gre, snat, services, issues);
     validate_nat64(gre, snat, issues);
+}
+
+/// One prefix of a tunnel's list at `at`: host bits, `refused` (why it cannot be one, with
+/// `hint`), an overlap with one of `seen` (another tunnel's, `why_one`). True when it is fine.
+fn prefix_ok(
+    issues: &mut Issues,
+    at: KeyPath,
+    net: &Ipv6Network,
+    refused: Option<&str>,
+    hint: &str,
+    seen: &[(Ipv6Network, &str)],
+    why_one: &str,
+) -> bool {
+    if net.network() != net.ip() {
+        issues.push(
+            at,
+            format!("{net} has host bits set"),
+            Some(format!("write {}/{}", net.network(), net.prefix())),
+        );
+    } else if let Some(why) = refused {
+        issues.push(at, format!("{net} is {why}"), Some(hint.into()));
+    } else if let Some((other, name)) = seen
+        .iter()
+        .find(|(o, _)| o.contains(net.network()) || net.contains(o.network()))
+    {
+        issues.push(
+            at,
+            format!("{net} overlaps {other} of tunnel `{name}`"),
+            Some(why_one.into()),
+        );
+    } else {
+        return true;
+    }
+    false
 }
 
 /// `nat64_sources`: the central end of a tunnel a pool of IPv4 addresses lists; prefixes that
@@ -84,7 +132,7 @@ fn validate_nat64(gre: &GreConfig, snat: &SnatConfig, issues: &mut Issues) {
         let at = troot.index(i).key("nat64_sources");
         if t.role == TunnelRole::Site {
             issues.push(
-                at.clone(),
+                at,
                 "only the central end of a tunnel translates with NAT64",
                 Some("list the site's prefixes at the central gateway's end of the tunnel".into()),
             );
@@ -98,46 +146,24 @@ fn validate_nat64(gre: &GreConfig, snat: &SnatConfig, issues: &mut Issues) {
                 Some("list the tunnel in the `tunnels` of an IPv4 [[snat.pool]]".into()),
             );
         }
-        if t.ipv6_prefixes.is_empty() && t.mtu.is_some_and(|m| m < 1280) {
-            issues.push(
-                troot.index(i).key("mtu"),
-                format!(
-                    "a tunnel carrying IPv6 needs an MTU of 1280 or more, not {}",
-                    t.mtu()
-                ),
-                Some("IPv6 requires 1280 on every link (RFC 8200 §5)".into()),
-            );
-        }
         for (j, net) in t.nat64_sources.iter().enumerate() {
-            let at = at.clone().index(j);
-            if net.network() != net.ip() {
-                issues.push(
-                    at,
-                    format!("{net} has host bits set"),
-                    Some(format!("write {}/{}", net.network(), net.prefix())),
-                );
-            } else if let Some(why) = not_a_source(net) {
-                issues.push(
-                    at,
-                    format!("{net} is {why}"),
-                    Some("list the site's unicast IPv6 prefixes".into()),
-                );
-            } else if let Some((other, name)) = seen
-                .iter()
-                .find(|(o, _)| o.contains(net.network()) || net.contains(o.network()))
-            {
-                issues.push(
-                    at,
-                    format!("{net} overlaps {other} of tunnel `{name}`"),
-                    Some("the source prefix names the tunnel the replies go back into".into()),
-                );
-            } else {
+            if prefix_ok(
+                issues,
+                at.clone().index(j),
+                net,
+                not_a_source(net),
+                "list the site's unicast IPv6 prefixes",
+                &seen,
+                "the source prefix names the tunnel the replies go back into",
+            ) {
                 seen.push((*net, t.name.as_str()));
             }
         }
     }
 }
 
+/// `ipv6_prefixes`: global, overlapping no other tunnel's, holding none of the appliance's own
+/// addresses.
 fn validate_routed(
     gre: &GreConfig,
     snat: &SnatConfig,
@@ -146,59 +172,34 @@ fn validate_routed(
 ) {
     let troot = KeyPath::root().key("gre").key("tunnel");
     let mut seen: Vec<(Ipv6Network, &str)> = Vec::new();
+    let ours: Vec<(Ipv6Addr, &str)> = services
+        .iter()
+        .map(|s| (s.vip, "a service VIP"))
+        .chain(
+            snat.pool
+                .iter()
+                .flat_map(|p| p.addresses.iter().map(|a| (*a, "a pool address"))),
+        )
+        .filter_map(|(a, what)| match a {
+            IpAddr::V6(a) => Some((a, what)),
+            IpAddr::V4(_) => None,
+        })
+        .collect();
     for (i, t) in gre.tunnel.iter().enumerate() {
-        if !t.ipv6_prefixes.is_empty() && t.mtu.is_some_and(|m| m < 1280) {
-            issues.push(
-                troot.index(i).key("mtu"),
-                format!(
-                    "a tunnel carrying IPv6 needs an MTU of 1280 or more, not {}",
-                    t.mtu()
-                ),
-                Some("IPv6 requires 1280 on every link (RFC 8200 §5)".into()),
-            );
-        }
         for (j, net) in t.ipv6_prefixes.iter().enumerate() {
             let at = troot.index(i).key("ipv6_prefixes").index(j);
-            if net.network() != net.ip() {
-                issues.push(
-                    at,
-                    format!("{net} has host bits set"),
-                    Some(format!("write {}/{}", net.network(), net.prefix())),
-                );
+            if !prefix_ok(
+                issues,
+                at.clone(),
+                net,
+                unroutable(net),
+                "list the site's global unicast IPv6 prefixes",
+                &seen,
+                "an IPv6 prefix is reached through one tunnel",
+            ) {
                 continue;
             }
-            if let Some(why) = unroutable(net) {
-                issues.push(
-                    at,
-                    format!("{net} is {why}"),
-                    Some("list the site's global unicast IPv6 prefixes".into()),
-                );
-                continue;
-            }
-            if let Some((other, name)) = seen
-                .iter()
-                .find(|(o, _)| o.contains(net.network()) || net.contains(o.network()))
-            {
-                issues.push(
-                    at,
-                    format!("{net} overlaps {other} of tunnel `{name}`"),
-                    Some("an IPv6 prefix is reached through one tunnel".into()),
-                );
-                continue;
-            }
-            let ours = services
-                .iter()
-                .map(|s| (s.vip, "a service VIP"))
-                .chain(
-                    snat.pool
-                        .iter()
-                        .flat_map(|p| p.addresses.iter().map(|a| (*a, "a pool address"))),
-                )
-                .find_map(|(a, what)| match a {
-                    IpAddr::V6(a) if net.contains(a) => Some((a, what)),
-                    _ => None,
-                });
-            if let Some((a, what)) = ours {
+            if let Some((a, what)) = ours.iter().find(|(a, _)| net.contains(*a)) {
                 issues.push(
                     at,
                     format!("{net} holds {a}, {what}"),

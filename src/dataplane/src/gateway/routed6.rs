@@ -124,20 +124,21 @@ impl Gateway {
 
     /// The NAT64 sources of the tunnel with `zone`.
     pub fn nat64_sources_of(&self, zone: u16) -> impl Iterator<Item = (Ipv6Addr, u8)> + '_ {
-        self.nat64
-            .iter()
-            .filter(move |(_, _, t)| {
-                self.tunnels
-                    .get(usize::from(*t))
-                    .is_some_and(|t| t.zone == zone)
-            })
-            .map(|&(n, m, _)| (Ipv6Addr::from(n), m.count_ones() as u8))
+        self.prefixes_of(&self.nat64, zone)
     }
 
     /// The IPv6 prefixes of the tunnel with `zone`.
     pub fn routed6_prefixes_of(&self, zone: u16) -> impl Iterator<Item = (Ipv6Addr, u8)> + '_ {
-        self.routed6
-            .iter()
+        self.prefixes_of(&self.routed6, zone)
+    }
+
+    /// The entries of `list` that belong to the tunnel with `zone`, as (network, length).
+    fn prefixes_of<'a>(
+        &'a self,
+        list: &'a [(u128, u128, u16)],
+        zone: u16,
+    ) -> impl Iterator<Item = (Ipv6Addr, u8)> + 'a {
+        list.iter()
             .filter(move |(_, _, t)| {
                 self.tunnels
                     .get(usize::from(*t))

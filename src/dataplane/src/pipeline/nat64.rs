@@ -90,6 +90,18 @@ impl Out {
 }
 
 impl Pipeline {
+    /// Where the packets translated for `client` go: a site's flow goes back down its tunnel
+    /// (`pipeline/gateway64.rs`), anything else to the next hop (whose MACs are set now).
+    fn out_to(&mut self, snap: &Snapshot, frame: &mut [u8], client: Ipv6Addr) -> Result<Out> {
+        Ok(match snap.gw.nat64_tunnel(client) {
+            Some(t) => Out::Tunnel(t.zone, t.mtu),
+            None => {
+                let iface = next_hop_v6(snap, &mut self.unresolved6, frame, client)?;
+                Out::Iface(iface, snap.mtu(iface))
+            }
+        })
+    }
+
     /// The IPv6 packet behind the Ethernet header (`n` bytes) on its way.
     fn send_v6(
         &mut self,
@@ -175,14 +187,7 @@ impl Pipeline {
             return self.time_exceeded(snap, now, frame, p, v4(e.local), None);
         }
         self.ct6.touch(i, Dir::Reply, now, p.tcp_flags);
-        // A site's flow goes back down its tunnel (`pipeline/gateway64.rs`).
-        let out = match snap.gw.nat64_tunnel(e.client) {
-            Some(t) => Out::Tunnel(t.zone, t.mtu),
-            None => {
-                let iface = next_hop_v6(snap, &mut self.unresolved6, frame, e.client)?;
-                Out::Iface(iface, snap.mtu(iface))
-            }
-        };
+        let out = self.out_to(snap, frame, e.client)?;
         let mtu = usize::from(out.mtu());
         if p.total + translate::GROWTH > mtu {
             return self.nat64_too_big(snap, now, frame, p, v4(e.local), mtu);
@@ -255,13 +260,7 @@ impl Pipeline {
         } else {
             prefix.embed(router)
         };
-        let out = match snap.gw.nat64_tunnel(e.client) {
-            Some(t) => Out::Tunnel(t.zone, t.mtu),
-            None => {
-                let iface = next_hop_v6(snap, &mut self.unresolved6, frame, e.client)?;
-                Out::Iface(iface, snap.mtu(iface))
-            }
-        };
+        let out = self.out_to(snap, frame, e.client)?;
         let mtu = out.mtu();
         let to = ToV6 {
             src,
