@@ -60,6 +60,18 @@ fn persistence_ms(s: &ServiceConfig) -> u32 {
     })
 }
 
+/// A service's direct-return mode, its tunnel source in the VIP's family (`family` picks it;
+/// validation refuses a source of the other family).
+fn direct<A>(s: &ServiceConfig, family: impl Fn(IpAddr) -> Option<A>) -> Option<Direct<A>> {
+    match s.mode {
+        Mode::Dr => Some(Direct::Routing),
+        Mode::Tunnel => Some(Direct::Tunnel {
+            source: s.tunnel_source.and_then(family),
+        }),
+        Mode::Nat | Mode::Fullnat => None,
+    }
+}
+
 /// The SNAT gateway's part of a spec: tunnels name their pool by index (a pool lists the
 /// tunnels it serves), services their FullNAT pool. IPv4 pools only: IPv6 pools are in
 /// [`build_v6`].
@@ -151,17 +163,10 @@ pub fn build(
                     .pool
                     .as_ref()
                     .and_then(|name| pool_index(gw.1, name, false)),
-                direct: match s.mode {
-                    Mode::Dr => Some(Direct::Routing),
-                    Mode::Tunnel => Some(Direct::Tunnel {
-                        source: match s.tunnel_source {
-                            Some(IpAddr::V4(a)) => Some(a),
-                            // Refused by validation for an IPv4 VIP.
-                            _ => None,
-                        },
-                    }),
-                    Mode::Nat | Mode::Fullnat => None,
-                },
+                direct: direct(s, |a| match a {
+                    IpAddr::V4(a) => Some(a),
+                    IpAddr::V6(_) => None,
+                }),
             })
             .collect(),
         interfaces: ifaces
@@ -223,17 +228,10 @@ pub fn build_v6(
                     .pool
                     .as_ref()
                     .and_then(|name| pool_index(snat, name, !nat64(s))),
-                direct: match s.mode {
-                    Mode::Dr => Some(Direct::Routing),
-                    Mode::Tunnel => Some(Direct::Tunnel {
-                        source: match s.tunnel_source {
-                            Some(IpAddr::V6(a)) => Some(a),
-                            // Refused by validation for an IPv6 VIP.
-                            _ => None,
-                        },
-                    }),
-                    Mode::Nat | Mode::Fullnat => None,
-                },
+                direct: direct(s, |a| match a {
+                    IpAddr::V6(a) => Some(a),
+                    IpAddr::V4(_) => None,
+                }),
                 nat64: nat64(s),
             })
             .collect(),

@@ -74,6 +74,49 @@ fn type_word(msg_type: u8, code: u8) -> u16 {
     u16::from(msg_type) << 8 | u16::from(code)
 }
 
+/// TCP or UDP `l4` (whole or as an error quotes it) given the ports `ports` (source,
+/// destination), its checksum moved from the pseudo-header addresses `old` to `new` (each as
+/// the eight words `update128` takes: an IPv4 address is [`words4`]). A quoted TCP segment
+/// too short to hold its checksum keeps the rest. Returns whether a UDP checksum is 0
+/// (absent: it stays so, and the caller decides).
+fn transport(
+    l4: &mut [u8],
+    protocol: u8,
+    old: (u128, u128),
+    new: (u128, u128),
+    ports: (u16, u16),
+) -> Result<bool, Refused> {
+    let update = |c: u16, sp: u16, dp: u16| {
+        let c = checksum::update128(c, old.0, new.0);
+        let c = checksum::update128(c, old.1, new.1);
+        let c = checksum::update16(c, sp, ports.0);
+        checksum::update16(c, dp, ports.1)
+    };
+    if protocol == proto::TCP {
+        if l4.len() < tcp::QUOTED_LEN {
+            return Err(Refused::Truncated);
+        }
+        let has_checksum = l4.len() >= tcp::field::CHECKSUM.end;
+        let mut t = TcpSegment::new_unchecked(l4);
+        let (sp, dp) = (t.src_port(), t.dst_port());
+        t.set_src_port(ports.0);
+        t.set_dst_port(ports.1);
+        if has_checksum {
+            let c = update(t.checksum(), sp, dp);
+            t.set_checksum(c);
+        }
+        return Ok(false);
+    }
+    let mut u = UdpDatagram::new_quoted(l4).map_err(|_| Refused::Truncated)?;
+    let (sp, dp) = (u.src_port(), u.dst_port());
+    let missing = u.checksum() == 0;
+    u.set_src_port(ports.0);
+    u.set_dst_port(ports.1);
+    let c = checksum::udp_update(u.checksum(), |c| update(c, sp, dp));
+    u.set_checksum(c);
+    Ok(missing)
+}
+
 /// Rewrites an IPv6 upper layer (`l4`, whole or as an error quotes it) for IPv4: ports, the
 /// checksum for the new pseudo-header, echo's type. `ulen` is the upper layer's length as its
 /// header said (a quote may hold less). Returns the IPv4 protocol.
@@ -87,38 +130,10 @@ pub(super) fn l4_to_v4(
     let (old_src, old_dst) = (u128::from(from.0), u128::from(from.1));
     let (new_src, new_dst) = (words4(to.src), words4(to.dst));
     match next_header {
-        proto::TCP => {
-            if l4.len() < tcp::QUOTED_LEN {
-                return Err(Refused::Truncated);
-            }
-            let has_checksum = l4.len() >= tcp::field::CHECKSUM.end;
-            let mut t = TcpSegment::new_unchecked(l4);
-            let (sp, dp) = (t.src_port(), t.dst_port());
-            t.set_src_port(to.src_port);
-            t.set_dst_port(to.dst_port);
-            if has_checksum {
-                let mut c = t.checksum();
-                c = checksum::update128(c, old_src, new_src);
-                c = checksum::update128(c, old_dst, new_dst);
-                c = checksum::update16(c, sp, to.src_port);
-                c = checksum::update16(c, dp, to.dst_port);
-                t.set_checksum(c);
-            }
-            Ok(proto::TCP)
-        }
-        proto::UDP => {
-            let mut u = UdpDatagram::new_quoted(l4).map_err(|_| Refused::Truncated)?;
-            let (sp, dp) = (u.src_port(), u.dst_port());
-            u.set_src_port(to.src_port);
-            u.set_dst_port(to.dst_port);
-            let c = checksum::udp_update(u.checksum(), |c| {
-                let c = checksum::update128(c, old_src, new_src);
-                let c = checksum::update128(c, old_dst, new_dst);
-                let c = checksum::update16(c, sp, to.src_port);
-                checksum::update16(c, dp, to.dst_port)
-            });
-            u.set_checksum(c);
-            Ok(proto::UDP)
+        p @ (proto::TCP | proto::UDP) => {
+            let ports = (to.src_port, to.dst_port);
+            transport(l4, p, (old_src, old_dst), (new_src, new_dst), ports)?;
+            Ok(p)
         }
         proto::ICMPV6 => {
             let mut m = Icmpv6Packet::new_checked(l4).map_err(|_| Refused::Truncated)?;
@@ -157,39 +172,10 @@ pub(super) fn l4_to_v6(
     let (old_src, old_dst) = (words4(from.0), words4(from.1));
     let (new_src, new_dst) = (u128::from(to.src), u128::from(to.dst));
     match protocol {
-        proto::TCP => {
-            if l4.len() < tcp::QUOTED_LEN {
-                return Err(Refused::Truncated);
-            }
-            let has_checksum = l4.len() >= tcp::field::CHECKSUM.end;
-            let mut t = TcpSegment::new_unchecked(l4);
-            let (sp, dp) = (t.src_port(), t.dst_port());
-            t.set_src_port(to.src_port);
-            t.set_dst_port(to.dst_port);
-            if has_checksum {
-                let mut c = t.checksum();
-                c = checksum::update128(c, old_src, new_src);
-                c = checksum::update128(c, old_dst, new_dst);
-                c = checksum::update16(c, sp, to.src_port);
-                c = checksum::update16(c, dp, to.dst_port);
-                t.set_checksum(c);
-            }
-            Ok((proto::TCP, false))
-        }
-        proto::UDP => {
-            let mut u = UdpDatagram::new_quoted(l4).map_err(|_| Refused::Truncated)?;
-            let (sp, dp) = (u.src_port(), u.dst_port());
-            let missing = u.checksum() == 0;
-            u.set_src_port(to.src_port);
-            u.set_dst_port(to.dst_port);
-            let c = checksum::udp_update(u.checksum(), |c| {
-                let c = checksum::update128(c, old_src, new_src);
-                let c = checksum::update128(c, old_dst, new_dst);
-                let c = checksum::update16(c, sp, to.src_port);
-                checksum::update16(c, dp, to.dst_port)
-            });
-            u.set_checksum(c);
-            Ok((proto::UDP, missing))
+        p @ (proto::TCP | proto::UDP) => {
+            let ports = (to.src_port, to.dst_port);
+            let missing = transport(l4, p, (old_src, old_dst), (new_src, new_dst), ports)?;
+            Ok((p, missing))
         }
         proto::ICMP => {
             let mut m = IcmpPacket::new_checked(l4).map_err(|_| Refused::Truncated)?;

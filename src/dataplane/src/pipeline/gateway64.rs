@@ -47,8 +47,9 @@ impl Pipeline {
         total: usize,
         server: Ipv4Addr,
     ) -> Result<(Verdict, usize)> {
-        // Parsed where it is (the parser reads behind an Ethernet header's worth of bytes).
-        let p = super::v6::parse_v6(&frame[at - L3..at + total])?;
+        // Parsed where it is (the parser reads behind an Ethernet header's worth of bytes), so
+        // its offsets hold once the packet has moved behind the frame's Ethernet header.
+        let mut p = super::v6::parse_v6(&frame[at - L3..at + total])?;
         // The owner: the client's worker; for an ICMPv6 error, the worker of the client whose
         // flow it quotes (our translated reply went to it).
         let (who, port) = if p.icmp_error {
@@ -67,7 +68,9 @@ impl Pipeline {
             return Err(Verdict::Drop(DropReason::Nat64Untranslatable));
         }
         let len = tunnel::decapsulate_v6(frame, at, total);
-        let p = self.stage1_v6(&frame[..len])?;
+        if !p.icmp_error {
+            p.hash = self.ct6.prefetch(&p.key);
+        }
         if p.icmp_error {
             // About no flow: the kernel has no use for what came out of a tunnel.
             return self
